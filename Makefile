@@ -1,0 +1,32 @@
+# One command for the main job (`make demo`) and one for the tests (`make test`).
+# Each creates the virtual environment and installs the toolkit on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-slow bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/mgd-hw train --config examples/digits_weight.toml --out out/demo
+
+test: $(STAMP)
+	$(BIN)/pytest -n 2 -q
+
+test-slow: $(STAMP)
+	$(BIN)/pytest -n 2 -q -m slow
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_model.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) out build sim_build .pytest_cache

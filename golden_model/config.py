@@ -1,0 +1,417 @@
+"""The toolkit's one validated configuration object.
+
+A config is a tree of dataclasses (``MGDConfig`` with sections ``task``, ``network``,
+``mgd``, ``nonideal``, ``backprop``). It is built in layers, later layers winning:
+
+1. the dataclass defaults below;
+2. the preset of the chosen task (``TASK_PRESETS``), so ``--task digits`` alone is a
+   sensible run;
+3. a TOML file (``--config FILE``), whose tables mirror the sections;
+4. command-line overrides (``--seed 3`` or ``--set mgd.eta=0.5``).
+
+Every field is checked by :meth:`MGDConfig.validate`; a bad value raises
+:class:`ConfigError` with one line naming the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A config field has an invalid value; the message is one line naming it."""
+
+
+TASKS = ("xor", "parity", "images7", "digits", "mnist", "fashion_mnist", "cifar10")
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "hard_sigmoid")
+OUTPUT_ACTIVATIONS = ACTIVATIONS + ("linear",)
+COSTS = ("mse", "cross_entropy")
+PERTURBATIONS = ("code", "time", "frequency", "walsh")
+MODES = ("weight", "node")
+BASELINES = ("discrete", "analog")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+
+
+@dataclass
+class TaskConfig:
+    """Which data set to train on.
+
+    ``parity_bits`` applies to ``parity``; ``data_dir`` to the file-backed sets
+    (mnist, fashion_mnist, cifar10); ``train_limit``/``test_limit`` keep the first
+    samples only (0 keeps all); ``images_per_class`` and ``image_noise`` shape the
+    generated 7x7 set.
+    """
+
+    name: str = "xor"
+    parity_bits: int = 3
+    data_dir: str = ""
+    train_limit: int = 0
+    test_limit: int = 0
+    images_per_class: int = 50
+    image_noise: float = 0.1
+
+
+@dataclass
+class NetworkConfig:
+    """An MLP: ``hidden`` layer widths, activations, cost and initial weight scale.
+
+    Weights start as N(0, init_scale**2 / fan_in), biases at zero.
+    """
+
+    hidden: list[int] = field(default_factory=lambda: [2])
+    activation: str = "sigmoid"
+    output_activation: str = "sigmoid"
+    cost: str = "mse"
+    init_scale: float = 1.0
+
+
+@dataclass
+class MGDSettings:
+    """The MGD algorithm (shared/MGD.md).
+
+    ``dtheta`` is the L2 norm of the whole perturbation vector; each of the N perturbed
+    quantities moves by dtheta / sqrt(N). ``tau_x``, ``tau_p``, ``tau_theta`` are in
+    steps. ``clamp`` limits |C~| (0 = off). ``tau_hp`` is the analog high-pass time
+    constant. ``freq_min``/``freq_max`` bound the frequency-multiplexing band in cycles
+    per perturbation period.
+    """
+
+    perturbation: str = "code"
+    mode: str = "weight"
+    dtheta: float = 0.05
+    eta: float = 0.1
+    tau_x: int = 1
+    tau_p: int = 1
+    tau_theta: int = 1
+    baseline: str = "discrete"
+    tau_hp: float = 10.0
+    clamp: float = 0.0
+    sparsity: float = 0.0
+    freq_min: float = 0.01
+    freq_max: float = 0.49
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
+
+
+@dataclass
+class NonIdealConfig:
+    """Hardware non-idealities, all off by default.
+
+    ``cost_noise``: std of Gaussian noise on every cost measurement.
+    ``update_noise``: std of Gaussian noise added to every parameter at every update.
+    ``device_variation``: std of each neuron's midpoint and offset shifts and of the
+    relative spread of its steepness and gain.
+    ``weight_bits``/``weight_frac``: quantize parameters to a signed fixed-point format
+    with that many total and fraction bits (round to nearest, saturate); 0 = float.
+    """
+
+    cost_noise: float = 0.0
+    update_noise: float = 0.0
+    device_variation: float = 0.0
+    weight_bits: int = 0
+    weight_frac: int = 0
+
+
+@dataclass
+class BackpropConfig:
+    """The exact-gradient baseline trained on the same network and initial weights.
+
+    ``updates`` = 0 runs as many updates as MGD makes (steps / tau_theta).
+    """
+
+    enabled: bool = True
+    lr: float = 0.5
+    optimizer: str = "sgd"
+    batch_size: int = 1
+    updates: int = 0
+
+
+@dataclass
+class MGDConfig:
+    """The whole configuration. ``runs`` is the ensemble size R (seeds seed..)."""
+
+    seed: int = 0
+    runs: int = 1
+    steps: int = 10000
+    eval_every: int = 1000
+    task: TaskConfig = field(default_factory=TaskConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    mgd: MGDSettings = field(default_factory=MGDSettings)
+    nonideal: NonIdealConfig = field(default_factory=NonIdealConfig)
+    backprop: BackpropConfig = field(default_factory=BackpropConfig)
+
+    def validate(self) -> MGDConfig:
+        """Check every field; raise :class:`ConfigError` on the first bad one."""
+        _int(self, "seed", minimum=0)
+        _int(self, "runs", minimum=1)
+        _int(self, "steps", minimum=1)
+        _int(self, "eval_every", minimum=1)
+
+        t = self.task
+        _choice(t, "task.name", TASKS)
+        _int(t, "task.parity_bits", minimum=2, maximum=16)
+        _int(t, "task.train_limit", minimum=0)
+        _int(t, "task.test_limit", minimum=0)
+        _int(t, "task.images_per_class", minimum=1)
+        _real(t, "task.image_noise", minimum=0.0)
+        if not isinstance(t.data_dir, str):
+            raise ConfigError(f"task.data_dir must be a folder path, not {t.data_dir!r}")
+
+        n = self.network
+        if not isinstance(n.hidden, list) or not all(
+            isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in n.hidden
+        ):
+            raise ConfigError(
+                f"network.hidden must be a list of positive integers, not {n.hidden!r}"
+            )
+        _choice(n, "network.activation", ACTIVATIONS)
+        _choice(n, "network.output_activation", OUTPUT_ACTIVATIONS)
+        _choice(n, "network.cost", COSTS)
+        _real(n, "network.init_scale", minimum=0.0, strict=True)
+        if n.cost == "cross_entropy" and n.output_activation != "linear":
+            raise ConfigError(
+                "network.output_activation must be 'linear' when network.cost is "
+                f"'cross_entropy' (softmax is part of the cost), not {n.output_activation!r}"
+            )
+
+        m = self.mgd
+        _choice(m, "mgd.perturbation", PERTURBATIONS)
+        _choice(m, "mgd.mode", MODES)
+        _choice(m, "mgd.baseline", BASELINES)
+        _choice(m, "mgd.optimizer", OPTIMIZERS)
+        _real(m, "mgd.dtheta", minimum=0.0, strict=True)
+        _real(m, "mgd.eta", minimum=0.0)
+        for name in ("tau_x", "tau_p", "tau_theta"):
+            _int(m, f"mgd.{name}", minimum=1)
+        _real(m, "mgd.tau_hp", minimum=0.0, strict=True)
+        _real(m, "mgd.clamp", minimum=0.0)
+        _real(m, "mgd.sparsity", minimum=0.0, maximum=0.99)
+        _real(m, "mgd.freq_min", minimum=0.0, maximum=0.5, strict=True)
+        _real(m, "mgd.freq_max", minimum=0.0, maximum=0.5)
+        if m.freq_max <= m.freq_min:
+            raise ConfigError(
+                f"mgd.freq_max must be greater than mgd.freq_min ({m.freq_min}), "
+                f"not {m.freq_max}"
+            )
+        if m.sparsity > 0 and m.perturbation != "code":
+            raise ConfigError(
+                f"mgd.sparsity applies to 'code' perturbation only, not {m.perturbation!r}"
+            )
+        _real(m, "mgd.momentum", minimum=0.0, maximum=0.999999)
+        _real(m, "mgd.adam_beta1", minimum=0.0, maximum=0.999999)
+        _real(m, "mgd.adam_beta2", minimum=0.0, maximum=0.999999)
+        _real(m, "mgd.adam_eps", minimum=0.0, strict=True)
+
+        q = self.nonideal
+        _real(q, "nonideal.cost_noise", minimum=0.0)
+        _real(q, "nonideal.update_noise", minimum=0.0)
+        _real(q, "nonideal.device_variation", minimum=0.0)
+        _int(q, "nonideal.weight_bits", minimum=0, maximum=64)
+        _int(q, "nonideal.weight_frac", minimum=0)
+        if q.weight_bits == 1:
+            raise ConfigError("nonideal.weight_bits must be 0 (float) or at least 2, not 1")
+        if q.weight_bits and q.weight_frac >= q.weight_bits:
+            raise ConfigError(
+                f"nonideal.weight_frac must be less than nonideal.weight_bits "
+                f"({q.weight_bits}), not {q.weight_frac}"
+            )
+
+        b = self.backprop
+        if not isinstance(b.enabled, bool):
+            raise ConfigError(f"backprop.enabled must be true or false, not {b.enabled!r}")
+        _real(b, "backprop.lr", minimum=0.0, strict=True)
+        _choice(b, "backprop.optimizer", OPTIMIZERS)
+        _int(b, "backprop.batch_size", minimum=1)
+        _int(b, "backprop.updates", minimum=0)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain data (JSON/TOML-ready)."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+# Per-task defaults: what `mgd-hw train --task NAME` runs with no other settings.
+TASK_PRESETS: dict[str, dict[str, Any]] = {
+    "xor": {
+        "steps": 200_000,
+        "eval_every": 2_000,
+        "network": {"hidden": [2], "activation": "sigmoid", "init_scale": 2.0},
+        "mgd": {"dtheta": 0.05, "eta": 1.0},
+        "backprop": {"lr": 0.5},
+    },
+    "parity": {
+        "steps": 400_000,
+        "eval_every": 4_000,
+        "network": {"hidden": [6], "activation": "sigmoid", "init_scale": 2.0},
+        "mgd": {"dtheta": 0.05, "eta": 0.2},
+        "backprop": {"lr": 0.5},
+    },
+    "images7": {
+        "steps": 100_000,
+        "eval_every": 2_000,
+        "network": {"hidden": [16], "activation": "sigmoid", "init_scale": 1.0},
+        "mgd": {"dtheta": 0.05, "eta": 0.5},
+    },
+    "digits": {
+        "steps": 2_000_000,
+        "eval_every": 50_000,
+        "network": {"hidden": [32], "activation": "sigmoid", "init_scale": 1.0},
+        "mgd": {"dtheta": 0.05, "eta": 0.3, "tau_x": 100, "tau_theta": 100},
+        "backprop": {"lr": 0.5, "batch_size": 1},
+    },
+}
+for _name in ("mnist", "fashion_mnist", "cifar10"):
+    TASK_PRESETS[_name] = {
+        "steps": 2_000_000,
+        "eval_every": 100_000,
+        "network": {"hidden": [64], "activation": "sigmoid", "init_scale": 1.0},
+        "mgd": {"dtheta": 0.05, "eta": 0.3, "tau_x": 100, "tau_theta": 100},
+    }
+
+
+def build_config(*layers: dict[str, Any]) -> MGDConfig:
+    """Merge plain-data layers over the defaults and the task preset, then validate.
+
+    The task is read from the merged layers first, so the preset sits under them.
+    """
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        _merge(merged, layer)
+    task = merged.get("task", {}).get("name", TaskConfig.name)
+    preset = TASK_PRESETS.get(task, {}) if isinstance(task, str) else {}
+    full: dict[str, Any] = {}
+    _merge(full, preset)
+    _merge(full, merged)
+    return _from_dict(MGDConfig, full, prefix="").validate()
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file as plain data; a missing or malformed file is a ConfigError."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} does not exist")
+    try:
+        with p.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
+
+
+def load_config(path: str | Path | None = None, *overrides: dict[str, Any]) -> MGDConfig:
+    """Build a config from an optional TOML file plus override layers."""
+    layers = [load_toml(path)] if path else []
+    return build_config(*layers, *overrides)
+
+
+def parse_assignment(text: str) -> dict[str, Any]:
+    """Turn ``section.field=value`` into a nested override; the value is parsed as TOML
+    (so ``[16, 8]``, ``0.5``, ``true``), falling back to a bare string."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects section.field=value, not {text!r}")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    out: dict[str, Any] = {}
+    node = out
+    parts = key.split(".")
+    if not all(parts):
+        raise ConfigError(f"--set expects section.field=value, not {text!r}")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def _merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
+    for key, value in src.items():
+        if isinstance(value, dict) and isinstance(dst.get(key), dict):
+            _merge(dst[key], value)
+        elif isinstance(value, dict):
+            dst[key] = {}
+            _merge(dst[key], value)
+        else:
+            dst[key] = value
+
+
+def _from_dict(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"config section {prefix.rstrip('.')!r} must be a table, not {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"unknown config field '{prefix}{key}' (known: {known})")
+        sub = fields[key].default_factory if fields[key].default_factory is not dataclasses.MISSING else None  # noqa: E501
+        if sub is not None and dataclasses.is_dataclass(sub):
+            kwargs[key] = _from_dict(sub, value, prefix=f"{prefix}{key}.")
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _get(obj: Any, dotted: str) -> Any:
+    return getattr(obj, dotted.split(".")[-1])
+
+
+def _int(obj: Any, name: str, minimum: int | None = None, maximum: int | None = None) -> None:
+    v = _get(obj, name)
+    ok = isinstance(v, int) and not isinstance(v, bool)
+    if ok and minimum is not None and v < minimum:
+        ok = False
+    if ok and maximum is not None and v > maximum:
+        ok = False
+    if not ok:
+        if minimum == 1 and maximum is None:
+            what = "a positive integer"
+        elif maximum is None:
+            what = f"an integer >= {minimum}"
+        else:
+            what = f"an integer from {minimum} to {maximum}"
+        raise ConfigError(f"{name} must be {what}, not {v!r}")
+
+
+def _real(
+    obj: Any,
+    name: str,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    strict: bool = False,
+) -> None:
+    v = _get(obj, name)
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    if ok and minimum is not None and (v <= minimum if strict else v < minimum):
+        ok = False
+    if ok and maximum is not None and v > maximum:
+        ok = False
+    if not ok:
+        lo = f"> {minimum}" if strict else f">= {minimum}"
+        what = f"a number {lo}" + (f" and <= {maximum}" if maximum is not None else "")
+        raise ConfigError(f"{name} must be {what}, not {v!r}")
+    setattr(obj, name.split(".")[-1], float(v))
+
+
+def _choice(obj: Any, name: str, allowed: tuple[str, ...]) -> None:
+    v = _get(obj, name)
+    if v not in allowed:
+        options = ", ".join(repr(a) for a in allowed)
+        raise ConfigError(f"{name} must be one of {options}, not {v!r}")

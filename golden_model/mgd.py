@@ -1,0 +1,266 @@
+"""The float MGD reference model, vectorized over an ensemble of R runs.
+
+One step n (dt = 1) of shared/MGD.md:
+
+- a new training sample every ``tau_x`` steps (n % tau_x == 0);
+- a new perturbation every ``tau_p`` steps, theta~ = a * u, a = dtheta / sqrt(N);
+- the cost of the perturbed network is measured; the baseline is removed:
+  discrete: C~ = C - C0 with C0 the unperturbed cost, measured again when the
+  sample changes or theta is updated (that measurement is not counted as a step);
+  analog: C~[n] = alpha (C~[n-1] + C[n] - C[n-1]), alpha = tau_hp / (tau_hp + 1),
+  reset to 0 when the sample changes; either is optionally clamped to +-clamp;
+- the error signal e_i = C~ theta~_i / dtheta^2 is integrated:
+  discrete: G += e and every ``tau_theta`` steps the optimizer steps with G, G = 0;
+  analog: G += (e - G) / tau_theta and the optimizer steps with G every step.
+
+Node perturbation perturbs the pre-activations of all N neurons instead; the error
+e_j of neuron j becomes weight updates through its layer's input x:
+G_W += e x^T, G_b += e.
+
+Why it is fast: between two segment boundaries (sample change, update) theta and the
+sample are fixed, so all perturbed forward passes of a segment are one batched
+evaluation, (R, K, ...) at once, with K bounded to keep memory at
+O(N * R + window). Nothing per step is kept unless ``record_costs`` asks for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import MGDConfig
+from .network import MLP, Variation
+from .optim import Optimizer, quantize
+from .streams import (
+    CODES,
+    COST_NOISE,
+    SAMPLES,
+    UPDATE_NOISE,
+    CodeStream,
+    EnsembleBuffer,
+    NormalStream,
+    PeriodCodes,
+    SampleOrder,
+    run_rng,
+)
+
+# Numbers held by one batched segment evaluation, at most (R * K * width).
+WINDOW_BUDGET = 1 << 21
+
+
+def _per_run(value: float | np.ndarray | None, default: float, runs: int) -> np.ndarray:
+    v = default if value is None else value
+    return np.broadcast_to(np.asarray(v, dtype=float), (runs,)).copy()
+
+
+class MGDEnsemble:
+    """R independent MGD runs advancing in lockstep.
+
+    Parameters
+    ----------
+    cfg : the validated config (the ``mgd`` and ``nonideal`` sections drive it)
+    net : the network
+    x_train, y_train : the training set, (S, n_in) and (S, n_out)
+    theta0 : initial parameters, (R, N)
+    variation : per-neuron device variation, or None
+    eta, dtheta : optional per-run values (R,) overriding the config (sweeps)
+    record_costs : keep every measured cost (tests and traces)
+    """
+
+    def __init__(
+        self,
+        cfg: MGDConfig,
+        net: MLP,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+        theta0: np.ndarray,
+        variation: list[Variation] | None = None,
+        eta: np.ndarray | None = None,
+        dtheta: np.ndarray | None = None,
+        record_costs: bool = False,
+    ):
+        m, q = cfg.mgd, cfg.nonideal
+        self.cfg, self.m, self.q, self.net = cfg, m, q, net
+        self.x, self.y = x_train, y_train
+        self.variation = variation
+        runs = theta0.shape[0]
+        self.runs = runs
+        self.node = m.mode == "node"
+        self.n_pert = net.n_nodes if self.node else net.n_params
+        self.dtheta = _per_run(dtheta, m.dtheta, runs)
+        self.eta = _per_run(eta, m.eta, runs)
+        self.amp = self.dtheta / np.sqrt(self.n_pert)
+        # e = C~ * theta~ / dtheta^2 = C~ * u * (a / dtheta^2)
+        self.e_scale = self.amp / self.dtheta**2
+        seed = cfg.seed
+        self.codes = PeriodCodes(
+            [
+                CodeStream(
+                    m.perturbation,
+                    self.n_pert,
+                    run_rng(seed, r, CODES),
+                    m.sparsity,
+                    m.freq_min,
+                    m.freq_max,
+                )
+                for r in range(runs)
+            ]
+        )
+        self.order = EnsembleBuffer(
+            [SampleOrder(len(x_train), run_rng(seed, r, SAMPLES)) for r in range(runs)]
+        )
+        self.cost_noise = (
+            EnsembleBuffer([NormalStream(run_rng(seed, r, COST_NOISE)) for r in range(runs)])
+            if q.cost_noise > 0
+            else None
+        )
+        self.update_noise = (
+            EnsembleBuffer(
+                [NormalStream(run_rng(seed, r, UPDATE_NOISE)) for r in range(runs)],
+                item_size=1,
+                budget=max(1 << 20, 4 * runs * net.n_params),
+            )
+            if q.update_noise > 0
+            else None
+        )
+        self.theta = np.array(theta0, dtype=float, copy=True)
+        self.saturations = 0
+        self._quantize()
+        self.G = np.zeros_like(self.theta)
+        self.opt = Optimizer(
+            m.optimizer,
+            self.theta.shape,
+            self.eta,
+            m.momentum,
+            m.adam_beta1,
+            m.adam_beta2,
+            m.adam_eps,
+        )
+        self.n = 0  # steps done
+        self.updates = 0
+        self.sample = np.zeros(runs, dtype=np.int64)
+        self._xs = self._ts = None
+        self.c0 = np.zeros(runs)
+        self.c0_valid = False
+        self.ct = np.zeros(runs)  # analog high-pass state
+        self.c_prev = np.zeros(runs)
+        self.alpha = m.tau_hp / (m.tau_hp + 1.0)
+        self.record = record_costs
+        self.costs: list[np.ndarray] = []  # measured perturbed costs, (R, k) chunks
+        self.baselines: list[np.ndarray] = []  # measured C0, (R,) each
+
+    # --- public ----------------------------------------------------------------
+    def advance(self, steps: int) -> None:
+        """Run ``steps`` more MGD steps for every run."""
+        target = self.n + steps
+        m = self.m
+        while self.n < target:
+            n = self.n
+            if n % m.tau_x == 0:
+                self._next_sample()
+            if m.baseline == "analog":
+                self._analog_step()
+                self.n += 1
+                continue
+            end = min(target, (n // m.tau_x + 1) * m.tau_x, (n // m.tau_theta + 1) * m.tau_theta)
+            self._discrete_segment(n, end)
+            self.n = end
+            if end % m.tau_theta == 0:
+                self._update(self.G)
+                self.G[:] = 0.0
+
+    # --- steps -----------------------------------------------------------------
+    def _next_sample(self) -> None:
+        self.sample = self.order.take(1)[:, 0]
+        self._xs = self.x[self.sample][:, None, :]
+        self._ts = self.y[self.sample][:, None, :]
+        self.c0_valid = False
+
+    def _noise(self, count: int) -> np.ndarray | float:
+        if self.cost_noise is None:
+            return 0.0
+        return self.q.cost_noise * self.cost_noise.take(count)
+
+    def _codes(self, n0: int, n1: int) -> np.ndarray:
+        """Unit codes of steps n0..n1-1, (R, n1 - n0, n_pert)."""
+        tp = self.m.tau_p
+        k0, k1 = n0 // tp, (n1 - 1) // tp + 1
+        c = self.codes.get(k0, k1)
+        if tp == 1:
+            return c
+        return c[:, np.arange(n0, n1) // tp - k0]
+
+    def _measure(self, u: np.ndarray) -> tuple[np.ndarray, list]:
+        """Perturbed costs (R, k) for unit codes u (R, k, n_pert), plus layer inputs."""
+        a = self.amp[:, None, None]
+        if self.node:
+            y, kept = self.net.forward(
+                self.theta, self._xs, self.variation, node_pert=a * u, keep=True
+            )
+        else:
+            y, kept = self.net.forward(self.theta[:, None, :] + a * u, self._xs, self.variation)
+        c = self.net.cost(y, self._ts) + self._noise(u.shape[1])
+        if self.record:
+            self.costs.append(c.copy())
+        return c, kept
+
+    def _estimate(self, ct: np.ndarray, u: np.ndarray, kept: list) -> np.ndarray:
+        """Sum over k of the error signal mapped to parameters, (R, N)."""
+        w = ct * self.e_scale[:, None]  # (R, k)
+        if not self.node:
+            return np.einsum("rk,rkn->rn", w, u)
+        g = np.empty_like(self.theta)
+        e = w[:, :, None] * u  # (R, k, n_nodes)
+        for l, (h_in, _) in enumerate(kept):
+            e_l = e[..., self.net.node_slices[l]]
+            h_in = np.broadcast_to(h_in, e_l.shape[:2] + h_in.shape[-1:])
+            g[:, self.net.w_slices[l]] = np.einsum("rko,rki->roi", e_l, h_in).reshape(
+                self.runs, -1
+            )
+            g[:, self.net.b_slices[l]] = e_l.sum(axis=1)
+        return g
+
+    def _clamp(self, ct: np.ndarray) -> np.ndarray:
+        lim = self.m.clamp
+        return np.clip(ct, -lim, lim) if lim > 0 else ct
+
+    def _discrete_segment(self, n0: int, n1: int) -> None:
+        if not self.c0_valid:
+            c0 = self.net.loss(self.theta, self._xs, self._ts, self.variation)[:, 0]
+            self.c0 = c0 + self._noise(1)[..., 0] if self.cost_noise else c0
+            self.c0_valid = True
+            if self.record:
+                self.baselines.append(self.c0.copy())
+        chunk = max(1, WINDOW_BUDGET // (self.runs * max(self.n_pert, self.net.n_params)))
+        for s in range(n0, n1, chunk):
+            u = self._codes(s, min(n1, s + chunk))
+            c, kept = self._measure(u)
+            ct = self._clamp(c - self.c0[:, None])
+            self.G += self._estimate(ct, u, kept)
+
+    def _analog_step(self) -> None:
+        n = self.n
+        u = self._codes(n, n + 1)
+        c, kept = self._measure(u)
+        c = c[:, 0]
+        if n % self.m.tau_x == 0:
+            self.ct[:] = 0.0
+        else:
+            self.ct = self.alpha * (self.ct + c - self.c_prev)
+        self.c_prev = c
+        self.ct = self._clamp(self.ct)
+        e = self._estimate(self.ct[:, None], u, kept)
+        self.G += (e - self.G) / self.m.tau_theta
+        self._update(self.G)
+
+    def _update(self, g: np.ndarray) -> None:
+        self.opt.step(self.theta, g)
+        if self.update_noise is not None:
+            self.theta += self.q.update_noise * self.update_noise.take(self.net.n_params)
+        self._quantize()
+        self.updates += 1
+        self.c0_valid = False
+
+    def _quantize(self) -> None:
+        if self.q.weight_bits:
+            self.theta, sat = quantize(self.theta, self.q.weight_bits, self.q.weight_frac)
+            self.saturations += sat

@@ -1,0 +1,262 @@
+"""Float MLPs for the reference model, vectorized over an ensemble of R runs.
+
+Parameters of one run live in one flat vector theta of length N: for each layer,
+the weight matrix W (out x in, row-major) and then the bias b (out). An ensemble
+stacks R such vectors as an (R, N) array; :meth:`MLP.unpack` returns per-layer views.
+
+Every neuron j may carry device-to-device variation (shared/MGD.md, "non-idealities"):
+f_j(z) = gain_j * act(steep_j * (z - mid_j)) + offset_j. With no variation those are
+(1, 1, 0, 0) and the transform is skipped.
+
+Array conventions: inputs are (R, M, n_in) where M counts samples or perturbation
+steps; weights are either shared by all M, (R, out, in), or one set per m,
+(R, M, out, in) (weight perturbation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# --- activations -----------------------------------------------------------------
+# Each entry: (f, f') on pre-activations. hard_sigmoid has slope 1/4 (a shift in
+# hardware) so it matches the logistic sigmoid's slope at 0.
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
+
+
+def _d_sigmoid(z: np.ndarray) -> np.ndarray:
+    s = _sigmoid(z)
+    return s * (1.0 - s)
+
+
+def _d_tanh(z: np.ndarray) -> np.ndarray:
+    return 1.0 - np.tanh(z) ** 2
+
+
+def _hard_sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.clip(0.25 * z + 0.5, 0.0, 1.0)
+
+
+def _d_hard_sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(z) < 2.0, 0.25, 0.0)
+
+
+ACTIVATION_FUNCTIONS = {
+    "sigmoid": (_sigmoid, _d_sigmoid),
+    "tanh": (np.tanh, _d_tanh),
+    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(z.dtype)),
+    "hard_sigmoid": (_hard_sigmoid, _d_hard_sigmoid),
+    "linear": (lambda z: z, np.ones_like),
+}
+
+
+@dataclass
+class Variation:
+    """Per-neuron device variation of one layer, each (R, out)."""
+
+    gain: np.ndarray
+    steep: np.ndarray
+    mid: np.ndarray
+    offset: np.ndarray
+
+
+def draw_variation(
+    sizes: list[int], sigma: float, rngs: list[np.random.Generator]
+) -> list[Variation] | None:
+    """Draw each run's per-neuron variation (None when sigma is 0).
+
+    For each layer and run: gain, steepness ~ 1 + sigma*N(0,1); midpoint,
+    offset ~ sigma*N(0,1), in that order from the run's own generator.
+    """
+    if sigma == 0:
+        return None
+    layers = []
+    for out in sizes[1:]:
+        draws = np.stack([rng.standard_normal((4, out)) for rng in rngs])  # (R, 4, out)
+        layers.append(
+            Variation(
+                gain=1.0 + sigma * draws[:, 0],
+                steep=1.0 + sigma * draws[:, 1],
+                mid=sigma * draws[:, 2],
+                offset=sigma * draws[:, 3],
+            )
+        )
+    return layers
+
+
+class MLP:
+    """A fully connected network with a cost.
+
+    Parameters
+    ----------
+    sizes : [n_in, hidden..., n_out]
+    activation : hidden-layer activation name
+    output_activation : output-layer activation name ("linear" for cross-entropy)
+    cost : "mse" (mean over outputs of squared error) or "cross_entropy"
+        (softmax over the outputs, then -sum t log p)
+    """
+
+    def __init__(self, sizes: list[int], activation: str, output_activation: str, cost: str):
+        self.sizes = list(sizes)
+        self.activations = [activation] * (len(sizes) - 2) + [output_activation]
+        self.cost_name = cost
+        self.w_slices: list[slice] = []
+        self.b_slices: list[slice] = []
+        pos = 0
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
+            self.w_slices.append(slice(pos, pos + n_in * n_out))
+            pos += n_in * n_out
+            self.b_slices.append(slice(pos, pos + n_out))
+            pos += n_out
+        self.n_params = pos
+        self.n_nodes = sum(sizes[1:])
+        # Node offsets in the flat node-perturbation vector, layer by layer.
+        self.node_slices = []
+        pos = 0
+        for n_out in sizes[1:]:
+            self.node_slices.append(slice(pos, pos + n_out))
+            pos += n_out
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.sizes) - 1
+
+    def unpack(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per-layer (W, b) views of theta (..., N): W (..., out, in), b (..., out)."""
+        lead = theta.shape[:-1]
+        out = []
+        for l, (ws, bs) in enumerate(zip(self.w_slices, self.b_slices, strict=True)):
+            n_in, n_out = self.sizes[l], self.sizes[l + 1]
+            out.append((theta[..., ws].reshape(*lead, n_out, n_in), theta[..., bs]))
+        return out
+
+    def init_params(self, rng: np.random.Generator, scale: float) -> np.ndarray:
+        """One run's theta: W ~ N(0, scale^2 / fan_in) drawn layer by layer, b = 0."""
+        theta = np.zeros(self.n_params)
+        for l, ws in enumerate(self.w_slices):
+            n_in, n_out = self.sizes[l], self.sizes[l + 1]
+            theta[ws] = rng.standard_normal(n_out * n_in) * (scale / np.sqrt(n_in))
+        return theta
+
+    # --- forward ---------------------------------------------------------------
+    def activate(
+        self, l: int, z: np.ndarray, variation: list[Variation] | None
+    ) -> np.ndarray:
+        """Layer l's activation of pre-activations z (R, M, out)."""
+        f, _ = ACTIVATION_FUNCTIONS[self.activations[l]]
+        if variation is None:
+            return f(z)
+        v = variation[l]
+        return v.gain[:, None] * f(v.steep[:, None] * (z - v.mid[:, None])) + v.offset[:, None]
+
+    def activate_grad(
+        self, l: int, z: np.ndarray, variation: list[Variation] | None
+    ) -> np.ndarray:
+        _, df = ACTIVATION_FUNCTIONS[self.activations[l]]
+        if variation is None:
+            return df(z)
+        v = variation[l]
+        s = v.steep[:, None]
+        return v.gain[:, None] * s * df(s * (z - v.mid[:, None]))
+
+    def forward(
+        self,
+        theta: np.ndarray,
+        x: np.ndarray,
+        variation: list[Variation] | None = None,
+        node_pert: np.ndarray | None = None,
+        keep: bool = False,
+    ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        """Evaluate the network.
+
+        theta : (R, N) shared by all M, or (R, M, N) one parameter set per m
+        x : (R, M, n_in), or (R, 1, n_in) broadcast over M
+        node_pert : optional (R, M, n_nodes) added to the pre-activations
+        keep : also return each layer's (input, pre-activation) for backprop
+        Returns the outputs (R, M, n_out) and the kept layer values.
+        """
+        per_m = theta.ndim == 3
+        h = x
+        kept = []
+        for l, (W, b) in enumerate(self.unpack(theta)):
+            if per_m:
+                hb = np.broadcast_to(h, W.shape[:-2] + h.shape[-1:])
+                z = np.einsum("rmoi,rmi->rmo", W, hb) + b
+            else:
+                z = h @ W.transpose(0, 2, 1) + b[:, None, :]
+            if node_pert is not None:
+                z = z + node_pert[..., self.node_slices[l]]
+            if keep:
+                kept.append((h, z))
+            h = self.activate(l, z, variation)
+        return h, kept
+
+    # --- cost ------------------------------------------------------------------
+    def cost(self, y: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Per-sample cost over the last axis: (..., n_out) -> (...)."""
+        if self.cost_name == "mse":
+            return np.mean((y - t) ** 2, axis=-1)
+        shifted = y - y.max(axis=-1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        return -np.sum(t * log_p, axis=-1)
+
+    def cost_grad(self, y: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """d cost / d y, same shape as y."""
+        if self.cost_name == "mse":
+            return 2.0 * (y - t) / y.shape[-1]
+        shifted = y - y.max(axis=-1, keepdims=True)
+        p = np.exp(shifted)
+        return p / p.sum(axis=-1, keepdims=True) - t
+
+    def loss(
+        self,
+        theta: np.ndarray,
+        x: np.ndarray,
+        t: np.ndarray,
+        variation: list[Variation] | None = None,
+        node_pert: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Per-sample cost (R, M) of forward(theta, x)."""
+        y, _ = self.forward(theta, x, variation, node_pert)
+        return self.cost(y, t)
+
+    # --- exact gradient (backprop) -----------------------------------------------
+    def gradient(
+        self,
+        theta: np.ndarray,
+        x: np.ndarray,
+        t: np.ndarray,
+        variation: list[Variation] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean over M of d cost / d theta, by backprop.
+
+        theta (R, N); x (R, M, n_in); t (R, M, n_out). Returns (grad (R, N),
+        per-sample cost (R, M)).
+        """
+        y, kept = self.forward(theta, x, variation, keep=True)
+        m = x.shape[1]
+        grad = np.zeros_like(theta)
+        delta = self.cost_grad(y, t)  # d cost / d activation of the last layer
+        params = self.unpack(theta)
+        for l in range(self.n_layers - 1, -1, -1):
+            h_in, z = kept[l]
+            delta = delta * self.activate_grad(l, z, variation)  # d / d z
+            h_in = np.broadcast_to(h_in, z.shape[:-1] + h_in.shape[-1:])
+            grad[:, self.w_slices[l]] = (
+                np.einsum("rmo,rmi->roi", delta, h_in).reshape(theta.shape[0], -1) / m
+            )
+            grad[:, self.b_slices[l]] = delta.sum(axis=1) / m
+            if l:
+                delta = delta @ params[l][0]
+        return grad, self.cost(y, t)
+
+
+def predict_labels(y: np.ndarray) -> np.ndarray:
+    """Class decisions from outputs (..., n_out): threshold 0.5 for one output, else argmax."""
+    if y.shape[-1] == 1:
+        return (y[..., 0] > 0.5).astype(np.int64)
+    return np.argmax(y, axis=-1)
