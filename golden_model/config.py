@@ -269,11 +269,11 @@ TASK_PRESETS: dict[str, dict[str, Any]] = {
         "mgd": {"dtheta": 0.05, "eta": 0.5},
     },
     "digits": {
-        "steps": 2_000_000,
-        "eval_every": 50_000,
+        "steps": 4_000_000,
+        "eval_every": 100_000,
         "network": {"hidden": [32], "activation": "sigmoid", "init_scale": 1.0},
-        "mgd": {"dtheta": 0.05, "eta": 0.3, "tau_x": 100, "tau_theta": 100},
-        "backprop": {"lr": 0.5, "batch_size": 1},
+        "mgd": {"dtheta": 0.05, "eta": 10.0, "tau_x": 100, "tau_theta": 100},
+        "backprop": {"lr": 1.0, "batch_size": 1, "updates": 100_000},
     },
 }
 for _name in ("mnist", "fashion_mnist", "cifar10"):
@@ -293,7 +293,8 @@ def build_config(*layers: dict[str, Any]) -> MGDConfig:
     merged: dict[str, Any] = {}
     for layer in layers:
         _merge(merged, layer)
-    task = merged.get("task", {}).get("name", TaskConfig.name)
+    task_section = merged.get("task", {})
+    task = task_section.get("name", TaskConfig.name) if isinstance(task_section, dict) else None
     preset = TASK_PRESETS.get(task, {}) if isinstance(task, str) else {}
     full: dict[str, Any] = {}
     _merge(full, preset)
@@ -311,6 +312,10 @@ def load_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(p)!r} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {str(p)!r} cannot be read: {exc.strerror}") from None
 
 
 def load_config(path: str | Path | None = None, *overrides: dict[str, Any]) -> MGDConfig:

@@ -43,8 +43,9 @@ from .streams import (
     run_rng,
 )
 
-# Numbers held by one batched segment evaluation, at most (R * K * width).
-WINDOW_BUDGET = 1 << 21
+# Numbers held by one batched segment evaluation, at most (R * K * width): about
+# 2 MB, so a chunk's codes stay in cache between the forward pass and the estimate.
+WINDOW_BUDGET = 1 << 18
 
 
 def _per_run(value: float | np.ndarray | None, default: float, runs: int) -> np.ndarray:
@@ -106,7 +107,8 @@ class MGDEnsemble:
             ]
         )
         self.order = EnsembleBuffer(
-            [SampleOrder(len(x_train), run_rng(seed, r, SAMPLES)) for r in range(runs)]
+            [SampleOrder(len(x_train), run_rng(seed, r, SAMPLES)) for r in range(runs)],
+            dtype=np.int64,
         )
         self.cost_noise = (
             EnsembleBuffer([NormalStream(run_rng(seed, r, COST_NOISE)) for r in range(runs)])
@@ -116,7 +118,6 @@ class MGDEnsemble:
         self.update_noise = (
             EnsembleBuffer(
                 [NormalStream(run_rng(seed, r, UPDATE_NOISE)) for r in range(runs)],
-                item_size=1,
                 budget=max(1 << 20, 4 * runs * net.n_params),
             )
             if q.update_noise > 0
@@ -189,16 +190,31 @@ class MGDEnsemble:
             return c
         return c[:, np.arange(n0, n1) // tp - k0]
 
-    def _measure(self, u: np.ndarray) -> tuple[np.ndarray, list]:
-        """Perturbed costs (R, k) for unit codes u (R, k, n_pert), plus layer inputs."""
-        a = self.amp[:, None, None]
+    def _measure(self, u: np.ndarray, baseline: bool = False) -> tuple[np.ndarray, list]:
+        """Perturbed costs (R, k) for unit codes u (R, k, n_pert), plus layer inputs.
+
+        With ``baseline`` the unperturbed cost C0 is measured in the same batched
+        forward pass (as row 0) and stored; its noise is drawn first.
+        """
         if self.node:
+            if baseline:
+                u = np.concatenate([np.zeros_like(u[:, :1]), u], axis=1)
             y, kept = self.net.forward(
-                self.theta, self._xs, self.variation, node_pert=a * u, keep=True
+                self.theta, self._xs, self.variation, node_pert=self.amp[:, None, None] * u,
+                keep=True,
             )
         else:
-            y, kept = self.net.forward(self.theta[:, None, :] + a * u, self._xs, self.variation)
-        c = self.net.cost(y, self._ts) + self._noise(u.shape[1])
+            y, kept = self.net.forward(
+                self.theta, self._xs, self.variation, weight_pert=(self.amp, u),
+                baseline=baseline,
+            )
+        c = self.net.cost(y, self._ts) + self._noise(y.shape[1])
+        if baseline:
+            self.c0, c = c[:, 0], c[:, 1:]
+            self.c0_valid = True
+            kept = [(h[:, 1:] if h.shape[1] > 1 else h, z) for h, z in kept]
+            if self.record:
+                self.baselines.append(self.c0.copy())
         if self.record:
             self.costs.append(c.copy())
         return c, kept
@@ -207,7 +223,7 @@ class MGDEnsemble:
         """Sum over k of the error signal mapped to parameters, (R, N)."""
         w = ct * self.e_scale[:, None]  # (R, k)
         if not self.node:
-            return np.einsum("rk,rkn->rn", w, u)
+            return (w[:, None, :] @ u)[:, 0]
         g = np.empty_like(self.theta)
         e = w[:, :, None] * u  # (R, k, n_nodes)
         for l, (h_in, _) in enumerate(kept):
@@ -224,16 +240,10 @@ class MGDEnsemble:
         return np.clip(ct, -lim, lim) if lim > 0 else ct
 
     def _discrete_segment(self, n0: int, n1: int) -> None:
-        if not self.c0_valid:
-            c0 = self.net.loss(self.theta, self._xs, self._ts, self.variation)[:, 0]
-            self.c0 = c0 + self._noise(1)[..., 0] if self.cost_noise else c0
-            self.c0_valid = True
-            if self.record:
-                self.baselines.append(self.c0.copy())
         chunk = max(1, WINDOW_BUDGET // (self.runs * max(self.n_pert, self.net.n_params)))
         for s in range(n0, n1, chunk):
             u = self._codes(s, min(n1, s + chunk))
-            c, kept = self._measure(u)
+            c, kept = self._measure(u, baseline=not self.c0_valid)
             ct = self._clamp(c - self.c0[:, None])
             self.G += self._estimate(ct, u, kept)
 

@@ -9,8 +9,8 @@ f_j(z) = gain_j * act(steep_j * (z - mid_j)) + offset_j. With no variation those
 (1, 1, 0, 0) and the transform is skipped.
 
 Array conventions: inputs are (R, M, n_in) where M counts samples or perturbation
-steps; weights are either shared by all M, (R, out, in), or one set per m,
-(R, M, out, in) (weight perturbation).
+steps; weights are (R, out, in), shared by the M rows. Weight perturbation evaluates
+K perturbed networks at once without forming theta + theta~ (see ``forward``).
 """
 
 from __future__ import annotations
@@ -169,31 +169,52 @@ class MLP:
         x: np.ndarray,
         variation: list[Variation] | None = None,
         node_pert: np.ndarray | None = None,
+        weight_pert: tuple[np.ndarray, np.ndarray] | None = None,
+        baseline: bool = False,
         keep: bool = False,
     ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
         """Evaluate the network.
 
-        theta : (R, N) shared by all M, or (R, M, N) one parameter set per m
-        x : (R, M, n_in), or (R, 1, n_in) broadcast over M
+        theta : (R, N), shared by all M rows
+        x : (R, M, n_in), or (R, 1, n_in) broadcast over the rows
         node_pert : optional (R, M, n_nodes) added to the pre-activations
+        weight_pert : optional (amp (R,), U (R, K, N)): evaluate the K perturbed
+            networks theta + amp * U_k without forming them, as
+            z = W h + b + amp * (U_W h + U_b)
+        baseline : with weight_pert, row 0 of the output is the unperturbed network,
+            so the output has 1 + K rows
         keep : also return each layer's (input, pre-activation) for backprop
         Returns the outputs (R, M, n_out) and the kept layer values.
         """
-        per_m = theta.ndim == 3
         h = x
         kept = []
         for l, (W, b) in enumerate(self.unpack(theta)):
-            if per_m:
-                hb = np.broadcast_to(h, W.shape[:-2] + h.shape[-1:])
-                z = np.einsum("rmoi,rmi->rmo", W, hb) + b
-            else:
-                z = h @ W.transpose(0, 2, 1) + b[:, None, :]
+            z = h @ W.transpose(0, 2, 1) + b[:, None, :]
+            if weight_pert is not None:
+                z = self._add_weight_pert(l, z, h, weight_pert, baseline)
             if node_pert is not None:
                 z = z + node_pert[..., self.node_slices[l]]
             if keep:
                 kept.append((h, z))
             h = self.activate(l, z, variation)
         return h, kept
+
+    def _add_weight_pert(self, l, z, h, weight_pert, baseline):
+        """z + amp * (U_W h + U_b) for layer l; with baseline, row 0 stays unperturbed."""
+        amp, u = weight_pert
+        runs, k = u.shape[:2]
+        n_in, n_out = self.sizes[l], self.sizes[l + 1]
+        u_w = u[..., self.w_slices[l]].reshape(runs, k, n_out, n_in)
+        h_pert = h[:, 1:] if baseline and h.shape[1] > 1 else h
+        dz = (u_w @ h_pert[..., None])[..., 0]
+        dz += u[..., self.b_slices[l]]
+        dz *= amp[:, None, None]
+        if not baseline:
+            return z + dz
+        if z.shape[1] == 1:
+            z = np.repeat(z, k + 1, axis=1)
+        z[:, 1:] += dz
+        return z
 
     # --- cost ------------------------------------------------------------------
     def cost(self, y: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -3,9 +3,8 @@
 This is the check on :class:`golden_model.mgd.MGDEnsemble`: it restates
 shared/MGD.md one step at a time with its own forward pass, cost and optimizer
 arithmetic, sharing only the seeded random streams, so for the same seed both give
-the same numbers (up to float rounding order). It is slow on purpose-free grounds:
-one step, one sample, one run at a time; the benchmark measures the vectorized model
-against it.
+the same numbers (up to float rounding order). It does one step, one sample and one
+run at a time; the benchmark measures the vectorized model against it.
 """
 
 from __future__ import annotations

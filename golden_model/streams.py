@@ -20,6 +20,7 @@ import numpy as np
 INIT, CODES, SAMPLES, COST_NOISE, UPDATE_NOISE, DEVICE, BACKPROP_SAMPLES = range(7)
 
 
+
 def run_rng(seed: int, run: int, purpose: int) -> np.random.Generator:
     """The generator of one run for one purpose."""
     return np.random.default_rng([seed + run, purpose])
@@ -73,12 +74,44 @@ class CodeStream:
         elif kind != "code":
             raise ValueError(f"unknown perturbation kind {kind!r}")
 
+    @property
+    def width(self) -> int:
+        """Row width of :meth:`fill`'s output: n, padded to 64 for bit-derived codes."""
+        return self._words * 64 if self._packed else self.n
+
+    @property
+    def _packed(self) -> bool:
+        return self.kind == "code" and self.sparsity == 0
+
+    @property
+    def _words(self) -> int:
+        return (self.n + 63) // 64
+
+    def fill(self, out: np.ndarray) -> None:
+        """Write the next len(out) periods into out (count, width); entries past n are
+        padding. Bit-derived codes are expanded straight into out: bit j of 64-bit word
+        w of a period is the code of entry 64 w + j (0 -> +1, 1 -> -1)."""
+        if self._packed:
+            count = out.shape[0]
+            raw = self.rng.bit_generator.random_raw(count * self._words).astype("<u8")
+            bits = np.unpackbits(raw.view(np.uint8), bitorder="little")
+            flat = out.reshape(-1)
+            np.multiply(bits, -2.0, out=flat)  # bit 0 -> +1, bit 1 -> -1
+            flat += 1.0
+            self.k += count
+        else:
+            out[:, : self.n] = self.block(out.shape[0])
+
     def block(self, count: int) -> np.ndarray:
         """The codes of the next ``count`` periods, (count, n) float64."""
+        if self._packed:
+            out = np.empty((count, self.width))
+            self.fill(out)
+            return out[:, : self.n]
         ks = np.arange(self.k, self.k + count)
         self.k += count
         if self.kind == "code":
-            return self._code(count)
+            return self._sparse(count)
         if self.kind == "time":
             return self._time(count)
         if self.kind == "walsh":
@@ -88,16 +121,10 @@ class CodeStream:
             return 1.0 - 2.0 * (bits & 1)
         return np.sqrt(2.0) * np.sin(2 * np.pi * self.freqs[None, :] * ks[:, None] + self.phases)
 
-    def _code(self, count: int) -> np.ndarray:
-        if self.sparsity > 0:
-            u = self.rng.random((count, self.n))
-            half = (1.0 - self.sparsity) / 2
-            return np.where(u < half, 1.0, np.where(u < 2 * half, -1.0, 0.0))
-        words = (self.n + 63) // 64
-        raw = self.rng.bit_generator.random_raw(count * words).astype("<u8")
-        bits = np.unpackbits(raw.view(np.uint8), bitorder="little")
-        bits = bits.reshape(count, words * 64)[:, : self.n]
-        return 1.0 - 2.0 * bits
+    def _sparse(self, count: int) -> np.ndarray:
+        u = self.rng.random((count, self.n))
+        half = (1.0 - self.sparsity) / 2
+        return np.where(u < half, 1.0, np.where(u < 2 * half, -1.0, 0.0))
 
     def _time(self, count: int) -> np.ndarray:
         active = np.empty(count, dtype=np.int64)
@@ -130,6 +157,9 @@ class SampleOrder:
             self.j += 1
         return out
 
+    def fill(self, out: np.ndarray) -> None:
+        out[:] = self.block(len(out))
+
 
 class NormalStream:
     """Standard normal draws for one run (cost or update noise)."""
@@ -140,62 +170,81 @@ class NormalStream:
     def block(self, count: int) -> np.ndarray:
         return self.rng.standard_normal(count)
 
+    def fill(self, out: np.ndarray) -> None:
+        self.rng.standard_normal(out=out)
+
 
 class EnsembleBuffer:
-    """Serves R per-run streams in lockstep, refilling in blocks.
+    """Serves R per-run streams in lockstep from one persistent buffer.
 
-    ``take(count)`` returns (R, count, ...): the next ``count`` items of every run.
-    Refilling ``block`` items at a time makes the per-step cost of R streams a
-    fraction of one Python call. ``block`` is chosen so a refill holds about
-    ``budget`` numbers.
+    ``take(count)`` returns (R, count, ...), the next ``count`` items of every run, as
+    a view that stays valid until the next ``take``. Refilling ``block`` items at a
+    time makes the per-step cost of R streams a fraction of one Python call, and
+    reusing one buffer avoids fresh multi-megabyte allocations (page faults) in the
+    hot loop. ``block`` is chosen so the buffer holds about ``budget`` numbers.
     """
 
-    def __init__(self, streams: list, item_size: int = 1, budget: int = 1 << 20):
+    def __init__(
+        self,
+        streams: list,
+        item_shape: tuple[int, ...] = (),
+        budget: int = 1 << 20,
+        dtype: type = np.float64,
+    ):
         self.streams = streams
-        self.block = int(max(1, min(4096, budget // max(1, len(streams) * item_size))))
-        self.buf: np.ndarray | None = None
-        self.pos = 0
+        size = int(np.prod(item_shape, dtype=np.int64)) if item_shape else 1
+        block = int(max(1, min(4096, budget // max(1, len(streams) * size))))
+        self.buf = np.zeros((len(streams), block, *item_shape), dtype=dtype)
+        self.pos = self.end = 0
 
     def take(self, count: int) -> np.ndarray:
-        parts = []
-        while count > 0:
-            if self.buf is None or self.pos == self.buf.shape[1]:
-                self.buf = np.stack([s.block(max(self.block, count)) for s in self.streams])
-                self.pos = 0
-            n = min(count, self.buf.shape[1] - self.pos)
-            parts.append(self.buf[:, self.pos : self.pos + n])
-            self.pos += n
-            count -= n
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        if self.end - self.pos < count:
+            rem = self.end - self.pos
+            if count > self.buf.shape[1]:
+                grown = np.zeros((self.buf.shape[0], count, *self.buf.shape[2:]), self.buf.dtype)
+                grown[:, :rem] = self.buf[:, self.pos : self.end]
+                self.buf = grown
+            else:
+                self.buf[:, :rem] = self.buf[:, self.pos : self.end].copy()
+            for r, stream in enumerate(self.streams):
+                stream.fill(self.buf[r, rem:])
+            self.pos, self.end = 0, self.buf.shape[1]
+        out = self.buf[:, self.pos : self.pos + count]
+        self.pos += count
+        return out
 
 
 class PeriodCodes:
     """Codes of an ensemble indexed by perturbation period, for monotone requests.
 
-    ``get(k0, k1)`` returns (R, k1 - k0, n) for periods k0..k1-1; a request may
-    start inside the previous one (a segment boundary inside a period) but never
-    before it.
+    ``get(k0, k1)`` returns (R, k1 - k0, n) for periods k0..k1-1. Consecutive step
+    ranges can share at most one period (a segment boundary inside a period), so the
+    last period served is kept to answer that overlap.
     """
 
     def __init__(self, streams: list[CodeStream]):
-        n = streams[0].n
-        self.buffer = EnsembleBuffer(streams, item_size=n)
-        self.cache = np.zeros((len(streams), 0, n))
-        self.base = 0  # period index of cache[:, 0]
+        self.n = streams[0].n
+        width = streams[0].width
+        # Refill in blocks that stay in cache for one run (~2 MB) but amortize the
+        # per-run Python calls of a large ensemble (at least 64 periods when it fits).
+        per_run = max(1, min((1 << 18) // width, (1 << 22) // (len(streams) * width)))
+        self.buffer = EnsembleBuffer(
+            streams, item_shape=(width,), budget=per_run * len(streams) * width
+        )
+        self.next = 0  # first period not yet served
+        self.last: np.ndarray | None = None  # codes of period next - 1, (R, width)
 
     def get(self, k0: int, k1: int) -> np.ndarray:
-        if k0 < self.base:
-            raise ValueError(f"period {k0} was already released (now at {self.base})")
-        end = self.base + self.cache.shape[1]
-        if k0 >= end:
-            if k0 > end:
-                self.buffer.take(k0 - end)
-            self.cache = self.buffer.take(k1 - k0)
+        if k0 < self.next - 1:
+            raise ValueError(f"period {k0} was already released (next is {self.next})")
+        if k0 == self.next - 1:
+            fresh = self.buffer.take(k1 - self.next) if k1 > self.next else None
+            head = self.last[:, None]
+            out = head if fresh is None else np.concatenate([head, fresh], axis=1)
         else:
-            keep = self.cache[:, k0 - self.base :]
-            more = k1 - end
-            self.cache = (
-                np.concatenate([keep, self.buffer.take(more)], axis=1) if more > 0 else keep
-            )
-        self.base = k0
-        return self.cache[:, : k1 - k0]
+            if k0 > self.next:
+                self.buffer.take(k0 - self.next)
+            out = self.buffer.take(k1 - k0)
+        self.next = max(self.next, k1)
+        self.last = out[:, -1].copy()
+        return out[:, :, : self.n]

@@ -170,7 +170,8 @@ def train_backprop(cfg: MGDConfig, data: Dataset, progress: Progress | None = No
         [
             SampleOrder(len(data.x_train), run_rng(cfg.seed, r, BACKPROP_SAMPLES))
             for r in range(cfg.runs)
-        ]
+        ],
+        dtype=np.int64,
     )
     total = backprop_updates(cfg)
     every = max(1, cfg.eval_every // cfg.mgd.tau_theta) if not b.updates else max(

@@ -1,0 +1,256 @@
+"""The ``mgd-hw`` command line.
+
+Subcommands: ``train`` (float MGD and backprop on a task) and ``gradcheck`` (the
+gradient diagnostic). Every bad input ends in one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from golden_model.config import ConfigError, load_config, parse_assignment
+from golden_model.datasets import DataError, load_dataset
+
+# CLI flag -> dotted config field. Each is a shortcut for --set FIELD=VALUE.
+FLAG_FIELDS = {
+    "task": "task.name",
+    "data_dir": "task.data_dir",
+    "perturbation": "mgd.perturbation",
+    "mode": "mgd.mode",
+    "baseline": "mgd.baseline",
+    "optimizer": "mgd.optimizer",
+    "eta": "mgd.eta",
+    "dtheta": "mgd.dtheta",
+    "tau_x": "mgd.tau_x",
+    "tau_p": "mgd.tau_p",
+    "tau_theta": "mgd.tau_theta",
+    "activation": "network.activation",
+    "cost": "network.cost",
+    "steps": "steps",
+    "runs": "runs",
+    "seed": "seed",
+    "eval_every": "eval_every",
+}
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _nested(dotted: str, value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    node = out
+    *head, last = dotted.split(".")
+    for part in head:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return out
+
+
+def _hidden(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--hidden takes comma-separated layer widths like 32,16, not {text!r}"
+        ) from None
+    return sizes
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="TOML config file")
+    p.add_argument("--task", help="xor, parity, images7, digits, mnist, fashion_mnist, cifar10")
+    p.add_argument("--data-dir", dest="data_dir", help="folder with MNIST/CIFAR-10 files")
+    p.add_argument("--perturbation", help="code, time, frequency or walsh")
+    p.add_argument("--mode", help="weight or node perturbation")
+    p.add_argument("--baseline", help="discrete or analog")
+    p.add_argument("--optimizer", help="sgd, momentum or adam")
+    p.add_argument("--eta", type=float, help="learning rate")
+    p.add_argument("--dtheta", type=float, help="perturbation norm Delta-theta")
+    p.add_argument("--tau-x", dest="tau_x", type=int, help="steps per training sample")
+    p.add_argument("--tau-p", dest="tau_p", type=int, help="steps per perturbation")
+    p.add_argument("--tau-theta", dest="tau_theta", type=int, help="steps per update")
+    p.add_argument("--hidden", type=_hidden, help="hidden layer widths, e.g. 32 or 32,16")
+    p.add_argument("--activation", help="sigmoid, tanh, relu or hard_sigmoid")
+    p.add_argument("--cost", help="mse or cross_entropy")
+    p.add_argument("--steps", type=int, help="MGD steps")
+    p.add_argument("--runs", type=int, help="ensemble size R (seeds seed..seed+R-1)")
+    p.add_argument("--seed", type=int, help="first seed")
+    p.add_argument("--eval-every", dest="eval_every", type=int, help="steps between evals")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override any config field, e.g. --set nonideal.cost_noise=0.01",
+    )
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace):
+    layers = []
+    for flag, dotted in FLAG_FIELDS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            layers.append(_nested(dotted, value))
+    if getattr(args, "hidden", None) is not None:
+        layers.append({"network": {"hidden": args.hidden}})
+    layers.extend(parse_assignment(a) for a in args.set)
+    return load_config(args.config, *layers)
+
+
+def _progress_bar(total: int, desc: str, quiet: bool):
+    """A callback (step, metrics) driving a tqdm bar, and the bar itself."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="step", unit_scale=True, disable=quiet, leave=False)
+
+    def update(step: int, metrics: dict[str, float]) -> None:
+        bar.update(step - bar.n)
+        bar.set_postfix(cost=f"{metrics['cost']:.4g}", acc=f"{metrics['test_acc']:.3f}")
+
+    return update, bar
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from golden_model.train import backprop_updates, train_backprop, train_mgd
+
+    from .report import check_output_folder, summarize, write_outputs
+
+    cfg = config_from_args(args)
+    out = Path(args.out)
+    try:
+        check_output_folder(out, args.force)
+    except FileExistsError as exc:
+        raise CLIError(str(exc)) from None
+    data = load_dataset(cfg.task, cfg.seed)
+    quiet = args.quiet or args.json
+
+    update, bar = _progress_bar(cfg.steps, "MGD", quiet)
+    results = [train_mgd(cfg, data, update)]
+    bar.close()
+    if cfg.backprop.enabled and not args.no_backprop:
+        update, bar = _progress_bar(backprop_updates(cfg), "backprop", quiet)
+        results.append(train_backprop(cfg, data, update))
+        bar.close()
+
+    summary: dict[str, Any] = {
+        "task": cfg.task.name,
+        "network": [data.n_inputs, *cfg.network.hidden, data.n_outputs],
+        "mode": cfg.mgd.mode,
+        "perturbation": cfg.mgd.perturbation,
+        "seed": cfg.seed,
+        "runs": cfg.runs,
+        "steps": cfg.steps,
+        "out": str(out),
+    }
+    for r in results:
+        summary[r.method] = summarize(r)
+    write_outputs(out, cfg, results, summary)
+
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(_summary_line(summary))
+    return 0
+
+
+def _fmt_steps(v: int | None) -> str:
+    return "never" if v is None else f"{v:,}"
+
+
+def _summary_line(s: dict[str, Any]) -> str:
+    m = s["mgd"]
+    net = "-".join(str(n) for n in s["network"])
+    line = (
+        f"{s['task']} {net} MGD {s['mode']}/{s['perturbation']}: test acc "
+        f"{m['final_test_acc']:.3f} (max {m['max_test_acc']:.3f}), 90% at "
+        f"{_fmt_steps(m['steps_to_90pct'])} steps, 95% at {_fmt_steps(m['steps_to_95pct'])}"
+    )
+    if s["runs"] > 1:
+        line += f", solved {m['solved_runs']}/{s['runs']} runs (median over runs)"
+    if "backprop" in s:
+        b = s["backprop"]
+        line += (
+            f"; backprop {b['final_test_acc']:.3f} (90% at {_fmt_steps(b['updates_to_90pct'])}"
+            f" updates, solved {b['solved_runs']}/{s['runs']})"
+        )
+    return line + f"; results in {s['out']}"
+
+
+def cmd_gradcheck(args: argparse.Namespace) -> int:
+    from golden_model.diagnostics import gradient_cosine, log_checkpoints
+
+    cfg = config_from_args(args)
+    if args.max_steps < 1:
+        raise CLIError(f"--max-steps must be a positive integer, not {args.max_steps}")
+    data = load_dataset(cfg.task, cfg.seed)
+    modes = [args.mode] if args.mode else ["weight", "node"]
+    checkpoints = log_checkpoints(args.max_steps)
+    curves = {}
+    for mode in modes:
+        cfg.mgd.mode = mode
+        curves[mode] = gradient_cosine(cfg, data, checkpoints)
+    summary = {
+        "task": cfg.task.name,
+        "runs": cfg.runs,
+        "perturbation": cfg.mgd.perturbation,
+        "steps": checkpoints,
+        "median_cosine": {m: [round(float(v), 5) for v in c.median()] for m, c in curves.items()},
+        "steps_to_0.95": {m: c.steps_to(0.95) for m, c in curves.items()},
+    }
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"{'steps':>9} " + " ".join(f"{m + ' cos':>12}" for m in modes))
+    for i, step in enumerate(checkpoints):
+        print(f"{step:>9} " + " ".join(f"{curves[m].median()[i]:>12.3f}" for m in modes))
+    print(
+        "steps to median cosine 0.95: "
+        + ", ".join(f"{m} {_fmt_steps(c.steps_to(0.95))}" for m, c in curves.items())
+        + f" (median of {cfg.runs} runs, {cfg.task.name}, {cfg.mgd.perturbation} codes)"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mgd-hw",
+        description="Multiplexed gradient descent: float model, bit-exact model, gateware.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train with MGD (float model) and the backprop baseline")
+    _add_config_flags(p)
+    p.add_argument("--out", default="out/train", help="output folder (default out/train)")
+    p.add_argument("--force", action="store_true", help="overwrite results already in --out")
+    p.add_argument("--no-backprop", action="store_true", help="skip the backprop baseline")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("gradcheck", help="cosine of the MGD gradient estimate with backprop's")
+    _add_config_flags(p)
+    p.add_argument("--max-steps", type=int, default=100_000, help="longest integration")
+    p.set_defaults(func=cmd_gradcheck)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, DataError, CLIError) as exc:
+        print(f"mgd-hw: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mgd-hw: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

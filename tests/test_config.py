@@ -1,0 +1,346 @@
+"""Tests for golden_model.config: defaults, layering, validation messages, TOML, --set.
+
+Every bad value must raise :class:`ConfigError` with one exact, single-line message.
+Files are written only under pytest's ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from golden_model.config import (
+    TASK_PRESETS,
+    ConfigError,
+    MGDConfig,
+    MGDSettings,
+    build_config,
+    load_config,
+    load_toml,
+    parse_assignment,
+)
+
+# ------------------------------------------------------------------------ helpers
+
+
+def _known(cls: type) -> str:
+    return ", ".join(sorted(f.name for f in dataclasses.fields(cls)))
+
+
+def _error(*layers: dict) -> str:
+    """The message of the ConfigError that build_config raises; it must be one line."""
+    with pytest.raises(ConfigError) as info:
+        build_config(*layers)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+# ------------------------------------------------------------------ defaults, layers
+
+
+def test_dataclass_defaults_validate() -> None:
+    cfg = MGDConfig()
+    assert cfg.validate() is cfg
+    assert cfg == MGDConfig()
+    assert cfg.task.name == "xor"
+
+
+def test_build_config_with_no_layers_is_the_xor_preset() -> None:
+    cfg = build_config()
+    xor = TASK_PRESETS["xor"]
+    assert cfg.task.name == "xor"
+    assert cfg.steps == xor["steps"]
+    assert cfg.eval_every == xor["eval_every"]
+    assert cfg.network.hidden == xor["network"]["hidden"]
+    assert cfg.network.init_scale == xor["network"]["init_scale"]
+    assert cfg.mgd.eta == xor["mgd"]["eta"]
+    # Fields the preset does not mention keep the dataclass defaults.
+    assert cfg.mgd.perturbation == MGDSettings.perturbation
+    assert cfg.mgd.tau_x == MGDSettings.tau_x
+
+
+def test_preset_sits_over_the_defaults() -> None:
+    cfg = build_config({"task": {"name": "digits"}})
+    assert cfg.mgd.eta == 10.0
+    assert cfg.mgd.tau_x == 100
+    assert cfg.mgd.tau_theta == 100
+    assert cfg.network.hidden == [32]
+    assert cfg.steps == 4_000_000
+    assert cfg.backprop.updates == 100_000
+    assert cfg.mgd.tau_p == MGDSettings.tau_p  # not in the preset: default
+
+
+def test_toml_file_sits_over_the_preset(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "run.toml",
+        '[task]\nname = "digits"\n\n[mgd]\neta = 2.5\n\n[network]\nhidden = [8, 4]\n',
+    )
+    cfg = load_config(path)
+    assert cfg.mgd.eta == 2.5  # file beats preset (10.0)
+    assert cfg.network.hidden == [8, 4]
+    assert cfg.mgd.tau_x == 100  # preset value the file does not touch
+
+
+def test_override_sits_over_the_toml_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "run.toml", '[task]\nname = "digits"\n\n[mgd]\neta = 2.5\n')
+    cfg = load_config(path, {"mgd": {"eta": 0.5}}, {"seed": 7})
+    assert cfg.mgd.eta == 0.5
+    assert cfg.seed == 7
+    assert cfg.mgd.tau_x == 100
+
+
+def test_task_chosen_by_override_picks_the_preset_under_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "run.toml", "[mgd]\neta = 2.5\n")
+    cfg = load_config(path, {"task": {"name": "digits"}})
+    assert cfg.task.name == "digits"
+    assert cfg.mgd.tau_x == 100  # digits preset applies
+    assert cfg.mgd.eta == 2.5  # but the file still beats it
+
+
+def test_later_override_wins_and_sections_merge() -> None:
+    cfg = build_config({"mgd": {"eta": 0.3, "dtheta": 0.2}}, {"mgd": {"eta": 0.4}})
+    assert cfg.mgd.eta == 0.4
+    assert cfg.mgd.dtheta == 0.2
+
+
+def test_integers_given_for_reals_become_floats() -> None:
+    cfg = build_config({"mgd": {"eta": 1}})
+    assert cfg.mgd.eta == 1.0 and isinstance(cfg.mgd.eta, float)
+
+
+# ----------------------------------------------------------------------- bad values
+
+BAD_VALUES = [
+    ({"steps": 0}, "steps must be a positive integer, not 0"),
+    ({"steps": 1.5}, "steps must be a positive integer, not 1.5"),
+    ({"runs": -1}, "runs must be a positive integer, not -1"),
+    ({"runs": True}, "runs must be a positive integer, not True"),
+    ({"seed": -1}, "seed must be an integer >= 0, not -1"),
+    ({"eval_every": 0}, "eval_every must be a positive integer, not 0"),
+    ({"mgd": {"tau_p": 0}}, "mgd.tau_p must be a positive integer, not 0"),
+    ({"mgd": {"tau_x": False}}, "mgd.tau_x must be a positive integer, not False"),
+    (
+        {"mgd": {"perturbation": "cdma"}},
+        "mgd.perturbation must be one of 'code', 'time', 'frequency', 'walsh', not 'cdma'",
+    ),
+    ({"mgd": {"mode": "edge"}}, "mgd.mode must be one of 'weight', 'node', not 'edge'"),
+    (
+        {"mgd": {"baseline": "digital"}},
+        "mgd.baseline must be one of 'discrete', 'analog', not 'digital'",
+    ),
+    (
+        {"mgd": {"optimizer": "rmsprop"}},
+        "mgd.optimizer must be one of 'sgd', 'momentum', 'adam', not 'rmsprop'",
+    ),
+    ({"mgd": {"dtheta": 0}}, "mgd.dtheta must be a number > 0.0, not 0"),
+    ({"mgd": {"dtheta": -0.1}}, "mgd.dtheta must be a number > 0.0, not -0.1"),
+    ({"mgd": {"eta": "fast"}}, "mgd.eta must be a number >= 0.0, not 'fast'"),
+    ({"mgd": {"eta": True}}, "mgd.eta must be a number >= 0.0, not True"),
+    ({"mgd": {"eta": float("nan")}}, "mgd.eta must be a number >= 0.0, not nan"),
+    (
+        {"mgd": {"sparsity": 1.0}},
+        "mgd.sparsity must be a number >= 0.0 and <= 0.99, not 1.0",
+    ),
+    ({"network": {"hidden": [0]}}, "network.hidden must be a list of positive integers, not [0]"),
+    (
+        {"network": {"hidden": [3, -1]}},
+        "network.hidden must be a list of positive integers, not [3, -1]",
+    ),
+    (
+        {"network": {"hidden": "32"}},
+        "network.hidden must be a list of positive integers, not '32'",
+    ),
+    (
+        {"network": {"hidden": [True]}},
+        "network.hidden must be a list of positive integers, not [True]",
+    ),
+    (
+        {"network": {"activation": "softplus"}},
+        "network.activation must be one of 'sigmoid', 'tanh', 'relu', 'hard_sigmoid', "
+        "not 'softplus'",
+    ),
+    (
+        {"network": {"cost": "cross_entropy", "output_activation": "sigmoid"}},
+        "network.output_activation must be 'linear' when network.cost is 'cross_entropy' "
+        "(softmax is part of the cost), not 'sigmoid'",
+    ),
+    (
+        {"task": {"name": "nope"}},
+        "task.name must be one of 'xor', 'parity', 'images7', 'digits', 'mnist', "
+        "'fashion_mnist', 'cifar10', not 'nope'",
+    ),
+    ({"task": {"parity_bits": 1}}, "task.parity_bits must be an integer from 2 to 16, not 1"),
+    ({"task": {"parity_bits": 17}}, "task.parity_bits must be an integer from 2 to 16, not 17"),
+    ({"task": {"data_dir": 3}}, "task.data_dir must be a folder path, not 3"),
+    (
+        {"nonideal": {"weight_bits": 1}},
+        "nonideal.weight_bits must be 0 (float) or at least 2, not 1",
+    ),
+    (
+        {"nonideal": {"weight_bits": 8, "weight_frac": 8}},
+        "nonideal.weight_frac must be less than nonideal.weight_bits (8), not 8",
+    ),
+    (
+        {"nonideal": {"weight_bits": 8, "weight_frac": 9}},
+        "nonideal.weight_frac must be less than nonideal.weight_bits (8), not 9",
+    ),
+    (
+        {"mgd": {"freq_min": 0.3, "freq_max": 0.2}},
+        "mgd.freq_max must be greater than mgd.freq_min (0.3), not 0.2",
+    ),
+    (
+        {"mgd": {"freq_min": 0.3, "freq_max": 0.3}},
+        "mgd.freq_max must be greater than mgd.freq_min (0.3), not 0.3",
+    ),
+    (
+        {"mgd": {"sparsity": 0.5, "perturbation": "time"}},
+        "mgd.sparsity applies to 'code' perturbation only, not 'time'",
+    ),
+    ({"backprop": {"enabled": 1}}, "backprop.enabled must be true or false, not 1"),
+    (
+        {"mgd": {"foo": 1}},
+        f"unknown config field 'mgd.foo' (known: {_known(MGDSettings)})",
+    ),
+    ({"foo": {"bar": 1}}, f"unknown config field 'foo' (known: {_known(MGDConfig)})"),
+    ({"mgd": 3}, "config section 'mgd' must be a table, not 3"),
+    ({"network": [16]}, "config section 'network' must be a table, not [16]"),
+]
+
+
+@pytest.mark.parametrize(("layer", "message"), BAD_VALUES, ids=[m for _, m in BAD_VALUES])
+def test_bad_value_gives_exact_one_line_message(layer: dict, message: str) -> None:
+    assert _error(layer) == message
+
+
+def test_match_style_on_the_perturbation_message() -> None:
+    expected = "mgd.perturbation must be one of 'code', 'time', 'frequency', 'walsh', not 'cdma'"
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        build_config({"mgd": {"perturbation": "cdma"}})
+
+
+def test_config_error_is_a_value_error() -> None:
+    assert issubclass(ConfigError, ValueError)
+
+
+def test_unknown_field_lists_the_known_ones() -> None:
+    message = _error({"mgd": {"foo": 1}})
+    assert message.startswith("unknown config field 'mgd.foo' (known: ")
+    for name in ("eta", "dtheta", "perturbation", "tau_theta"):
+        assert name in message
+
+
+def test_task_section_as_scalar_is_a_config_error() -> None:
+    assert _error({"task": 3}) == "config section 'task' must be a table, not 3"
+
+
+# ------------------------------------------------------------------------- load_toml
+
+
+def test_load_toml_reads_tables(tmp_path: Path) -> None:
+    path = _write(tmp_path / "ok.toml", "seed = 4\n[mgd]\neta = 0.25\n")
+    assert load_toml(path) == {"seed": 4, "mgd": {"eta": 0.25}}
+    assert load_toml(str(path)) == {"seed": 4, "mgd": {"eta": 0.25}}
+
+
+def test_load_toml_missing_file_names_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "missing.toml"
+    with pytest.raises(ConfigError) as info:
+        load_toml(path)
+    message = str(info.value)
+    assert message == f"config file {str(path)!r} does not exist"
+    assert "\n" not in message
+    with pytest.raises(ConfigError, match=re.escape(str(path))):
+        load_config(path)
+
+
+def test_load_toml_malformed_file_names_the_path(tmp_path: Path) -> None:
+    path = _write(tmp_path / "bad.toml", "[mgd\neta = = 0.5\n")
+    with pytest.raises(ConfigError) as info:
+        load_toml(path)
+    message = str(info.value)
+    assert message.startswith(f"config file {str(path)!r} is not valid TOML: ")
+    assert "\n" not in message
+    with pytest.raises(ConfigError, match=re.escape(str(path))):
+        load_config(path)
+
+
+def test_bad_value_in_toml_file_is_reported(tmp_path: Path) -> None:
+    path = _write(tmp_path / "run.toml", "[mgd]\nmode = 'edge'\n")
+    with pytest.raises(ConfigError, match=re.escape("not 'edge'")):
+        load_config(path)
+
+
+def test_load_toml_non_utf8_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "binary.toml"
+    path.write_bytes(b"\xff\xfe\x00seed = 1\n")
+    with pytest.raises(ConfigError, match=re.escape(str(path))):
+        load_toml(path)
+
+
+# ------------------------------------------------------------------ parse_assignment
+
+
+def test_parse_assignment_float() -> None:
+    out = parse_assignment("mgd.eta=0.5")
+    assert out == {"mgd": {"eta": 0.5}}
+    assert isinstance(out["mgd"]["eta"], float)
+
+
+def test_parse_assignment_list() -> None:
+    assert parse_assignment("network.hidden=[16, 8]") == {"network": {"hidden": [16, 8]}}
+
+
+def test_parse_assignment_bare_string() -> None:
+    assert parse_assignment("mgd.mode=node") == {"mgd": {"mode": "node"}}
+
+
+def test_parse_assignment_top_level_int_and_spaces() -> None:
+    out = parse_assignment(" seed = 3 ")
+    assert out == {"seed": 3}
+    assert isinstance(out["seed"], int)
+
+
+def test_parse_assignment_bool() -> None:
+    assert parse_assignment("backprop.enabled=false") == {"backprop": {"enabled": False}}
+
+
+@pytest.mark.parametrize("text", ["task.name", "=3", "mgd..eta=1", "mgd.=1"])
+def test_parse_assignment_rejects_malformed(text: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_assignment(text)
+    assert str(info.value) == f"--set expects section.field=value, not {text!r}"
+
+
+def test_parse_assignment_feeds_build_config() -> None:
+    cfg = build_config(parse_assignment("mgd.eta=0.5"), parse_assignment("mgd.mode=node"))
+    assert cfg.mgd.eta == 0.5
+    assert cfg.mgd.mode == "node"
+
+
+# --------------------------------------------------------------------------- to_dict
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        (),
+        ({"task": {"name": "digits"}},),
+        ({"task": {"name": "parity", "parity_bits": 4}}, {"mgd": {"mode": "node", "eta": 1}}),
+        ({"nonideal": {"weight_bits": 8, "weight_frac": 6}, "backprop": {"enabled": False}},),
+    ],
+)
+def test_to_dict_round_trips(layers: tuple[dict, ...]) -> None:
+    cfg = build_config(*layers)
+    again = build_config(cfg.to_dict())
+    assert again == cfg
+    assert again.to_dict() == cfg.to_dict()
+    assert again.to_json() == cfg.to_json()
