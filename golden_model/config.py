@@ -206,6 +206,11 @@ class MGDConfig:
                 f"mgd.freq_max must be greater than mgd.freq_min ({m.freq_min}), "
                 f"not {m.freq_max}"
             )
+        if m.baseline == "analog" and m.tau_x < 2:
+            raise ConfigError(
+                "mgd.tau_x must be at least 2 with mgd.baseline 'analog' (the high-pass "
+                f"filter restarts at every new sample, so C~ would stay 0), not {m.tau_x}"
+            )
         if m.sparsity > 0 and m.perturbation != "code":
             raise ConfigError(
                 f"mgd.sparsity applies to 'code' perturbation only, not {m.perturbation!r}"

@@ -344,3 +344,11 @@ def test_to_dict_round_trips(layers: tuple[dict, ...]) -> None:
     assert again == cfg
     assert again.to_dict() == cfg.to_dict()
     assert again.to_json() == cfg.to_json()
+
+
+def test_analog_baseline_needs_more_than_one_step_per_sample() -> None:
+    assert _error({"mgd": {"baseline": "analog", "tau_x": 1}}) == (
+        "mgd.tau_x must be at least 2 with mgd.baseline 'analog' (the high-pass filter "
+        "restarts at every new sample, so C~ would stay 0), not 1"
+    )
+    assert build_config({"mgd": {"baseline": "analog", "tau_x": 2}}).mgd.tau_x == 2
