@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/mgd-hw train --config examples/digits_weight.toml --out out/demo
+	$(BIN)/mgd-hw train --config examples/digits_weight.toml --out out/demo --force
 
 test: $(STAMP)
 	$(BIN)/pytest -n 2 -q
