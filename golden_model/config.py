@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .lfsr import LFSR_TAPS, max_params
+
 try:  # Python 3.11+
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
@@ -139,6 +141,52 @@ class BackpropConfig:
     updates: int = 0
 
 
+HW_ROUNDINGS = ("floor", "half_up")
+
+
+@dataclass
+class HardwareConfig:
+    """The fixed-point hardware (docs/hardware_contract.md has every format).
+
+    The schedule (tau_x, tau_p, tau_theta) and the code kind (mgd.perturbation:
+    code -> LFSR, walsh, time -> walking one-hot, frequency -> square waves) come from
+    the ``mgd`` section, so float model and hardware share one source of truth.
+
+    ``n_params``: N, parameters of a standalone block or core. ``theta_bits``/
+    ``theta_frac``: parameter format. ``amp_log2``: the perturbation is +-2^amp_log2
+    parameter LSBs. ``cost_bits``/``cost_frac``: cost input format; ``ctilde_bits``:
+    C~ width (same LSB); ``g_bits``: gradient accumulator width (same LSB).
+    ``eta_shift``: theta -= round(G >> eta_shift). ``rounding``: how that shift rounds.
+    ``momentum_shift``: 0 = off, else V <- V - (V >> k) + G and theta -= round(V >>
+    eta_shift), V in ``v_bits``. ``batch_log2``: average 2^b cost samples per step.
+    ``highpass_shift``: 0 = discrete baseline (C~ = C - C0), k > 0 = high-pass filter
+    with alpha = 1 - 2^-k. ``clamp``: |C~| limit in LSBs, 0 = off. ``lanes``: 0 = fully
+    parallel weight update, P > 0 = memory-backed with P lanes. ``lfsr_bits``/
+    ``lfsr_seed``: the shared LFSR of code multiplexing. ``counter_bits``: width of the
+    step and saturation counters (they saturate too).
+    """
+
+    n_params: int = 16
+    theta_bits: int = 16
+    theta_frac: int = 10
+    amp_log2: int = 4
+    cost_bits: int = 16
+    cost_frac: int = 12
+    ctilde_bits: int = 16
+    g_bits: int = 24
+    eta_shift: int = 8
+    rounding: str = "half_up"
+    momentum_shift: int = 0
+    v_bits: int = 24
+    batch_log2: int = 0
+    highpass_shift: int = 0
+    clamp: int = 0
+    lanes: int = 0
+    lfsr_bits: int = 32
+    lfsr_seed: int = 1
+    counter_bits: int = 32
+
+
 @dataclass
 class MGDConfig:
     """The whole configuration. ``runs`` is the ensemble size R (seeds seed..)."""
@@ -152,6 +200,7 @@ class MGDConfig:
     mgd: MGDSettings = field(default_factory=MGDSettings)
     nonideal: NonIdealConfig = field(default_factory=NonIdealConfig)
     backprop: BackpropConfig = field(default_factory=BackpropConfig)
+    hw: HardwareConfig = field(default_factory=HardwareConfig)
 
     def validate(self) -> MGDConfig:
         """Check every field; raise :class:`ConfigError` on the first bad one."""
@@ -241,6 +290,60 @@ class MGDConfig:
         _choice(b, "backprop.optimizer", OPTIMIZERS)
         _int(b, "backprop.batch_size", minimum=1)
         _int(b, "backprop.updates", minimum=0)
+
+        h = self.hw
+        _int(h, "hw.n_params", minimum=1, maximum=1 << 16)
+        _int(h, "hw.theta_bits", minimum=2, maximum=48)
+        _int(h, "hw.theta_frac", minimum=0, maximum=h.theta_bits - 1)
+        _int(h, "hw.amp_log2", minimum=0, maximum=h.theta_bits - 2)
+        _int(h, "hw.cost_bits", minimum=2, maximum=48)
+        _int(h, "hw.cost_frac", minimum=0, maximum=h.cost_bits - 1)
+        _int(h, "hw.ctilde_bits", minimum=2, maximum=48)
+        _int(h, "hw.g_bits", minimum=h.ctilde_bits + 1, maximum=64)
+        _int(h, "hw.eta_shift", minimum=0, maximum=h.g_bits - 1)
+        _choice(h, "hw.rounding", HW_ROUNDINGS)
+        _int(h, "hw.momentum_shift", minimum=0, maximum=16)
+        _int(h, "hw.v_bits", minimum=h.g_bits, maximum=64)
+        _int(h, "hw.batch_log2", minimum=0, maximum=16)
+        _int(h, "hw.highpass_shift", minimum=0, maximum=16)
+        _int(h, "hw.clamp", minimum=0, maximum=(1 << (h.ctilde_bits - 1)) - 1)
+        _int(h, "hw.lanes", minimum=0, maximum=h.n_params)
+        if h.lanes and h.n_params % h.lanes:
+            raise ConfigError(
+                f"hw.lanes must divide hw.n_params ({h.n_params}), not {h.lanes}"
+            )
+        if h.lfsr_bits not in LFSR_TAPS:
+            known = ", ".join(str(k) for k in LFSR_TAPS)
+            raise ConfigError(
+                f"hw.lfsr_bits must be one of {known} (lengths with known maximal-length "
+                f"taps), not {h.lfsr_bits!r}"
+            )
+        _int(h, "hw.lfsr_seed", minimum=1, maximum=(1 << h.lfsr_bits) - 1)
+        _int(h, "hw.counter_bits", minimum=8, maximum=64)
+        return self
+
+    def validate_hardware(self) -> MGDConfig:
+        """Extra rules for generating hardware from this config (beyond ``validate``)."""
+        self.validate()
+        m, h = self.mgd, self.hw
+        if m.tau_theta % m.tau_p:
+            raise ConfigError(
+                f"mgd.tau_theta must be a multiple of mgd.tau_p ({m.tau_p}) in hardware, "
+                f"so an update never splits a perturbation period, not {m.tau_theta}"
+            )
+        if m.tau_x % m.tau_p and m.tau_p % m.tau_x:
+            raise ConfigError(
+                f"mgd.tau_x must divide or be a multiple of mgd.tau_p ({m.tau_p}) in "
+                f"hardware, not {m.tau_x}"
+            )
+        if m.perturbation == "code" and h.n_params > max_params(h.lfsr_bits):
+            raise ConfigError(
+                f"hw.n_params must be at most {max_params(h.lfsr_bits)} with a "
+                f"{h.lfsr_bits}-bit LFSR (distinct 3-bit code masks), not {h.n_params}; "
+                "raise hw.lfsr_bits"
+            )
+        if m.sparsity > 0:
+            raise ConfigError("mgd.sparsity must be 0 in hardware (sparse codes are float-only)")
         return self
 
     def to_dict(self) -> dict[str, Any]:

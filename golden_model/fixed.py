@@ -1,0 +1,47 @@
+"""Fixed-point primitives shared by the bit-exact model and the gateware.
+
+All hardware numbers are two's complement integers. Every narrowing saturates (never
+wraps) and says how it rounds. These helpers work on Python ints and on NumPy int64
+arrays alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ROUNDINGS = ("floor", "half_up")
+
+
+def smin(bits: int) -> int:
+    """Most negative value of a signed ``bits``-bit integer."""
+    return -(1 << (bits - 1))
+
+
+def smax(bits: int) -> int:
+    """Most positive value of a signed ``bits``-bit integer."""
+    return (1 << (bits - 1)) - 1
+
+
+def sat(x, bits: int):
+    """Saturate to signed ``bits`` bits; returns (value, saturated) with ``saturated`` a
+    bool (int input) or a bool array."""
+    lo, hi = smin(bits), smax(bits)
+    if isinstance(x, np.ndarray):
+        return np.clip(x, lo, hi), (x < lo) | (x > hi)
+    return min(max(x, lo), hi), (x < lo or x > hi)
+
+
+def shift_round(x, k: int, rounding: str):
+    """x / 2^k rounded: ``floor`` is an arithmetic shift right; ``half_up`` adds
+    2^(k-1) first (round half toward +infinity)."""
+    if k == 0:
+        return x
+    if rounding == "half_up":
+        x = x + (1 << (k - 1))
+    return x >> k
+
+
+def to_signed(value: int, bits: int) -> int:
+    """Read a ``bits``-bit two's complement pattern as a signed int."""
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
