@@ -39,3 +39,66 @@ def verilog_for(cfg: MGDConfig, top: str, name: str | None = None) -> str:
 
     component = build(cfg, top)
     return verilog.convert(component, name=name or f"mgd_{top}", emit_src=False)
+
+
+def port_list(component) -> list[dict]:
+    """Every port of a component: name, direction, width, signedness (clk, rst first)."""
+    from amaranth.hdl import Shape
+    from amaranth.lib.wiring import Flow
+
+    ports = [
+        {"name": "clk", "direction": "input", "width": 1, "signed": False},
+        {"name": "rst", "direction": "input", "width": 1, "signed": False},
+    ]
+    for name, member in component.signature.members.items():
+        shape = Shape.cast(member.shape)
+        ports.append(
+            {
+                "name": name,
+                "direction": "input" if member.flow == Flow.In else "output",
+                "width": shape.width,
+                "signed": shape.signed,
+            }
+        )
+    return ports
+
+
+def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False) -> dict:
+    """Write ``<name>.v`` and ``<name>.json`` (the manifest) into out_dir.
+
+    The manifest holds the ports, the full config, the toolkit version and a SHA-256
+    of the Verilog text. Existing files are only replaced with ``force``.
+    """
+    import hashlib
+    import json
+    from importlib.metadata import version
+    from pathlib import Path
+
+    out_dir = Path(out_dir)
+    name = f"mgd_{top}"
+    v_path, m_path = out_dir / f"{name}.v", out_dir / f"{name}.json"
+    if not force:
+        existing = [str(p) for p in (v_path, m_path) if p.exists()]
+        if existing:
+            raise FileExistsError(
+                f"{', '.join(existing)} already exist; pass --force to overwrite them"
+            )
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"-o '{out_dir}' is a file, not a folder")
+    component = build(cfg, top)
+    from amaranth.back import verilog
+
+    text = verilog.convert(component, name=name, emit_src=False)
+    manifest = {
+        "top": top,
+        "module": name,
+        "toolkit_version": version("mgd-hw"),
+        "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "ports": port_list(component),
+        "config": cfg.to_dict(),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    v_path.write_text(text)
+    m_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return {"verilog": str(v_path), "manifest": str(m_path), "module": name,
+            "ports": len(manifest["ports"]), "sha256": manifest["verilog_sha256"]}

@@ -1,7 +1,8 @@
 """The ``mgd-hw`` command line.
 
-Subcommands: ``train`` (float MGD and backprop on a task) and ``gradcheck`` (the
-gradient diagnostic). Every bad input ends in one line on stderr and exit status 2.
+Subcommands: ``train`` (float MGD and backprop on a task), ``gradcheck`` (the
+gradient diagnostic) and ``generate`` (Verilog and a manifest for a config). Every
+bad input ends in one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -218,6 +219,27 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from gateware.generate import TOPS, write_verilog
+
+    cfg = config_from_args(args)
+    if args.top not in TOPS:
+        raise CLIError(f"--top must be one of {', '.join(TOPS)}, not {args.top!r}")
+    cfg.validate_hardware()
+    try:
+        info = write_verilog(cfg, args.top, Path(args.output), force=args.force)
+    except FileExistsError as exc:
+        raise CLIError(str(exc)) from None
+    if args.json:
+        print(json.dumps(info))
+    else:
+        print(
+            f"wrote {info['verilog']} (module {info['module']}, {info['ports']} ports) and "
+            f"{info['manifest']}; sha256 {info['sha256'][:16]}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mgd-hw",
@@ -236,6 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p)
     p.add_argument("--max-steps", type=int, default=100_000, help="longest integration")
     p.set_defaults(func=cmd_gradcheck)
+
+    p = sub.add_parser("generate", help="write Verilog and a JSON manifest for a config")
+    _add_config_flags(p)
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--top", default="core", help="core (default), perturb_gen, cost_acc, "
+                   "weight_update")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.set_defaults(func=cmd_generate)
     return parser
 
 
