@@ -377,10 +377,10 @@ TASK_PRESETS: dict[str, dict[str, Any]] = {
         "mgd": {"dtheta": 0.05, "eta": 0.5},
     },
     "digits": {
-        "steps": 4_000_000,
-        "eval_every": 100_000,
+        "steps": 8_000_000,
+        "eval_every": 200_000,
         "network": {"hidden": [32], "activation": "sigmoid", "init_scale": 1.0},
-        "mgd": {"dtheta": 0.05, "eta": 10.0, "tau_x": 100, "tau_theta": 100},
+        "mgd": {"dtheta": 0.05, "eta": 5.0, "tau_x": 100, "tau_theta": 100},
         "backprop": {"lr": 1.0, "batch_size": 1, "updates": 100_000},
     },
 }

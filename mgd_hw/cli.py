@@ -179,8 +179,9 @@ def _summary_line(s: dict[str, Any]) -> str:
         b = s["backprop"]
         line += (
             f"; backprop {b['final_test_acc']:.3f} (90% at {_fmt_steps(b['updates_to_90pct'])}"
-            f" updates, solved {b['solved_runs']}/{s['runs']})"
+            f" updates, 95% at {_fmt_steps(b['updates_to_95pct'])}"
         )
+        line += f", solved {b['solved_runs']}/{s['runs']})" if s["runs"] > 1 else ")"
     return line + f"; results in {s['out']}"
 
 

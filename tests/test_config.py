@@ -70,7 +70,7 @@ def test_build_config_with_no_layers_is_the_xor_preset() -> None:
 
 def test_preset_sits_over_the_defaults() -> None:
     cfg = build_config({"task": {"name": "digits"}})
-    assert cfg.mgd.eta == 10.0
+    assert cfg.mgd.eta == 5.0
     assert cfg.mgd.tau_x == 100
     assert cfg.mgd.tau_theta == 100
     assert cfg.network.hidden == [32]
@@ -85,7 +85,7 @@ def test_toml_file_sits_over_the_preset(tmp_path: Path) -> None:
         '[task]\nname = "digits"\n\n[mgd]\neta = 2.5\n\n[network]\nhidden = [8, 4]\n',
     )
     cfg = load_config(path)
-    assert cfg.mgd.eta == 2.5  # file beats preset (10.0)
+    assert cfg.mgd.eta == 2.5  # file beats preset (5.0)
     assert cfg.network.hidden == [8, 4]
     assert cfg.mgd.tau_x == 100  # preset value the file does not touch
 
