@@ -74,7 +74,7 @@ def test_preset_sits_over_the_defaults() -> None:
     assert cfg.mgd.tau_x == 100
     assert cfg.mgd.tau_theta == 100
     assert cfg.network.hidden == [32]
-    assert cfg.steps == 4_000_000
+    assert cfg.steps == 8_000_000
     assert cfg.backprop.updates == 100_000
     assert cfg.mgd.tau_p == MGDSettings.tau_p  # not in the preset: default
 
