@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench lint clean
+.PHONY: demo test test-slow bench lint rtl clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,13 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_model.py
+
+# Regenerate the committed Verilog of every examples/hw_*.toml (tests fail when stale).
+rtl: $(STAMP)
+	for f in examples/hw_*.toml; do \
+		n=$$(basename $$f .toml); \
+		$(BIN)/mgd-hw generate --config $$f -o rtl/$$n --force || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

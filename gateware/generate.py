@@ -102,3 +102,10 @@ def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False) -> dic
     m_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return {"verilog": str(v_path), "manifest": str(m_path), "module": name,
             "ports": len(manifest["ports"]), "sha256": manifest["verilog_sha256"]}
+
+
+def reference_configs(root) -> dict:
+    """The named example configs whose Verilog is committed under rtl/: name -> path."""
+    from pathlib import Path
+
+    return {p.stem: p for p in sorted(Path(root, "examples").glob("hw_*.toml"))}

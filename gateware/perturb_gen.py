@@ -75,14 +75,15 @@ class PerturbGen(wiring.Component):
         # A sub-step counter (0 .. tau_p - 1) divides the step strobe down to one
         # `advance` pulse per perturbation period; with tau_p = 1 every step advances
         # and no counter is built.
+        advance = Signal()
         if self.tau_p > 1:
             sub = Signal(range(self.tau_p))
             last = sub == self.tau_p - 1
             with m.If(self.step):
                 m.d.sync += sub.eq(Mux(last, 0, sub + 1))
-            advance = self.step & last
+            m.d.comb += advance.eq(self.step & last)
         else:
-            advance = self.step
+            m.d.comb += advance.eq(self.step)
 
         # --- the code state of each kind -----------------------------------------
         if self.kind == "code":
@@ -134,17 +135,21 @@ class PerturbGen(wiring.Component):
             # period strobe where its counter is at i the counter restarts and the
             # phase flips, so s_i changes sign every i + 1 periods. Parameter 0 needs
             # no counter (it flips every period).
+            # All N counters and the phase vector update in one If, so the strobe
+            # and the phase register are shared, not rebuilt per parameter.
             phase = Signal(n)
-            for i in range(n):
-                if i == 0:
-                    wrap = Const(1, 1)
-                else:
+            wraps = []
+            with m.If(advance):
+                for i in range(n):
+                    if i == 0:
+                        wraps.append(Const(1, 1))
+                        continue
                     cnt = Signal(range(i + 1), name=f"cnt{i}")
-                    wrap = cnt == i
-                    with m.If(advance):
-                        m.d.sync += cnt.eq(Mux(wrap, 0, cnt + 1))
-                with m.If(advance & wrap):
-                    m.d.sync += phase[i].eq(~phase[i])
+                    wrap = Signal(name=f"wrap{i}")
+                    m.d.comb += wrap.eq(cnt == i)
+                    m.d.sync += cnt.eq(Mux(wrap, 0, cnt + 1))
+                    wraps.append(wrap)
+                m.d.sync += phase.eq(phase ^ Cat(wraps))
             m.d.comb += [
                 self.neg.eq(phase),
                 self.active.eq(Const((1 << n) - 1, n)),

