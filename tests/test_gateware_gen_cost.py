@@ -24,13 +24,13 @@ import pytest
 from amaranth import Shape, signed, unsigned
 from amaranth.hdl import UnusedElaboratable
 from amaranth.lib.wiring import In, Out
-from amaranth.sim import Simulator
 
 from gateware.cost_acc import CostAcc
 from gateware.perturb_gen import PerturbGen
 from golden_model.config import ConfigError, build_config
 from golden_model.fixed import smax, smin
 from golden_model.hw_blocks import CostAccModel, PerturbGenModel
+from sim.amaranth_bench import run_testbench
 
 KINDS = ("code", "walsh", "time", "frequency")
 
@@ -49,10 +49,7 @@ def acc_config(**hw):
 # ---------------------------------------------------------------------------------
 # (a) Amaranth simulator
 def simulate(dut, bench) -> None:
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
 
 
 def rtl_perturb_gen(cfg, cycles: int, seed: int) -> int:

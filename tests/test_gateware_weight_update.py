@@ -24,18 +24,17 @@ import gc
 import json
 import os
 import re
-import threading
 import warnings
 
 import numpy as np
 import pytest
 from amaranth import Fragment, Shape, signed, unsigned
 from amaranth.hdl import UnusedElaboratable
-from amaranth.sim import Simulator
 
 from gateware.weight_update import WeightUpdateParallel, WeightUpdateSerial, weight_update
 from golden_model.config import ConfigError, build_config
 from golden_model.hw_blocks import WeightUpdateModel, pack_signed
+from sim.amaranth_bench import run_testbench
 from sim.tb_common import check, unpack_signed
 from sim.tb_weight_update import edge_writes_theta, model_config, stimulus
 
@@ -51,32 +50,6 @@ def wu_config(n: int, lanes: int, rounding: str = "half_up", momentum: int = 0, 
 
 # ---------------------------------------------------------------------------------
 # (a) Amaranth simulator
-def run_in_fresh_thread(fn) -> None:
-    """Call ``fn`` in a new thread and re-raise what it raised.
-
-    Why: CPython 3.11 keeps frames in 16 KiB chunks and frees a chunk as soon as it is
-    empty. The Amaranth simulator's generated evaluation function has a large frame;
-    when it happens to end near a chunk boundary, every helper it calls maps and
-    unmaps a new chunk (measured: 1.6 M mmap/munmap pairs, 4 s -> 55 s for one test).
-    Whether that happens depends on how deep the caller's stack is, which differs
-    between plain pytest and a pytest-xdist worker. A fresh thread starts with an
-    empty frame stack, so the timing no longer depends on the runner.
-    """
-    errors: list[BaseException] = []
-
-    def target():
-        try:
-            fn()
-        except BaseException as exc:  # handed to the caller
-            errors.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-
-
 def rtl_weight_update(cfg, cycles: int, seed: int, extra: dict | None = None):
     """Run the unit beside WeightUpdateModel on the testbench's stimulus, comparing
     every cycle; returns (model, final theta read from the DUT)."""
@@ -143,10 +116,7 @@ def rtl_weight_update(cfg, cycles: int, seed: int, extra: dict | None = None):
             await ctx.tick()
             final.append(ctx.get(dut.rd_data))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    run_in_fresh_thread(sim.run)
+    run_testbench(dut, bench)
     if not extra.get("model_eta_shift_offset"):
         assert final == model.theta.tolist()
     return model, final
