@@ -13,8 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# The main job: train digits in the float model, write the Verilog of the reference
+# MGDCore, and check it bit-exact against the golden model under Verilator.
 demo: $(STAMP)
 	$(BIN)/mgd-hw train --config examples/digits_weight.toml --out out/demo --force
+	$(BIN)/mgd-hw generate --config examples/hw_core_lfsr.toml -o out/demo/rtl --force
+	$(BIN)/mgd-hw sim --config examples/hw_core_lfsr.toml --cycles 20000
 
 test: $(STAMP)
 	$(BIN)/pytest -n 2 -q

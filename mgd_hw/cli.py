@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +242,42 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sim(args: argparse.Namespace) -> int:
+    from gateware.generate import TOPS
+    from sim.runner import run_cocotb
+
+    cfg = config_from_args(args)
+    if args.top not in TOPS:
+        raise CLIError(f"--top must be one of {', '.join(TOPS)}, not {args.top!r}")
+    if args.cycles < 1:
+        raise CLIError(f"--cycles must be a positive integer, not {args.cycles}")
+    cfg.validate_hardware()
+    start = time.perf_counter()
+    result = run_cocotb(cfg, args.top, f"sim.tb_{args.top}", cycles=args.cycles,
+                        stim_seed=args.stim_seed, waves=args.waves)
+    seconds = time.perf_counter() - start
+    summary = {
+        "top": args.top,
+        "cycles": args.cycles,
+        "stim_seed": args.stim_seed,
+        "bit_exact": result.passed,
+        "message": result.message,
+        "build_dir": str(result.build_dir),
+        "waves": str(result.waves) if result.waves else None,
+        "seconds": round(seconds, 2),
+    }
+    if args.json:
+        print(json.dumps(summary))
+    elif result.passed:
+        print(f"{args.top}: bit-exact with the golden model on every cycle of "
+              f"{args.cycles:,} (stimulus seed {args.stim_seed}; {seconds:.1f} s with the "
+              f"build)" + (f"; waves in {result.waves}" if result.waves else ""))
+    else:
+        print(f"{args.top}: MISMATCH: {result.message} (build and logs in {result.build_dir})"
+              + (f"; waves in {result.waves}" if result.waves else ""))
+    return 0 if result.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mgd-hw",
@@ -267,6 +304,18 @@ def build_parser() -> argparse.ArgumentParser:
                    "weight_update")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("sim", help="build with Verilator and compare with the bit-exact "
+                       "model on every cycle (cocotb)")
+    _add_config_flags(p)
+    p.add_argument("--top", default="core", help="core (default), perturb_gen, cost_acc, "
+                   "weight_update")
+    p.add_argument("--cycles", type=int, default=100_000, help="cycles to compare "
+                   "(default 100000)")
+    p.add_argument("--stim-seed", dest="stim_seed", type=int, default=1,
+                   help="seed of the random stimulus (default 1)")
+    p.add_argument("--waves", action="store_true", help="dump an FST waveform")
+    p.set_defaults(func=cmd_sim)
     return parser
 
 

@@ -123,7 +123,9 @@ def _build_and_test(cfg, top, name, test_module, cycles, stim_seed, waves, extra
     runner = get_runner("verilator")
     build_args = ["-Wno-fatal", "-O2"]
     if waves:
-        build_args += ["--trace-fst", "--trace-structs"]
+        from sim.fst_support import fst_build_args
+
+        build_args += fst_build_args(build_dir)
     runner.build(
         sources=[src],
         hdl_toplevel=name,
