@@ -19,7 +19,7 @@ from __future__ import annotations
 import pathlib
 import subprocess
 
-LZ4_HEADER = r"""/* Minimal LZ4 block compressor for Verilator's FST writer (mgd-hw, sim/fst_support.py).
+LZ4_HEADER = r"""/* Minimal LZ4 block compressor for Verilator's FST writer (sim/fst_support.py).
    Output is one literal-only LZ4 sequence: valid for any LZ4 decoder, not compressed. */
 #ifndef MGD_LZ4_SHIM_H
 #define MGD_LZ4_SHIM_H
