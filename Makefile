@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench lint rtl clean
+.PHONY: demo test test-slow bench regress lint rtl clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,17 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_model.py
+	$(BIN)/python bench/bench_hw.py
 
-# Regenerate the committed Verilog of every examples/hw_*.toml (tests fail when stale).
+# The whole gateware regression (default and slow matrices, mutation check) on 2 cores.
+regress: $(STAMP)
+	$(BIN)/pytest -n 2 -q -m "slow or not slow" tests/test_gateware_gen_cost.py \
+		tests/test_gateware_weight_update.py tests/test_gateware_core.py \
+		tests/test_bare_rtl.py tests/test_mutation.py
+
+# Regenerate the committed Verilog of every examples/hw_core_*.toml (tests fail when stale).
 rtl: $(STAMP)
-	for f in examples/hw_*.toml; do \
+	for f in examples/hw_core_*.toml; do \
 		n=$$(basename $$f .toml); \
 		$(BIN)/mgd-hw generate --config $$f -o rtl/$$n --force || exit 1; \
 	done

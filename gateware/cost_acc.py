@@ -84,14 +84,17 @@ class CostAcc(wiring.Component):
         # arithmetic shift right (floor) back to CB bits. With b = 0 every sample is
         # a batch and no counter or sum register is built.
         if b:
-            acc = Signal(signed(cb + b))
+            # (not named `acc`: in MGDCore this block is the submodule `acc`, and a
+            # register of the same name inside it would shadow the instance name in
+            # the generated Verilog, Verilator's VARHIDDEN)
+            batch_sum = Signal(signed(cb + b))
             count = Signal(b)
             total = Signal(signed(cb + b))
-            m.d.comb += total.eq(acc + self.in_cost)
+            m.d.comb += total.eq(batch_sum + self.in_cost)
             last = count == (1 << b) - 1
             with m.If(accept):
                 m.d.sync += count.eq(count + 1)  # wraps to 0 after the last sample
-                m.d.sync += acc.eq(Mux(last, 0, total))
+                m.d.sync += batch_sum.eq(Mux(last, 0, total))
         else:
             total = self.in_cost
             last = 1

@@ -63,6 +63,10 @@ def port_list(component) -> list[dict]:
     return ports
 
 
+class OutputError(OSError):
+    """The output folder cannot be created or written (one-line message)."""
+
+
 def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False) -> dict:
     """Write ``<name>.v`` and ``<name>.json`` (the manifest) into out_dir.
 
@@ -97,9 +101,12 @@ def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False) -> dic
         "ports": port_list(component),
         "config": cfg.to_dict(),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    v_path.write_text(text)
-    m_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        v_path.write_text(text)
+        m_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    except OSError as exc:  # e.g. a parent of -o is a file, or no permission
+        raise OutputError(f"cannot write to -o '{out_dir}': {exc.strerror or exc}") from None
     return {"verilog": str(v_path), "manifest": str(m_path), "module": name,
             "ports": len(manifest["ports"]), "sha256": manifest["verilog_sha256"]}
 
@@ -108,4 +115,4 @@ def reference_configs(root) -> dict:
     """The named example configs whose Verilog is committed under rtl/: name -> path."""
     from pathlib import Path
 
-    return {p.stem: p for p in sorted(Path(root, "examples").glob("hw_*.toml"))}
+    return {p.stem: p for p in sorted(Path(root, "examples").glob("hw_core_*.toml"))}

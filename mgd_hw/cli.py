@@ -222,7 +222,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from gateware.generate import TOPS, write_verilog
+    from gateware.generate import TOPS, OutputError, write_verilog
 
     cfg = config_from_args(args)
     if args.top not in TOPS:
@@ -230,7 +230,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     cfg.validate_hardware()
     try:
         info = write_verilog(cfg, args.top, Path(args.output), force=args.force)
-    except FileExistsError as exc:
+    except (FileExistsError, OutputError) as exc:
         raise CLIError(str(exc)) from None
     if args.json:
         print(json.dumps(info))

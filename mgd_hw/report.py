@@ -56,6 +56,12 @@ def check_output_folder(out: Path, force: bool) -> None:
             f"output folder '{out}' already holds results ({', '.join(existing)}); "
             "pass --force to overwrite them or choose another --out"
         )
+    # a bad --out must fail before the training, without creating anything
+    parent = out
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent != out and not parent.is_dir():
+        raise FileExistsError(f"cannot create --out '{out}': '{parent}' is a file")
 
 
 def write_outputs(

@@ -282,3 +282,12 @@ def test_python_m_cli_bad_steps(tmp_path: Path) -> None:
     line = _one_error_line(proc.stderr)
     assert line == "mgd-hw: error: steps must be a positive integer, not -5"
     assert not (tmp_path / "o").exists()
+
+
+def test_train_out_below_a_file_is_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x\n")
+    assert main(["train", "--task", "xor", "--steps", "10", "--quiet",
+                 "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mgd-hw: error: cannot create --out") and err.count("\n") == 1
