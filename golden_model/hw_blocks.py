@@ -15,11 +15,14 @@ gateware in gateware/ takes its constants from here and from golden_model.lfsr.
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import NamedTuple
+
 import numpy as np
 
 from .config import MGDConfig
-from .fixed import sat, shift_round
-from .lfsr import code_masks, lfsr_next, tap_mask
+from .fixed import sat, shift_round, smax
+from .lfsr import code_masks, lfsr_next, mask_taps, tap_mask
 
 
 def pack_bits(bits: np.ndarray) -> int:
@@ -110,6 +113,43 @@ class PerturbGenModel:
         wrap = self.cnt == self.idx
         self.phase ^= wrap
         self.cnt = np.where(wrap, 0, self.cnt + 1)
+
+    def run(self, step: np.ndarray) -> GenRun:
+        """K clock edges at once: the state ``for s in step: self.tick(s)`` leaves.
+
+        Parameters
+        ----------
+        step : (K,) array of 0/1
+            The ``step`` input of cycles 0 .. K-1.
+
+        Returns
+        -------
+        GenRun
+            ``period[t]``: periods completed since the call began, after edge t (the
+            codes of cycle t + 1 are those of that period); ``lfsr`` (code kind, else
+            None): the LFSR state of periods 0 .. period[-1], ``lfsr[0]`` the state
+            before the call. :func:`code_neg_words` turns states into the ``neg`` bus.
+        """
+        steps = np.cumsum(np.asarray(step, dtype=bool).ravel(), dtype=np.int64)
+        period = (self.sub + steps) // self.tau_p
+        total = int(steps[-1]) if len(steps) else 0
+        adv = int(period[-1]) if len(period) else 0
+        # Every register moves as `adv` period strobes move it, whatever the kind
+        # (tick updates them all): the LFSR by a GF(2) jump, the counters in closed form.
+        seq = None
+        if self.kind == "code":
+            seq = lfsr_sequence(self.lfsr, adv + 1, self.lfsr_bits)
+            self.lfsr = int(seq[-1])
+        else:
+            self.lfsr = lfsr_jump(self.lfsr, adv, self.lfsr_bits)
+        self.sub = (self.sub + total) % self.tau_p
+        self.k = (self.k + adv) % self.period_mod
+        # Square waves: counter i runs 0 .. i and flips the phase each time it wraps.
+        count = self.cnt + adv
+        span = self.idx + 1
+        self.phase ^= (count // span) % 2 == 1
+        self.cnt = count % span
+        return GenRun(period, seq)
 
 
 # --------------------------------------------------------------------------------
@@ -206,7 +246,7 @@ class WeightUpdateModel:
     theta[load_addr] after all that (it wins). ``sat_g``/``sat_theta`` count saturated
     elements (momentum saturations count in sat_g).
 
-    Parallel (lanes = 0): ``ct_ready`` = ``update_ready`` = 1, every command takes
+    Parallel (lanes = 0): ``ready`` = 1, every command takes
     effect at its edge, ``theta`` shows all N parameters.
 
     Time-multiplexed (lanes = P): the same numbers, P parameters per cycle. A command
@@ -287,7 +327,7 @@ class WeightUpdateModel:
         if self.lanes == 0:
             if ct_valid or update:
                 self._apply(slice(None), code, ct_valid, ct, update)
-            if load_en:
+            if load_en and load_addr < self.n:  # the hardware ignores addresses >= N
                 self.theta[load_addr] = load_data
             return
         if self.busy:
@@ -303,5 +343,285 @@ class WeightUpdateModel:
             self._pending = (np.array(code, np.int64), ct_valid, ct, update)
             self._row = 0
             self.busy = self.n // self.lanes
-        elif load_en:
+        elif load_en and load_addr < self.n:
             self.theta[load_addr] = load_data
+
+    def run(
+        self,
+        codes: np.ndarray,
+        ct_valid: np.ndarray,
+        ct: np.ndarray,
+        update: np.ndarray,
+        load_en: np.ndarray | None = None,
+        load_addr: np.ndarray | None = None,
+        load_data: np.ndarray | None = None,
+        *,
+        pool: np.ndarray | None = None,
+        trace: bool = False,
+        chunk: int = 1 << 12,
+    ) -> UpdateTrace | None:
+        """K clock edges at once: the state K calls of :meth:`tick` leave, bit for bit.
+
+        Parameters
+        ----------
+        codes : array
+            The codes of every cycle: (K, N) values in {-1, 0, +1}; or, with ``pool``,
+            (K,) row indices into ``pool``.
+        ct_valid, ct, update, load_en, load_addr, load_data : (K,) arrays
+            The inputs of cycles 0 .. K-1, as :meth:`tick` takes them (the load port
+            may be left out: no loads).
+        pool : (P, N) array, optional
+            Distinct code vectors; ``codes`` then indexes it.
+        trace : bool
+            Also return the outputs after every edge where they may have changed
+            (parallel unit only); between those edges they hold.
+        chunk : int
+            Cycles handled per block: bounds the memory of the vectorized sums.
+
+        The parallel unit (lanes = 0) sums s_i C~ between update/load edges with one
+        reduction per window and falls back to the per-cycle :meth:`_apply` only in a
+        window where G could saturate; the time-multiplexed unit runs :meth:`tick`.
+        """
+        k = len(ct_valid)
+        zeros = np.zeros(k, np.int64)
+        cols = [np.asarray(a).astype(np.int64) for a in (ct_valid, ct, update)] + [
+            zeros if a is None else np.asarray(a).astype(np.int64)
+            for a in (load_en, load_addr, load_data)
+        ]
+        idx = None if pool is None else np.asarray(codes).astype(np.intp)
+        if self.lanes:
+            if trace:
+                raise ValueError("trace needs the parallel unit (hw.lanes = 0)")
+            for t in range(k):
+                code = np.asarray(codes[t]) if pool is None else pool[idx[t]]
+                self.tick(code, *(int(c[t]) for c in cols))
+            return None
+        records: list | None = [] if trace else None
+        for lo in range(0, k, chunk):
+            hi = min(k, lo + chunk)
+            if pool is None:
+                blk_pool, blk_idx = _row_runs(np.asarray(codes[lo:hi]))
+            else:
+                blk_pool, blk_idx = np.asarray(pool, np.int64), idx[lo:hi]
+            _run_parallel_block(self, blk_pool, blk_idx, [c[lo:hi] for c in cols], lo, records)
+        if records is None:
+            return None
+        if not records:
+            return UpdateTrace(np.zeros(0, np.int64), np.zeros((0, self.n), np.int64),
+                               np.zeros(0, np.int64), np.zeros(0, np.int64))
+        cyc, theta, sg, st = zip(*records, strict=True)
+        return UpdateTrace(np.array(cyc, np.int64), np.stack(theta),
+                           np.array(sg, np.int64), np.array(st, np.int64))
+
+
+# --------------------------------------------------------------------------------
+# Fast multi-cycle paths.
+#
+# PerturbGenModel.run and WeightUpdateModel.run apply K clock edges at once and leave
+# the model exactly where K calls of tick would. They are faster ways to evaluate the
+# specification above, not a second one: tests/test_model_fast_path.py compares them
+# with the per-cycle loop on random stimulus, saturation included.
+
+
+class GenRun(NamedTuple):
+    """What :meth:`PerturbGenModel.run` returns (see there)."""
+
+    period: np.ndarray
+    lfsr: np.ndarray | None
+
+
+class UpdateTrace(NamedTuple):
+    """Outputs of the parallel weight-update unit after the edges in ``cycles``.
+
+    ``cycles`` count from the first cycle of the ``run`` call. ``theta[e]`` (N,),
+    ``sat_g[e]`` and ``sat_theta[e]`` hold from the edge of cycle ``cycles[e]`` until
+    the next listed edge (before the first: the state the call began with); ``ready``
+    is always 1.
+    """
+
+    cycles: np.ndarray
+    theta: np.ndarray
+    sat_g: np.ndarray
+    sat_theta: np.ndarray
+
+
+# -- the LFSR as a GF(2)-linear map --------------------------------------------------
+# One Galois step is linear over GF(2): column j of its matrix is the step applied to
+# state bit j alone. k steps are the k-th matrix power (repeated squaring), and a
+# linear map of a whole array of states is a few byte-indexed table lookups.
+def _gf2_apply(cols: list[int], x: int) -> int:
+    out, j = 0, 0
+    while x:
+        if x & 1:
+            out ^= cols[j]
+        x >>= 1
+        j += 1
+    return out
+
+
+def _gf2_compose(a: list[int], b: list[int]) -> list[int]:
+    """Columns of the map ``a after b``."""
+    return [_gf2_apply(a, col) for col in b]
+
+
+def _lfsr_power(bits: int, steps: int) -> list[int]:
+    """Columns of ``steps`` LFSR steps."""
+    tap = tap_mask(bits)
+    base = [lfsr_next(1 << j, bits, tap) for j in range(bits)]
+    out = [1 << j for j in range(bits)]
+    while steps:
+        if steps & 1:
+            out = _gf2_compose(base, out)
+        base = _gf2_compose(base, base)
+        steps >>= 1
+    return out
+
+
+def _byte_tables(cols: np.ndarray) -> np.ndarray:
+    """Lookup tables of a GF(2)-linear map from ``len(cols)`` input bits.
+
+    cols: (L, W) unsigned words, row j the image of input bit j. Returns
+    (ceil(L / 8), 256, W): table[b, v] is the image of byte value v at byte b.
+    """
+    n_in, width = cols.shape
+    tables = np.zeros(((n_in + 7) // 8, 256, width), cols.dtype)
+    for b in range(len(tables)):
+        for j in range(8):
+            lo = 1 << j
+            col = cols[8 * b + j] if 8 * b + j < n_in else 0
+            tables[b, lo:2 * lo] = tables[b, :lo] ^ col
+    return tables
+
+
+def _apply_tables(tables: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The images (M, W) of the uint64 inputs ``x`` (M,)."""
+    out = tables[0][(x & np.uint64(255)).astype(np.intp)]
+    for b in range(1, len(tables)):
+        out ^= tables[b][((x >> np.uint64(8 * b)) & np.uint64(255)).astype(np.intp)]
+    return out
+
+
+def lfsr_jump(state: int, steps: int, bits: int) -> int:
+    """The LFSR state ``steps`` steps after ``state`` (``lfsr_next`` applied steps times)."""
+    return _gf2_apply(_lfsr_power(bits, steps), state)
+
+
+def lfsr_sequence(state: int, count: int, bits: int) -> np.ndarray:
+    """The first ``count`` states from ``state`` (that one first), as uint64.
+
+    A short sequence is stepped directly; then each pass maps the states known so far
+    through the jump by their number, doubling them, so the cost is a few table
+    lookups per state.
+    """
+    out = np.empty(count, np.uint64)
+    tap = tap_mask(bits)
+    filled = min(count, 64)
+    for i in range(filled):
+        out[i] = state
+        state = lfsr_next(state, bits, tap)
+    jump = _lfsr_power(bits, filled)
+    while filled < count:
+        take = min(filled, count - filled)
+        tables = _byte_tables(np.array(jump, np.uint64)[:, None])
+        out[filled:filled + take] = _apply_tables(tables, out[:take])[:, 0]
+        filled += take
+        jump = _gf2_compose(jump, jump)
+    return out
+
+
+@lru_cache(maxsize=8)
+def _neg_tables(n: int, bits: int) -> np.ndarray:
+    # The code kind's neg bus is linear in the state: bit i is the XOR of the state
+    # bits of mask_i, so state bit j contributes every parameter whose mask holds j.
+    cols = np.zeros((bits, (n + 63) // 64), np.uint64)
+    for i, trip in enumerate(mask_taps(n, bits)):
+        for j in trip:
+            cols[j, i // 64] |= np.uint64(1 << (i % 64))
+    return _byte_tables(cols)
+
+
+def code_neg_words(states: np.ndarray, n: int, bits: int) -> np.ndarray:
+    """The code kind's ``neg`` bus for each LFSR state: (M, ceil(n / 64)) uint64.
+
+    Word w holds parameters 64 w .. 64 w + 63 (bus bit i = parameter i), the words of
+    ``pack_bits(code() < 0)``; ``active`` is all ones for this kind. Blocks of states
+    at a time, so the lookups stay in cache.
+    """
+    states = np.asarray(states, np.uint64)
+    tables = _neg_tables(n, bits)
+    out = np.empty((len(states), tables.shape[2]), np.uint64)
+    block = 1 << 14
+    for lo in range(0, len(states), block):
+        out[lo:lo + block] = _apply_tables(tables, states[lo:lo + block])
+    return out
+
+
+# -- the parallel weight-update unit over a block of cycles --------------------------
+def _row_runs(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pool, idx): one pool row per run of equal consecutive code rows."""
+    if not len(codes):
+        return np.zeros((0, codes.shape[1]), np.int64), np.zeros(0, np.intp)
+    new = np.ones(len(codes), bool)
+    new[1:] = np.any(codes[1:] != codes[:-1], axis=1)
+    return codes[new].astype(np.int64), np.cumsum(new) - 1
+
+
+def _run_parallel_block(model: WeightUpdateModel, pool, idx, cols, t0: int, records) -> None:
+    """Cycles t0 .. t0 + K - 1 of the parallel unit (see WeightUpdateModel.run).
+
+    Windows: an edge with update or load ends a window (its own C~ included, as at
+    that edge G accumulates first). Within a window G only accumulates; its sum is
+    exact, and equal to the saturating per-cycle one, whenever no partial sum can
+    leave the g_bits range: max|G| + sum |C~| <= smax(g_bits). Then one reduction adds
+    the window; otherwise the window runs cycle by cycle through _apply.
+    """
+    valid, ct, upd, ld, addr, data = cols
+    c = np.where(valid != 0, ct, 0)
+    events = np.flatnonzero((upd != 0) | (ld != 0))
+    nz = np.flatnonzero(c)
+    win = np.searchsorted(events, nz, side="left")  # window of each non-zero C~
+    rows = idx[nz]
+    piece = np.ones(len(nz), bool)  # runs of equal (window, code) among them
+    piece[1:] = (win[1:] != win[:-1]) | (rows[1:] != rows[:-1])
+    p_start = np.flatnonzero(piece)
+    w_first = np.ones(len(nz), bool)
+    w_first[1:] = win[1:] != win[:-1]
+    w_start = np.flatnonzero(w_first)
+    if len(nz):
+        weights = np.add.reduceat(c[nz], p_start)
+        contrib = weights[:, None] * pool[rows[p_start]]
+        gsum = np.add.reduceat(contrib, np.searchsorted(p_start, w_start), axis=0)
+        abs_sum = np.add.reduceat(np.abs(c[nz]), w_start)
+    w_ids = win[w_start]
+    w_end = np.append(w_start[1:], len(nz))
+
+    h = model.h
+    gmax = smax(h.g_bits)
+    bound = None  # an upper bound of max|G|, None = unknown
+    row = 0
+    for j in range(len(events) + 1):
+        if row < len(w_ids) and w_ids[row] == j:
+            a = int(abs_sum[row])
+            if bound is None or bound + a > gmax:
+                bound = int(np.abs(model.G).max()) if model.n else 0
+            if bound + a <= gmax:
+                model.G += gsum[row]
+                bound += a
+            else:
+                for t in nz[w_start[row]:w_end[row]].tolist():
+                    before = model.sat_g
+                    model._apply(slice(None), pool[idx[t]], 1, int(c[t]), 0)
+                    if records is not None and model.sat_g != before:
+                        records.append((t0 + t, model.theta.copy(), model.sat_g,
+                                        model.sat_theta))
+                bound = None
+            row += 1
+        if j < len(events):
+            e = int(events[j])
+            if upd[e]:
+                model._apply(slice(None), None, 0, 0, 1)
+                bound = 0
+            if ld[e] and addr[e] < model.n:
+                model.theta[int(addr[e])] = int(data[e])
+            if records is not None:
+                records.append((t0 + e, model.theta.copy(), model.sat_g, model.sat_theta))

@@ -255,7 +255,7 @@ ACC_SLOW = [
     ("discrete_batch2_tiny", dict(batch_log2=1, cost_bits=8, cost_frac=4, ctilde_bits=3,
                                   counter_bits=8), True),
     ("highpass16_wide_cost", dict(highpass_shift=16, cost_bits=48, cost_frac=8,
-                                  ctilde_bits=48, g_bits=64, v_bits=64,
+                                  ctilde_bits=48, g_bits=62, v_bits=62,
                                   batch_log2=16), False),
 ]
 

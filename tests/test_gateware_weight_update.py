@@ -166,8 +166,8 @@ def test_weight_update_amaranth_non_power_of_two_lanes():
 
 
 def test_weight_update_amaranth_wide():
-    """Widest C~ and G (48/64 bits) and V at 64 bits: no intermediate overflow."""
-    cfg = wu_config(4, 2, "half_up", 16, ctilde_bits=48, g_bits=64, v_bits=64, theta_bits=48,
+    """Widest C~ and G (48/62 bits) and V at 62 bits: no intermediate overflow."""
+    cfg = wu_config(4, 2, "half_up", 16, ctilde_bits=48, g_bits=62, v_bits=62, theta_bits=48,
                     eta_shift=40)
     rtl_weight_update(cfg, 2000, seed=3, extra={"expect_saturation": True})
 
@@ -255,7 +255,7 @@ SLOW_MATRIX = {
     "ser-N64-P64-floor-mom-narrow": (64, 64, "floor", 5, NARROW, True),
     "par-N40-halfup-mom-narrow": (40, 0, "half_up", 1, NARROW_T8, True),
     "ser-N60-P5-floor-mom": (60, 5, "floor", 2, {"ctilde_bits": 12, "g_bits": 16}, False),
-    "par-N16-wide-mom": (16, 0, "half_up", 8, {"ctilde_bits": 40, "g_bits": 60, "v_bits": 64,
+    "par-N16-wide-mom": (16, 0, "half_up", 8, {"ctilde_bits": 40, "g_bits": 60, "v_bits": 62,
                                                "theta_bits": 40, "eta_shift": 30}, False),
 }
 
@@ -333,3 +333,31 @@ def test_build_root_is_temporary(build_root):
 
     assert runner_root() == build_root
     assert os.path.commonpath([str(build_root), os.getcwd()]) != os.getcwd()
+
+
+@pytest.mark.parametrize("lanes", [0, 1])
+def test_weight_update_ignores_load_address_past_n(lanes):
+    """N = 3 has a 2-bit load address: address 3 writes nothing, in model and RTL."""
+    cfg = wu_config(3, lanes)
+    dut = weight_update(cfg)
+    model = WeightUpdateModel(cfg)
+    seen: list[int] = []
+
+    async def bench(ctx):
+        for addr, data in ((0, 5), (3, 7), (2, -4), (3, 9)):
+            ctx.set(dut.load_en, 1)
+            ctx.set(dut.load_addr, addr)
+            ctx.set(dut.load_data, data)
+            model.tick(load_en=1, load_addr=addr, load_data=data)
+            await ctx.tick()
+        ctx.set(dut.load_en, 0)
+        if lanes == 0:
+            seen.extend(unpack_signed(ctx.get(dut.theta), 3, cfg.hw.theta_bits))
+            return
+        for i in range(3):
+            ctx.set(dut.rd_addr, i)
+            await ctx.tick()
+            seen.append(ctx.get(dut.rd_data))
+
+    run_testbench(dut, bench)
+    assert seen == model.theta.tolist() == [5, 0, -4]
