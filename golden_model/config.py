@@ -142,6 +142,49 @@ class BackpropConfig:
 
 
 HW_ROUNDINGS = ("floor", "half_up")
+HW_DATAPATHS = ("none", "mlp")
+
+# (n_in, n_out) of every task, known without loading it, so a config can size the
+# on-chip network (hw.datapath = "mlp") when it is validated. Parity's n_in is its
+# bit count, filled in by ``task_shape``.
+TASK_SHAPES: dict[str, tuple[int, int]] = {
+    "xor": (2, 1),
+    "parity": (0, 1),
+    "images7": (49, 4),
+    "digits": (64, 10),
+    "mnist": (784, 10),
+    "fashion_mnist": (784, 10),
+    "cifar10": (3072, 10),
+}
+
+
+def task_shape(task: TaskConfig) -> tuple[int, int]:
+    """(n_in, n_out) of a task's data, the same numbers ``load_dataset`` returns."""
+    n_in, n_out = TASK_SHAPES[task.name]
+    return (task.parity_bits if task.name == "parity" else n_in), n_out
+
+
+def network_sizes(cfg: MGDConfig) -> list[int]:
+    """[n_in, hidden..., n_out]: the float model's and the on-chip network's layers."""
+    n_in, n_out = task_shape(cfg.task)
+    return [n_in, *cfg.network.hidden, n_out]
+
+
+def network_param_count(sizes: list[int]) -> int:
+    """Parameters of an MLP: W (out x in) and b (out) of every layer."""
+    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+
+
+def acc_bits_needed(h: HardwareConfig, fan_in: int, in_bits: int, in_frac: int) -> int:
+    """Width that holds any sum of ``fan_in`` products theta' * h plus the aligned bias.
+
+    theta' is a (perturbed) parameter, |theta'| <= 2^(theta_bits-1) + 2^amp_log2 (weight
+    perturbation adds at most the amplitude); |h| <= 2^(in_bits-1) (the most negative
+    input); the bias is shifted left by ``in_frac`` to the product's LSB.
+    """
+    t = (1 << (h.theta_bits - 1)) + (1 << h.amp_log2)
+    bound = fan_in * t * (1 << (in_bits - 1)) + (t << in_frac)
+    return bound.bit_length() + 1
 
 
 @dataclass
@@ -164,6 +207,17 @@ class HardwareConfig:
     parallel weight update, P > 0 = memory-backed with P lanes. ``lfsr_bits``/
     ``lfsr_seed``: the shared LFSR of code multiplexing. ``counter_bits``: width of the
     step and saturation counters (they saturate too).
+
+    The on-chip network (docs/hardware_network.md; used when ``datapath`` = "mlp"):
+    ``datapath``: "none" = standalone blocks or chip-in-the-loop core (N is
+    ``n_params``), "mlp" = the trainer with its own network of ``[network]`` on the
+    task's data, so ``n_params`` must be that network's parameter count.
+    ``x_bits``/``x_frac``: input sample format. ``z_bits``/``z_frac``: pre-activation
+    (activation input) format. ``act_bits``/``act_frac``: activation (layer output and
+    target) format. ``acc_bits``: MAC accumulator, exact (validated wide enough).
+    ``z_rounding``: how every datapath narrowing rounds (accumulator -> z, activation
+    slopes, cost). ``cost_shift``: the cost is sum over outputs of (y - t)^2 / 2^k.
+    With node perturbation the amplitude 2^amp_log2 is in z LSBs.
     """
 
     n_params: int = 16
@@ -185,6 +239,16 @@ class HardwareConfig:
     lfsr_bits: int = 32
     lfsr_seed: int = 0xACE1
     counter_bits: int = 32
+    datapath: str = "none"
+    x_bits: int = 8
+    x_frac: int = 6
+    z_bits: int = 16
+    z_frac: int = 10
+    act_bits: int = 16
+    act_frac: int = 12
+    acc_bits: int = 40
+    z_rounding: str = "half_up"
+    cost_shift: int = 0
 
 
 @dataclass
@@ -299,11 +363,11 @@ class MGDConfig:
         _int(h, "hw.cost_bits", minimum=2, maximum=48)
         _int(h, "hw.cost_frac", minimum=0, maximum=h.cost_bits - 1)
         _int(h, "hw.ctilde_bits", minimum=2, maximum=48)
-        _int(h, "hw.g_bits", minimum=h.ctilde_bits + 1, maximum=64)
+        _int(h, "hw.g_bits", minimum=h.ctilde_bits + 1, maximum=62)
         _int(h, "hw.eta_shift", minimum=0, maximum=h.g_bits - 1)
         _choice(h, "hw.rounding", HW_ROUNDINGS)
         _int(h, "hw.momentum_shift", minimum=0, maximum=16)
-        _int(h, "hw.v_bits", minimum=h.g_bits, maximum=64)
+        _int(h, "hw.v_bits", minimum=h.g_bits, maximum=62)
         _int(h, "hw.batch_log2", minimum=0, maximum=16)
         _int(h, "hw.highpass_shift", minimum=0, maximum=16)
         _int(h, "hw.clamp", minimum=0, maximum=(1 << (h.ctilde_bits - 1)) - 1)
@@ -320,7 +384,70 @@ class MGDConfig:
             )
         _int(h, "hw.lfsr_seed", minimum=1, maximum=(1 << h.lfsr_bits) - 1)
         _int(h, "hw.counter_bits", minimum=8, maximum=64)
+        _choice(h, "hw.datapath", HW_DATAPATHS)
+        _int(h, "hw.x_bits", minimum=2, maximum=32)
+        _int(h, "hw.x_frac", minimum=0, maximum=h.x_bits - 1)
+        _int(h, "hw.z_bits", minimum=2, maximum=48)
+        _int(h, "hw.z_frac", minimum=0, maximum=h.z_bits - 1)
+        _int(h, "hw.act_bits", minimum=2, maximum=32)
+        # 1.0 (a saturated sigmoid, the bias input) must be representable.
+        _int(h, "hw.act_frac", minimum=0, maximum=h.act_bits - 2)
+        _int(h, "hw.acc_bits", minimum=2, maximum=64)
+        _choice(h, "hw.z_rounding", HW_ROUNDINGS)
+        _int(h, "hw.cost_shift", minimum=0, maximum=32)
+        if h.datapath == "mlp":
+            self._validate_datapath()
         return self
+
+    def _validate_datapath(self) -> None:
+        """Rules of the on-chip network trainer (hw.datapath = "mlp")."""
+        h, m, n = self.hw, self.mgd, self.network
+        sizes = network_sizes(self)
+        count = network_param_count(sizes)
+        shape = "-".join(str(s) for s in sizes)
+        if h.n_params != count:
+            raise ConfigError(
+                f"hw.n_params must be {count}, the parameter count of the {shape} network, "
+                f"with hw.datapath 'mlp', not {h.n_params}"
+            )
+        if n.cost != "mse":
+            raise ConfigError(
+                "network.cost must be 'mse' with hw.datapath 'mlp' (the datapath computes "
+                f"a squared error), not {n.cost!r}"
+            )
+        if m.baseline != "discrete" or h.highpass_shift:
+            raise ConfigError(
+                "mgd.baseline must be 'discrete' and hw.highpass_shift 0 with hw.datapath "
+                f"'mlp', not {m.baseline!r} and {h.highpass_shift}"
+            )
+        if h.batch_log2:
+            raise ConfigError(
+                "hw.batch_log2 must be 0 with hw.datapath 'mlp' (one sample per "
+                f"measurement), not {h.batch_log2}"
+            )
+        if m.mode == "node":
+            if h.amp_log2 > h.z_bits - 2:
+                raise ConfigError(
+                    f"hw.amp_log2 must be at most {h.z_bits - 2} (hw.z_bits - 2) with node "
+                    f"perturbation (the amplitude is in z LSBs), not {h.amp_log2}"
+                )
+            if h.x_frac > h.act_frac:
+                raise ConfigError(
+                    f"hw.x_frac must be at most hw.act_frac ({h.act_frac}) with node "
+                    "perturbation (inputs are aligned to the activation LSB in the "
+                    f"weight update), not {h.x_frac}"
+                )
+        need = max(
+            acc_bits_needed(h, fan_in, *(
+                (h.x_bits, h.x_frac) if layer == 0 else (h.act_bits, h.act_frac)
+            ))
+            for layer, fan_in in enumerate(sizes[:-1])
+        )
+        if h.acc_bits < need:
+            raise ConfigError(
+                f"hw.acc_bits must be at least {need} for the {shape} network (every "
+                f"sum of products is exact), not {h.acc_bits}"
+            )
 
     def validate_hardware(self) -> MGDConfig:
         """Extra rules for generating hardware from this config (beyond ``validate``)."""

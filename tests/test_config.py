@@ -15,13 +15,19 @@ import pytest
 from golden_model.config import (
     TASK_PRESETS,
     ConfigError,
+    HardwareConfig,
     MGDConfig,
     MGDSettings,
+    TaskConfig,
     build_config,
     load_config,
     load_toml,
+    network_param_count,
+    network_sizes,
     parse_assignment,
+    task_shape,
 )
+from golden_model.datasets import load_dataset
 
 # ------------------------------------------------------------------------ helpers
 
@@ -213,6 +219,64 @@ BAD_VALUES = [
     ({"foo": {"bar": 1}}, f"unknown config field 'foo' (known: {_known(MGDConfig)})"),
     ({"mgd": 3}, "config section 'mgd' must be a table, not 3"),
     ({"network": [16]}, "config section 'network' must be a table, not [16]"),
+    # the on-chip network datapath (hw.datapath = "mlp")
+    ({"hw": {"datapath": "chip"}}, "hw.datapath must be one of 'none', 'mlp', not 'chip'"),
+    ({"hw": {"x_bits": 1}}, "hw.x_bits must be an integer from 2 to 32, not 1"),
+    ({"hw": {"x_frac": 8}}, "hw.x_frac must be an integer from 0 to 7, not 8"),
+    ({"hw": {"z_bits": 49}}, "hw.z_bits must be an integer from 2 to 48, not 49"),
+    ({"hw": {"z_frac": 16}}, "hw.z_frac must be an integer from 0 to 15, not 16"),
+    ({"hw": {"act_bits": 33}}, "hw.act_bits must be an integer from 2 to 32, not 33"),
+    ({"hw": {"act_frac": 15}}, "hw.act_frac must be an integer from 0 to 14, not 15"),
+    ({"hw": {"acc_bits": 65}}, "hw.acc_bits must be an integer from 2 to 64, not 65"),
+    (
+        {"hw": {"z_rounding": "even"}},
+        "hw.z_rounding must be one of 'floor', 'half_up', not 'even'",
+    ),
+    ({"hw": {"cost_shift": -1}}, "hw.cost_shift must be an integer from 0 to 32, not -1"),
+    (
+        {"hw": {"datapath": "mlp"}},
+        "hw.n_params must be 9, the parameter count of the 2-2-1 network, with "
+        "hw.datapath 'mlp', not 16",
+    ),
+    (
+        {"task": {"name": "parity", "parity_bits": 4}, "hw": {"datapath": "mlp"}},
+        "hw.n_params must be 37, the parameter count of the 4-6-1 network, with "
+        "hw.datapath 'mlp', not 16",
+    ),
+    (
+        {
+            "network": {"cost": "cross_entropy", "output_activation": "linear"},
+            "hw": {"datapath": "mlp", "n_params": 9},
+        },
+        "network.cost must be 'mse' with hw.datapath 'mlp' (the datapath computes a "
+        "squared error), not 'cross_entropy'",
+    ),
+    (
+        {"mgd": {"baseline": "analog", "tau_x": 2}, "hw": {"datapath": "mlp", "n_params": 9}},
+        "mgd.baseline must be 'discrete' and hw.highpass_shift 0 with hw.datapath 'mlp', "
+        "not 'analog' and 0",
+    ),
+    (
+        {"hw": {"datapath": "mlp", "n_params": 9, "batch_log2": 1}},
+        "hw.batch_log2 must be 0 with hw.datapath 'mlp' (one sample per measurement), not 1",
+    ),
+    (
+        {"mgd": {"mode": "node"}, "hw": {"datapath": "mlp", "n_params": 9, "z_bits": 12,
+                                         "z_frac": 8, "amp_log2": 11}},
+        "hw.amp_log2 must be at most 10 (hw.z_bits - 2) with node perturbation (the "
+        "amplitude is in z LSBs), not 11",
+    ),
+    (
+        {"mgd": {"mode": "node"}, "hw": {"datapath": "mlp", "n_params": 9, "x_bits": 16,
+                                         "x_frac": 13}},
+        "hw.x_frac must be at most hw.act_frac (12) with node perturbation (inputs are "
+        "aligned to the activation LSB in the weight update), not 13",
+    ),
+    (
+        {"hw": {"datapath": "mlp", "n_params": 9, "acc_bits": 32}},
+        "hw.acc_bits must be at least 33 for the 2-2-1 network (every sum of products is "
+        "exact), not 32",
+    ),
 ]
 
 
@@ -352,3 +416,49 @@ def test_analog_baseline_needs_more_than_one_step_per_sample() -> None:
         "restarts at every new sample, so C~ would stay 0), not 1"
     )
     assert build_config({"mgd": {"baseline": "analog", "tau_x": 2}}).mgd.tau_x == 2
+
+
+# ------------------------------------------------------- the on-chip network datapath
+
+
+def test_new_hardware_fields_keep_the_existing_defaults() -> None:
+    hw = HardwareConfig()
+    assert (hw.n_params, hw.theta_bits, hw.theta_frac, hw.amp_log2, hw.eta_shift) == (
+        16, 16, 10, 4, 8
+    )
+    assert hw.datapath == "none"  # standalone blocks and core: nothing else is checked
+    assert build_config({"hw": {"n_params": 5}}).hw.n_params == 5
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        TaskConfig(name="xor"),
+        TaskConfig(name="parity", parity_bits=5),
+        TaskConfig(name="images7", images_per_class=2),
+        TaskConfig(name="digits"),
+    ],
+    ids=lambda t: t.name,
+)
+def test_task_shape_is_what_the_data_set_has(task: TaskConfig) -> None:
+    data = load_dataset(task)
+    assert task_shape(task) == (data.n_inputs, data.n_outputs)
+
+
+def test_network_sizes_and_parameter_count() -> None:
+    cfg = build_config({"task": {"name": "digits"}, "network": {"hidden": [16]}})
+    assert network_sizes(cfg) == [64, 16, 10]
+    assert network_param_count(network_sizes(cfg)) == 64 * 16 + 16 + 16 * 10 + 10
+    ok = build_config(
+        {"task": {"name": "digits"}, "network": {"hidden": [16]},
+         "hw": {"datapath": "mlp", "n_params": 1210}}
+    )
+    assert ok.validate_hardware().hw.n_params == 1210
+
+
+@pytest.mark.parametrize("field", ["g_bits", "v_bits"])
+def test_accumulator_widths_stop_at_62_bits(field):
+    # the bit-exact model computes in int64: a sum of two 62-bit values cannot wrap
+    with pytest.raises(ConfigError, match=rf"hw.{field} must be an integer from \d+ to 62, "
+                                          r"not 63"):
+        build_config({"hw": {field: 63, **({"g_bits": 40} if field == "v_bits" else {})}})
