@@ -1,0 +1,456 @@
+"""Integer MGD training of the on-chip network, at the algorithm level (not cycles).
+
+The trainer the gateware will be: the network datapath of ``hw_network`` measures
+costs, and the blocks of ``hw_blocks`` do the rest with exactly their arithmetic.
+docs/hardware_network.md restates the schedule; in short, step n (discrete baseline):
+
+1. sample: training-memory address (n // tau_x) mod S. The memory holds the training
+   set in one seeded order (``sample_order``), loaded by the host; the hardware only
+   counts addresses, so every epoch walks the same order.
+2. code: the codes ``PerturbGenModel`` shows in period n // tau_p (``CodeSequence``),
+   over the N parameters (weight perturbation) or the neurons (node perturbation).
+3. baseline: when n starts a segment (n % tau_x == 0 or n % tau_theta == 0, i.e. the
+   sample changed or theta was updated) the unperturbed cost C0 is measured first; it
+   is a measurement, not a step.
+4. C~ = sat(C - C0, ctilde_bits), then the optional clamp (``CostAccModel``).
+5. weight perturbation: G_i <- sat(G_i + s_i C~, g_bits) (``WeightUpdateModel``).
+   Node perturbation: per neuron, D_j <- sat(D_j + s_j C~, g_bits); when the segment
+   ends (its last step), G_p <- sat(G_p + D_j h_p, g_bits + act_bits) for every
+   parameter p of neuron j, h_p the input of that weight in the segment's baseline pass
+   (layer 0's x shifted left to the act LSB; 2^act_frac, i.e. 1.0, for the bias), and
+   D = 0.
+6. every tau_theta steps, the ``WeightUpdateModel`` update: theta -= round(G >>
+   eta_shift) (node perturbation: eta_shift + act_frac, since G carries the act LSB),
+   with optional momentum, then G = 0.
+
+Fast and exact: theta is fixed within an update window, so the window's baselines and
+perturbed passes are one batched forward pass; the accumulations are one matrix
+product whenever a bound proves no partial sum can saturate, else a per-step loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import ConfigError, MGDConfig, build_config, load_config, parse_assignment
+from .datasets import DataError, Dataset, load_dataset
+from .fixed import sat, smax
+from .hw_blocks import WeightUpdateModel, counter_add, walsh_size
+from .hw_network import HwData, HwMLP, evaluate, quantize_params
+from .lfsr import lfsr_next, mask_taps, tap_mask
+from .network import MLP
+from .streams import INIT, SAMPLES, run_rng
+from .train import EVAL_TRAIN_SAMPLES, History
+
+# Rows of one batched window evaluation, times the perturbed count, kept below this.
+ROW_BUDGET = 1 << 18
+
+
+class CodeSequence:
+    """The codes ``PerturbGenModel`` shows in each perturbation period, in blocks.
+
+    Period k: ``code``: neg_i = parity(lfsr_k & mask_i), lfsr_k the LFSR state after k
+    steps from ``lfsr_seed``; ``walsh``: neg_i = parity((i + 1) & (k mod M));
+    ``time``: only i == k mod n active; ``frequency``: neg_i = floor(k / (i + 1)) mod 2.
+    Periods are asked for in increasing order (the last block's last period may be
+    asked for again).
+    """
+
+    def __init__(self, kind: str, n: int, lfsr_bits: int, lfsr_seed: int):
+        self.kind, self.n, self.bits = kind, n, lfsr_bits
+        self.idx = np.arange(n, dtype=np.int64)
+        if kind == "code":
+            # mask_i has three bits set: parity(state & mask_i) is the XOR of those three
+            # state bits, gathered from a bit matrix (faster than popcounts).
+            self.taps = np.array(mask_taps(n, lfsr_bits)).T
+            self.tap = tap_mask(lfsr_bits)
+        self.walsh_m = walsh_size(n)
+        self._k, self._state = 0, lfsr_seed
+
+    def block(self, k0: int, k1: int) -> np.ndarray:
+        """Codes of periods k0..k1-1, (k1 - k0, n) int8 in {-1, 0, +1}."""
+        k = np.arange(k0, k1, dtype=np.int64)
+        if self.kind == "code":
+            if k0 < self._k:
+                raise ValueError(f"period {k0} was passed already (now at {self._k})")
+            state = self._state
+            for _ in range(self._k, k0):
+                state = lfsr_next(state, self.bits, self.tap)
+            states = np.empty(k1 - k0, dtype=np.uint64)
+            for i in range(k1 - k0):
+                states[i] = state
+                if i + 1 < k1 - k0:
+                    state = lfsr_next(state, self.bits, self.tap)
+            self._k, self._state = k1 - 1, state
+            bits = ((states[:, None] >> np.arange(self.bits, dtype=np.uint64)) & 1).astype(np.int8)
+            a, b, c = self.taps
+            return 1 - 2 * (bits[:, a] ^ bits[:, b] ^ bits[:, c])
+        if self.kind == "walsh":
+            rows = (self.idx + 1).astype(np.uint64)
+            kk = (k % self.walsh_m).astype(np.uint64)
+            neg = np.bitwise_count(kk[:, None] & rows[None, :]) & 1
+            return 1 - 2 * neg.astype(np.int8)
+        if self.kind == "time":
+            return (self.idx[None, :] == (k % self.n)[:, None]).astype(np.int8)
+        return 1 - 2 * ((k[:, None] // (self.idx[None, :] + 1)) & 1).astype(np.int8)
+
+    def steps(self, n0: int, n1: int, tau_p: int) -> np.ndarray:
+        """Codes of steps n0..n1-1 (period n // tau_p), (n1 - n0, n)."""
+        k0, k1 = n0 // tau_p, (n1 - 1) // tau_p + 1
+        c = self.block(k0, k1)
+        return c if tau_p == 1 else c[np.arange(n0, n1) // tau_p - k0]
+
+
+def sample_order(count: int, seed: int) -> np.ndarray:
+    """The training memory's order: a permutation from ``default_rng([seed, SAMPLES])``."""
+    return np.random.default_rng([seed, SAMPLES]).permutation(count)
+
+
+def initial_theta(cfg: MGDConfig, run: int = 0) -> tuple[np.ndarray, int]:
+    """Run ``run``'s float initial weights (as the float model draws them), quantized
+    half up to the theta format; returns (theta, saturated count)."""
+    n = cfg.network
+    sizes = HwMLP.from_config(cfg).sizes
+    net = MLP(sizes, n.activation, n.output_activation, n.cost)
+    theta = net.init_params(run_rng(cfg.seed, run, INIT), n.init_scale)
+    return quantize_params(theta, cfg.hw)
+
+
+def accumulate(acc: np.ndarray, codes: np.ndarray, ct: np.ndarray, bits: int):
+    """acc <- sat(acc + codes[k] * ct[k], bits) for k in order; returns (acc, saturated).
+
+    When max|acc| + sum|ct| fits, no partial sum can saturate, and the loop is one
+    product ct @ codes (codes are in {-1, 0, +1}); below 2^53 float64 BLAS does it
+    exactly.
+    """
+    bound = int(np.abs(acc).max(initial=0)) + int(np.abs(ct).sum())
+    if bound <= smax(bits):
+        if bound < 1 << 53:
+            return acc + (ct.astype(np.float64) @ codes.astype(np.float64)).astype(np.int64), 0
+        return acc + ct @ codes.astype(np.int64), 0
+    count = 0
+    for k in range(len(ct)):
+        acc, s = sat(acc + codes[k] * ct[k], bits)
+        count += int(np.count_nonzero(s))
+    return acc, count
+
+
+@dataclass
+class Trace:
+    """Per-step record of one ``advance`` chunk: step, sample index, measured cost C,
+    its baseline C0 and C~ (cost LSBs)."""
+
+    step: np.ndarray
+    sample: np.ndarray
+    cost: np.ndarray
+    c0: np.ndarray
+    ctilde: np.ndarray
+
+
+class HwTrainer:
+    """One run of the integer MGD trainer (see the module docstring).
+
+    Parameters
+    ----------
+    cfg : a config with ``hw.datapath = "mlp"`` (checked with ``validate_hardware``)
+    data : the task in the hardware formats
+    run : run index: initial weights and sample order use seed ``cfg.seed + run``
+    theta0 : optional initial parameters (theta LSBs) instead of the float draw
+    record_theta_every : keep theta after every k-th update (0: never)
+    """
+
+    def __init__(
+        self,
+        cfg: MGDConfig,
+        data: HwData,
+        run: int = 0,
+        theta0: np.ndarray | None = None,
+        record_theta_every: int = 0,
+    ):
+        cfg.validate_hardware()
+        h, m = cfg.hw, cfg.mgd
+        if h.datapath != "mlp":
+            raise ConfigError(
+                f"hw.datapath must be 'mlp' for the on-chip trainer, not {h.datapath!r}"
+            )
+        self.cfg, self.hw, self.m, self.data = cfg, h, m, data
+        self.net = net = HwMLP.from_config(cfg)
+        if data.x_train.shape[1] != net.sizes[0] or data.t_train.shape[1] != net.sizes[-1]:
+            raise DataError(
+                f"data has {data.x_train.shape[1]} inputs and {data.t_train.shape[1]} "
+                f"targets, the network {net.sizes[0]} and {net.sizes[-1]}"
+            )
+        self.node = m.mode == "node"
+        self.n_pert = net.n_nodes if self.node else net.n_params
+        self.codes = CodeSequence(m.perturbation, self.n_pert, h.lfsr_bits, h.lfsr_seed)
+        self.order = sample_order(len(data.x_train), cfg.seed + run)
+        self.init_saturations = 0
+        if theta0 is None:
+            theta0, self.init_saturations = initial_theta(cfg, run)
+        # Node perturbation: G carries the activation LSB too (D_j * h_p), so it is
+        # act_bits wider and the update shifts act_frac further. The model is the
+        # parallel unit: lanes change when parameters are written, not the numbers.
+        wu_hw = dataclasses.replace(h, lanes=0)
+        if self.node:
+            wu_hw = dataclasses.replace(
+                wu_hw, g_bits=h.g_bits + h.act_bits, v_bits=h.v_bits + h.act_bits,
+                eta_shift=h.eta_shift + h.act_frac,
+            )
+        self.wu = WeightUpdateModel(dataclasses.replace(cfg, hw=wu_hw), theta0)
+        self.D = np.zeros(net.n_nodes, dtype=np.int64)
+        self.n = 0
+        self.updates = 0
+        self.passes = 0  # forward passes: steps plus baselines
+        self.sat = {"z": 0, "act": 0, "cost": 0, "ctilde": 0, "d": 0}
+        self.record_theta_every = record_theta_every
+        self.thetas: list[tuple[int, np.ndarray]] = []
+        self._c0 = 0  # the current segment's baseline cost and layer inputs
+        self._h0: list[np.ndarray] = []
+        self.block = max(1, min(m.tau_theta, ROW_BUDGET // max(self.n_pert, 64)))
+
+    @property
+    def theta(self) -> np.ndarray:
+        """The current parameters (theta LSBs), held by the weight-update unit."""
+        return self.wu.theta
+
+    def counters(self) -> dict[str, int]:
+        """Saturation counters: datapath (z, act, cost), C~, D, G (+V), theta."""
+        return self.sat | {"g": self.wu.sat_g, "theta": self.wu.sat_theta}
+
+    def _count(self, name: str, inc: int) -> None:
+        self.sat[name] = counter_add(self.sat[name], int(inc), self.hw.counter_bits)
+
+    # --- the schedule ---------------------------------------------------------------
+    def advance(self, steps: int, record: bool = False) -> Trace | None:
+        """Run ``steps`` more steps; with ``record``, return their per-step Trace."""
+        target = self.n + steps
+        tt = self.m.tau_theta
+        parts = []
+        while self.n < target:
+            n0 = self.n
+            n1 = min(target, (n0 // tt + 1) * tt, n0 + self.block)
+            parts.append(self._window(n0, n1))
+            self.n = n1
+            if n1 % tt == 0:
+                self._update()
+        if not record:
+            return None
+        return Trace(*(np.concatenate([p[i] for p in parts]) for i in range(5)))
+
+    def _update(self) -> None:
+        self.wu.tick(update=1)
+        self.updates += 1
+        if self.record_theta_every and self.updates % self.record_theta_every == 0:
+            self.thetas.append((self.n, self.wu.theta.copy()))
+
+    def _window(self, n0: int, n1: int) -> tuple:
+        """Steps n0..n1-1, all with the same theta: one batched forward pass."""
+        m, h, net, data = self.m, self.hw, self.net, self.data
+        steps = np.arange(n0, n1)
+        is_start = (steps % m.tau_x == 0) | (steps % m.tau_theta == 0)
+        starts = steps[is_start]
+        count = len(data.x_train)
+        samples = self.order[(steps // m.tau_x) % count]
+        base = self.order[(starts // m.tau_x) % count]
+        codes = self.codes.steps(n0, n1, m.tau_p)
+        rows = np.concatenate([base, samples])
+        pert = np.concatenate([np.zeros((len(base), self.n_pert), codes.dtype), codes])
+        # One sample for the whole window (tau_x a multiple of tau_theta): one input row,
+        # which the forward pass broadcasts.
+        x = data.x_train[rows[:1] if (rows == rows[0]).all() else rows]
+        out = net.forward(
+            self.wu.theta, x,
+            node_codes=pert if self.node else None, codes=None if self.node else pert,
+        )
+        c, c_sat = net.cost(out.y, data.t_train[rows])
+        self.passes += len(rows)
+        self._count("z", out.sat_z.sum())
+        self._count("act", out.sat_act.sum())
+        self._count("cost", c_sat.sum())
+        # Each step's baseline: the segment that started last at or before it; -1 is
+        # the segment the previous window left open.
+        seg = np.searchsorted(starts, steps, side="right") - 1
+        c0 = np.concatenate([[self._c0], c[: len(base)]])[seg + 1]
+        ct, ct_sat = sat(c[len(base):] - c0, h.ctilde_bits)
+        self._count("ctilde", np.count_nonzero(ct_sat))
+        if h.clamp:
+            ct = np.clip(ct, -h.clamp, h.clamp)
+        # Layer inputs per row (layer 0 may be one broadcast row).
+        inputs = [np.broadcast_to(v, (len(rows), v.shape[-1])) for v in out.inputs]
+        if self.node:
+            self._node_window(steps, seg, codes, ct, [v[: len(base)] for v in inputs])
+        else:
+            self.wu.G, n_sat = accumulate(self.wu.G, codes, ct, h.g_bits)
+            self.wu.sat_g = counter_add(self.wu.sat_g, n_sat, h.counter_bits)
+        if len(base):
+            self._c0 = int(c[len(base) - 1])
+            self._h0 = [v[len(base) - 1].copy() for v in inputs]
+        return steps, samples, c[len(base):], c0, ct
+
+    def _node_window(self, steps, seg, codes, ct, inputs) -> None:
+        """Node perturbation: D per segment, flushed into G where a segment ends."""
+        m, h = self.m, self.hw
+        for s in np.unique(seg):
+            sel = seg == s
+            self.D, n_sat = accumulate(self.D, codes[sel], ct[sel], h.g_bits)
+            self._count("d", n_sat)
+            end = int(steps[sel][-1]) + 1
+            if end % m.tau_x and end % m.tau_theta:
+                continue  # the segment goes on in the next window
+            h_in = self._h0 if s < 0 else [x[s] for x in inputs]
+            self._flush(h_in)
+
+    def _flush(self, h_in: list[np.ndarray]) -> None:
+        """G_p <- sat(G_p + D_j h_p) for every parameter, then D = 0."""
+        h, net = self.hw, self.net
+        inc = np.empty(net.n_params, dtype=np.int64)
+        for l in range(net.n_layers):
+            d = self.D[net.node_slices[l]]
+            x = h_in[l] << (h.act_frac - h.x_frac) if l == 0 else h_in[l]
+            inc[net.w_slices[l]] = np.outer(d, x).ravel()
+            inc[net.b_slices[l]] = d << h.act_frac
+        self.wu.G, s = sat(self.wu.G + inc, h.g_bits + h.act_bits)
+        self.wu.sat_g = counter_add(self.wu.sat_g, int(np.count_nonzero(s)), h.counter_bits)
+        self.D[:] = 0
+
+
+# --- runs -------------------------------------------------------------------------
+
+
+@dataclass
+class HwRunResult:
+    """One trainer run: evaluations, final theta, kept thetas, counters, effort."""
+
+    history: History
+    theta: np.ndarray
+    thetas: list[tuple[int, np.ndarray]]
+    counters: dict[str, int]
+    seconds: float
+    passes: int
+    updates: int
+    init_saturations: int = 0
+    cycles_per_pass: int = 0
+
+
+def cycles_per_pass(sizes: list[int]) -> int:
+    """A rough RTL estimate: one MAC per neuron per cycle, fan-in + 1 cycles a layer."""
+    return sum(n_in + 1 for n_in in sizes[:-1])
+
+
+def train_hw(
+    cfg: MGDConfig,
+    data: Dataset,
+    run: int = 0,
+    progress=None,
+    record_theta_every: int = 0,
+) -> HwRunResult:
+    """Train one run for ``cfg.steps`` steps, evaluating every ``eval_every`` steps on
+    (at most 2000 samples of) the training set and on the test set, in fixed point."""
+    hd = HwData.from_dataset(data, cfg.hw)
+    trainer = HwTrainer(cfg, hd, run, record_theta_every=record_theta_every)
+    k = min(len(hd.x_train), EVAL_TRAIN_SAMPLES)
+    history = History()
+
+    def evaluate_now() -> None:
+        cost, train_acc = evaluate(trainer.net, trainer.theta, hd.x_train[:k], hd.t_train[:k],
+                                   hd.labels_train[:k])
+        _, test_acc = evaluate(trainer.net, trainer.theta, hd.x_test, hd.t_test, hd.labels_test)
+        history.add(trainer.n, np.array([cost]), np.array([train_acc]), np.array([test_acc]))
+        if progress is not None:
+            progress(trainer.n, {"cost": cost, "train_acc": train_acc, "test_acc": test_acc})
+
+    start = time.perf_counter()
+    evaluate_now()
+    while trainer.n < cfg.steps:
+        trainer.advance(min(cfg.eval_every, cfg.steps - trainer.n))
+        evaluate_now()
+    return HwRunResult(
+        history, trainer.theta.copy(), trainer.thetas, trainer.counters(),
+        time.perf_counter() - start, trainer.passes, trainer.updates,
+        trainer.init_saturations, cycles_per_pass(trainer.net.sizes),
+    )
+
+
+def float_twin(cfg: MGDConfig) -> MGDConfig:
+    """The float-model config that matches a hardware trainer config.
+
+    Same task, network, mode, code kind, schedule, steps and seeds; the shifts map to
+    dtheta = a sqrt(P) and eta = P a LSB_theta n_out / (2^(eta_shift + cost_shift)
+    LSB_cost), with a the amplitude as a real number (theta LSBs for weight, z LSBs for
+    node perturbation) and P the perturbed count; n_out / 2^cost_shift converts the
+    float model's mean squared error to the hardware's scaled sum. Momentum k maps to
+    the momentum optimizer with mu = 1 - 2^-k. The float sigmoid and tanh are the
+    true curves, the hardware's their PLAN approximations.
+    """
+    h = cfg.hw
+    net = HwMLP.from_config(cfg)
+    node = cfg.mgd.mode == "node"
+    p = net.n_nodes if node else net.n_params
+    a = 2.0 ** (h.amp_log2 - (h.z_frac if node else h.theta_frac))
+    n_out = net.sizes[-1]
+    lsb_c = 2.0**-h.cost_frac
+    eta = p * a * 2.0**-h.theta_frac * n_out / (2.0 ** (h.eta_shift + h.cost_shift) * lsb_c)
+    mgd = {"eta": eta, "dtheta": a * float(np.sqrt(p))}
+    if h.momentum_shift:
+        mgd |= {"optimizer": "momentum", "momentum": 1.0 - 2.0**-h.momentum_shift}
+    if h.clamp:
+        mgd["clamp"] = h.clamp * lsb_c * 2.0**h.cost_shift / n_out
+    return build_config(cfg.to_dict(), {"mgd": mgd})
+
+
+def _summary(history: History) -> str:
+    acc = history.array("test_acc")[:, 0]
+    hits = [(t, history.first_step_reaching(t)[0]) for t in (0.9, 1.0)]
+    reach = ", ".join(f"{t:.0%} at {s:,}" if s is not None else f"{t:.0%} never" for t, s in hits)
+    return f"test acc {acc[-1]:.3f} (max {acc.max():.3f}); {reach}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m golden_model.hw_train CONFIG [--runs R] [--float] [--set F=V]``."""
+    ap = argparse.ArgumentParser(prog="python -m golden_model.hw_train")
+    ap.add_argument("config")
+    ap.add_argument("--runs", type=int, default=None, help="runs (seeds seed..); default cfg")
+    ap.add_argument("--float", action="store_true", help="also train the float twin")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    args = ap.parse_args(argv)
+    try:
+        cfg = load_config(args.config, *(parse_assignment(s) for s in args.set))
+        data = load_dataset(cfg.task, cfg.seed)
+    except (ConfigError, DataError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    runs = args.runs or cfg.runs
+    sizes = "-".join(str(s) for s in HwMLP.from_config(cfg).sizes)
+    print(f"{cfg.task.name} {sizes} {cfg.mgd.mode}/{cfg.mgd.perturbation}, "
+          f"{cfg.steps:,} steps, {runs} run(s)")
+    fixed = []
+    for r in range(runs):
+        res = train_hw(cfg, data, r)
+        fixed.append(res.history.array("test_acc")[-1, 0])
+        cyc = res.passes * res.cycles_per_pass
+        print(f"  fixed run {r}: {_summary(res.history)}; {res.seconds:.1f} s; "
+              f"{res.passes:,} passes (~{cyc:.2e} cycles); saturations {res.counters}")
+    print(f"  fixed: median final test acc {np.median(fixed):.3f}, "
+          f"{sum(a >= 1.0 for a in fixed)}/{runs} runs at 100%")
+    if args.float:
+        from .train import train_mgd
+
+        twin = float_twin(cfg)
+        twin.runs = runs
+        res = train_mgd(twin, data)
+        acc = res.history.array("test_acc")
+        for r in range(runs):
+            one = History(res.history.steps, [], [], [a[r:r + 1] for a in acc])
+            print(f"  float run {r}: {_summary(one)}")
+        print(f"  float twin (eta {twin.mgd.eta:.4g}, dtheta {twin.mgd.dtheta:.4g}, "
+              f"{res.seconds:.1f} s): median final test acc {np.median(acc[-1]):.3f}, "
+              f"{int((acc[-1] >= 1.0).sum())}/{runs} runs at 100%; fixed - float "
+              f"{np.median(fixed) - np.median(acc[-1]):+.3f}")
+
+
+if __name__ == "__main__":
+    main()
