@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib import import_module
 
-from golden_model.config import MGDConfig
+from golden_model.config import ConfigError, MGDConfig
 
 # top name -> "module:factory"; the factory takes the config and returns a Component.
 TOPS: dict[str, str] = {
@@ -30,6 +30,11 @@ def component_factory(top: str) -> Callable[[MGDConfig], object]:
 def build(cfg: MGDConfig, top: str):
     """The Amaranth component of ``top`` for this config (hardware-validated)."""
     cfg.validate_hardware()
+    if cfg.hw.datapath != "none":
+        raise ConfigError(
+            f"hw.datapath {cfg.hw.datapath!r} configures the on-chip trainer, which has no "
+            "gateware yet; the blocks and MGDCore need hw.datapath 'none'"
+        )
     return component_factory(top)(cfg)
 
 

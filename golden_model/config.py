@@ -387,12 +387,15 @@ class MGDConfig:
         _choice(h, "hw.datapath", HW_DATAPATHS)
         _int(h, "hw.x_bits", minimum=2, maximum=32)
         _int(h, "hw.x_frac", minimum=0, maximum=h.x_bits - 1)
-        _int(h, "hw.z_bits", minimum=2, maximum=48)
+        # Datapath widths stay where the model's int64 arithmetic cannot wrap: z (plus
+        # a perturbation, doubled for tanh) shifted to the act LSB, and sums of n_out
+        # squared act differences.
+        _int(h, "hw.z_bits", minimum=2, maximum=32)
         _int(h, "hw.z_frac", minimum=0, maximum=h.z_bits - 1)
-        _int(h, "hw.act_bits", minimum=2, maximum=32)
+        _int(h, "hw.act_bits", minimum=2, maximum=24)
         # 1.0 (a saturated sigmoid, the bias input) must be representable.
         _int(h, "hw.act_frac", minimum=0, maximum=h.act_bits - 2)
-        _int(h, "hw.acc_bits", minimum=2, maximum=64)
+        _int(h, "hw.acc_bits", minimum=2, maximum=62)
         _choice(h, "hw.z_rounding", HW_ROUNDINGS)
         _int(h, "hw.cost_shift", minimum=0, maximum=32)
         if h.datapath == "mlp":
@@ -425,18 +428,21 @@ class MGDConfig:
                 "hw.batch_log2 must be 0 with hw.datapath 'mlp' (one sample per "
                 f"measurement), not {h.batch_log2}"
             )
+        z_max = h.theta_frac + min(h.x_frac, h.act_frac)
+        if h.z_frac > z_max:
+            raise ConfigError(
+                f"hw.z_frac must be at most {z_max} (hw.theta_frac + the smaller of "
+                "hw.x_frac and hw.act_frac: z narrows the accumulator) with hw.datapath "
+                f"'mlp', not {h.z_frac}"
+            )
+        cost_max = 2 * h.act_frac + h.cost_shift
+        if h.cost_frac > cost_max:
+            raise ConfigError(
+                f"hw.cost_frac must be at most {cost_max} (2 hw.act_frac + hw.cost_shift, "
+                f"the squared error's LSB) with hw.datapath 'mlp', not {h.cost_frac}"
+            )
         if m.mode == "node":
-            if h.amp_log2 > h.z_bits - 2:
-                raise ConfigError(
-                    f"hw.amp_log2 must be at most {h.z_bits - 2} (hw.z_bits - 2) with node "
-                    f"perturbation (the amplitude is in z LSBs), not {h.amp_log2}"
-                )
-            if h.x_frac > h.act_frac:
-                raise ConfigError(
-                    f"hw.x_frac must be at most hw.act_frac ({h.act_frac}) with node "
-                    "perturbation (inputs are aligned to the activation LSB in the "
-                    f"weight update), not {h.x_frac}"
-                )
+            self._validate_node_datapath()
         need = max(
             acc_bits_needed(h, fan_in, *(
                 (h.x_bits, h.x_frac) if layer == 0 else (h.act_bits, h.act_frac)
@@ -447,6 +453,37 @@ class MGDConfig:
             raise ConfigError(
                 f"hw.acc_bits must be at least {need} for the {shape} network (every "
                 f"sum of products is exact), not {h.acc_bits}"
+            )
+
+    def _validate_node_datapath(self) -> None:
+        """Node perturbation on the trainer: z-LSB amplitude, G_p = D_j h_p widths."""
+        h = self.hw
+        if h.amp_log2 > h.z_bits - 2:
+            raise ConfigError(
+                f"hw.amp_log2 must be at most {h.z_bits - 2} (hw.z_bits - 2) with node "
+                f"perturbation (the amplitude is in z LSBs), not {h.amp_log2}"
+            )
+        # Layer 0's inputs are shifted to the act LSB for the outer product, so x must
+        # fit the act format.
+        if h.x_frac > h.act_frac:
+            raise ConfigError(
+                f"hw.x_frac must be at most hw.act_frac ({h.act_frac}) with node "
+                "perturbation (inputs are aligned to the activation LSB in the "
+                f"weight update), not {h.x_frac}"
+            )
+        act_int = h.act_bits - h.act_frac
+        if h.x_bits - h.x_frac > act_int:
+            raise ConfigError(
+                f"hw.x_bits must be at most {h.x_frac + act_int} (hw.x_frac plus the "
+                f"{act_int} integer bits of the act format) with node perturbation, "
+                f"not {h.x_bits}"
+            )
+        wide = h.v_bits if h.momentum_shift else h.g_bits
+        name = "hw.v_bits" if h.momentum_shift else "hw.g_bits"
+        if wide + h.act_bits > 62:
+            raise ConfigError(
+                f"{name} must be at most {62 - h.act_bits} (62 - hw.act_bits: G_p = D_j h_p "
+                f"is act_bits wider) with node perturbation, not {wide}"
             )
 
     def validate_hardware(self) -> MGDConfig:

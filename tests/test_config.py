@@ -223,11 +223,11 @@ BAD_VALUES = [
     ({"hw": {"datapath": "chip"}}, "hw.datapath must be one of 'none', 'mlp', not 'chip'"),
     ({"hw": {"x_bits": 1}}, "hw.x_bits must be an integer from 2 to 32, not 1"),
     ({"hw": {"x_frac": 8}}, "hw.x_frac must be an integer from 0 to 7, not 8"),
-    ({"hw": {"z_bits": 49}}, "hw.z_bits must be an integer from 2 to 48, not 49"),
+    ({"hw": {"z_bits": 33}}, "hw.z_bits must be an integer from 2 to 32, not 33"),
     ({"hw": {"z_frac": 16}}, "hw.z_frac must be an integer from 0 to 15, not 16"),
-    ({"hw": {"act_bits": 33}}, "hw.act_bits must be an integer from 2 to 32, not 33"),
+    ({"hw": {"act_bits": 25}}, "hw.act_bits must be an integer from 2 to 24, not 25"),
     ({"hw": {"act_frac": 15}}, "hw.act_frac must be an integer from 0 to 14, not 15"),
-    ({"hw": {"acc_bits": 65}}, "hw.acc_bits must be an integer from 2 to 64, not 65"),
+    ({"hw": {"acc_bits": 63}}, "hw.acc_bits must be an integer from 2 to 62, not 63"),
     (
         {"hw": {"z_rounding": "even"}},
         "hw.z_rounding must be one of 'floor', 'half_up', not 'even'",
@@ -271,6 +271,35 @@ BAD_VALUES = [
                                          "x_frac": 13}},
         "hw.x_frac must be at most hw.act_frac (12) with node perturbation (inputs are "
         "aligned to the activation LSB in the weight update), not 13",
+    ),
+    (
+        {"hw": {"datapath": "mlp", "n_params": 9, "z_frac": 12, "theta_frac": 4, "x_frac": 7}},
+        "hw.z_frac must be at most 11 (hw.theta_frac + the smaller of hw.x_frac and "
+        "hw.act_frac: z narrows the accumulator) with hw.datapath 'mlp', not 12",
+    ),
+    (
+        {"hw": {"datapath": "mlp", "n_params": 9, "act_bits": 8, "act_frac": 6,
+                "cost_frac": 13}},
+        "hw.cost_frac must be at most 12 (2 hw.act_frac + hw.cost_shift, the squared "
+        "error's LSB) with hw.datapath 'mlp', not 13",
+    ),
+    (
+        {"mgd": {"mode": "node"}, "hw": {"datapath": "mlp", "n_params": 9, "x_bits": 12,
+                                         "x_frac": 6}},
+        "hw.x_bits must be at most 10 (hw.x_frac plus the 4 integer bits of the act "
+        "format) with node perturbation, not 12",
+    ),
+    (
+        {"mgd": {"mode": "node"}, "hw": {"datapath": "mlp", "n_params": 9, "g_bits": 50,
+                                         "v_bits": 50}},
+        "hw.g_bits must be at most 46 (62 - hw.act_bits: G_p = D_j h_p is act_bits wider) "
+        "with node perturbation, not 50",
+    ),
+    (
+        {"mgd": {"mode": "node"}, "hw": {"datapath": "mlp", "n_params": 9, "momentum_shift": 2,
+                                         "v_bits": 47}},
+        "hw.v_bits must be at most 46 (62 - hw.act_bits: G_p = D_j h_p is act_bits wider) "
+        "with node perturbation, not 47",
     ),
     (
         {"hw": {"datapath": "mlp", "n_params": 9, "acc_bits": 32}},
