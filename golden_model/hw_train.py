@@ -40,9 +40,9 @@ import numpy as np
 from .config import ConfigError, MGDConfig, build_config, load_config, parse_assignment
 from .datasets import DataError, Dataset, load_dataset
 from .fixed import sat, smax
-from .hw_blocks import WeightUpdateModel, counter_add, walsh_size
+from .hw_blocks import WeightUpdateModel, counter_add, lfsr_jump, lfsr_sequence, walsh_size
 from .hw_network import HwData, HwMLP, evaluate, quantize_params
-from .lfsr import lfsr_next, mask_taps, tap_mask
+from .lfsr import mask_taps
 from .network import MLP
 from .streams import INIT, SAMPLES, run_rng
 from .train import EVAL_TRAIN_SAMPLES, History
@@ -68,7 +68,6 @@ class CodeSequence:
             # mask_i has three bits set: parity(state & mask_i) is the XOR of those three
             # state bits, gathered from a bit matrix (faster than popcounts).
             self.taps = np.array(mask_taps(n, lfsr_bits)).T
-            self.tap = tap_mask(lfsr_bits)
         self.walsh_m = walsh_size(n)
         self._k, self._state = 0, lfsr_seed
 
@@ -78,15 +77,9 @@ class CodeSequence:
         if self.kind == "code":
             if k0 < self._k:
                 raise ValueError(f"period {k0} was passed already (now at {self._k})")
-            state = self._state
-            for _ in range(self._k, k0):
-                state = lfsr_next(state, self.bits, self.tap)
-            states = np.empty(k1 - k0, dtype=np.uint64)
-            for i in range(k1 - k0):
-                states[i] = state
-                if i + 1 < k1 - k0:
-                    state = lfsr_next(state, self.bits, self.tap)
-            self._k, self._state = k1 - 1, state
+            states = lfsr_sequence(lfsr_jump(self._state, k0 - self._k, self.bits),
+                                   k1 - k0, self.bits)
+            self._k, self._state = k1 - 1, int(states[-1])
             bits = ((states[:, None] >> np.arange(self.bits, dtype=np.uint64)) & 1).astype(np.int8)
             a, b, c = self.taps
             return 1 - 2 * (bits[:, a] ^ bits[:, b] ^ bits[:, c])

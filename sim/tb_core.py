@@ -20,6 +20,7 @@ from cocotb.triggers import FallingEdge
 
 from golden_model.config import MGDConfig
 from golden_model.fixed import sat
+from golden_model.hw_blocks import pack_signed
 from golden_model.hw_core import IDLE, MGDCoreModel
 from sim.tb_common import check, config_from_env, settle, start, unpack_signed
 
@@ -35,13 +36,6 @@ SCALAR_OUTPUTS = (
     "sat_g",
     "sat_theta",
 )
-
-
-def pack_fields(values: np.ndarray, width: int) -> int:
-    """Signed fields packed into one bus, field i at bits [i*width, (i+1)*width)."""
-    v = np.asarray(values, dtype=np.int64) & ((1 << width) - 1)
-    bits = ((v[:, None] >> np.arange(width)) & 1).astype(np.uint8).ravel()
-    return int.from_bytes(np.packbits(bits, bitorder="little").tobytes(), "little")
 
 
 class Bowl:
@@ -140,7 +134,7 @@ class CoreStimulus:
         if self.parallel:
             for name, width in (("params", tb + 1), ("theta", tb)):
                 actual = read(name)
-                if actual != pack_fields(exp[name], width):
+                if actual != pack_signed(exp[name], width):
                     got = unpack_signed(actual, n, width)
                     i = next(i for i in range(n) if got[i] != exp[name][i])
                     check(cycle, f"{name}[{i}]", int(exp[name][i]), got[i])
