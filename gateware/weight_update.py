@@ -89,17 +89,27 @@ def _lane_datapath(m: Module, h, name: str, theta, g, v, neg, active, ct, ct_val
     theta_flag): g_flags is the list of saturation flags counted in ``sat_g`` (the
     accumulation, and the momentum when on), each already gated by its command.
     """
-    cb, gb, vb, tb = h.ctilde_bits, h.g_bits, h.v_bits, h.theta_bits
-
     # accumulate: G + s * C~, s in {-1, 0, +1}; -C~ needs one more bit
-    prod = Signal(signed(cb + 1), name=f"{name}_sct")
+    prod = Signal(signed(h.ctilde_bits + 1), name=f"{name}_sct")
     m.d.comb += prod.eq(Mux(active, Mux(neg, -ct, ct), 0))
-    g_sum = Signal(signed(max(gb, cb + 1) + 1), name=f"{name}_gsum")
-    m.d.comb += g_sum.eq(g + prod)
+    return _lane_update(m, h, name, theta, g, v, prod, ct_valid, update)
+
+
+def _lane_update(m: Module, h, name: str, theta, g, v, inc, inc_valid, update):
+    """G <- sat(G + inc) when ``inc_valid``, then the update when ``update``.
+
+    The part of :func:`_lane_datapath` after the increment is formed; the on-chip
+    trainer's node perturbation uses it with inc = D_j h_p (and its wider ``h``).
+    Returns (theta', g', v', g_flags, theta_flag) like :func:`_lane_datapath`.
+    """
+    gb, vb, tb = h.g_bits, h.v_bits, h.theta_bits
+
+    g_sum = Signal(signed(max(gb, len(inc)) + 1), name=f"{name}_gsum")
+    m.d.comb += g_sum.eq(g + inc)
     g_sat, g_ovf = _saturate(m, g_sum, gb, f"{name}_gsat")
     g_acc = Signal(signed(gb), name=f"{name}_gacc")
-    m.d.comb += g_acc.eq(Mux(ct_valid, g_sat, g))
-    g_flags = [ct_valid & g_ovf]
+    m.d.comb += g_acc.eq(Mux(inc_valid, g_sat, g))
+    g_flags = [inc_valid & g_ovf]
 
     # momentum: V - (V >> k) + G (V - (V >> k) fits in vb + 1 bits, + G one more)
     v_next = None

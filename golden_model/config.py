@@ -175,6 +175,44 @@ def network_param_count(sizes: list[int]) -> int:
     return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
 
 
+def layer_parallelism(cfg: MGDConfig) -> list[tuple[int, int]]:
+    """(P, Q) of every layer of the trainer: P MAC units (neurons at a time), Q inputs
+    per MAC per cycle, from ``hw.macs`` and ``hw.mac_inputs`` (0 = the whole layer).
+
+    Raises :class:`ConfigError` naming the layer when a value does not divide it or a
+    list has the wrong length.
+    """
+    sizes = network_sizes(cfg)
+    shape = "-".join(str(s) for s in sizes)
+    n_layers = len(sizes) - 1
+    out = []
+    per_field = {}
+    for name in ("macs", "mac_inputs"):
+        v = getattr(cfg.hw, name)
+        items = v if isinstance(v, list) else [v] * n_layers
+        if len(items) != n_layers:
+            raise ConfigError(
+                f"hw.{name} must have {n_layers} entries (one per layer of the {shape} "
+                f"network), not {len(items)}"
+            )
+        per_field[name] = items
+    for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        p = per_field["macs"][layer] or n_out
+        q = per_field["mac_inputs"][layer] or n_in
+        if n_out % p:
+            raise ConfigError(
+                f"hw.macs must divide every layer's width: layer {layer + 1} of the {shape} "
+                f"network has {n_out} neurons, not a multiple of {p}"
+            )
+        if n_in % q:
+            raise ConfigError(
+                f"hw.mac_inputs must divide every layer's fan-in: layer {layer + 1} of the "
+                f"{shape} network has {n_in} inputs, not a multiple of {q}"
+            )
+        out.append((p, q))
+    return out
+
+
 def acc_bits_needed(h: HardwareConfig, fan_in: int, in_bits: int, in_frac: int) -> int:
     """Width that holds any sum of ``fan_in`` products theta' * h plus the aligned bias.
 
@@ -218,6 +256,14 @@ class HardwareConfig:
     ``z_rounding``: how every datapath narrowing rounds (accumulator -> z, activation
     slopes, cost). ``cost_shift``: the cost is sum over outputs of (y - t)^2 / 2^k.
     With node perturbation the amplitude 2^amp_log2 is in z LSBs.
+
+    Trainer parallelism (docs/hardware_network.md, "Trainer gateware"): ``macs``: MAC
+    units per layer, each one neuron at a time (an int for every layer, or one per
+    layer; 0 = one per neuron); it must divide the layer's width. ``mac_inputs``:
+    inputs each MAC takes per cycle (int or per layer; 0 = all); it must divide the
+    layer's fan-in. Both change only the timing, never the numbers.
+    ``sample_memory``: the trainer's sample memory holds at most this many training
+    samples (the data set must fit).
     """
 
     n_params: int = 16
@@ -249,6 +295,9 @@ class HardwareConfig:
     acc_bits: int = 40
     z_rounding: str = "half_up"
     cost_shift: int = 0
+    macs: int | list[int] = 0
+    mac_inputs: int | list[int] = 1
+    sample_memory: int = 4096
 
 
 @dataclass
@@ -398,6 +447,9 @@ class MGDConfig:
         _int(h, "hw.acc_bits", minimum=2, maximum=62)
         _choice(h, "hw.z_rounding", HW_ROUNDINGS)
         _int(h, "hw.cost_shift", minimum=0, maximum=32)
+        for name in ("macs", "mac_inputs"):
+            _int_or_list(h, f"hw.{name}")
+        _int(h, "hw.sample_memory", minimum=1, maximum=1 << 20)
         if h.datapath == "mlp":
             self._validate_datapath()
         return self
@@ -443,6 +495,7 @@ class MGDConfig:
             )
         if m.mode == "node":
             self._validate_node_datapath()
+        layer_parallelism(self)  # raises when a parallelism does not divide its layer
         need = max(
             acc_bits_needed(h, fan_in, *(
                 (h.x_bits, h.x_frac) if layer == 0 else (h.act_bits, h.act_frac)
@@ -508,6 +561,19 @@ class MGDConfig:
             )
         if m.sparsity > 0:
             raise ConfigError("mgd.sparsity must be 0 in hardware (sparse codes are float-only)")
+        if h.datapath == "mlp":
+            if m.perturbation == "frequency":
+                raise ConfigError(
+                    "mgd.perturbation must be 'code', 'walsh' or 'time' for the on-chip "
+                    "trainer (its codes come from one shared state and a per-parameter key; "
+                    "square waves would need a counter per parameter), not 'frequency'"
+                )
+            if h.x_bits - h.x_frac < 2:
+                raise ConfigError(
+                    f"hw.x_frac must be at most {h.x_bits - 2} (hw.x_bits - 2) for the on-chip "
+                    "trainer: the bias is the weight of a constant input 1.0 in the x format, "
+                    f"not {h.x_frac}"
+                )
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -685,6 +751,16 @@ def _real(
         what = f"a number {lo}" + (f" and <= {maximum}" if maximum is not None else "")
         raise ConfigError(f"{name} must be {what}, not {v!r}")
     setattr(obj, name.split(".")[-1], float(v))
+
+
+def _int_or_list(obj: Any, name: str) -> None:
+    v = _get(obj, name)
+    items = v if isinstance(v, list) else [v]
+    if not items or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0
+                            for i in items):
+        raise ConfigError(
+            f"{name} must be an integer >= 0 or a list of them (one per layer), not {v!r}"
+        )
 
 
 def _choice(obj: Any, name: str, allowed: tuple[str, ...]) -> None:

@@ -447,3 +447,40 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- the trainer's memory images ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainerImage:
+    """What the trainer gateware is generated with for one run: the initial parameters
+    (float layout) and the training set in memory order (``sample_order``)."""
+
+    theta0: np.ndarray
+    x_train: np.ndarray
+    t_train: np.ndarray
+
+
+def trainer_image(cfg: MGDConfig, data: HwData, run: int = 0) -> TrainerImage:
+    """The memory contents of run ``run``: theta0 as ``HwTrainer`` draws it and the
+    training set in ``HwTrainer``'s sample order.
+
+    Raises :class:`~golden_model.datasets.DataError` when the set does not fit the
+    sample memory (``hw.sample_memory``) or the network's input and output sizes.
+    """
+    count = len(data.x_train)
+    if count > cfg.hw.sample_memory:
+        raise DataError(
+            f"the {cfg.task.name} training set has {count} samples, more than the sample "
+            f"memory holds (hw.sample_memory = {cfg.hw.sample_memory})"
+        )
+    sizes = HwMLP.from_config(cfg).sizes
+    if data.x_train.shape[1] != sizes[0] or data.t_train.shape[1] != sizes[-1]:
+        raise DataError(
+            f"the {cfg.task.name} data has {data.x_train.shape[1]} inputs and "
+            f"{data.t_train.shape[1]} targets, the network {sizes[0]} and {sizes[-1]}"
+        )
+    theta0, _ = initial_theta(cfg, run)
+    order = sample_order(count, cfg.seed + run)
+    return TrainerImage(theta0, data.x_train[order], data.t_train[order])

@@ -183,7 +183,7 @@ def _wu_momentum_rounding() -> Iterator[None]:
     """The momentum decay V >> k rounded half up instead of floor."""
     import gateware.weight_update as wu
 
-    with _patch_expr(wu, "_lane_datapath", *_half_up("v", "h.momentum_shift")):
+    with _patch_expr(wu, "_lane_update", *_half_up("v", "h.momentum_shift")):
         yield
 
 
