@@ -141,7 +141,7 @@ class Trainer(wiring.Component):
     """
 
     def __init__(self, cfg: MGDConfig, theta0, x_train, t_train, trace_depth: int = 0):
-        cfg.validate_hardware()
+        cfg.validate_trainer()
         h = cfg.hw
         self.cfg = cfg
         self.layout = lay = TrainerLayout(cfg)

@@ -561,19 +561,29 @@ class MGDConfig:
             )
         if m.sparsity > 0:
             raise ConfigError("mgd.sparsity must be 0 in hardware (sparse codes are float-only)")
-        if h.datapath == "mlp":
-            if m.perturbation == "frequency":
-                raise ConfigError(
-                    "mgd.perturbation must be 'code', 'walsh' or 'time' for the on-chip "
-                    "trainer (its codes come from one shared state and a per-parameter key; "
-                    "square waves would need a counter per parameter), not 'frequency'"
-                )
-            if h.x_bits - h.x_frac < 2:
-                raise ConfigError(
-                    f"hw.x_frac must be at most {h.x_bits - 2} (hw.x_bits - 2) for the on-chip "
-                    "trainer: the bias is the weight of a constant input 1.0 in the x format, "
-                    f"not {h.x_frac}"
-                )
+        return self
+
+    def validate_trainer(self) -> MGDConfig:
+        """Extra rules of the trainer gateware (``hw.datapath = "mlp"``), beyond
+        ``validate_hardware`` (which the bit-exact model needs too)."""
+        self.validate_hardware()
+        m, h = self.mgd, self.hw
+        if h.datapath != "mlp":
+            raise ConfigError(
+                f"hw.datapath must be 'mlp' for the on-chip trainer, not {h.datapath!r}"
+            )
+        if m.perturbation == "frequency":
+            raise ConfigError(
+                "mgd.perturbation must be 'code', 'walsh' or 'time' for the trainer "
+                "gateware (its codes come from one shared state and a per-parameter key; "
+                "square waves would need a counter per parameter), not 'frequency'"
+            )
+        if h.x_bits - h.x_frac < 2:
+            raise ConfigError(
+                f"hw.x_frac must be at most {h.x_bits - 2} (hw.x_bits - 2) for the trainer "
+                "gateware: the bias is the weight of a constant input 1.0 in the x format, "
+                f"not {h.x_frac}"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:
