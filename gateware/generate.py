@@ -17,7 +17,17 @@ TOPS: dict[str, str] = {
     "cost_acc": "gateware.cost_acc:CostAcc",
     "weight_update": "gateware.weight_update:weight_update",
     "core": "gateware.core:MGDCore",
+    "trainer": "gateware.trainer:trainer_for_config",
 }
+# The tops of each hw.datapath: the blocks and MGDCore stand alone ("none"); the
+# on-chip trainer has its own network ("mlp").
+DATAPATH_TOPS = {"none": ("perturb_gen", "cost_acc", "weight_update", "core"),
+                 "mlp": ("trainer",)}
+
+
+def default_top(cfg: MGDConfig) -> str:
+    """``core`` for the blocks' configs, ``trainer`` for hw.datapath = "mlp"."""
+    return "trainer" if cfg.hw.datapath == "mlp" else "core"
 
 
 def component_factory(top: str) -> Callable[[MGDConfig], object]:
@@ -27,22 +37,30 @@ def component_factory(top: str) -> Callable[[MGDConfig], object]:
     return getattr(import_module(module), attr)
 
 
-def build(cfg: MGDConfig, top: str):
-    """The Amaranth component of ``top`` for this config (hardware-validated)."""
+def build(cfg: MGDConfig, top: str, **options):
+    """The Amaranth component of ``top`` for this config (hardware-validated).
+
+    ``options`` go to the factory (the trainer's ``trace_depth``, ``run``).
+    """
     cfg.validate_hardware()
-    if cfg.hw.datapath != "none":
+    allowed = DATAPATH_TOPS[cfg.hw.datapath]
+    if top in TOPS and top not in allowed:
+        if cfg.hw.datapath == "mlp":
+            raise ConfigError(
+                f"--top {top} needs hw.datapath 'none'; a config with hw.datapath 'mlp' "
+                "describes the on-chip trainer (--top trainer)"
+            )
         raise ConfigError(
-            f"hw.datapath {cfg.hw.datapath!r} configures the on-chip trainer, which has no "
-            "gateware yet; the blocks and MGDCore need hw.datapath 'none'"
+            "--top trainer needs hw.datapath 'mlp' (the on-chip network), not 'none'"
         )
-    return component_factory(top)(cfg)
+    return component_factory(top)(cfg, **options)
 
 
-def verilog_for(cfg: MGDConfig, top: str, name: str | None = None) -> str:
+def verilog_for(cfg: MGDConfig, top: str, name: str | None = None, **options) -> str:
     """Verilog text of ``top`` as module ``name`` (default ``mgd_<top>``)."""
     from amaranth.back import verilog
 
-    component = build(cfg, top)
+    component = build(cfg, top, **options)
     return verilog.convert(component, name=name or f"mgd_{top}", emit_src=False)
 
 

@@ -640,3 +640,20 @@ class Trainer(wiring.Component):
                 self.theta_shadow.eq(Cat(*shadow_parts)),
             ]
         return m
+
+
+def trainer_for_config(cfg: MGDConfig, trace_depth: int = 0, run: int = 0) -> Trainer:
+    """The trainer of ``cfg`` with the memory images of run ``run``: the task's data set
+    quantized and in the model's sample order, and the model's initial parameters.
+
+    Raises ``DataError`` (one line) when the data set does not fit the sample memory
+    or its formats.
+    """
+    from golden_model.datasets import load_dataset
+    from golden_model.hw_network import HwData
+    from golden_model.hw_train import trainer_image
+
+    cfg.validate_trainer()
+    data = HwData.from_dataset(load_dataset(cfg.task, cfg.seed), cfg.hw)
+    image = trainer_image(cfg, data, run)
+    return Trainer(cfg, image.theta0, image.x_train, image.t_train, trace_depth=trace_depth)

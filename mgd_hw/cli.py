@@ -221,12 +221,20 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     return 0
 
 
+def _top(args: argparse.Namespace, cfg) -> str:
+    from gateware.generate import TOPS, default_top
+
+    top = args.top or default_top(cfg)
+    if top not in TOPS:
+        raise CLIError(f"--top must be one of {', '.join(TOPS)}, not {top!r}")
+    return top
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
-    from gateware.generate import TOPS, OutputError, write_verilog
+    from gateware.generate import OutputError, write_verilog
 
     cfg = config_from_args(args)
-    if args.top not in TOPS:
-        raise CLIError(f"--top must be one of {', '.join(TOPS)}, not {args.top!r}")
+    args.top = _top(args, cfg)
     cfg.validate_hardware()
     try:
         info = write_verilog(cfg, args.top, Path(args.output), force=args.force)
@@ -243,12 +251,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    from gateware.generate import TOPS
     from sim.runner import run_cocotb
 
     cfg = config_from_args(args)
-    if args.top not in TOPS:
-        raise CLIError(f"--top must be one of {', '.join(TOPS)}, not {args.top!r}")
+    args.top = _top(args, cfg)
+    if args.top == "trainer":
+        return _sim_trainer(args, cfg)
     if args.cycles < 1:
         raise CLIError(f"--cycles must be a positive integer, not {args.cycles}")
     cfg.validate_hardware()
@@ -278,6 +286,19 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return 0 if result.passed else 1
 
 
+def _sim_trainer(args: argparse.Namespace, cfg) -> int:
+    """``mgd-hw sim`` of a trainer config: a whole training run in RTL against the model."""
+    from sim.trainer_run import run_trainer
+
+    cfg.validate_trainer()
+    res = run_trainer(cfg, waves=args.waves, run=args.run)
+    if args.json:
+        print(json.dumps(res.summary()))
+    else:
+        print(res.describe())
+    return 0 if res.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mgd-hw",
@@ -300,18 +321,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="write Verilog and a JSON manifest for a config")
     _add_config_flags(p)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--top", default="core", help="core (default), perturb_gen, cost_acc, "
-                   "weight_update")
+    p.add_argument("--top", default=None, help="core (default), perturb_gen, cost_acc, "
+                   "weight_update; trainer (the default for hw.datapath 'mlp')")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("sim", help="build with Verilator and compare with the bit-exact "
                        "model on every cycle (cocotb)")
     _add_config_flags(p)
-    p.add_argument("--top", default="core", help="core (default), perturb_gen, cost_acc, "
-                   "weight_update")
-    p.add_argument("--cycles", type=int, default=100_000, help="cycles to compare "
-                   "(default 100000)")
+    p.add_argument("--top", default=None, help="core (default), perturb_gen, cost_acc, "
+                   "weight_update; trainer (the default for hw.datapath 'mlp': a whole "
+                   "training run of --steps steps)")
+    p.add_argument("--cycles", type=int, default=100_000, help="cycles to compare, blocks "
+                   "and core (default 100000)")
+    p.add_argument("--run", type=int, default=0, help="trainer: run index, the seed of "
+                   "its initial weights and sample order is seed + run (default 0)")
     p.add_argument("--stim-seed", dest="stim_seed", type=int, default=1,
                    help="seed of the random stimulus (default 1)")
     p.add_argument("--waves", action="store_true", help="dump an FST waveform")

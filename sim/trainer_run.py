@@ -1,0 +1,88 @@
+"""A whole training run of the Trainer under cocotb/Verilator, compared with the model.
+
+:func:`run_trainer` builds the trainer of a config (with its verification taps) and
+runs ``sim/tb_trainer.py`` for ``cfg.steps`` steps; :class:`TrainerSimResult` is what
+``mgd-hw sim`` prints.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+from golden_model.config import MGDConfig, network_sizes
+
+# Costs per trace chunk: one Python wake-up per TRACE_DEPTH steps.
+TRACE_DEPTH = 256
+RESULT_FILE = "trainer_result.json"
+
+
+@dataclass
+class TrainerSimResult:
+    """Outcome of one RTL training run (``result`` is the testbench's JSON)."""
+
+    cfg: MGDConfig
+    passed: bool
+    message: str
+    build_dir: str
+    seconds: float
+    waves: str | None = None
+    result: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        c = self.cfg
+        return {
+            "top": "trainer",
+            "task": c.task.name,
+            "network": network_sizes(c),
+            "mode": c.mgd.mode,
+            "perturbation": c.mgd.perturbation,
+            "macs": c.hw.macs,
+            "mac_inputs": c.hw.mac_inputs,
+            "steps": c.steps,
+            "bit_exact": self.passed,
+            "message": self.message,
+            "seconds_with_build": round(self.seconds, 2),
+            "build_dir": self.build_dir,
+            "waves": self.waves,
+            **self.result,
+        }
+
+    def describe(self) -> str:
+        c, r = self.cfg, self.result
+        net = "-".join(str(s) for s in network_sizes(c))
+        head = f"trainer {c.task.name} {net} {c.mgd.mode}/{c.mgd.perturbation}"
+        if not self.passed:
+            return (f"{head}: MISMATCH: {self.message} (build and logs in {self.build_dir})"
+                    + (f"; waves in {self.waves}" if self.waves else ""))
+        rate = r["cycles_per_second"]
+        return (
+            f"{head}, {c.steps:,} steps in RTL: test acc {r['test_acc']:.3f} (train "
+            f"{r['train_acc']:.3f}); bit-exact with the golden model at all {r['updates']:,} "
+            f"updates and every step's cost; {r['cycles']:,} cycles in {r['seconds']:.1f} s "
+            f"({rate / 1e6:.2f} M cycles/s), {self.seconds:.1f} s with the build"
+            + (f"; waves in {self.waves}" if self.waves else "")
+        )
+
+
+def run_trainer(cfg: MGDConfig, *, waves: bool = False, run: int = 0,
+                trace_depth: int = TRACE_DEPTH) -> TrainerSimResult:
+    """Build the trainer of ``cfg`` (run ``run``'s memory images) and train ``cfg.steps``
+    steps in RTL, comparing with the bit-exact model (sim/tb_trainer.py)."""
+    from sim.runner import run_cocotb
+
+    cfg.validate_trainer()
+    start = time.perf_counter()
+    options = {"trace_depth": trace_depth, "run": run}
+    # The testbench runs in the build folder and writes its result there (a stale one
+    # from an earlier run is removed by the runner's fresh results.xml check below).
+    sim = run_cocotb(cfg, "trainer", "sim.tb_trainer", cycles=0, waves=waves,
+                     extra={"steps": cfg.steps, "run": run, "trace_depth": trace_depth,
+                            "result": RESULT_FILE},
+                     options=options, fresh=[RESULT_FILE])
+    out = sim.build_dir / RESULT_FILE
+    result = json.loads(out.read_text()) if sim.passed and out.exists() else {}
+    return TrainerSimResult(cfg, sim.passed and bool(result), sim.message, str(sim.build_dir),
+                            time.perf_counter() - start,
+                            str(sim.waves) if sim.waves else None, result)
