@@ -347,13 +347,3 @@ def test_rtl_is_current(tmp_path, capsys, stem):
             f"rtl/{stem}/{name} is stale (it differs from what mgd-hw generate writes now "
             f"from examples/{stem}.toml): {REGENERATE}"
         )
-
-
-def test_generate_refuses_trainer_configs(tmp_path, capsys):
-    examples = Path(__file__).resolve().parent.parent / "examples"
-    assert main(["generate", "--config", str(examples / "hw_xor.toml"),
-                 "-o", str(tmp_path / "x")]) == 2
-    err = capsys.readouterr().err
-    assert err == ("mgd-hw: error: hw.datapath 'mlp' configures the on-chip trainer, which "
-                   "has no gateware yet; the blocks and MGDCore need hw.datapath 'none'\n")
-    assert not (tmp_path / "x").exists()

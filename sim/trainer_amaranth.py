@@ -1,0 +1,76 @@
+"""The Trainer in the Amaranth simulator against the bit-exact model (short runs).
+
+The same comparisons as the cocotb testbench (sim/tb_trainer.py): every step's cost
+on the cycle the schedule gives, the parameters and counters at every update, the
+final state; here the testbench samples every cycle, which the Amaranth simulator
+affords for a few hundred steps of a small network. It is the fast unit test of the
+trainer; the cocotb one runs whole training runs under Verilator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from golden_model.config import MGDConfig
+from golden_model.datasets import load_dataset
+from golden_model.hw_layout import Schedule
+from golden_model.hw_network import HwData
+from golden_model.hw_train import HwTrainer, trainer_image
+from sim.amaranth_bench import run_testbench
+from sim.tb_common import Mismatch, check
+from sim.tb_trainer import COUNTERS, TrainerRun
+
+
+def check_trainer(cfg: MGDConfig, steps: int, run: int = 0, trace_depth: int = 4) -> dict:
+    """Simulate ``steps`` steps of the trainer of ``cfg``; raise :class:`Mismatch` at the
+    first difference with the model. Returns the final counters and cycle."""
+    from gateware.trainer import Trainer
+
+    cfg.validate_trainer()
+    data = HwData.from_dataset(load_dataset(cfg.task, cfg.seed), cfg.hw)
+    image = trainer_image(cfg, data, run)
+    dut = Trainer(cfg, image.theta0, image.x_train, image.t_train, trace_depth=trace_depth)
+    ref = TrainerRun(cfg, data, run)
+    # per-step costs of the whole (short) run from a second model
+    costs = HwTrainer(cfg, data, run).advance(steps, record=True).cost
+    sched = Schedule(cfg)
+    cost_cycles = sched.cost_cycle(np.arange(steps))
+    out: dict = {}
+
+    async def bench(ctx) -> None:
+        ctx.set(dut.run, 1)
+        ctx.set(dut.step_limit, steps)
+        step = 0
+        for cycle in range(int(sched.step_start(np.array([steps]))[0]) + 2):
+            got_cycle = ctx.get(dut.cycle)
+            check(cycle, "cycle", cycle, got_cycle)
+            if step < steps and cycle == cost_cycles[step]:
+                check(cycle, f"cost (step {step})", int(costs[step]), ctx.get(dut.cost))
+                step += 1
+            if ctx.get(dut.updated):
+                n = ctx.get(dut.step_count)
+                check(cycle, "updated (step)", int(sched.next_cycle(np.array([n]))[0]), cycle)
+                ref.ensure(n + 1)
+                theta = ref.theta_from_shadow(ctx.get(dut.theta_shadow))
+                bad = np.flatnonzero(theta != ref.model.theta)
+                if len(bad):
+                    raise Mismatch(cycle, f"theta[{int(bad[0])}]", int(ref.model.theta[bad[0]]),
+                                   int(theta[bad[0]]))
+                want = ref.model.counters()
+                for name in COUNTERS:
+                    check(cycle, f"sat_{name}", want[name], ctx.get(getattr(dut, f"sat_{name}")))
+            if ctx.get(dut.done):
+                break
+            await ctx.tick()
+        ref.ensure(steps)
+        check(cycle, "done", 1, ctx.get(dut.done))
+        check(cycle, "step_count", steps, ctx.get(dut.step_count))
+        check(cycle, "update_count", ref.model.updates, ctx.get(dut.update_count))
+        check(cycle, "done cycle", int(sched.step_start(np.array([steps]))[0]), cycle)
+        want = ref.model.counters()
+        for name in COUNTERS:
+            check(cycle, f"sat_{name}", want[name], ctx.get(getattr(dut, f"sat_{name}")))
+        out.update(want | {"cycle": cycle, "updates": ref.model.updates})
+
+    run_testbench(dut, bench)
+    return out
