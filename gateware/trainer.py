@@ -26,6 +26,15 @@ from .datapath_math import activation, rescale, saturate
 CLEAR, IDLE, PASS, COST, CT, SWEEP, NEXT = range(7)
 STATE_NAMES = ("CLEAR", "IDLE", "PASS", "COST", "CT", "SWEEP", "NEXT")
 CYCLE_BITS = 48
+# The update trace holds this many bits of parameter snapshots at most (the testbench
+# wakes once per full trace, so small networks batch many updates, large ones few).
+THETA_TRACE_BITS = 1 << 16
+
+
+def theta_trace_depth(shadow_bits: int, trace_depth: int) -> int:
+    """Updates per update-trace chunk: as many snapshots as fit THETA_TRACE_BITS
+    (at least 1, at most ``trace_depth``)."""
+    return max(1, min(trace_depth, THETA_TRACE_BITS // shadow_bits))
 
 
 def _pack(values, width: int) -> int:
@@ -175,10 +184,17 @@ class Trainer(wiring.Component):
         for name in ("z", "act", "cost", "ctilde", "d", "g", "theta"):
             ports[f"sat_{name}"] = Out(cb)
         if trace_depth:
+            shadow_bits = sum(x.rows * x.lanes for x in lay.layers) * h.theta_bits
+            self.theta_depth = theta_trace_depth(shadow_bits, trace_depth)
             ports["trace_valid"] = Out(1)
             ports["trace_count"] = Out(range(trace_depth + 1))
             ports["trace_costs"] = Out(trace_depth * h.cost_bits)
-            ports["theta_shadow"] = Out(sum(x.rows * x.lanes for x in lay.layers) * h.theta_bits)
+            ports["trace_cycles"] = Out(trace_depth * CYCLE_BITS)
+            ports["theta_shadow"] = Out(shadow_bits)
+            ports["upd_valid"] = Out(1)
+            ports["upd_count"] = Out(range(self.theta_depth + 1))
+            ports["upd_thetas"] = Out(self.theta_depth * shadow_bits)
+            ports["upd_cycles"] = Out(self.theta_depth * CYCLE_BITS)
         super().__init__(ports)
 
     # Microarchitecture
@@ -620,26 +636,39 @@ class Trainer(wiring.Component):
         m.d.comb += self.param_data.eq(Array(datas)[sel_d])
 
         # -- verification taps --
+        # Two shift-register traces, each pulsing *_valid for one cycle when full, so
+        # the testbench wakes once per chunk: the perturbed costs with the cycle each
+        # first shows on ``cost``, and the parameters after each update with the cycle
+        # of its NEXT. The oldest entry is in the lowest bits; a partial chunk's
+        # *_count newest entries are at the top.
         if self.trace_depth:
-            k_depth, cbits = self.trace_depth, h.cost_bits
-            buf = Signal(k_depth * cbits)
-            count = Signal(range(k_depth + 1))
-            valid = Signal()
-            push = (state == COST) & ~is_base
-            m.d.sync += valid.eq(0)
-            with m.If(push):
-                m.d.sync += buf.eq(Cat(buf[cbits:], c_val))
-                with m.If(count >= k_depth - 1):
-                    m.d.sync += [count.eq(0), valid.eq(1)]
-                with m.Else():
-                    m.d.sync += count.eq(count + 1)
-            m.d.comb += [
-                self.trace_costs.eq(buf),
-                self.trace_count.eq(count),
-                self.trace_valid.eq(valid),
-                self.theta_shadow.eq(Cat(*shadow_parts)),
-            ]
+            shadow = Cat(*shadow_parts)
+            m.d.comb += self.theta_shadow.eq(shadow)
+            self._trace(m, (state == COST) & ~is_base, [(c_val, self.trace_costs),
+                                                         (cycle + 1, self.trace_cycles)],
+                        self.trace_count, self.trace_valid, self.trace_depth)
+            self._trace(m, self.updated, [(shadow, self.upd_thetas), (cycle, self.upd_cycles)],
+                        self.upd_count, self.upd_valid, self.theta_depth)
         return m
+
+    @staticmethod
+    def _trace(m: Module, push, fields, count_port, valid_port, depth: int) -> None:
+        count = Signal(range(depth + 1))
+        valid = Signal()
+        bufs = []
+        for value, port in fields:
+            buf = Signal(len(port), name=f"{port.name}_buf")
+            m.d.comb += port.eq(buf)
+            bufs.append((buf, value, len(port) // depth))
+        m.d.sync += valid.eq(0)
+        with m.If(push):
+            for buf, value, width in bufs:
+                m.d.sync += buf.eq(Cat(buf[width:], value[:width]))
+            with m.If(count >= depth - 1):
+                m.d.sync += [count.eq(0), valid.eq(1)]
+            with m.Else():
+                m.d.sync += count.eq(count + 1)
+        m.d.comb += [count_port.eq(count), valid_port.eq(valid)]
 
 
 def trainer_for_config(cfg: MGDConfig, trace_depth: int = 0, run: int = 0) -> Trainer:

@@ -1,8 +1,10 @@
 """The ``mgd-hw`` command line.
 
 Subcommands: ``train`` (float MGD and backprop on a task), ``gradcheck`` (the
-gradient diagnostic) and ``generate`` (Verilog and a manifest for a config). Every
-bad input ends in one line on stderr and exit status 2.
+gradient diagnostic), ``generate`` (Verilog and a manifest for a config), ``sim``
+(cocotb/Verilator against the bit-exact model: a block, the core or a whole trainer
+run) and ``regress`` (the regression matrix). Every bad input ends in one line on
+stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -299,6 +301,35 @@ def _sim_trainer(args: argparse.Namespace, cfg) -> int:
     return 0 if res.passed else 1
 
 
+def cmd_regress(args: argparse.Namespace) -> int:
+    from . import regress
+
+    if args.jobs < 1:
+        raise CLIError(f"-n/--jobs must be a positive integer, not {args.jobs}")
+    if args.max_steps < 0:
+        raise CLIError(f"--max-steps must be 0 (full runs) or positive, not {args.max_steps}")
+    selected = regress.jobs(args.max_steps)
+    if args.filter:
+        selected = [j for j in selected if args.filter in j.name]
+        if not selected:
+            raise CLIError(f"--filter {args.filter!r} matches no regression job")
+    if args.list:
+        for job in selected:
+            print(job.name)
+        return 0
+    start = time.perf_counter()
+
+    def progress(outcome) -> None:
+        if not args.json:
+            print(f"  {'PASS' if outcome.passed else 'FAIL'} {outcome.name} "
+                  f"({outcome.seconds:.1f} s)", flush=True)
+
+    outcomes = regress.run_all(selected, args.jobs, progress)
+    seconds = time.perf_counter() - start
+    print(regress.as_json(outcomes, seconds) if args.json else regress.report(outcomes, seconds))
+    return 0 if all(o.passed for o in outcomes) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mgd-hw",
@@ -340,6 +371,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the random stimulus (default 1)")
     p.add_argument("--waves", action="store_true", help="dump an FST waveform")
     p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("regress", help="the cocotb/Verilator regression: every block of the "
+                       "core examples and training runs of the trainer examples")
+    p.add_argument("-n", "--jobs", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--max-steps", dest="max_steps", type=int, default=0,
+                   help="cap every trainer run at this many steps (default: full runs)")
+    p.add_argument("--filter", default="", help="only jobs whose name contains this")
+    p.add_argument("--list", action="store_true", help="list the jobs and exit")
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    p.set_defaults(func=cmd_regress)
     return parser
 
 

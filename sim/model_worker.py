@@ -1,0 +1,135 @@
+"""The bit-exact model of one trainer run in its own process, streamed to a testbench.
+
+The cocotb testbench (sim/tb_trainer.py) starts ``python -m sim.model_worker``, writes
+one JSON line (config, run index, steps, updates per batch) to its stdin and reads
+pickled :class:`Batch` records from its stdout. The model runs on the second core
+while the simulator runs on the first; the pipe's buffer bounds how far ahead it gets,
+so memory stays bounded however long the run.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from golden_model.config import MGDConfig, build_config
+from golden_model.datasets import load_dataset
+from golden_model.hw_network import HwData
+from golden_model.hw_train import HwTrainer
+
+# A batch is sent after this many costs even when no update is due (long windows).
+COST_BATCH = 1 << 14
+
+
+@dataclass
+class Batch:
+    """Model results of the steps first .. first + len(costs) - 1: every perturbed cost;
+    the parameters and counters after every update among them (update indices
+    ``update0`` ..), and the model's counters and update count at the batch's end."""
+
+    first: int
+    costs: np.ndarray
+    update0: int
+    thetas: np.ndarray  # (U, N)
+    counters: list[dict[str, int]]
+    end_counters: dict[str, int]
+    updates: int
+
+
+def batches(cfg: MGDConfig, run: int, steps: int, per_batch: int) -> Iterator[Batch]:
+    """The model's results of ``steps`` steps, ``per_batch`` updates at a time."""
+    data = HwData.from_dataset(load_dataset(cfg.task, cfg.seed), cfg.hw)
+    model = HwTrainer(cfg, data, run)
+    tau = cfg.mgd.tau_theta
+    first, costs, thetas, counters, update0 = 0, [], [], [], 0
+    while model.n < steps:
+        k = min(tau - model.n % tau, steps - model.n)  # to the next update or the end
+        costs.append(model.advance(k, record=True).cost)
+        if model.n % tau == 0:
+            thetas.append(model.theta.copy())
+            counters.append(model.counters())
+        n_costs = sum(len(c) for c in costs)
+        if len(thetas) >= per_batch or n_costs >= COST_BATCH or model.n == steps:
+            yield Batch(first, np.concatenate(costs), update0,
+                        np.array(thetas, np.int64).reshape(len(thetas), model.wu.n),
+                        counters, model.counters(), model.updates)
+            first += n_costs
+            update0 += len(thetas)
+            costs, thetas, counters = [], [], []
+
+
+class ModelStream:
+    """The testbench's side: a worker process and what it has sent so far.
+
+    ``costs(first, count)`` and ``update(u)`` block until the worker has got that far;
+    what was handed out is forgotten.
+    """
+
+    def __init__(self, cfg: MGDConfig, run: int, steps: int, per_batch: int, python: str):
+        self.proc = subprocess.Popen([python, "-m", "sim.model_worker"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        job = {"config": cfg.to_dict(), "run": run, "steps": steps, "per_batch": per_batch}
+        self.proc.stdin.write((json.dumps(job) + "\n").encode())
+        self.proc.stdin.close()
+        self._costs = np.zeros(0, np.int64)
+        self._cost_base = 0
+        self._updates: dict[int, tuple[np.ndarray, dict]] = {}
+        self.last: Batch | None = None
+
+    def _read(self, eof_ok: bool = False) -> bool:
+        try:
+            batch = pickle.load(self.proc.stdout)
+        except EOFError:
+            code = self.proc.wait()
+            if eof_ok and code == 0:
+                return False
+            raise RuntimeError(f"the model worker ended early (exit status {code})") from None
+        self._costs = np.concatenate([self._costs, batch.costs])
+        for i, (theta, counters) in enumerate(zip(batch.thetas, batch.counters, strict=True)):
+            self._updates[batch.update0 + i] = (theta, counters)
+        self.last = batch
+        return True
+
+    def costs(self, first: int, count: int) -> np.ndarray:
+        while self._cost_base + len(self._costs) < first + count:
+            self._read()
+        lo = first - self._cost_base
+        out = self._costs[lo:lo + count]
+        self._costs = self._costs[lo + count:]
+        self._cost_base = first + count
+        return out
+
+    def update(self, u: int) -> tuple[np.ndarray, dict[str, int]]:
+        """Parameters and counters after update u (0-based)."""
+        while u not in self._updates:
+            self._read()
+        return self._updates.pop(u)
+
+    def finish(self) -> Batch:
+        """Read to the end; the last batch (the model's final counters, update count)."""
+        while self._read(eof_ok=True):
+            pass
+        return self.last
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.readline())
+    cfg = build_config(job["config"])
+    out = sys.stdout.buffer
+    for batch in batches(cfg, job["run"], job["steps"], job["per_batch"]):
+        pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
+
+
+if __name__ == "__main__":
+    # Run the imported module's main, so pickled batches name sim.model_worker.Batch
+    # (the testbench's class), not __main__.Batch.
+    from sim import model_worker
+
+    model_worker.main()
