@@ -81,7 +81,7 @@ def run_trainer(cfg: MGDConfig, *, waves: bool = False, run: int = 0,
     sim = run_cocotb(cfg, "trainer", "sim.tb_trainer", cycles=0, waves=waves,
                      extra={"steps": cfg.steps, "run": run, "trace_depth": trace_depth,
                             "result": RESULT_FILE, "python": sys.executable},
-                     options=options, fresh=[RESULT_FILE])
+                     options=options, fresh=[RESULT_FILE], ports_only=True)
     out = sim.build_dir / RESULT_FILE
     result = json.loads(out.read_text()) if sim.passed and out.exists() else {}
     return TrainerSimResult(cfg, sim.passed and bool(result), sim.message, str(sim.build_dir),
