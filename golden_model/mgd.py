@@ -45,11 +45,14 @@ from .streams import (
 
 # Numbers held by one batched segment evaluation, at most (R * K * width): about
 # 2 MB, so a chunk's codes stay in cache between the forward pass and the estimate.
+# Bit-held codes (float32 for most of them) get twice the numbers for the same bytes.
 WINDOW_BUDGET = 1 << 18
 
-# Weight perturbation with dense +-1 codes keeps the codes as bits (BitCodes) once the
-# first layer has this many weights; below it the float codes are cheaper.
-BIT_CODES_MIN_WEIGHTS = 256
+# Bit-held codes (BitCodes) cost a fixed ~100 us more per batched evaluation (splitting
+# vectors into digits, more calls) and save per code; they pay off once an evaluation
+# covers at least this many first-layer weight codes (runs x steps x weights). Measured
+# on the digits network: about break-even at 2^15, 2x faster at 2^18 (tau = 100).
+BIT_CODES_MIN_WORK = 1 << 15
 
 
 def _per_run(value: float | np.ndarray | None, default: float, runs: int) -> np.ndarray:
@@ -108,9 +111,11 @@ class MGDEnsemble:
             for r in range(runs)
         ]
         self.bit_codes = not self.node and streams[0].packed and (
-            bit_codes if bit_codes is not None
-            else net.w_slices[0].stop >= BIT_CODES_MIN_WEIGHTS
+            bit_codes if bit_codes is not None else self._bit_codes_pay()
         )
+        # Steps per batched evaluation (a segment is cut into chunks of this many).
+        width = max(self.n_pert, net.n_params)
+        self.chunk = max(1, (2 if self.bit_codes else 1) * WINDOW_BUDGET // (runs * width))
         self.codes = PeriodCodes(streams, packed=self.bit_codes)
         if self.bit_codes:
             self._inputs = DigitSplit.for_values(x_train, net.sizes[0])
@@ -156,6 +161,13 @@ class MGDEnsemble:
         self.record = record_costs
         self.costs: list[np.ndarray] = []  # measured perturbed costs, (R, k) chunks
         self.baselines: list[np.ndarray] = []  # measured C0, (R,) each
+
+    def _bit_codes_pay(self) -> bool:
+        """Whether one batched evaluation holds enough weight codes for BitCodes."""
+        m = self.m
+        steps = 1 if m.baseline == "analog" else min(m.tau_x, m.tau_theta)
+        steps = min(steps, 2 * WINDOW_BUDGET // (self.runs * self.net.n_params))
+        return self.runs * steps * self.net.w_slices[0].stop >= BIT_CODES_MIN_WORK
 
     # --- public ----------------------------------------------------------------
     def advance(self, steps: int) -> None:
@@ -252,9 +264,8 @@ class MGDEnsemble:
         return np.clip(ct, -lim, lim) if lim > 0 else ct
 
     def _discrete_segment(self, n0: int, n1: int) -> None:
-        chunk = max(1, WINDOW_BUDGET // (self.runs * max(self.n_pert, self.net.n_params)))
-        for s in range(n0, n1, chunk):
-            u = self._codes(s, min(n1, s + chunk))
+        for s in range(n0, n1, self.chunk):
+            u = self._codes(s, min(n1, s + self.chunk))
             c, kept = self._measure(u, baseline=not self.c0_valid)
             ct = self._clamp(c - self.c0[:, None])
             self.G += self._estimate(ct, u, kept)

@@ -16,6 +16,7 @@ K perturbed networks at once without forming theta + theta~ (see ``forward``).
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,10 +38,11 @@ FIXED_BITS = 62  # resolution of a split below the largest magnitude (int64 head
 class DigitSplit:
     """Splits vectors into float32 integer digits whose sums of ``terms`` are exact.
 
-    ``split(v)`` of v (R, n) returns (d, s): d (R, n, D) float32 integers and s (R, D)
-    float64 powers of two with v = sum_c d[..., c] s[:, c] up to 2^-62 of the largest
-    |v| of the run. Every digit has |d| <= 2^24 / terms, so any float32 sum of up to
-    ``terms`` digits (times 0 or 1) is an exact integer.
+    ``split(v)`` of v (R, n) returns (d, s): d (R, D, n) float32 integers and s (R, D)
+    float64 powers of two with v = sum_c d[:, c] s[:, c] up to 2^-62 of the largest
+    |v| of the run (v is cut to a fixed-point grid 62 bits below that). Every digit
+    has |d| <= 2^24 / terms, so any float32 sum of up to ``terms`` digits (times 0 or
+    1) is an exact integer.
 
     exponent : a fixed e with |v| < 2^e for every v to be split (then the scales are
         shared by all runs); None takes each run's own from its largest |v|
@@ -54,33 +56,46 @@ class DigitSplit:
         self.shifts = np.arange(min(lowest_bit // width, count - 1), count) * width
         self.masks = np.full(len(self.shifts), (1 << width) - 1)
         self.masks[-1] = -1  # the top digit keeps the sign: |q >> shift| <= 2^width
+        self.pow2 = np.ldexp(1.0, self.shifts)
         self.exponent = exponent
         if exponent is not None:
             self.factor = 2.0 ** (FIXED_BITS - exponent)
-            self.scales = np.ldexp(1.0, self.shifts + (exponent - FIXED_BITS))[None, :]
+            self.scales = self.pow2[None, :] / self.factor
+
+    @staticmethod
+    def _run_factors(v: np.ndarray) -> np.ndarray | float | None:
+        """2^(62 - e) per run (R, 1), with |v| < 2^e; None if v is not finite."""
+        top = np.abs(v).max(axis=1)
+        if not math.isfinite(top.sum()):
+            return None
+        if len(top) == 1:  # one run: Python scalars are cheaper than array calls
+            return math.ldexp(1.0, FIXED_BITS - math.frexp(top[0])[1])
+        return np.ldexp(1.0, FIXED_BITS - np.frexp(top)[1])[:, None]
 
     @classmethod
     def for_values(cls, values: np.ndarray, terms: int) -> DigitSplit:
         """A fixed split for (any rows of) ``values``, using as few digits as their
         fixed-point grid allows: data on a coarse grid, such as 4-bit pixels, needs one."""
         _, e = np.frexp(np.abs(values).max(initial=0.0))
-        q = np.rint(np.ldexp(values, FIXED_BITS - int(e))).astype(np.int64)
+        q = np.ldexp(values, FIXED_BITS - int(e)).astype(np.int64)
         low = int(np.bitwise_or.reduce(q, axis=None))
         return cls(terms, int(e), (low & -low).bit_length() - 1 if low else FIXED_BITS)
 
     def split(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """The digits and scales of v (R, n), or None if v is not finite."""
-        if self.exponent is not None:
-            q, scales = v * self.factor, self.scales
-        else:
-            top = np.abs(v).max(axis=1)
-            if not np.isfinite(top.sum()):
+        if self.exponent is None:
+            factor = self._run_factors(v)
+            if factor is None:
                 return None
-            _, e = np.frexp(top)  # |v| < 2^e per run
-            q = np.ldexp(v, (FIXED_BITS - e)[:, None])
-            scales = np.ldexp(1.0, self.shifts + (e - FIXED_BITS)[:, None])
-        q = np.rint(q).astype(np.int64)  # |q| <= 2^62
-        d = (q[..., None] >> self.shifts) & self.masks
+            scales = self.pow2 / factor
+        else:
+            factor, scales = self.factor, self.scales
+        scales = np.broadcast_to(scales, (len(v), len(self.shifts)))
+        if len(self.shifts) == 1:  # the top digit alone: v * factor / 2^shift, cut
+            d = np.trunc(v * (factor / self.pow2[0])).astype(np.float32)
+            return d[:, None, :], scales
+        q = (v * factor).astype(np.int64)[:, None, :]  # cut toward 0, |q| < 2^62
+        d = (q >> self.shifts[:, None]) & self.masks[:, None]
         return d.astype(np.float32), scales
 
 
@@ -96,7 +111,12 @@ def _weight_split(terms: int) -> DigitSplit:
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
+    """0.5 (1 + tanh(z / 2)): the overflow-free logistic (in place on one temporary)."""
+    s = np.multiply(z, 0.5)
+    np.tanh(s, out=s)
+    s += 1.0
+    s *= 0.5
+    return s
 
 
 def _d_sigmoid(z: np.ndarray) -> np.ndarray:
@@ -190,20 +210,27 @@ class BitCodes:
         return self.first[..., sl].astype(np.float64)
 
     def _first_dot(self, x: np.ndarray) -> np.ndarray | None:
-        """sum_i b_oi x_i of the first layer for a shared input x (R, in): (R, K, out)."""
+        """B_W x of the first layer for a shared input x (R, in): (R, K, out), exact
+        up to the final rounding; None if x is not finite."""
         runs, k, _ = self.shape
         n_in, n_out = self.net.sizes[0], self.net.sizes[1]
         split = self.inputs.split(x)
         if split is None:
             return None
         d, s = split
-        p = self.first.reshape(runs, k * n_out, n_in) @ d  # exact integers
-        if d.shape[-1] == 1:
+        b = self.first.reshape(runs, k * n_out, n_in)
+        if d.shape[1] == 1:
+            p = b @ d.reshape(runs, n_in, 1)  # exact integers
             return (p[..., 0] * s).reshape(runs, k, n_out)
+        # (BLAS needs the digits contiguous along the inputs, not a transposed view)
+        p = b @ np.ascontiguousarray(d.transpose(0, 2, 1))
         return (p @ s[:, :, None]).reshape(runs, k, n_out)
 
-    def layer_sum(self, l: int, h: np.ndarray) -> np.ndarray:
-        """U_W h + U_b of layer l for inputs h (R, K or 1, in): (R, K, out)."""
+    def perturbation(self, l: int, h: np.ndarray, amp: np.ndarray) -> np.ndarray:
+        """amp (U_W h + U_b) of layer l for inputs h (R, K or 1, in): (R, K, out).
+
+        With u = 1 - 2 b that is -2 amp (B_W h + B_b - (sum(h) + 1) / 2).
+        """
         runs, k, _ = self.shape
         n_in, n_out = self.net.sizes[l], self.net.sizes[l + 1]
         bh = self._first_dot(h[:, 0]) if l == 0 and h.shape[1] == 1 else None
@@ -211,25 +238,29 @@ class BitCodes:
             b_w = self._bits(self.net.w_slices[l]).reshape(runs, k, n_out, n_in)
             bh = (b_w @ h[..., None])[..., 0]
         bh += self._bits(self.net.b_slices[l])
-        bh *= -2.0
-        bh += h.sum(axis=-1, keepdims=True) + 1.0
+        half = h.sum(axis=-1, keepdims=True)
+        half += 1.0
+        half *= 0.5
+        bh -= half
+        bh *= (-2.0 * amp)[:, None, None]
         return bh
 
     def correlate(self, w: np.ndarray) -> np.ndarray:
-        """sum_k w_k u_k for weights w (R, K): (R, N)."""
+        """sum_k w_k u_k for weights w (R, K): (R, N); u = 1 - 2 b gives
+        sum(w) - 2 w^T B."""
         runs, k, n = self.shape
-        out = np.empty((runs, n))
+        out = np.empty((runs, 1, n))
         split = _weight_split(k).split(w)
-        if split is None:
-            out[:, : self.p0] = (w[:, None, :] @ self.first.astype(np.float64))[:, 0]
+        if split is None:  # not finite: plain float64 products carry the NaN or inf
+            np.matmul(w[:, None, :], self.first.astype(np.float64), out=out[..., : self.p0])
+            out[..., : self.p0] *= -2.0
         else:
             d, s = split
-            p = d.transpose(0, 2, 1) @ self.first  # (R, D, p0), exact integers
-            out[:, : self.p0] = (s[:, None, :] @ p)[:, 0]
-        out[:, self.p0 :] = (w[:, None, :] @ self.rest)[:, 0]
-        out *= -2.0
-        out += w.sum(axis=1, keepdims=True)
-        return out
+            p = d @ self.first  # (R, D, p0), exact integers
+            np.matmul(-2.0 * s[:, None, :], p, out=out[..., : self.p0])
+        np.matmul(-2.0 * w[:, None, :], self.rest, out=out[..., self.p0 :])
+        out += w.sum(axis=1)[:, None, None]
+        return out[:, 0]
 
 
 class MLP:
@@ -350,16 +381,19 @@ class MLP:
         n_in, n_out = self.sizes[l], self.sizes[l + 1]
         h_pert = h[:, 1:] if baseline and h.shape[1] > 1 else h
         if isinstance(u, BitCodes):
-            dz = u.layer_sum(l, h_pert)
+            dz = u.perturbation(l, h_pert, amp)
         else:
             u_w = u[..., self.w_slices[l]].reshape(runs, k, n_out, n_in)
             dz = (u_w @ h_pert[..., None])[..., 0]
             dz += u[..., self.b_slices[l]]
-        dz *= amp[:, None, None]
+            dz *= amp[:, None, None]
         if not baseline:
             return z + dz
-        if z.shape[1] == 1:
-            z = np.repeat(z, k + 1, axis=1)
+        if z.shape[1] == 1:  # row 0 is the unperturbed z, shared by the K rows
+            out = np.empty((runs, k + 1, n_out))
+            out[:, :1] = z
+            np.add(z, dz, out=out[:, 1:])
+            return out
         z[:, 1:] += dz
         return z
 
@@ -367,7 +401,9 @@ class MLP:
     def cost(self, y: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Per-sample cost over the last axis: (..., n_out) -> (...)."""
         if self.cost_name == "mse":
-            return np.mean((y - t) ** 2, axis=-1)
+            d = y - t
+            np.square(d, out=d)
+            return d.sum(axis=-1) / d.shape[-1]  # the mean, without np.mean's overhead
         shifted = y - y.max(axis=-1, keepdims=True)
         log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
         return -np.sum(t * log_p, axis=-1)
