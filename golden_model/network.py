@@ -23,13 +23,13 @@ import numpy as np
 
 # --- exact float32 products ---------------------------------------------------------
 # float32 holds every integer up to 2^24 exactly, so a float32 matrix product of a 0/1
-# matrix with small integers is exact in any summation order. DigitSplit writes a
-# float64 vector as a few such integer "digits" times powers of two; the products of
-# the digits, scaled and summed in float64, then give sum_i b_i v_i with one final
-# rounding (the vector itself is first rounded to 62 bits below its largest entry,
-# far below the float64 rounding of the sum). That lets bit-held codes (BitCodes)
-# use float32 matrix products, half the memory traffic of float64, without changing
-# any result beyond the last bit.
+# matrix with small integers is exact in any summation order (BLAS blocking, FMA,
+# threads). DigitSplit writes a float64 vector as a few such integer "digits" times
+# powers of two; the digit products, scaled and added in float64, give sum_i b_i v_i
+# rounded once per digit, where a float64 dot product rounds once per term (the
+# vector is first cut to a grid 62 bits below its largest entry, far below that
+# rounding). So bit-held codes (BitCodes) can use float32 products, half the memory
+# traffic of float64, and still agree with float64 codes to the last bits.
 
 F32_EXACT_BITS = 24  # float32 represents every integer of magnitude <= 2^24
 FIXED_BITS = 62  # resolution of a split below the largest magnitude (int64 headroom)
