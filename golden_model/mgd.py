@@ -48,10 +48,10 @@ from .streams import (
 # Bit-held codes (float32 for most of them) get twice the numbers for the same bytes.
 WINDOW_BUDGET = 1 << 18
 
-# Bit-held codes (BitCodes) cost a fixed ~100 us more per batched evaluation (splitting
-# vectors into digits, more calls) and save per code; they pay off once an evaluation
-# covers at least this many first-layer weight codes (runs x steps x weights). Measured
-# on the digits network: about break-even at 2^15, 2x faster at 2^18 (tau = 100).
+# Bit-held codes (BitCodes) cost some 50 us more per batched evaluation (splitting
+# vectors into digits, more calls) and save about 1.5 ns per first-layer weight code;
+# they pay off once an evaluation covers this many (runs x steps x weights). Measured
+# on the digits network: break-even near 2^15, about 2x faster at 2^18 (tau = 100).
 BIT_CODES_MIN_WORK = 1 << 15
 
 
