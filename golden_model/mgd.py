@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import MGDConfig
-from .network import MLP, Variation
+from .network import MLP, BitCodes, DigitSplit, Variation
 from .optim import Optimizer, quantize
 from .streams import (
     CODES,
@@ -45,7 +45,14 @@ from .streams import (
 
 # Numbers held by one batched segment evaluation, at most (R * K * width): about
 # 2 MB, so a chunk's codes stay in cache between the forward pass and the estimate.
+# Bit-held codes (float32 for most of them) get twice the numbers for the same bytes.
 WINDOW_BUDGET = 1 << 18
+
+# Bit-held codes (BitCodes) cost some 50 us more per batched evaluation (splitting
+# vectors into digits, more calls) and save about 1.5 ns per first-layer weight code;
+# they pay off once an evaluation covers this many (runs x steps x weights). Measured
+# on the digits network: break-even near 2^15, about 2x faster at 2^18 (tau = 100).
+BIT_CODES_MIN_WORK = 1 << 15
 
 
 def _per_run(value: float | np.ndarray | None, default: float, runs: int) -> np.ndarray:
@@ -65,6 +72,8 @@ class MGDEnsemble:
     variation : per-neuron device variation, or None
     eta, dtheta : optional per-run values (R,) overriding the config (sweeps)
     record_costs : keep every measured cost (tests and traces)
+    bit_codes : hold dense +-1 weight codes as bits (BitCodes) instead of float64;
+        None chooses by network size. Both give the same numbers.
     """
 
     def __init__(
@@ -78,6 +87,7 @@ class MGDEnsemble:
         eta: np.ndarray | None = None,
         dtheta: np.ndarray | None = None,
         record_costs: bool = False,
+        bit_codes: bool | None = None,
     ):
         m, q = cfg.mgd, cfg.nonideal
         self.cfg, self.m, self.q, self.net = cfg, m, q, net
@@ -93,19 +103,22 @@ class MGDEnsemble:
         # e = C~ * theta~ / dtheta^2 = C~ * u * (a / dtheta^2)
         self.e_scale = self.amp / self.dtheta**2
         seed = cfg.seed
-        self.codes = PeriodCodes(
-            [
-                CodeStream(
-                    m.perturbation,
-                    self.n_pert,
-                    run_rng(seed, r, CODES),
-                    m.sparsity,
-                    m.freq_min,
-                    m.freq_max,
-                )
-                for r in range(runs)
-            ]
+        streams = [
+            CodeStream(
+                m.perturbation, self.n_pert, run_rng(seed, r, CODES), m.sparsity,
+                m.freq_min, m.freq_max,
+            )
+            for r in range(runs)
+        ]
+        self.bit_codes = not self.node and streams[0].packed and (
+            bit_codes if bit_codes is not None else self._bit_codes_pay()
         )
+        # Steps per batched evaluation (a segment is cut into chunks of this many).
+        width = max(self.n_pert, net.n_params)
+        self.chunk = max(1, (2 if self.bit_codes else 1) * WINDOW_BUDGET // (runs * width))
+        self.codes = PeriodCodes(streams, packed=self.bit_codes)
+        if self.bit_codes:
+            self._inputs = DigitSplit.for_values(x_train, net.sizes[0])
         self.order = EnsembleBuffer(
             [SampleOrder(len(x_train), run_rng(seed, r, SAMPLES)) for r in range(runs)],
             dtype=np.int64,
@@ -149,6 +162,13 @@ class MGDEnsemble:
         self.costs: list[np.ndarray] = []  # measured perturbed costs, (R, k) chunks
         self.baselines: list[np.ndarray] = []  # measured C0, (R,) each
 
+    def _bit_codes_pay(self) -> bool:
+        """Whether one batched evaluation holds enough weight codes for BitCodes."""
+        m = self.m
+        steps = 1 if m.baseline == "analog" else min(m.tau_x, m.tau_theta)
+        steps = min(steps, 2 * WINDOW_BUDGET // (self.runs * self.net.n_params))
+        return self.runs * steps * self.net.w_slices[0].stop >= BIT_CODES_MIN_WORK
+
     # --- public ----------------------------------------------------------------
     def advance(self, steps: int) -> None:
         """Run ``steps`` more MGD steps for every run."""
@@ -181,16 +201,18 @@ class MGDEnsemble:
             return 0.0
         return self.q.cost_noise * self.cost_noise.take(count)
 
-    def _codes(self, n0: int, n1: int) -> np.ndarray:
-        """Unit codes of steps n0..n1-1, (R, n1 - n0, n_pert)."""
+    def _codes(self, n0: int, n1: int) -> np.ndarray | BitCodes:
+        """Unit codes of steps n0..n1-1, (R, n1 - n0, n_pert), float or BitCodes."""
         tp = self.m.tau_p
         k0, k1 = n0 // tp, (n1 - 1) // tp + 1
         c = self.codes.get(k0, k1)
-        if tp == 1:
-            return c
-        return c[:, np.arange(n0, n1) // tp - k0]
+        if tp > 1:
+            c = c[:, np.arange(n0, n1) // tp - k0]
+        return BitCodes(self.net, c, self._inputs) if self.bit_codes else c
 
-    def _measure(self, u: np.ndarray, baseline: bool = False) -> tuple[np.ndarray, list]:
+    def _measure(
+        self, u: np.ndarray | BitCodes, baseline: bool = False
+    ) -> tuple[np.ndarray, list]:
         """Perturbed costs (R, k) for unit codes u (R, k, n_pert), plus layer inputs.
 
         With ``baseline`` the unperturbed cost C0 is measured in the same batched
@@ -219,9 +241,11 @@ class MGDEnsemble:
             self.costs.append(c.copy())
         return c, kept
 
-    def _estimate(self, ct: np.ndarray, u: np.ndarray, kept: list) -> np.ndarray:
+    def _estimate(self, ct: np.ndarray, u: np.ndarray | BitCodes, kept: list) -> np.ndarray:
         """Sum over k of the error signal mapped to parameters, (R, N)."""
         w = ct * self.e_scale[:, None]  # (R, k)
+        if self.bit_codes:
+            return u.correlate(w)
         if not self.node:
             return (w[:, None, :] @ u)[:, 0]
         g = np.empty_like(self.theta)
@@ -240,9 +264,8 @@ class MGDEnsemble:
         return np.clip(ct, -lim, lim) if lim > 0 else ct
 
     def _discrete_segment(self, n0: int, n1: int) -> None:
-        chunk = max(1, WINDOW_BUDGET // (self.runs * max(self.n_pert, self.net.n_params)))
-        for s in range(n0, n1, chunk):
-            u = self._codes(s, min(n1, s + chunk))
+        for s in range(n0, n1, self.chunk):
+            u = self._codes(s, min(n1, s + self.chunk))
             c, kept = self._measure(u, baseline=not self.c0_valid)
             ct = self._clamp(c - self.c0[:, None])
             self.G += self._estimate(ct, u, kept)

@@ -87,18 +87,36 @@ class CodeStream:
     def _words(self) -> int:
         return (self.n + 63) // 64
 
+    @property
+    def words_per_period(self) -> int:
+        """Raw 64-bit words drawn per period by dense +-1 codes (``packed``)."""
+        return self._words
+
+    @property
+    def packed(self) -> bool:
+        """Dense +-1 codes: each period is ``words_per_period`` raw 64-bit words."""
+        return self._packed
+
+    def fill_words(self, out: np.ndarray) -> None:
+        """Write the raw words of the next len(out) periods into out (count, words),
+        uint64; bit j of word w of a period is the code of entry 64 w + j
+        (0 -> +1, 1 -> -1). Only for ``packed`` streams."""
+        if not self._packed:
+            raise ValueError("only dense +-1 codes come as raw words")
+        count = out.shape[0]
+        out[...] = self.rng.bit_generator.random_raw(count * self._words).reshape(out.shape)
+        self.k += count
+
     def fill(self, out: np.ndarray) -> None:
         """Write the next len(out) periods into out (count, width); entries past n are
-        padding. Bit-derived codes are expanded straight into out: bit j of 64-bit word
-        w of a period is the code of entry 64 w + j (0 -> +1, 1 -> -1)."""
+        padding. Bit-derived codes are expanded straight into out (see fill_words)."""
         if self._packed:
-            count = out.shape[0]
-            raw = self.rng.bit_generator.random_raw(count * self._words).astype("<u8")
+            raw = np.empty((out.shape[0], self._words), dtype="<u8")
+            self.fill_words(raw)
             bits = np.unpackbits(raw.view(np.uint8), bitorder="little")
             flat = out.reshape(-1)
             np.multiply(bits, -2.0, out=flat)  # bit 0 -> +1, bit 1 -> -1
             flat += 1.0
-            self.k += count
         else:
             out[:, : self.n] = self.block(out.shape[0])
 
@@ -214,22 +232,41 @@ class EnsembleBuffer:
         return out
 
 
+class _RawWords:
+    """A packed CodeStream seen as a stream of raw words (for EnsembleBuffer)."""
+
+    def __init__(self, stream: CodeStream):
+        self.stream = stream
+
+    def fill(self, out: np.ndarray) -> None:
+        self.stream.fill_words(out)
+
+
 class PeriodCodes:
     """Codes of an ensemble indexed by perturbation period, for monotone requests.
 
-    ``get(k0, k1)`` returns (R, k1 - k0, n) for periods k0..k1-1. Consecutive step
-    ranges can share at most one period (a segment boundary inside a period), so the
-    last period served is kept to answer that overlap.
+    ``get(k0, k1)`` returns (R, k1 - k0, n) for periods k0..k1-1, float codes; with
+    ``packed`` (dense +-1 codes only) it returns their raw words instead,
+    (R, k1 - k0, words) uint64. Consecutive step ranges can share at most one period
+    (a segment boundary inside a period), so the last period served is kept to answer
+    that overlap.
     """
 
-    def __init__(self, streams: list[CodeStream]):
+    def __init__(self, streams: list[CodeStream], packed: bool = False):
         self.n = streams[0].n
-        width = streams[0].width
+        self.packed = packed
+        if packed:
+            width = streams[0].words_per_period
+            sources: list = [_RawWords(s) for s in streams]
+            dtype: type = np.uint64
+        else:
+            width = streams[0].width
+            sources, dtype = streams, np.float64
         # Refill in blocks that stay in cache for one run (~2 MB) but amortize the
         # per-run Python calls of a large ensemble (at least 64 periods when it fits).
         per_run = max(1, min((1 << 18) // width, (1 << 22) // (len(streams) * width)))
         self.buffer = EnsembleBuffer(
-            streams, item_shape=(width,), budget=per_run * len(streams) * width
+            sources, item_shape=(width,), budget=per_run * len(streams) * width, dtype=dtype
         )
         self.next = 0  # first period not yet served
         self.last: np.ndarray | None = None  # codes of period next - 1, (R, width)
@@ -247,4 +284,4 @@ class PeriodCodes:
             out = self.buffer.take(k1 - k0)
         self.next = max(self.next, k1)
         self.last = out[:, -1].copy()
-        return out[:, :, : self.n]
+        return out if self.packed else out[:, :, : self.n]

@@ -124,3 +124,27 @@ def test_period_codes_serve_overlapping_requests() -> None:
         np.testing.assert_array_equal(again[s], reference[s][2:5])
     with pytest.raises(ValueError, match="already released"):
         pc.get(1, 6)
+
+
+def test_raw_words_are_the_bits_of_the_codes() -> None:
+    """fill_words draws the same stream as fill/block; bit j of word w is entry 64 w + j."""
+    s = _stream("code", 0.0, n=70)
+    words = np.empty((9, s.words_per_period), dtype=np.uint64)
+    s.fill_words(words[:4])
+    s.fill_words(words[4:])
+    bits = np.unpackbits(words.view(np.uint8), axis=-1, bitorder="little")[:, :70]
+    np.testing.assert_array_equal(1.0 - 2.0 * bits, _stream("code", 0.0, n=70).block(9))
+    with pytest.raises(ValueError, match="raw words"):
+        _stream("code", 0.3).fill_words(words)
+
+
+def test_packed_period_codes_serve_the_same_words_with_overlap() -> None:
+    streams = [_stream("code", 0.0, n=70, seed=s) for s in range(2)]
+    pc = PeriodCodes(streams, packed=True)
+    first = pc.get(0, 3).copy()
+    again = pc.get(2, 5).copy()
+    for s in range(2):
+        ref = np.empty((5, 2), dtype=np.uint64)
+        _stream("code", 0.0, n=70, seed=s).fill_words(ref)
+        np.testing.assert_array_equal(first[s], ref[:3])
+        np.testing.assert_array_equal(again[s], ref[2:5])
