@@ -17,7 +17,7 @@ How the figures are made
 - Yosys synthesizes without flattening (``-noflatten``), so each Amaranth submodule
   (``gen``, ``acc``, ``wu`` of the MGDCore) keeps its cells and the blocks add up to
   the totals. Optimizations across block boundaries are lost; on the example cores
-  that costs about 1% of the LUTs against a flat synthesis.
+  that costs 0-4% more LUTs than a flat synthesis (docs/synthesis.md).
 - nextpnr places and routes the hierarchical netlist with a fixed seed; Fmax is its
   achieved frequency for the clock, and its utilisation table says whether the
   design fits.

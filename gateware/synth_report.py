@@ -197,8 +197,12 @@ def first_error(log: str) -> str | None:
 _MAPPED_SUFFIX = re.compile(r"_(?:TRELLIS_|SB_|LUT4|CCU2C|PFUMX|L6MUX21|DP16KD|MULT18X18D)|\$")
 
 
-def _readable(cell: str) -> str:
+def _readable(cell: str, net: str | None = None) -> str:
+    """The register a mapped cell came from; ``net`` names it when Yosys left the
+    register anonymous (``dut.wu.\\$15_SB_DFFESR_Q_DFFLC``)."""
     name = _MAPPED_SUFFIX.split(cell, maxsplit=1)[0]
+    if net and (not name or name.endswith(("\\", "."))):
+        name = net
     return name[len("dut."):] if name.startswith("dut.") else f"{name} (harness)"
 
 
@@ -224,9 +228,10 @@ def critical_path(report: dict[str, Any]) -> dict[str, Any] | None:
     if best is None:
         return None
     delay, steps = best
+    nets = [step["net"] for step in steps if step.get("net")]
     return {
-        "from": _readable(steps[0]["from"]["cell"]),
-        "to": _readable(steps[-1]["to"]["cell"]),
+        "from": _readable(steps[0]["from"]["cell"], nets[0] if nets else None),
+        "to": _readable(steps[-1]["to"]["cell"], nets[-1] if nets else None),
         "logic_cells": sum(step["type"] == "logic" for step in steps),
         "delay_ns": round(delay, 2),
     }

@@ -361,8 +361,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
     except (FileExistsError, SynthError) as exc:
         raise CLIError(str(exc)) from None
 
+    # A run takes about a minute: say what is running, on a terminal only, so that a
+    # captured stderr holds nothing but an error line.
     def progress(message: str) -> None:
-        if not (args.quiet or args.json):
+        if not (args.quiet or args.json) and sys.stderr.isatty():
             print(f"mgd-hw synth: {message}", file=sys.stderr, flush=True)
 
     # The tools work in a scratch folder, never in the checkout; -o gets copies of the
