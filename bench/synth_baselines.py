@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"{example} {target}: {text}", flush=True)
             if old:
-                for line in regressions(now, old):
+                for line in regressions(now, old, stored.get("tolerance", 0.10)):
                     worse += 1
                     print(f"  REGRESSION {line}")
     if args.update:

@@ -430,8 +430,8 @@ def _baseline_cases() -> list[tuple[str, str]]:
 
 def test_baselines_cover_the_examples_on_both_targets():
     stored = json.loads(BASELINES.read_text())
-    assert set(stored["results"]) == set(reference_configs(ROOT)) == {
-        "hw_core_lfsr", "hw_core_serial"}
+    # Every example core (hw_core_lfsr, hw_core_serial, any added later) has a baseline.
+    assert set(stored["results"]) == set(reference_configs(ROOT))
     for example, targets in stored["results"].items():
         assert set(targets) == {"ecp5", "ice40"}, example
         for target, result in targets.items():
