@@ -17,13 +17,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gateware.generate import reference_configs
 from gateware.synth import TARGETS, parse_device, run_synth
 from gateware.synth_report import RESOURCES, regressions
 from golden_model.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ROOT / "bench" / "synth_baselines.json"
+
+
+def example_cores() -> dict[str, Path]:
+    """The example MGDCore configs (examples/hw_core_*.toml): name -> path."""
+    return {p.stem: p for p in sorted((ROOT / "examples").glob("hw_core_*.toml"))}
+
+
 # What a baseline keeps of a result (the raw cell list and tool paths are left out).
 KEEP = ("top", "module", "target", "device", "part", "package", "yosys_pass", "seed",
         "n_params", "blocks", "totals", "per_param", "fmax_mhz", "critical_path",
@@ -32,7 +38,7 @@ KEEP = ("top", "module", "target", "device", "part", "package", "yosys_pass", "s
 
 def measure(example: str, target: str) -> dict:
     """Synthesize ``examples/<example>.toml`` (MGDCore) for ``target``'s default device."""
-    cfg = load_config(reference_configs(ROOT)[example])
+    cfg = load_config(example_cores()[example])
     with tempfile.TemporaryDirectory(prefix="mgd_synth_") as tmp:
         result = run_synth(cfg, "core", parse_device(target), Path(tmp))
     return {k: result[k] for k in KEEP}
@@ -45,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     stored = json.loads(BASELINES.read_text()) if BASELINES.exists() else {"results": {}}
     fresh: dict[str, dict] = {}
     worse = 0
-    for example in reference_configs(ROOT):
+    for example in example_cores():
         for target in TARGETS:
             now = measure(example, target)
             fresh.setdefault(example, {})[target] = now
