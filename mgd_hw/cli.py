@@ -333,7 +333,6 @@ def cmd_regress(args: argparse.Namespace) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     import tempfile
 
-    from gateware.generate import TOPS
     from gateware.synth import (
         SynthError,
         check_output,
@@ -349,9 +348,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
         device = parse_device(check_target(args.target), args.device)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    if args.top not in TOPS:
-        raise CLIError(f"--top must be one of {', '.join(TOPS)}, not {args.top!r}")
     cfg = config_from_args(args)
+    top = _top(args, cfg)
     cfg.validate_hardware()
     out = Path(args.output) if args.output else None
     try:
@@ -372,7 +370,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     failure = None
     with tempfile.TemporaryDirectory(prefix="mgd_synth_") as tmp:
         try:
-            result = run_synth(cfg, args.top, device, Path(tmp), progress)
+            result = run_synth(cfg, top, device, Path(tmp), progress)
         except SynthError as exc:
             result, failure = None, str(exc) + (f"; logs in {out}" if out else "")
         try:
@@ -447,8 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "nextpnr (needs the 'synth' extra)")
     _add_config_flags(p)
     p.add_argument("--target", required=True, help="ecp5 or ice40")
-    p.add_argument("--top", default="core", help="core (default), perturb_gen, cost_acc, "
-                   "weight_update")
+    p.add_argument("--top", default=None, help="core (default), perturb_gen, cost_acc, "
+                   "weight_update; trainer (the default for hw.datapath 'mlp')")
     p.add_argument("--device", metavar="NAME[:PACKAGE]", help="nextpnr device (default "
                    "85k:CABGA381 for ecp5, hx8k:ct256 for ice40), e.g. 25k, up5k")
     p.add_argument("-o", "--output", metavar="DIR", help="also write synth.json and the "
