@@ -3,8 +3,8 @@
 Subcommands: ``train`` (float MGD and backprop on a task), ``gradcheck`` (the
 gradient diagnostic), ``generate`` (Verilog and a manifest for a config), ``sim``
 (cocotb/Verilator against the bit-exact model: a block, the core or a whole trainer
-run) and ``regress`` (the regression matrix). Every bad input ends in one line on
-stderr and exit status 2.
+run), ``regress`` (the regression matrix) and ``synth`` (resource and Fmax estimates).
+Every bad input ends in one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -330,6 +330,65 @@ def cmd_regress(args: argparse.Namespace) -> int:
     return 0 if all(o.passed for o in outcomes) else 1
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from gateware.synth import (
+        SynthError,
+        check_output,
+        check_target,
+        parse_device,
+        require_tools,
+        run_synth,
+        write_outputs,
+    )
+    from gateware.synth_report import format_table
+
+    try:
+        device = parse_device(check_target(args.target), args.device)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    cfg = config_from_args(args)
+    top = _top(args, cfg)
+    cfg.validate_hardware()
+    out = Path(args.output) if args.output else None
+    try:
+        if out is not None:
+            check_output(out, args.force)
+        require_tools(device.target)
+    except (FileExistsError, SynthError) as exc:
+        raise CLIError(str(exc)) from None
+
+    # A run takes about a minute: say what is running, on a terminal only, so that a
+    # captured stderr holds nothing but an error line.
+    def progress(message: str) -> None:
+        if not (args.quiet or args.json) and sys.stderr.isatty():
+            print(f"mgd-hw synth: {message}", file=sys.stderr, flush=True)
+
+    # The tools work in a scratch folder, never in the checkout; -o gets copies of the
+    # logs, also when a tool failed.
+    failure = None
+    with tempfile.TemporaryDirectory(prefix="mgd_synth_") as tmp:
+        try:
+            result = run_synth(cfg, top, device, Path(tmp), progress)
+        except SynthError as exc:
+            result, failure = None, str(exc) + (f"; logs in {out}" if out else "")
+        try:
+            if out is not None:
+                write_outputs(result, Path(tmp), out, cfg.to_dict())
+        except SynthError as exc:
+            raise CLIError(str(exc)) from None
+    if failure:
+        raise CLIError(failure)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_table(result))
+        if out is not None:
+            print(f"wrote {out / 'synth.json'} and the Yosys and nextpnr logs")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mgd-hw",
@@ -381,6 +440,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the jobs and exit")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
     p.set_defaults(func=cmd_regress)
+
+    p = sub.add_parser("synth", help="LUT, FF, DSP, BRAM and Fmax estimates from Yosys and "
+                       "nextpnr (needs the 'synth' extra)")
+    _add_config_flags(p)
+    p.add_argument("--target", required=True, help="ecp5 or ice40")
+    p.add_argument("--top", default=None, help="core (default), perturb_gen, cost_acc, "
+                   "weight_update; trainer (the default for hw.datapath 'mlp')")
+    p.add_argument("--device", metavar="NAME[:PACKAGE]", help="nextpnr device (default "
+                   "85k:CABGA381 for ecp5, hx8k:ct256 for ice40), e.g. 25k, up5k")
+    p.add_argument("-o", "--output", metavar="DIR", help="also write synth.json and the "
+                   "tool logs here")
+    p.add_argument("--force", action="store_true", help="overwrite results in -o")
+    p.set_defaults(func=cmd_synth)
     return parser
 
 
