@@ -27,9 +27,7 @@ test-slow: $(STAMP)
 	$(BIN)/pytest -n 2 -q -m slow
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_model.py
-	$(BIN)/python bench/bench_hw.py
-	$(BIN)/python bench/bench_trainer.py
+	$(BIN)/mgd-hw bench
 
 # The whole gateware regression (default and slow matrices, mutation check, trainer
 # runs) on 2 cores, then the mgd-hw regress matrix of the example configs.

@@ -431,6 +431,19 @@ def _measured_fmax(cfg, target: str, settings: dict) -> dict:
     return out
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    if args.trainer_steps < 1:
+        raise CLIError(f"--trainer-steps must be a positive integer, not {args.trainer_steps}")
+    try:
+        res = bench.run(args.quick, args.trainer_steps, args.fmax)
+    except bench.BenchError as exc:
+        raise CLIError(str(exc)) from None
+    print(json.dumps(res) if args.json else bench.report(res))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mgd-hw",
@@ -483,6 +496,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synth", metavar="TARGET", help="measure Fmax with nextpnr for ecp5 or "
                    "ice40 (the synth extra; a few minutes per setting)")
     p.set_defaults(func=cmd_time_to_train)
+
+    p = sub.add_parser("bench", help="every performance figure, as ratios measured in one "
+                       "run (model vs loop, model vs RTL, cocotb vs bare, time-to-train)")
+    p.add_argument("--quick", action="store_true", help="shorter model and block runs")
+    p.add_argument("--trainer-steps", dest="trainer_steps", type=int, default=50_000,
+                   help="steps of the digits trainer in RTL (default 50000)")
+    p.add_argument("--fmax", type=float, default=50.0, help="MHz of the time-to-train "
+                   "projection (default 50)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("regress", help="the cocotb/Verilator regression: every block of the "
                        "core examples and training runs of the trainer examples")
