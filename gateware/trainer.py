@@ -49,6 +49,18 @@ def _lane(word, i: int, width: int):
     return word[i * width:(i + 1) * width].as_signed()
 
 
+def _tree_sum(terms: list) -> object:
+    """The sum of ``terms`` as a balanced adder tree (depth log2, widths grow as needed):
+    the MAC's products, the squared errors, the saturation flags."""
+    terms = list(terms) or [Const(0, 1)]
+    while len(terms) > 1:
+        nxt = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
+        if len(terms) % 2:
+            nxt.append(terms[-1])
+        terms = nxt
+    return terms[0]
+
+
 def _sat_count(counter: Signal, inc) -> object:
     """counter + inc, saturating at the counter's maximum (model: ``counter_add``)."""
     top = (1 << len(counter)) - 1
@@ -400,9 +412,7 @@ class Trainer(wiring.Component):
                     w = Signal(signed(tb + 1), name=f"l{l}_w{lane}")
                     m.d.comb += w.eq(theta + pert)
                     terms.append(w * pass_in[q])
-                total = terms[0]
-                for term in terms[1:]:
-                    total = total + term
+                total = _tree_sum(terms)
                 with m.If(s1_here & in_pass):
                     m.d.sync += acc.eq(Mux(s1_c == 0, 0, acc) + total)
                 accs.append(acc)
@@ -493,9 +503,7 @@ class Trainer(wiring.Component):
 
         # -- the cost of a pass, C~, D --
         if cost_terms:
-            total = cost_terms[0]
-            for term in cost_terms[1:]:
-                total = total + term
+            total = _tree_sum(cost_terms)
             with m.If(s2_valid & (s2_layer == n_layers - 1)):
                 m.d.sync += cost_acc.eq(cost_acc + total)
         c_wide = Signal(signed(cost_acc_w + 1))
@@ -525,10 +533,8 @@ class Trainer(wiring.Component):
 
         # -- status counters --
         def popcount(flags):
-            total = Const(0, 1)
-            for f in flags:
-                total = total + f
-            return total
+            return _tree_sum([f.as_unsigned() if hasattr(f, "as_unsigned") else f
+                              for f in flags])
 
         m.d.sync += [
             sat["z"].eq(_sat_count(sat["z"], popcount(z_flags))),
