@@ -57,9 +57,7 @@ _top = numba.njit(cache=True, error_model="numpy")
 _inline = numba.njit(cache=True, error_model="numpy", inline="always")
 # Reassociated float sums (and fused multiply-adds) vectorize; NaN and inf still
 # propagate (no "nnan"/"ninf"), so a diverged run still shows its NaN.
-_inline_sum = numba.njit(
-    cache=True, error_model="numpy", inline="always", fastmath={"reassoc", "contract"}
-)
+_sum = numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 
 # --- exp that vectorizes -------------------------------------------------------------------
 # libm's exp is a call per value; this one is plain arithmetic, so a layer's sigmoids
@@ -87,7 +85,7 @@ def _as_float(typingctx, bits):
     return numba.types.float64(numba.types.int64), codegen
 
 
-@_inline
+@_top
 def _exp(x):
     """e^x for x in [-708, 709] (clipped to it; NaN stays NaN)."""
     if x > 709.0:
@@ -110,7 +108,7 @@ def _exp(x):
 # loop from vectorizing well.
 
 
-@_inline_sum
+@_sum
 def _dot(p, start, h, h0, n):
     """sum_i p[start + i] h[h0 + i] over i < n."""
     s, t = np.uint64(start), np.uint64(h0)
@@ -120,7 +118,7 @@ def _dot(p, start, h, h0, n):
     return acc
 
 
-@_inline
+@_top
 def _act(z, kind):
     """Activation ``kind`` (ACTIVATIONS) of one pre-activation; NaN stays NaN."""
     if kind == SIGMOID:
@@ -229,7 +227,7 @@ def _perturb(theta, r, words, kk, a, lo, hi, u, p):
 # multiply-adds on expanded codes).
 
 
-@_inline
+@_top
 def _sign_tables(x, x0, tables):
     """tables[g, b] = sum_j (-1)^(bit j of b) x[x0 + 8 g + j], j < 8."""
     low = np.empty(16)
@@ -266,7 +264,7 @@ def _first_layer(zw, tables, code_bytes, r, kk, a, p, layout, var, hb):
 
 
 # --- G += sum_k e_k ----------------------------------------------------------------------
-@_inline
+@_top
 def _add_codes(pad, base, word, wk):
     """pad[base + j] += -wk where bit j of word is set, else +wk (j < 64)."""
     one = np.uint64(1)
@@ -292,7 +290,7 @@ def _add_codes4(pad, base, words, r, wi, kk, w, k):
         pad[base + j] = v
 
 
-@_inline
+@_top
 def _correlate(words, r, period, w, g, pad):
     """g[r, i] += w[k] u_ki for k = 0, 1, ... in turn (the reference loop's order),
     u_ki = -1 where bit i of the words of period period[k] is set, else +1; pad
@@ -313,7 +311,7 @@ def _correlate(words, r, period, w, g, pad):
         g[r, i] = pad[i]
 
 
-@_inline
+@_top
 def _clamp(c, lim):
     """c clipped to [-lim, lim] when lim > 0; NaN stays NaN."""
     if lim > 0.0:

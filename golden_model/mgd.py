@@ -21,6 +21,8 @@ Why it is fast: between two segment boundaries (sample change, update) theta and
 sample are fixed, so all perturbed forward passes of a segment are one batched
 evaluation, (R, K, ...) at once, with K bounded to keep memory at
 O(N * R + window). Nothing per step is kept unless ``record_costs`` asks for it.
+Discrete-baseline weight perturbation with dense +-1 codes runs such segments in a
+compiled kernel instead (kernels.py, with numba) when numba is there.
 """
 
 from __future__ import annotations
@@ -101,13 +103,13 @@ class MGDEnsemble:
     variation : per-neuron device variation, or None
     eta, dtheta : optional per-run values (R,) overriding the config (sweeps)
     record_costs : keep every measured cost (tests and traces)
-    bit_codes : hold dense +-1 weight codes as bits (BitCodes) instead of float64;
-        None chooses by network size. Both give the same numbers. Giving it asks for
-        the NumPy path (``compiled`` None then means False).
+    bit_codes : on the NumPy path, hold dense +-1 weight codes as bits (BitCodes)
+        instead of float64; None chooses by network size. Both give the same numbers.
+        Giving it asks for the NumPy path (``compiled`` None then means False).
     compiled : run discrete-baseline weight perturbation with dense +-1 codes in the
         compiled kernel (kernels.py, numba) instead of NumPy array calls; None uses it
-        where it applies and numba is importable, unless MGD_NUMBA=0 is set. Both
-        give the same numbers up to rounding order.
+        where it applies and numba imports, unless MGD_NUMBA=0 is set; True requires
+        it. Both paths give the same numbers up to rounding order.
     """
 
     def __init__(
@@ -153,7 +155,7 @@ class MGDEnsemble:
         width = max(self.n_pert, net.n_params)
         self.chunk = max(1, (2 if self.bit_codes else 1) * WINDOW_BUDGET // (runs * width))
         self.codes = PeriodCodes(streams, packed=self.bit_codes or self.kernel is not None)
-        if self.bit_codes:
+        if self.bit_codes and self.kernel is None:
             self._inputs = DigitSplit.for_values(x_train, net.sizes[0])
         self.order = EnsembleBuffer(
             [SampleOrder(len(x_train), run_rng(seed, r, SAMPLES)) for r in range(runs)],
@@ -331,23 +333,26 @@ class MGDEnsemble:
 
     def _compiled_segment(self, n0: int, n1: int) -> None:
         """Steps n0..n1-1 of a discrete segment in the compiled kernel: the costs, C0
-        (when not valid) and the error signals added to G, one run and step at a time."""
+        (when not valid) and the error signals added to G, one run and step at a time.
+        Cut into chunks like the NumPy path, so the codes held stay bounded."""
         tp = self.m.tau_p
-        k0, k1 = n0 // tp, (n1 - 1) // tp + 1
-        words = self.codes.get(k0, k1)  # (R, k1 - k0, W) raw words
-        period = np.arange(n0, n1) // tp - k0 if tp > 1 else np.arange(n1 - n0)
-        baseline = not self.c0_valid
-        noise = self._noise(n1 - n0 + baseline) if self.cost_noise is not None else None
-        c = self.kernel.segment(
-            self.theta, self._xs[:, 0], self._ts[:, 0], words, period, self.amp,
-            self.dtheta**2, self.c0, baseline, noise, self.m.clamp, self.G,
-        )
-        if baseline:
-            self.c0_valid = True
+        for s in range(n0, n1, self.chunk):
+            e = min(n1, s + self.chunk)
+            k0, k1 = s // tp, (e - 1) // tp + 1
+            words = self.codes.get(k0, k1)  # (R, k1 - k0, W) raw words
+            period = np.arange(s, e) // tp - k0 if tp > 1 else np.arange(e - s)
+            baseline = not self.c0_valid
+            noise = self._noise(e - s + baseline) if self.cost_noise is not None else None
+            c = self.kernel.segment(
+                self.theta, self._xs[:, 0], self._ts[:, 0], words, period, self.amp,
+                self.dtheta**2, self.c0, baseline, noise, self.m.clamp, self.G,
+            )
+            if baseline:
+                self.c0_valid = True
+                if self.record:
+                    self.baselines.append(self.c0.copy())
             if self.record:
-                self.baselines.append(self.c0.copy())
-        if self.record:
-            self.costs.append(c)
+                self.costs.append(c)
 
     def _analog_step(self) -> None:
         n = self.n
