@@ -40,9 +40,10 @@ from numba.extending import intrinsic
 from .network import MLP, Variation
 
 # Activation and cost kinds as the integers the kernel branches on.
-ACTIVATIONS = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "hard_sigmoid": 4}
+LINEAR, SIGMOID, TANH, RELU, HARD_SIGMOID = range(5)
+ACTIVATIONS = {"linear": LINEAR, "sigmoid": SIGMOID, "tanh": TANH, "relu": RELU,
+               "hard_sigmoid": HARD_SIGMOID}
 COSTS = {"mse": 0, "cross_entropy": 1}
-SIGMOID = ACTIVATIONS["sigmoid"]
 
 # The first layer is summed by table look-up (see _sign_tables) when a segment has at
 # least this many first-layer rows to sum (steps x outputs): building the tables
@@ -51,8 +52,11 @@ TABLE_MIN_WORK = 256
 
 # Every compiled function: cached on disk, and NumPy's float semantics (x / 0 is inf
 # or NaN, not an exception: a division that may raise keeps a loop from vectorizing).
-# The small ones are inlined into their callers: a call passes each array as some ten
-# numbers, which costs more than a small layer's arithmetic.
+# The per-step pieces that take arrays are inlined by numba into their callers: a call
+# passes each array as some ten numbers, which costs more than a small layer's
+# arithmetic. Scalar helpers (_exp, _act, _dot, _clamp) stay separate functions, which
+# LLVM inlines by itself: inlining them in numba too would double the compile time
+# (and drop _dot's fast-math flags, which are the caller's after numba's inlining).
 _top = numba.njit(cache=True, error_model="numpy")
 _inline = numba.njit(cache=True, error_model="numpy", inline="always")
 # Reassociated float sums (and fused multiply-adds) vectorize; NaN and inf still
@@ -61,7 +65,7 @@ _sum = numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contrac
 
 # --- exp that vectorizes -------------------------------------------------------------------
 # libm's exp is a call per value; this one is plain arithmetic, so a layer's sigmoids
-# become vector instructions (3x faster on the digits network). exp(x) = 2^n e^r with
+# become vector instructions (some 2.5x faster than with libm's exp). exp(x) = 2^n e^r with
 # n = round(x / ln 2) and r = x - n ln 2 (ln 2 in two parts, the first with enough
 # trailing zero bits that n ln2_hi is exact), |r| <= ln(2) / 2, and e^r by its Taylor
 # series to r^13 (truncation below 1e-17 relative). Within 1 ulp of np.exp over the
@@ -123,11 +127,11 @@ def _act(z, kind):
     """Activation ``kind`` (ACTIVATIONS) of one pre-activation; NaN stays NaN."""
     if kind == SIGMOID:
         return 1.0 / (1.0 + _exp(-z))
-    if kind == 2:
+    if kind == TANH:
         return np.tanh(z)
-    if kind == 3:
+    if kind == RELU:
         return 0.0 if z < 0.0 else z
-    if kind == 4:
+    if kind == HARD_SIGMOID:
         v = 0.25 * z + 0.5
         if v < 0.0:
             return 0.0
@@ -343,7 +347,7 @@ def _segment(theta, x, t, words, code_bytes, period, amp, dtheta2, c0, baseline,
     sign = np.empty((n_in // 8 if tables else 0, 256))
     zw = np.empty(n_hid)
     lo = layout[0, 3] if tables else 0  # parameters perturbed in p
-    rest = 1 if tables else 0  # layers evaluated as matrix products
+    rest = 1 if tables else 0  # the first layer that _forward evaluates
     first = 1 if baseline else 0
     for r in range(runs):
         a = amp[r]
