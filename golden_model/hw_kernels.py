@@ -39,8 +39,9 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from .config import HardwareConfig, MGDConfig
 from .hw_blocks import walsh_size
-from .hw_network import HARD_SEGMENTS, PLAN_SEGMENTS
+from .hw_network import HARD_SEGMENTS, PLAN_SEGMENTS, HwMLP
 from .lfsr import mask_taps, tap_mask
 
 # Activation and code kinds as the integers the kernel branches on.
@@ -56,7 +57,7 @@ CODE_KINDS = {"code": CODE, "walsh": WALSH, "time": TIME, "frequency": FREQUENCY
 # activation kind and the input's fraction bits.
 N_IN, N_OUT, W0, B0, NODE0, H_IN, ACT, IN_FRAC = range(8)
 
-# Fields of the spec array (the config's integers).
+# Fields of the spec tuple (the config's integers).
 (TAU_X, TAU_P, TAU_THETA, NODE, KIND, AMP, THETA_FRAC, THETA_BITS, Z_BITS, Z_FRAC,
  ACT_BITS, ACT_FRAC, X_FRAC, Z_HALF_UP, COST_K, COST_BITS, CTILDE_BITS, CLAMP,
  G_BITS, GW_BITS, MOMENTUM, V_BITS, ETA, UPD_HALF_UP, WALSH_M, SPEC_LEN) = range(26)
@@ -296,8 +297,77 @@ def _starts(n, spec):
     return n % spec[TAU_X] == 0 or n % spec[TAU_THETA] == 0
 
 
+@_inline
+def _load(x, sample, h):
+    """Training sample ``sample``'s input into h, layer 0's input."""
+    for j in range(x.shape[1]):
+        h[j] = x[sample, j]
+
+
+@_inline
+def _count_pass(counts, n_z, n_act, n_cost):
+    """One forward pass and its saturations."""
+    counts[C_Z] += n_z
+    counts[C_ACT] += n_act
+    counts[C_COST] += n_cost
+    counts[C_PASSES] += 1
+
+
+@_inline
+def _baseline(theta, h, layout, spec, z, z0, no_codes, t, sample, counts):
+    """The unperturbed pass of a segment start on the input in h, counted; layer 0's z
+    stays in z0. Returns (C0, layer 0's z saturations)."""
+    z0_sat = _layer_z(theta, h, layout, 0, spec, z0)
+    n_act = _layer_out(z0, no_codes, 0, h, layout, 0, spec)
+    n_z, n_act1 = _forward(theta, h, layout, spec, z, 1, no_codes, 0)
+    c, n_cost = _cost(h, t, sample, spec)
+    _count_pass(counts, z0_sat + n_z, n_act + n_act1, n_cost)
+    return c, z0_sat
+
+
+@_inline
+def _perturbed(p, theta, h, layout, spec, z, z0, z0_sat, s, no_codes, t, sample, counts):
+    """The step's perturbed pass on the input in h, counted; returns C. Weight
+    perturbation: parameters p = theta + a s. Node perturbation: theta, with the
+    segment's layer-0 z (z0, z0_sat saturations) and every z_i + a s_i."""
+    if spec[NODE]:
+        amp = spec[AMP]
+        n_act = _layer_out(z0, s, amp, h, layout, 0, spec)
+        n_z, n_act1 = _forward(theta, h, layout, spec, z, 1, s, amp)
+        n_z += z0_sat
+    else:
+        n_act = 0
+        n_z, n_act1 = _forward(p, h, layout, spec, z, 0, no_codes, 0)
+    c, n_cost = _cost(h, t, sample, spec)
+    _count_pass(counts, n_z, n_act + n_act1, n_cost)
+    return c
+
+
+@_inline
+def _ctilde(c, c0, spec, counts):
+    """C~ = sat(C - C0, ctilde_bits), counted, then the optional clamp."""
+    ct, n_ct = _sat(c - c0, spec[CTILDE_BITS])
+    counts[C_CTILDE] += n_ct
+    lim = spec[CLAMP]
+    if lim:
+        ct = min(max(ct, -lim), lim)
+    return ct
+
+
+@_inline
+def _gradient(end, s, ct, D, h0, layout, spec, G, counts):
+    """Weight perturbation: G += s C~. Node perturbation: D += s C~, and at a
+    segment's end (the step before ``end`` starts a new one) the flush into G."""
+    if spec[NODE]:
+        counts[C_D] += _accumulate(D, s, ct, spec[G_BITS])
+        if _starts(end, spec):
+            counts[C_G] += _flush(D, h0, layout, spec, G)
+    else:
+        counts[C_G] += _accumulate(G, s, ct, spec[G_BITS])
+
+
 @_top
-def run(n0, n1, spec, layout, taps, lfsr, theta, G, V, D, h0, c0, x, t, order, counts,
+def _run(n0, n1, spec, layout, taps, lfsr, theta, G, V, D, h0, c0, x, t, order, counts,
         rec, every, updates0, snap, snap_n):
     """Steps n0..n1-1 of the trainer (``HwTrainer.advance``); returns the updates done.
 
@@ -308,27 +378,24 @@ def run(n0, n1, spec, layout, taps, lfsr, theta, G, V, D, h0, c0, x, t, order, c
     C~ (or is (3, 0)); with every > 0, snap[r] / snap_n[r] receive theta and the step
     count after each update whose number (from updates0 + 1) is a multiple of every.
     """
-    tau_p, node, amp = spec[TAU_P], spec[NODE] != 0, spec[AMP]
+    tau_x, tau_p, amp = spec[TAU_X], spec[TAU_P], spec[AMP]
     last = layout.shape[0] - 1
-    n_x = layout[0, N_IN]
     h = np.zeros(layout[last, H_IN] + layout[last, N_IN] + layout[last, N_OUT], np.int64)
     z = np.zeros(np.max(layout[:, N_OUT]), np.int64)
     # Layer 0's z is the same in every pass of a node-perturbation segment (theta and
     # the sample are fixed, the codes come after z): the baseline's is kept.
     z0 = np.zeros(layout[0, N_OUT], np.int64)
-    s = np.zeros(D.shape[0] if node else theta.shape[0], np.int64)
+    s = np.zeros(D.shape[0] if spec[NODE] else theta.shape[0], np.int64)
     no_codes = np.zeros(D.shape[0], np.int64)
     p = theta.copy()  # weight perturbation: theta + a s of the period
     state, tap = lfsr[0], lfsr[1]
     base = c0[0]
     z0_sat = 0
-    if node and not _starts(n0, spec):
+    if spec[NODE] and not _starts(n0, spec):
         # The segment began in an earlier call: its layer-0 z again (not a pass).
-        smp = order[(n0 // spec[TAU_X]) % order.shape[0]]
-        for j in range(n_x):
-            h[j] = x[smp, j]
+        _load(x, order[(n0 // tau_x) % order.shape[0]], h)
         z0_sat = _layer_z(theta, h, layout, 0, spec, z0)
-    stale = True
+    stale = True  # p needs forming: new codes or a new theta
     updates = 0
     for n in range(n0, n1):
         if n == n0 or n % tau_p == 0:
@@ -336,53 +403,26 @@ def run(n0, n1, spec, layout, taps, lfsr, theta, G, V, D, h0, c0, x, t, order, c
                 state = _lfsr_next(state, tap)
             _period_codes(spec[KIND], n // tau_p, state, taps, spec[WALSH_M], s)
             stale = True
-        if stale and not node:
+        if stale and not spec[NODE]:
             for i in range(theta.shape[0]):
                 p[i] = theta[i] + amp * s[i]
             stale = False
-        smp = order[(n // spec[TAU_X]) % order.shape[0]]
-        for j in range(n_x):
-            h[j] = x[smp, j]
+        sample = order[(n // tau_x) % order.shape[0]]
+        _load(x, sample, h)
         if _starts(n, spec):
-            z0_sat = _layer_z(theta, h, layout, 0, spec, z0)
-            n_act = _layer_out(z0, no_codes, 0, h, layout, 0, spec)
-            n_z, n_act1 = _forward(theta, h, layout, spec, z, 1, no_codes, 0)
-            base, n_cost = _cost(h, t, smp, spec)
-            counts[C_Z] += z0_sat + n_z
-            counts[C_ACT] += n_act + n_act1
-            counts[C_COST] += n_cost
-            counts[C_PASSES] += 1
+            base, z0_sat = _baseline(theta, h, layout, spec, z, z0, no_codes, t, sample,
+                                     counts)
             for j in range(h0.shape[0]):
                 h0[j] = h[j]
-        if node:
-            n_act = _layer_out(z0, s, amp, h, layout, 0, spec)
-            n_z, n_act1 = _forward(theta, h, layout, spec, z, 1, s, amp)
-            n_z += z0_sat
-        else:
-            n_act = 0
-            n_z, n_act1 = _forward(p, h, layout, spec, z, 0, no_codes, 0)
-        c, n_cost = _cost(h, t, smp, spec)
-        counts[C_Z] += n_z
-        counts[C_ACT] += n_act + n_act1
-        counts[C_COST] += n_cost
-        counts[C_PASSES] += 1
-        ct, n_ct = _sat(c - base, spec[CTILDE_BITS])
-        counts[C_CTILDE] += n_ct
-        lim = spec[CLAMP]
-        if lim:
-            ct = min(max(ct, -lim), lim)
-        end = n + 1
-        if node:
-            counts[C_D] += _accumulate(D, s, ct, spec[G_BITS])
-            if _starts(end, spec):
-                counts[C_G] += _flush(D, h0, layout, spec, G)
-        else:
-            counts[C_G] += _accumulate(G, s, ct, spec[G_BITS])
+        c = _perturbed(p, theta, h, layout, spec, z, z0, z0_sat, s, no_codes, t, sample,
+                       counts)
+        ct = _ctilde(c, base, spec, counts)
+        _gradient(n + 1, s, ct, D, h0, layout, spec, G, counts)
         if rec.shape[1]:
             rec[0, n - n0] = c
             rec[1, n - n0] = base
             rec[2, n - n0] = ct
-        if end % spec[TAU_THETA] == 0:
+        if (n + 1) % spec[TAU_THETA] == 0:
             n_g, n_theta = _update(theta, G, V, spec)
             counts[C_G] += n_g
             counts[C_THETA] += n_theta
@@ -392,14 +432,14 @@ def run(n0, n1, spec, layout, taps, lfsr, theta, G, V, D, h0, c0, x, t, order, c
             if every > 0 and done % every == 0:
                 r = done // every - updates0 // every - 1
                 snap[r, :] = theta
-                snap_n[r] = end
+                snap_n[r] = n + 1
     lfsr[0] = state
     c0[0] = base
     return updates
 
 
 # --- the trainer's handle -------------------------------------------------------------
-def supports(cfg) -> bool:
+def supports(cfg: MGDConfig) -> bool:
     """Whether the kernel covers a (hardware-validated, ``datapath = "mlp"``) config:
     every activation and code kind of the model, LFSRs up to 64 bits."""
     n = cfg.network
@@ -410,7 +450,7 @@ def supports(cfg) -> bool:
 
 
 class TrainerKernel:
-    """The compiled trainer of one config: its spec and layout arrays, and ``run``.
+    """The compiled trainer of one config: its spec and layout, and ``run``.
 
     Parameters
     ----------
@@ -420,10 +460,9 @@ class TrainerKernel:
         V and larger eta_shift)
     """
 
-    def __init__(self, cfg, net, wu_hw):
+    def __init__(self, cfg: MGDConfig, net: HwMLP, wu_hw: HardwareConfig):
         h, m = cfg.hw, cfg.mgd
         node = m.mode == "node"
-        spec = np.zeros(SPEC_LEN, np.int64)
         fields = {
             TAU_X: m.tau_x, TAU_P: m.tau_p, TAU_THETA: m.tau_theta, NODE: int(node),
             KIND: CODE_KINDS[m.perturbation], AMP: 1 << h.amp_log2,
@@ -436,9 +475,13 @@ class TrainerKernel:
             ETA: wu_hw.eta_shift, UPD_HALF_UP: int(wu_hw.rounding == "half_up"),
             WALSH_M: walsh_size(net.n_nodes if node else net.n_params),
         }
+        spec = [0] * SPEC_LEN
         for k, v in fields.items():
-            spec[k] = v
-        self.spec = spec
+            spec[k] = int(v)
+        # A tuple, not an array: the compiled code can keep its fields in registers
+        # (an array might alias the arrays the kernel writes, so every read would be a
+        # load).
+        self.spec = tuple(spec)
         rows = []
         h_in = 0
         for l in range(net.n_layers):
@@ -470,11 +513,11 @@ class TrainerKernel:
         rec = np.zeros((3, n1 - n0 if record else 0), np.int64)
         n_snap = 0
         if every > 0:  # updates come at the multiples of tau_theta in (n0, n1]
-            tt = int(self.spec[TAU_THETA])
+            tt = self.spec[TAU_THETA]
             n_snap = (updates0 + n1 // tt - n0 // tt) // every - updates0 // every
         snap = np.zeros((n_snap, len(a["theta"])), np.int64)
         snap_n = np.zeros(n_snap, np.int64)
-        updates = run(n0, n1, self.spec, self.layout, self.taps, lfsr, a["theta"], a["G"],
+        updates = _run(n0, n1, self.spec, self.layout, self.taps, lfsr, a["theta"], a["G"],
                       a["V"], a["D"], a["h0"], c0_buf, a["x"], a["t"], a["order"], counts,
                       rec, every, updates0, snap, snap_n)
         return KernelRun(int(updates), int(lfsr[0]), int(c0_buf[0]),
