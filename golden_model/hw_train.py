@@ -26,12 +26,20 @@ docs/hardware_network.md restates the schedule; in short, step n (discrete basel
 Fast and exact: theta is fixed within an update window, so the window's baselines and
 perturbed passes are one batched forward pass; the accumulations are one matrix
 product whenever a bound proves no partial sum can saturate, else a per-step loop.
+Where numba imports, a compiled kernel (``hw_kernels``) runs the steps one by one
+instead, with the same integers: it avoids NumPy's per-call overhead, which dominates
+small networks with short windows, and was faster on every network measured (2-2-1
+to 64-256-10, docs/hardware_network.md). ``HwTrainer``'s ``compiled`` argument and
+MGD_NUMBA=0 choose the NumPy path.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import importlib.util
+import os
 import time
 from dataclasses import dataclass
 
@@ -43,12 +51,34 @@ from .fixed import sat, smax
 from .hw_blocks import WeightUpdateModel, counter_add, lfsr_jump, lfsr_sequence, walsh_size
 from .hw_network import HwData, HwMLP, evaluate, quantize_params
 from .lfsr import mask_taps
+from .mgd import NUMBA_ENV
 from .network import MLP
 from .streams import INIT, SAMPLES, run_rng
 from .train import EVAL_TRAIN_SAMPLES, History
 
 # Rows of one batched window evaluation, times the perturbed count, kept below this.
 ROW_BUDGET = 1 << 18
+
+
+@functools.cache
+def _kernels_module():
+    """golden_model.hw_kernels, or None when numba is missing or fails to import.
+    Imported on first need: numba takes some 0.2 s to import."""
+    if importlib.util.find_spec("numba") is None:
+        return None
+    try:
+        from . import hw_kernels
+    except ImportError:
+        return None
+    return hw_kernels
+
+
+def numba_enabled() -> bool:
+    """Whether the compiled trainer kernel may be chosen by default: numba imports and
+    MGD_NUMBA is not 0 (or false/no/off), the float model's switch."""
+    if os.environ.get(NUMBA_ENV, "").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return _kernels_module() is not None
 
 
 class CodeSequence:
@@ -155,6 +185,10 @@ class HwTrainer:
     run : run index: initial weights and sample order use seed ``cfg.seed + run``
     theta0 : optional initial parameters (theta LSBs) instead of the float draw
     record_theta_every : keep theta after every k-th update (0: never)
+    compiled : run ``advance`` in the compiled kernel (``hw_kernels``, numba) instead of
+        the batched NumPy path; None uses it when numba imports and MGD_NUMBA is not
+        0 (the kernel was the faster path on every network measured); True requires
+        it, False asks for the NumPy path. Both give the same integers.
     """
 
     def __init__(
@@ -164,6 +198,7 @@ class HwTrainer:
         run: int = 0,
         theta0: np.ndarray | None = None,
         record_theta_every: int = 0,
+        compiled: bool | None = None,
     ):
         cfg.validate_hardware()
         h, m = cfg.hw, cfg.mgd
@@ -205,6 +240,27 @@ class HwTrainer:
         self._c0 = 0  # the current segment's baseline cost and layer inputs
         self._h0: list[np.ndarray] = []
         self.block = max(1, min(m.tau_theta, ROW_BUDGET // max(self.n_pert, 64)))
+        self.kernel = self._compiled_kernel(compiled, wu_hw)
+
+    def _compiled_kernel(self, compiled: bool | None, wu_hw):
+        """The compiled trainer (hw_kernels.TrainerKernel), or None for the NumPy path."""
+        if compiled is None:
+            compiled = numba_enabled() and _kernels_module().supports(self.cfg)
+        if not compiled:
+            return None
+        kernels = _kernels_module()
+        if kernels is None:
+            raise ImportError("the compiled trainer kernel needs numba, which does not import")
+        if not kernels.supports(self.cfg):
+            raise ValueError("the compiled trainer kernel does not cover this config")
+        # The kernel reads the data as contiguous int64 and updates the trainer's
+        # arrays in place.
+        self._kdata = {
+            "x": np.ascontiguousarray(self.data.x_train, np.int64),
+            "t": np.ascontiguousarray(self.data.t_train, np.int64),
+            "order": np.ascontiguousarray(self.order, np.int64),
+        }
+        return kernels.TrainerKernel(self.cfg, self.net, wu_hw)
 
     @property
     def theta(self) -> np.ndarray:
@@ -221,6 +277,8 @@ class HwTrainer:
     # --- the schedule ---------------------------------------------------------------
     def advance(self, steps: int, record: bool = False) -> Trace | None:
         """Run ``steps`` more steps; with ``record``, return their per-step Trace."""
+        if self.kernel is not None and steps > 0:
+            return self._advance_compiled(steps, record)
         target = self.n + steps
         tt = self.m.tau_theta
         parts = []
@@ -234,6 +292,47 @@ class HwTrainer:
         if not record:
             return None
         return Trace(*(np.concatenate([p[i] for p in parts]) for i in range(5)))
+
+    def _advance_compiled(self, steps: int, record: bool) -> Trace | None:
+        """``advance`` in the compiled kernel: the same state afterwards, the same Trace.
+
+        The kernel works on the trainer's own arrays and returns raw counts, which
+        ``counter_add`` adds once (a saturating sum of non-negative increments does
+        not depend on how they are grouped)."""
+        k, h, m = self.kernel, self.hw, self.m
+        n0, n1 = self.n, self.n + steps
+        # The LFSR state of the first period, from the last one CodeSequence holds.
+        state = self.codes._state
+        if m.perturbation == "code":
+            state = lfsr_jump(state, n0 // m.tau_p - self.codes._k, h.lfsr_bits)
+        wu = self.wu
+        wu.theta = np.ascontiguousarray(wu.theta, np.int64)
+        wu.G = np.ascontiguousarray(wu.G, np.int64)
+        wu.V = np.ascontiguousarray(wu.V, np.int64)
+        self.D = np.ascontiguousarray(self.D, np.int64)
+        h0 = np.concatenate(self._h0) if self._h0 else np.zeros(k.h0_size, np.int64)
+        arrays = self._kdata | {"theta": wu.theta, "G": wu.G, "V": wu.V, "D": self.D,
+                                "h0": h0}
+        res = k.run(n0, n1, arrays, state, self._c0, self.record_theta_every,
+                    self.updates, record)
+        self.n = n1
+        self.updates += res.updates
+        self.thetas.extend(res.thetas)
+        c = res.counts
+        for name in self.sat:
+            self._count(name, c[name])
+        wu.sat_g = counter_add(wu.sat_g, c["g"], h.counter_bits)
+        wu.sat_theta = counter_add(wu.sat_theta, c["theta"], h.counter_bits)
+        self.passes += c["passes"]
+        self._c0 = res.c0
+        self._h0 = [h0[sl].copy() for sl in k.input_slices]
+        if m.perturbation == "code":
+            self.codes._k, self.codes._state = (n1 - 1) // m.tau_p, res.state
+        if not record:
+            return None
+        step = np.arange(n0, n1)
+        sample = self.order[(step // m.tau_x) % len(self.order)]
+        return Trace(step, sample, res.rec[0], res.rec[1], res.rec[2])
 
     def _update(self) -> None:
         self.wu.tick(update=1)
