@@ -33,13 +33,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from .config import ConfigError, MGDConfig, build_config, load_config, parse_assignment
 from .datasets import DataError, Dataset, load_dataset
-from .fixed import sat, smax
+from .fixed import sat, shift_round, smax
 from .hw_blocks import WeightUpdateModel, counter_add, lfsr_jump, lfsr_sequence, walsh_size
 from .hw_network import HwData, HwMLP, evaluate, quantize_params
 from .lfsr import mask_taps
@@ -134,6 +135,25 @@ def accumulate(acc: np.ndarray, codes: np.ndarray, ct: np.ndarray, bits: int):
 
 
 @dataclass
+class SubLsbCount:
+    """Totals over the updates of a run: how many parameters had a non-zero step source
+    (G, or V with momentum) and how many of those moved by nothing because
+    round(source >> eta_shift) is zero, i.e. their update was below one theta LSB."""
+
+    updates: int = 0
+    nonzero: int = 0
+    below_lsb: int = 0
+
+    def add(self, source: np.ndarray, eta_shift: int, rounding: str) -> None:
+        """Count one update whose step source is ``source`` (the unit's shift)."""
+        nonzero = source != 0
+        step = shift_round(source, eta_shift, rounding)
+        self.updates += 1
+        self.nonzero += int(np.count_nonzero(nonzero))
+        self.below_lsb += int(np.count_nonzero(nonzero & (step == 0)))
+
+
+@dataclass
 class Trace:
     """Per-step record of one ``advance`` chunk: step, sample index, measured cost C,
     its baseline C0 and C~ (cost LSBs)."""
@@ -155,6 +175,8 @@ class HwTrainer:
     run : run index: initial weights and sample order use seed ``cfg.seed + run``
     theta0 : optional initial parameters (theta LSBs) instead of the float draw
     record_theta_every : keep theta after every k-th update (0: never)
+    count_sub_lsb : count the updates below one theta LSB in ``sub_lsb`` (a
+        :class:`SubLsbCount`; off by default, the numbers are the same either way)
     """
 
     def __init__(
@@ -164,6 +186,7 @@ class HwTrainer:
         run: int = 0,
         theta0: np.ndarray | None = None,
         record_theta_every: int = 0,
+        count_sub_lsb: bool = False,
     ):
         cfg.validate_hardware()
         h, m = cfg.hw, cfg.mgd
@@ -202,6 +225,7 @@ class HwTrainer:
         self.sat = {"z": 0, "act": 0, "cost": 0, "ctilde": 0, "d": 0}
         self.record_theta_every = record_theta_every
         self.thetas: list[tuple[int, np.ndarray]] = []
+        self.sub_lsb = SubLsbCount() if count_sub_lsb else None
         self._c0 = 0  # the current segment's baseline cost and layer inputs
         self._h0: list[np.ndarray] = []
         self.block = max(1, min(m.tau_theta, ROW_BUDGET // max(self.n_pert, 64)))
@@ -236,7 +260,14 @@ class HwTrainer:
         return Trace(*(np.concatenate([p[i] for p in parts]) for i in range(5)))
 
     def _update(self) -> None:
-        self.wu.tick(update=1)
+        # The step's source is G as it stands before the update (which clears it), or
+        # with momentum the new V the update computes; only read here, never changed.
+        wu, count = self.wu, self.sub_lsb
+        if count is not None and not self.hw.momentum_shift:
+            count.add(wu.G, wu.h.eta_shift, wu.h.rounding)
+        wu.tick(update=1)
+        if count is not None and self.hw.momentum_shift:
+            count.add(wu.V, wu.h.eta_shift, wu.h.rounding)
         self.updates += 1
         if self.record_theta_every and self.updates % self.record_theta_every == 0:
             self.thetas.append((self.n, self.wu.theta.copy()))
@@ -328,6 +359,7 @@ class HwRunResult:
     updates: int
     init_saturations: int = 0
     cycles_per_pass: int = 0
+    sub_lsb: SubLsbCount | None = None
 
 
 def cycles_per_pass(sizes: list[int]) -> int:
@@ -341,11 +373,19 @@ def train_hw(
     run: int = 0,
     progress=None,
     record_theta_every: int = 0,
+    count_sub_lsb: bool = False,
+    on_eval: Callable[[HwTrainer], None] | None = None,
 ) -> HwRunResult:
     """Train one run for ``cfg.steps`` steps, evaluating every ``eval_every`` steps on
-    (at most 2000 samples of) the training set and on the test set, in fixed point."""
+    (at most 2000 samples of) the training set and on the test set, in fixed point.
+
+    ``count_sub_lsb`` counts the updates below one LSB (``HwRunResult.sub_lsb``);
+    ``on_eval(trainer)`` is called after every evaluation (step 0 included), to look
+    at the trainer's state there; neither changes the numbers.
+    """
     hd = HwData.from_dataset(data, cfg.hw)
-    trainer = HwTrainer(cfg, hd, run, record_theta_every=record_theta_every)
+    trainer = HwTrainer(cfg, hd, run, record_theta_every=record_theta_every,
+                        count_sub_lsb=count_sub_lsb)
     k = min(len(hd.x_train), EVAL_TRAIN_SAMPLES)
     history = History()
 
@@ -356,6 +396,8 @@ def train_hw(
         history.add(trainer.n, np.array([cost]), np.array([train_acc]), np.array([test_acc]))
         if progress is not None:
             progress(trainer.n, {"cost": cost, "train_acc": train_acc, "test_acc": test_acc})
+        if on_eval is not None:
+            on_eval(trainer)
 
     start = time.perf_counter()
     evaluate_now()
@@ -365,7 +407,7 @@ def train_hw(
     return HwRunResult(
         history, trainer.theta.copy(), trainer.thetas, trainer.counters(),
         time.perf_counter() - start, trainer.passes, trainer.updates,
-        trainer.init_saturations, cycles_per_pass(trainer.net.sizes),
+        trainer.init_saturations, cycles_per_pass(trainer.net.sizes), trainer.sub_lsb,
     )
 
 
