@@ -133,7 +133,7 @@ def _fixed_and_wide(plan: Plan, data: Dataset, run: int) -> dict[str, Any]:
     wide = HwTrainer(plan.wide, wide_data, run, theta0=theta0 << s, count_sub_lsb=True)
     k = min(len(wide_data.x_train), EVAL_TRAIN_SAMPLES)
     scale = 2.0 ** -plan.wide.hw.theta_frac
-    rec: dict[str, list] = {"rms": [], "max": [], "sub_lsb": [], "wide_sub_lsb": []}
+    rec: dict[str, list] = {"rms": [], "max": [], "moved": [], "sub_lsb": [], "wide_sub_lsb": []}
     wide_hist = History()
     wide_seconds = [0.0]
 
@@ -144,6 +144,9 @@ def _fixed_and_wide(plan: Plan, data: Dataset, run: int) -> dict[str, Any]:
         diff = ((trainer.theta << s) - wide.theta) * scale
         rec["rms"].append(float(np.sqrt(np.mean(diff**2))))
         rec["max"].append(float(np.abs(diff).max()))
+        # How far the twin has gone, to read the error against.
+        moved = (wide.theta - (theta0 << s)) * scale
+        rec["moved"].append(float(np.sqrt(np.mean(moved**2))))
         rec["sub_lsb"].append(dataclasses.astuple(trainer.sub_lsb))
         rec["wide_sub_lsb"].append(dataclasses.astuple(wide.sub_lsb))
         d = wide_data
@@ -278,7 +281,8 @@ def run_compare(plan: Plan, data: Dataset, progress: Progress | None = None) -> 
     dict
         JSON-ready: ``summary``, ``config``, ``wide_twin``, ``float_twin``, ``curves``
         (steps; float, fixed and wide test_acc, train_acc, cost as (E, R) lists, cost
-        in the float model's units), ``param_error`` (rms and max, (E, R)),
+        in the float model's units), ``param_error`` (rms and max, (E, R); and
+        ``moved_rms``, the twin's RMS distance from its initial parameters),
         ``numerics`` (updates below one LSB, saturation counters), ``rtl`` (or None),
         ``widths`` (one entry per sweep).
     """
@@ -317,6 +321,7 @@ def run_compare(plan: Plan, data: Dataset, progress: Progress | None = None) -> 
         "steps": fixed_hist.steps,
         "rms": np.array([x["rms"] for x in runs]).T.tolist(),
         "max": np.array([x["max"] for x in runs]).T.tolist(),
+        "moved_rms": np.array([x["moved"] for x in runs]).T.tolist(),
         "theta_lsb": 2.0**-cfg.hw.theta_frac,
     }
     results = {
@@ -368,7 +373,8 @@ def _summary(cfg: MGDConfig, sizes: list[int], results: dict[str, RunResult],
         **{name: summarize(r) for name, r in results.items()},
         "param_error_final": {"rms": float(np.median(pe["rms"][-1])),
                               "max": float(np.median(pe["max"][-1])),
-                              "max_any_run": float(np.max(pe["max"][-1]))},
+                              "max_any_run": float(np.max(pe["max"][-1])),
+                              "moved_rms": float(np.median(pe["moved_rms"][-1]))},
         "theta_lsb": pe["theta_lsb"],
         "sub_lsb_fraction": out["numerics"]["sub_lsb"]["fraction"],
         "sub_lsb_of_nonzero": out["numerics"]["sub_lsb"]["of_nonzero"],

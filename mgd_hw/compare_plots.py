@@ -55,8 +55,9 @@ def plot_curves(path: Path, result: dict[str, Any]) -> None:
 
 
 def plot_param_error(path: Path, result: dict[str, Any]) -> None:
-    """|theta_fixed - theta_wide| (RMS and max, real units) and the share of parameter
-    updates below one LSB per evaluation interval."""
+    """|theta_fixed - theta_wide| (RMS and max, real units) beside the twin's distance
+    from its initial parameters, and the share of parameter updates below one LSB per
+    evaluation interval."""
     plt = _pyplot()
     pe = result["param_error"]
     x = _steps(result)
@@ -66,6 +67,9 @@ def plot_param_error(path: Path, result: dict[str, Any]) -> None:
         if v.shape[1] > 1:
             ax_err.plot(x[1:], v[1:], color=color, alpha=0.12, lw=0.7)
         ax_err.plot(x[1:], np.median(v[1:], axis=1), color=color, lw=2, label=f"{key} (median)")
+    moved = np.median(np.array(pe["moved_rms"], dtype=float)[1:], axis=1)
+    ax_err.plot(x[1:], moved, color="gray", ls="--", lw=1.5,
+                label="twin's rms distance from theta_0")
     ax_err.axhline(pe["theta_lsb"], color="gray", ls=":", label="one theta LSB")
     ax_err.set(xscale="log", yscale="log", xlabel="MGD steps",
                ylabel="|theta fixed - theta high-precision|")

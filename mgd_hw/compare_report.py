@@ -101,7 +101,8 @@ def summary_lines(result: dict[str, Any], out: Path | None = None) -> list[str]:
         f"  fixed point:         {acc(x)}; fixed - float {s['fixed_minus_float']:+.3f}",
         f"  high-precision twin: {acc(w)} ({_shift_text(result)} bits)",
         f"  parameter error fixed vs high-precision at step {s['steps']:,}: rms "
-        f"{pe['rms']:.3g}, max {pe['max']:.3g} (theta LSB {s['theta_lsb']:.3g})",
+        f"{pe['rms']:.3g}, max {pe['max']:.3g} (the twin moved rms {pe['moved_rms']:.3g} "
+        f"from theta_0; theta LSB {s['theta_lsb']:.3g})",
         f"  updates below one LSB: {_pct(s['sub_lsb_fraction'])} of parameter updates "
         f"({_pct(s['sub_lsb_of_nonzero'])} of those with G != 0); saturations: "
         + (", ".join(f"{k} {v:,}" for k, v in sat.items()) if sat else "none"),
@@ -167,7 +168,9 @@ def markdown(result: dict[str, Any], command: str) -> str:
         "",
         "RMS and max over all parameters of `|theta_fixed - theta_wide|` in real units "
         "(the twin's formats below); both start from the same parameters, so the error "
-        "is 0 at step 0.",
+        "is 0 at step 0. Each rounding changes the steps that follow, so the error grows "
+        "with the divergence of the two trajectories; the last column, the twin's RMS "
+        "distance from its initial parameters, is the scale to read it against.",
         "",
         "| hw field | fixed point | high-precision twin |",
         "| --- | --- | --- |",
@@ -175,12 +178,13 @@ def markdown(result: dict[str, Any], command: str) -> str:
     lines += [f"| {k} | {a} | {b} |" for k, (a, b) in result["wide_twin"]["hw"].items()]
     pe = result["param_error"]
     lines += ["", f"One theta LSB is {pe['theta_lsb']:.3g}.", "",
-              "| step | rms (median) | max (median) | max (worst run) |",
-              "| --- | --- | --- | --- |"]
+              "| step | rms (median) | max (median) | max (worst run) | twin moved, rms "
+              "(median) |",
+              "| --- | --- | --- | --- | --- |"]
     for e in _thin(len(pe["steps"])):
         rms, mx = np.array(pe["rms"][e]), np.array(pe["max"][e])
         lines.append(f"| {pe['steps'][e]:,} | {np.median(rms):.3g} | {np.median(mx):.3g} | "
-                     f"{mx.max():.3g} |")
+                     f"{mx.max():.3g} | {np.median(pe['moved_rms'][e]):.3g} |")
     sub, wsub = n["sub_lsb"], n["wide_sub_lsb"]
     lines += [
         "",

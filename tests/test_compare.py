@@ -214,6 +214,7 @@ def test_parameter_error_starts_at_zero_and_grows(xor_result):
     assert pe["rms"][0] == [0.0, 0.0] and pe["max"][0] == [0.0, 0.0]
     rms, mx = np.array(pe["rms"]), np.array(pe["max"])
     assert (rms[1:] > 0).all() and (mx >= rms).all()
+    assert pe["moved_rms"][0] == [0.0, 0.0] and (np.array(pe["moved_rms"])[1:] > 0).all()
     assert pe["theta_lsb"] == 2.0**-10
     assert res["summary"]["param_error_final"]["rms"] == float(np.median(rms[-1]))
 
