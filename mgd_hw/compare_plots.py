@@ -23,8 +23,8 @@ def _pyplot():
 
 
 def _steps(result: dict[str, Any]) -> np.ndarray:
-    # Log axes: step 0 is drawn at step 1.
-    return np.maximum(np.array(result["curves"]["steps"], dtype=float), 1)
+    # Evaluations are evenly spaced (eval_every): linear step axes show them evenly.
+    return np.array(result["curves"]["steps"], dtype=float)
 
 
 def plot_curves(path: Path, result: dict[str, Any]) -> None:
@@ -41,8 +41,8 @@ def plot_curves(path: Path, result: dict[str, Any]) -> None:
                 ax.plot(x, v, color=COLORS[name], alpha=0.12, lw=0.7)
             ax.plot(x, np.median(v, axis=1), color=COLORS[name], lw=2, label=LABELS[name],
                     ls="--" if name == "wide" else "-")
-    ax_acc.set(xscale="log", xlabel="MGD steps", ylabel="test accuracy", ylim=(0, 1.02))
-    ax_cost.set(xscale="log", yscale="log", xlabel="MGD steps",
+    ax_acc.set(xlabel="MGD steps", ylabel="test accuracy", ylim=(0, 1.02))
+    ax_cost.set(yscale="log", xlabel="MGD steps",
                 ylabel="training cost (mean squared error)")
     for ax in (ax_acc, ax_cost):
         ax.grid(alpha=0.3)
@@ -65,22 +65,21 @@ def plot_param_error(path: Path, result: dict[str, Any]) -> None:
     for key, color in (("rms", "tab:blue"), ("max", "tab:red")):
         v = np.array(pe[key], dtype=float)
         if v.shape[1] > 1:
-            ax_err.plot(x[1:], v[1:], color=color, alpha=0.12, lw=0.7)
-        ax_err.plot(x[1:], np.median(v[1:], axis=1), color=color, lw=2, label=f"{key} (median)")
-    moved = np.median(np.array(pe["moved_rms"], dtype=float)[1:], axis=1)
-    ax_err.plot(x[1:], moved, color="gray", ls="--", lw=1.5,
+            ax_err.plot(x, v, color=color, alpha=0.12, lw=0.7)
+        ax_err.plot(x, np.median(v, axis=1), color=color, lw=2, label=f"{key} (median)")
+    moved = np.median(np.array(pe["moved_rms"], dtype=float), axis=1)
+    ax_err.plot(x, moved, color="gray", ls="--", lw=1.5,
                 label="twin's rms distance from theta_0")
-    ax_err.axhline(pe["theta_lsb"], color="gray", ls=":", label="one theta LSB")
-    ax_err.set(xscale="log", yscale="log", xlabel="MGD steps",
-               ylabel="|theta fixed - theta high-precision|")
-    ax_err.legend(loc="lower right")
+    ax_err.set(xlabel="MGD steps", ylim=(0, None),
+               ylabel=f"|theta fixed - theta high-precision| (LSB {pe['theta_lsb']:.2g})")
+    ax_err.legend(loc="upper left")
     sub = result["numerics"]["sub_lsb"]
     frac = np.array([np.nan if v is None else v for v in sub["interval_fraction"]], float)
     nz = np.array([np.nan if v is None else v for v in sub["interval_of_nonzero"]], float)
     ax_lsb.plot(x[1:], 100 * frac, color="tab:purple", lw=2, label="of all parameters")
     ax_lsb.plot(x[1:], 100 * nz, color="tab:purple", lw=1, ls="--",
                 label="of those with G != 0")
-    ax_lsb.set(xscale="log", xlabel="MGD steps (evaluation interval ending there)",
+    ax_lsb.set(xlabel="MGD steps (evaluation interval ending there)",
                ylabel="updates below one LSB (%)", ylim=(0, None))
     ax_lsb.legend(loc="upper left")
     for ax in (ax_err, ax_lsb):
