@@ -115,12 +115,14 @@ def prepare(cfg: MGDConfig, settings: CompareSettings) -> Plan:
 # --- the runs ------------------------------------------------------------------------
 
 
-def _history(runs: list[History]) -> History:
-    """Single-run histories (same steps) as one (E, R) history."""
+def _history(runs: list[History], cost_scale: float) -> History:
+    """Single-run histories (same steps) as one (E, R) history, the cost times
+    ``cost_scale``."""
     out = History()
     for e, step in enumerate(runs[0].steps):
-        out.add(step, *(np.concatenate([getattr(h, name)[e] for h in runs])
-                        for name in ("cost", "train_acc", "test_acc")))
+        cost, train, test = (np.concatenate([getattr(h, name)[e] for h in runs])
+                             for name in ("cost", "train_acc", "test_acc"))
+        out.add(step, cost * cost_scale, train, test)
     return out
 
 
@@ -187,12 +189,8 @@ def _nan_list(v: np.ndarray) -> list[float | None]:
     return [None if not np.isfinite(x) else float(x) for x in v]
 
 
-def _curves(history: History, cost_scale: float = 1.0) -> dict[str, Any]:
-    return {
-        "test_acc": history.array("test_acc").tolist(),
-        "train_acc": history.array("train_acc").tolist(),
-        "cost": (history.array("cost") * cost_scale).tolist(),
-    }
+def _curves(history: History) -> dict[str, Any]:
+    return {name: history.array(name).tolist() for name in ("test_acc", "train_acc", "cost")}
 
 
 def _counters(per_run: list[dict[str, int]]) -> dict[str, int]:
@@ -296,18 +294,18 @@ def run_compare(plan: Plan, data: Dataset, progress: Progress | None = None) -> 
     for r in range(cfg.runs):
         say(f"fixed point and high-precision twin: run {r + 1}/{cfg.runs}")
         runs.append(_fixed_and_wide(plan, data, r))
+    sizes = network_sizes(cfg)
+    # The hardware cost is sum_o (y - t)^2 / 2^cost_shift; the float model's the mean.
+    cost_scale = 2.0**cfg.hw.cost_shift / sizes[-1]
     fixed = [x["fixed"] for x in runs]
-    fixed_hist = _history([f.history for f in fixed])
-    wide_hist = _history([x["wide"] for x in runs])
+    fixed_hist = _history([f.history for f in fixed], cost_scale)
+    wide_hist = _history([x["wide"] for x in runs], cost_scale)
     rtl = None
     if plan.rtl is not None:
         say(f"RTL: build and {plan.rtl.steps:,} steps under Verilator")
         rtl = _rtl(plan, data)
     widths = _sweep(plan, data, [f.history for f in fixed], say)
 
-    sizes = network_sizes(cfg)
-    # The hardware cost is sum_o (y - t)^2 / 2^cost_shift; the float model's the mean.
-    cost_scale = 2.0**cfg.hw.cost_shift / sizes[-1]
     n_params = fixed[0].theta.size
     seconds = round(time.perf_counter() - start, 2)
     numerics = {
@@ -340,8 +338,8 @@ def run_compare(plan: Plan, data: Dataset, progress: Progress | None = None) -> 
         "curves": {
             "steps": fixed_hist.steps,
             "float": _curves(flt.history),
-            "fixed": _curves(fixed_hist, cost_scale),
-            "wide": _curves(wide_hist, cost_scale),
+            "fixed": _curves(fixed_hist),
+            "wide": _curves(wide_hist),
         },
         "param_error": param_error,
         "numerics": numerics,

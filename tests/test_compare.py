@@ -183,7 +183,8 @@ def test_sub_lsb_count_by_hand_and_numbers_unchanged(momentum):
 
 @pytest.fixture(scope="module")
 def xor_result():
-    cfg = _cfg(**SHORT)
+    # cost_shift 1: the hardware cost is 2x the float model's mean squared error
+    cfg = _cfg(**SHORT, hw={"cost_shift": 1})
     plan = prepare(cfg, CompareSettings(widths=[("act_bits", [12, 16])], sweep_runs=1))
     data = load_dataset(cfg.task, cfg.seed)
     return cfg, data, run_compare(plan, data)
@@ -198,8 +199,11 @@ def test_float_and_fixed_curves_are_the_models_runs(xor_result):
         own = train_hw(cfg, data, r).history
         fixed_acc = [row[r] for row in curves["fixed"]["test_acc"]]
         assert fixed_acc == own.array("test_acc")[:, 0].tolist()
-        # hardware cost (sum over the one output) in the float model's units (the mean)
-        assert np.allclose([row[r] for row in curves["fixed"]["cost"]], own.array("cost")[:, 0])
+        # the hardware cost (sum_o (y - t)^2 / 2^cost_shift) in the float model's units
+        # (the mean over the outputs)
+        cost = [row[r] for row in curves["fixed"]["cost"]]
+        assert np.allclose(cost, 2 * own.array("cost")[:, 0])
+    assert res["summary"]["fixed"]["final_cost"] == np.median(curves["fixed"]["cost"][-1])
     flt = train_mgd(float_twin(cfg), data).history
     assert curves["float"]["test_acc"] == flt.array("test_acc").tolist()
     for name in ("float", "fixed", "wide"):
@@ -240,7 +244,7 @@ def test_width_sweep_reuses_the_config_point(xor_result):
     assert sweep["points"][0]["act_frac"] == 8
     # act_bits 16 is the config: its point is the main run 0
     assert sweep["points"][1]["final_test_acc"] == [res["curves"]["fixed"]["test_acc"][-1][0]]
-    narrow = width_config(_cfg(**{**SHORT, "runs": 1}), "act_bits", 12)
+    narrow = width_config(_cfg(**{**SHORT, "runs": 1}, hw={"cost_shift": 1}), "act_bits", 12)
     acc = train_hw(narrow, data, 0).history.array("test_acc")[:, 0]
     assert sweep["points"][0]["final_test_acc"] == [acc[-1]]
     assert sweep["points"][0]["max_test_acc"] == [acc.max()]
