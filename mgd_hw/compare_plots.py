@@ -111,7 +111,7 @@ def plot_widths(path: Path, result: dict[str, Any]) -> None:
                title=f"{w['runs']} run(s), {w['steps']:,} steps")
         ax.set_xticks(bits)
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
