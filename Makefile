@@ -27,17 +27,16 @@ test-slow: $(STAMP)
 	$(BIN)/pytest -n 2 -q -m slow
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_model.py
-	$(BIN)/python bench/bench_hw.py
-	$(BIN)/python bench/bench_trainer.py
+	$(BIN)/mgd-hw bench
 
 # The whole gateware regression (default and slow matrices, mutation check, trainer
-# runs) on 2 cores, then the mgd-hw regress matrix of the example configs.
+# runs) on 2 cores, then the mgd-hw regress matrix of the example configs (trainer
+# runs capped at 50k steps; the full runs are in the slow tests).
 regress: $(STAMP)
 	$(BIN)/pytest -n 2 -q -m "slow or not slow" tests/test_gateware_gen_cost.py \
 		tests/test_gateware_weight_update.py tests/test_gateware_core.py \
 		tests/test_bare_rtl.py tests/test_mutation.py tests/test_trainer_gateware.py
-	$(BIN)/mgd-hw regress -n 2
+	$(BIN)/mgd-hw regress -n 2 --max-steps 50000
 
 # Regenerate the committed Verilog of every examples/hw_core_*.toml and of the XOR and
 # parity trainers (tests fail when stale).

@@ -1,12 +1,13 @@
-"""Synthesis figures of the example cores, beside the baselines stored in the repo.
+"""Synthesis figures of the example cores and trainers, beside the stored baselines.
 
     python bench/synth_baselines.py            # measure, print next to the baseline
     python bench/synth_baselines.py --update   # measure and rewrite the baselines
 
-Needs the ``synth`` extra. Every examples/hw_core_*.toml is synthesized for ECP5 and
-iCE40 on the default devices (about a minute each on one core); the baselines in
-bench/synth_baselines.json are what tests/test_synth.py checks against (more than 10%
-more LUT, FF, DSP, BRAM or DRAM, or 10% less Fmax, fails it).
+Needs the ``synth`` extra. Every examples/hw_core_*.toml and the XOR and parity
+trainers (the configs of rtl/) are synthesized for ECP5 and iCE40 on the default
+devices (about a minute each on one core); the baselines in bench/synth_baselines.json
+are what tests/test_synth.py checks against (more than 10% more LUT, FF, DSP, BRAM or
+DRAM, or 10% less Fmax, fails it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from gateware.generate import default_top, reference_configs
 from gateware.synth import TARGETS, parse_device, run_synth
 from gateware.synth_report import RESOURCES, regressions
 from golden_model.config import load_config
@@ -26,8 +28,9 @@ BASELINES = ROOT / "bench" / "synth_baselines.json"
 
 
 def example_cores() -> dict[str, Path]:
-    """The example MGDCore configs (examples/hw_core_*.toml): name -> path."""
-    return {p.stem: p for p in sorted((ROOT / "examples").glob("hw_core_*.toml"))}
+    """The example configs with committed Verilog (``gateware.generate.reference_configs``:
+    the MGDCores of examples/hw_core_*.toml and the XOR and parity trainers)."""
+    return reference_configs(ROOT)
 
 
 # What a baseline keeps of a result (the raw cell list and tool paths are left out).
@@ -37,10 +40,11 @@ KEEP = ("top", "module", "target", "device", "part", "package", "yosys_pass", "s
 
 
 def measure(example: str, target: str) -> dict:
-    """Synthesize ``examples/<example>.toml`` (MGDCore) for ``target``'s default device."""
+    """Synthesize ``examples/<example>.toml`` (its default top: MGDCore or the trainer)
+    for ``target``'s default device."""
     cfg = load_config(example_cores()[example])
     with tempfile.TemporaryDirectory(prefix="mgd_synth_") as tmp:
-        result = run_synth(cfg, "core", parse_device(target), Path(tmp))
+        result = run_synth(cfg, default_top(cfg), parse_device(target), Path(tmp))
     return {k: result[k] for k in KEEP}
 
 
@@ -70,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  REGRESSION {line}")
     if args.update:
         BASELINES.write_text(json.dumps({
-            "about": "mgd-hw synth figures of the example MGDCores on the default devices; "
+            "about": "mgd-hw synth figures of the example MGDCores and trainers on the default "
+                     "devices; "
                      "rewritten by python bench/synth_baselines.py --update, checked by "
                      "tests/test_synth.py (10% tolerance)",
             "tolerance": 0.10,

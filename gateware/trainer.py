@@ -49,13 +49,6 @@ def _lane(word, i: int, width: int):
     return word[i * width:(i + 1) * width].as_signed()
 
 
-def _sat_count(counter: Signal, inc) -> object:
-    """counter + inc, saturating at the counter's maximum (model: ``counter_add``)."""
-    top = (1 << len(counter)) - 1
-    total = counter + inc
-    return Mux(total > top, top, total)
-
-
 class _Codes:
     """The perturbation code state shared by every lane: an LFSR (``code``), a period
     counter mod M (``walsh``) or mod N (``time``), and the tau_p sub-step counter.
@@ -400,9 +393,7 @@ class Trainer(wiring.Component):
                     w = Signal(signed(tb + 1), name=f"l{l}_w{lane}")
                     m.d.comb += w.eq(theta + pert)
                     terms.append(w * pass_in[q])
-                total = terms[0]
-                for term in terms[1:]:
-                    total = total + term
+                total = wu_math._tree_sum(terms)
                 with m.If(s1_here & in_pass):
                     m.d.sync += acc.eq(Mux(s1_c == 0, 0, acc) + total)
                 accs.append(acc)
@@ -493,9 +484,7 @@ class Trainer(wiring.Component):
 
         # -- the cost of a pass, C~, D --
         if cost_terms:
-            total = cost_terms[0]
-            for term in cost_terms[1:]:
-                total = total + term
+            total = wu_math._tree_sum(cost_terms)
             with m.If(s2_valid & (s2_layer == n_layers - 1)):
                 m.d.sync += cost_acc.eq(cost_acc + total)
         c_wide = Signal(signed(cost_acc_w + 1))
@@ -525,28 +514,25 @@ class Trainer(wiring.Component):
 
         # -- status counters --
         def popcount(flags):
-            total = Const(0, 1)
-            for f in flags:
-                total = total + f
-            return total
+            return wu_math._popcount(flags)
 
         m.d.sync += [
-            sat["z"].eq(_sat_count(sat["z"], popcount(z_flags))),
-            sat["act"].eq(_sat_count(sat["act"], popcount(act_flags))),
-            sat["g"].eq(_sat_count(sat["g"], popcount(g_flags))),
-            sat["theta"].eq(_sat_count(sat["theta"], popcount(t_flags))),
+            sat["z"].eq(wu_math._counter_next(sat["z"], popcount(z_flags))),
+            sat["act"].eq(wu_math._counter_next(sat["act"], popcount(act_flags))),
+            sat["g"].eq(wu_math._counter_next(sat["g"], popcount(g_flags))),
+            sat["theta"].eq(wu_math._counter_next(sat["theta"], popcount(t_flags))),
         ]
         if node:
-            m.d.sync += sat["d"].eq(_sat_count(sat["d"], popcount(d_flags)))
+            m.d.sync += sat["d"].eq(wu_math._counter_next(sat["d"], popcount(d_flags)))
         with m.If(state == COST):
-            m.d.sync += sat["cost"].eq(_sat_count(sat["cost"], c_flag))
+            m.d.sync += sat["cost"].eq(wu_math._counter_next(sat["cost"], c_flag))
         with m.If(state == CT):
-            m.d.sync += sat["ctilde"].eq(_sat_count(sat["ctilde"], ct_flag))
+            m.d.sync += sat["ctilde"].eq(wu_math._counter_next(sat["ctilde"], ct_flag))
 
         # -- the FSM --
         step_count, update_count = self.step_count, self.update_count
         at_limit = (self.step_limit != 0) & (step_count >= self.step_limit)
-        next_count = _sat_count(step_count, 1)
+        next_count = wu_math._counter_next(step_count, 1)
         stop_after = (self.step_limit != 0) & (next_count >= self.step_limit)
         layer_done = t == rows_of[layer] + 1
         sweep_done = (layer == n_layers - 1) & (t == rows_of[layer])
@@ -603,7 +589,7 @@ class Trainer(wiring.Component):
                     base_pending.eq(new_sample | upd),
                 ]
                 with m.If(upd):
-                    m.d.sync += update_count.eq(_sat_count(update_count, 1))
+                    m.d.sync += update_count.eq(wu_math._counter_next(update_count, 1))
                 with m.If(new_sample):
                     wrap = sample == n_samples - 1
                     m.d.sync += [sample.eq(Mux(wrap, 0, sample + 1)),

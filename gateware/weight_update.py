@@ -54,7 +54,12 @@ def _shift_round(x, k: int, rounding: str):
 
 def _popcount(bits: list) -> object:
     """The number of set bits, as a balanced adder tree (widths grow as needed)."""
-    terms = [b.as_unsigned() for b in bits]
+    return _tree_sum([b.as_unsigned() for b in bits])
+
+
+def _tree_sum(terms: list) -> object:
+    """The sum of ``terms`` as a balanced adder tree (depth log2, widths grow as needed)."""
+    terms = list(terms)
     if not terms:
         return Const(0, 1)
     while len(terms) > 1:

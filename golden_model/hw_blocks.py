@@ -503,6 +503,11 @@ def _apply_tables(tables: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def lfsr_jump(state: int, steps: int, bits: int) -> int:
     """The LFSR state ``steps`` steps after ``state`` (``lfsr_next`` applied steps times)."""
+    if steps < 64:  # a few steps are cheaper stepped than as a matrix power
+        tap = tap_mask(bits)
+        for _ in range(steps):
+            state = lfsr_next(state, bits, tap)
+        return state
     return _gf2_apply(_lfsr_power(bits, steps), state)
 
 
@@ -519,6 +524,8 @@ def lfsr_sequence(state: int, count: int, bits: int) -> np.ndarray:
     for i in range(filled):
         out[i] = state
         state = lfsr_next(state, bits, tap)
+    if filled == count:  # short: no jump needed (its matrix power is the costly part)
+        return out
     jump = _lfsr_power(bits, filled)
     while filled < count:
         take = min(filled, count - filled)

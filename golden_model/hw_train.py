@@ -463,12 +463,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{cfg.task.name} {sizes} {cfg.mgd.mode}/{cfg.mgd.perturbation}, "
           f"{cfg.steps:,} steps, {runs} run(s)")
     fixed = []
+    # the trainer gateware's exact cycle count at the config's parallelism (hw_layout)
+    from .hw_layout import Schedule
+
+    cycles = int(Schedule(cfg).step_start(np.array([cfg.steps]))[0])
     for r in range(runs):
         res = train_hw(cfg, data, r)
         fixed.append(res.history.array("test_acc")[-1, 0])
-        cyc = res.passes * res.cycles_per_pass
         print(f"  fixed run {r}: {_summary(res.history)}; {res.seconds:.1f} s; "
-              f"{res.passes:,} passes (~{cyc:.2e} cycles); saturations {res.counters}")
+              f"{res.passes:,} passes, {cycles:,} trainer cycles; saturations {res.counters}")
     print(f"  fixed: median final test acc {np.median(fixed):.3f}, "
           f"{sum(a >= 1.0 for a in fixed)}/{runs} runs at 100%")
     if args.float:

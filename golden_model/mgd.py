@@ -21,9 +21,15 @@ Why it is fast: between two segment boundaries (sample change, update) theta and
 sample are fixed, so all perturbed forward passes of a segment are one batched
 evaluation, (R, K, ...) at once, with K bounded to keep memory at
 O(N * R + window). Nothing per step is kept unless ``record_costs`` asks for it.
+Discrete-baseline weight perturbation with dense +-1 codes runs such segments in a
+compiled kernel instead (kernels.py, with numba) when numba is there.
 """
 
 from __future__ import annotations
+
+import functools
+import importlib.util
+import os
 
 import numpy as np
 
@@ -55,6 +61,31 @@ WINDOW_BUDGET = 1 << 18
 BIT_CODES_MIN_WORK = 1 << 15
 
 
+# MGD_NUMBA=0 (or false/no/off) keeps engines on the NumPy path unless they ask for
+# the compiled kernel explicitly: for comparisons, and for tests of the NumPy path.
+NUMBA_ENV = "MGD_NUMBA"
+
+
+@functools.cache
+def _kernels_module():
+    """golden_model.kernels, or None when numba is missing or fails to import. Imported
+    on first need: numba takes some 0.2 s to import."""
+    if importlib.util.find_spec("numba") is None:
+        return None
+    try:
+        from . import kernels
+    except ImportError:
+        return None
+    return kernels
+
+
+def compiled_kernels() -> bool:
+    """Whether engines use the compiled kernel by default (numba there, not turned off)."""
+    if os.environ.get(NUMBA_ENV, "").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return _kernels_module() is not None
+
+
 def _per_run(value: float | np.ndarray | None, default: float, runs: int) -> np.ndarray:
     v = default if value is None else value
     return np.broadcast_to(np.asarray(v, dtype=float), (runs,)).copy()
@@ -72,8 +103,13 @@ class MGDEnsemble:
     variation : per-neuron device variation, or None
     eta, dtheta : optional per-run values (R,) overriding the config (sweeps)
     record_costs : keep every measured cost (tests and traces)
-    bit_codes : hold dense +-1 weight codes as bits (BitCodes) instead of float64;
-        None chooses by network size. Both give the same numbers.
+    bit_codes : on the NumPy path, hold dense +-1 weight codes as bits (BitCodes)
+        instead of float64; None chooses by network size. Both give the same numbers.
+        Giving it asks for the NumPy path (``compiled`` None then means False).
+    compiled : run discrete-baseline weight perturbation with dense +-1 codes in the
+        compiled kernel (kernels.py, numba) instead of NumPy array calls; None uses it
+        where it applies and numba imports, unless MGD_NUMBA=0 is set; True requires
+        it. Both paths give the same numbers up to rounding order.
     """
 
     def __init__(
@@ -88,6 +124,7 @@ class MGDEnsemble:
         dtheta: np.ndarray | None = None,
         record_costs: bool = False,
         bit_codes: bool | None = None,
+        compiled: bool | None = None,
     ):
         m, q = cfg.mgd, cfg.nonideal
         self.cfg, self.m, self.q, self.net = cfg, m, q, net
@@ -113,11 +150,12 @@ class MGDEnsemble:
         self.bit_codes = not self.node and streams[0].packed and (
             bit_codes if bit_codes is not None else self._bit_codes_pay()
         )
+        self.kernel = self._compiled_kernel(compiled, bit_codes, streams[0], variation)
         # Steps per batched evaluation (a segment is cut into chunks of this many).
         width = max(self.n_pert, net.n_params)
         self.chunk = max(1, (2 if self.bit_codes else 1) * WINDOW_BUDGET // (runs * width))
-        self.codes = PeriodCodes(streams, packed=self.bit_codes)
-        if self.bit_codes:
+        self.codes = PeriodCodes(streams, packed=self.bit_codes or self.kernel is not None)
+        if self.bit_codes and self.kernel is None:
             self._inputs = DigitSplit.for_values(x_train, net.sizes[0])
         self.order = EnsembleBuffer(
             [SampleOrder(len(x_train), run_rng(seed, r, SAMPLES)) for r in range(runs)],
@@ -168,6 +206,26 @@ class MGDEnsemble:
         steps = 1 if m.baseline == "analog" else min(m.tau_x, m.tau_theta)
         steps = min(steps, 2 * WINDOW_BUDGET // (self.runs * self.net.n_params))
         return self.runs * steps * self.net.w_slices[0].stop >= BIT_CODES_MIN_WORK
+
+    def _compiled_kernel(
+        self, compiled: bool | None, bit_codes: bool | None, stream: CodeStream, variation
+    ):
+        """The compiled segment kernel (kernels.WeightPertKernel), or None for the NumPy
+        path. It covers discrete-baseline weight perturbation with dense +-1 codes."""
+        fits = not self.node and stream.packed and self.m.baseline == "discrete"
+        if compiled is None:
+            compiled = fits and bit_codes is None and compiled_kernels()
+        if not compiled:
+            return None
+        if not fits:
+            raise ValueError(
+                "the compiled kernel covers discrete-baseline weight perturbation with dense"
+                " +-1 codes (perturbation 'code', no sparsity) only"
+            )
+        kernels = _kernels_module()
+        if kernels is None:
+            raise ImportError("the compiled kernel needs numba, which does not import")
+        return kernels.WeightPertKernel(self.net, variation, self.runs)
 
     # --- public ----------------------------------------------------------------
     def advance(self, steps: int) -> None:
@@ -264,11 +322,37 @@ class MGDEnsemble:
         return np.clip(ct, -lim, lim) if lim > 0 else ct
 
     def _discrete_segment(self, n0: int, n1: int) -> None:
+        if self.kernel is not None:
+            self._compiled_segment(n0, n1)
+            return
         for s in range(n0, n1, self.chunk):
             u = self._codes(s, min(n1, s + self.chunk))
             c, kept = self._measure(u, baseline=not self.c0_valid)
             ct = self._clamp(c - self.c0[:, None])
             self.G += self._estimate(ct, u, kept)
+
+    def _compiled_segment(self, n0: int, n1: int) -> None:
+        """Steps n0..n1-1 of a discrete segment in the compiled kernel: the costs, C0
+        (when not valid) and the error signals added to G, one run and step at a time.
+        Cut into chunks like the NumPy path, so the codes held stay bounded."""
+        tp = self.m.tau_p
+        for s in range(n0, n1, self.chunk):
+            e = min(n1, s + self.chunk)
+            k0, k1 = s // tp, (e - 1) // tp + 1
+            words = self.codes.get(k0, k1)  # (R, k1 - k0, W) raw words
+            period = np.arange(s, e) // tp - k0 if tp > 1 else np.arange(e - s)
+            baseline = not self.c0_valid
+            noise = self._noise(e - s + baseline) if self.cost_noise is not None else None
+            c = self.kernel.segment(
+                self.theta, self._xs[:, 0], self._ts[:, 0], words, period, self.amp,
+                self.dtheta**2, self.c0, baseline, noise, self.m.clamp, self.G,
+            )
+            if baseline:
+                self.c0_valid = True
+                if self.record:
+                    self.baselines.append(self.c0.copy())
+            if self.record:
+                self.costs.append(c)
 
     def _analog_step(self) -> None:
         n = self.n

@@ -443,6 +443,61 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 1 if result["rtl"] is not None and not result["rtl"]["identical"] else 0
 
 
+def cmd_time_to_train(args: argparse.Namespace) -> int:
+    from . import time_to_train as ttt
+
+    cfg = config_from_args(args)
+    cfg.validate_trainer()
+    if not 0 < args.target <= 1:
+        raise CLIError(f"--target must be an accuracy in (0, 1], not {args.target}")
+    if args.fmax <= 0:
+        raise CLIError(f"--fmax must be a positive number of MHz, not {args.fmax}")
+    data = load_dataset(cfg.task, cfg.seed)
+    fmax = {name: (args.fmax, "given") for name in ttt.SETTINGS}
+    if args.synth:
+        fmax = _measured_fmax(cfg, args.synth, ttt.SETTINGS)
+    proj = ttt.project(cfg, data, args.target, fmax)
+    print(json.dumps(proj.to_dict()) if args.json else ttt.format_projection(proj))
+    return 0
+
+
+def _measured_fmax(cfg, target: str, settings: dict) -> dict:
+    """nextpnr's Fmax of the trainer at every parallelism setting (the synth extra)."""
+    import tempfile
+
+    from gateware.synth import SynthError, check_target, parse_device, require_tools, run_synth
+    from golden_model.config import build_config
+
+    try:
+        device = parse_device(check_target(target))
+        require_tools(device.target)
+    except (ValueError, SynthError) as exc:
+        raise CLIError(str(exc)) from None
+    out = {}
+    for name, setting in settings.items():
+        c = build_config(cfg.to_dict(), {"hw": setting})
+        with tempfile.TemporaryDirectory(prefix="mgd_synth_") as tmp:
+            try:
+                res = run_synth(c, "trainer", device, Path(tmp))
+            except SynthError as exc:
+                raise CLIError(f"synthesis of the {name} trainer failed: {exc}") from None
+        out[name] = (float(res["fmax_mhz"]), "synth")
+    return out
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    if args.trainer_steps < 1:
+        raise CLIError(f"--trainer-steps must be a positive integer, not {args.trainer_steps}")
+    try:
+        res = bench.run(args.quick, args.trainer_steps, args.fmax)
+    except bench.BenchError as exc:
+        raise CLIError(str(exc)) from None
+    print(json.dumps(res) if args.json else bench.report(res))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mgd-hw",
@@ -484,6 +539,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the random stimulus (default 1)")
     p.add_argument("--waves", action="store_true", help="dump an FST waveform")
     p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("time-to-train", help="projected FPGA time-to-train of a trainer "
+                       "config against backprop on this CPU")
+    _add_config_flags(p)
+    p.add_argument("--target", type=float, default=0.9, help="test accuracy to reach "
+                   "(default 0.9)")
+    p.add_argument("--fmax", type=float, default=50.0, help="clock in MHz for every "
+                   "parallelism setting when not measured (default 50)")
+    p.add_argument("--synth", metavar="TARGET", help="measure Fmax with nextpnr for ecp5 or "
+                   "ice40 (the synth extra; a few minutes per setting)")
+    p.set_defaults(func=cmd_time_to_train)
+
+    p = sub.add_parser("bench", help="every performance figure, as ratios measured in one "
+                       "run (model vs loop, model vs RTL, cocotb vs bare, time-to-train)")
+    p.add_argument("--quick", action="store_true", help="shorter model and block runs")
+    p.add_argument("--trainer-steps", dest="trainer_steps", type=int, default=50_000,
+                   help="steps of the digits trainer in RTL (default 50000)")
+    p.add_argument("--fmax", type=float, default=50.0, help="MHz of the time-to-train "
+                   "projection (default 50)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("regress", help="the cocotb/Verilator regression: every block of the "
                        "core examples and training runs of the trainer examples")

@@ -18,11 +18,11 @@ import os
 import pathlib
 import subprocess
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from golden_model.config import MGDConfig
+from sim.bare import BareResult
 
 STATUS = ("step_count", "update_count", "cost", "cost0", "cycle", "sat_z", "sat_act",
           "sat_cost", "sat_ctilde", "sat_d", "sat_g", "sat_theta")
@@ -70,20 +70,6 @@ int main(int argc, char** argv) {
 """
 
 
-@dataclass
-class BareTrainerResult:
-    """The final outputs of a bare run and the time of its cycle loop."""
-
-    outputs: dict[str, int]
-    cycles: int
-    seconds: float
-    wall_seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.cycles / max(self.seconds, 1e-12)
-
-
 def build(cfg: MGDConfig, trace_depth: int, run: int = 0,
           root: pathlib.Path | None = None) -> pathlib.Path:
     """Write the trainer's Verilog and compile it with the bare main; returns the
@@ -120,7 +106,7 @@ def build(cfg: MGDConfig, trace_depth: int, run: int = 0,
     return exe
 
 
-def run(exe: pathlib.Path, steps: int) -> BareTrainerResult:
+def run(exe: pathlib.Path, steps: int) -> BareResult:
     """Run ``steps`` steps of a bare trainer executable."""
     start = time.perf_counter()
     proc = subprocess.run([str(exe), str(steps)], capture_output=True, text=True, check=False)
@@ -134,11 +120,10 @@ def run(exe: pathlib.Path, steps: int) -> BareTrainerResult:
             outputs[parts[1]] = int(parts[2], 16)
         elif len(parts) == 2:
             fields[parts[0]] = parts[1]
-    return BareTrainerResult(outputs, int(fields["cycles"]), float(fields["loop_seconds"]),
-                             wall)
+    return BareResult(outputs, None, int(fields["cycles"]), float(fields["loop_seconds"]), wall)
 
 
-def check_against_model(cfg: MGDConfig, result: BareTrainerResult, steps: int,
+def check_against_model(cfg: MGDConfig, result: BareResult, steps: int,
                         run_index: int = 0) -> str | None:
     """None when the bare run's final state is the model's; else the first difference."""
     from golden_model.datasets import load_dataset

@@ -37,6 +37,7 @@ class Mismatch(AssertionError):
 
     def __init__(self, cycle: int, signal: str, expected, actual):
         super().__init__(f"cycle {cycle}: signal {signal}: expected {expected}, got {actual}")
+        self.cycle = cycle
 
 
 async def start(dut) -> None:

@@ -119,7 +119,12 @@ def _chunk(dut, prefix: str, depth: int, fields: list[tuple[str, int]], full: bo
 
 
 class Checker:
-    """Compares the design's trace chunks with the model stream, in order."""
+    """Compares the design's trace chunks with the model stream, in order.
+
+    The two traces fill at different rates, so when one chunk shows a mismatch the
+    other trace's pending (partial) entries are checked too, and the earlier of the
+    two mismatches is reported: the first divergence, not the first chunk to fill.
+    """
 
     def __init__(self, dut, cfg, stream: ModelStream, layout: TrainerLayout):
         self.dut, self.cfg, self.stream, self.layout = dut, cfg, stream, layout
@@ -131,6 +136,24 @@ class Checker:
         self.u = len(dut.upd_thetas) // self.shadow_bits
 
     def costs(self, full: bool, cycle: int) -> None:
+        self._first_of(self._costs, self._updates, full, cycle)
+
+    def updates(self, full: bool, cycle: int) -> None:
+        self._first_of(self._updates, self._costs, full, cycle)
+
+    @staticmethod
+    def _first_of(check_chunk, check_pending, full: bool, cycle: int) -> None:
+        try:
+            check_chunk(full, cycle)
+        except Mismatch as first:
+            try:
+                check_pending(False, cycle)
+            except Mismatch as other:
+                if other.cycle < first.cycle:
+                    raise other from None
+            raise
+
+    def _costs(self, full: bool, cycle: int) -> None:
         cb = self.cfg.hw.cost_bits
         count, (costs, cycles) = _chunk(self.dut, "trace", self.k,
                                         [("trace_costs", cb), ("trace_cycles", CYCLE_BITS)], full)
@@ -153,7 +176,7 @@ class Checker:
                            int(got[i]))
         self.steps_done += count
 
-    def updates(self, full: bool, cycle: int) -> None:
+    def _updates(self, full: bool, cycle: int) -> None:
         count, (thetas, cycles) = _chunk(self.dut, "upd", self.u,
                                          [("upd_thetas", self.shadow_bits),
                                           ("upd_cycles", CYCLE_BITS)], full)

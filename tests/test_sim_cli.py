@@ -29,7 +29,7 @@ def test_sim_cli_bit_exact_with_waves(build_root, capsys):
     "argv, message",
     [
         (["--top", "nope"], "--top must be one of perturb_gen, cost_acc, weight_update, core, "
-                            "not 'nope'"),
+                            "trainer, not 'nope'"),
         (["--cycles", "0"], "--cycles must be a positive integer, not 0"),
         (["--set", "hw.n_params=0"], "hw.n_params"),
     ],

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gateware import synth_report as rep
-from gateware.generate import build, port_list
+from gateware.generate import build, default_top, port_list, reference_configs
 from gateware.synth import (
     DEFAULT_DEVICE,
     DEVICES,
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LFSR = ROOT / "examples" / "hw_core_lfsr.toml"
 BASELINES = ROOT / "bench" / "synth_baselines.json"
 # The example MGDCores whose figures bench/synth_baselines.json holds.
-EXAMPLE_CORES = {p.stem: p for p in sorted((ROOT / "examples").glob("hw_core_*.toml"))}
+EXAMPLE_CORES = reference_configs(ROOT)  # the cores and trainers of rtl/
 
 
 def _one_error_line(err: str) -> str:
@@ -432,7 +432,7 @@ def _baseline_cases() -> list[tuple[str, str]]:
 
 def test_baselines_cover_the_examples_on_both_targets():
     stored = json.loads(BASELINES.read_text())
-    # Every example core (hw_core_lfsr, hw_core_serial, any added later) has a baseline.
+    # Every example with committed Verilog (cores, XOR and parity trainers) has a baseline.
     assert set(stored["results"]) == set(EXAMPLE_CORES)
     for example, targets in stored["results"].items():
         assert set(targets) == {"ecp5", "ice40"}, example
@@ -450,7 +450,7 @@ def test_no_regression_against_the_baselines(tmp_path, example, target):
     stored = json.loads(BASELINES.read_text())
     baseline = stored["results"][example][target]
     cfg = load_config(EXAMPLE_CORES[example])
-    result = run_synth(cfg, "core", parse_device(target), tmp_path)
+    result = run_synth(cfg, default_top(cfg), parse_device(target), tmp_path)
     worse = rep.regressions(result, baseline, stored["tolerance"])
     assert not worse, (
         f"{example} on {target} regressed by more than {stored['tolerance']:.0%}: "

@@ -10,35 +10,35 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$100 ;
   wire [17:0] \$1000 ;
   wire \$1001 ;
-  wire [19:0] \$1002 ;
-  wire [20:0] \$1003 ;
-  wire [19:0] \$1004 ;
-  wire \$1005 ;
-  wire [19:0] \$1006 ;
-  wire [20:0] \$1007 ;
-  wire [17:0] \$1008 ;
+  wire [17:0] \$1002 ;
+  wire [18:0] \$1003 ;
+  wire [18:0] \$1004 ;
+  wire [20:0] \$1005 ;
+  wire [20:0] \$1006 ;
+  wire [23:0] \$1007 ;
+  wire [23:0] \$1008 ;
   wire \$1009 ;
   wire \$101 ;
-  wire [17:0] \$1010 ;
-  wire [18:0] \$1011 ;
-  wire [18:0] \$1012 ;
-  wire [20:0] \$1013 ;
-  wire [20:0] \$1014 ;
-  wire [23:0] \$1015 ;
-  wire [23:0] \$1016 ;
-  wire \$1017 ;
-  wire [12:0] \$1018 ;
-  wire [12:0] \$1019 ;
-  wire [1:0] \$102 ;
-  wire [11:0] \$1020 ;
-  wire [31:0] \$1021 ;
+  wire [12:0] \$1010 ;
+  wire [12:0] \$1011 ;
+  wire [11:0] \$1012 ;
+  wire [31:0] \$1013 ;
+  wire \$1014 ;
+  wire [16:0] \$1015 ;
+  wire [16:0] \$1016 ;
+  wire [23:0] \$1017 ;
+  wire \$1018 ;
+  wire [24:0] \$1019 ;
+  wire \$102 ;
+  wire [15:0] \$1020 ;
+  wire \$1021 ;
   wire \$1022 ;
-  wire [16:0] \$1023 ;
-  wire [16:0] \$1024 ;
-  wire [23:0] \$1025 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
   wire \$1026 ;
-  wire [24:0] \$1027 ;
-  wire [15:0] \$1028 ;
+  wire \$1027 ;
+  wire \$1028 ;
   wire \$1029 ;
   wire \$103 ;
   wire \$1030 ;
@@ -48,175 +48,167 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$1034 ;
   wire \$1035 ;
   wire \$1036 ;
-  wire \$1037 ;
+  wire [28:0] \$1037 ;
   wire \$1038 ;
   wire \$1039 ;
   wire \$104 ;
   wire \$1040 ;
   wire \$1041 ;
-  wire \$1042 ;
+  wire [15:0] \$1042 ;
   wire \$1043 ;
   wire \$1044 ;
-  wire [28:0] \$1045 ;
+  wire \$1045 ;
   wire \$1046 ;
-  wire \$1047 ;
+  wire [15:0] \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
-  wire \$105 ;
-  wire [15:0] \$1050 ;
+  wire [1:0] \$105 ;
+  wire \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
   wire \$1053 ;
   wire \$1054 ;
-  wire [15:0] \$1055 ;
-  wire \$1056 ;
-  wire \$1057 ;
-  wire \$1058 ;
-  wire \$1059 ;
-  wire [2:0] \$106 ;
-  wire \$1060 ;
-  wire \$1061 ;
-  wire \$1062 ;
-  wire \$1063 ;
-  wire [4:0] \$1064 ;
-  wire [4:0] \$1065 ;
-  wire [15:0] \$1066 ;
-  reg [47:0] \$1067 ;
-  reg [2:0] \$1068 ;
-  reg \$1069 ;
+  wire \$1055 ;
+  wire [4:0] \$1056 ;
+  wire [4:0] \$1057 ;
+  wire [15:0] \$1058 ;
+  reg [47:0] \$1059 ;
+  wire \$106 ;
+  reg [2:0] \$1060 ;
+  reg \$1061 ;
+  reg \$1062 ;
+  reg \$1063 ;
+  reg [3:0] \$1064 ;
+  reg [2:0] \$1065 ;
+  reg \$1066 ;
+  reg \$1067 ;
+  reg [29:0] \$1068 ;
+  reg [29:0] \$1069 ;
   wire \$107 ;
-  reg \$1070 ;
-  reg \$1071 ;
-  reg [3:0] \$1072 ;
-  reg [2:0] \$1073 ;
-  reg \$1074 ;
-  reg \$1075 ;
-  reg [29:0] \$1076 ;
-  reg [29:0] \$1077 ;
-  reg [29:0] \$1078 ;
-  reg [29:0] \$1079 ;
+  reg [29:0] \$1070 ;
+  reg [29:0] \$1071 ;
+  reg [29:0] \$1072 ;
+  reg [29:0] \$1073 ;
+  reg [11:0] \$1074 ;
+  reg [11:0] \$1075 ;
+  reg [11:0] \$1076 ;
+  reg [11:0] \$1077 ;
+  reg [11:0] \$1078 ;
+  reg [11:0] \$1079 ;
   wire \$108 ;
   reg [29:0] \$1080 ;
-  reg [29:0] \$1081 ;
-  reg [11:0] \$1082 ;
-  reg [11:0] \$1083 ;
-  reg [11:0] \$1084 ;
-  reg [11:0] \$1085 ;
-  reg [11:0] \$1086 ;
-  reg [11:0] \$1087 ;
-  reg [29:0] \$1088 ;
-  reg [27:0] \$1089 ;
+  reg [27:0] \$1081 ;
+  reg [31:0] \$1082 ;
+  reg [31:0] \$1083 ;
+  reg [31:0] \$1084 ;
+  reg [31:0] \$1085 ;
+  reg [31:0] \$1086 ;
+  reg [31:0] \$1087 ;
+  reg [2:0] \$1088 ;
+  reg \$1089 ;
   wire \$109 ;
-  reg [31:0] \$1090 ;
-  reg [31:0] \$1091 ;
-  reg [31:0] \$1092 ;
-  reg [31:0] \$1093 ;
-  reg [31:0] \$1094 ;
-  reg [31:0] \$1095 ;
-  reg [2:0] \$1096 ;
+  reg \$1090 ;
+  reg [3:0] \$1091 ;
+  reg [15:0] \$1092 ;
+  reg \$1093 ;
+  reg [15:0] \$1094 ;
+  reg [15:0] \$1095 ;
+  reg [31:0] \$1096 ;
   reg \$1097 ;
-  reg \$1098 ;
-  reg [3:0] \$1099 ;
+  reg [2:0] \$1098 ;
+  reg [31:0] \$1099 ;
   wire \$11 ;
-  wire [3:0] \$110 ;
-  reg [15:0] \$1100 ;
-  reg \$1101 ;
-  reg [15:0] \$1102 ;
-  reg [15:0] \$1103 ;
-  reg [31:0] \$1104 ;
+  wire \$110 ;
+  reg [2:0] \$1100 ;
+  reg [4:0] \$1101 ;
+  reg \$1102 ;
+  reg [31:0] \$1103 ;
+  reg [2:0] \$1104 ;
   reg \$1105 ;
-  reg [2:0] \$1106 ;
-  reg [31:0] \$1107 ;
-  reg [2:0] \$1108 ;
-  reg [4:0] \$1109 ;
   wire \$111 ;
-  reg \$1110 ;
-  reg [31:0] \$1111 ;
-  reg [2:0] \$1112 ;
-  reg \$1113 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire [4:0] \$114 ;
+  wire [1:0] \$112 ;
+  wire [2:0] \$113 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire [5:0] \$118 ;
+  wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
+  wire [1:0] \$120 ;
   wire \$121 ;
-  wire [6:0] \$122 ;
+  wire \$122 ;
   wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire [7:0] \$126 ;
-  wire [32:0] \$127 ;
+  wire [2:0] \$124 ;
+  wire [3:0] \$125 ;
+  wire [32:0] \$126 ;
+  wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire [1:0] \$132 ;
+  wire \$132 ;
   wire \$133 ;
-  wire \$134 ;
+  wire [1:0] \$134 ;
   wire \$135 ;
-  wire [2:0] \$136 ;
+  wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [3:0] \$140 ;
-  wire \$141 ;
-  wire \$142 ;
+  wire \$140 ;
+  wire [1:0] \$141 ;
+  wire [2:0] \$142 ;
   wire \$143 ;
-  wire [4:0] \$144 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [5:0] \$148 ;
-  wire \$149 ;
+  wire \$148 ;
+  wire [1:0] \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [6:0] \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire [7:0] \$156 ;
-  wire [32:0] \$157 ;
-  wire [32:0] \$158 ;
+  wire \$152 ;
+  wire [2:0] \$153 ;
+  wire [3:0] \$154 ;
+  wire [32:0] \$155 ;
+  wire [32:0] \$156 ;
+  wire \$157 ;
+  wire \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire [1:0] \$162 ;
-  wire \$163 ;
+  wire \$162 ;
+  wire [1:0] \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire [2:0] \$166 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [3:0] \$170 ;
-  wire \$171 ;
+  wire [1:0] \$170 ;
+  wire [2:0] \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [4:0] \$174 ;
+  wire \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire [5:0] \$178 ;
+  wire [1:0] \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
-  wire [6:0] \$182 ;
-  wire \$183 ;
-  wire \$184 ;
+  wire [2:0] \$182 ;
+  wire [3:0] \$183 ;
+  wire [32:0] \$184 ;
   wire \$185 ;
-  wire [7:0] \$186 ;
-  wire [32:0] \$187 ;
+  wire \$186 ;
+  wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
@@ -226,32 +218,32 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
-  wire [2:0] \$196 ;
+  wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire \$199 ;
+  wire [1:0] \$199 ;
   reg [2:0] \$2 ;
   wire [29:0] \$20 ;
-  wire [3:0] \$200 ;
+  wire [2:0] \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire [4:0] \$204 ;
+  wire \$204 ;
   wire \$205 ;
   wire \$206 ;
-  wire \$207 ;
-  wire [5:0] \$208 ;
+  wire [1:0] \$207 ;
+  wire \$208 ;
   wire \$209 ;
   wire [23:0] \$21 ;
   wire \$210 ;
-  wire \$211 ;
-  wire [6:0] \$212 ;
-  wire \$213 ;
-  wire \$214 ;
+  wire [2:0] \$211 ;
+  wire [3:0] \$212 ;
+  wire [32:0] \$213 ;
+  wire [32:0] \$214 ;
   wire \$215 ;
-  wire [7:0] \$216 ;
-  wire [32:0] \$217 ;
-  wire [32:0] \$218 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
   wire \$219 ;
   wire [30:0] \$22 ;
   wire \$220 ;
@@ -263,21 +255,21 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire [1:0] \$229 ;
+  wire \$229 ;
+  wire [7:0] \$2295 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
-  wire [7:0] \$2311 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
+  wire [1:0] \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
-  wire [2:0] \$240 ;
+  wire \$240 ;
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
@@ -289,19 +281,19 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
-  wire [3:0] \$251 ;
+  wire \$251 ;
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
+  wire [1:0] \$256 ;
+  wire [2:0] \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire [4:0] \$262 ;
+  wire \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
@@ -313,32 +305,32 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
-  wire [5:0] \$273 ;
+  wire \$273 ;
   wire \$274 ;
   wire \$275 ;
   wire \$276 ;
   wire \$277 ;
-  wire \$278 ;
+  wire [1:0] \$278 ;
   wire \$279 ;
   wire [29:0] \$28 ;
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
-  wire [6:0] \$284 ;
+  wire \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
-  wire \$289 ;
+  wire [2:0] \$289 ;
   wire [23:0] \$29 ;
-  wire \$290 ;
-  wire \$291 ;
+  wire [3:0] \$290 ;
+  wire [32:0] \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire [7:0] \$295 ;
-  wire [32:0] \$296 ;
+  wire \$295 ;
+  wire \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
@@ -352,19 +344,19 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$305 ;
   wire \$306 ;
   wire \$307 ;
-  wire [1:0] \$308 ;
+  wire \$308 ;
   wire \$309 ;
   wire \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
-  wire \$313 ;
+  wire [1:0] \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
   wire \$318 ;
-  wire [2:0] \$319 ;
+  wire \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
@@ -377,19 +369,19 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
-  wire [3:0] \$330 ;
+  wire \$330 ;
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
+  wire [1:0] \$334 ;
+  wire [2:0] \$335 ;
   wire \$336 ;
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
-  wire [4:0] \$341 ;
+  wire \$341 ;
   wire \$342 ;
   wire \$343 ;
   wire \$344 ;
@@ -401,11 +393,11 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
-  wire [5:0] \$352 ;
+  wire \$352 ;
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
-  wire \$356 ;
+  wire [1:0] \$356 ;
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
@@ -413,21 +405,21 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$360 ;
   wire \$361 ;
   wire \$362 ;
-  wire [6:0] \$363 ;
+  wire \$363 ;
   wire \$364 ;
   wire \$365 ;
   wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
+  wire [2:0] \$367 ;
+  wire [3:0] \$368 ;
+  wire [32:0] \$369 ;
   wire [23:0] \$37 ;
-  wire \$370 ;
+  wire [32:0] \$370 ;
   wire \$371 ;
   wire \$372 ;
   wire \$373 ;
-  wire [7:0] \$374 ;
-  wire [32:0] \$375 ;
-  wire [32:0] \$376 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
@@ -441,14 +433,14 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$386 ;
   wire \$387 ;
   wire \$388 ;
-  wire [1:0] \$389 ;
+  wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
   wire \$393 ;
   wire \$394 ;
-  wire \$395 ;
+  wire [1:0] \$395 ;
   wire \$396 ;
   wire \$397 ;
   wire \$398 ;
@@ -457,7 +449,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$40 ;
   wire \$400 ;
   wire \$401 ;
-  wire [2:0] \$402 ;
+  wire \$402 ;
   wire \$403 ;
   wire \$404 ;
   wire \$405 ;
@@ -471,21 +463,21 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$412 ;
   wire \$413 ;
   wire \$414 ;
-  wire [3:0] \$415 ;
+  wire \$415 ;
   wire \$416 ;
   wire \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
+  wire [1:0] \$420 ;
+  wire [2:0] \$421 ;
   wire \$422 ;
   wire \$423 ;
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
   wire \$427 ;
-  wire [4:0] \$428 ;
+  wire \$428 ;
   wire \$429 ;
   wire \$43 ;
   wire \$430 ;
@@ -500,12 +492,12 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$439 ;
   wire [29:0] \$44 ;
   wire \$440 ;
-  wire [5:0] \$441 ;
+  wire \$441 ;
   wire \$442 ;
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire \$446 ;
+  wire [1:0] \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
@@ -514,22 +506,22 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$451 ;
   wire \$452 ;
   wire \$453 ;
-  wire [6:0] \$454 ;
+  wire \$454 ;
   wire \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
-  wire \$459 ;
+  wire [2:0] \$459 ;
   wire [30:0] \$46 ;
-  wire \$460 ;
-  wire \$461 ;
+  wire [3:0] \$460 ;
+  wire [32:0] \$461 ;
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
-  wire [7:0] \$467 ;
-  wire [32:0] \$468 ;
+  wire \$467 ;
+  wire \$468 ;
   wire \$469 ;
   wire \$47 ;
   wire \$470 ;
@@ -545,12 +537,12 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$48 ;
   wire \$480 ;
   wire \$481 ;
-  wire [1:0] \$482 ;
+  wire \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
   wire \$486 ;
-  wire \$487 ;
+  wire [1:0] \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
@@ -559,7 +551,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
-  wire [2:0] \$495 ;
+  wire \$495 ;
   wire \$496 ;
   wire \$497 ;
   wire \$498 ;
@@ -574,13 +566,13 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$505 ;
   wire \$506 ;
   wire \$507 ;
-  wire [3:0] \$508 ;
+  wire \$508 ;
   wire \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
+  wire [1:0] \$512 ;
+  wire [2:0] \$513 ;
   wire \$514 ;
   wire \$515 ;
   wire \$516 ;
@@ -589,7 +581,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$519 ;
   wire [29:0] \$52 ;
   wire \$520 ;
-  wire [4:0] \$521 ;
+  wire \$521 ;
   wire \$522 ;
   wire \$523 ;
   wire \$524 ;
@@ -603,11 +595,11 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
-  wire [5:0] \$534 ;
+  wire \$534 ;
   wire \$535 ;
   wire \$536 ;
   wire \$537 ;
-  wire \$538 ;
+  wire [1:0] \$538 ;
   wire \$539 ;
   wire [30:0] \$54 ;
   wire \$540 ;
@@ -617,508 +609,508 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$544 ;
   wire \$545 ;
   wire \$546 ;
-  wire [6:0] \$547 ;
+  wire \$547 ;
   wire \$548 ;
   wire \$549 ;
   wire \$55 ;
   wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
+  wire [2:0] \$551 ;
+  wire [3:0] \$552 ;
+  wire [32:0] \$553 ;
+  wire [32:0] \$554 ;
   wire \$555 ;
-  wire \$556 ;
+  wire [32:0] \$556 ;
   wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  wire [32:0] \$558 ;
+  wire [32:0] \$559 ;
   wire \$56 ;
-  wire [7:0] \$560 ;
+  wire \$560 ;
   wire [32:0] \$561 ;
-  wire [32:0] \$562 ;
-  wire \$563 ;
+  wire \$562 ;
+  wire [32:0] \$563 ;
   wire [32:0] \$564 ;
   wire \$565 ;
-  wire [32:0] \$566 ;
-  wire [32:0] \$567 ;
+  reg [3:0] \$566 ;
+  wire \$567 ;
   wire \$568 ;
-  wire [32:0] \$569 ;
+  reg [3:0] \$569 ;
   wire \$57 ;
-  wire \$570 ;
-  wire [32:0] \$571 ;
-  wire [32:0] \$572 ;
-  wire \$573 ;
-  reg [3:0] \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  reg [3:0] \$577 ;
-  wire [4:0] \$578 ;
+  wire [4:0] \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire [2:0] \$573 ;
+  wire \$574 ;
+  wire [1:0] \$575 ;
+  wire [4:0] \$576 ;
+  wire [4:0] \$577 ;
+  wire \$578 ;
   wire \$579 ;
   wire \$58 ;
   wire \$580 ;
-  wire [2:0] \$581 ;
+  wire \$581 ;
   wire \$582 ;
-  wire [1:0] \$583 ;
+  reg [3:0] \$583 ;
   wire [4:0] \$584 ;
-  wire [4:0] \$585 ;
+  wire \$585 ;
   wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
+  wire [1:0] \$587 ;
+  wire [4:0] \$588 ;
+  wire [32:0] \$589 ;
   wire \$59 ;
   wire \$590 ;
-  reg [3:0] \$591 ;
-  wire [4:0] \$592 ;
+  wire [32:0] \$591 ;
+  wire [32:0] \$592 ;
   wire \$593 ;
-  wire \$594 ;
+  wire [1:0] \$594 ;
   wire [1:0] \$595 ;
-  wire [4:0] \$596 ;
-  wire [32:0] \$597 ;
-  wire \$598 ;
-  wire [32:0] \$599 ;
+  wire \$596 ;
+  wire [3:0] \$597 ;
+  wire [3:0] \$598 ;
+  wire \$599 ;
   reg [2:0] \$6 ;
   wire [29:0] \$60 ;
-  wire [32:0] \$600 ;
+  wire \$600 ;
   wire \$601 ;
-  wire [1:0] \$602 ;
-  wire [1:0] \$603 ;
+  wire \$602 ;
+  wire [32:0] \$603 ;
   wire \$604 ;
-  wire [3:0] \$605 ;
-  wire [3:0] \$606 ;
+  wire [32:0] \$605 ;
+  wire [32:0] \$606 ;
   wire \$607 ;
   wire \$608 ;
-  wire \$609 ;
+  wire [3:0] \$609 ;
   wire [23:0] \$61 ;
-  wire \$610 ;
-  wire [32:0] \$611 ;
-  wire \$612 ;
-  wire [32:0] \$613 ;
-  wire [32:0] \$614 ;
-  wire \$615 ;
+  wire [3:0] \$610 ;
+  wire \$611 ;
+  wire [5:0] \$612 ;
+  wire [5:0] \$613 ;
+  wire \$614 ;
+  wire [32:0] \$615 ;
   wire \$616 ;
-  wire [3:0] \$617 ;
-  wire [3:0] \$618 ;
+  wire [32:0] \$617 ;
+  wire [32:0] \$618 ;
   wire \$619 ;
   wire [30:0] \$62 ;
-  wire [5:0] \$620 ;
-  wire [5:0] \$621 ;
+  wire \$620 ;
+  wire \$621 ;
   wire \$622 ;
-  wire [32:0] \$623 ;
+  wire \$623 ;
   wire \$624 ;
-  wire [32:0] \$625 ;
-  wire [32:0] \$626 ;
+  wire [1:0] \$625 ;
+  wire [1:0] \$626 ;
   wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
+  wire [31:0] \$628 ;
+  wire [31:0] \$629 ;
   wire \$63 ;
-  wire \$630 ;
+  wire [31:0] \$630 ;
   wire \$631 ;
   wire \$632 ;
-  wire [1:0] \$633 ;
-  wire [1:0] \$634 ;
+  wire \$633 ;
+  wire \$634 ;
   wire \$635 ;
-  wire [31:0] \$636 ;
-  wire [31:0] \$637 ;
-  wire [31:0] \$638 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
   wire \$639 ;
   wire \$64 ;
-  wire \$640 ;
+  reg [3:0] \$640 ;
   wire \$641 ;
-  wire \$642 ;
+  wire [5:0] \$642 ;
   wire \$643 ;
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
   wire \$647 ;
-  reg [3:0] \$648 ;
-  wire \$649 ;
+  wire \$648 ;
+  wire [31:0] \$649 ;
   wire \$65 ;
-  wire [5:0] \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
+  wire \$650 ;
+  wire [16:0] \$651 ;
+  wire [16:0] \$652 ;
+  wire [17:0] \$653 ;
   wire \$654 ;
   wire \$655 ;
   wire \$656 ;
-  wire [31:0] \$657 ;
-  wire \$658 ;
-  wire [16:0] \$659 ;
+  wire \$657 ;
+  wire [31:0] \$658 ;
+  wire \$659 ;
   wire \$66 ;
   wire [16:0] \$660 ;
-  wire [17:0] \$661 ;
-  wire \$662 ;
+  wire [16:0] \$661 ;
+  wire [17:0] \$662 ;
   wire \$663 ;
   wire \$664 ;
   wire \$665 ;
-  wire [31:0] \$666 ;
-  wire \$667 ;
-  wire [16:0] \$668 ;
+  wire \$666 ;
+  wire [31:0] \$667 ;
+  wire \$668 ;
   wire [16:0] \$669 ;
   wire \$67 ;
-  wire [17:0] \$670 ;
-  wire \$671 ;
+  wire [16:0] \$670 ;
+  wire [17:0] \$671 ;
   wire \$672 ;
   wire \$673 ;
   wire \$674 ;
-  wire [31:0] \$675 ;
-  wire \$676 ;
-  wire [16:0] \$677 ;
+  wire \$675 ;
+  wire [31:0] \$676 ;
+  wire \$677 ;
   wire [16:0] \$678 ;
-  wire [17:0] \$679 ;
+  wire [16:0] \$679 ;
   wire \$68 ;
-  wire \$680 ;
+  wire [17:0] \$680 ;
   wire \$681 ;
   wire \$682 ;
   wire \$683 ;
-  wire [31:0] \$684 ;
-  wire \$685 ;
-  wire [16:0] \$686 ;
+  wire \$684 ;
+  wire [31:0] \$685 ;
+  wire \$686 ;
   wire [16:0] \$687 ;
-  wire [17:0] \$688 ;
-  wire \$689 ;
+  wire [16:0] \$688 ;
+  wire [17:0] \$689 ;
   wire \$69 ;
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
-  wire [31:0] \$693 ;
-  wire \$694 ;
-  wire [16:0] \$695 ;
+  wire \$693 ;
+  wire [31:0] \$694 ;
+  wire \$695 ;
   wire [16:0] \$696 ;
-  wire [17:0] \$697 ;
-  wire \$698 ;
-  wire \$699 ;
+  wire [16:0] \$697 ;
+  wire [17:0] \$698 ;
+  wire [30:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
   wire \$701 ;
-  wire [31:0] \$702 ;
+  wire \$702 ;
   wire \$703 ;
-  wire [16:0] \$704 ;
-  wire [16:0] \$705 ;
+  wire [15:0] \$704 ;
+  wire \$705 ;
   wire [17:0] \$706 ;
-  wire [30:0] \$707 ;
-  wire \$708 ;
+  wire [17:0] \$707 ;
+  wire [17:0] \$708 ;
   wire \$709 ;
   wire \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire [15:0] \$712 ;
+  wire [19:0] \$710 ;
+  wire [20:0] \$711 ;
+  wire [19:0] \$712 ;
   wire \$713 ;
-  wire [17:0] \$714 ;
-  wire [17:0] \$715 ;
+  wire [19:0] \$714 ;
+  wire [20:0] \$715 ;
   wire [17:0] \$716 ;
   wire \$717 ;
-  wire [19:0] \$718 ;
-  wire [20:0] \$719 ;
+  wire [17:0] \$718 ;
+  wire [18:0] \$719 ;
   wire \$72 ;
-  wire [19:0] \$720 ;
-  wire \$721 ;
-  wire [19:0] \$722 ;
-  wire [20:0] \$723 ;
-  wire [17:0] \$724 ;
+  wire [18:0] \$720 ;
+  wire [20:0] \$721 ;
+  wire [20:0] \$722 ;
+  wire [23:0] \$723 ;
+  wire [23:0] \$724 ;
   wire \$725 ;
-  wire [17:0] \$726 ;
-  wire [18:0] \$727 ;
-  wire [18:0] \$728 ;
-  wire [20:0] \$729 ;
+  wire [12:0] \$726 ;
+  wire [12:0] \$727 ;
+  wire [30:0] \$728 ;
+  wire \$729 ;
   wire \$73 ;
-  wire [20:0] \$730 ;
-  wire [23:0] \$731 ;
-  wire [23:0] \$732 ;
-  wire \$733 ;
-  wire [12:0] \$734 ;
-  wire [12:0] \$735 ;
-  wire [30:0] \$736 ;
-  wire \$737 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire [15:0] \$733 ;
+  wire \$734 ;
+  wire [17:0] \$735 ;
+  wire [17:0] \$736 ;
+  wire [17:0] \$737 ;
   wire \$738 ;
-  wire \$739 ;
+  wire [19:0] \$739 ;
   wire \$74 ;
-  wire \$740 ;
-  wire [15:0] \$741 ;
+  wire [20:0] \$740 ;
+  wire [19:0] \$741 ;
   wire \$742 ;
-  wire [17:0] \$743 ;
-  wire [17:0] \$744 ;
+  wire [19:0] \$743 ;
+  wire [20:0] \$744 ;
   wire [17:0] \$745 ;
   wire \$746 ;
-  wire [19:0] \$747 ;
-  wire [20:0] \$748 ;
-  wire [19:0] \$749 ;
+  wire [17:0] \$747 ;
+  wire [18:0] \$748 ;
+  wire [18:0] \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire [19:0] \$751 ;
-  wire [20:0] \$752 ;
-  wire [17:0] \$753 ;
+  wire [20:0] \$750 ;
+  wire [20:0] \$751 ;
+  wire [23:0] \$752 ;
+  wire [23:0] \$753 ;
   wire \$754 ;
-  wire [17:0] \$755 ;
-  wire [18:0] \$756 ;
-  wire [18:0] \$757 ;
-  wire [20:0] \$758 ;
-  wire [20:0] \$759 ;
+  wire [12:0] \$755 ;
+  wire [12:0] \$756 ;
+  wire [30:0] \$757 ;
+  wire \$758 ;
+  wire \$759 ;
   wire \$76 ;
-  wire [23:0] \$760 ;
-  wire [23:0] \$761 ;
-  wire \$762 ;
-  wire [12:0] \$763 ;
-  wire [12:0] \$764 ;
-  wire [30:0] \$765 ;
-  wire \$766 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire [15:0] \$762 ;
+  wire \$763 ;
+  wire [17:0] \$764 ;
+  wire [17:0] \$765 ;
+  wire [17:0] \$766 ;
   wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
+  wire [19:0] \$768 ;
+  wire [20:0] \$769 ;
   wire \$77 ;
-  wire [15:0] \$770 ;
+  wire [19:0] \$770 ;
   wire \$771 ;
-  wire [17:0] \$772 ;
-  wire [17:0] \$773 ;
+  wire [19:0] \$772 ;
+  wire [20:0] \$773 ;
   wire [17:0] \$774 ;
   wire \$775 ;
-  wire [19:0] \$776 ;
-  wire [20:0] \$777 ;
-  wire [19:0] \$778 ;
-  wire \$779 ;
+  wire [17:0] \$776 ;
+  wire [18:0] \$777 ;
+  wire [18:0] \$778 ;
+  wire [20:0] \$779 ;
   wire \$78 ;
-  wire [19:0] \$780 ;
-  wire [20:0] \$781 ;
-  wire [17:0] \$782 ;
+  wire [20:0] \$780 ;
+  wire [23:0] \$781 ;
+  wire [23:0] \$782 ;
   wire \$783 ;
-  wire [17:0] \$784 ;
-  wire [18:0] \$785 ;
-  wire [18:0] \$786 ;
-  wire [20:0] \$787 ;
-  wire [20:0] \$788 ;
-  wire [23:0] \$789 ;
+  wire [12:0] \$784 ;
+  wire [12:0] \$785 ;
+  wire [30:0] \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire \$79 ;
-  wire [23:0] \$790 ;
-  wire \$791 ;
-  wire [12:0] \$792 ;
-  wire [12:0] \$793 ;
-  wire [30:0] \$794 ;
-  wire \$795 ;
+  wire \$790 ;
+  wire [15:0] \$791 ;
+  wire \$792 ;
+  wire [17:0] \$793 ;
+  wire [17:0] \$794 ;
+  wire [17:0] \$795 ;
   wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire [15:0] \$799 ;
+  wire [19:0] \$797 ;
+  wire [20:0] \$798 ;
+  wire [19:0] \$799 ;
   wire [1:0] \$8 ;
   wire \$80 ;
   wire \$800 ;
-  wire [17:0] \$801 ;
-  wire [17:0] \$802 ;
+  wire [19:0] \$801 ;
+  wire [20:0] \$802 ;
   wire [17:0] \$803 ;
   wire \$804 ;
-  wire [19:0] \$805 ;
-  wire [20:0] \$806 ;
-  wire [19:0] \$807 ;
-  wire \$808 ;
-  wire [19:0] \$809 ;
+  wire [17:0] \$805 ;
+  wire [18:0] \$806 ;
+  wire [18:0] \$807 ;
+  wire [20:0] \$808 ;
+  wire [20:0] \$809 ;
   wire \$81 ;
-  wire [20:0] \$810 ;
-  wire [17:0] \$811 ;
+  wire [23:0] \$810 ;
+  wire [23:0] \$811 ;
   wire \$812 ;
-  wire [17:0] \$813 ;
-  wire [18:0] \$814 ;
-  wire [18:0] \$815 ;
-  wire [20:0] \$816 ;
-  wire [20:0] \$817 ;
-  wire [23:0] \$818 ;
-  wire [23:0] \$819 ;
+  wire [12:0] \$813 ;
+  wire [12:0] \$814 ;
+  wire [30:0] \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
   wire \$82 ;
-  wire \$820 ;
-  wire [12:0] \$821 ;
-  wire [12:0] \$822 ;
-  wire [30:0] \$823 ;
-  wire \$824 ;
+  wire [15:0] \$820 ;
+  wire \$821 ;
+  wire [17:0] \$822 ;
+  wire [17:0] \$823 ;
+  wire [17:0] \$824 ;
   wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire [15:0] \$828 ;
+  wire [19:0] \$826 ;
+  wire [20:0] \$827 ;
+  wire [19:0] \$828 ;
   wire \$829 ;
   wire \$83 ;
-  wire [17:0] \$830 ;
-  wire [17:0] \$831 ;
+  wire [19:0] \$830 ;
+  wire [20:0] \$831 ;
   wire [17:0] \$832 ;
   wire \$833 ;
-  wire [19:0] \$834 ;
-  wire [20:0] \$835 ;
-  wire [19:0] \$836 ;
-  wire \$837 ;
-  wire [19:0] \$838 ;
-  wire [20:0] \$839 ;
+  wire [17:0] \$834 ;
+  wire [18:0] \$835 ;
+  wire [18:0] \$836 ;
+  wire [20:0] \$837 ;
+  wire [20:0] \$838 ;
+  wire [23:0] \$839 ;
   wire \$84 ;
-  wire [17:0] \$840 ;
+  wire [23:0] \$840 ;
   wire \$841 ;
-  wire [17:0] \$842 ;
-  wire [18:0] \$843 ;
-  wire [18:0] \$844 ;
-  wire [20:0] \$845 ;
-  wire [20:0] \$846 ;
-  wire [23:0] \$847 ;
-  wire [23:0] \$848 ;
-  wire \$849 ;
+  wire [12:0] \$842 ;
+  wire [12:0] \$843 ;
+  wire [30:0] \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire [15:0] \$849 ;
   wire \$85 ;
-  wire [12:0] \$850 ;
-  wire [12:0] \$851 ;
-  wire [30:0] \$852 ;
-  wire \$853 ;
+  wire \$850 ;
+  wire [17:0] \$851 ;
+  wire [17:0] \$852 ;
+  wire [17:0] \$853 ;
   wire \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire [15:0] \$857 ;
+  wire [19:0] \$855 ;
+  wire [20:0] \$856 ;
+  wire [19:0] \$857 ;
   wire \$858 ;
-  wire [17:0] \$859 ;
+  wire [19:0] \$859 ;
   wire \$86 ;
-  wire [17:0] \$860 ;
+  wire [20:0] \$860 ;
   wire [17:0] \$861 ;
   wire \$862 ;
-  wire [19:0] \$863 ;
-  wire [20:0] \$864 ;
-  wire [19:0] \$865 ;
-  wire \$866 ;
-  wire [19:0] \$867 ;
-  wire [20:0] \$868 ;
-  wire [17:0] \$869 ;
+  wire [17:0] \$863 ;
+  wire [18:0] \$864 ;
+  wire [18:0] \$865 ;
+  wire [20:0] \$866 ;
+  wire [20:0] \$867 ;
+  wire [23:0] \$868 ;
+  wire [23:0] \$869 ;
   wire \$87 ;
   wire \$870 ;
-  wire [17:0] \$871 ;
-  wire [18:0] \$872 ;
-  wire [18:0] \$873 ;
-  wire [20:0] \$874 ;
-  wire [20:0] \$875 ;
-  wire [23:0] \$876 ;
+  wire [12:0] \$871 ;
+  wire [12:0] \$872 ;
+  wire [31:0] \$873 ;
+  wire \$874 ;
+  wire [16:0] \$875 ;
+  wire [16:0] \$876 ;
   wire [23:0] \$877 ;
   wire \$878 ;
-  wire [12:0] \$879 ;
+  wire [24:0] \$879 ;
   wire \$88 ;
-  wire [12:0] \$880 ;
-  wire [31:0] \$881 ;
+  wire [15:0] \$880 ;
+  wire \$881 ;
   wire \$882 ;
-  wire [16:0] \$883 ;
-  wire [16:0] \$884 ;
-  wire [23:0] \$885 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
   wire \$886 ;
-  wire [24:0] \$887 ;
-  wire [15:0] \$888 ;
-  wire \$889 ;
+  wire [31:0] \$887 ;
+  wire \$888 ;
+  wire [16:0] \$889 ;
   wire \$89 ;
-  wire \$890 ;
-  wire \$891 ;
+  wire [16:0] \$890 ;
+  wire [23:0] \$891 ;
   wire \$892 ;
-  wire \$893 ;
-  wire \$894 ;
-  wire [31:0] \$895 ;
+  wire [24:0] \$893 ;
+  wire [15:0] \$894 ;
+  wire \$895 ;
   wire \$896 ;
-  wire [16:0] \$897 ;
-  wire [16:0] \$898 ;
-  wire [23:0] \$899 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
   wire [1:0] \$9 ;
   wire \$90 ;
   wire \$900 ;
-  wire [24:0] \$901 ;
-  wire [15:0] \$902 ;
-  wire \$903 ;
-  wire \$904 ;
-  wire \$905 ;
+  wire [31:0] \$901 ;
+  wire \$902 ;
+  wire [16:0] \$903 ;
+  wire [16:0] \$904 ;
+  wire [23:0] \$905 ;
   wire \$906 ;
-  wire \$907 ;
-  wire \$908 ;
-  wire [31:0] \$909 ;
+  wire [24:0] \$907 ;
+  wire [15:0] \$908 ;
+  wire \$909 ;
   wire \$91 ;
   wire \$910 ;
-  wire [16:0] \$911 ;
-  wire [16:0] \$912 ;
-  wire [23:0] \$913 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
   wire \$914 ;
-  wire [24:0] \$915 ;
-  wire [15:0] \$916 ;
-  wire \$917 ;
-  wire \$918 ;
-  wire \$919 ;
+  wire [31:0] \$915 ;
+  wire \$916 ;
+  wire [16:0] \$917 ;
+  wire [16:0] \$918 ;
+  wire [23:0] \$919 ;
   wire [29:0] \$92 ;
   wire \$920 ;
-  wire \$921 ;
-  wire \$922 ;
-  wire [31:0] \$923 ;
+  wire [24:0] \$921 ;
+  wire [15:0] \$922 ;
+  wire \$923 ;
   wire \$924 ;
-  wire [16:0] \$925 ;
-  wire [16:0] \$926 ;
-  wire [23:0] \$927 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
   wire \$928 ;
-  wire [24:0] \$929 ;
+  wire [31:0] \$929 ;
   wire [29:0] \$93 ;
-  wire [15:0] \$930 ;
-  wire \$931 ;
-  wire \$932 ;
-  wire \$933 ;
+  wire \$930 ;
+  wire [16:0] \$931 ;
+  wire [16:0] \$932 ;
+  wire [23:0] \$933 ;
   wire \$934 ;
-  wire \$935 ;
-  wire \$936 ;
-  wire [31:0] \$937 ;
+  wire [24:0] \$935 ;
+  wire [15:0] \$936 ;
+  wire \$937 ;
   wire \$938 ;
-  wire [16:0] \$939 ;
+  wire \$939 ;
   wire [30:0] \$94 ;
-  wire [16:0] \$940 ;
-  wire [23:0] \$941 ;
+  wire \$940 ;
+  wire \$941 ;
   wire \$942 ;
-  wire [24:0] \$943 ;
-  wire [15:0] \$944 ;
-  wire \$945 ;
-  wire \$946 ;
-  wire \$947 ;
+  wire [31:0] \$943 ;
+  wire \$944 ;
+  wire [16:0] \$945 ;
+  wire [16:0] \$946 ;
+  wire [23:0] \$947 ;
   wire \$948 ;
-  wire \$949 ;
+  wire [24:0] \$949 ;
   wire \$95 ;
-  wire \$950 ;
-  wire [31:0] \$951 ;
+  wire [15:0] \$950 ;
+  wire \$951 ;
   wire \$952 ;
-  wire [16:0] \$953 ;
-  wire [16:0] \$954 ;
-  wire [23:0] \$955 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
   wire \$956 ;
-  wire [24:0] \$957 ;
-  wire [15:0] \$958 ;
+  wire \$957 ;
+  wire \$958 ;
   wire \$959 ;
   wire \$96 ;
   wire \$960 ;
   wire \$961 ;
-  wire \$962 ;
-  wire \$963 ;
-  wire \$964 ;
-  wire \$965 ;
-  wire \$966 ;
-  wire \$967 ;
+  wire [23:0] \$962 ;
+  wire [23:0] \$963 ;
+  wire [23:0] \$964 ;
+  wire [23:0] \$965 ;
+  wire [23:0] \$966 ;
+  wire [23:0] \$967 ;
   wire \$968 ;
   wire \$969 ;
   wire [25:0] \$97 ;
-  wire [23:0] \$970 ;
-  wire [23:0] \$971 ;
-  wire [23:0] \$972 ;
-  wire [23:0] \$973 ;
-  wire [23:0] \$974 ;
-  wire [23:0] \$975 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  reg [11:0] \$973 ;
+  wire \$974 ;
+  wire \$975 ;
   wire \$976 ;
   wire \$977 ;
-  wire \$978 ;
+  wire [31:0] \$978 ;
   wire \$979 ;
   wire [28:0] \$98 ;
-  wire \$980 ;
-  reg [11:0] \$981 ;
-  wire \$982 ;
-  wire \$983 ;
+  wire [16:0] \$980 ;
+  wire [16:0] \$981 ;
+  wire [17:0] \$982 ;
+  wire [30:0] \$983 ;
   wire \$984 ;
   wire \$985 ;
-  wire [31:0] \$986 ;
+  wire \$986 ;
   wire \$987 ;
-  wire [16:0] \$988 ;
-  wire [16:0] \$989 ;
+  wire [15:0] \$988 ;
+  wire \$989 ;
   wire \$99 ;
   wire [17:0] \$990 ;
-  wire [30:0] \$991 ;
-  wire \$992 ;
+  wire [17:0] \$991 ;
+  wire [17:0] \$992 ;
   wire \$993 ;
-  wire \$994 ;
-  wire \$995 ;
-  wire [15:0] \$996 ;
+  wire [19:0] \$994 ;
+  wire [20:0] \$995 ;
+  wire [19:0] \$996 ;
   wire \$997 ;
-  wire [17:0] \$998 ;
-  wire [17:0] \$999 ;
+  wire [19:0] \$998 ;
+  wire [20:0] \$999 ;
   reg [3:0] \$like  = 4'h0;
   reg [2:0] \$like$37  = 3'h0;
   wire [-1:0] \$like$38 ;
@@ -1435,7 +1427,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   always @(posedge clk) begin
     if (g_wr__en)
-      g0[\$like [1:0]] <= { \$975 , \$974 , \$973 , \$972 , \$971 , \$970  };
+      g0[\$like [1:0]] <= { \$967 , \$966 , \$965 , \$964 , \$963 , \$962  };
   end
   reg [143:0] _0_;
   always @(posedge clk) begin
@@ -1522,7 +1514,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg [95:0] _5_;
   reg [95:0] _6_;
   always @(posedge clk) begin
-    _5_ <= theta0[\$1064 [1:0]];
+    _5_ <= theta0[\$1056 [1:0]];
     _6_ <= theta0[t[1:0]];
   end
   assign \$signature__data$275  = _5_;
@@ -1544,7 +1536,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg [15:0] _7_;
   reg [15:0] _8_;
   always @(posedge clk) begin
-    _7_ <= theta1[\$1065 [2:0]];
+    _7_ <= theta1[\$1057 [2:0]];
     _8_ <= theta1[t[2:0]];
   end
   assign \$signature__data$276  = _7_;
@@ -1582,7 +1574,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   reg [5:0] _9_;
   always @(posedge clk) begin
-    _9_ <= x_mem[\$650 [4:0]];
+    _9_ <= x_mem[\$642 [4:0]];
   end
   assign \$signature__data$134  = _9_;
   assign \$1  = cycle + 1'h1;
@@ -1601,7 +1593,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$18  = \$16  & \$17 ;
   assign \$19  = ! \$like$37 ;
   assign \$20  = \$19  ? 30'h00000000 : l0_acc0;
-  assign \$21  = $signed(\$661 [16:0]) * $signed(l0_in0);
+  assign \$21  = $signed(\$653 [16:0]) * $signed(l0_in0);
   assign \$22  = $signed(\$20 ) + $signed(\$21 );
   assign \$23  = ! s1_layer;
   assign \$24  = \$signal  & \$23 ;
@@ -1609,7 +1601,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$26  = \$24  & \$25 ;
   assign \$27  = ! \$like$37 ;
   assign \$28  = \$27  ? 30'h00000000 : l0_acc1;
-  assign \$29  = $signed(\$670 [16:0]) * $signed(l0_in0);
+  assign \$29  = $signed(\$662 [16:0]) * $signed(l0_in0);
   assign \$30  = $signed(\$28 ) + $signed(\$29 );
   assign \$31  = ! s1_layer;
   assign \$32  = \$signal  & \$31 ;
@@ -1617,7 +1609,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$34  = \$32  & \$33 ;
   assign \$35  = ! \$like$37 ;
   assign \$36  = \$35  ? 30'h00000000 : l0_acc2;
-  assign \$37  = $signed(\$679 [16:0]) * $signed(l0_in0);
+  assign \$37  = $signed(\$671 [16:0]) * $signed(l0_in0);
   assign \$38  = $signed(\$36 ) + $signed(\$37 );
   assign \$39  = ! s1_layer;
   assign \$40  = \$signal  & \$39 ;
@@ -1625,7 +1617,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$42  = \$40  & \$41 ;
   assign \$43  = ! \$like$37 ;
   assign \$44  = \$43  ? 30'h00000000 : l0_acc3;
-  assign \$45  = $signed(\$688 [16:0]) * $signed(l0_in0);
+  assign \$45  = $signed(\$680 [16:0]) * $signed(l0_in0);
   assign \$46  = $signed(\$44 ) + $signed(\$45 );
   assign \$47  = ! s1_layer;
   assign \$48  = \$signal  & \$47 ;
@@ -1633,7 +1625,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$50  = \$48  & \$49 ;
   assign \$51  = ! \$like$37 ;
   assign \$52  = \$51  ? 30'h00000000 : l0_acc4;
-  assign \$53  = $signed(\$697 [16:0]) * $signed(l0_in0);
+  assign \$53  = $signed(\$689 [16:0]) * $signed(l0_in0);
   assign \$54  = $signed(\$52 ) + $signed(\$53 );
   assign \$55  = ! s1_layer;
   assign \$56  = \$signal  & \$55 ;
@@ -1641,7 +1633,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$58  = \$56  & \$57 ;
   assign \$59  = ! \$like$37 ;
   assign \$60  = \$59  ? 30'h00000000 : l0_acc5;
-  assign \$61  = $signed(\$706 [16:0]) * $signed(l0_in0);
+  assign \$61  = $signed(\$698 [16:0]) * $signed(l0_in0);
   assign \$62  = $signed(\$60 ) + $signed(\$61 );
   assign \$63  = ! \$like$41 ;
   assign \$64  = s2_valid & \$63 ;
@@ -1660,7 +1652,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$90  = \$88  & \$89 ;
   assign \$91  = ! \$like$37 ;
   assign \$92  = \$91  ? 30'h00000000 : l1_acc0;
-  assign \$93  = $signed(\$990 [16:0]) * $signed(l1_in0);
+  assign \$93  = $signed(\$982 [16:0]) * $signed(l1_in0);
   assign \$94  = $signed(\$92 ) + $signed(\$93 );
   assign \$96  = s2_valid & \$95 ;
   assign \$97  = $signed(err0) * $signed(err0);
@@ -1668,1087 +1660,1081 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$99  = ! \$like$41 ;
   assign \$100  = s2_valid & \$99 ;
   assign \$101  = \$100  & l0_z0_sat;
-  assign \$102  = 1'h0 + \$101 ;
-  assign \$103  = ! \$like$41 ;
-  assign \$104  = s2_valid & \$103 ;
-  assign \$105  = \$104  & l0_z1_sat;
-  assign \$106  = \$102  + \$105 ;
-  assign \$107  = ! \$like$41 ;
-  assign \$108  = s2_valid & \$107 ;
-  assign \$109  = \$108  & l0_z2_sat;
-  assign \$110  = \$106  + \$109 ;
-  assign \$111  = ! \$like$41 ;
-  assign \$112  = s2_valid & \$111 ;
-  assign \$113  = \$112  & l0_z3_sat;
-  assign \$114  = \$110  + \$113 ;
-  assign \$115  = ! \$like$41 ;
-  assign \$116  = s2_valid & \$115 ;
-  assign \$117  = \$116  & l0_z4_sat;
-  assign \$118  = \$114  + \$117 ;
-  assign \$119  = ! \$like$41 ;
-  assign \$120  = s2_valid & \$119 ;
-  assign \$121  = \$120  & l0_z5_sat;
-  assign \$122  = \$118  + \$121 ;
-  assign \$124  = s2_valid & \$123 ;
-  assign \$125  = \$124  & l1_z0_sat;
-  assign \$126  = \$122  + \$125 ;
-  assign \$127  = sat_z + \$126 ;
-  assign \$128  = \$127  > 32'd4294967295;
-  assign \$129  = ! \$like$41 ;
-  assign \$130  = s2_valid & \$129 ;
-  assign \$131  = \$130  & l0_z0_sat;
-  assign \$132  = 1'h0 + \$131 ;
-  assign \$133  = ! \$like$41 ;
-  assign \$134  = s2_valid & \$133 ;
-  assign \$135  = \$134  & l0_z1_sat;
-  assign \$136  = \$132  + \$135 ;
-  assign \$137  = ! \$like$41 ;
-  assign \$138  = s2_valid & \$137 ;
-  assign \$139  = \$138  & l0_z2_sat;
-  assign \$140  = \$136  + \$139 ;
-  assign \$141  = ! \$like$41 ;
-  assign \$142  = s2_valid & \$141 ;
-  assign \$143  = \$142  & l0_z3_sat;
-  assign \$144  = \$140  + \$143 ;
-  assign \$145  = ! \$like$41 ;
-  assign \$146  = s2_valid & \$145 ;
-  assign \$147  = \$146  & l0_z4_sat;
-  assign \$148  = \$144  + \$147 ;
-  assign \$149  = ! \$like$41 ;
-  assign \$150  = s2_valid & \$149 ;
-  assign \$151  = \$150  & l0_z5_sat;
-  assign \$152  = \$148  + \$151 ;
-  assign \$154  = s2_valid & \$153 ;
-  assign \$155  = \$154  & l1_z0_sat;
-  assign \$156  = \$152  + \$155 ;
-  assign \$157  = sat_z + \$156 ;
-  assign \$158  = \$128  ? 33'h0ffffffff : \$157 ;
-  assign \$159  = ! \$like$41 ;
-  assign \$160  = s2_valid & \$159 ;
-  assign \$163  = ! \$like$41 ;
-  assign \$164  = s2_valid & \$163 ;
+  assign \$102  = ! \$like$41 ;
+  assign \$103  = s2_valid & \$102 ;
+  assign \$104  = \$103  & l0_z1_sat;
+  assign \$105  = \$101  + \$104 ;
+  assign \$106  = ! \$like$41 ;
+  assign \$107  = s2_valid & \$106 ;
+  assign \$108  = \$107  & l0_z2_sat;
+  assign \$109  = ! \$like$41 ;
+  assign \$110  = s2_valid & \$109 ;
+  assign \$111  = \$110  & l0_z3_sat;
+  assign \$112  = \$108  + \$111 ;
+  assign \$113  = \$105  + \$112 ;
+  assign \$114  = ! \$like$41 ;
+  assign \$115  = s2_valid & \$114 ;
+  assign \$116  = \$115  & l0_z4_sat;
+  assign \$117  = ! \$like$41 ;
+  assign \$118  = s2_valid & \$117 ;
+  assign \$119  = \$118  & l0_z5_sat;
+  assign \$120  = \$116  + \$119 ;
+  assign \$122  = s2_valid & \$121 ;
+  assign \$123  = \$122  & l1_z0_sat;
+  assign \$124  = \$120  + \$123 ;
+  assign \$125  = \$113  + \$124 ;
+  assign \$126  = sat_z + \$125 ;
+  assign \$127  = \$126  > 32'd4294967295;
+  assign \$128  = ! \$like$41 ;
+  assign \$129  = s2_valid & \$128 ;
+  assign \$130  = \$129  & l0_z0_sat;
+  assign \$131  = ! \$like$41 ;
+  assign \$132  = s2_valid & \$131 ;
+  assign \$133  = \$132  & l0_z1_sat;
+  assign \$134  = \$130  + \$133 ;
+  assign \$135  = ! \$like$41 ;
+  assign \$136  = s2_valid & \$135 ;
+  assign \$137  = \$136  & l0_z2_sat;
+  assign \$138  = ! \$like$41 ;
+  assign \$139  = s2_valid & \$138 ;
+  assign \$140  = \$139  & l0_z3_sat;
+  assign \$141  = \$137  + \$140 ;
+  assign \$142  = \$134  + \$141 ;
+  assign \$143  = ! \$like$41 ;
+  assign \$144  = s2_valid & \$143 ;
+  assign \$145  = \$144  & l0_z4_sat;
+  assign \$146  = ! \$like$41 ;
+  assign \$147  = s2_valid & \$146 ;
+  assign \$148  = \$147  & l0_z5_sat;
+  assign \$149  = \$145  + \$148 ;
+  assign \$151  = s2_valid & \$150 ;
+  assign \$152  = \$151  & l1_z0_sat;
+  assign \$153  = \$149  + \$152 ;
+  assign \$154  = \$142  + \$153 ;
+  assign \$155  = sat_z + \$154 ;
+  assign \$156  = \$127  ? 33'h0ffffffff : \$155 ;
+  assign \$157  = ! \$like$41 ;
+  assign \$158  = s2_valid & \$157 ;
+  assign \$160  = ! \$like$41 ;
+  assign \$161  = s2_valid & \$160 ;
+  assign \$164  = ! \$like$41 ;
+  assign \$165  = s2_valid & \$164 ;
   assign \$167  = ! \$like$41 ;
   assign \$168  = s2_valid & \$167 ;
-  assign \$171  = ! \$like$41 ;
-  assign \$172  = s2_valid & \$171 ;
+  assign \$172  = ! \$like$41 ;
+  assign \$173  = s2_valid & \$172 ;
   assign \$175  = ! \$like$41 ;
   assign \$176  = s2_valid & \$175 ;
-  assign \$179  = ! \$like$41 ;
   assign \$180  = s2_valid & \$179 ;
-  assign \$184  = s2_valid & \$183 ;
-  assign \$187  = sat_act + 8'h00;
-  assign \$188  = \$187  > 32'd4294967295;
+  assign \$184  = sat_act + 4'h0;
+  assign \$185  = \$184  > 32'd4294967295;
+  assign \$186  = ! \$like$41 ;
+  assign \$187  = s2_valid & \$186 ;
   assign \$189  = ! \$like$41 ;
   assign \$190  = s2_valid & \$189 ;
   assign \$193  = ! \$like$41 ;
   assign \$194  = s2_valid & \$193 ;
-  assign \$197  = ! \$like$41 ;
-  assign \$198  = s2_valid & \$197 ;
+  assign \$196  = ! \$like$41 ;
+  assign \$197  = s2_valid & \$196 ;
   assign \$201  = ! \$like$41 ;
   assign \$202  = s2_valid & \$201 ;
-  assign \$205  = ! \$like$41 ;
-  assign \$206  = s2_valid & \$205 ;
-  assign \$209  = ! \$like$41 ;
-  assign \$210  = s2_valid & \$209 ;
-  assign \$214  = s2_valid & \$213 ;
-  assign \$217  = sat_act + 8'h00;
-  assign \$218  = \$188  ? 33'h0ffffffff : \$217 ;
-  assign \$219  = ! s1_layer;
-  assign \$220  = \$signal  & \$219 ;
-  assign \$221  = state == 3'h5;
-  assign \$222  = ! state;
-  assign \$223  = \$221  | \$222 ;
+  assign \$204  = ! \$like$41 ;
+  assign \$205  = s2_valid & \$204 ;
+  assign \$209  = s2_valid & \$208 ;
+  assign \$213  = sat_act + 4'h0;
+  assign \$214  = \$185  ? 33'h0ffffffff : \$213 ;
+  assign \$215  = ! s1_layer;
+  assign \$216  = \$signal  & \$215 ;
+  assign \$217  = state == 3'h5;
+  assign \$218  = ! state;
+  assign \$219  = \$217  | \$218 ;
+  assign \$220  = \$216  & \$219 ;
+  assign \$221  = ~ clearing;
+  assign \$222  = l0_u0_gsat_hi | l0_u0_gsat_lo;
+  assign \$223  = \$221  & \$222 ;
   assign \$224  = \$220  & \$223 ;
-  assign \$225  = ~ clearing;
-  assign \$226  = l0_u0_gsat_hi | l0_u0_gsat_lo;
-  assign \$227  = \$225  & \$226 ;
-  assign \$228  = \$224  & \$227 ;
-  assign \$229  = 1'h0 + \$228 ;
-  assign \$230  = ! s1_layer;
-  assign \$231  = \$signal  & \$230 ;
-  assign \$232  = state == 3'h5;
-  assign \$233  = ! state;
-  assign \$234  = \$232  | \$233 ;
-  assign \$235  = \$231  & \$234 ;
-  assign \$236  = ~ clearing;
-  assign \$237  = l0_u1_gsat_hi | l0_u1_gsat_lo;
-  assign \$238  = \$236  & \$237 ;
-  assign \$239  = \$235  & \$238 ;
-  assign \$240  = \$229  + \$239 ;
-  assign \$241  = ! s1_layer;
-  assign \$242  = \$signal  & \$241 ;
-  assign \$243  = state == 3'h5;
-  assign \$244  = ! state;
-  assign \$245  = \$243  | \$244 ;
-  assign \$246  = \$242  & \$245 ;
-  assign \$247  = ~ clearing;
-  assign \$248  = l0_u2_gsat_hi | l0_u2_gsat_lo;
-  assign \$249  = \$247  & \$248 ;
-  assign \$250  = \$246  & \$249 ;
-  assign \$251  = \$240  + \$250 ;
-  assign \$252  = ! s1_layer;
-  assign \$253  = \$signal  & \$252 ;
-  assign \$254  = state == 3'h5;
-  assign \$255  = ! state;
-  assign \$256  = \$254  | \$255 ;
-  assign \$257  = \$253  & \$256 ;
-  assign \$258  = ~ clearing;
-  assign \$259  = l0_u3_gsat_hi | l0_u3_gsat_lo;
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = \$257  & \$260 ;
-  assign \$262  = \$251  + \$261 ;
-  assign \$263  = ! s1_layer;
-  assign \$264  = \$signal  & \$263 ;
-  assign \$265  = state == 3'h5;
-  assign \$266  = ! state;
-  assign \$267  = \$265  | \$266 ;
-  assign \$268  = \$264  & \$267 ;
-  assign \$269  = ~ clearing;
-  assign \$270  = l0_u4_gsat_hi | l0_u4_gsat_lo;
-  assign \$271  = \$269  & \$270 ;
-  assign \$272  = \$268  & \$271 ;
-  assign \$273  = \$262  + \$272 ;
-  assign \$274  = ! s1_layer;
-  assign \$275  = \$signal  & \$274 ;
-  assign \$276  = state == 3'h5;
-  assign \$277  = ! state;
-  assign \$278  = \$276  | \$277 ;
-  assign \$279  = \$275  & \$278 ;
-  assign \$280  = ~ clearing;
-  assign \$281  = l0_u5_gsat_hi | l0_u5_gsat_lo;
-  assign \$282  = \$280  & \$281 ;
-  assign \$283  = \$279  & \$282 ;
-  assign \$284  = \$273  + \$283 ;
-  assign \$286  = \$signal  & \$285 ;
-  assign \$287  = state == 3'h5;
-  assign \$288  = ! state;
-  assign \$289  = \$287  | \$288 ;
-  assign \$290  = \$286  & \$289 ;
-  assign \$291  = ~ clearing;
-  assign \$292  = l1_u0_gsat_hi | l1_u0_gsat_lo;
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = \$290  & \$293 ;
-  assign \$295  = \$284  + \$294 ;
-  assign \$296  = sat_g + \$295 ;
-  assign \$297  = \$296  > 32'd4294967295;
-  assign \$298  = ! s1_layer;
-  assign \$299  = \$signal  & \$298 ;
-  assign \$300  = state == 3'h5;
-  assign \$301  = ! state;
-  assign \$302  = \$300  | \$301 ;
-  assign \$303  = \$299  & \$302 ;
-  assign \$304  = ~ clearing;
-  assign \$305  = l0_u0_gsat_hi | l0_u0_gsat_lo;
-  assign \$306  = \$304  & \$305 ;
-  assign \$307  = \$303  & \$306 ;
-  assign \$308  = 1'h0 + \$307 ;
-  assign \$309  = ! s1_layer;
-  assign \$310  = \$signal  & \$309 ;
-  assign \$311  = state == 3'h5;
-  assign \$312  = ! state;
-  assign \$313  = \$311  | \$312 ;
-  assign \$314  = \$310  & \$313 ;
-  assign \$315  = ~ clearing;
-  assign \$316  = l0_u1_gsat_hi | l0_u1_gsat_lo;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = \$314  & \$317 ;
-  assign \$319  = \$308  + \$318 ;
-  assign \$320  = ! s1_layer;
-  assign \$321  = \$signal  & \$320 ;
-  assign \$322  = state == 3'h5;
-  assign \$323  = ! state;
-  assign \$324  = \$322  | \$323 ;
-  assign \$325  = \$321  & \$324 ;
-  assign \$326  = ~ clearing;
-  assign \$327  = l0_u2_gsat_hi | l0_u2_gsat_lo;
-  assign \$328  = \$326  & \$327 ;
+  assign \$225  = ! s1_layer;
+  assign \$226  = \$signal  & \$225 ;
+  assign \$227  = state == 3'h5;
+  assign \$228  = ! state;
+  assign \$229  = \$227  | \$228 ;
+  assign \$230  = \$226  & \$229 ;
+  assign \$231  = ~ clearing;
+  assign \$232  = l0_u1_gsat_hi | l0_u1_gsat_lo;
+  assign \$233  = \$231  & \$232 ;
+  assign \$234  = \$230  & \$233 ;
+  assign \$235  = \$224  + \$234 ;
+  assign \$236  = ! s1_layer;
+  assign \$237  = \$signal  & \$236 ;
+  assign \$238  = state == 3'h5;
+  assign \$239  = ! state;
+  assign \$240  = \$238  | \$239 ;
+  assign \$241  = \$237  & \$240 ;
+  assign \$242  = ~ clearing;
+  assign \$243  = l0_u2_gsat_hi | l0_u2_gsat_lo;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = \$241  & \$244 ;
+  assign \$246  = ! s1_layer;
+  assign \$247  = \$signal  & \$246 ;
+  assign \$248  = state == 3'h5;
+  assign \$249  = ! state;
+  assign \$250  = \$248  | \$249 ;
+  assign \$251  = \$247  & \$250 ;
+  assign \$252  = ~ clearing;
+  assign \$253  = l0_u3_gsat_hi | l0_u3_gsat_lo;
+  assign \$254  = \$252  & \$253 ;
+  assign \$255  = \$251  & \$254 ;
+  assign \$256  = \$245  + \$255 ;
+  assign \$257  = \$235  + \$256 ;
+  assign \$258  = ! s1_layer;
+  assign \$259  = \$signal  & \$258 ;
+  assign \$260  = state == 3'h5;
+  assign \$261  = ! state;
+  assign \$262  = \$260  | \$261 ;
+  assign \$263  = \$259  & \$262 ;
+  assign \$264  = ~ clearing;
+  assign \$265  = l0_u4_gsat_hi | l0_u4_gsat_lo;
+  assign \$266  = \$264  & \$265 ;
+  assign \$267  = \$263  & \$266 ;
+  assign \$268  = ! s1_layer;
+  assign \$269  = \$signal  & \$268 ;
+  assign \$270  = state == 3'h5;
+  assign \$271  = ! state;
+  assign \$272  = \$270  | \$271 ;
+  assign \$273  = \$269  & \$272 ;
+  assign \$274  = ~ clearing;
+  assign \$275  = l0_u5_gsat_hi | l0_u5_gsat_lo;
+  assign \$276  = \$274  & \$275 ;
+  assign \$277  = \$273  & \$276 ;
+  assign \$278  = \$267  + \$277 ;
+  assign \$280  = \$signal  & \$279 ;
+  assign \$281  = state == 3'h5;
+  assign \$282  = ! state;
+  assign \$283  = \$281  | \$282 ;
+  assign \$284  = \$280  & \$283 ;
+  assign \$285  = ~ clearing;
+  assign \$286  = l1_u0_gsat_hi | l1_u0_gsat_lo;
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = \$284  & \$287 ;
+  assign \$289  = \$278  + \$288 ;
+  assign \$290  = \$257  + \$289 ;
+  assign \$291  = sat_g + \$290 ;
+  assign \$292  = \$291  > 32'd4294967295;
+  assign \$293  = ! s1_layer;
+  assign \$294  = \$signal  & \$293 ;
+  assign \$295  = state == 3'h5;
+  assign \$296  = ! state;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = \$294  & \$297 ;
+  assign \$299  = ~ clearing;
+  assign \$300  = l0_u0_gsat_hi | l0_u0_gsat_lo;
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = \$298  & \$301 ;
+  assign \$303  = ! s1_layer;
+  assign \$304  = \$signal  & \$303 ;
+  assign \$305  = state == 3'h5;
+  assign \$306  = ! state;
+  assign \$307  = \$305  | \$306 ;
+  assign \$308  = \$304  & \$307 ;
+  assign \$309  = ~ clearing;
+  assign \$310  = l0_u1_gsat_hi | l0_u1_gsat_lo;
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = \$308  & \$311 ;
+  assign \$313  = \$302  + \$312 ;
+  assign \$314  = ! s1_layer;
+  assign \$315  = \$signal  & \$314 ;
+  assign \$316  = state == 3'h5;
+  assign \$317  = ! state;
+  assign \$318  = \$316  | \$317 ;
+  assign \$319  = \$315  & \$318 ;
+  assign \$320  = ~ clearing;
+  assign \$321  = l0_u2_gsat_hi | l0_u2_gsat_lo;
+  assign \$322  = \$320  & \$321 ;
+  assign \$323  = \$319  & \$322 ;
+  assign \$324  = ! s1_layer;
+  assign \$325  = \$signal  & \$324 ;
+  assign \$326  = state == 3'h5;
+  assign \$327  = ! state;
+  assign \$328  = \$326  | \$327 ;
   assign \$329  = \$325  & \$328 ;
-  assign \$330  = \$319  + \$329 ;
-  assign \$331  = ! s1_layer;
-  assign \$332  = \$signal  & \$331 ;
-  assign \$333  = state == 3'h5;
-  assign \$334  = ! state;
-  assign \$335  = \$333  | \$334 ;
-  assign \$336  = \$332  & \$335 ;
-  assign \$337  = ~ clearing;
-  assign \$338  = l0_u3_gsat_hi | l0_u3_gsat_lo;
-  assign \$339  = \$337  & \$338 ;
-  assign \$340  = \$336  & \$339 ;
-  assign \$341  = \$330  + \$340 ;
-  assign \$342  = ! s1_layer;
-  assign \$343  = \$signal  & \$342 ;
-  assign \$344  = state == 3'h5;
-  assign \$345  = ! state;
-  assign \$346  = \$344  | \$345 ;
-  assign \$347  = \$343  & \$346 ;
-  assign \$348  = ~ clearing;
-  assign \$349  = l0_u4_gsat_hi | l0_u4_gsat_lo;
-  assign \$350  = \$348  & \$349 ;
+  assign \$330  = ~ clearing;
+  assign \$331  = l0_u3_gsat_hi | l0_u3_gsat_lo;
+  assign \$332  = \$330  & \$331 ;
+  assign \$333  = \$329  & \$332 ;
+  assign \$334  = \$323  + \$333 ;
+  assign \$335  = \$313  + \$334 ;
+  assign \$336  = ! s1_layer;
+  assign \$337  = \$signal  & \$336 ;
+  assign \$338  = state == 3'h5;
+  assign \$339  = ! state;
+  assign \$340  = \$338  | \$339 ;
+  assign \$341  = \$337  & \$340 ;
+  assign \$342  = ~ clearing;
+  assign \$343  = l0_u4_gsat_hi | l0_u4_gsat_lo;
+  assign \$344  = \$342  & \$343 ;
+  assign \$345  = \$341  & \$344 ;
+  assign \$346  = ! s1_layer;
+  assign \$347  = \$signal  & \$346 ;
+  assign \$348  = state == 3'h5;
+  assign \$349  = ! state;
+  assign \$350  = \$348  | \$349 ;
   assign \$351  = \$347  & \$350 ;
-  assign \$352  = \$341  + \$351 ;
-  assign \$353  = ! s1_layer;
-  assign \$354  = \$signal  & \$353 ;
-  assign \$355  = state == 3'h5;
-  assign \$356  = ! state;
-  assign \$357  = \$355  | \$356 ;
-  assign \$358  = \$354  & \$357 ;
-  assign \$359  = ~ clearing;
-  assign \$360  = l0_u5_gsat_hi | l0_u5_gsat_lo;
-  assign \$361  = \$359  & \$360 ;
+  assign \$352  = ~ clearing;
+  assign \$353  = l0_u5_gsat_hi | l0_u5_gsat_lo;
+  assign \$354  = \$352  & \$353 ;
+  assign \$355  = \$351  & \$354 ;
+  assign \$356  = \$345  + \$355 ;
+  assign \$358  = \$signal  & \$357 ;
+  assign \$359  = state == 3'h5;
+  assign \$360  = ! state;
+  assign \$361  = \$359  | \$360 ;
   assign \$362  = \$358  & \$361 ;
-  assign \$363  = \$352  + \$362 ;
-  assign \$365  = \$signal  & \$364 ;
-  assign \$366  = state == 3'h5;
-  assign \$367  = ! state;
-  assign \$368  = \$366  | \$367 ;
-  assign \$369  = \$365  & \$368 ;
-  assign \$370  = ~ clearing;
-  assign \$371  = l1_u0_gsat_hi | l1_u0_gsat_lo;
-  assign \$372  = \$370  & \$371 ;
-  assign \$373  = \$369  & \$372 ;
-  assign \$374  = \$363  + \$373 ;
-  assign \$375  = sat_g + \$374 ;
-  assign \$376  = \$297  ? 33'h0ffffffff : \$375 ;
-  assign \$377  = ! s1_layer;
-  assign \$378  = \$signal  & \$377 ;
-  assign \$379  = state == 3'h5;
-  assign \$380  = ! state;
-  assign \$381  = \$379  | \$380 ;
-  assign \$382  = \$378  & \$381 ;
-  assign \$383  = th_cnt == 3'h7;
-  assign \$384  = ~ clearing;
-  assign \$385  = \$383  & \$384 ;
-  assign \$386  = l0_u0_tsat_hi | l0_u0_tsat_lo;
-  assign \$387  = \$385  & \$386 ;
-  assign \$388  = \$382  & \$387 ;
-  assign \$389  = 1'h0 + \$388 ;
-  assign \$390  = ! s1_layer;
-  assign \$391  = \$signal  & \$390 ;
-  assign \$392  = state == 3'h5;
-  assign \$393  = ! state;
-  assign \$394  = \$392  | \$393 ;
-  assign \$395  = \$391  & \$394 ;
-  assign \$396  = th_cnt == 3'h7;
-  assign \$397  = ~ clearing;
-  assign \$398  = \$396  & \$397 ;
-  assign \$399  = l0_u1_tsat_hi | l0_u1_tsat_lo;
-  assign \$400  = \$398  & \$399 ;
-  assign \$401  = \$395  & \$400 ;
-  assign \$402  = \$389  + \$401 ;
-  assign \$403  = ! s1_layer;
-  assign \$404  = \$signal  & \$403 ;
-  assign \$405  = state == 3'h5;
-  assign \$406  = ! state;
-  assign \$407  = \$405  | \$406 ;
-  assign \$408  = \$404  & \$407 ;
-  assign \$409  = th_cnt == 3'h7;
-  assign \$410  = ~ clearing;
-  assign \$411  = \$409  & \$410 ;
-  assign \$412  = l0_u2_tsat_hi | l0_u2_tsat_lo;
-  assign \$413  = \$411  & \$412 ;
-  assign \$414  = \$408  & \$413 ;
-  assign \$415  = \$402  + \$414 ;
-  assign \$416  = ! s1_layer;
-  assign \$417  = \$signal  & \$416 ;
-  assign \$418  = state == 3'h5;
-  assign \$419  = ! state;
-  assign \$420  = \$418  | \$419 ;
-  assign \$421  = \$417  & \$420 ;
-  assign \$422  = th_cnt == 3'h7;
-  assign \$423  = ~ clearing;
-  assign \$424  = \$422  & \$423 ;
-  assign \$425  = l0_u3_tsat_hi | l0_u3_tsat_lo;
-  assign \$426  = \$424  & \$425 ;
-  assign \$427  = \$421  & \$426 ;
-  assign \$428  = \$415  + \$427 ;
-  assign \$429  = ! s1_layer;
-  assign \$430  = \$signal  & \$429 ;
-  assign \$431  = state == 3'h5;
-  assign \$432  = ! state;
-  assign \$433  = \$431  | \$432 ;
-  assign \$434  = \$430  & \$433 ;
-  assign \$435  = th_cnt == 3'h7;
-  assign \$436  = ~ clearing;
-  assign \$437  = \$435  & \$436 ;
-  assign \$438  = l0_u4_tsat_hi | l0_u4_tsat_lo;
-  assign \$439  = \$437  & \$438 ;
-  assign \$440  = \$434  & \$439 ;
-  assign \$441  = \$428  + \$440 ;
-  assign \$442  = ! s1_layer;
-  assign \$443  = \$signal  & \$442 ;
-  assign \$444  = state == 3'h5;
-  assign \$445  = ! state;
-  assign \$446  = \$444  | \$445 ;
-  assign \$447  = \$443  & \$446 ;
-  assign \$448  = th_cnt == 3'h7;
-  assign \$449  = ~ clearing;
-  assign \$450  = \$448  & \$449 ;
-  assign \$451  = l0_u5_tsat_hi | l0_u5_tsat_lo;
-  assign \$452  = \$450  & \$451 ;
-  assign \$453  = \$447  & \$452 ;
-  assign \$454  = \$441  + \$453 ;
-  assign \$456  = \$signal  & \$455 ;
-  assign \$457  = state == 3'h5;
-  assign \$458  = ! state;
-  assign \$459  = \$457  | \$458 ;
-  assign \$460  = \$456  & \$459 ;
-  assign \$461  = th_cnt == 3'h7;
-  assign \$462  = ~ clearing;
-  assign \$463  = \$461  & \$462 ;
-  assign \$464  = l1_u0_tsat_hi | l1_u0_tsat_lo;
-  assign \$465  = \$463  & \$464 ;
-  assign \$466  = \$460  & \$465 ;
-  assign \$467  = \$454  + \$466 ;
-  assign \$468  = sat_theta + \$467 ;
-  assign \$469  = \$468  > 32'd4294967295;
-  assign \$470  = ! s1_layer;
-  assign \$471  = \$signal  & \$470 ;
-  assign \$472  = state == 3'h5;
-  assign \$473  = ! state;
-  assign \$474  = \$472  | \$473 ;
-  assign \$475  = \$471  & \$474 ;
-  assign \$476  = th_cnt == 3'h7;
-  assign \$477  = ~ clearing;
-  assign \$478  = \$476  & \$477 ;
-  assign \$479  = l0_u0_tsat_hi | l0_u0_tsat_lo;
-  assign \$480  = \$478  & \$479 ;
-  assign \$481  = \$475  & \$480 ;
-  assign \$482  = 1'h0 + \$481 ;
-  assign \$483  = ! s1_layer;
-  assign \$484  = \$signal  & \$483 ;
-  assign \$485  = state == 3'h5;
-  assign \$486  = ! state;
-  assign \$487  = \$485  | \$486 ;
-  assign \$488  = \$484  & \$487 ;
-  assign \$489  = th_cnt == 3'h7;
-  assign \$490  = ~ clearing;
-  assign \$491  = \$489  & \$490 ;
-  assign \$492  = l0_u1_tsat_hi | l0_u1_tsat_lo;
-  assign \$493  = \$491  & \$492 ;
-  assign \$494  = \$488  & \$493 ;
-  assign \$495  = \$482  + \$494 ;
-  assign \$496  = ! s1_layer;
-  assign \$497  = \$signal  & \$496 ;
-  assign \$498  = state == 3'h5;
-  assign \$499  = ! state;
-  assign \$500  = \$498  | \$499 ;
-  assign \$501  = \$497  & \$500 ;
-  assign \$502  = th_cnt == 3'h7;
-  assign \$503  = ~ clearing;
-  assign \$504  = \$502  & \$503 ;
-  assign \$505  = l0_u2_tsat_hi | l0_u2_tsat_lo;
-  assign \$506  = \$504  & \$505 ;
-  assign \$507  = \$501  & \$506 ;
-  assign \$508  = \$495  + \$507 ;
-  assign \$509  = ! s1_layer;
-  assign \$510  = \$signal  & \$509 ;
-  assign \$511  = state == 3'h5;
-  assign \$512  = ! state;
-  assign \$513  = \$511  | \$512 ;
-  assign \$514  = \$510  & \$513 ;
-  assign \$515  = th_cnt == 3'h7;
-  assign \$516  = ~ clearing;
-  assign \$517  = \$515  & \$516 ;
-  assign \$518  = l0_u3_tsat_hi | l0_u3_tsat_lo;
-  assign \$519  = \$517  & \$518 ;
-  assign \$520  = \$514  & \$519 ;
-  assign \$521  = \$508  + \$520 ;
-  assign \$522  = ! s1_layer;
-  assign \$523  = \$signal  & \$522 ;
-  assign \$524  = state == 3'h5;
-  assign \$525  = ! state;
-  assign \$526  = \$524  | \$525 ;
-  assign \$527  = \$523  & \$526 ;
-  assign \$528  = th_cnt == 3'h7;
-  assign \$529  = ~ clearing;
-  assign \$530  = \$528  & \$529 ;
-  assign \$531  = l0_u4_tsat_hi | l0_u4_tsat_lo;
-  assign \$532  = \$530  & \$531 ;
-  assign \$533  = \$527  & \$532 ;
-  assign \$534  = \$521  + \$533 ;
-  assign \$535  = ! s1_layer;
-  assign \$536  = \$signal  & \$535 ;
-  assign \$537  = state == 3'h5;
-  assign \$538  = ! state;
-  assign \$539  = \$537  | \$538 ;
-  assign \$540  = \$536  & \$539 ;
-  assign \$541  = th_cnt == 3'h7;
-  assign \$542  = ~ clearing;
-  assign \$543  = \$541  & \$542 ;
-  assign \$544  = l0_u5_tsat_hi | l0_u5_tsat_lo;
-  assign \$545  = \$543  & \$544 ;
-  assign \$546  = \$540  & \$545 ;
-  assign \$547  = \$534  + \$546 ;
-  assign \$549  = \$signal  & \$548 ;
-  assign \$550  = state == 3'h5;
-  assign \$551  = ! state;
-  assign \$552  = \$550  | \$551 ;
-  assign \$553  = \$549  & \$552 ;
-  assign \$554  = th_cnt == 3'h7;
-  assign \$555  = ~ clearing;
-  assign \$556  = \$554  & \$555 ;
-  assign \$557  = l1_u0_tsat_hi | l1_u0_tsat_lo;
-  assign \$558  = \$556  & \$557 ;
-  assign \$559  = \$553  & \$558 ;
-  assign \$560  = \$547  + \$559 ;
-  assign \$561  = sat_theta + \$560 ;
-  assign \$562  = \$469  ? 33'h0ffffffff : \$561 ;
-  assign \$563  = state == 2'h3;
-  assign \$564  = sat_cost + c_val_sat;
-  assign \$565  = \$564  > 32'd4294967295;
-  assign \$566  = sat_cost + c_val_sat;
-  assign \$567  = \$565  ? 33'h0ffffffff : \$566 ;
-  assign \$568  = state == 3'h4;
-  assign \$569  = sat_ctilde + ct_sat_sat;
-  assign \$570  = \$569  > 32'd4294967295;
-  assign \$571  = sat_ctilde + ct_sat_sat;
-  assign \$572  = \$570  ? 33'h0ffffffff : \$571 ;
-  assign \$575  = \$574  == t;
-  assign \$576  = \$573  & \$575 ;
-  assign \$578  = \$577  - 1'h1;
-  assign \$579  = t == \$578 ;
-  assign \$580  = ! state;
-  assign \$581  = \$580  ? 3'h1 : 3'h6;
-  assign \$582  = ~ layer;
-  assign \$583  = layer + 1'h1;
-  assign \$584  = t + 1'h1;
-  assign \$585  = t + 1'h1;
-  assign \$586  = | step_limit;
-  assign \$587  = step_count >= step_limit;
-  assign \$588  = \$586  & \$587 ;
-  assign \$589  = ~ \$588 ;
-  assign \$590  = run & \$589 ;
-  assign \$592  = \$591  + 1'h1;
-  assign \$593  = t == \$592 ;
-  assign \$595  = layer + 1'h1;
-  assign \$596  = t + 1'h1;
-  assign \$597  = step_count + 1'h1;
-  assign \$598  = \$597  > 32'd4294967295;
-  assign \$599  = step_count + 1'h1;
-  assign \$600  = \$598  ? 33'h0ffffffff : \$599 ;
-  assign \$601  = ! x_cnt;
-  assign \$602  = x_cnt + 1'h1;
-  assign \$603  = x_cnt ? \$602  : 2'h0;
-  assign \$604  = th_cnt == 3'h7;
-  assign \$605  = th_cnt + 1'h1;
-  assign \$606  = \$604  ? 4'h0 : \$605 ;
+  assign \$363  = ~ clearing;
+  assign \$364  = l1_u0_gsat_hi | l1_u0_gsat_lo;
+  assign \$365  = \$363  & \$364 ;
+  assign \$366  = \$362  & \$365 ;
+  assign \$367  = \$356  + \$366 ;
+  assign \$368  = \$335  + \$367 ;
+  assign \$369  = sat_g + \$368 ;
+  assign \$370  = \$292  ? 33'h0ffffffff : \$369 ;
+  assign \$371  = ! s1_layer;
+  assign \$372  = \$signal  & \$371 ;
+  assign \$373  = state == 3'h5;
+  assign \$374  = ! state;
+  assign \$375  = \$373  | \$374 ;
+  assign \$376  = \$372  & \$375 ;
+  assign \$377  = th_cnt == 3'h7;
+  assign \$378  = ~ clearing;
+  assign \$379  = \$377  & \$378 ;
+  assign \$380  = l0_u0_tsat_hi | l0_u0_tsat_lo;
+  assign \$381  = \$379  & \$380 ;
+  assign \$382  = \$376  & \$381 ;
+  assign \$383  = ! s1_layer;
+  assign \$384  = \$signal  & \$383 ;
+  assign \$385  = state == 3'h5;
+  assign \$386  = ! state;
+  assign \$387  = \$385  | \$386 ;
+  assign \$388  = \$384  & \$387 ;
+  assign \$389  = th_cnt == 3'h7;
+  assign \$390  = ~ clearing;
+  assign \$391  = \$389  & \$390 ;
+  assign \$392  = l0_u1_tsat_hi | l0_u1_tsat_lo;
+  assign \$393  = \$391  & \$392 ;
+  assign \$394  = \$388  & \$393 ;
+  assign \$395  = \$382  + \$394 ;
+  assign \$396  = ! s1_layer;
+  assign \$397  = \$signal  & \$396 ;
+  assign \$398  = state == 3'h5;
+  assign \$399  = ! state;
+  assign \$400  = \$398  | \$399 ;
+  assign \$401  = \$397  & \$400 ;
+  assign \$402  = th_cnt == 3'h7;
+  assign \$403  = ~ clearing;
+  assign \$404  = \$402  & \$403 ;
+  assign \$405  = l0_u2_tsat_hi | l0_u2_tsat_lo;
+  assign \$406  = \$404  & \$405 ;
+  assign \$407  = \$401  & \$406 ;
+  assign \$408  = ! s1_layer;
+  assign \$409  = \$signal  & \$408 ;
+  assign \$410  = state == 3'h5;
+  assign \$411  = ! state;
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = \$409  & \$412 ;
+  assign \$414  = th_cnt == 3'h7;
+  assign \$415  = ~ clearing;
+  assign \$416  = \$414  & \$415 ;
+  assign \$417  = l0_u3_tsat_hi | l0_u3_tsat_lo;
+  assign \$418  = \$416  & \$417 ;
+  assign \$419  = \$413  & \$418 ;
+  assign \$420  = \$407  + \$419 ;
+  assign \$421  = \$395  + \$420 ;
+  assign \$422  = ! s1_layer;
+  assign \$423  = \$signal  & \$422 ;
+  assign \$424  = state == 3'h5;
+  assign \$425  = ! state;
+  assign \$426  = \$424  | \$425 ;
+  assign \$427  = \$423  & \$426 ;
+  assign \$428  = th_cnt == 3'h7;
+  assign \$429  = ~ clearing;
+  assign \$430  = \$428  & \$429 ;
+  assign \$431  = l0_u4_tsat_hi | l0_u4_tsat_lo;
+  assign \$432  = \$430  & \$431 ;
+  assign \$433  = \$427  & \$432 ;
+  assign \$434  = ! s1_layer;
+  assign \$435  = \$signal  & \$434 ;
+  assign \$436  = state == 3'h5;
+  assign \$437  = ! state;
+  assign \$438  = \$436  | \$437 ;
+  assign \$439  = \$435  & \$438 ;
+  assign \$440  = th_cnt == 3'h7;
+  assign \$441  = ~ clearing;
+  assign \$442  = \$440  & \$441 ;
+  assign \$443  = l0_u5_tsat_hi | l0_u5_tsat_lo;
+  assign \$444  = \$442  & \$443 ;
+  assign \$445  = \$439  & \$444 ;
+  assign \$446  = \$433  + \$445 ;
+  assign \$448  = \$signal  & \$447 ;
+  assign \$449  = state == 3'h5;
+  assign \$450  = ! state;
+  assign \$451  = \$449  | \$450 ;
+  assign \$452  = \$448  & \$451 ;
+  assign \$453  = th_cnt == 3'h7;
+  assign \$454  = ~ clearing;
+  assign \$455  = \$453  & \$454 ;
+  assign \$456  = l1_u0_tsat_hi | l1_u0_tsat_lo;
+  assign \$457  = \$455  & \$456 ;
+  assign \$458  = \$452  & \$457 ;
+  assign \$459  = \$446  + \$458 ;
+  assign \$460  = \$421  + \$459 ;
+  assign \$461  = sat_theta + \$460 ;
+  assign \$462  = \$461  > 32'd4294967295;
+  assign \$463  = ! s1_layer;
+  assign \$464  = \$signal  & \$463 ;
+  assign \$465  = state == 3'h5;
+  assign \$466  = ! state;
+  assign \$467  = \$465  | \$466 ;
+  assign \$468  = \$464  & \$467 ;
+  assign \$469  = th_cnt == 3'h7;
+  assign \$470  = ~ clearing;
+  assign \$471  = \$469  & \$470 ;
+  assign \$472  = l0_u0_tsat_hi | l0_u0_tsat_lo;
+  assign \$473  = \$471  & \$472 ;
+  assign \$474  = \$468  & \$473 ;
+  assign \$475  = ! s1_layer;
+  assign \$476  = \$signal  & \$475 ;
+  assign \$477  = state == 3'h5;
+  assign \$478  = ! state;
+  assign \$479  = \$477  | \$478 ;
+  assign \$480  = \$476  & \$479 ;
+  assign \$481  = th_cnt == 3'h7;
+  assign \$482  = ~ clearing;
+  assign \$483  = \$481  & \$482 ;
+  assign \$484  = l0_u1_tsat_hi | l0_u1_tsat_lo;
+  assign \$485  = \$483  & \$484 ;
+  assign \$486  = \$480  & \$485 ;
+  assign \$487  = \$474  + \$486 ;
+  assign \$488  = ! s1_layer;
+  assign \$489  = \$signal  & \$488 ;
+  assign \$490  = state == 3'h5;
+  assign \$491  = ! state;
+  assign \$492  = \$490  | \$491 ;
+  assign \$493  = \$489  & \$492 ;
+  assign \$494  = th_cnt == 3'h7;
+  assign \$495  = ~ clearing;
+  assign \$496  = \$494  & \$495 ;
+  assign \$497  = l0_u2_tsat_hi | l0_u2_tsat_lo;
+  assign \$498  = \$496  & \$497 ;
+  assign \$499  = \$493  & \$498 ;
+  assign \$500  = ! s1_layer;
+  assign \$501  = \$signal  & \$500 ;
+  assign \$502  = state == 3'h5;
+  assign \$503  = ! state;
+  assign \$504  = \$502  | \$503 ;
+  assign \$505  = \$501  & \$504 ;
+  assign \$506  = th_cnt == 3'h7;
+  assign \$507  = ~ clearing;
+  assign \$508  = \$506  & \$507 ;
+  assign \$509  = l0_u3_tsat_hi | l0_u3_tsat_lo;
+  assign \$510  = \$508  & \$509 ;
+  assign \$511  = \$505  & \$510 ;
+  assign \$512  = \$499  + \$511 ;
+  assign \$513  = \$487  + \$512 ;
+  assign \$514  = ! s1_layer;
+  assign \$515  = \$signal  & \$514 ;
+  assign \$516  = state == 3'h5;
+  assign \$517  = ! state;
+  assign \$518  = \$516  | \$517 ;
+  assign \$519  = \$515  & \$518 ;
+  assign \$520  = th_cnt == 3'h7;
+  assign \$521  = ~ clearing;
+  assign \$522  = \$520  & \$521 ;
+  assign \$523  = l0_u4_tsat_hi | l0_u4_tsat_lo;
+  assign \$524  = \$522  & \$523 ;
+  assign \$525  = \$519  & \$524 ;
+  assign \$526  = ! s1_layer;
+  assign \$527  = \$signal  & \$526 ;
+  assign \$528  = state == 3'h5;
+  assign \$529  = ! state;
+  assign \$530  = \$528  | \$529 ;
+  assign \$531  = \$527  & \$530 ;
+  assign \$532  = th_cnt == 3'h7;
+  assign \$533  = ~ clearing;
+  assign \$534  = \$532  & \$533 ;
+  assign \$535  = l0_u5_tsat_hi | l0_u5_tsat_lo;
+  assign \$536  = \$534  & \$535 ;
+  assign \$537  = \$531  & \$536 ;
+  assign \$538  = \$525  + \$537 ;
+  assign \$540  = \$signal  & \$539 ;
+  assign \$541  = state == 3'h5;
+  assign \$542  = ! state;
+  assign \$543  = \$541  | \$542 ;
+  assign \$544  = \$540  & \$543 ;
+  assign \$545  = th_cnt == 3'h7;
+  assign \$546  = ~ clearing;
+  assign \$547  = \$545  & \$546 ;
+  assign \$548  = l1_u0_tsat_hi | l1_u0_tsat_lo;
+  assign \$549  = \$547  & \$548 ;
+  assign \$550  = \$544  & \$549 ;
+  assign \$551  = \$538  + \$550 ;
+  assign \$552  = \$513  + \$551 ;
+  assign \$553  = sat_theta + \$552 ;
+  assign \$554  = \$462  ? 33'h0ffffffff : \$553 ;
+  assign \$555  = state == 2'h3;
+  assign \$556  = sat_cost + c_val_sat;
+  assign \$557  = \$556  > 32'd4294967295;
+  assign \$558  = sat_cost + c_val_sat;
+  assign \$559  = \$557  ? 33'h0ffffffff : \$558 ;
+  assign \$560  = state == 3'h4;
+  assign \$561  = sat_ctilde + ct_sat_sat;
+  assign \$562  = \$561  > 32'd4294967295;
+  assign \$563  = sat_ctilde + ct_sat_sat;
+  assign \$564  = \$562  ? 33'h0ffffffff : \$563 ;
+  assign \$567  = \$566  == t;
+  assign \$568  = \$565  & \$567 ;
+  assign \$570  = \$569  - 1'h1;
+  assign \$571  = t == \$570 ;
+  assign \$572  = ! state;
+  assign \$573  = \$572  ? 3'h1 : 3'h6;
+  assign \$574  = ~ layer;
+  assign \$575  = layer + 1'h1;
+  assign \$576  = t + 1'h1;
+  assign \$577  = t + 1'h1;
+  assign \$578  = | step_limit;
+  assign \$579  = step_count >= step_limit;
+  assign \$580  = \$578  & \$579 ;
+  assign \$581  = ~ \$580 ;
+  assign \$582  = run & \$581 ;
+  assign \$584  = \$583  + 1'h1;
+  assign \$585  = t == \$584 ;
+  assign \$587  = layer + 1'h1;
+  assign \$588  = t + 1'h1;
+  assign \$589  = step_count + 1'h1;
+  assign \$590  = \$589  > 32'd4294967295;
+  assign \$591  = step_count + 1'h1;
+  assign \$592  = \$590  ? 33'h0ffffffff : \$591 ;
+  assign \$593  = ! x_cnt;
+  assign \$594  = x_cnt + 1'h1;
+  assign \$595  = x_cnt ? \$594  : 2'h0;
+  assign \$596  = th_cnt == 3'h7;
+  assign \$597  = th_cnt + 1'h1;
+  assign \$598  = \$596  ? 4'h0 : \$597 ;
+  assign \$599  = ! x_cnt;
+  assign \$600  = th_cnt == 3'h7;
+  assign \$601  = \$599  | \$600 ;
+  assign \$602  = th_cnt == 3'h7;
+  assign \$603  = update_count + 1'h1;
+  assign \$604  = \$603  > 32'd4294967295;
+  assign \$605  = update_count + 1'h1;
+  assign \$606  = \$604  ? 33'h0ffffffff : \$605 ;
   assign \$607  = ! x_cnt;
-  assign \$608  = th_cnt == 3'h7;
-  assign \$609  = \$607  | \$608 ;
-  assign \$610  = th_cnt == 3'h7;
-  assign \$611  = update_count + 1'h1;
-  assign \$612  = \$611  > 32'd4294967295;
-  assign \$613  = update_count + 1'h1;
-  assign \$614  = \$612  ? 33'h0ffffffff : \$613 ;
-  assign \$615  = ! x_cnt;
-  assign \$616  = sample == 3'h7;
-  assign \$617  = sample + 1'h1;
-  assign \$618  = \$616  ? 4'h0 : \$617 ;
-  assign \$619  = sample == 3'h7;
-  assign \$620  = x_base + 2'h3;
-  assign \$621  = \$619  ? 6'h00 : \$620 ;
-  assign \$622  = | step_limit;
-  assign \$623  = step_count + 1'h1;
-  assign \$624  = \$623  > 32'd4294967295;
-  assign \$625  = step_count + 1'h1;
-  assign \$626  = \$624  ? 33'h0ffffffff : \$625 ;
-  assign \$627  = \$626  >= step_limit;
-  assign \$628  = \$622  & \$627 ;
-  assign \$629  = ~ \$628 ;
-  assign \$630  = run & \$629 ;
-  assign \$631  = state == 3'h6;
-  assign \$632  = ! code_sub;
-  assign \$633  = code_sub + 1'h1;
-  assign \$634  = code_sub ? \$633  : 2'h0;
-  assign \$635  = ! code_sub;
-  assign \$637  = code_lfsr[0] ? 32'd2149580803 : 32'd0;
-  assign \$638  = \$636  ^ \$637 ;
-  assign \$639  = param_row < 3'h4;
-  assign \$640  = param_row < 4'hb;
-  assign \$641  = param_row >= 3'h4;
-  assign \$642  = \$640  & \$641 ;
-  assign \$643  = state == 2'h2;
-  assign \$644  = state == 3'h5;
-  assign \$645  = ! state;
-  assign \$646  = \$644  | \$645 ;
-  assign \$647  = \$643  | \$646 ;
-  assign \$649  = \$648  > t;
-  assign issuing = \$647  & \$649 ;
-  assign \$650  = x_base + ic;
-  assign \$651  = state == 1'h1;
-  assign \$signature__en  = ld_x_en & \$651 ;
-  assign \$652  = state == 1'h1;
-  assign t_wr__en = ld_t_en & \$652 ;
+  assign \$608  = sample == 3'h7;
+  assign \$609  = sample + 1'h1;
+  assign \$610  = \$608  ? 4'h0 : \$609 ;
+  assign \$611  = sample == 3'h7;
+  assign \$612  = x_base + 2'h3;
+  assign \$613  = \$611  ? 6'h00 : \$612 ;
+  assign \$614  = | step_limit;
+  assign \$615  = step_count + 1'h1;
+  assign \$616  = \$615  > 32'd4294967295;
+  assign \$617  = step_count + 1'h1;
+  assign \$618  = \$616  ? 33'h0ffffffff : \$617 ;
+  assign \$619  = \$618  >= step_limit;
+  assign \$620  = \$614  & \$619 ;
+  assign \$621  = ~ \$620 ;
+  assign \$622  = run & \$621 ;
+  assign \$623  = state == 3'h6;
+  assign \$624  = ! code_sub;
+  assign \$625  = code_sub + 1'h1;
+  assign \$626  = code_sub ? \$625  : 2'h0;
+  assign \$627  = ! code_sub;
+  assign \$629  = code_lfsr[0] ? 32'd2149580803 : 32'd0;
+  assign \$630  = \$628  ^ \$629 ;
+  assign \$631  = param_row < 3'h4;
+  assign \$632  = param_row < 4'hb;
+  assign \$633  = param_row >= 3'h4;
+  assign \$634  = \$632  & \$633 ;
+  assign \$635  = state == 2'h2;
+  assign \$636  = state == 3'h5;
+  assign \$637  = ! state;
+  assign \$638  = \$636  | \$637 ;
+  assign \$639  = \$635  | \$638 ;
+  assign \$641  = \$640  > t;
+  assign issuing = \$639  & \$641 ;
+  assign \$642  = x_base + ic;
+  assign \$643  = state == 1'h1;
+  assign \$signature__en  = ld_x_en & \$643 ;
+  assign \$644  = state == 1'h1;
+  assign t_wr__en = ld_t_en & \$644 ;
   assign l0_in0 = s1_last ? 7'h10 : { \$signature__data$134 [5], \$signature__data$134  };
-  assign \$653  = state == 2'h2;
-  assign \$654  = ~ base_pending;
-  assign \$655  = \$653  & \$654 ;
-  assign \$656  = \$655  & key_rd__data[0];
-  assign \$657  = code_lfsr & key_rd__data[32:1];
-  assign \$658  = ^ \$657 ;
-  assign \$659  = \$658  ? 17'h1fff0 : 17'h00010;
-  assign \$660  = \$656  ? \$659  : 17'h00000;
-  assign \$661  = $signed(\$signature__data$135 [15:0]) + $signed(\$660 );
-  assign \$662  = state == 2'h2;
-  assign \$663  = ~ base_pending;
-  assign \$664  = \$662  & \$663 ;
-  assign \$665  = \$664  & key_rd__data[33];
-  assign \$666  = code_lfsr & key_rd__data[65:34];
-  assign \$667  = ^ \$666 ;
-  assign \$668  = \$667  ? 17'h1fff0 : 17'h00010;
-  assign \$669  = \$665  ? \$668  : 17'h00000;
-  assign \$670  = $signed(\$signature__data$135 [31:16]) + $signed(\$669 );
-  assign \$671  = state == 2'h2;
-  assign \$672  = ~ base_pending;
-  assign \$673  = \$671  & \$672 ;
-  assign \$674  = \$673  & key_rd__data[66];
-  assign \$675  = code_lfsr & key_rd__data[98:67];
-  assign \$676  = ^ \$675 ;
-  assign \$677  = \$676  ? 17'h1fff0 : 17'h00010;
-  assign \$678  = \$674  ? \$677  : 17'h00000;
-  assign \$679  = $signed(\$signature__data$135 [47:32]) + $signed(\$678 );
-  assign \$680  = state == 2'h2;
-  assign \$681  = ~ base_pending;
-  assign \$682  = \$680  & \$681 ;
-  assign \$683  = \$682  & key_rd__data[99];
-  assign \$684  = code_lfsr & key_rd__data[131:100];
-  assign \$685  = ^ \$684 ;
-  assign \$686  = \$685  ? 17'h1fff0 : 17'h00010;
-  assign \$687  = \$683  ? \$686  : 17'h00000;
-  assign \$688  = $signed(\$signature__data$135 [63:48]) + $signed(\$687 );
-  assign \$689  = state == 2'h2;
-  assign \$690  = ~ base_pending;
-  assign \$691  = \$689  & \$690 ;
-  assign \$692  = \$691  & key_rd__data[132];
-  assign \$693  = code_lfsr & key_rd__data[164:133];
-  assign \$694  = ^ \$693 ;
-  assign \$695  = \$694  ? 17'h1fff0 : 17'h00010;
-  assign \$696  = \$692  ? \$695  : 17'h00000;
-  assign \$697  = $signed(\$signature__data$135 [79:64]) + $signed(\$696 );
-  assign \$698  = state == 2'h2;
-  assign \$699  = ~ base_pending;
-  assign \$700  = \$698  & \$699 ;
-  assign \$701  = \$700  & key_rd__data[165];
-  assign \$702  = code_lfsr & key_rd__data[197:166];
-  assign \$703  = ^ \$702 ;
-  assign \$704  = \$703  ? 17'h1fff0 : 17'h00010;
-  assign \$705  = \$701  ? \$704  : 17'h00000;
-  assign \$706  = $signed(\$signature__data$135 [95:80]) + $signed(\$705 );
-  assign \$707  = $signed(l0_acc0) + $signed(5'h08);
-  assign \$708  = $signed(l0_zw0) > $signed(16'h7fff);
-  assign \$709  = $signed(l0_zw0) < $signed(16'h8000);
-  assign l0_z0_sat = \$708  | \$709 ;
-  assign \$710  = $signed(l0_zw0) > $signed(16'h7fff);
-  assign \$711  = $signed(l0_zw0) < $signed(16'h8000);
-  assign \$712  = \$711  ? 16'h8000 : l0_zw0[15:0];
-  assign l0_z0 = \$710  ? 16'h7fff : \$712 ;
-  assign \$713  = $signed(l0_z0) < $signed(1'h0);
-  assign \$714  = - $signed(l0_z0);
-  assign \$715  = \$713  ? \$714  : { l0_z0[15], l0_z0[15], l0_z0 };
-  assign \$717  = \$716  < 11'h400;
-  assign \$719  = \$718  + 15'h4000;
-  assign \$721  = \$720  < 15'h4c00;
-  assign \$723  = \$722  + 15'h5000;
-  assign \$725  = \$724  < 13'h1400;
-  assign \$727  = \$726  + 15'h6c00;
-  assign \$728  = \$725  ? \$727  : 19'h08000;
-  assign \$729  = \$721  ? \$723  : { 2'h0, \$728  };
-  assign \$730  = \$717  ? \$719  : \$729 ;
-  assign \$731  = \$730  + 5'h10;
-  assign \$733  = $signed(l0_z0) < $signed(1'h0);
-  assign \$734  = 11'h400 - \$732 [11:0];
-  assign \$735  = \$733  ? \$734  : { 1'h0, \$732 [11:0] };
-  assign \$736  = $signed(l0_acc1) + $signed(5'h08);
-  assign \$737  = $signed(l0_zw1) > $signed(16'h7fff);
-  assign \$738  = $signed(l0_zw1) < $signed(16'h8000);
-  assign l0_z1_sat = \$737  | \$738 ;
-  assign \$739  = $signed(l0_zw1) > $signed(16'h7fff);
-  assign \$740  = $signed(l0_zw1) < $signed(16'h8000);
-  assign \$741  = \$740  ? 16'h8000 : l0_zw1[15:0];
-  assign l0_z1 = \$739  ? 16'h7fff : \$741 ;
-  assign \$742  = $signed(l0_z1) < $signed(1'h0);
-  assign \$743  = - $signed(l0_z1);
-  assign \$744  = \$742  ? \$743  : { l0_z1[15], l0_z1[15], l0_z1 };
-  assign \$746  = \$745  < 11'h400;
-  assign \$748  = \$747  + 15'h4000;
-  assign \$750  = \$749  < 15'h4c00;
-  assign \$752  = \$751  + 15'h5000;
-  assign \$754  = \$753  < 13'h1400;
-  assign \$756  = \$755  + 15'h6c00;
-  assign \$757  = \$754  ? \$756  : 19'h08000;
-  assign \$758  = \$750  ? \$752  : { 2'h0, \$757  };
-  assign \$759  = \$746  ? \$748  : \$758 ;
-  assign \$760  = \$759  + 5'h10;
-  assign \$762  = $signed(l0_z1) < $signed(1'h0);
-  assign \$763  = 11'h400 - \$761 [11:0];
-  assign \$764  = \$762  ? \$763  : { 1'h0, \$761 [11:0] };
-  assign \$765  = $signed(l0_acc2) + $signed(5'h08);
-  assign \$766  = $signed(l0_zw2) > $signed(16'h7fff);
-  assign \$767  = $signed(l0_zw2) < $signed(16'h8000);
-  assign l0_z2_sat = \$766  | \$767 ;
-  assign \$768  = $signed(l0_zw2) > $signed(16'h7fff);
-  assign \$769  = $signed(l0_zw2) < $signed(16'h8000);
-  assign \$770  = \$769  ? 16'h8000 : l0_zw2[15:0];
-  assign l0_z2 = \$768  ? 16'h7fff : \$770 ;
-  assign \$771  = $signed(l0_z2) < $signed(1'h0);
-  assign \$772  = - $signed(l0_z2);
-  assign \$773  = \$771  ? \$772  : { l0_z2[15], l0_z2[15], l0_z2 };
-  assign \$775  = \$774  < 11'h400;
-  assign \$777  = \$776  + 15'h4000;
-  assign \$779  = \$778  < 15'h4c00;
-  assign \$781  = \$780  + 15'h5000;
-  assign \$783  = \$782  < 13'h1400;
-  assign \$785  = \$784  + 15'h6c00;
-  assign \$786  = \$783  ? \$785  : 19'h08000;
-  assign \$787  = \$779  ? \$781  : { 2'h0, \$786  };
-  assign \$788  = \$775  ? \$777  : \$787 ;
-  assign \$789  = \$788  + 5'h10;
-  assign \$791  = $signed(l0_z2) < $signed(1'h0);
-  assign \$792  = 11'h400 - \$790 [11:0];
-  assign \$793  = \$791  ? \$792  : { 1'h0, \$790 [11:0] };
-  assign \$794  = $signed(l0_acc3) + $signed(5'h08);
-  assign \$795  = $signed(l0_zw3) > $signed(16'h7fff);
-  assign \$796  = $signed(l0_zw3) < $signed(16'h8000);
-  assign l0_z3_sat = \$795  | \$796 ;
-  assign \$797  = $signed(l0_zw3) > $signed(16'h7fff);
-  assign \$798  = $signed(l0_zw3) < $signed(16'h8000);
-  assign \$799  = \$798  ? 16'h8000 : l0_zw3[15:0];
-  assign l0_z3 = \$797  ? 16'h7fff : \$799 ;
-  assign \$800  = $signed(l0_z3) < $signed(1'h0);
-  assign \$801  = - $signed(l0_z3);
-  assign \$802  = \$800  ? \$801  : { l0_z3[15], l0_z3[15], l0_z3 };
-  assign \$804  = \$803  < 11'h400;
-  assign \$806  = \$805  + 15'h4000;
-  assign \$808  = \$807  < 15'h4c00;
-  assign \$810  = \$809  + 15'h5000;
-  assign \$812  = \$811  < 13'h1400;
-  assign \$814  = \$813  + 15'h6c00;
-  assign \$815  = \$812  ? \$814  : 19'h08000;
-  assign \$816  = \$808  ? \$810  : { 2'h0, \$815  };
-  assign \$817  = \$804  ? \$806  : \$816 ;
-  assign \$818  = \$817  + 5'h10;
-  assign \$820  = $signed(l0_z3) < $signed(1'h0);
-  assign \$821  = 11'h400 - \$819 [11:0];
-  assign \$822  = \$820  ? \$821  : { 1'h0, \$819 [11:0] };
-  assign \$823  = $signed(l0_acc4) + $signed(5'h08);
-  assign \$824  = $signed(l0_zw4) > $signed(16'h7fff);
-  assign \$825  = $signed(l0_zw4) < $signed(16'h8000);
-  assign l0_z4_sat = \$824  | \$825 ;
-  assign \$826  = $signed(l0_zw4) > $signed(16'h7fff);
-  assign \$827  = $signed(l0_zw4) < $signed(16'h8000);
-  assign \$828  = \$827  ? 16'h8000 : l0_zw4[15:0];
-  assign l0_z4 = \$826  ? 16'h7fff : \$828 ;
-  assign \$829  = $signed(l0_z4) < $signed(1'h0);
-  assign \$830  = - $signed(l0_z4);
-  assign \$831  = \$829  ? \$830  : { l0_z4[15], l0_z4[15], l0_z4 };
-  assign \$833  = \$832  < 11'h400;
-  assign \$835  = \$834  + 15'h4000;
-  assign \$837  = \$836  < 15'h4c00;
-  assign \$839  = \$838  + 15'h5000;
-  assign \$841  = \$840  < 13'h1400;
-  assign \$843  = \$842  + 15'h6c00;
-  assign \$844  = \$841  ? \$843  : 19'h08000;
-  assign \$845  = \$837  ? \$839  : { 2'h0, \$844  };
-  assign \$846  = \$833  ? \$835  : \$845 ;
-  assign \$847  = \$846  + 5'h10;
-  assign \$849  = $signed(l0_z4) < $signed(1'h0);
-  assign \$850  = 11'h400 - \$848 [11:0];
-  assign \$851  = \$849  ? \$850  : { 1'h0, \$848 [11:0] };
-  assign \$852  = $signed(l0_acc5) + $signed(5'h08);
-  assign \$853  = $signed(l0_zw5) > $signed(16'h7fff);
-  assign \$854  = $signed(l0_zw5) < $signed(16'h8000);
-  assign l0_z5_sat = \$853  | \$854 ;
-  assign \$855  = $signed(l0_zw5) > $signed(16'h7fff);
-  assign \$856  = $signed(l0_zw5) < $signed(16'h8000);
-  assign \$857  = \$856  ? 16'h8000 : l0_zw5[15:0];
-  assign l0_z5 = \$855  ? 16'h7fff : \$857 ;
-  assign \$858  = $signed(l0_z5) < $signed(1'h0);
-  assign \$859  = - $signed(l0_z5);
-  assign \$860  = \$858  ? \$859  : { l0_z5[15], l0_z5[15], l0_z5 };
-  assign \$862  = \$861  < 11'h400;
-  assign \$864  = \$863  + 15'h4000;
-  assign \$866  = \$865  < 15'h4c00;
-  assign \$868  = \$867  + 15'h5000;
-  assign \$870  = \$869  < 13'h1400;
-  assign \$872  = \$871  + 15'h6c00;
-  assign \$873  = \$870  ? \$872  : 19'h08000;
-  assign \$874  = \$866  ? \$868  : { 2'h0, \$873  };
-  assign \$875  = \$862  ? \$864  : \$874 ;
-  assign \$876  = \$875  + 5'h10;
-  assign \$878  = $signed(l0_z5) < $signed(1'h0);
-  assign \$879  = 11'h400 - \$877 [11:0];
-  assign \$880  = \$878  ? \$879  : { 1'h0, \$877 [11:0] };
-  assign \$881  = code_lfsr & key_rd__data[32:1];
-  assign \$882  = ^ \$881 ;
-  assign \$883  = - $signed(ctilde);
-  assign \$884  = \$882  ? \$883  : { ctilde[15], ctilde };
-  assign l0_sct0 = key_rd__data[0] ? \$884  : 17'h00000;
+  assign \$645  = state == 2'h2;
+  assign \$646  = ~ base_pending;
+  assign \$647  = \$645  & \$646 ;
+  assign \$648  = \$647  & key_rd__data[0];
+  assign \$649  = code_lfsr & key_rd__data[32:1];
+  assign \$650  = ^ \$649 ;
+  assign \$651  = \$650  ? 17'h1fff0 : 17'h00010;
+  assign \$652  = \$648  ? \$651  : 17'h00000;
+  assign \$653  = $signed(\$signature__data$135 [15:0]) + $signed(\$652 );
+  assign \$654  = state == 2'h2;
+  assign \$655  = ~ base_pending;
+  assign \$656  = \$654  & \$655 ;
+  assign \$657  = \$656  & key_rd__data[33];
+  assign \$658  = code_lfsr & key_rd__data[65:34];
+  assign \$659  = ^ \$658 ;
+  assign \$660  = \$659  ? 17'h1fff0 : 17'h00010;
+  assign \$661  = \$657  ? \$660  : 17'h00000;
+  assign \$662  = $signed(\$signature__data$135 [31:16]) + $signed(\$661 );
+  assign \$663  = state == 2'h2;
+  assign \$664  = ~ base_pending;
+  assign \$665  = \$663  & \$664 ;
+  assign \$666  = \$665  & key_rd__data[66];
+  assign \$667  = code_lfsr & key_rd__data[98:67];
+  assign \$668  = ^ \$667 ;
+  assign \$669  = \$668  ? 17'h1fff0 : 17'h00010;
+  assign \$670  = \$666  ? \$669  : 17'h00000;
+  assign \$671  = $signed(\$signature__data$135 [47:32]) + $signed(\$670 );
+  assign \$672  = state == 2'h2;
+  assign \$673  = ~ base_pending;
+  assign \$674  = \$672  & \$673 ;
+  assign \$675  = \$674  & key_rd__data[99];
+  assign \$676  = code_lfsr & key_rd__data[131:100];
+  assign \$677  = ^ \$676 ;
+  assign \$678  = \$677  ? 17'h1fff0 : 17'h00010;
+  assign \$679  = \$675  ? \$678  : 17'h00000;
+  assign \$680  = $signed(\$signature__data$135 [63:48]) + $signed(\$679 );
+  assign \$681  = state == 2'h2;
+  assign \$682  = ~ base_pending;
+  assign \$683  = \$681  & \$682 ;
+  assign \$684  = \$683  & key_rd__data[132];
+  assign \$685  = code_lfsr & key_rd__data[164:133];
+  assign \$686  = ^ \$685 ;
+  assign \$687  = \$686  ? 17'h1fff0 : 17'h00010;
+  assign \$688  = \$684  ? \$687  : 17'h00000;
+  assign \$689  = $signed(\$signature__data$135 [79:64]) + $signed(\$688 );
+  assign \$690  = state == 2'h2;
+  assign \$691  = ~ base_pending;
+  assign \$692  = \$690  & \$691 ;
+  assign \$693  = \$692  & key_rd__data[165];
+  assign \$694  = code_lfsr & key_rd__data[197:166];
+  assign \$695  = ^ \$694 ;
+  assign \$696  = \$695  ? 17'h1fff0 : 17'h00010;
+  assign \$697  = \$693  ? \$696  : 17'h00000;
+  assign \$698  = $signed(\$signature__data$135 [95:80]) + $signed(\$697 );
+  assign \$699  = $signed(l0_acc0) + $signed(5'h08);
+  assign \$700  = $signed(l0_zw0) > $signed(16'h7fff);
+  assign \$701  = $signed(l0_zw0) < $signed(16'h8000);
+  assign l0_z0_sat = \$700  | \$701 ;
+  assign \$702  = $signed(l0_zw0) > $signed(16'h7fff);
+  assign \$703  = $signed(l0_zw0) < $signed(16'h8000);
+  assign \$704  = \$703  ? 16'h8000 : l0_zw0[15:0];
+  assign l0_z0 = \$702  ? 16'h7fff : \$704 ;
+  assign \$705  = $signed(l0_z0) < $signed(1'h0);
+  assign \$706  = - $signed(l0_z0);
+  assign \$707  = \$705  ? \$706  : { l0_z0[15], l0_z0[15], l0_z0 };
+  assign \$709  = \$708  < 11'h400;
+  assign \$711  = \$710  + 15'h4000;
+  assign \$713  = \$712  < 15'h4c00;
+  assign \$715  = \$714  + 15'h5000;
+  assign \$717  = \$716  < 13'h1400;
+  assign \$719  = \$718  + 15'h6c00;
+  assign \$720  = \$717  ? \$719  : 19'h08000;
+  assign \$721  = \$713  ? \$715  : { 2'h0, \$720  };
+  assign \$722  = \$709  ? \$711  : \$721 ;
+  assign \$723  = \$722  + 5'h10;
+  assign \$725  = $signed(l0_z0) < $signed(1'h0);
+  assign \$726  = 11'h400 - \$724 [11:0];
+  assign \$727  = \$725  ? \$726  : { 1'h0, \$724 [11:0] };
+  assign \$728  = $signed(l0_acc1) + $signed(5'h08);
+  assign \$729  = $signed(l0_zw1) > $signed(16'h7fff);
+  assign \$730  = $signed(l0_zw1) < $signed(16'h8000);
+  assign l0_z1_sat = \$729  | \$730 ;
+  assign \$731  = $signed(l0_zw1) > $signed(16'h7fff);
+  assign \$732  = $signed(l0_zw1) < $signed(16'h8000);
+  assign \$733  = \$732  ? 16'h8000 : l0_zw1[15:0];
+  assign l0_z1 = \$731  ? 16'h7fff : \$733 ;
+  assign \$734  = $signed(l0_z1) < $signed(1'h0);
+  assign \$735  = - $signed(l0_z1);
+  assign \$736  = \$734  ? \$735  : { l0_z1[15], l0_z1[15], l0_z1 };
+  assign \$738  = \$737  < 11'h400;
+  assign \$740  = \$739  + 15'h4000;
+  assign \$742  = \$741  < 15'h4c00;
+  assign \$744  = \$743  + 15'h5000;
+  assign \$746  = \$745  < 13'h1400;
+  assign \$748  = \$747  + 15'h6c00;
+  assign \$749  = \$746  ? \$748  : 19'h08000;
+  assign \$750  = \$742  ? \$744  : { 2'h0, \$749  };
+  assign \$751  = \$738  ? \$740  : \$750 ;
+  assign \$752  = \$751  + 5'h10;
+  assign \$754  = $signed(l0_z1) < $signed(1'h0);
+  assign \$755  = 11'h400 - \$753 [11:0];
+  assign \$756  = \$754  ? \$755  : { 1'h0, \$753 [11:0] };
+  assign \$757  = $signed(l0_acc2) + $signed(5'h08);
+  assign \$758  = $signed(l0_zw2) > $signed(16'h7fff);
+  assign \$759  = $signed(l0_zw2) < $signed(16'h8000);
+  assign l0_z2_sat = \$758  | \$759 ;
+  assign \$760  = $signed(l0_zw2) > $signed(16'h7fff);
+  assign \$761  = $signed(l0_zw2) < $signed(16'h8000);
+  assign \$762  = \$761  ? 16'h8000 : l0_zw2[15:0];
+  assign l0_z2 = \$760  ? 16'h7fff : \$762 ;
+  assign \$763  = $signed(l0_z2) < $signed(1'h0);
+  assign \$764  = - $signed(l0_z2);
+  assign \$765  = \$763  ? \$764  : { l0_z2[15], l0_z2[15], l0_z2 };
+  assign \$767  = \$766  < 11'h400;
+  assign \$769  = \$768  + 15'h4000;
+  assign \$771  = \$770  < 15'h4c00;
+  assign \$773  = \$772  + 15'h5000;
+  assign \$775  = \$774  < 13'h1400;
+  assign \$777  = \$776  + 15'h6c00;
+  assign \$778  = \$775  ? \$777  : 19'h08000;
+  assign \$779  = \$771  ? \$773  : { 2'h0, \$778  };
+  assign \$780  = \$767  ? \$769  : \$779 ;
+  assign \$781  = \$780  + 5'h10;
+  assign \$783  = $signed(l0_z2) < $signed(1'h0);
+  assign \$784  = 11'h400 - \$782 [11:0];
+  assign \$785  = \$783  ? \$784  : { 1'h0, \$782 [11:0] };
+  assign \$786  = $signed(l0_acc3) + $signed(5'h08);
+  assign \$787  = $signed(l0_zw3) > $signed(16'h7fff);
+  assign \$788  = $signed(l0_zw3) < $signed(16'h8000);
+  assign l0_z3_sat = \$787  | \$788 ;
+  assign \$789  = $signed(l0_zw3) > $signed(16'h7fff);
+  assign \$790  = $signed(l0_zw3) < $signed(16'h8000);
+  assign \$791  = \$790  ? 16'h8000 : l0_zw3[15:0];
+  assign l0_z3 = \$789  ? 16'h7fff : \$791 ;
+  assign \$792  = $signed(l0_z3) < $signed(1'h0);
+  assign \$793  = - $signed(l0_z3);
+  assign \$794  = \$792  ? \$793  : { l0_z3[15], l0_z3[15], l0_z3 };
+  assign \$796  = \$795  < 11'h400;
+  assign \$798  = \$797  + 15'h4000;
+  assign \$800  = \$799  < 15'h4c00;
+  assign \$802  = \$801  + 15'h5000;
+  assign \$804  = \$803  < 13'h1400;
+  assign \$806  = \$805  + 15'h6c00;
+  assign \$807  = \$804  ? \$806  : 19'h08000;
+  assign \$808  = \$800  ? \$802  : { 2'h0, \$807  };
+  assign \$809  = \$796  ? \$798  : \$808 ;
+  assign \$810  = \$809  + 5'h10;
+  assign \$812  = $signed(l0_z3) < $signed(1'h0);
+  assign \$813  = 11'h400 - \$811 [11:0];
+  assign \$814  = \$812  ? \$813  : { 1'h0, \$811 [11:0] };
+  assign \$815  = $signed(l0_acc4) + $signed(5'h08);
+  assign \$816  = $signed(l0_zw4) > $signed(16'h7fff);
+  assign \$817  = $signed(l0_zw4) < $signed(16'h8000);
+  assign l0_z4_sat = \$816  | \$817 ;
+  assign \$818  = $signed(l0_zw4) > $signed(16'h7fff);
+  assign \$819  = $signed(l0_zw4) < $signed(16'h8000);
+  assign \$820  = \$819  ? 16'h8000 : l0_zw4[15:0];
+  assign l0_z4 = \$818  ? 16'h7fff : \$820 ;
+  assign \$821  = $signed(l0_z4) < $signed(1'h0);
+  assign \$822  = - $signed(l0_z4);
+  assign \$823  = \$821  ? \$822  : { l0_z4[15], l0_z4[15], l0_z4 };
+  assign \$825  = \$824  < 11'h400;
+  assign \$827  = \$826  + 15'h4000;
+  assign \$829  = \$828  < 15'h4c00;
+  assign \$831  = \$830  + 15'h5000;
+  assign \$833  = \$832  < 13'h1400;
+  assign \$835  = \$834  + 15'h6c00;
+  assign \$836  = \$833  ? \$835  : 19'h08000;
+  assign \$837  = \$829  ? \$831  : { 2'h0, \$836  };
+  assign \$838  = \$825  ? \$827  : \$837 ;
+  assign \$839  = \$838  + 5'h10;
+  assign \$841  = $signed(l0_z4) < $signed(1'h0);
+  assign \$842  = 11'h400 - \$840 [11:0];
+  assign \$843  = \$841  ? \$842  : { 1'h0, \$840 [11:0] };
+  assign \$844  = $signed(l0_acc5) + $signed(5'h08);
+  assign \$845  = $signed(l0_zw5) > $signed(16'h7fff);
+  assign \$846  = $signed(l0_zw5) < $signed(16'h8000);
+  assign l0_z5_sat = \$845  | \$846 ;
+  assign \$847  = $signed(l0_zw5) > $signed(16'h7fff);
+  assign \$848  = $signed(l0_zw5) < $signed(16'h8000);
+  assign \$849  = \$848  ? 16'h8000 : l0_zw5[15:0];
+  assign l0_z5 = \$847  ? 16'h7fff : \$849 ;
+  assign \$850  = $signed(l0_z5) < $signed(1'h0);
+  assign \$851  = - $signed(l0_z5);
+  assign \$852  = \$850  ? \$851  : { l0_z5[15], l0_z5[15], l0_z5 };
+  assign \$854  = \$853  < 11'h400;
+  assign \$856  = \$855  + 15'h4000;
+  assign \$858  = \$857  < 15'h4c00;
+  assign \$860  = \$859  + 15'h5000;
+  assign \$862  = \$861  < 13'h1400;
+  assign \$864  = \$863  + 15'h6c00;
+  assign \$865  = \$862  ? \$864  : 19'h08000;
+  assign \$866  = \$858  ? \$860  : { 2'h0, \$865  };
+  assign \$867  = \$854  ? \$856  : \$866 ;
+  assign \$868  = \$867  + 5'h10;
+  assign \$870  = $signed(l0_z5) < $signed(1'h0);
+  assign \$871  = 11'h400 - \$869 [11:0];
+  assign \$872  = \$870  ? \$871  : { 1'h0, \$869 [11:0] };
+  assign \$873  = code_lfsr & key_rd__data[32:1];
+  assign \$874  = ^ \$873 ;
+  assign \$875  = - $signed(ctilde);
+  assign \$876  = \$874  ? \$875  : { ctilde[15], ctilde };
+  assign l0_sct0 = key_rd__data[0] ? \$876  : 17'h00000;
   assign l0_u0_gsum = $signed(\$signature__data$181 [23:0]) + $signed(l0_sct0);
   assign l0_u0_gsat_hi = $signed(l0_u0_gsum) > $signed(24'h7fffff);
   assign l0_u0_gsat_lo = $signed(l0_u0_gsum) < $signed(24'h800000);
-  assign \$885  = l0_u0_gsat_lo ? 24'h800000 : l0_u0_gsum[23:0];
-  assign l0_u0_gsat = l0_u0_gsat_hi ? 24'h7fffff : \$885 ;
-  assign \$886  = ~ clearing;
+  assign \$877  = l0_u0_gsat_lo ? 24'h800000 : l0_u0_gsum[23:0];
+  assign l0_u0_gsat = l0_u0_gsat_hi ? 24'h7fffff : \$877 ;
+  assign \$878  = ~ clearing;
   assign l0_u0_gacc = clearing ? \$signature__data$181 [23:0] : l0_u0_gsat;
-  assign \$887  = $signed(l0_u0_gacc) + $signed(2'h1);
+  assign \$879  = $signed(l0_u0_gacc) + $signed(2'h1);
   assign l0_u0_tdiff = $signed(\$signature__data$135 [15:0]) - $signed(l0_u0_step);
   assign l0_u0_tsat_hi = $signed(l0_u0_tdiff) > $signed(16'h7fff);
   assign l0_u0_tsat_lo = $signed(l0_u0_tdiff) < $signed(16'h8000);
-  assign \$888  = l0_u0_tsat_lo ? 16'h8000 : l0_u0_tdiff[15:0];
-  assign l0_u0_tsat = l0_u0_tsat_hi ? 16'h7fff : \$888 ;
-  assign \$889  = th_cnt == 3'h7;
-  assign \$890  = ~ clearing;
-  assign \$891  = \$889  & \$890 ;
-  assign l0_u0_tnext = \$891  ? l0_u0_tsat : \$signature__data$135 [15:0];
-  assign \$892  = th_cnt == 3'h7;
-  assign \$893  = ~ clearing;
-  assign \$894  = \$892  & \$893 ;
-  assign l0_u0_gnext = \$894  ? 24'h000000 : l0_u0_gacc;
-  assign \$895  = code_lfsr & key_rd__data[65:34];
-  assign \$896  = ^ \$895 ;
-  assign \$897  = - $signed(ctilde);
-  assign \$898  = \$896  ? \$897  : { ctilde[15], ctilde };
-  assign l0_sct1 = key_rd__data[33] ? \$898  : 17'h00000;
+  assign \$880  = l0_u0_tsat_lo ? 16'h8000 : l0_u0_tdiff[15:0];
+  assign l0_u0_tsat = l0_u0_tsat_hi ? 16'h7fff : \$880 ;
+  assign \$881  = th_cnt == 3'h7;
+  assign \$882  = ~ clearing;
+  assign \$883  = \$881  & \$882 ;
+  assign l0_u0_tnext = \$883  ? l0_u0_tsat : \$signature__data$135 [15:0];
+  assign \$884  = th_cnt == 3'h7;
+  assign \$885  = ~ clearing;
+  assign \$886  = \$884  & \$885 ;
+  assign l0_u0_gnext = \$886  ? 24'h000000 : l0_u0_gacc;
+  assign \$887  = code_lfsr & key_rd__data[65:34];
+  assign \$888  = ^ \$887 ;
+  assign \$889  = - $signed(ctilde);
+  assign \$890  = \$888  ? \$889  : { ctilde[15], ctilde };
+  assign l0_sct1 = key_rd__data[33] ? \$890  : 17'h00000;
   assign l0_u1_gsum = $signed(\$signature__data$181 [47:24]) + $signed(l0_sct1);
   assign l0_u1_gsat_hi = $signed(l0_u1_gsum) > $signed(24'h7fffff);
   assign l0_u1_gsat_lo = $signed(l0_u1_gsum) < $signed(24'h800000);
-  assign \$899  = l0_u1_gsat_lo ? 24'h800000 : l0_u1_gsum[23:0];
-  assign l0_u1_gsat = l0_u1_gsat_hi ? 24'h7fffff : \$899 ;
-  assign \$900  = ~ clearing;
+  assign \$891  = l0_u1_gsat_lo ? 24'h800000 : l0_u1_gsum[23:0];
+  assign l0_u1_gsat = l0_u1_gsat_hi ? 24'h7fffff : \$891 ;
+  assign \$892  = ~ clearing;
   assign l0_u1_gacc = clearing ? \$signature__data$181 [47:24] : l0_u1_gsat;
-  assign \$901  = $signed(l0_u1_gacc) + $signed(2'h1);
+  assign \$893  = $signed(l0_u1_gacc) + $signed(2'h1);
   assign l0_u1_tdiff = $signed(\$signature__data$135 [31:16]) - $signed(l0_u1_step);
   assign l0_u1_tsat_hi = $signed(l0_u1_tdiff) > $signed(16'h7fff);
   assign l0_u1_tsat_lo = $signed(l0_u1_tdiff) < $signed(16'h8000);
-  assign \$902  = l0_u1_tsat_lo ? 16'h8000 : l0_u1_tdiff[15:0];
-  assign l0_u1_tsat = l0_u1_tsat_hi ? 16'h7fff : \$902 ;
-  assign \$903  = th_cnt == 3'h7;
-  assign \$904  = ~ clearing;
-  assign \$905  = \$903  & \$904 ;
-  assign l0_u1_tnext = \$905  ? l0_u1_tsat : \$signature__data$135 [31:16];
-  assign \$906  = th_cnt == 3'h7;
-  assign \$907  = ~ clearing;
-  assign \$908  = \$906  & \$907 ;
-  assign l0_u1_gnext = \$908  ? 24'h000000 : l0_u1_gacc;
-  assign \$909  = code_lfsr & key_rd__data[98:67];
-  assign \$910  = ^ \$909 ;
-  assign \$911  = - $signed(ctilde);
-  assign \$912  = \$910  ? \$911  : { ctilde[15], ctilde };
-  assign l0_sct2 = key_rd__data[66] ? \$912  : 17'h00000;
+  assign \$894  = l0_u1_tsat_lo ? 16'h8000 : l0_u1_tdiff[15:0];
+  assign l0_u1_tsat = l0_u1_tsat_hi ? 16'h7fff : \$894 ;
+  assign \$895  = th_cnt == 3'h7;
+  assign \$896  = ~ clearing;
+  assign \$897  = \$895  & \$896 ;
+  assign l0_u1_tnext = \$897  ? l0_u1_tsat : \$signature__data$135 [31:16];
+  assign \$898  = th_cnt == 3'h7;
+  assign \$899  = ~ clearing;
+  assign \$900  = \$898  & \$899 ;
+  assign l0_u1_gnext = \$900  ? 24'h000000 : l0_u1_gacc;
+  assign \$901  = code_lfsr & key_rd__data[98:67];
+  assign \$902  = ^ \$901 ;
+  assign \$903  = - $signed(ctilde);
+  assign \$904  = \$902  ? \$903  : { ctilde[15], ctilde };
+  assign l0_sct2 = key_rd__data[66] ? \$904  : 17'h00000;
   assign l0_u2_gsum = $signed(\$signature__data$181 [71:48]) + $signed(l0_sct2);
   assign l0_u2_gsat_hi = $signed(l0_u2_gsum) > $signed(24'h7fffff);
   assign l0_u2_gsat_lo = $signed(l0_u2_gsum) < $signed(24'h800000);
-  assign \$913  = l0_u2_gsat_lo ? 24'h800000 : l0_u2_gsum[23:0];
-  assign l0_u2_gsat = l0_u2_gsat_hi ? 24'h7fffff : \$913 ;
-  assign \$914  = ~ clearing;
+  assign \$905  = l0_u2_gsat_lo ? 24'h800000 : l0_u2_gsum[23:0];
+  assign l0_u2_gsat = l0_u2_gsat_hi ? 24'h7fffff : \$905 ;
+  assign \$906  = ~ clearing;
   assign l0_u2_gacc = clearing ? \$signature__data$181 [71:48] : l0_u2_gsat;
-  assign \$915  = $signed(l0_u2_gacc) + $signed(2'h1);
+  assign \$907  = $signed(l0_u2_gacc) + $signed(2'h1);
   assign l0_u2_tdiff = $signed(\$signature__data$135 [47:32]) - $signed(l0_u2_step);
   assign l0_u2_tsat_hi = $signed(l0_u2_tdiff) > $signed(16'h7fff);
   assign l0_u2_tsat_lo = $signed(l0_u2_tdiff) < $signed(16'h8000);
-  assign \$916  = l0_u2_tsat_lo ? 16'h8000 : l0_u2_tdiff[15:0];
-  assign l0_u2_tsat = l0_u2_tsat_hi ? 16'h7fff : \$916 ;
-  assign \$917  = th_cnt == 3'h7;
-  assign \$918  = ~ clearing;
-  assign \$919  = \$917  & \$918 ;
-  assign l0_u2_tnext = \$919  ? l0_u2_tsat : \$signature__data$135 [47:32];
-  assign \$920  = th_cnt == 3'h7;
-  assign \$921  = ~ clearing;
-  assign \$922  = \$920  & \$921 ;
-  assign l0_u2_gnext = \$922  ? 24'h000000 : l0_u2_gacc;
-  assign \$923  = code_lfsr & key_rd__data[131:100];
-  assign \$924  = ^ \$923 ;
-  assign \$925  = - $signed(ctilde);
-  assign \$926  = \$924  ? \$925  : { ctilde[15], ctilde };
-  assign l0_sct3 = key_rd__data[99] ? \$926  : 17'h00000;
+  assign \$908  = l0_u2_tsat_lo ? 16'h8000 : l0_u2_tdiff[15:0];
+  assign l0_u2_tsat = l0_u2_tsat_hi ? 16'h7fff : \$908 ;
+  assign \$909  = th_cnt == 3'h7;
+  assign \$910  = ~ clearing;
+  assign \$911  = \$909  & \$910 ;
+  assign l0_u2_tnext = \$911  ? l0_u2_tsat : \$signature__data$135 [47:32];
+  assign \$912  = th_cnt == 3'h7;
+  assign \$913  = ~ clearing;
+  assign \$914  = \$912  & \$913 ;
+  assign l0_u2_gnext = \$914  ? 24'h000000 : l0_u2_gacc;
+  assign \$915  = code_lfsr & key_rd__data[131:100];
+  assign \$916  = ^ \$915 ;
+  assign \$917  = - $signed(ctilde);
+  assign \$918  = \$916  ? \$917  : { ctilde[15], ctilde };
+  assign l0_sct3 = key_rd__data[99] ? \$918  : 17'h00000;
   assign l0_u3_gsum = $signed(\$signature__data$181 [95:72]) + $signed(l0_sct3);
   assign l0_u3_gsat_hi = $signed(l0_u3_gsum) > $signed(24'h7fffff);
   assign l0_u3_gsat_lo = $signed(l0_u3_gsum) < $signed(24'h800000);
-  assign \$927  = l0_u3_gsat_lo ? 24'h800000 : l0_u3_gsum[23:0];
-  assign l0_u3_gsat = l0_u3_gsat_hi ? 24'h7fffff : \$927 ;
-  assign \$928  = ~ clearing;
+  assign \$919  = l0_u3_gsat_lo ? 24'h800000 : l0_u3_gsum[23:0];
+  assign l0_u3_gsat = l0_u3_gsat_hi ? 24'h7fffff : \$919 ;
+  assign \$920  = ~ clearing;
   assign l0_u3_gacc = clearing ? \$signature__data$181 [95:72] : l0_u3_gsat;
-  assign \$929  = $signed(l0_u3_gacc) + $signed(2'h1);
+  assign \$921  = $signed(l0_u3_gacc) + $signed(2'h1);
   assign l0_u3_tdiff = $signed(\$signature__data$135 [63:48]) - $signed(l0_u3_step);
   assign l0_u3_tsat_hi = $signed(l0_u3_tdiff) > $signed(16'h7fff);
   assign l0_u3_tsat_lo = $signed(l0_u3_tdiff) < $signed(16'h8000);
-  assign \$930  = l0_u3_tsat_lo ? 16'h8000 : l0_u3_tdiff[15:0];
-  assign l0_u3_tsat = l0_u3_tsat_hi ? 16'h7fff : \$930 ;
-  assign \$931  = th_cnt == 3'h7;
-  assign \$932  = ~ clearing;
-  assign \$933  = \$931  & \$932 ;
-  assign l0_u3_tnext = \$933  ? l0_u3_tsat : \$signature__data$135 [63:48];
-  assign \$934  = th_cnt == 3'h7;
-  assign \$935  = ~ clearing;
-  assign \$936  = \$934  & \$935 ;
-  assign l0_u3_gnext = \$936  ? 24'h000000 : l0_u3_gacc;
-  assign \$937  = code_lfsr & key_rd__data[164:133];
-  assign \$938  = ^ \$937 ;
-  assign \$939  = - $signed(ctilde);
-  assign \$940  = \$938  ? \$939  : { ctilde[15], ctilde };
-  assign l0_sct4 = key_rd__data[132] ? \$940  : 17'h00000;
+  assign \$922  = l0_u3_tsat_lo ? 16'h8000 : l0_u3_tdiff[15:0];
+  assign l0_u3_tsat = l0_u3_tsat_hi ? 16'h7fff : \$922 ;
+  assign \$923  = th_cnt == 3'h7;
+  assign \$924  = ~ clearing;
+  assign \$925  = \$923  & \$924 ;
+  assign l0_u3_tnext = \$925  ? l0_u3_tsat : \$signature__data$135 [63:48];
+  assign \$926  = th_cnt == 3'h7;
+  assign \$927  = ~ clearing;
+  assign \$928  = \$926  & \$927 ;
+  assign l0_u3_gnext = \$928  ? 24'h000000 : l0_u3_gacc;
+  assign \$929  = code_lfsr & key_rd__data[164:133];
+  assign \$930  = ^ \$929 ;
+  assign \$931  = - $signed(ctilde);
+  assign \$932  = \$930  ? \$931  : { ctilde[15], ctilde };
+  assign l0_sct4 = key_rd__data[132] ? \$932  : 17'h00000;
   assign l0_u4_gsum = $signed(\$signature__data$181 [119:96]) + $signed(l0_sct4);
   assign l0_u4_gsat_hi = $signed(l0_u4_gsum) > $signed(24'h7fffff);
   assign l0_u4_gsat_lo = $signed(l0_u4_gsum) < $signed(24'h800000);
-  assign \$941  = l0_u4_gsat_lo ? 24'h800000 : l0_u4_gsum[23:0];
-  assign l0_u4_gsat = l0_u4_gsat_hi ? 24'h7fffff : \$941 ;
-  assign \$942  = ~ clearing;
+  assign \$933  = l0_u4_gsat_lo ? 24'h800000 : l0_u4_gsum[23:0];
+  assign l0_u4_gsat = l0_u4_gsat_hi ? 24'h7fffff : \$933 ;
+  assign \$934  = ~ clearing;
   assign l0_u4_gacc = clearing ? \$signature__data$181 [119:96] : l0_u4_gsat;
-  assign \$943  = $signed(l0_u4_gacc) + $signed(2'h1);
+  assign \$935  = $signed(l0_u4_gacc) + $signed(2'h1);
   assign l0_u4_tdiff = $signed(\$signature__data$135 [79:64]) - $signed(l0_u4_step);
   assign l0_u4_tsat_hi = $signed(l0_u4_tdiff) > $signed(16'h7fff);
   assign l0_u4_tsat_lo = $signed(l0_u4_tdiff) < $signed(16'h8000);
-  assign \$944  = l0_u4_tsat_lo ? 16'h8000 : l0_u4_tdiff[15:0];
-  assign l0_u4_tsat = l0_u4_tsat_hi ? 16'h7fff : \$944 ;
-  assign \$945  = th_cnt == 3'h7;
-  assign \$946  = ~ clearing;
-  assign \$947  = \$945  & \$946 ;
-  assign l0_u4_tnext = \$947  ? l0_u4_tsat : \$signature__data$135 [79:64];
-  assign \$948  = th_cnt == 3'h7;
-  assign \$949  = ~ clearing;
-  assign \$950  = \$948  & \$949 ;
-  assign l0_u4_gnext = \$950  ? 24'h000000 : l0_u4_gacc;
-  assign \$951  = code_lfsr & key_rd__data[197:166];
-  assign \$952  = ^ \$951 ;
-  assign \$953  = - $signed(ctilde);
-  assign \$954  = \$952  ? \$953  : { ctilde[15], ctilde };
-  assign l0_sct5 = key_rd__data[165] ? \$954  : 17'h00000;
+  assign \$936  = l0_u4_tsat_lo ? 16'h8000 : l0_u4_tdiff[15:0];
+  assign l0_u4_tsat = l0_u4_tsat_hi ? 16'h7fff : \$936 ;
+  assign \$937  = th_cnt == 3'h7;
+  assign \$938  = ~ clearing;
+  assign \$939  = \$937  & \$938 ;
+  assign l0_u4_tnext = \$939  ? l0_u4_tsat : \$signature__data$135 [79:64];
+  assign \$940  = th_cnt == 3'h7;
+  assign \$941  = ~ clearing;
+  assign \$942  = \$940  & \$941 ;
+  assign l0_u4_gnext = \$942  ? 24'h000000 : l0_u4_gacc;
+  assign \$943  = code_lfsr & key_rd__data[197:166];
+  assign \$944  = ^ \$943 ;
+  assign \$945  = - $signed(ctilde);
+  assign \$946  = \$944  ? \$945  : { ctilde[15], ctilde };
+  assign l0_sct5 = key_rd__data[165] ? \$946  : 17'h00000;
   assign l0_u5_gsum = $signed(\$signature__data$181 [143:120]) + $signed(l0_sct5);
   assign l0_u5_gsat_hi = $signed(l0_u5_gsum) > $signed(24'h7fffff);
   assign l0_u5_gsat_lo = $signed(l0_u5_gsum) < $signed(24'h800000);
-  assign \$955  = l0_u5_gsat_lo ? 24'h800000 : l0_u5_gsum[23:0];
-  assign l0_u5_gsat = l0_u5_gsat_hi ? 24'h7fffff : \$955 ;
-  assign \$956  = ~ clearing;
+  assign \$947  = l0_u5_gsat_lo ? 24'h800000 : l0_u5_gsum[23:0];
+  assign l0_u5_gsat = l0_u5_gsat_hi ? 24'h7fffff : \$947 ;
+  assign \$948  = ~ clearing;
   assign l0_u5_gacc = clearing ? \$signature__data$181 [143:120] : l0_u5_gsat;
-  assign \$957  = $signed(l0_u5_gacc) + $signed(2'h1);
+  assign \$949  = $signed(l0_u5_gacc) + $signed(2'h1);
   assign l0_u5_tdiff = $signed(\$signature__data$135 [95:80]) - $signed(l0_u5_step);
   assign l0_u5_tsat_hi = $signed(l0_u5_tdiff) > $signed(16'h7fff);
   assign l0_u5_tsat_lo = $signed(l0_u5_tdiff) < $signed(16'h8000);
-  assign \$958  = l0_u5_tsat_lo ? 16'h8000 : l0_u5_tdiff[15:0];
-  assign l0_u5_tsat = l0_u5_tsat_hi ? 16'h7fff : \$958 ;
-  assign \$959  = th_cnt == 3'h7;
-  assign \$960  = ~ clearing;
-  assign \$961  = \$959  & \$960 ;
-  assign l0_u5_tnext = \$961  ? l0_u5_tsat : \$signature__data$135 [95:80];
-  assign \$962  = th_cnt == 3'h7;
-  assign \$963  = ~ clearing;
-  assign \$964  = \$962  & \$963 ;
-  assign l0_u5_gnext = \$964  ? 24'h000000 : l0_u5_gacc;
-  assign \$965  = ! s1_layer;
-  assign \$966  = \$signal  & \$965 ;
-  assign \$967  = state == 3'h5;
-  assign \$968  = ! state;
-  assign \$969  = \$967  | \$968 ;
-  assign th_wr__en = \$966  & \$969 ;
-  assign \$970  = clearing ? 24'h000000 : l0_u0_gnext;
-  assign \$971  = clearing ? 24'h000000 : l0_u1_gnext;
-  assign \$972  = clearing ? 24'h000000 : l0_u2_gnext;
-  assign \$973  = clearing ? 24'h000000 : l0_u3_gnext;
-  assign \$974  = clearing ? 24'h000000 : l0_u4_gnext;
-  assign \$975  = clearing ? 24'h000000 : l0_u5_gnext;
-  assign \$976  = ! s1_layer;
-  assign \$977  = \$signal  & \$976 ;
-  assign \$978  = state == 3'h5;
-  assign \$979  = ! state;
-  assign \$980  = \$978  | \$979 ;
-  assign g_wr__en = \$977  & \$980 ;
-  assign l1_in0 = s1_last ? 13'h0400 : { \$981 [11], \$981  };
-  assign \$982  = state == 2'h2;
-  assign \$983  = ~ base_pending;
-  assign \$984  = \$982  & \$983 ;
-  assign \$985  = \$984  & \key_rd__data$244 [0];
-  assign \$986  = code_lfsr & \key_rd__data$244 [32:1];
-  assign \$987  = ^ \$986 ;
-  assign \$988  = \$987  ? 17'h1fff0 : 17'h00010;
-  assign \$989  = \$985  ? \$988  : 17'h00000;
-  assign \$990  = $signed(\$signature__data$243 ) + $signed(\$989 );
-  assign \$991  = $signed(l1_acc0) + $signed(11'h200);
-  assign \$992  = $signed(l1_zw0) > $signed(16'h7fff);
-  assign \$993  = $signed(l1_zw0) < $signed(16'h8000);
-  assign l1_z0_sat = \$992  | \$993 ;
-  assign \$994  = $signed(l1_zw0) > $signed(16'h7fff);
-  assign \$995  = $signed(l1_zw0) < $signed(16'h8000);
-  assign \$996  = \$995  ? 16'h8000 : l1_zw0[15:0];
-  assign l1_z0 = \$994  ? 16'h7fff : \$996 ;
-  assign \$997  = $signed(l1_z0) < $signed(1'h0);
-  assign \$998  = - $signed(l1_z0);
-  assign \$999  = \$997  ? \$998  : { l1_z0[15], l1_z0[15], l1_z0 };
-  assign \$1001  = \$1000  < 11'h400;
-  assign \$1003  = \$1002  + 15'h4000;
-  assign \$1005  = \$1004  < 15'h4c00;
-  assign \$1007  = \$1006  + 15'h5000;
-  assign \$1009  = \$1008  < 13'h1400;
-  assign \$1011  = \$1010  + 15'h6c00;
-  assign \$1012  = \$1009  ? \$1011  : 19'h08000;
-  assign \$1013  = \$1005  ? \$1007  : { 2'h0, \$1012  };
-  assign \$1014  = \$1001  ? \$1003  : \$1013 ;
-  assign \$1015  = \$1014  + 5'h10;
-  assign \$1017  = $signed(l1_z0) < $signed(1'h0);
-  assign \$1018  = 11'h400 - \$1016 [11:0];
-  assign \$1019  = \$1017  ? \$1018  : { 1'h0, \$1016 [11:0] };
-  assign err0 = $signed(\$1019 [11:0]) - $signed(\$1020 );
-  assign \$1021  = code_lfsr & \key_rd__data$244 [32:1];
-  assign \$1022  = ^ \$1021 ;
-  assign \$1023  = - $signed(ctilde);
-  assign \$1024  = \$1022  ? \$1023  : { ctilde[15], ctilde };
-  assign l1_sct0 = \key_rd__data$244 [0] ? \$1024  : 17'h00000;
+  assign \$950  = l0_u5_tsat_lo ? 16'h8000 : l0_u5_tdiff[15:0];
+  assign l0_u5_tsat = l0_u5_tsat_hi ? 16'h7fff : \$950 ;
+  assign \$951  = th_cnt == 3'h7;
+  assign \$952  = ~ clearing;
+  assign \$953  = \$951  & \$952 ;
+  assign l0_u5_tnext = \$953  ? l0_u5_tsat : \$signature__data$135 [95:80];
+  assign \$954  = th_cnt == 3'h7;
+  assign \$955  = ~ clearing;
+  assign \$956  = \$954  & \$955 ;
+  assign l0_u5_gnext = \$956  ? 24'h000000 : l0_u5_gacc;
+  assign \$957  = ! s1_layer;
+  assign \$958  = \$signal  & \$957 ;
+  assign \$959  = state == 3'h5;
+  assign \$960  = ! state;
+  assign \$961  = \$959  | \$960 ;
+  assign th_wr__en = \$958  & \$961 ;
+  assign \$962  = clearing ? 24'h000000 : l0_u0_gnext;
+  assign \$963  = clearing ? 24'h000000 : l0_u1_gnext;
+  assign \$964  = clearing ? 24'h000000 : l0_u2_gnext;
+  assign \$965  = clearing ? 24'h000000 : l0_u3_gnext;
+  assign \$966  = clearing ? 24'h000000 : l0_u4_gnext;
+  assign \$967  = clearing ? 24'h000000 : l0_u5_gnext;
+  assign \$968  = ! s1_layer;
+  assign \$969  = \$signal  & \$968 ;
+  assign \$970  = state == 3'h5;
+  assign \$971  = ! state;
+  assign \$972  = \$970  | \$971 ;
+  assign g_wr__en = \$969  & \$972 ;
+  assign l1_in0 = s1_last ? 13'h0400 : { \$973 [11], \$973  };
+  assign \$974  = state == 2'h2;
+  assign \$975  = ~ base_pending;
+  assign \$976  = \$974  & \$975 ;
+  assign \$977  = \$976  & \key_rd__data$244 [0];
+  assign \$978  = code_lfsr & \key_rd__data$244 [32:1];
+  assign \$979  = ^ \$978 ;
+  assign \$980  = \$979  ? 17'h1fff0 : 17'h00010;
+  assign \$981  = \$977  ? \$980  : 17'h00000;
+  assign \$982  = $signed(\$signature__data$243 ) + $signed(\$981 );
+  assign \$983  = $signed(l1_acc0) + $signed(11'h200);
+  assign \$984  = $signed(l1_zw0) > $signed(16'h7fff);
+  assign \$985  = $signed(l1_zw0) < $signed(16'h8000);
+  assign l1_z0_sat = \$984  | \$985 ;
+  assign \$986  = $signed(l1_zw0) > $signed(16'h7fff);
+  assign \$987  = $signed(l1_zw0) < $signed(16'h8000);
+  assign \$988  = \$987  ? 16'h8000 : l1_zw0[15:0];
+  assign l1_z0 = \$986  ? 16'h7fff : \$988 ;
+  assign \$989  = $signed(l1_z0) < $signed(1'h0);
+  assign \$990  = - $signed(l1_z0);
+  assign \$991  = \$989  ? \$990  : { l1_z0[15], l1_z0[15], l1_z0 };
+  assign \$993  = \$992  < 11'h400;
+  assign \$995  = \$994  + 15'h4000;
+  assign \$997  = \$996  < 15'h4c00;
+  assign \$999  = \$998  + 15'h5000;
+  assign \$1001  = \$1000  < 13'h1400;
+  assign \$1003  = \$1002  + 15'h6c00;
+  assign \$1004  = \$1001  ? \$1003  : 19'h08000;
+  assign \$1005  = \$997  ? \$999  : { 2'h0, \$1004  };
+  assign \$1006  = \$993  ? \$995  : \$1005 ;
+  assign \$1007  = \$1006  + 5'h10;
+  assign \$1009  = $signed(l1_z0) < $signed(1'h0);
+  assign \$1010  = 11'h400 - \$1008 [11:0];
+  assign \$1011  = \$1009  ? \$1010  : { 1'h0, \$1008 [11:0] };
+  assign err0 = $signed(\$1011 [11:0]) - $signed(\$1012 );
+  assign \$1013  = code_lfsr & \key_rd__data$244 [32:1];
+  assign \$1014  = ^ \$1013 ;
+  assign \$1015  = - $signed(ctilde);
+  assign \$1016  = \$1014  ? \$1015  : { ctilde[15], ctilde };
+  assign l1_sct0 = \key_rd__data$244 [0] ? \$1016  : 17'h00000;
   assign l1_u0_gsum = $signed(\$signature__data$256 ) + $signed(l1_sct0);
   assign l1_u0_gsat_hi = $signed(l1_u0_gsum) > $signed(24'h7fffff);
   assign l1_u0_gsat_lo = $signed(l1_u0_gsum) < $signed(24'h800000);
-  assign \$1025  = l1_u0_gsat_lo ? 24'h800000 : l1_u0_gsum[23:0];
-  assign l1_u0_gsat = l1_u0_gsat_hi ? 24'h7fffff : \$1025 ;
-  assign \$1026  = ~ clearing;
+  assign \$1017  = l1_u0_gsat_lo ? 24'h800000 : l1_u0_gsum[23:0];
+  assign l1_u0_gsat = l1_u0_gsat_hi ? 24'h7fffff : \$1017 ;
+  assign \$1018  = ~ clearing;
   assign l1_u0_gacc = clearing ? \$signature__data$256  : l1_u0_gsat;
-  assign \$1027  = $signed(l1_u0_gacc) + $signed(2'h1);
+  assign \$1019  = $signed(l1_u0_gacc) + $signed(2'h1);
   assign l1_u0_tdiff = $signed(\$signature__data$243 ) - $signed(l1_u0_step);
   assign l1_u0_tsat_hi = $signed(l1_u0_tdiff) > $signed(16'h7fff);
   assign l1_u0_tsat_lo = $signed(l1_u0_tdiff) < $signed(16'h8000);
-  assign \$1028  = l1_u0_tsat_lo ? 16'h8000 : l1_u0_tdiff[15:0];
-  assign l1_u0_tsat = l1_u0_tsat_hi ? 16'h7fff : \$1028 ;
-  assign \$1029  = th_cnt == 3'h7;
-  assign \$1030  = ~ clearing;
-  assign \$1031  = \$1029  & \$1030 ;
-  assign l1_u0_tnext = \$1031  ? l1_u0_tsat : \$signature__data$243 ;
-  assign \$1032  = th_cnt == 3'h7;
-  assign \$1033  = ~ clearing;
-  assign \$1034  = \$1032  & \$1033 ;
-  assign l1_u0_gnext = \$1034  ? 24'h000000 : l1_u0_gacc;
-  assign \$1036  = \$signal  & \$1035 ;
-  assign \$1037  = state == 3'h5;
-  assign \$1038  = ! state;
-  assign \$1039  = \$1037  | \$1038 ;
-  assign \th_wr__en$266  = \$1036  & \$1039 ;
+  assign \$1020  = l1_u0_tsat_lo ? 16'h8000 : l1_u0_tdiff[15:0];
+  assign l1_u0_tsat = l1_u0_tsat_hi ? 16'h7fff : \$1020 ;
+  assign \$1021  = th_cnt == 3'h7;
+  assign \$1022  = ~ clearing;
+  assign \$1023  = \$1021  & \$1022 ;
+  assign l1_u0_tnext = \$1023  ? l1_u0_tsat : \$signature__data$243 ;
+  assign \$1024  = th_cnt == 3'h7;
+  assign \$1025  = ~ clearing;
+  assign \$1026  = \$1024  & \$1025 ;
+  assign l1_u0_gnext = \$1026  ? 24'h000000 : l1_u0_gacc;
+  assign \$1028  = \$signal  & \$1027 ;
+  assign \$1029  = state == 3'h5;
+  assign \$1030  = ! state;
+  assign \$1031  = \$1029  | \$1030 ;
+  assign \th_wr__en$266  = \$1028  & \$1031 ;
   assign \g_wr__data$268  = clearing ? 24'h000000 : l1_u0_gnext;
-  assign \$1041  = \$signal  & \$1040 ;
-  assign \$1042  = state == 3'h5;
-  assign \$1043  = ! state;
-  assign \$1044  = \$1042  | \$1043 ;
-  assign \g_wr__en$269  = \$1041  & \$1044 ;
-  assign \$1045  = $signed(cost_acc) + $signed(7'h20);
-  assign \$1046  = $signed(c_wide) > $signed(16'h7fff);
-  assign \$1047  = $signed(c_wide) < $signed(16'h8000);
-  assign c_val_sat = \$1046  | \$1047 ;
-  assign \$1048  = $signed(c_wide) > $signed(16'h7fff);
-  assign \$1049  = $signed(c_wide) < $signed(16'h8000);
-  assign \$1050  = \$1049  ? 16'h8000 : c_wide[15:0];
-  assign c_val = \$1048  ? 16'h7fff : \$1050 ;
+  assign \$1033  = \$signal  & \$1032 ;
+  assign \$1034  = state == 3'h5;
+  assign \$1035  = ! state;
+  assign \$1036  = \$1034  | \$1035 ;
+  assign \g_wr__en$269  = \$1033  & \$1036 ;
+  assign \$1037  = $signed(cost_acc) + $signed(7'h20);
+  assign \$1038  = $signed(c_wide) > $signed(16'h7fff);
+  assign \$1039  = $signed(c_wide) < $signed(16'h8000);
+  assign c_val_sat = \$1038  | \$1039 ;
+  assign \$1040  = $signed(c_wide) > $signed(16'h7fff);
+  assign \$1041  = $signed(c_wide) < $signed(16'h8000);
+  assign \$1042  = \$1041  ? 16'h8000 : c_wide[15:0];
+  assign c_val = \$1040  ? 16'h7fff : \$1042 ;
   assign ct_wide = $signed(cost) - $signed(cost0);
-  assign \$1051  = $signed(ct_wide) > $signed(16'h7fff);
-  assign \$1052  = $signed(ct_wide) < $signed(16'h8000);
-  assign ct_sat_sat = \$1051  | \$1052 ;
-  assign \$1053  = $signed(ct_wide) > $signed(16'h7fff);
-  assign \$1054  = $signed(ct_wide) < $signed(16'h8000);
-  assign \$1055  = \$1054  ? 16'h8000 : ct_wide[15:0];
-  assign ct_val = \$1053  ? 16'h7fff : \$1055 ;
-  assign \$1056  = state != 1'h1;
-  assign \$1057  = | state;
-  assign busy = \$1056  & \$1057 ;
-  assign \$1058  = state == 1'h1;
-  assign \$1059  = | step_limit;
-  assign \$1060  = step_count >= step_limit;
-  assign \$1061  = \$1059  & \$1060 ;
-  assign done = \$1058  & \$1061 ;
-  assign \$1062  = state == 3'h6;
-  assign \$1063  = th_cnt == 3'h7;
-  assign updated = \$1062  & \$1063 ;
-  assign \$1064  = param_row - 1'h0;
-  assign \$1065  = param_row - 3'h4;
-  assign \$2311  = lane_d * 5'h10;
-  assign \$1066  = \$signature__data$275  >> \$2311 ;
+  assign \$1043  = $signed(ct_wide) > $signed(16'h7fff);
+  assign \$1044  = $signed(ct_wide) < $signed(16'h8000);
+  assign ct_sat_sat = \$1043  | \$1044 ;
+  assign \$1045  = $signed(ct_wide) > $signed(16'h7fff);
+  assign \$1046  = $signed(ct_wide) < $signed(16'h8000);
+  assign \$1047  = \$1046  ? 16'h8000 : ct_wide[15:0];
+  assign ct_val = \$1045  ? 16'h7fff : \$1047 ;
+  assign \$1048  = state != 1'h1;
+  assign \$1049  = | state;
+  assign busy = \$1048  & \$1049 ;
+  assign \$1050  = state == 1'h1;
+  assign \$1051  = | step_limit;
+  assign \$1052  = step_count >= step_limit;
+  assign \$1053  = \$1051  & \$1052 ;
+  assign done = \$1050  & \$1053 ;
+  assign \$1054  = state == 3'h6;
+  assign \$1055  = th_cnt == 3'h7;
+  assign updated = \$1054  & \$1055 ;
+  assign \$1056  = param_row - 1'h0;
+  assign \$1057  = param_row - 3'h4;
+  assign \$2295  = lane_d * 5'h10;
+  assign \$1058  = \$signature__data$275  >> \$2295 ;
   always @(posedge clk)
-    cycle <= \$1067 ;
+    cycle <= \$1059 ;
   always @(posedge clk)
-    ic <= \$1068 ;
+    ic <= \$1060 ;
   always @(posedge clk)
-    \$signal  <= \$1069 ;
+    \$signal  <= \$1061 ;
   always @(posedge clk)
-    s1_last <= \$1070 ;
+    s1_last <= \$1062 ;
   always @(posedge clk)
-    s1_layer <= \$1071 ;
+    s1_layer <= \$1063 ;
   always @(posedge clk)
-    \$like  <= \$1072 ;
+    \$like  <= \$1064 ;
   always @(posedge clk)
-    \$like$37  <= \$1073 ;
+    \$like$37  <= \$1065 ;
   always @(posedge clk)
-    s2_valid <= \$1074 ;
+    s2_valid <= \$1066 ;
   always @(posedge clk)
-    \$like$41  <= \$1075 ;
+    \$like$41  <= \$1067 ;
   always @(posedge clk)
-    l0_acc0 <= \$1076 ;
+    l0_acc0 <= \$1068 ;
   always @(posedge clk)
-    l0_acc1 <= \$1077 ;
+    l0_acc1 <= \$1069 ;
   always @(posedge clk)
-    l0_acc2 <= \$1078 ;
+    l0_acc2 <= \$1070 ;
   always @(posedge clk)
-    l0_acc3 <= \$1079 ;
+    l0_acc3 <= \$1071 ;
   always @(posedge clk)
-    l0_acc4 <= \$1080 ;
+    l0_acc4 <= \$1072 ;
   always @(posedge clk)
-    l0_acc5 <= \$1081 ;
+    l0_acc5 <= \$1073 ;
   always @(posedge clk)
-    h1_0 <= \$1082 ;
+    h1_0 <= \$1074 ;
   always @(posedge clk)
-    h1_1 <= \$1083 ;
+    h1_1 <= \$1075 ;
   always @(posedge clk)
-    h1_2 <= \$1084 ;
+    h1_2 <= \$1076 ;
   always @(posedge clk)
-    h1_3 <= \$1085 ;
+    h1_3 <= \$1077 ;
   always @(posedge clk)
-    h1_4 <= \$1086 ;
+    h1_4 <= \$1078 ;
   always @(posedge clk)
-    h1_5 <= \$1087 ;
+    h1_5 <= \$1079 ;
   always @(posedge clk)
-    l1_acc0 <= \$1088 ;
+    l1_acc0 <= \$1080 ;
   always @(posedge clk)
-    cost_acc <= \$1089 ;
+    cost_acc <= \$1081 ;
   always @(posedge clk)
-    sat_z <= \$1090 ;
+    sat_z <= \$1082 ;
   always @(posedge clk)
-    sat_act <= \$1091 ;
+    sat_act <= \$1083 ;
   always @(posedge clk)
-    sat_g <= \$1092 ;
+    sat_g <= \$1084 ;
   always @(posedge clk)
-    sat_theta <= \$1093 ;
+    sat_theta <= \$1085 ;
   always @(posedge clk)
-    sat_cost <= \$1094 ;
+    sat_cost <= \$1086 ;
   always @(posedge clk)
-    sat_ctilde <= \$1095 ;
+    sat_ctilde <= \$1087 ;
   always @(posedge clk)
-    state <= \$1096 ;
+    state <= \$1088 ;
   always @(posedge clk)
-    clearing <= \$1097 ;
+    clearing <= \$1089 ;
   always @(posedge clk)
-    layer <= \$1098 ;
+    layer <= \$1090 ;
   always @(posedge clk)
-    t <= \$1099 ;
+    t <= \$1091 ;
   always @(posedge clk)
-    cost0 <= \$1100 ;
+    cost0 <= \$1092 ;
   always @(posedge clk)
-    base_pending <= \$1101 ;
+    base_pending <= \$1093 ;
   always @(posedge clk)
-    cost <= \$1102 ;
+    cost <= \$1094 ;
   always @(posedge clk)
-    ctilde <= \$1103 ;
+    ctilde <= \$1095 ;
   always @(posedge clk)
-    step_count <= \$1104 ;
+    step_count <= \$1096 ;
   always @(posedge clk)
-    x_cnt <= \$1105 ;
+    x_cnt <= \$1097 ;
   always @(posedge clk)
-    th_cnt <= \$1106 ;
+    th_cnt <= \$1098 ;
   always @(posedge clk)
-    update_count <= \$1107 ;
+    update_count <= \$1099 ;
   always @(posedge clk)
-    sample <= \$1108 ;
+    sample <= \$1100 ;
   always @(posedge clk)
-    x_base <= \$1109 ;
+    x_base <= \$1101 ;
   always @(posedge clk)
-    code_sub <= \$1110 ;
+    code_sub <= \$1102 ;
   always @(posedge clk)
-    code_lfsr <= \$1111 ;
+    code_lfsr <= \$1103 ;
   always @(posedge clk)
-    lane_d <= \$1112 ;
+    lane_d <= \$1104 ;
   always @(posedge clk)
-    sel_d <= \$1113 ;
+    sel_d <= \$1105 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
@@ -2784,9 +2770,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$574  = 4'h4;
+          \$566  = 4'h4;
       1'h1:
-          \$574  = 4'h7;
+          \$566  = 4'h7;
     endcase
   end
   always @* begin
@@ -2794,9 +2780,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$577  = 4'h4;
+          \$569  = 4'h4;
       1'h1:
-          \$577  = 4'h7;
+          \$569  = 4'h7;
     endcase
   end
   always @* begin
@@ -2804,9 +2790,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$591  = 4'h4;
+          \$583  = 4'h4;
       1'h1:
-          \$591  = 4'h7;
+          \$583  = 4'h7;
     endcase
   end
   always @* begin
@@ -2814,27 +2800,27 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$648  = 4'h4;
+          \$640  = 4'h4;
       1'h1:
-          \$648  = 4'h7;
+          \$640  = 4'h7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = 12'h000;
+    \$973  = 12'h000;
     casez (\$like$37 )
       3'h0:
-          \$981  = h1_0;
+          \$973  = h1_0;
       3'h1:
-          \$981  = h1_1;
+          \$973  = h1_1;
       3'h2:
-          \$981  = h1_2;
+          \$973  = h1_2;
       3'h3:
-          \$981  = h1_3;
+          \$973  = h1_3;
       3'h4:
-          \$981  = h1_4;
+          \$973  = h1_4;
       3'h5:
-          \$981  = h1_5;
+          \$973  = h1_5;
     endcase
   end
   always @* begin
@@ -2842,153 +2828,233 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (sel_d)
       1'h0:
-          param_data = \$1066 ;
+          param_data = \$1058 ;
       1'h1:
           param_data = \$signature__data$276 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = \$1 [47:0];
+    \$1059  = \$1 [47:0];
     if (rst) begin
-      \$1067  = 48'h000000000000;
+      \$1059  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = ic;
+    \$1060  = ic;
     if (issuing) begin
-      \$1068  = \$5 [2:0];
+      \$1060  = \$5 [2:0];
     end
     casez (state)
       3'h0, 3'h5:
-          if (\$576 ) begin
-          end else if (\$579 ) begin
-            if (\$582 ) begin
-              \$1068  = 3'h0;
+          if (\$568 ) begin
+          end else if (\$571 ) begin
+            if (\$574 ) begin
+              \$1060  = 3'h0;
             end
           end
       3'h1:
-          if (\$590 ) begin
-            \$1068  = 3'h0;
+          if (\$582 ) begin
+            \$1060  = 3'h0;
           end
       3'h2:
-          if (\$593 ) begin
+          if (\$585 ) begin
             (* full_case = 32'd1 *)
-            if (\$594 ) begin
+            if (\$586 ) begin
             end else begin
-              \$1068  = 3'h0;
+              \$1060  = 3'h0;
             end
           end
       3'h3:
           if (base_pending) begin
-            \$1068  = 3'h0;
+            \$1060  = 3'h0;
           end
       3'h4:
-          \$1068  = 3'h0;
+          \$1060  = 3'h0;
       3'h6:
-          if (\$630 ) begin
-            \$1068  = 3'h0;
+          if (\$622 ) begin
+            \$1060  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$1068  = 3'h0;
+      \$1060  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = issuing;
+    \$1061  = issuing;
     if (rst) begin
-      \$1069  = 1'h0;
+      \$1061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = \$11 ;
+    \$1062  = \$11 ;
     if (rst) begin
-      \$1070  = 1'h0;
+      \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = layer;
+    \$1063  = layer;
     if (rst) begin
-      \$1071  = 1'h0;
+      \$1063  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = t;
+    \$1064  = t;
     if (rst) begin
-      \$1072  = 4'h0;
+      \$1064  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = ic;
+    \$1065  = ic;
     if (rst) begin
-      \$1073  = 3'h0;
+      \$1065  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = \$14 ;
+    \$1066  = \$14 ;
     if (rst) begin
-      \$1074  = 1'h0;
+      \$1066  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = s1_layer;
+    \$1067  = s1_layer;
     if (rst) begin
-      \$1075  = 1'h0;
+      \$1067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = l0_acc0;
+    \$1068  = l0_acc0;
     if (\$18 ) begin
-      \$1076  = \$22 [29:0];
+      \$1068  = \$22 [29:0];
     end
     if (rst) begin
-      \$1076  = 30'h00000000;
+      \$1068  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = l0_acc1;
+    \$1069  = l0_acc1;
     if (\$26 ) begin
-      \$1077  = \$30 [29:0];
+      \$1069  = \$30 [29:0];
     end
     if (rst) begin
-      \$1077  = 30'h00000000;
+      \$1069  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = l0_acc2;
+    \$1070  = l0_acc2;
     if (\$34 ) begin
-      \$1078  = \$38 [29:0];
+      \$1070  = \$38 [29:0];
     end
     if (rst) begin
-      \$1078  = 30'h00000000;
+      \$1070  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = l0_acc3;
+    \$1071  = l0_acc3;
     if (\$42 ) begin
-      \$1079  = \$46 [29:0];
+      \$1071  = \$46 [29:0];
     end
     if (rst) begin
-      \$1079  = 30'h00000000;
+      \$1071  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = l0_acc4;
+    \$1072  = l0_acc4;
     if (\$50 ) begin
-      \$1080  = \$54 [29:0];
+      \$1072  = \$54 [29:0];
+    end
+    if (rst) begin
+      \$1072  = 30'h00000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1073  = l0_acc5;
+    if (\$58 ) begin
+      \$1073  = \$62 [29:0];
+    end
+    if (rst) begin
+      \$1073  = 30'h00000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1074  = h1_0;
+    if (\$66 ) begin
+      \$1074  = \$727 [11:0];
+    end
+    if (rst) begin
+      \$1074  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1075  = h1_1;
+    if (\$70 ) begin
+      \$1075  = \$756 [11:0];
+    end
+    if (rst) begin
+      \$1075  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1076  = h1_2;
+    if (\$74 ) begin
+      \$1076  = \$785 [11:0];
+    end
+    if (rst) begin
+      \$1076  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1077  = h1_3;
+    if (\$78 ) begin
+      \$1077  = \$814 [11:0];
+    end
+    if (rst) begin
+      \$1077  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1078  = h1_4;
+    if (\$82 ) begin
+      \$1078  = \$843 [11:0];
+    end
+    if (rst) begin
+      \$1078  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1079  = h1_5;
+    if (\$86 ) begin
+      \$1079  = \$872 [11:0];
+    end
+    if (rst) begin
+      \$1079  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1080  = l1_acc0;
+    if (\$90 ) begin
+      \$1080  = \$94 [29:0];
     end
     if (rst) begin
       \$1080  = 30'h00000000;
@@ -2996,89 +3062,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = l0_acc5;
-    if (\$58 ) begin
-      \$1081  = \$62 [29:0];
-    end
-    if (rst) begin
-      \$1081  = 30'h00000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = h1_0;
-    if (\$66 ) begin
-      \$1082  = \$735 [11:0];
-    end
-    if (rst) begin
-      \$1082  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = h1_1;
-    if (\$70 ) begin
-      \$1083  = \$764 [11:0];
-    end
-    if (rst) begin
-      \$1083  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = h1_2;
-    if (\$74 ) begin
-      \$1084  = \$793 [11:0];
-    end
-    if (rst) begin
-      \$1084  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = h1_3;
-    if (\$78 ) begin
-      \$1085  = \$822 [11:0];
-    end
-    if (rst) begin
-      \$1085  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = h1_4;
-    if (\$82 ) begin
-      \$1086  = \$851 [11:0];
-    end
-    if (rst) begin
-      \$1086  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = h1_5;
-    if (\$86 ) begin
-      \$1087  = \$880 [11:0];
-    end
-    if (rst) begin
-      \$1087  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = l1_acc0;
-    if (\$90 ) begin
-      \$1088  = \$94 [29:0];
-    end
-    if (rst) begin
-      \$1088  = 30'h00000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = cost_acc;
+    \$1081  = cost_acc;
     if (\$96 ) begin
-      \$1089  = \$98 [27:0];
+      \$1081  = \$98 [27:0];
     end
     casez (state)
       3'h0, 3'h5:
@@ -3088,200 +3074,200 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h2:
           /* empty */;
       3'h3:
-          \$1089  = 28'h0000000;
+          \$1081  = 28'h0000000;
     endcase
     if (rst) begin
-      \$1089  = 28'h0000000;
+      \$1081  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = \$158 [31:0];
+    \$1082  = \$156 [31:0];
     if (rst) begin
-      \$1090  = 32'd0;
+      \$1082  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = \$218 [31:0];
+    \$1083  = \$214 [31:0];
     if (rst) begin
-      \$1091  = 32'd0;
+      \$1083  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = \$376 [31:0];
+    \$1084  = \$370 [31:0];
     if (rst) begin
-      \$1092  = 32'd0;
+      \$1084  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = \$562 [31:0];
+    \$1085  = \$554 [31:0];
     if (rst) begin
-      \$1093  = 32'd0;
+      \$1085  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = sat_cost;
-    if (\$563 ) begin
-      \$1094  = \$567 [31:0];
-    end
-    if (rst) begin
-      \$1094  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = sat_ctilde;
-    if (\$568 ) begin
-      \$1095  = \$572 [31:0];
+    \$1086  = sat_cost;
+    if (\$555 ) begin
+      \$1086  = \$559 [31:0];
     end
     if (rst) begin
-      \$1095  = 32'd0;
+      \$1086  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = state;
+    \$1087  = sat_ctilde;
+    if (\$560 ) begin
+      \$1087  = \$564 [31:0];
+    end
+    if (rst) begin
+      \$1087  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1088  = state;
     casez (state)
       3'h0, 3'h5:
-          if (\$576 ) begin
-            \$1096  = \$581 ;
+          if (\$568 ) begin
+            \$1088  = \$573 ;
           end
       3'h1:
-          if (\$590 ) begin
-            \$1096  = 3'h2;
+          if (\$582 ) begin
+            \$1088  = 3'h2;
           end
       3'h2:
-          if (\$593 ) begin
-            if (\$594 ) begin
-              \$1096  = 3'h3;
+          if (\$585 ) begin
+            if (\$586 ) begin
+              \$1088  = 3'h3;
             end
           end
       3'h3:
           (* full_case = 32'd1 *)
           if (base_pending) begin
-            \$1096  = 3'h2;
+            \$1088  = 3'h2;
           end else begin
-            \$1096  = 3'h4;
+            \$1088  = 3'h4;
           end
       3'h4:
-          \$1096  = 3'h5;
+          \$1088  = 3'h5;
       3'h6:
           (* full_case = 32'd1 *)
-          if (\$630 ) begin
-            \$1096  = 3'h2;
+          if (\$622 ) begin
+            \$1088  = 3'h2;
           end else begin
-            \$1096  = 3'h1;
+            \$1088  = 3'h1;
           end
     endcase
     if (rst) begin
-      \$1096  = 3'h0;
+      \$1088  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = clearing;
+    \$1089  = clearing;
     casez (state)
       3'h0, 3'h5:
-          if (\$576 ) begin
-            \$1097  = 1'h0;
+          if (\$568 ) begin
+            \$1089  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$1097  = 1'h1;
+      \$1089  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = layer;
+    \$1090  = layer;
     casez (state)
       3'h0, 3'h5:
-          if (\$576 ) begin
-          end else if (\$579 ) begin
-            if (\$582 ) begin
-              \$1098  = \$583 [0];
+          if (\$568 ) begin
+          end else if (\$571 ) begin
+            if (\$574 ) begin
+              \$1090  = \$575 [0];
             end
           end
       3'h1:
-          if (\$590 ) begin
-            \$1098  = 1'h0;
+          if (\$582 ) begin
+            \$1090  = 1'h0;
           end
       3'h2:
-          if (\$593 ) begin
+          if (\$585 ) begin
             (* full_case = 32'd1 *)
-            if (\$594 ) begin
+            if (\$586 ) begin
             end else begin
-              \$1098  = \$595 [0];
+              \$1090  = \$587 [0];
             end
           end
       3'h3:
           if (base_pending) begin
-            \$1098  = 1'h0;
+            \$1090  = 1'h0;
           end
       3'h4:
-          \$1098  = 1'h0;
+          \$1090  = 1'h0;
       3'h6:
-          if (\$630 ) begin
-            \$1098  = 1'h0;
+          if (\$622 ) begin
+            \$1090  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$1098  = 1'h0;
+      \$1090  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = t;
+    \$1091  = t;
     casez (state)
       3'h0, 3'h5:
           (* full_case = 32'd1 *)
-          if (\$576 ) begin
-          end else if (\$579 ) begin
+          if (\$568 ) begin
+          end else if (\$571 ) begin
             (* full_case = 32'd1 *)
-            if (\$582 ) begin
-              \$1099  = 4'h0;
+            if (\$574 ) begin
+              \$1091  = 4'h0;
             end else begin
-              \$1099  = \$584 [3:0];
+              \$1091  = \$576 [3:0];
             end
           end else begin
-            \$1099  = \$585 [3:0];
+            \$1091  = \$577 [3:0];
           end
       3'h1:
-          if (\$590 ) begin
-            \$1099  = 4'h0;
+          if (\$582 ) begin
+            \$1091  = 4'h0;
           end
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$593 ) begin
+          if (\$585 ) begin
             (* full_case = 32'd1 *)
-            if (\$594 ) begin
+            if (\$586 ) begin
             end else begin
-              \$1099  = 4'h0;
+              \$1091  = 4'h0;
             end
           end else begin
-            \$1099  = \$596 [3:0];
+            \$1091  = \$588 [3:0];
           end
       3'h3:
           if (base_pending) begin
-            \$1099  = 4'h0;
+            \$1091  = 4'h0;
           end
       3'h4:
-          \$1099  = 4'h0;
+          \$1091  = 4'h0;
       3'h6:
-          if (\$630 ) begin
-            \$1099  = 4'h0;
+          if (\$622 ) begin
+            \$1091  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$1099  = 4'h0;
+      \$1091  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = cost0;
+    \$1092  = cost0;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -3291,16 +3277,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h3:
           if (base_pending) begin
-            \$1100  = c_val;
+            \$1092  = c_val;
           end
     endcase
     if (rst) begin
-      \$1100  = 16'h0000;
+      \$1092  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = base_pending;
+    \$1093  = base_pending;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -3310,20 +3296,20 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h3:
           if (base_pending) begin
-            \$1101  = 1'h0;
+            \$1093  = 1'h0;
           end
       3'h4:
           /* empty */;
       3'h6:
-          \$1101  = \$609 ;
+          \$1093  = \$601 ;
     endcase
     if (rst) begin
-      \$1101  = 1'h1;
+      \$1093  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = cost;
+    \$1094  = cost;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -3335,16 +3321,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           (* full_case = 32'd1 *)
           if (base_pending) begin
           end else begin
-            \$1102  = c_val;
+            \$1094  = c_val;
           end
     endcase
     if (rst) begin
-      \$1102  = 16'h0000;
+      \$1094  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = ctilde;
+    \$1095  = ctilde;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -3355,15 +3341,15 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h3:
           /* empty */;
       3'h4:
-          \$1103  = ct_val;
+          \$1095  = ct_val;
     endcase
     if (rst) begin
-      \$1103  = 16'h0000;
+      \$1095  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = step_count;
+    \$1096  = step_count;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -3376,15 +3362,15 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h4:
           /* empty */;
       3'h6:
-          \$1104  = \$600 [31:0];
+          \$1096  = \$592 [31:0];
     endcase
     if (rst) begin
-      \$1104  = 32'd0;
+      \$1096  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = x_cnt;
+    \$1097  = x_cnt;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -3397,160 +3383,160 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h4:
           /* empty */;
       3'h6:
-          \$1105  = \$603 [0];
+          \$1097  = \$595 [0];
     endcase
+    if (rst) begin
+      \$1097  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1098  = th_cnt;
+    casez (state)
+      3'h0, 3'h5:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          \$1098  = \$598 [2:0];
+    endcase
+    if (rst) begin
+      \$1098  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1099  = update_count;
+    casez (state)
+      3'h0, 3'h5:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$602 ) begin
+            \$1099  = \$606 [31:0];
+          end
+    endcase
+    if (rst) begin
+      \$1099  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1100  = sample;
+    casez (state)
+      3'h0, 3'h5:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$607 ) begin
+            \$1100  = \$610 [2:0];
+          end
+    endcase
+    if (rst) begin
+      \$1100  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1101  = x_base;
+    casez (state)
+      3'h0, 3'h5:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$607 ) begin
+            \$1101  = \$613 [4:0];
+          end
+    endcase
+    if (rst) begin
+      \$1101  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1102  = code_sub;
+    if (\$623 ) begin
+      \$1102  = \$626 [0];
+    end
+    if (rst) begin
+      \$1102  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1103  = code_lfsr;
+    if (\$623 ) begin
+      if (\$627 ) begin
+        \$1103  = \$630 ;
+      end
+    end
+    if (rst) begin
+      \$1103  = 32'd44257;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1104  = param_lane;
+    if (rst) begin
+      \$1104  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1105  = sel_d;
+    if (\$631 ) begin
+      \$1105  = 1'h0;
+    end
+    if (\$634 ) begin
+      \$1105  = 1'h1;
+    end
     if (rst) begin
       \$1105  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = th_cnt;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          \$1106  = \$606 [2:0];
-    endcase
-    if (rst) begin
-      \$1106  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = update_count;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$610 ) begin
-            \$1107  = \$614 [31:0];
-          end
-    endcase
-    if (rst) begin
-      \$1107  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = sample;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$615 ) begin
-            \$1108  = \$618 [2:0];
-          end
-    endcase
-    if (rst) begin
-      \$1108  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = x_base;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$615 ) begin
-            \$1109  = \$621 [4:0];
-          end
-    endcase
-    if (rst) begin
-      \$1109  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = code_sub;
-    if (\$631 ) begin
-      \$1110  = \$634 [0];
-    end
-    if (rst) begin
-      \$1110  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = code_lfsr;
-    if (\$631 ) begin
-      if (\$635 ) begin
-        \$1111  = \$638 ;
-      end
-    end
-    if (rst) begin
-      \$1111  = 32'd44257;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = param_lane;
-    if (rst) begin
-      \$1112  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = sel_d;
-    if (\$639 ) begin
-      \$1113  = 1'h0;
-    end
-    if (\$642 ) begin
-      \$1113  = 1'h1;
-    end
-    if (rst) begin
-      \$1113  = 1'h0;
-    end
-  end
   assign \cycle$27  = cycle;
-  assign l0_w0 = \$661 [16:0];
-  assign l0_w1 = \$670 [16:0];
-  assign l0_w2 = \$679 [16:0];
-  assign l0_w3 = \$688 [16:0];
-  assign l0_w4 = \$697 [16:0];
-  assign l0_w5 = \$706 [16:0];
-  assign l0_h0 = \$735 [11:0];
-  assign l0_h1 = \$764 [11:0];
-  assign l0_h2 = \$793 [11:0];
-  assign l0_h3 = \$822 [11:0];
-  assign l0_h4 = \$851 [11:0];
-  assign l0_h5 = \$880 [11:0];
-  assign l1_w0 = \$990 [16:0];
+  assign l0_w0 = \$653 [16:0];
+  assign l0_w1 = \$662 [16:0];
+  assign l0_w2 = \$671 [16:0];
+  assign l0_w3 = \$680 [16:0];
+  assign l0_w4 = \$689 [16:0];
+  assign l0_w5 = \$698 [16:0];
+  assign l0_h0 = \$727 [11:0];
+  assign l0_h1 = \$756 [11:0];
+  assign l0_h2 = \$785 [11:0];
+  assign l0_h3 = \$814 [11:0];
+  assign l0_h4 = \$843 [11:0];
+  assign l0_h5 = \$872 [11:0];
+  assign l1_w0 = \$982 [16:0];
   assign ct_reg = ctilde;
-  assign \$signature__addr  = \$650 [4:0];
+  assign \$signature__addr  = \$642 [4:0];
   assign \$signature__addr$124  = sample;
   assign \$signature__addr$125  = ld_addr;
   assign \$signature__data  = ld_data[5:0];
@@ -3560,56 +3546,56 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$signature__addr$132  = t[1:0];
   assign \$signature__addr$133  = t[1:0];
   assign l0_zp0 = { l0_z0[15], l0_z0 };
-  assign l0_h0_sig_u = \$715 [16:0];
-  assign l0_h0_sig_v = { 2'h0, \$730  };
-  assign l0_h0_sig_f = \$732 [11:0];
-  assign l0_h0_sig = \$735 [11:0];
+  assign l0_h0_sig_u = \$707 [16:0];
+  assign l0_h0_sig_v = { 2'h0, \$722  };
+  assign l0_h0_sig_f = \$724 [11:0];
+  assign l0_h0_sig = \$727 [11:0];
   assign l0_zp1 = { l0_z1[15], l0_z1 };
-  assign l0_h1_sig_u = \$744 [16:0];
-  assign l0_h1_sig_v = { 2'h0, \$759  };
-  assign l0_h1_sig_f = \$761 [11:0];
-  assign l0_h1_sig = \$764 [11:0];
+  assign l0_h1_sig_u = \$736 [16:0];
+  assign l0_h1_sig_v = { 2'h0, \$751  };
+  assign l0_h1_sig_f = \$753 [11:0];
+  assign l0_h1_sig = \$756 [11:0];
   assign l0_zp2 = { l0_z2[15], l0_z2 };
-  assign l0_h2_sig_u = \$773 [16:0];
-  assign l0_h2_sig_v = { 2'h0, \$788  };
-  assign l0_h2_sig_f = \$790 [11:0];
-  assign l0_h2_sig = \$793 [11:0];
+  assign l0_h2_sig_u = \$765 [16:0];
+  assign l0_h2_sig_v = { 2'h0, \$780  };
+  assign l0_h2_sig_f = \$782 [11:0];
+  assign l0_h2_sig = \$785 [11:0];
   assign l0_zp3 = { l0_z3[15], l0_z3 };
-  assign l0_h3_sig_u = \$802 [16:0];
-  assign l0_h3_sig_v = { 2'h0, \$817  };
-  assign l0_h3_sig_f = \$819 [11:0];
-  assign l0_h3_sig = \$822 [11:0];
+  assign l0_h3_sig_u = \$794 [16:0];
+  assign l0_h3_sig_v = { 2'h0, \$809  };
+  assign l0_h3_sig_f = \$811 [11:0];
+  assign l0_h3_sig = \$814 [11:0];
   assign l0_zp4 = { l0_z4[15], l0_z4 };
-  assign l0_h4_sig_u = \$831 [16:0];
-  assign l0_h4_sig_v = { 2'h0, \$846  };
-  assign l0_h4_sig_f = \$848 [11:0];
-  assign l0_h4_sig = \$851 [11:0];
+  assign l0_h4_sig_u = \$823 [16:0];
+  assign l0_h4_sig_v = { 2'h0, \$838  };
+  assign l0_h4_sig_f = \$840 [11:0];
+  assign l0_h4_sig = \$843 [11:0];
   assign l0_zp5 = { l0_z5[15], l0_z5 };
-  assign l0_h5_sig_u = \$860 [16:0];
-  assign l0_h5_sig_v = { 2'h0, \$875  };
-  assign l0_h5_sig_f = \$877 [11:0];
-  assign l0_h5_sig = \$880 [11:0];
+  assign l0_h5_sig_u = \$852 [16:0];
+  assign l0_h5_sig_v = { 2'h0, \$867  };
+  assign l0_h5_sig_f = \$869 [11:0];
+  assign l0_h5_sig = \$872 [11:0];
   assign th_wr__addr = \$like [1:0];
   assign th_wr__data = { l0_u5_tnext, l0_u4_tnext, l0_u3_tnext, l0_u2_tnext, l0_u1_tnext, l0_u0_tnext };
   assign g_wr__addr = \$like [1:0];
-  assign g_wr__data = { \$975 , \$974 , \$973 , \$972 , \$971 , \$970  };
+  assign g_wr__data = { \$967 , \$966 , \$965 , \$964 , \$963 , \$962  };
   assign \key_rd__addr$240  = t[2:0];
   assign \$signature__addr$241  = t[2:0];
   assign \$signature__addr$242  = t[2:0];
   assign l1_zp0 = { l1_z0[15], l1_z0 };
-  assign l1_h0_sig_u = \$999 [16:0];
-  assign l1_h0_sig_v = { 2'h0, \$1014  };
-  assign l1_h0_sig_f = \$1016 [11:0];
-  assign l1_h0_sig = \$1019 [11:0];
-  assign l1_h0 = \$1019 [11:0];
+  assign l1_h0_sig_u = \$991 [16:0];
+  assign l1_h0_sig_v = { 2'h0, \$1006  };
+  assign l1_h0_sig_f = \$1008 [11:0];
+  assign l1_h0_sig = \$1011 [11:0];
+  assign l1_h0 = \$1011 [11:0];
   assign \th_wr__addr$264  = \$like [2:0];
   assign \th_wr__data$265  = l1_u0_tnext;
   assign \g_wr__addr$267  = \$like [2:0];
   assign ct_sat = ct_val;
-  assign \$signature__addr$273  = \$1064 [1:0];
-  assign \$signature__addr$274  = \$1065 [2:0];
+  assign \$signature__addr$273  = \$1056 [1:0];
+  assign \$signature__addr$274  = \$1057 [2:0];
   assign sat_d = 32'd0;
-  assign \$1020  = \$signature__data$253 ;
+  assign \$1012  = \$signature__data$253 ;
   assign \$8  = 2'h1;
   assign \$65  = 1'h1;
   assign \$66  = \$64 ;
@@ -3625,109 +3611,107 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$86  = \$84 ;
   assign \$87  = s1_layer;
   assign \$95  = \$like$41 ;
-  assign l1_zw0 = { \$991 [30], \$991 [30], \$991 [30], \$991 [30], \$991 [30], \$991 [30], \$991 [30], \$991 [30], \$991 [30], \$991 [30], \$991 [30:10] };
-  assign \$1000  = { 1'h0, \$999 [16:0] };
-  assign \$1002  = { \$999 [16:0], 3'h0 };
-  assign \$1004  = { \$999 [16:0], 3'h0 };
-  assign \$1006  = { 1'h0, \$999 [16:0], 2'h0 };
-  assign \$1008  = { 1'h0, \$999 [16:0] };
-  assign \$1010  = { 1'h0, \$999 [16:0] };
-  assign \$1016  = { 5'h00, \$1015 [23:5] };
-  assign l0_zw0 = { \$707 [30], \$707 [30], \$707 [30], \$707 [30], \$707 [30:4] };
-  assign l0_zw1 = { \$736 [30], \$736 [30], \$736 [30], \$736 [30], \$736 [30:4] };
-  assign l0_zw2 = { \$765 [30], \$765 [30], \$765 [30], \$765 [30], \$765 [30:4] };
-  assign l0_zw3 = { \$794 [30], \$794 [30], \$794 [30], \$794 [30], \$794 [30:4] };
-  assign l0_zw4 = { \$823 [30], \$823 [30], \$823 [30], \$823 [30], \$823 [30:4] };
-  assign l0_zw5 = { \$852 [30], \$852 [30], \$852 [30], \$852 [30], \$852 [30:4] };
-  assign \$123  = \$like$41 ;
-  assign \$153  = \$like$41 ;
-  assign \$161  = 1'h0;
-  assign \$162  = 2'h0;
-  assign \$165  = 1'h0;
-  assign \$166  = 3'h0;
+  assign l1_zw0 = { \$983 [30], \$983 [30], \$983 [30], \$983 [30], \$983 [30], \$983 [30], \$983 [30], \$983 [30], \$983 [30], \$983 [30], \$983 [30:10] };
+  assign \$992  = { 1'h0, \$991 [16:0] };
+  assign \$994  = { \$991 [16:0], 3'h0 };
+  assign \$996  = { \$991 [16:0], 3'h0 };
+  assign \$998  = { 1'h0, \$991 [16:0], 2'h0 };
+  assign \$1000  = { 1'h0, \$991 [16:0] };
+  assign \$1002  = { 1'h0, \$991 [16:0] };
+  assign \$1008  = { 5'h00, \$1007 [23:5] };
+  assign l0_zw0 = { \$699 [30], \$699 [30], \$699 [30], \$699 [30], \$699 [30:4] };
+  assign l0_zw1 = { \$728 [30], \$728 [30], \$728 [30], \$728 [30], \$728 [30:4] };
+  assign l0_zw2 = { \$757 [30], \$757 [30], \$757 [30], \$757 [30], \$757 [30:4] };
+  assign l0_zw3 = { \$786 [30], \$786 [30], \$786 [30], \$786 [30], \$786 [30:4] };
+  assign l0_zw4 = { \$815 [30], \$815 [30], \$815 [30], \$815 [30], \$815 [30:4] };
+  assign l0_zw5 = { \$844 [30], \$844 [30], \$844 [30], \$844 [30], \$844 [30:4] };
+  assign \$121  = \$like$41 ;
+  assign \$150  = \$like$41 ;
+  assign \$159  = 1'h0;
+  assign \$162  = 1'h0;
+  assign \$163  = 2'h0;
+  assign \$166  = 1'h0;
   assign \$169  = 1'h0;
-  assign \$170  = 4'h0;
-  assign \$173  = 1'h0;
-  assign \$174  = 5'h00;
+  assign \$170  = 2'h0;
+  assign \$171  = 3'h0;
+  assign \$174  = 1'h0;
   assign \$177  = 1'h0;
-  assign \$178  = 6'h00;
+  assign \$178  = 2'h0;
+  assign \$179  = \$like$41 ;
   assign \$181  = 1'h0;
-  assign \$182  = 7'h00;
-  assign \$183  = \$like$41 ;
-  assign \$185  = 1'h0;
-  assign \$186  = 8'h00;
+  assign \$182  = 3'h0;
+  assign \$183  = 4'h0;
+  assign \$188  = 1'h0;
   assign \$191  = 1'h0;
   assign \$192  = 2'h0;
   assign \$195  = 1'h0;
-  assign \$196  = 3'h0;
-  assign \$199  = 1'h0;
-  assign \$200  = 4'h0;
+  assign \$198  = 1'h0;
+  assign \$199  = 2'h0;
+  assign \$200  = 3'h0;
   assign \$203  = 1'h0;
-  assign \$204  = 5'h00;
-  assign \$207  = 1'h0;
-  assign \$208  = 6'h00;
-  assign \$211  = 1'h0;
-  assign \$212  = 7'h00;
-  assign \$213  = \$like$41 ;
-  assign \$215  = 1'h0;
-  assign \$216  = 8'h00;
-  assign \$285  = s1_layer;
-  assign \$364  = s1_layer;
-  assign l0_u0_step = { \$887 [24], \$887 [24:1] };
-  assign l0_u1_step = { \$901 [24], \$901 [24:1] };
-  assign l0_u2_step = { \$915 [24], \$915 [24:1] };
-  assign l0_u3_step = { \$929 [24], \$929 [24:1] };
-  assign l0_u4_step = { \$943 [24], \$943 [24:1] };
-  assign l0_u5_step = { \$957 [24], \$957 [24:1] };
-  assign \$455  = s1_layer;
-  assign l1_u0_step = { \$1027 [24], \$1027 [24:1] };
-  assign \$548  = s1_layer;
-  assign c_wide = { \$1045 [28], \$1045 [28], \$1045 [28], \$1045 [28], \$1045 [28], \$1045 [28], \$1045 [28:6] };
-  assign \$573  = layer;
-  assign \$594  = layer;
-  assign \$636  = { 1'h0, code_lfsr[31:1] };
-  assign \$716  = { 1'h0, \$715 [16:0] };
-  assign \$718  = { \$715 [16:0], 3'h0 };
-  assign \$720  = { \$715 [16:0], 3'h0 };
-  assign \$722  = { 1'h0, \$715 [16:0], 2'h0 };
-  assign \$724  = { 1'h0, \$715 [16:0] };
-  assign \$726  = { 1'h0, \$715 [16:0] };
-  assign \$732  = { 5'h00, \$731 [23:5] };
-  assign \$745  = { 1'h0, \$744 [16:0] };
-  assign \$747  = { \$744 [16:0], 3'h0 };
-  assign \$749  = { \$744 [16:0], 3'h0 };
-  assign \$751  = { 1'h0, \$744 [16:0], 2'h0 };
-  assign \$753  = { 1'h0, \$744 [16:0] };
-  assign \$755  = { 1'h0, \$744 [16:0] };
-  assign \$761  = { 5'h00, \$760 [23:5] };
-  assign \$774  = { 1'h0, \$773 [16:0] };
-  assign \$776  = { \$773 [16:0], 3'h0 };
-  assign \$778  = { \$773 [16:0], 3'h0 };
-  assign \$780  = { 1'h0, \$773 [16:0], 2'h0 };
-  assign \$782  = { 1'h0, \$773 [16:0] };
-  assign \$784  = { 1'h0, \$773 [16:0] };
-  assign \$790  = { 5'h00, \$789 [23:5] };
-  assign \$803  = { 1'h0, \$802 [16:0] };
-  assign \$805  = { \$802 [16:0], 3'h0 };
-  assign \$807  = { \$802 [16:0], 3'h0 };
-  assign \$809  = { 1'h0, \$802 [16:0], 2'h0 };
-  assign \$811  = { 1'h0, \$802 [16:0] };
-  assign \$813  = { 1'h0, \$802 [16:0] };
-  assign \$819  = { 5'h00, \$818 [23:5] };
-  assign \$832  = { 1'h0, \$831 [16:0] };
-  assign \$834  = { \$831 [16:0], 3'h0 };
-  assign \$836  = { \$831 [16:0], 3'h0 };
-  assign \$838  = { 1'h0, \$831 [16:0], 2'h0 };
-  assign \$840  = { 1'h0, \$831 [16:0] };
-  assign \$842  = { 1'h0, \$831 [16:0] };
-  assign \$848  = { 5'h00, \$847 [23:5] };
-  assign \$861  = { 1'h0, \$860 [16:0] };
-  assign \$863  = { \$860 [16:0], 3'h0 };
-  assign \$865  = { \$860 [16:0], 3'h0 };
-  assign \$867  = { 1'h0, \$860 [16:0], 2'h0 };
-  assign \$869  = { 1'h0, \$860 [16:0] };
-  assign \$871  = { 1'h0, \$860 [16:0] };
-  assign \$877  = { 5'h00, \$876 [23:5] };
-  assign \$1035  = s1_layer;
-  assign \$1040  = s1_layer;
+  assign \$206  = 1'h0;
+  assign \$207  = 2'h0;
+  assign \$208  = \$like$41 ;
+  assign \$210  = 1'h0;
+  assign \$211  = 3'h0;
+  assign \$212  = 4'h0;
+  assign \$279  = s1_layer;
+  assign \$357  = s1_layer;
+  assign l0_u0_step = { \$879 [24], \$879 [24:1] };
+  assign l0_u1_step = { \$893 [24], \$893 [24:1] };
+  assign l0_u2_step = { \$907 [24], \$907 [24:1] };
+  assign l0_u3_step = { \$921 [24], \$921 [24:1] };
+  assign l0_u4_step = { \$935 [24], \$935 [24:1] };
+  assign l0_u5_step = { \$949 [24], \$949 [24:1] };
+  assign \$447  = s1_layer;
+  assign l1_u0_step = { \$1019 [24], \$1019 [24:1] };
+  assign \$539  = s1_layer;
+  assign c_wide = { \$1037 [28], \$1037 [28], \$1037 [28], \$1037 [28], \$1037 [28], \$1037 [28], \$1037 [28:6] };
+  assign \$565  = layer;
+  assign \$586  = layer;
+  assign \$628  = { 1'h0, code_lfsr[31:1] };
+  assign \$708  = { 1'h0, \$707 [16:0] };
+  assign \$710  = { \$707 [16:0], 3'h0 };
+  assign \$712  = { \$707 [16:0], 3'h0 };
+  assign \$714  = { 1'h0, \$707 [16:0], 2'h0 };
+  assign \$716  = { 1'h0, \$707 [16:0] };
+  assign \$718  = { 1'h0, \$707 [16:0] };
+  assign \$724  = { 5'h00, \$723 [23:5] };
+  assign \$737  = { 1'h0, \$736 [16:0] };
+  assign \$739  = { \$736 [16:0], 3'h0 };
+  assign \$741  = { \$736 [16:0], 3'h0 };
+  assign \$743  = { 1'h0, \$736 [16:0], 2'h0 };
+  assign \$745  = { 1'h0, \$736 [16:0] };
+  assign \$747  = { 1'h0, \$736 [16:0] };
+  assign \$753  = { 5'h00, \$752 [23:5] };
+  assign \$766  = { 1'h0, \$765 [16:0] };
+  assign \$768  = { \$765 [16:0], 3'h0 };
+  assign \$770  = { \$765 [16:0], 3'h0 };
+  assign \$772  = { 1'h0, \$765 [16:0], 2'h0 };
+  assign \$774  = { 1'h0, \$765 [16:0] };
+  assign \$776  = { 1'h0, \$765 [16:0] };
+  assign \$782  = { 5'h00, \$781 [23:5] };
+  assign \$795  = { 1'h0, \$794 [16:0] };
+  assign \$797  = { \$794 [16:0], 3'h0 };
+  assign \$799  = { \$794 [16:0], 3'h0 };
+  assign \$801  = { 1'h0, \$794 [16:0], 2'h0 };
+  assign \$803  = { 1'h0, \$794 [16:0] };
+  assign \$805  = { 1'h0, \$794 [16:0] };
+  assign \$811  = { 5'h00, \$810 [23:5] };
+  assign \$824  = { 1'h0, \$823 [16:0] };
+  assign \$826  = { \$823 [16:0], 3'h0 };
+  assign \$828  = { \$823 [16:0], 3'h0 };
+  assign \$830  = { 1'h0, \$823 [16:0], 2'h0 };
+  assign \$832  = { 1'h0, \$823 [16:0] };
+  assign \$834  = { 1'h0, \$823 [16:0] };
+  assign \$840  = { 5'h00, \$839 [23:5] };
+  assign \$853  = { 1'h0, \$852 [16:0] };
+  assign \$855  = { \$852 [16:0], 3'h0 };
+  assign \$857  = { \$852 [16:0], 3'h0 };
+  assign \$859  = { 1'h0, \$852 [16:0], 2'h0 };
+  assign \$861  = { 1'h0, \$852 [16:0] };
+  assign \$863  = { 1'h0, \$852 [16:0] };
+  assign \$869  = { 5'h00, \$868 [23:5] };
+  assign \$1027  = s1_layer;
+  assign \$1032  = s1_layer;
 endmodule

@@ -8,12 +8,12 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire [48:0] \$1 ;
   reg [1:0] \$10 ;
   wire [2:0] \$100 ;
-  wire \$101 ;
-  wire \$102 ;
+  wire [32:0] \$101 ;
+  wire [32:0] \$102 ;
   wire \$103 ;
-  wire [3:0] \$104 ;
-  wire [32:0] \$105 ;
-  wire [32:0] \$106 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
@@ -25,34 +25,34 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire [1:0] \$117 ;
+  wire \$117 ;
   wire \$118 ;
+  wire [5:0] \$1186 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire [5:0] \$1202 ;
   wire \$121 ;
   wire \$122 ;
-  wire \$123 ;
+  wire [1:0] \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire [2:0] \$128 ;
+  wire \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
+  wire [2:0] \$134 ;
+  wire [32:0] \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire [3:0] \$139 ;
+  wire \$139 ;
   wire \$14 ;
-  wire [32:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
@@ -65,33 +65,33 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [1:0] \$152 ;
+  wire \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
+  wire [1:0] \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire [2:0] \$163 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  wire [2:0] \$168 ;
+  wire [32:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [32:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [3:0] \$174 ;
-  wire [32:0] \$175 ;
-  wire [32:0] \$176 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
@@ -105,14 +105,14 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
-  wire [1:0] \$189 ;
+  wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire \$195 ;
+  wire [1:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
@@ -121,22 +121,22 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire [32:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire [2:0] \$202 ;
+  wire \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire [2:0] \$208 ;
+  wire [32:0] \$209 ;
   wire [23:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire [3:0] \$215 ;
-  wire [32:0] \$216 ;
+  wire \$215 ;
+  wire \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
@@ -152,12 +152,12 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire [1:0] \$230 ;
+  wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
+  wire [1:0] \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
@@ -166,302 +166,302 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire [2:0] \$243 ;
+  wire \$243 ;
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire [2:0] \$248 ;
+  wire [32:0] \$249 ;
   wire \$25 ;
-  wire \$250 ;
+  wire [32:0] \$250 ;
   wire \$251 ;
-  wire \$252 ;
+  wire [32:0] \$252 ;
   wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire [3:0] \$256 ;
+  wire [32:0] \$254 ;
+  wire [32:0] \$255 ;
+  wire \$256 ;
   wire [32:0] \$257 ;
-  wire [32:0] \$258 ;
-  wire \$259 ;
+  wire \$258 ;
+  wire [32:0] \$259 ;
   wire \$26 ;
   wire [32:0] \$260 ;
   wire \$261 ;
-  wire [32:0] \$262 ;
-  wire [32:0] \$263 ;
+  reg [2:0] \$262 ;
+  wire \$263 ;
   wire \$264 ;
-  wire [32:0] \$265 ;
-  wire \$266 ;
-  wire [32:0] \$267 ;
-  wire [32:0] \$268 ;
-  wire \$269 ;
+  reg [2:0] \$265 ;
+  wire [3:0] \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire [2:0] \$269 ;
   wire \$27 ;
-  reg [2:0] \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  reg [2:0] \$273 ;
-  wire [3:0] \$274 ;
+  wire \$270 ;
+  wire [1:0] \$271 ;
+  wire [3:0] \$272 ;
+  wire [3:0] \$273 ;
+  wire \$274 ;
   wire \$275 ;
   wire \$276 ;
-  wire [2:0] \$277 ;
+  wire \$277 ;
   wire \$278 ;
-  wire [1:0] \$279 ;
+  reg [2:0] \$279 ;
   wire [32:0] \$28 ;
   wire [3:0] \$280 ;
-  wire [3:0] \$281 ;
+  wire \$281 ;
   wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
+  wire [1:0] \$283 ;
+  wire [3:0] \$284 ;
+  wire [32:0] \$285 ;
   wire \$286 ;
-  reg [2:0] \$287 ;
-  wire [3:0] \$288 ;
+  wire [32:0] \$287 ;
+  wire [32:0] \$288 ;
   wire \$289 ;
   wire [23:0] \$29 ;
-  wire \$290 ;
+  wire [1:0] \$290 ;
   wire [1:0] \$291 ;
-  wire [3:0] \$292 ;
-  wire [32:0] \$293 ;
-  wire \$294 ;
-  wire [32:0] \$295 ;
-  wire [32:0] \$296 ;
+  wire \$292 ;
+  wire [2:0] \$293 ;
+  wire [2:0] \$294 ;
+  wire \$295 ;
+  wire \$296 ;
   wire \$297 ;
-  wire [1:0] \$298 ;
-  wire [1:0] \$299 ;
+  wire \$298 ;
+  wire [32:0] \$299 ;
   wire \$3 ;
   wire [33:0] \$30 ;
   wire \$300 ;
-  wire [2:0] \$301 ;
-  wire [2:0] \$302 ;
+  wire [32:0] \$301 ;
+  wire [32:0] \$302 ;
   wire \$303 ;
   wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire [32:0] \$307 ;
-  wire \$308 ;
-  wire [32:0] \$309 ;
+  wire [2:0] \$305 ;
+  wire [2:0] \$306 ;
+  wire \$307 ;
+  wire [3:0] \$308 ;
+  wire [3:0] \$309 ;
   wire \$31 ;
-  wire [32:0] \$310 ;
-  wire \$311 ;
+  wire \$310 ;
+  wire [32:0] \$311 ;
   wire \$312 ;
-  wire [2:0] \$313 ;
-  wire [2:0] \$314 ;
+  wire [32:0] \$313 ;
+  wire [32:0] \$314 ;
   wire \$315 ;
-  wire [3:0] \$316 ;
-  wire [3:0] \$317 ;
+  wire \$316 ;
+  wire \$317 ;
   wire \$318 ;
-  wire [32:0] \$319 ;
+  wire \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire [32:0] \$321 ;
-  wire [32:0] \$322 ;
+  wire [1:0] \$321 ;
+  wire [1:0] \$322 ;
   wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
+  wire [31:0] \$324 ;
+  wire [31:0] \$325 ;
+  wire [31:0] \$326 ;
   wire \$327 ;
   wire \$328 ;
-  wire [1:0] \$329 ;
+  wire \$329 ;
   wire \$33 ;
-  wire [1:0] \$330 ;
+  wire \$330 ;
   wire \$331 ;
-  wire [31:0] \$332 ;
-  wire [31:0] \$333 ;
-  wire [31:0] \$334 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
   wire \$335 ;
-  wire \$336 ;
+  reg [2:0] \$336 ;
   wire \$337 ;
-  wire \$338 ;
+  wire [3:0] \$338 ;
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
-  reg [2:0] \$344 ;
-  wire \$345 ;
-  wire [3:0] \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  wire \$344 ;
+  wire [31:0] \$345 ;
+  wire \$346 ;
+  wire [16:0] \$347 ;
+  wire [16:0] \$348 ;
+  wire [17:0] \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
-  wire [31:0] \$353 ;
-  wire \$354 ;
-  wire [16:0] \$355 ;
+  wire \$353 ;
+  wire [31:0] \$354 ;
+  wire \$355 ;
   wire [16:0] \$356 ;
-  wire [17:0] \$357 ;
-  wire \$358 ;
-  wire \$359 ;
+  wire [16:0] \$357 ;
+  wire [17:0] \$358 ;
+  wire [33:0] \$359 ;
   wire \$36 ;
   wire \$360 ;
   wire \$361 ;
-  wire [31:0] \$362 ;
+  wire \$362 ;
   wire \$363 ;
-  wire [16:0] \$364 ;
-  wire [16:0] \$365 ;
-  wire [17:0] \$366 ;
-  wire [33:0] \$367 ;
-  wire \$368 ;
+  wire [15:0] \$364 ;
+  wire \$365 ;
+  wire [18:0] \$366 ;
+  wire [18:0] \$367 ;
+  wire [18:0] \$368 ;
   wire \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire [15:0] \$372 ;
+  wire [20:0] \$370 ;
+  wire [21:0] \$371 ;
+  wire [20:0] \$372 ;
   wire \$373 ;
-  wire [18:0] \$374 ;
-  wire [18:0] \$375 ;
+  wire [20:0] \$374 ;
+  wire [21:0] \$375 ;
   wire [18:0] \$376 ;
   wire \$377 ;
-  wire [20:0] \$378 ;
-  wire [21:0] \$379 ;
+  wire [18:0] \$378 ;
+  wire [19:0] \$379 ;
   wire \$38 ;
-  wire [20:0] \$380 ;
-  wire \$381 ;
-  wire [20:0] \$382 ;
-  wire [21:0] \$383 ;
-  wire [18:0] \$384 ;
+  wire [19:0] \$380 ;
+  wire [21:0] \$381 ;
+  wire [21:0] \$382 ;
+  wire [24:0] \$383 ;
+  wire [24:0] \$384 ;
   wire \$385 ;
-  wire [18:0] \$386 ;
-  wire [19:0] \$387 ;
-  wire [19:0] \$388 ;
-  wire [21:0] \$389 ;
+  wire [15:0] \$386 ;
+  wire [15:0] \$387 ;
+  wire [33:0] \$388 ;
+  wire \$389 ;
   wire \$39 ;
-  wire [21:0] \$390 ;
-  wire [24:0] \$391 ;
-  wire [24:0] \$392 ;
-  wire \$393 ;
-  wire [15:0] \$394 ;
-  wire [15:0] \$395 ;
-  wire [33:0] \$396 ;
-  wire \$397 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire [15:0] \$393 ;
+  wire \$394 ;
+  wire [18:0] \$395 ;
+  wire [18:0] \$396 ;
+  wire [18:0] \$397 ;
   wire \$398 ;
-  wire \$399 ;
+  wire [20:0] \$399 ;
   wire [2:0] \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire [15:0] \$401 ;
+  wire [21:0] \$400 ;
+  wire [20:0] \$401 ;
   wire \$402 ;
-  wire [18:0] \$403 ;
-  wire [18:0] \$404 ;
+  wire [20:0] \$403 ;
+  wire [21:0] \$404 ;
   wire [18:0] \$405 ;
   wire \$406 ;
-  wire [20:0] \$407 ;
-  wire [21:0] \$408 ;
-  wire [20:0] \$409 ;
+  wire [18:0] \$407 ;
+  wire [19:0] \$408 ;
+  wire [19:0] \$409 ;
   wire \$41 ;
-  wire \$410 ;
-  wire [20:0] \$411 ;
-  wire [21:0] \$412 ;
-  wire [18:0] \$413 ;
+  wire [21:0] \$410 ;
+  wire [21:0] \$411 ;
+  wire [24:0] \$412 ;
+  wire [24:0] \$413 ;
   wire \$414 ;
-  wire [18:0] \$415 ;
-  wire [19:0] \$416 ;
-  wire [19:0] \$417 ;
-  wire [21:0] \$418 ;
-  wire [21:0] \$419 ;
+  wire [15:0] \$415 ;
+  wire [15:0] \$416 ;
+  wire [31:0] \$417 ;
+  wire \$418 ;
+  wire [16:0] \$419 ;
   wire \$42 ;
-  wire [24:0] \$420 ;
-  wire [24:0] \$421 ;
+  wire [16:0] \$420 ;
+  wire [23:0] \$421 ;
   wire \$422 ;
   wire [15:0] \$423 ;
-  wire [15:0] \$424 ;
-  wire [31:0] \$425 ;
+  wire \$424 ;
+  wire \$425 ;
   wire \$426 ;
-  wire [16:0] \$427 ;
-  wire [16:0] \$428 ;
-  wire [23:0] \$429 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire [15:0] \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
+  wire [31:0] \$430 ;
+  wire \$431 ;
+  wire [16:0] \$432 ;
+  wire [16:0] \$433 ;
+  wire [23:0] \$434 ;
   wire \$435 ;
-  wire \$436 ;
+  wire [15:0] \$436 ;
   wire \$437 ;
-  wire [31:0] \$438 ;
+  wire \$438 ;
   wire \$439 ;
   wire [32:0] \$44 ;
-  wire [16:0] \$440 ;
-  wire [16:0] \$441 ;
-  wire [23:0] \$442 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
   wire \$443 ;
-  wire [15:0] \$444 ;
+  wire \$444 ;
   wire \$445 ;
   wire \$446 ;
   wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
+  wire [23:0] \$448 ;
+  wire [23:0] \$449 ;
   wire [33:0] \$45 ;
   wire \$450 ;
   wire \$451 ;
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
-  wire \$455 ;
-  wire [23:0] \$456 ;
-  wire [23:0] \$457 ;
+  reg [15:0] \$455 ;
+  wire \$456 ;
+  wire \$457 ;
   wire \$458 ;
   wire \$459 ;
   wire [34:0] \$46 ;
-  wire \$460 ;
+  wire [31:0] \$460 ;
   wire \$461 ;
-  wire \$462 ;
-  reg [15:0] \$463 ;
-  wire \$464 ;
-  wire \$465 ;
+  wire [16:0] \$462 ;
+  wire [16:0] \$463 ;
+  wire [17:0] \$464 ;
+  wire [33:0] \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire [31:0] \$468 ;
+  wire \$468 ;
   wire \$469 ;
   wire \$47 ;
-  wire [16:0] \$470 ;
-  wire [16:0] \$471 ;
+  wire [15:0] \$470 ;
+  wire \$471 ;
   wire [17:0] \$472 ;
-  wire [33:0] \$473 ;
-  wire \$474 ;
+  wire [17:0] \$473 ;
+  wire [17:0] \$474 ;
   wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire [15:0] \$478 ;
+  wire [19:0] \$476 ;
+  wire [20:0] \$477 ;
+  wire [19:0] \$478 ;
   wire \$479 ;
   wire \$48 ;
-  wire [17:0] \$480 ;
-  wire [17:0] \$481 ;
+  wire [19:0] \$480 ;
+  wire [20:0] \$481 ;
   wire [17:0] \$482 ;
   wire \$483 ;
-  wire [19:0] \$484 ;
-  wire [20:0] \$485 ;
-  wire [19:0] \$486 ;
-  wire \$487 ;
-  wire [19:0] \$488 ;
-  wire [20:0] \$489 ;
+  wire [17:0] \$484 ;
+  wire [18:0] \$485 ;
+  wire [18:0] \$486 ;
+  wire [20:0] \$487 ;
+  wire [20:0] \$488 ;
+  wire [23:0] \$489 ;
   wire [33:0] \$49 ;
-  wire [17:0] \$490 ;
+  wire [23:0] \$490 ;
   wire \$491 ;
-  wire [17:0] \$492 ;
-  wire [18:0] \$493 ;
-  wire [18:0] \$494 ;
-  wire [20:0] \$495 ;
-  wire [20:0] \$496 ;
-  wire [23:0] \$497 ;
-  wire [23:0] \$498 ;
-  wire \$499 ;
+  wire [14:0] \$492 ;
+  wire [14:0] \$493 ;
+  wire [15:0] \$494 ;
+  wire [31:0] \$495 ;
+  wire \$496 ;
+  wire [16:0] \$497 ;
+  wire [16:0] \$498 ;
+  wire [23:0] \$499 ;
   wire [2:0] \$5 ;
   wire [36:0] \$50 ;
-  wire [14:0] \$500 ;
-  wire [14:0] \$501 ;
-  wire [15:0] \$502 ;
-  wire [31:0] \$503 ;
+  wire \$500 ;
+  wire [15:0] \$501 ;
+  wire \$502 ;
+  wire \$503 ;
   wire \$504 ;
-  wire [16:0] \$505 ;
-  wire [16:0] \$506 ;
-  wire [23:0] \$507 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
   wire \$508 ;
-  wire [15:0] \$509 ;
+  wire \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
@@ -471,119 +471,111 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$515 ;
   wire \$516 ;
   wire \$517 ;
-  wire \$518 ;
+  wire [36:0] \$518 ;
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
   wire \$521 ;
   wire \$522 ;
-  wire \$523 ;
+  wire [15:0] \$523 ;
   wire \$524 ;
   wire \$525 ;
-  wire [36:0] \$526 ;
+  wire \$526 ;
   wire \$527 ;
-  wire \$528 ;
+  wire [15:0] \$528 ;
   wire \$529 ;
   wire \$53 ;
   wire \$530 ;
-  wire [15:0] \$531 ;
+  wire \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
   wire \$535 ;
-  wire [15:0] \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
-  wire [1:0] \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire [3:0] \$545 ;
-  wire [3:0] \$546 ;
-  wire [15:0] \$547 ;
-  reg [47:0] \$548 ;
-  reg [1:0] \$549 ;
+  wire \$536 ;
+  wire [3:0] \$537 ;
+  wire [3:0] \$538 ;
+  wire [15:0] \$539 ;
+  wire \$54 ;
+  reg [47:0] \$540 ;
+  reg [1:0] \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg \$544 ;
+  reg [2:0] \$545 ;
+  reg [1:0] \$546 ;
+  reg \$547 ;
+  reg \$548 ;
+  reg [32:0] \$549 ;
   wire \$55 ;
-  reg \$550 ;
-  reg \$551 ;
-  reg \$552 ;
-  reg [2:0] \$553 ;
-  reg [1:0] \$554 ;
-  reg \$555 ;
-  reg \$556 ;
-  reg [32:0] \$557 ;
-  reg [32:0] \$558 ;
-  reg [15:0] \$559 ;
+  reg [32:0] \$550 ;
+  reg [15:0] \$551 ;
+  reg [15:0] \$552 ;
+  reg [32:0] \$553 ;
+  reg [35:0] \$554 ;
+  reg [31:0] \$555 ;
+  reg [31:0] \$556 ;
+  reg [31:0] \$557 ;
+  reg [31:0] \$558 ;
+  reg [31:0] \$559 ;
   wire \$56 ;
-  reg [15:0] \$560 ;
-  reg [32:0] \$561 ;
-  reg [35:0] \$562 ;
-  reg [31:0] \$563 ;
-  reg [31:0] \$564 ;
-  reg [31:0] \$565 ;
-  reg [31:0] \$566 ;
-  reg [31:0] \$567 ;
-  reg [31:0] \$568 ;
-  reg [2:0] \$569 ;
-  wire \$57 ;
+  reg [31:0] \$560 ;
+  reg [2:0] \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg [2:0] \$564 ;
+  reg [15:0] \$565 ;
+  reg \$566 ;
+  reg [15:0] \$567 ;
+  reg [15:0] \$568 ;
+  reg [31:0] \$569 ;
+  wire [1:0] \$57 ;
   reg \$570 ;
-  reg \$571 ;
-  reg [2:0] \$572 ;
-  reg [15:0] \$573 ;
-  reg \$574 ;
-  reg [15:0] \$575 ;
-  reg [15:0] \$576 ;
-  reg [31:0] \$577 ;
+  reg [1:0] \$571 ;
+  reg [31:0] \$572 ;
+  reg [1:0] \$573 ;
+  reg [2:0] \$574 ;
+  reg \$575 ;
+  reg [31:0] \$576 ;
+  reg \$577 ;
   reg \$578 ;
-  reg [1:0] \$579 ;
-  wire [2:0] \$58 ;
-  reg [31:0] \$580 ;
-  reg [1:0] \$581 ;
-  reg [2:0] \$582 ;
-  reg \$583 ;
-  reg [31:0] \$584 ;
-  reg \$585 ;
-  reg \$586 ;
+  wire \$58 ;
   wire \$59 ;
   reg [1:0] \$6 ;
   wire \$60 ;
-  wire \$61 ;
-  wire [3:0] \$62 ;
-  wire [32:0] \$63 ;
+  wire [2:0] \$61 ;
+  wire [32:0] \$62 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire [1:0] \$68 ;
+  wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [1:0] \$70 ;
   wire \$71 ;
-  wire [2:0] \$72 ;
+  wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire [3:0] \$76 ;
-  wire [32:0] \$77 ;
-  wire [32:0] \$78 ;
+  wire [2:0] \$74 ;
+  wire [32:0] \$75 ;
+  wire [32:0] \$76 ;
+  wire \$77 ;
+  wire \$78 ;
   wire \$79 ;
   wire [1:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [1:0] \$82 ;
-  wire \$83 ;
+  wire \$82 ;
+  wire [1:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [2:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
+  wire \$86 ;
+  wire [2:0] \$87 ;
+  wire [32:0] \$88 ;
   wire \$89 ;
   wire [1:0] \$9 ;
-  wire [3:0] \$90 ;
-  wire [32:0] \$91 ;
+  wire \$90 ;
+  wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
@@ -809,7 +801,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   always @(posedge clk) begin
     if (g_wr__en)
-      g0[\$like [1:0]] <= { \$457 , \$456  };
+      g0[\$like [1:0]] <= { \$449 , \$448  };
   end
   reg [47:0] _0_;
   always @(posedge clk) begin
@@ -882,7 +874,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg [31:0] _5_;
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _5_ <= theta0[\$545 [1:0]];
+    _5_ <= theta0[\$537 [1:0]];
     _6_ <= theta0[t[1:0]];
   end
   assign \$signature__data$177  = _5_;
@@ -900,7 +892,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg [15:0] _7_;
   reg [15:0] _8_;
   always @(posedge clk) begin
-    _7_ <= theta1[\$546 [1:0]];
+    _7_ <= theta1[\$538 [1:0]];
     _8_ <= theta1[t[1:0]];
   end
   assign \$signature__data$178  = _7_;
@@ -922,270 +914,261 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   reg [5:0] _9_;
   always @(posedge clk) begin
-    _9_ <= x_mem[\$346 [2:0]];
+    _9_ <= x_mem[\$338 [2:0]];
   end
   assign \$signature__data$98  = _9_;
-  assign \$402  = $signed(l0_h1_2z) < $signed(1'h0);
-  assign \$403  = - $signed(l0_h1_2z);
-  assign \$404  = \$402  ? \$403  : { l0_h1_2z[17], l0_h1_2z };
-  assign \$406  = \$405  < 11'h400;
-  assign \$408  = \$407  + 15'h4000;
-  assign \$410  = \$409  < 15'h4c00;
-  assign \$412  = \$411  + 15'h5000;
-  assign \$414  = \$413  < 13'h1400;
-  assign \$416  = \$415  + 15'h6c00;
-  assign \$417  = \$414  ? \$416  : 20'h08000;
-  assign \$418  = \$410  ? \$412  : { 2'h0, \$417  };
-  assign \$419  = \$406  ? \$408  : \$418 ;
-  assign \$420  = \$419  + 2'h2;
-  assign \$422  = $signed(l0_h1_2z) < $signed(1'h0);
-  assign \$423  = 14'h2000 - \$421 [14:0];
-  assign \$424  = \$422  ? \$423  : { 1'h0, \$421 [14:0] };
-  assign l0_h1 = $signed(\$424 [14:0]) - $signed(14'h1000);
-  assign \$425  = code_lfsr & key_rd__data[32:1];
-  assign \$426  = ^ \$425 ;
-  assign \$427  = - $signed(ctilde);
-  assign \$428  = \$426  ? \$427  : { ctilde[15], ctilde };
-  assign l0_sct0 = key_rd__data[0] ? \$428  : 17'h00000;
+  assign \$409  = \$406  ? \$408  : 20'h08000;
+  assign \$410  = \$402  ? \$404  : { 2'h0, \$409  };
+  assign \$411  = \$398  ? \$400  : \$410 ;
+  assign \$412  = \$411  + 2'h2;
+  assign \$414  = $signed(l0_h1_2z) < $signed(1'h0);
+  assign \$415  = 14'h2000 - \$413 [14:0];
+  assign \$416  = \$414  ? \$415  : { 1'h0, \$413 [14:0] };
+  assign l0_h1 = $signed(\$416 [14:0]) - $signed(14'h1000);
+  assign \$417  = code_lfsr & key_rd__data[32:1];
+  assign \$418  = ^ \$417 ;
+  assign \$419  = - $signed(ctilde);
+  assign \$420  = \$418  ? \$419  : { ctilde[15], ctilde };
+  assign l0_sct0 = key_rd__data[0] ? \$420  : 17'h00000;
   assign l0_u0_gsum = $signed(\$signature__data$119 [23:0]) + $signed(l0_sct0);
   assign l0_u0_gsat_hi = $signed(l0_u0_gsum) > $signed(24'h7fffff);
   assign l0_u0_gsat_lo = $signed(l0_u0_gsum) < $signed(24'h800000);
-  assign \$429  = l0_u0_gsat_lo ? 24'h800000 : l0_u0_gsum[23:0];
-  assign l0_u0_gsat = l0_u0_gsat_hi ? 24'h7fffff : \$429 ;
-  assign \$430  = ~ clearing;
+  assign \$421  = l0_u0_gsat_lo ? 24'h800000 : l0_u0_gsum[23:0];
+  assign l0_u0_gsat = l0_u0_gsat_hi ? 24'h7fffff : \$421 ;
+  assign \$422  = ~ clearing;
   assign l0_u0_gacc = clearing ? \$signature__data$119 [23:0] : l0_u0_gsat;
   assign l0_u0_tdiff = $signed(\$signature__data$99 [15:0]) - $signed(l0_u0_gacc);
   assign l0_u0_tsat_hi = $signed(l0_u0_tdiff) > $signed(16'h7fff);
   assign l0_u0_tsat_lo = $signed(l0_u0_tdiff) < $signed(16'h8000);
-  assign \$431  = l0_u0_tsat_lo ? 16'h8000 : l0_u0_tdiff[15:0];
-  assign l0_u0_tsat = l0_u0_tsat_hi ? 16'h7fff : \$431 ;
-  assign \$432  = th_cnt == 2'h3;
-  assign \$433  = ~ clearing;
-  assign \$434  = \$432  & \$433 ;
-  assign l0_u0_tnext = \$434  ? l0_u0_tsat : \$signature__data$99 [15:0];
-  assign \$435  = th_cnt == 2'h3;
-  assign \$436  = ~ clearing;
-  assign \$437  = \$435  & \$436 ;
-  assign l0_u0_gnext = \$437  ? 24'h000000 : l0_u0_gacc;
-  assign \$438  = code_lfsr & key_rd__data[65:34];
-  assign \$439  = ^ \$438 ;
-  assign \$440  = - $signed(ctilde);
-  assign \$441  = \$439  ? \$440  : { ctilde[15], ctilde };
-  assign l0_sct1 = key_rd__data[33] ? \$441  : 17'h00000;
+  assign \$423  = l0_u0_tsat_lo ? 16'h8000 : l0_u0_tdiff[15:0];
+  assign l0_u0_tsat = l0_u0_tsat_hi ? 16'h7fff : \$423 ;
+  assign \$424  = th_cnt == 2'h3;
+  assign \$425  = ~ clearing;
+  assign \$426  = \$424  & \$425 ;
+  assign l0_u0_tnext = \$426  ? l0_u0_tsat : \$signature__data$99 [15:0];
+  assign \$427  = th_cnt == 2'h3;
+  assign \$428  = ~ clearing;
+  assign \$429  = \$427  & \$428 ;
+  assign l0_u0_gnext = \$429  ? 24'h000000 : l0_u0_gacc;
+  assign \$430  = code_lfsr & key_rd__data[65:34];
+  assign \$431  = ^ \$430 ;
+  assign \$432  = - $signed(ctilde);
+  assign \$433  = \$431  ? \$432  : { ctilde[15], ctilde };
+  assign l0_sct1 = key_rd__data[33] ? \$433  : 17'h00000;
   assign l0_u1_gsum = $signed(\$signature__data$119 [47:24]) + $signed(l0_sct1);
   assign l0_u1_gsat_hi = $signed(l0_u1_gsum) > $signed(24'h7fffff);
   assign l0_u1_gsat_lo = $signed(l0_u1_gsum) < $signed(24'h800000);
-  assign \$442  = l0_u1_gsat_lo ? 24'h800000 : l0_u1_gsum[23:0];
-  assign l0_u1_gsat = l0_u1_gsat_hi ? 24'h7fffff : \$442 ;
-  assign \$443  = ~ clearing;
+  assign \$434  = l0_u1_gsat_lo ? 24'h800000 : l0_u1_gsum[23:0];
+  assign l0_u1_gsat = l0_u1_gsat_hi ? 24'h7fffff : \$434 ;
+  assign \$435  = ~ clearing;
   assign l0_u1_gacc = clearing ? \$signature__data$119 [47:24] : l0_u1_gsat;
   assign l0_u1_tdiff = $signed(\$signature__data$99 [31:16]) - $signed(l0_u1_gacc);
   assign l0_u1_tsat_hi = $signed(l0_u1_tdiff) > $signed(16'h7fff);
   assign l0_u1_tsat_lo = $signed(l0_u1_tdiff) < $signed(16'h8000);
-  assign \$444  = l0_u1_tsat_lo ? 16'h8000 : l0_u1_tdiff[15:0];
-  assign l0_u1_tsat = l0_u1_tsat_hi ? 16'h7fff : \$444 ;
-  assign \$445  = th_cnt == 2'h3;
-  assign \$446  = ~ clearing;
-  assign \$447  = \$445  & \$446 ;
-  assign l0_u1_tnext = \$447  ? l0_u1_tsat : \$signature__data$99 [31:16];
-  assign \$448  = th_cnt == 2'h3;
-  assign \$449  = ~ clearing;
-  assign \$450  = \$448  & \$449 ;
-  assign l0_u1_gnext = \$450  ? 24'h000000 : l0_u1_gacc;
-  assign \$451  = ! s1_layer;
-  assign \$452  = \$signal  & \$451 ;
-  assign \$453  = state == 3'h5;
-  assign \$454  = ! state;
-  assign \$455  = \$453  | \$454 ;
-  assign th_wr__en = \$452  & \$455 ;
-  assign \$456  = clearing ? 24'h000000 : l0_u0_gnext;
-  assign \$457  = clearing ? 24'h000000 : l0_u1_gnext;
-  assign \$458  = ! s1_layer;
-  assign \$459  = \$signal  & \$458 ;
-  assign \$460  = state == 3'h5;
-  assign \$461  = ! state;
-  assign \$462  = \$460  | \$461 ;
-  assign g_wr__en = \$459  & \$462 ;
-  assign l1_in0 = s1_last ? 17'h01000 : { \$463 [15], \$463  };
-  assign \$464  = state == 2'h2;
-  assign \$465  = ~ base_pending;
-  assign \$466  = \$464  & \$465 ;
-  assign \$467  = \$466  & \key_rd__data$146 [0];
-  assign \$468  = code_lfsr & \key_rd__data$146 [32:1];
-  assign \$469  = ^ \$468 ;
-  assign \$470  = \$469  ? 17'h1fff0 : 17'h00010;
-  assign \$471  = \$467  ? \$470  : 17'h00000;
-  assign \$472  = $signed(\$signature__data$145 ) + $signed(\$471 );
-  assign \$473  = $signed(l1_acc0) + $signed(13'h0800);
-  assign \$474  = $signed(l1_zw0) > $signed(16'h7fff);
-  assign \$475  = $signed(l1_zw0) < $signed(16'h8000);
-  assign l1_z0_sat = \$474  | \$475 ;
-  assign \$476  = $signed(l1_zw0) > $signed(16'h7fff);
-  assign \$477  = $signed(l1_zw0) < $signed(16'h8000);
-  assign \$478  = \$477  ? 16'h8000 : l1_zw0[15:0];
-  assign l1_z0 = \$476  ? 16'h7fff : \$478 ;
-  assign \$479  = $signed(l1_z0) < $signed(1'h0);
-  assign \$480  = - $signed(l1_z0);
-  assign \$481  = \$479  ? \$480  : { l1_z0[15], l1_z0[15], l1_z0 };
-  assign \$483  = \$482  < 11'h400;
-  assign \$485  = \$484  + 15'h4000;
-  assign \$487  = \$486  < 15'h4c00;
-  assign \$489  = \$488  + 15'h5000;
-  assign \$491  = \$490  < 13'h1400;
-  assign \$493  = \$492  + 15'h6c00;
-  assign \$494  = \$491  ? \$493  : 19'h08000;
-  assign \$495  = \$487  ? \$489  : { 2'h0, \$494  };
-  assign \$496  = \$483  ? \$485  : \$495 ;
-  assign \$497  = \$496  + 3'h4;
-  assign \$499  = $signed(l1_z0) < $signed(1'h0);
-  assign \$500  = 13'h1000 - \$498 [13:0];
-  assign \$501  = \$499  ? \$500  : { 1'h0, \$498 [13:0] };
-  assign err0 = $signed(\$501 [13:0]) - $signed(\$502 );
-  assign \$503  = code_lfsr & \key_rd__data$146 [32:1];
-  assign \$504  = ^ \$503 ;
-  assign \$505  = - $signed(ctilde);
-  assign \$506  = \$504  ? \$505  : { ctilde[15], ctilde };
-  assign l1_sct0 = \key_rd__data$146 [0] ? \$506  : 17'h00000;
+  assign \$436  = l0_u1_tsat_lo ? 16'h8000 : l0_u1_tdiff[15:0];
+  assign l0_u1_tsat = l0_u1_tsat_hi ? 16'h7fff : \$436 ;
+  assign \$437  = th_cnt == 2'h3;
+  assign \$438  = ~ clearing;
+  assign \$439  = \$437  & \$438 ;
+  assign l0_u1_tnext = \$439  ? l0_u1_tsat : \$signature__data$99 [31:16];
+  assign \$440  = th_cnt == 2'h3;
+  assign \$441  = ~ clearing;
+  assign \$442  = \$440  & \$441 ;
+  assign l0_u1_gnext = \$442  ? 24'h000000 : l0_u1_gacc;
+  assign \$443  = ! s1_layer;
+  assign \$444  = \$signal  & \$443 ;
+  assign \$445  = state == 3'h5;
+  assign \$446  = ! state;
+  assign \$447  = \$445  | \$446 ;
+  assign th_wr__en = \$444  & \$447 ;
+  assign \$448  = clearing ? 24'h000000 : l0_u0_gnext;
+  assign \$449  = clearing ? 24'h000000 : l0_u1_gnext;
+  assign \$450  = ! s1_layer;
+  assign \$451  = \$signal  & \$450 ;
+  assign \$452  = state == 3'h5;
+  assign \$453  = ! state;
+  assign \$454  = \$452  | \$453 ;
+  assign g_wr__en = \$451  & \$454 ;
+  assign l1_in0 = s1_last ? 17'h01000 : { \$455 [15], \$455  };
+  assign \$456  = state == 2'h2;
+  assign \$457  = ~ base_pending;
+  assign \$458  = \$456  & \$457 ;
+  assign \$459  = \$458  & \key_rd__data$146 [0];
+  assign \$460  = code_lfsr & \key_rd__data$146 [32:1];
+  assign \$461  = ^ \$460 ;
+  assign \$462  = \$461  ? 17'h1fff0 : 17'h00010;
+  assign \$463  = \$459  ? \$462  : 17'h00000;
+  assign \$464  = $signed(\$signature__data$145 ) + $signed(\$463 );
+  assign \$465  = $signed(l1_acc0) + $signed(13'h0800);
+  assign \$466  = $signed(l1_zw0) > $signed(16'h7fff);
+  assign \$467  = $signed(l1_zw0) < $signed(16'h8000);
+  assign l1_z0_sat = \$466  | \$467 ;
+  assign \$468  = $signed(l1_zw0) > $signed(16'h7fff);
+  assign \$469  = $signed(l1_zw0) < $signed(16'h8000);
+  assign \$470  = \$469  ? 16'h8000 : l1_zw0[15:0];
+  assign l1_z0 = \$468  ? 16'h7fff : \$470 ;
+  assign \$471  = $signed(l1_z0) < $signed(1'h0);
+  assign \$472  = - $signed(l1_z0);
+  assign \$473  = \$471  ? \$472  : { l1_z0[15], l1_z0[15], l1_z0 };
+  assign \$475  = \$474  < 11'h400;
+  assign \$477  = \$476  + 15'h4000;
+  assign \$479  = \$478  < 15'h4c00;
+  assign \$481  = \$480  + 15'h5000;
+  assign \$483  = \$482  < 13'h1400;
+  assign \$485  = \$484  + 15'h6c00;
+  assign \$486  = \$483  ? \$485  : 19'h08000;
+  assign \$487  = \$479  ? \$481  : { 2'h0, \$486  };
+  assign \$488  = \$475  ? \$477  : \$487 ;
+  assign \$489  = \$488  + 3'h4;
+  assign \$491  = $signed(l1_z0) < $signed(1'h0);
+  assign \$492  = 13'h1000 - \$490 [13:0];
+  assign \$493  = \$491  ? \$492  : { 1'h0, \$490 [13:0] };
+  assign err0 = $signed(\$493 [13:0]) - $signed(\$494 );
+  assign \$495  = code_lfsr & \key_rd__data$146 [32:1];
+  assign \$496  = ^ \$495 ;
+  assign \$497  = - $signed(ctilde);
+  assign \$498  = \$496  ? \$497  : { ctilde[15], ctilde };
+  assign l1_sct0 = \key_rd__data$146 [0] ? \$498  : 17'h00000;
   assign l1_u0_gsum = $signed(\$signature__data$158 ) + $signed(l1_sct0);
   assign l1_u0_gsat_hi = $signed(l1_u0_gsum) > $signed(24'h7fffff);
   assign l1_u0_gsat_lo = $signed(l1_u0_gsum) < $signed(24'h800000);
-  assign \$507  = l1_u0_gsat_lo ? 24'h800000 : l1_u0_gsum[23:0];
-  assign l1_u0_gsat = l1_u0_gsat_hi ? 24'h7fffff : \$507 ;
-  assign \$508  = ~ clearing;
+  assign \$499  = l1_u0_gsat_lo ? 24'h800000 : l1_u0_gsum[23:0];
+  assign l1_u0_gsat = l1_u0_gsat_hi ? 24'h7fffff : \$499 ;
+  assign \$500  = ~ clearing;
   assign l1_u0_gacc = clearing ? \$signature__data$158  : l1_u0_gsat;
   assign l1_u0_tdiff = $signed(\$signature__data$145 ) - $signed(l1_u0_gacc);
   assign l1_u0_tsat_hi = $signed(l1_u0_tdiff) > $signed(16'h7fff);
   assign l1_u0_tsat_lo = $signed(l1_u0_tdiff) < $signed(16'h8000);
-  assign \$509  = l1_u0_tsat_lo ? 16'h8000 : l1_u0_tdiff[15:0];
-  assign l1_u0_tsat = l1_u0_tsat_hi ? 16'h7fff : \$509 ;
-  assign \$510  = th_cnt == 2'h3;
-  assign \$511  = ~ clearing;
-  assign \$512  = \$510  & \$511 ;
-  assign l1_u0_tnext = \$512  ? l1_u0_tsat : \$signature__data$145 ;
-  assign \$513  = th_cnt == 2'h3;
-  assign \$514  = ~ clearing;
-  assign \$515  = \$513  & \$514 ;
-  assign l1_u0_gnext = \$515  ? 24'h000000 : l1_u0_gacc;
-  assign \$517  = \$signal  & \$516 ;
-  assign \$518  = state == 3'h5;
-  assign \$519  = ! state;
-  assign \$520  = \$518  | \$519 ;
-  assign \th_wr__en$168  = \$517  & \$520 ;
+  assign \$501  = l1_u0_tsat_lo ? 16'h8000 : l1_u0_tdiff[15:0];
+  assign l1_u0_tsat = l1_u0_tsat_hi ? 16'h7fff : \$501 ;
+  assign \$502  = th_cnt == 2'h3;
+  assign \$503  = ~ clearing;
+  assign \$504  = \$502  & \$503 ;
+  assign l1_u0_tnext = \$504  ? l1_u0_tsat : \$signature__data$145 ;
+  assign \$505  = th_cnt == 2'h3;
+  assign \$506  = ~ clearing;
+  assign \$507  = \$505  & \$506 ;
+  assign l1_u0_gnext = \$507  ? 24'h000000 : l1_u0_gacc;
+  assign \$509  = \$signal  & \$508 ;
+  assign \$510  = state == 3'h5;
+  assign \$511  = ! state;
+  assign \$512  = \$510  | \$511 ;
+  assign \th_wr__en$168  = \$509  & \$512 ;
   assign \g_wr__data$170  = clearing ? 24'h000000 : l1_u0_gnext;
-  assign \$522  = \$signal  & \$521 ;
-  assign \$523  = state == 3'h5;
-  assign \$524  = ! state;
-  assign \$525  = \$523  | \$524 ;
-  assign \g_wr__en$171  = \$522  & \$525 ;
-  assign \$526  = $signed(cost_acc) + $signed(11'h200);
-  assign \$527  = $signed(c_wide) > $signed(16'h7fff);
-  assign \$528  = $signed(c_wide) < $signed(16'h8000);
-  assign c_val_sat = \$527  | \$528 ;
-  assign \$529  = $signed(c_wide) > $signed(16'h7fff);
-  assign \$530  = $signed(c_wide) < $signed(16'h8000);
-  assign \$531  = \$530  ? 16'h8000 : c_wide[15:0];
-  assign c_val = \$529  ? 16'h7fff : \$531 ;
+  assign \$514  = \$signal  & \$513 ;
+  assign \$515  = state == 3'h5;
+  assign \$516  = ! state;
+  assign \$517  = \$515  | \$516 ;
+  assign \g_wr__en$171  = \$514  & \$517 ;
+  assign \$518  = $signed(cost_acc) + $signed(11'h200);
+  assign \$519  = $signed(c_wide) > $signed(16'h7fff);
+  assign \$520  = $signed(c_wide) < $signed(16'h8000);
+  assign c_val_sat = \$519  | \$520 ;
+  assign \$521  = $signed(c_wide) > $signed(16'h7fff);
+  assign \$522  = $signed(c_wide) < $signed(16'h8000);
+  assign \$523  = \$522  ? 16'h8000 : c_wide[15:0];
+  assign c_val = \$521  ? 16'h7fff : \$523 ;
   assign ct_wide = $signed(cost) - $signed(cost0);
-  assign \$532  = $signed(ct_wide) > $signed(16'h7fff);
-  assign \$533  = $signed(ct_wide) < $signed(16'h8000);
-  assign ct_sat_sat = \$532  | \$533 ;
-  assign \$534  = $signed(ct_wide) > $signed(16'h7fff);
-  assign \$535  = $signed(ct_wide) < $signed(16'h8000);
-  assign \$536  = \$535  ? 16'h8000 : ct_wide[15:0];
-  assign ct_val = \$534  ? 16'h7fff : \$536 ;
-  assign \$537  = state != 1'h1;
-  assign \$538  = | state;
-  assign busy = \$537  & \$538 ;
-  assign \$539  = state == 1'h1;
-  assign \$540  = | step_limit;
-  assign \$541  = step_count >= step_limit;
-  assign \$542  = \$540  & \$541 ;
-  assign done = \$539  & \$542 ;
-  assign \$543  = state == 3'h6;
-  assign \$544  = th_cnt == 2'h3;
-  assign updated = \$543  & \$544 ;
-  assign \$545  = param_row - 1'h0;
-  assign \$546  = param_row - 2'h3;
-  assign \$1202  = lane_d * 5'h10;
-  assign \$547  = \$signature__data$177  >> \$1202 ;
+  assign \$524  = $signed(ct_wide) > $signed(16'h7fff);
+  assign \$525  = $signed(ct_wide) < $signed(16'h8000);
+  assign ct_sat_sat = \$524  | \$525 ;
+  assign \$526  = $signed(ct_wide) > $signed(16'h7fff);
+  assign \$527  = $signed(ct_wide) < $signed(16'h8000);
+  assign \$528  = \$527  ? 16'h8000 : ct_wide[15:0];
+  assign ct_val = \$526  ? 16'h7fff : \$528 ;
+  assign \$529  = state != 1'h1;
+  assign \$530  = | state;
+  assign busy = \$529  & \$530 ;
+  assign \$531  = state == 1'h1;
+  assign \$532  = | step_limit;
+  assign \$533  = step_count >= step_limit;
+  assign \$534  = \$532  & \$533 ;
+  assign done = \$531  & \$534 ;
+  assign \$535  = state == 3'h6;
+  assign \$536  = th_cnt == 2'h3;
+  assign updated = \$535  & \$536 ;
+  assign \$537  = param_row - 1'h0;
+  assign \$538  = param_row - 2'h3;
+  assign \$1186  = lane_d * 5'h10;
+  assign \$539  = \$signature__data$177  >> \$1186 ;
   always @(posedge clk)
-    cycle <= \$548 ;
+    cycle <= \$540 ;
   always @(posedge clk)
-    ic <= \$549 ;
+    ic <= \$541 ;
   always @(posedge clk)
-    \$signal  <= \$550 ;
+    \$signal  <= \$542 ;
   always @(posedge clk)
-    s1_last <= \$551 ;
+    s1_last <= \$543 ;
   always @(posedge clk)
-    s1_layer <= \$552 ;
+    s1_layer <= \$544 ;
   always @(posedge clk)
-    \$like  <= \$553 ;
+    \$like  <= \$545 ;
   always @(posedge clk)
-    \$like$37  <= \$554 ;
+    \$like$37  <= \$546 ;
   always @(posedge clk)
-    s2_valid <= \$555 ;
+    s2_valid <= \$547 ;
   always @(posedge clk)
-    \$like$41  <= \$556 ;
+    \$like$41  <= \$548 ;
   always @(posedge clk)
-    l0_acc0 <= \$557 ;
+    l0_acc0 <= \$549 ;
   always @(posedge clk)
-    l0_acc1 <= \$558 ;
+    l0_acc1 <= \$550 ;
   always @(posedge clk)
-    h1_0 <= \$559 ;
+    h1_0 <= \$551 ;
   always @(posedge clk)
-    h1_1 <= \$560 ;
+    h1_1 <= \$552 ;
   always @(posedge clk)
-    l1_acc0 <= \$561 ;
+    l1_acc0 <= \$553 ;
   always @(posedge clk)
-    cost_acc <= \$562 ;
+    cost_acc <= \$554 ;
   always @(posedge clk)
-    sat_z <= \$563 ;
+    sat_z <= \$555 ;
   always @(posedge clk)
-    sat_act <= \$564 ;
+    sat_act <= \$556 ;
   always @(posedge clk)
-    sat_g <= \$565 ;
+    sat_g <= \$557 ;
   always @(posedge clk)
-    sat_theta <= \$566 ;
+    sat_theta <= \$558 ;
   always @(posedge clk)
-    sat_cost <= \$567 ;
+    sat_cost <= \$559 ;
   always @(posedge clk)
-    sat_ctilde <= \$568 ;
+    sat_ctilde <= \$560 ;
   always @(posedge clk)
-    state <= \$569 ;
+    state <= \$561 ;
   always @(posedge clk)
-    clearing <= \$570 ;
+    clearing <= \$562 ;
   always @(posedge clk)
-    layer <= \$571 ;
+    layer <= \$563 ;
   always @(posedge clk)
-    t <= \$572 ;
+    t <= \$564 ;
   always @(posedge clk)
-    cost0 <= \$573 ;
+    cost0 <= \$565 ;
   always @(posedge clk)
-    base_pending <= \$574 ;
+    base_pending <= \$566 ;
   always @(posedge clk)
-    cost <= \$575 ;
+    cost <= \$567 ;
   always @(posedge clk)
-    ctilde <= \$576 ;
+    ctilde <= \$568 ;
   always @(posedge clk)
-    step_count <= \$577 ;
+    step_count <= \$569 ;
   always @(posedge clk)
-    x_cnt <= \$578 ;
+    x_cnt <= \$570 ;
   always @(posedge clk)
-    th_cnt <= \$579 ;
+    th_cnt <= \$571 ;
   always @(posedge clk)
-    update_count <= \$580 ;
+    update_count <= \$572 ;
   always @(posedge clk)
-    sample <= \$581 ;
+    sample <= \$573 ;
   always @(posedge clk)
-    x_base <= \$582 ;
+    x_base <= \$574 ;
   always @(posedge clk)
-    code_sub <= \$583 ;
+    code_sub <= \$575 ;
   always @(posedge clk)
-    code_lfsr <= \$584 ;
+    code_lfsr <= \$576 ;
   always @(posedge clk)
-    lane_d <= \$585 ;
+    lane_d <= \$577 ;
   always @(posedge clk)
-    sel_d <= \$586 ;
+    sel_d <= \$578 ;
   assign \$1  = cycle + 1'h1;
   assign \$3  = \$2  == ic;
   assign \$4  = ic + 1'h1;
@@ -1202,7 +1185,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$18  = \$16  & \$17 ;
   assign \$19  = ! \$like$37 ;
   assign \$20  = \$19  ? 33'h000000000 : l0_acc0;
-  assign \$21  = $signed(\$357 [16:0]) * $signed(l0_in0);
+  assign \$21  = $signed(\$349 [16:0]) * $signed(l0_in0);
   assign \$22  = $signed(\$20 ) + $signed(\$21 );
   assign \$23  = ! s1_layer;
   assign \$24  = \$signal  & \$23 ;
@@ -1210,7 +1193,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$26  = \$24  & \$25 ;
   assign \$27  = ! \$like$37 ;
   assign \$28  = \$27  ? 33'h000000000 : l0_acc1;
-  assign \$29  = $signed(\$366 [16:0]) * $signed(l0_in0);
+  assign \$29  = $signed(\$358 [16:0]) * $signed(l0_in0);
   assign \$30  = $signed(\$28 ) + $signed(\$29 );
   assign \$31  = ! \$like$41 ;
   assign \$32  = s2_valid & \$31 ;
@@ -1221,7 +1204,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$42  = \$40  & \$41 ;
   assign \$43  = ! \$like$37 ;
   assign \$44  = \$43  ? 33'h000000000 : l1_acc0;
-  assign \$45  = $signed(\$472 [16:0]) * $signed(l1_in0);
+  assign \$45  = $signed(\$464 [16:0]) * $signed(l1_in0);
   assign \$46  = $signed(\$44 ) + $signed(\$45 );
   assign \$48  = s2_valid & \$47 ;
   assign \$49  = $signed(err0) * $signed(err0);
@@ -1229,337 +1212,340 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$51  = ! \$like$41 ;
   assign \$52  = s2_valid & \$51 ;
   assign \$53  = \$52  & l0_z0_sat;
-  assign \$54  = 1'h0 + \$53 ;
-  assign \$55  = ! \$like$41 ;
-  assign \$56  = s2_valid & \$55 ;
-  assign \$57  = \$56  & l0_z1_sat;
-  assign \$58  = \$54  + \$57 ;
-  assign \$60  = s2_valid & \$59 ;
-  assign \$61  = \$60  & l1_z0_sat;
-  assign \$62  = \$58  + \$61 ;
-  assign \$63  = sat_z + \$62 ;
-  assign \$64  = \$63  > 32'd4294967295;
-  assign \$65  = ! \$like$41 ;
-  assign \$66  = s2_valid & \$65 ;
-  assign \$67  = \$66  & l0_z0_sat;
-  assign \$68  = 1'h0 + \$67 ;
-  assign \$69  = ! \$like$41 ;
-  assign \$70  = s2_valid & \$69 ;
-  assign \$71  = \$70  & l0_z1_sat;
-  assign \$72  = \$68  + \$71 ;
-  assign \$74  = s2_valid & \$73 ;
-  assign \$75  = \$74  & l1_z0_sat;
-  assign \$76  = \$72  + \$75 ;
-  assign \$77  = sat_z + \$76 ;
-  assign \$78  = \$64  ? 33'h0ffffffff : \$77 ;
-  assign \$79  = ! \$like$41 ;
-  assign \$80  = s2_valid & \$79 ;
-  assign \$83  = ! \$like$41 ;
-  assign \$84  = s2_valid & \$83 ;
-  assign \$88  = s2_valid & \$87 ;
-  assign \$91  = sat_act + 4'h0;
-  assign \$92  = \$91  > 32'd4294967295;
+  assign \$54  = ! \$like$41 ;
+  assign \$55  = s2_valid & \$54 ;
+  assign \$56  = \$55  & l0_z1_sat;
+  assign \$57  = \$53  + \$56 ;
+  assign \$59  = s2_valid & \$58 ;
+  assign \$60  = \$59  & l1_z0_sat;
+  assign \$61  = \$57  + \$60 ;
+  assign \$62  = sat_z + \$61 ;
+  assign \$63  = \$62  > 32'd4294967295;
+  assign \$64  = ! \$like$41 ;
+  assign \$65  = s2_valid & \$64 ;
+  assign \$66  = \$65  & l0_z0_sat;
+  assign \$67  = ! \$like$41 ;
+  assign \$68  = s2_valid & \$67 ;
+  assign \$69  = \$68  & l0_z1_sat;
+  assign \$70  = \$66  + \$69 ;
+  assign \$72  = s2_valid & \$71 ;
+  assign \$73  = \$72  & l1_z0_sat;
+  assign \$74  = \$70  + \$73 ;
+  assign \$75  = sat_z + \$74 ;
+  assign \$76  = \$63  ? 33'h0ffffffff : \$75 ;
+  assign \$77  = ! \$like$41 ;
+  assign \$78  = s2_valid & \$77 ;
+  assign \$80  = ! \$like$41 ;
+  assign \$81  = s2_valid & \$80 ;
+  assign \$85  = s2_valid & \$84 ;
+  assign \$88  = sat_act + 3'h0;
+  assign \$89  = \$88  > 32'd4294967295;
+  assign \$90  = ! \$like$41 ;
+  assign \$91  = s2_valid & \$90 ;
   assign \$93  = ! \$like$41 ;
   assign \$94  = s2_valid & \$93 ;
-  assign \$97  = ! \$like$41 ;
   assign \$98  = s2_valid & \$97 ;
-  assign \$102  = s2_valid & \$101 ;
-  assign \$105  = sat_act + 4'h0;
-  assign \$106  = \$92  ? 33'h0ffffffff : \$105 ;
-  assign \$107  = ! s1_layer;
-  assign \$108  = \$signal  & \$107 ;
-  assign \$109  = state == 3'h5;
-  assign \$110  = ! state;
-  assign \$111  = \$109  | \$110 ;
+  assign \$101  = sat_act + 3'h0;
+  assign \$102  = \$89  ? 33'h0ffffffff : \$101 ;
+  assign \$103  = ! s1_layer;
+  assign \$104  = \$signal  & \$103 ;
+  assign \$105  = state == 3'h5;
+  assign \$106  = ! state;
+  assign \$107  = \$105  | \$106 ;
+  assign \$108  = \$104  & \$107 ;
+  assign \$109  = ~ clearing;
+  assign \$110  = l0_u0_gsat_hi | l0_u0_gsat_lo;
+  assign \$111  = \$109  & \$110 ;
   assign \$112  = \$108  & \$111 ;
-  assign \$113  = ~ clearing;
-  assign \$114  = l0_u0_gsat_hi | l0_u0_gsat_lo;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = \$112  & \$115 ;
-  assign \$117  = 1'h0 + \$116 ;
-  assign \$118  = ! s1_layer;
-  assign \$119  = \$signal  & \$118 ;
-  assign \$120  = state == 3'h5;
-  assign \$121  = ! state;
-  assign \$122  = \$120  | \$121 ;
-  assign \$123  = \$119  & \$122 ;
-  assign \$124  = ~ clearing;
-  assign \$125  = l0_u1_gsat_hi | l0_u1_gsat_lo;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = \$123  & \$126 ;
-  assign \$128  = \$117  + \$127 ;
-  assign \$130  = \$signal  & \$129 ;
-  assign \$131  = state == 3'h5;
-  assign \$132  = ! state;
-  assign \$133  = \$131  | \$132 ;
-  assign \$134  = \$130  & \$133 ;
-  assign \$135  = ~ clearing;
-  assign \$136  = l1_u0_gsat_hi | l1_u0_gsat_lo;
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = \$134  & \$137 ;
-  assign \$139  = \$128  + \$138 ;
-  assign \$140  = sat_g + \$139 ;
-  assign \$141  = \$140  > 32'd4294967295;
-  assign \$142  = ! s1_layer;
-  assign \$143  = \$signal  & \$142 ;
-  assign \$144  = state == 3'h5;
-  assign \$145  = ! state;
-  assign \$146  = \$144  | \$145 ;
-  assign \$147  = \$143  & \$146 ;
-  assign \$148  = ~ clearing;
-  assign \$149  = l0_u0_gsat_hi | l0_u0_gsat_lo;
-  assign \$150  = \$148  & \$149 ;
-  assign \$151  = \$147  & \$150 ;
-  assign \$152  = 1'h0 + \$151 ;
-  assign \$153  = ! s1_layer;
-  assign \$154  = \$signal  & \$153 ;
-  assign \$155  = state == 3'h5;
-  assign \$156  = ! state;
-  assign \$157  = \$155  | \$156 ;
-  assign \$158  = \$154  & \$157 ;
-  assign \$159  = ~ clearing;
-  assign \$160  = l0_u1_gsat_hi | l0_u1_gsat_lo;
-  assign \$161  = \$159  & \$160 ;
-  assign \$162  = \$158  & \$161 ;
-  assign \$163  = \$152  + \$162 ;
-  assign \$165  = \$signal  & \$164 ;
-  assign \$166  = state == 3'h5;
-  assign \$167  = ! state;
-  assign \$168  = \$166  | \$167 ;
-  assign \$169  = \$165  & \$168 ;
-  assign \$170  = ~ clearing;
-  assign \$171  = l1_u0_gsat_hi | l1_u0_gsat_lo;
-  assign \$172  = \$170  & \$171 ;
-  assign \$173  = \$169  & \$172 ;
-  assign \$174  = \$163  + \$173 ;
-  assign \$175  = sat_g + \$174 ;
-  assign \$176  = \$141  ? 33'h0ffffffff : \$175 ;
-  assign \$177  = ! s1_layer;
-  assign \$178  = \$signal  & \$177 ;
-  assign \$179  = state == 3'h5;
-  assign \$180  = ! state;
-  assign \$181  = \$179  | \$180 ;
-  assign \$182  = \$178  & \$181 ;
-  assign \$183  = th_cnt == 2'h3;
-  assign \$184  = ~ clearing;
-  assign \$185  = \$183  & \$184 ;
-  assign \$186  = l0_u0_tsat_hi | l0_u0_tsat_lo;
-  assign \$187  = \$185  & \$186 ;
-  assign \$188  = \$182  & \$187 ;
-  assign \$189  = 1'h0 + \$188 ;
-  assign \$190  = ! s1_layer;
-  assign \$191  = \$signal  & \$190 ;
-  assign \$192  = state == 3'h5;
-  assign \$193  = ! state;
-  assign \$194  = \$192  | \$193 ;
-  assign \$195  = \$191  & \$194 ;
-  assign \$196  = th_cnt == 2'h3;
-  assign \$197  = ~ clearing;
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = l0_u1_tsat_hi | l0_u1_tsat_lo;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = \$195  & \$200 ;
-  assign \$202  = \$189  + \$201 ;
-  assign \$204  = \$signal  & \$203 ;
-  assign \$205  = state == 3'h5;
-  assign \$206  = ! state;
-  assign \$207  = \$205  | \$206 ;
-  assign \$208  = \$204  & \$207 ;
-  assign \$209  = th_cnt == 2'h3;
-  assign \$210  = ~ clearing;
-  assign \$211  = \$209  & \$210 ;
-  assign \$212  = l1_u0_tsat_hi | l1_u0_tsat_lo;
-  assign \$213  = \$211  & \$212 ;
-  assign \$214  = \$208  & \$213 ;
-  assign \$215  = \$202  + \$214 ;
-  assign \$216  = sat_theta + \$215 ;
-  assign \$217  = \$216  > 32'd4294967295;
-  assign \$218  = ! s1_layer;
-  assign \$219  = \$signal  & \$218 ;
-  assign \$220  = state == 3'h5;
-  assign \$221  = ! state;
-  assign \$222  = \$220  | \$221 ;
-  assign \$223  = \$219  & \$222 ;
-  assign \$224  = th_cnt == 2'h3;
-  assign \$225  = ~ clearing;
-  assign \$226  = \$224  & \$225 ;
-  assign \$227  = l0_u0_tsat_hi | l0_u0_tsat_lo;
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = \$223  & \$228 ;
-  assign \$230  = 1'h0 + \$229 ;
-  assign \$231  = ! s1_layer;
-  assign \$232  = \$signal  & \$231 ;
-  assign \$233  = state == 3'h5;
-  assign \$234  = ! state;
-  assign \$235  = \$233  | \$234 ;
-  assign \$236  = \$232  & \$235 ;
-  assign \$237  = th_cnt == 2'h3;
-  assign \$238  = ~ clearing;
-  assign \$239  = \$237  & \$238 ;
-  assign \$240  = l0_u1_tsat_hi | l0_u1_tsat_lo;
-  assign \$241  = \$239  & \$240 ;
-  assign \$242  = \$236  & \$241 ;
-  assign \$243  = \$230  + \$242 ;
-  assign \$245  = \$signal  & \$244 ;
-  assign \$246  = state == 3'h5;
-  assign \$247  = ! state;
-  assign \$248  = \$246  | \$247 ;
-  assign \$249  = \$245  & \$248 ;
-  assign \$250  = th_cnt == 2'h3;
-  assign \$251  = ~ clearing;
-  assign \$252  = \$250  & \$251 ;
-  assign \$253  = l1_u0_tsat_hi | l1_u0_tsat_lo;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = \$249  & \$254 ;
-  assign \$256  = \$243  + \$255 ;
-  assign \$257  = sat_theta + \$256 ;
-  assign \$258  = \$217  ? 33'h0ffffffff : \$257 ;
-  assign \$259  = state == 2'h3;
-  assign \$260  = sat_cost + c_val_sat;
-  assign \$261  = \$260  > 32'd4294967295;
-  assign \$262  = sat_cost + c_val_sat;
-  assign \$263  = \$261  ? 33'h0ffffffff : \$262 ;
-  assign \$264  = state == 3'h4;
-  assign \$265  = sat_ctilde + ct_sat_sat;
-  assign \$266  = \$265  > 32'd4294967295;
-  assign \$267  = sat_ctilde + ct_sat_sat;
-  assign \$268  = \$266  ? 33'h0ffffffff : \$267 ;
-  assign \$271  = \$270  == t;
-  assign \$272  = \$269  & \$271 ;
-  assign \$274  = \$273  - 1'h1;
-  assign \$275  = t == \$274 ;
-  assign \$276  = ! state;
-  assign \$277  = \$276  ? 3'h1 : 3'h6;
-  assign \$278  = ~ layer;
-  assign \$279  = layer + 1'h1;
-  assign \$280  = t + 1'h1;
-  assign \$281  = t + 1'h1;
-  assign \$282  = | step_limit;
-  assign \$283  = step_count >= step_limit;
-  assign \$284  = \$282  & \$283 ;
-  assign \$285  = ~ \$284 ;
-  assign \$286  = run & \$285 ;
-  assign \$288  = \$287  + 1'h1;
-  assign \$289  = t == \$288 ;
-  assign \$291  = layer + 1'h1;
-  assign \$292  = t + 1'h1;
-  assign \$293  = step_count + 1'h1;
-  assign \$294  = \$293  > 32'd4294967295;
-  assign \$295  = step_count + 1'h1;
-  assign \$296  = \$294  ? 33'h0ffffffff : \$295 ;
-  assign \$297  = ! x_cnt;
-  assign \$298  = x_cnt + 1'h1;
-  assign \$299  = x_cnt ? \$298  : 2'h0;
-  assign \$300  = th_cnt == 2'h3;
-  assign \$301  = th_cnt + 1'h1;
-  assign \$302  = \$300  ? 3'h0 : \$301 ;
+  assign \$113  = ! s1_layer;
+  assign \$114  = \$signal  & \$113 ;
+  assign \$115  = state == 3'h5;
+  assign \$116  = ! state;
+  assign \$117  = \$115  | \$116 ;
+  assign \$118  = \$114  & \$117 ;
+  assign \$119  = ~ clearing;
+  assign \$120  = l0_u1_gsat_hi | l0_u1_gsat_lo;
+  assign \$121  = \$119  & \$120 ;
+  assign \$122  = \$118  & \$121 ;
+  assign \$123  = \$112  + \$122 ;
+  assign \$125  = \$signal  & \$124 ;
+  assign \$126  = state == 3'h5;
+  assign \$127  = ! state;
+  assign \$128  = \$126  | \$127 ;
+  assign \$129  = \$125  & \$128 ;
+  assign \$130  = ~ clearing;
+  assign \$131  = l1_u0_gsat_hi | l1_u0_gsat_lo;
+  assign \$132  = \$130  & \$131 ;
+  assign \$133  = \$129  & \$132 ;
+  assign \$134  = \$123  + \$133 ;
+  assign \$135  = sat_g + \$134 ;
+  assign \$136  = \$135  > 32'd4294967295;
+  assign \$137  = ! s1_layer;
+  assign \$138  = \$signal  & \$137 ;
+  assign \$139  = state == 3'h5;
+  assign \$140  = ! state;
+  assign \$141  = \$139  | \$140 ;
+  assign \$142  = \$138  & \$141 ;
+  assign \$143  = ~ clearing;
+  assign \$144  = l0_u0_gsat_hi | l0_u0_gsat_lo;
+  assign \$145  = \$143  & \$144 ;
+  assign \$146  = \$142  & \$145 ;
+  assign \$147  = ! s1_layer;
+  assign \$148  = \$signal  & \$147 ;
+  assign \$149  = state == 3'h5;
+  assign \$150  = ! state;
+  assign \$151  = \$149  | \$150 ;
+  assign \$152  = \$148  & \$151 ;
+  assign \$153  = ~ clearing;
+  assign \$154  = l0_u1_gsat_hi | l0_u1_gsat_lo;
+  assign \$155  = \$153  & \$154 ;
+  assign \$156  = \$152  & \$155 ;
+  assign \$157  = \$146  + \$156 ;
+  assign \$159  = \$signal  & \$158 ;
+  assign \$160  = state == 3'h5;
+  assign \$161  = ! state;
+  assign \$162  = \$160  | \$161 ;
+  assign \$163  = \$159  & \$162 ;
+  assign \$164  = ~ clearing;
+  assign \$165  = l1_u0_gsat_hi | l1_u0_gsat_lo;
+  assign \$166  = \$164  & \$165 ;
+  assign \$167  = \$163  & \$166 ;
+  assign \$168  = \$157  + \$167 ;
+  assign \$169  = sat_g + \$168 ;
+  assign \$170  = \$136  ? 33'h0ffffffff : \$169 ;
+  assign \$171  = ! s1_layer;
+  assign \$172  = \$signal  & \$171 ;
+  assign \$173  = state == 3'h5;
+  assign \$174  = ! state;
+  assign \$175  = \$173  | \$174 ;
+  assign \$176  = \$172  & \$175 ;
+  assign \$177  = th_cnt == 2'h3;
+  assign \$178  = ~ clearing;
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = l0_u0_tsat_hi | l0_u0_tsat_lo;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = \$176  & \$181 ;
+  assign \$183  = ! s1_layer;
+  assign \$184  = \$signal  & \$183 ;
+  assign \$185  = state == 3'h5;
+  assign \$186  = ! state;
+  assign \$187  = \$185  | \$186 ;
+  assign \$188  = \$184  & \$187 ;
+  assign \$189  = th_cnt == 2'h3;
+  assign \$190  = ~ clearing;
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = l0_u1_tsat_hi | l0_u1_tsat_lo;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = \$188  & \$193 ;
+  assign \$195  = \$182  + \$194 ;
+  assign \$197  = \$signal  & \$196 ;
+  assign \$198  = state == 3'h5;
+  assign \$199  = ! state;
+  assign \$200  = \$198  | \$199 ;
+  assign \$201  = \$197  & \$200 ;
+  assign \$202  = th_cnt == 2'h3;
+  assign \$203  = ~ clearing;
+  assign \$204  = \$202  & \$203 ;
+  assign \$205  = l1_u0_tsat_hi | l1_u0_tsat_lo;
+  assign \$206  = \$204  & \$205 ;
+  assign \$207  = \$201  & \$206 ;
+  assign \$208  = \$195  + \$207 ;
+  assign \$209  = sat_theta + \$208 ;
+  assign \$210  = \$209  > 32'd4294967295;
+  assign \$211  = ! s1_layer;
+  assign \$212  = \$signal  & \$211 ;
+  assign \$213  = state == 3'h5;
+  assign \$214  = ! state;
+  assign \$215  = \$213  | \$214 ;
+  assign \$216  = \$212  & \$215 ;
+  assign \$217  = th_cnt == 2'h3;
+  assign \$218  = ~ clearing;
+  assign \$219  = \$217  & \$218 ;
+  assign \$220  = l0_u0_tsat_hi | l0_u0_tsat_lo;
+  assign \$221  = \$219  & \$220 ;
+  assign \$222  = \$216  & \$221 ;
+  assign \$223  = ! s1_layer;
+  assign \$224  = \$signal  & \$223 ;
+  assign \$225  = state == 3'h5;
+  assign \$226  = ! state;
+  assign \$227  = \$225  | \$226 ;
+  assign \$228  = \$224  & \$227 ;
+  assign \$229  = th_cnt == 2'h3;
+  assign \$230  = ~ clearing;
+  assign \$231  = \$229  & \$230 ;
+  assign \$232  = l0_u1_tsat_hi | l0_u1_tsat_lo;
+  assign \$233  = \$231  & \$232 ;
+  assign \$234  = \$228  & \$233 ;
+  assign \$235  = \$222  + \$234 ;
+  assign \$237  = \$signal  & \$236 ;
+  assign \$238  = state == 3'h5;
+  assign \$239  = ! state;
+  assign \$240  = \$238  | \$239 ;
+  assign \$241  = \$237  & \$240 ;
+  assign \$242  = th_cnt == 2'h3;
+  assign \$243  = ~ clearing;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = l1_u0_tsat_hi | l1_u0_tsat_lo;
+  assign \$246  = \$244  & \$245 ;
+  assign \$247  = \$241  & \$246 ;
+  assign \$248  = \$235  + \$247 ;
+  assign \$249  = sat_theta + \$248 ;
+  assign \$250  = \$210  ? 33'h0ffffffff : \$249 ;
+  assign \$251  = state == 2'h3;
+  assign \$252  = sat_cost + c_val_sat;
+  assign \$253  = \$252  > 32'd4294967295;
+  assign \$254  = sat_cost + c_val_sat;
+  assign \$255  = \$253  ? 33'h0ffffffff : \$254 ;
+  assign \$256  = state == 3'h4;
+  assign \$257  = sat_ctilde + ct_sat_sat;
+  assign \$258  = \$257  > 32'd4294967295;
+  assign \$259  = sat_ctilde + ct_sat_sat;
+  assign \$260  = \$258  ? 33'h0ffffffff : \$259 ;
+  assign \$263  = \$262  == t;
+  assign \$264  = \$261  & \$263 ;
+  assign \$266  = \$265  - 1'h1;
+  assign \$267  = t == \$266 ;
+  assign \$268  = ! state;
+  assign \$269  = \$268  ? 3'h1 : 3'h6;
+  assign \$270  = ~ layer;
+  assign \$271  = layer + 1'h1;
+  assign \$272  = t + 1'h1;
+  assign \$273  = t + 1'h1;
+  assign \$274  = | step_limit;
+  assign \$275  = step_count >= step_limit;
+  assign \$276  = \$274  & \$275 ;
+  assign \$277  = ~ \$276 ;
+  assign \$278  = run & \$277 ;
+  assign \$280  = \$279  + 1'h1;
+  assign \$281  = t == \$280 ;
+  assign \$283  = layer + 1'h1;
+  assign \$284  = t + 1'h1;
+  assign \$285  = step_count + 1'h1;
+  assign \$286  = \$285  > 32'd4294967295;
+  assign \$287  = step_count + 1'h1;
+  assign \$288  = \$286  ? 33'h0ffffffff : \$287 ;
+  assign \$289  = ! x_cnt;
+  assign \$290  = x_cnt + 1'h1;
+  assign \$291  = x_cnt ? \$290  : 2'h0;
+  assign \$292  = th_cnt == 2'h3;
+  assign \$293  = th_cnt + 1'h1;
+  assign \$294  = \$292  ? 3'h0 : \$293 ;
+  assign \$295  = ! x_cnt;
+  assign \$296  = th_cnt == 2'h3;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = th_cnt == 2'h3;
+  assign \$299  = update_count + 1'h1;
+  assign \$300  = \$299  > 32'd4294967295;
+  assign \$301  = update_count + 1'h1;
+  assign \$302  = \$300  ? 33'h0ffffffff : \$301 ;
   assign \$303  = ! x_cnt;
-  assign \$304  = th_cnt == 2'h3;
-  assign \$305  = \$303  | \$304 ;
-  assign \$306  = th_cnt == 2'h3;
-  assign \$307  = update_count + 1'h1;
-  assign \$308  = \$307  > 32'd4294967295;
-  assign \$309  = update_count + 1'h1;
-  assign \$310  = \$308  ? 33'h0ffffffff : \$309 ;
-  assign \$311  = ! x_cnt;
-  assign \$312  = sample == 2'h3;
-  assign \$313  = sample + 1'h1;
-  assign \$314  = \$312  ? 3'h0 : \$313 ;
-  assign \$315  = sample == 2'h3;
-  assign \$316  = x_base + 2'h2;
-  assign \$317  = \$315  ? 4'h0 : \$316 ;
-  assign \$318  = | step_limit;
-  assign \$319  = step_count + 1'h1;
-  assign \$320  = \$319  > 32'd4294967295;
-  assign \$321  = step_count + 1'h1;
-  assign \$322  = \$320  ? 33'h0ffffffff : \$321 ;
-  assign \$323  = \$322  >= step_limit;
-  assign \$324  = \$318  & \$323 ;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = run & \$325 ;
-  assign \$327  = state == 3'h6;
-  assign \$328  = ! code_sub;
-  assign \$329  = code_sub + 1'h1;
-  assign \$330  = code_sub ? \$329  : 2'h0;
-  assign \$331  = ! code_sub;
-  assign \$333  = code_lfsr[0] ? 32'd2149580803 : 32'd0;
-  assign \$334  = \$332  ^ \$333 ;
-  assign \$335  = param_row < 2'h3;
-  assign \$336  = param_row < 3'h6;
-  assign \$337  = param_row >= 2'h3;
-  assign \$338  = \$336  & \$337 ;
-  assign \$339  = state == 2'h2;
-  assign \$340  = state == 3'h5;
-  assign \$341  = ! state;
-  assign \$342  = \$340  | \$341 ;
-  assign \$343  = \$339  | \$342 ;
-  assign \$345  = \$344  > t;
-  assign issuing = \$343  & \$345 ;
-  assign \$346  = x_base + ic;
-  assign \$347  = state == 1'h1;
-  assign \$signature__en  = ld_x_en & \$347 ;
-  assign \$348  = state == 1'h1;
-  assign t_wr__en = ld_t_en & \$348 ;
+  assign \$304  = sample == 2'h3;
+  assign \$305  = sample + 1'h1;
+  assign \$306  = \$304  ? 3'h0 : \$305 ;
+  assign \$307  = sample == 2'h3;
+  assign \$308  = x_base + 2'h2;
+  assign \$309  = \$307  ? 4'h0 : \$308 ;
+  assign \$310  = | step_limit;
+  assign \$311  = step_count + 1'h1;
+  assign \$312  = \$311  > 32'd4294967295;
+  assign \$313  = step_count + 1'h1;
+  assign \$314  = \$312  ? 33'h0ffffffff : \$313 ;
+  assign \$315  = \$314  >= step_limit;
+  assign \$316  = \$310  & \$315 ;
+  assign \$317  = ~ \$316 ;
+  assign \$318  = run & \$317 ;
+  assign \$319  = state == 3'h6;
+  assign \$320  = ! code_sub;
+  assign \$321  = code_sub + 1'h1;
+  assign \$322  = code_sub ? \$321  : 2'h0;
+  assign \$323  = ! code_sub;
+  assign \$325  = code_lfsr[0] ? 32'd2149580803 : 32'd0;
+  assign \$326  = \$324  ^ \$325 ;
+  assign \$327  = param_row < 2'h3;
+  assign \$328  = param_row < 3'h6;
+  assign \$329  = param_row >= 2'h3;
+  assign \$330  = \$328  & \$329 ;
+  assign \$331  = state == 2'h2;
+  assign \$332  = state == 3'h5;
+  assign \$333  = ! state;
+  assign \$334  = \$332  | \$333 ;
+  assign \$335  = \$331  | \$334 ;
+  assign \$337  = \$336  > t;
+  assign issuing = \$335  & \$337 ;
+  assign \$338  = x_base + ic;
+  assign \$339  = state == 1'h1;
+  assign \$signature__en  = ld_x_en & \$339 ;
+  assign \$340  = state == 1'h1;
+  assign t_wr__en = ld_t_en & \$340 ;
   assign l0_in0 = s1_last ? 7'h10 : { \$signature__data$98 [5], \$signature__data$98  };
-  assign \$349  = state == 2'h2;
-  assign \$350  = ~ base_pending;
-  assign \$351  = \$349  & \$350 ;
-  assign \$352  = \$351  & key_rd__data[0];
-  assign \$353  = code_lfsr & key_rd__data[32:1];
-  assign \$354  = ^ \$353 ;
-  assign \$355  = \$354  ? 17'h1fff0 : 17'h00010;
-  assign \$356  = \$352  ? \$355  : 17'h00000;
-  assign \$357  = $signed(\$signature__data$99 [15:0]) + $signed(\$356 );
-  assign \$358  = state == 2'h2;
-  assign \$359  = ~ base_pending;
-  assign \$360  = \$358  & \$359 ;
-  assign \$361  = \$360  & key_rd__data[33];
-  assign \$362  = code_lfsr & key_rd__data[65:34];
-  assign \$363  = ^ \$362 ;
-  assign \$364  = \$363  ? 17'h1fff0 : 17'h00010;
-  assign \$365  = \$361  ? \$364  : 17'h00000;
-  assign \$366  = $signed(\$signature__data$99 [31:16]) + $signed(\$365 );
-  assign \$367  = $signed(l0_acc0) + $signed(5'h08);
-  assign \$368  = $signed(l0_zw0) > $signed(16'h7fff);
-  assign \$369  = $signed(l0_zw0) < $signed(16'h8000);
-  assign l0_z0_sat = \$368  | \$369 ;
-  assign \$370  = $signed(l0_zw0) > $signed(16'h7fff);
-  assign \$371  = $signed(l0_zw0) < $signed(16'h8000);
-  assign \$372  = \$371  ? 16'h8000 : l0_zw0[15:0];
-  assign l0_z0 = \$370  ? 16'h7fff : \$372 ;
-  assign \$373  = $signed(l0_h0_2z) < $signed(1'h0);
-  assign \$374  = - $signed(l0_h0_2z);
-  assign \$375  = \$373  ? \$374  : { l0_h0_2z[17], l0_h0_2z };
-  assign \$377  = \$376  < 11'h400;
-  assign \$379  = \$378  + 15'h4000;
-  assign \$381  = \$380  < 15'h4c00;
-  assign \$383  = \$382  + 15'h5000;
-  assign \$385  = \$384  < 13'h1400;
-  assign \$387  = \$386  + 15'h6c00;
-  assign \$388  = \$385  ? \$387  : 20'h08000;
-  assign \$389  = \$381  ? \$383  : { 2'h0, \$388  };
-  assign \$390  = \$377  ? \$379  : \$389 ;
-  assign \$391  = \$390  + 2'h2;
-  assign \$393  = $signed(l0_h0_2z) < $signed(1'h0);
-  assign \$394  = 14'h2000 - \$392 [14:0];
-  assign \$395  = \$393  ? \$394  : { 1'h0, \$392 [14:0] };
-  assign l0_h0 = $signed(\$395 [14:0]) - $signed(14'h1000);
-  assign \$396  = $signed(l0_acc1) + $signed(5'h08);
-  assign \$397  = $signed(l0_zw1) > $signed(16'h7fff);
-  assign \$398  = $signed(l0_zw1) < $signed(16'h8000);
-  assign l0_z1_sat = \$397  | \$398 ;
-  assign \$399  = $signed(l0_zw1) > $signed(16'h7fff);
-  assign \$400  = $signed(l0_zw1) < $signed(16'h8000);
-  assign \$401  = \$400  ? 16'h8000 : l0_zw1[15:0];
-  assign l0_z1 = \$399  ? 16'h7fff : \$401 ;
+  assign \$341  = state == 2'h2;
+  assign \$342  = ~ base_pending;
+  assign \$343  = \$341  & \$342 ;
+  assign \$344  = \$343  & key_rd__data[0];
+  assign \$345  = code_lfsr & key_rd__data[32:1];
+  assign \$346  = ^ \$345 ;
+  assign \$347  = \$346  ? 17'h1fff0 : 17'h00010;
+  assign \$348  = \$344  ? \$347  : 17'h00000;
+  assign \$349  = $signed(\$signature__data$99 [15:0]) + $signed(\$348 );
+  assign \$350  = state == 2'h2;
+  assign \$351  = ~ base_pending;
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = \$352  & key_rd__data[33];
+  assign \$354  = code_lfsr & key_rd__data[65:34];
+  assign \$355  = ^ \$354 ;
+  assign \$356  = \$355  ? 17'h1fff0 : 17'h00010;
+  assign \$357  = \$353  ? \$356  : 17'h00000;
+  assign \$358  = $signed(\$signature__data$99 [31:16]) + $signed(\$357 );
+  assign \$359  = $signed(l0_acc0) + $signed(5'h08);
+  assign \$360  = $signed(l0_zw0) > $signed(16'h7fff);
+  assign \$361  = $signed(l0_zw0) < $signed(16'h8000);
+  assign l0_z0_sat = \$360  | \$361 ;
+  assign \$362  = $signed(l0_zw0) > $signed(16'h7fff);
+  assign \$363  = $signed(l0_zw0) < $signed(16'h8000);
+  assign \$364  = \$363  ? 16'h8000 : l0_zw0[15:0];
+  assign l0_z0 = \$362  ? 16'h7fff : \$364 ;
+  assign \$365  = $signed(l0_h0_2z) < $signed(1'h0);
+  assign \$366  = - $signed(l0_h0_2z);
+  assign \$367  = \$365  ? \$366  : { l0_h0_2z[17], l0_h0_2z };
+  assign \$369  = \$368  < 11'h400;
+  assign \$371  = \$370  + 15'h4000;
+  assign \$373  = \$372  < 15'h4c00;
+  assign \$375  = \$374  + 15'h5000;
+  assign \$377  = \$376  < 13'h1400;
+  assign \$379  = \$378  + 15'h6c00;
+  assign \$380  = \$377  ? \$379  : 20'h08000;
+  assign \$381  = \$373  ? \$375  : { 2'h0, \$380  };
+  assign \$382  = \$369  ? \$371  : \$381 ;
+  assign \$383  = \$382  + 2'h2;
+  assign \$385  = $signed(l0_h0_2z) < $signed(1'h0);
+  assign \$386  = 14'h2000 - \$384 [14:0];
+  assign \$387  = \$385  ? \$386  : { 1'h0, \$384 [14:0] };
+  assign l0_h0 = $signed(\$387 [14:0]) - $signed(14'h1000);
+  assign \$388  = $signed(l0_acc1) + $signed(5'h08);
+  assign \$389  = $signed(l0_zw1) > $signed(16'h7fff);
+  assign \$390  = $signed(l0_zw1) < $signed(16'h8000);
+  assign l0_z1_sat = \$389  | \$390 ;
+  assign \$391  = $signed(l0_zw1) > $signed(16'h7fff);
+  assign \$392  = $signed(l0_zw1) < $signed(16'h8000);
+  assign \$393  = \$392  ? 16'h8000 : l0_zw1[15:0];
+  assign l0_z1 = \$391  ? 16'h7fff : \$393 ;
+  assign \$394  = $signed(l0_h1_2z) < $signed(1'h0);
+  assign \$395  = - $signed(l0_h1_2z);
+  assign \$396  = \$394  ? \$395  : { l0_h1_2z[17], l0_h1_2z };
+  assign \$398  = \$397  < 11'h400;
+  assign \$400  = \$399  + 15'h4000;
+  assign \$402  = \$401  < 15'h4c00;
+  assign \$404  = \$403  + 15'h5000;
+  assign \$406  = \$405  < 13'h1400;
+  assign \$408  = \$407  + 15'h6c00;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = 16'h0000;
+    \$455  = 16'h0000;
     casez (\$like$37 )
       2'h0:
-          \$463  = h1_0;
+          \$455  = h1_0;
       2'h1:
-          \$463  = h1_1;
+          \$455  = h1_1;
     endcase
   end
   always @* begin
@@ -1567,163 +1553,163 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (sel_d)
       1'h0:
-          param_data = \$547 ;
+          param_data = \$539 ;
       1'h1:
           param_data = \$signature__data$178 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = \$1 [47:0];
+    \$540  = \$1 [47:0];
     if (rst) begin
-      \$548  = 48'h000000000000;
+      \$540  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = ic;
+    \$541  = ic;
     if (issuing) begin
-      \$549  = \$5 [1:0];
+      \$541  = \$5 [1:0];
     end
     casez (state)
       3'h0, 3'h5:
-          if (\$272 ) begin
-          end else if (\$275 ) begin
-            if (\$278 ) begin
-              \$549  = 2'h0;
+          if (\$264 ) begin
+          end else if (\$267 ) begin
+            if (\$270 ) begin
+              \$541  = 2'h0;
             end
           end
       3'h1:
-          if (\$286 ) begin
-            \$549  = 2'h0;
+          if (\$278 ) begin
+            \$541  = 2'h0;
           end
       3'h2:
-          if (\$289 ) begin
+          if (\$281 ) begin
             (* full_case = 32'd1 *)
-            if (\$290 ) begin
+            if (\$282 ) begin
             end else begin
-              \$549  = 2'h0;
+              \$541  = 2'h0;
             end
           end
       3'h3:
           if (base_pending) begin
-            \$549  = 2'h0;
+            \$541  = 2'h0;
           end
       3'h4:
-          \$549  = 2'h0;
+          \$541  = 2'h0;
       3'h6:
-          if (\$326 ) begin
-            \$549  = 2'h0;
+          if (\$318 ) begin
+            \$541  = 2'h0;
           end
     endcase
     if (rst) begin
-      \$549  = 2'h0;
+      \$541  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = issuing;
+    \$542  = issuing;
     if (rst) begin
-      \$550  = 1'h0;
+      \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = \$11 ;
+    \$543  = \$11 ;
     if (rst) begin
-      \$551  = 1'h0;
+      \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = layer;
+    \$544  = layer;
     if (rst) begin
-      \$552  = 1'h0;
+      \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = t;
+    \$545  = t;
     if (rst) begin
-      \$553  = 3'h0;
+      \$545  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = ic;
+    \$546  = ic;
     if (rst) begin
-      \$554  = 2'h0;
+      \$546  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = \$14 ;
+    \$547  = \$14 ;
     if (rst) begin
-      \$555  = 1'h0;
+      \$547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = s1_layer;
+    \$548  = s1_layer;
     if (rst) begin
-      \$556  = 1'h0;
+      \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = l0_acc0;
+    \$549  = l0_acc0;
     if (\$18 ) begin
-      \$557  = \$22 [32:0];
+      \$549  = \$22 [32:0];
     end
     if (rst) begin
-      \$557  = 33'h000000000;
+      \$549  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = l0_acc1;
+    \$550  = l0_acc1;
     if (\$26 ) begin
-      \$558  = \$30 [32:0];
+      \$550  = \$30 [32:0];
     end
     if (rst) begin
-      \$558  = 33'h000000000;
+      \$550  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = h1_0;
+    \$551  = h1_0;
     if (\$34 ) begin
-      \$559  = l0_h0;
+      \$551  = l0_h0;
     end
     if (rst) begin
-      \$559  = 16'h0000;
+      \$551  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = h1_1;
+    \$552  = h1_1;
     if (\$38 ) begin
-      \$560  = l0_h1;
+      \$552  = l0_h1;
     end
     if (rst) begin
-      \$560  = 16'h0000;
+      \$552  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = l1_acc0;
+    \$553  = l1_acc0;
     if (\$42 ) begin
-      \$561  = \$46 [32:0];
+      \$553  = \$46 [32:0];
     end
     if (rst) begin
-      \$561  = 33'h000000000;
+      \$553  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = cost_acc;
+    \$554  = cost_acc;
     if (\$48 ) begin
-      \$562  = \$50 [35:0];
+      \$554  = \$50 [35:0];
     end
     casez (state)
       3'h0, 3'h5:
@@ -1733,200 +1719,200 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h2:
           /* empty */;
       3'h3:
-          \$562  = 36'h000000000;
+          \$554  = 36'h000000000;
     endcase
     if (rst) begin
-      \$562  = 36'h000000000;
+      \$554  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = \$78 [31:0];
+    \$555  = \$76 [31:0];
     if (rst) begin
-      \$563  = 32'd0;
+      \$555  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = \$106 [31:0];
+    \$556  = \$102 [31:0];
     if (rst) begin
-      \$564  = 32'd0;
+      \$556  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = \$176 [31:0];
+    \$557  = \$170 [31:0];
     if (rst) begin
-      \$565  = 32'd0;
+      \$557  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = \$258 [31:0];
+    \$558  = \$250 [31:0];
     if (rst) begin
-      \$566  = 32'd0;
+      \$558  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = sat_cost;
-    if (\$259 ) begin
-      \$567  = \$263 [31:0];
-    end
-    if (rst) begin
-      \$567  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = sat_ctilde;
-    if (\$264 ) begin
-      \$568  = \$268 [31:0];
+    \$559  = sat_cost;
+    if (\$251 ) begin
+      \$559  = \$255 [31:0];
     end
     if (rst) begin
-      \$568  = 32'd0;
+      \$559  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = state;
+    \$560  = sat_ctilde;
+    if (\$256 ) begin
+      \$560  = \$260 [31:0];
+    end
+    if (rst) begin
+      \$560  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$561  = state;
     casez (state)
       3'h0, 3'h5:
-          if (\$272 ) begin
-            \$569  = \$277 ;
+          if (\$264 ) begin
+            \$561  = \$269 ;
           end
       3'h1:
-          if (\$286 ) begin
-            \$569  = 3'h2;
+          if (\$278 ) begin
+            \$561  = 3'h2;
           end
       3'h2:
-          if (\$289 ) begin
-            if (\$290 ) begin
-              \$569  = 3'h3;
+          if (\$281 ) begin
+            if (\$282 ) begin
+              \$561  = 3'h3;
             end
           end
       3'h3:
           (* full_case = 32'd1 *)
           if (base_pending) begin
-            \$569  = 3'h2;
+            \$561  = 3'h2;
           end else begin
-            \$569  = 3'h4;
+            \$561  = 3'h4;
           end
       3'h4:
-          \$569  = 3'h5;
+          \$561  = 3'h5;
       3'h6:
           (* full_case = 32'd1 *)
-          if (\$326 ) begin
-            \$569  = 3'h2;
+          if (\$318 ) begin
+            \$561  = 3'h2;
           end else begin
-            \$569  = 3'h1;
+            \$561  = 3'h1;
           end
     endcase
     if (rst) begin
-      \$569  = 3'h0;
+      \$561  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = clearing;
+    \$562  = clearing;
     casez (state)
       3'h0, 3'h5:
-          if (\$272 ) begin
-            \$570  = 1'h0;
+          if (\$264 ) begin
+            \$562  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$570  = 1'h1;
+      \$562  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = layer;
+    \$563  = layer;
     casez (state)
       3'h0, 3'h5:
-          if (\$272 ) begin
-          end else if (\$275 ) begin
-            if (\$278 ) begin
-              \$571  = \$279 [0];
+          if (\$264 ) begin
+          end else if (\$267 ) begin
+            if (\$270 ) begin
+              \$563  = \$271 [0];
             end
           end
       3'h1:
-          if (\$286 ) begin
-            \$571  = 1'h0;
+          if (\$278 ) begin
+            \$563  = 1'h0;
           end
       3'h2:
-          if (\$289 ) begin
+          if (\$281 ) begin
             (* full_case = 32'd1 *)
-            if (\$290 ) begin
+            if (\$282 ) begin
             end else begin
-              \$571  = \$291 [0];
+              \$563  = \$283 [0];
             end
           end
       3'h3:
           if (base_pending) begin
-            \$571  = 1'h0;
+            \$563  = 1'h0;
           end
       3'h4:
-          \$571  = 1'h0;
+          \$563  = 1'h0;
       3'h6:
-          if (\$326 ) begin
-            \$571  = 1'h0;
+          if (\$318 ) begin
+            \$563  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$571  = 1'h0;
+      \$563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = t;
+    \$564  = t;
     casez (state)
       3'h0, 3'h5:
           (* full_case = 32'd1 *)
-          if (\$272 ) begin
-          end else if (\$275 ) begin
+          if (\$264 ) begin
+          end else if (\$267 ) begin
             (* full_case = 32'd1 *)
-            if (\$278 ) begin
-              \$572  = 3'h0;
+            if (\$270 ) begin
+              \$564  = 3'h0;
             end else begin
-              \$572  = \$280 [2:0];
+              \$564  = \$272 [2:0];
             end
           end else begin
-            \$572  = \$281 [2:0];
+            \$564  = \$273 [2:0];
           end
       3'h1:
-          if (\$286 ) begin
-            \$572  = 3'h0;
+          if (\$278 ) begin
+            \$564  = 3'h0;
           end
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$289 ) begin
+          if (\$281 ) begin
             (* full_case = 32'd1 *)
-            if (\$290 ) begin
+            if (\$282 ) begin
             end else begin
-              \$572  = 3'h0;
+              \$564  = 3'h0;
             end
           end else begin
-            \$572  = \$292 [2:0];
+            \$564  = \$284 [2:0];
           end
       3'h3:
           if (base_pending) begin
-            \$572  = 3'h0;
+            \$564  = 3'h0;
           end
       3'h4:
-          \$572  = 3'h0;
+          \$564  = 3'h0;
       3'h6:
-          if (\$326 ) begin
-            \$572  = 3'h0;
+          if (\$318 ) begin
+            \$564  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$572  = 3'h0;
+      \$564  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = cost0;
+    \$565  = cost0;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -1936,16 +1922,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h3:
           if (base_pending) begin
-            \$573  = c_val;
+            \$565  = c_val;
           end
     endcase
     if (rst) begin
-      \$573  = 16'h0000;
+      \$565  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = base_pending;
+    \$566  = base_pending;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -1955,20 +1941,20 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h3:
           if (base_pending) begin
-            \$574  = 1'h0;
+            \$566  = 1'h0;
           end
       3'h4:
           /* empty */;
       3'h6:
-          \$574  = \$305 ;
+          \$566  = \$297 ;
     endcase
     if (rst) begin
-      \$574  = 1'h1;
+      \$566  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = cost;
+    \$567  = cost;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -1980,16 +1966,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           (* full_case = 32'd1 *)
           if (base_pending) begin
           end else begin
-            \$575  = c_val;
+            \$567  = c_val;
           end
     endcase
     if (rst) begin
-      \$575  = 16'h0000;
+      \$567  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = ctilde;
+    \$568  = ctilde;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -2000,15 +1986,15 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h3:
           /* empty */;
       3'h4:
-          \$576  = ct_val;
+          \$568  = ct_val;
     endcase
     if (rst) begin
-      \$576  = 16'h0000;
+      \$568  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = step_count;
+    \$569  = step_count;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -2021,15 +2007,15 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h4:
           /* empty */;
       3'h6:
-          \$577  = \$296 [31:0];
+          \$569  = \$288 [31:0];
     endcase
     if (rst) begin
-      \$577  = 32'd0;
+      \$569  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = x_cnt;
+    \$570  = x_cnt;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -2042,146 +2028,146 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h4:
           /* empty */;
       3'h6:
-          \$578  = \$299 [0];
+          \$570  = \$291 [0];
     endcase
+    if (rst) begin
+      \$570  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$571  = th_cnt;
+    casez (state)
+      3'h0, 3'h5:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          \$571  = \$294 [1:0];
+    endcase
+    if (rst) begin
+      \$571  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$572  = update_count;
+    casez (state)
+      3'h0, 3'h5:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$298 ) begin
+            \$572  = \$302 [31:0];
+          end
+    endcase
+    if (rst) begin
+      \$572  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$573  = sample;
+    casez (state)
+      3'h0, 3'h5:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$303 ) begin
+            \$573  = \$306 [1:0];
+          end
+    endcase
+    if (rst) begin
+      \$573  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$574  = x_base;
+    casez (state)
+      3'h0, 3'h5:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$303 ) begin
+            \$574  = \$309 [2:0];
+          end
+    endcase
+    if (rst) begin
+      \$574  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$575  = code_sub;
+    if (\$319 ) begin
+      \$575  = \$322 [0];
+    end
+    if (rst) begin
+      \$575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$576  = code_lfsr;
+    if (\$319 ) begin
+      if (\$323 ) begin
+        \$576  = \$326 ;
+      end
+    end
+    if (rst) begin
+      \$576  = 32'd44257;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$577  = param_lane;
+    if (rst) begin
+      \$577  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$578  = sel_d;
+    if (\$327 ) begin
+      \$578  = 1'h0;
+    end
+    if (\$330 ) begin
+      \$578  = 1'h1;
+    end
     if (rst) begin
       \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = th_cnt;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          \$579  = \$302 [1:0];
-    endcase
-    if (rst) begin
-      \$579  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = update_count;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$306 ) begin
-            \$580  = \$310 [31:0];
-          end
-    endcase
-    if (rst) begin
-      \$580  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = sample;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$311 ) begin
-            \$581  = \$314 [1:0];
-          end
-    endcase
-    if (rst) begin
-      \$581  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = x_base;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$311 ) begin
-            \$582  = \$317 [2:0];
-          end
-    endcase
-    if (rst) begin
-      \$582  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = code_sub;
-    if (\$327 ) begin
-      \$583  = \$330 [0];
-    end
-    if (rst) begin
-      \$583  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = code_lfsr;
-    if (\$327 ) begin
-      if (\$331 ) begin
-        \$584  = \$334 ;
-      end
-    end
-    if (rst) begin
-      \$584  = 32'd44257;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = param_lane;
-    if (rst) begin
-      \$585  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = sel_d;
-    if (\$335 ) begin
-      \$586  = 1'h0;
-    end
-    if (\$338 ) begin
-      \$586  = 1'h1;
-    end
-    if (rst) begin
-      \$586  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
@@ -2215,9 +2201,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$270  = 3'h3;
+          \$262  = 3'h3;
       1'h1:
-          \$270  = 3'h3;
+          \$262  = 3'h3;
     endcase
   end
   always @* begin
@@ -2225,9 +2211,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$273  = 3'h3;
+          \$265  = 3'h3;
       1'h1:
-          \$273  = 3'h3;
+          \$265  = 3'h3;
     endcase
   end
   always @* begin
@@ -2235,9 +2221,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$287  = 3'h3;
+          \$279  = 3'h3;
       1'h1:
-          \$287  = 3'h3;
+          \$279  = 3'h3;
     endcase
   end
   always @* begin
@@ -2245,17 +2231,17 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$344  = 3'h3;
+          \$336  = 3'h3;
       1'h1:
-          \$344  = 3'h3;
+          \$336  = 3'h3;
     endcase
   end
   assign \cycle$27  = cycle;
-  assign l0_w0 = \$357 [16:0];
-  assign l0_w1 = \$366 [16:0];
-  assign l1_w0 = \$472 [16:0];
+  assign l0_w0 = \$349 [16:0];
+  assign l0_w1 = \$358 [16:0];
+  assign l1_w0 = \$464 [16:0];
   assign ct_reg = ctilde;
-  assign \$signature__addr  = \$346 [2:0];
+  assign \$signature__addr  = \$338 [2:0];
   assign \$signature__addr$88  = sample;
   assign \$signature__addr$89  = ld_addr;
   assign \$signature__data  = ld_data[5:0];
@@ -2265,39 +2251,39 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$signature__addr$96  = t[1:0];
   assign \$signature__addr$97  = t[1:0];
   assign l0_zp0 = { l0_z0[15], l0_z0 };
-  assign l0_h0_sig2_u = \$375 [17:0];
-  assign l0_h0_sig2_v = { 2'h0, \$390  };
-  assign l0_h0_sig2_f = \$392 [14:0];
-  assign l0_h0_sig2 = \$395 [14:0];
+  assign l0_h0_sig2_u = \$367 [17:0];
+  assign l0_h0_sig2_v = { 2'h0, \$382  };
+  assign l0_h0_sig2_f = \$384 [14:0];
+  assign l0_h0_sig2 = \$387 [14:0];
   assign l0_zp1 = { l0_z1[15], l0_z1 };
-  assign l0_h1_sig2_u = \$404 [17:0];
-  assign l0_h1_sig2_v = { 2'h0, \$419  };
-  assign l0_h1_sig2_f = \$421 [14:0];
-  assign l0_h1_sig2 = \$424 [14:0];
+  assign l0_h1_sig2_u = \$396 [17:0];
+  assign l0_h1_sig2_v = { 2'h0, \$411  };
+  assign l0_h1_sig2_f = \$413 [14:0];
+  assign l0_h1_sig2 = \$416 [14:0];
   assign l0_u0_step = { l0_u0_gacc[23], l0_u0_gacc };
   assign l0_u1_step = { l0_u1_gacc[23], l0_u1_gacc };
   assign th_wr__addr = \$like [1:0];
   assign th_wr__data = { l0_u1_tnext, l0_u0_tnext };
   assign g_wr__addr = \$like [1:0];
-  assign g_wr__data = { \$457 , \$456  };
+  assign g_wr__data = { \$449 , \$448  };
   assign \key_rd__addr$142  = t[1:0];
   assign \$signature__addr$143  = t[1:0];
   assign \$signature__addr$144  = t[1:0];
   assign l1_zp0 = { l1_z0[15], l1_z0 };
-  assign l1_h0_sig_u = \$481 [16:0];
-  assign l1_h0_sig_v = { 2'h0, \$496  };
-  assign l1_h0_sig_f = \$498 [13:0];
-  assign l1_h0_sig = \$501 [13:0];
-  assign l1_h0 = { \$501 [13], \$501 [13], \$501 [13:0] };
+  assign l1_h0_sig_u = \$473 [16:0];
+  assign l1_h0_sig_v = { 2'h0, \$488  };
+  assign l1_h0_sig_f = \$490 [13:0];
+  assign l1_h0_sig = \$493 [13:0];
+  assign l1_h0 = { \$493 [13], \$493 [13], \$493 [13:0] };
   assign l1_u0_step = { l1_u0_gacc[23], l1_u0_gacc };
   assign \th_wr__addr$166  = \$like [1:0];
   assign \th_wr__data$167  = l1_u0_tnext;
   assign \g_wr__addr$169  = \$like [1:0];
   assign ct_sat = ct_val;
-  assign \$signature__addr$175  = \$545 [1:0];
-  assign \$signature__addr$176  = \$546 [1:0];
+  assign \$signature__addr$175  = \$537 [1:0];
+  assign \$signature__addr$176  = \$538 [1:0];
   assign sat_d = 32'd0;
-  assign \$502  = \$signature__data$155 ;
+  assign \$494  = \$signature__data$155 ;
   assign \$8  = 2'h1;
   assign \$33  = 1'h1;
   assign \$34  = \$32 ;
@@ -2305,56 +2291,54 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$38  = \$36 ;
   assign \$39  = s1_layer;
   assign \$47  = \$like$41 ;
-  assign l1_zw0 = { \$473 [33], \$473 [33], \$473 [33], \$473 [33], \$473 [33], \$473 [33], \$473 [33], \$473 [33], \$473 [33], \$473 [33], \$473 [33], \$473 [33], \$473 [33:12] };
-  assign \$482  = { 1'h0, \$481 [16:0] };
-  assign \$484  = { \$481 [16:0], 3'h0 };
-  assign \$486  = { \$481 [16:0], 3'h0 };
-  assign \$488  = { 1'h0, \$481 [16:0], 2'h0 };
-  assign \$490  = { 1'h0, \$481 [16:0] };
-  assign \$492  = { 1'h0, \$481 [16:0] };
-  assign \$498  = { 3'h0, \$497 [23:3] };
-  assign l0_zw0 = { \$367 [33], \$367 [33], \$367 [33], \$367 [33], \$367 [33:4] };
-  assign l0_zw1 = { \$396 [33], \$396 [33], \$396 [33], \$396 [33], \$396 [33:4] };
-  assign \$59  = \$like$41 ;
-  assign \$73  = \$like$41 ;
-  assign \$81  = 1'h0;
-  assign \$82  = 2'h0;
-  assign \$85  = 1'h0;
-  assign \$86  = 3'h0;
-  assign \$87  = \$like$41 ;
-  assign \$89  = 1'h0;
-  assign \$90  = 4'h0;
+  assign l1_zw0 = { \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33:12] };
+  assign \$474  = { 1'h0, \$473 [16:0] };
+  assign \$476  = { \$473 [16:0], 3'h0 };
+  assign \$478  = { \$473 [16:0], 3'h0 };
+  assign \$480  = { 1'h0, \$473 [16:0], 2'h0 };
+  assign \$482  = { 1'h0, \$473 [16:0] };
+  assign \$484  = { 1'h0, \$473 [16:0] };
+  assign \$490  = { 3'h0, \$489 [23:3] };
+  assign l0_zw0 = { \$359 [33], \$359 [33], \$359 [33], \$359 [33], \$359 [33:4] };
+  assign l0_zw1 = { \$388 [33], \$388 [33], \$388 [33], \$388 [33], \$388 [33:4] };
+  assign \$58  = \$like$41 ;
+  assign \$71  = \$like$41 ;
+  assign \$79  = 1'h0;
+  assign \$82  = 1'h0;
+  assign \$83  = 2'h0;
+  assign \$84  = \$like$41 ;
+  assign \$86  = 1'h0;
+  assign \$87  = 3'h0;
+  assign \$92  = 1'h0;
   assign \$95  = 1'h0;
   assign \$96  = 2'h0;
+  assign \$97  = \$like$41 ;
   assign \$99  = 1'h0;
   assign \$100  = 3'h0;
-  assign \$101  = \$like$41 ;
-  assign \$103  = 1'h0;
-  assign \$104  = 4'h0;
-  assign \$129  = s1_layer;
-  assign \$164  = s1_layer;
-  assign \$203  = s1_layer;
-  assign \$244  = s1_layer;
-  assign c_wide = { \$526 [36], \$526 [36], \$526 [36], \$526 [36], \$526 [36], \$526 [36], \$526 [36], \$526 [36], \$526 [36], \$526 [36], \$526 [36:10] };
-  assign \$269  = layer;
-  assign \$290  = layer;
-  assign \$332  = { 1'h0, code_lfsr[31:1] };
+  assign \$124  = s1_layer;
+  assign \$158  = s1_layer;
+  assign \$196  = s1_layer;
+  assign \$236  = s1_layer;
+  assign c_wide = { \$518 [36], \$518 [36], \$518 [36], \$518 [36], \$518 [36], \$518 [36], \$518 [36], \$518 [36], \$518 [36], \$518 [36], \$518 [36:10] };
+  assign \$261  = layer;
+  assign \$282  = layer;
+  assign \$324  = { 1'h0, code_lfsr[31:1] };
   assign l0_h0_2z = { l0_z0[15], l0_z0, 1'h0 };
-  assign \$376  = { 1'h0, \$375 [17:0] };
-  assign \$378  = { \$375 [17:0], 3'h0 };
-  assign \$380  = { \$375 [17:0], 3'h0 };
-  assign \$382  = { 1'h0, \$375 [17:0], 2'h0 };
-  assign \$384  = { 1'h0, \$375 [17:0] };
-  assign \$386  = { 1'h0, \$375 [17:0] };
-  assign \$392  = { 2'h0, \$391 [24:2] };
+  assign \$368  = { 1'h0, \$367 [17:0] };
+  assign \$370  = { \$367 [17:0], 3'h0 };
+  assign \$372  = { \$367 [17:0], 3'h0 };
+  assign \$374  = { 1'h0, \$367 [17:0], 2'h0 };
+  assign \$376  = { 1'h0, \$367 [17:0] };
+  assign \$378  = { 1'h0, \$367 [17:0] };
+  assign \$384  = { 2'h0, \$383 [24:2] };
   assign l0_h1_2z = { l0_z1[15], l0_z1, 1'h0 };
-  assign \$405  = { 1'h0, \$404 [17:0] };
-  assign \$407  = { \$404 [17:0], 3'h0 };
-  assign \$409  = { \$404 [17:0], 3'h0 };
-  assign \$411  = { 1'h0, \$404 [17:0], 2'h0 };
-  assign \$413  = { 1'h0, \$404 [17:0] };
-  assign \$415  = { 1'h0, \$404 [17:0] };
-  assign \$421  = { 2'h0, \$420 [24:2] };
-  assign \$516  = s1_layer;
-  assign \$521  = s1_layer;
+  assign \$397  = { 1'h0, \$396 [17:0] };
+  assign \$399  = { \$396 [17:0], 3'h0 };
+  assign \$401  = { \$396 [17:0], 3'h0 };
+  assign \$403  = { 1'h0, \$396 [17:0], 2'h0 };
+  assign \$405  = { 1'h0, \$396 [17:0] };
+  assign \$407  = { 1'h0, \$396 [17:0] };
+  assign \$413  = { 2'h0, \$412 [24:2] };
+  assign \$508  = s1_layer;
+  assign \$513  = s1_layer;
 endmodule
