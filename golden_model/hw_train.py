@@ -41,13 +41,14 @@ import functools
 import importlib.util
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from .config import ConfigError, MGDConfig, build_config, load_config, parse_assignment
 from .datasets import DataError, Dataset, load_dataset
-from .fixed import sat, smax
+from .fixed import sat, shift_round, smax
 from .hw_blocks import WeightUpdateModel, counter_add, lfsr_jump, lfsr_sequence, walsh_size
 from .hw_network import HwData, HwMLP, evaluate, quantize_params
 from .lfsr import mask_taps
@@ -164,6 +165,25 @@ def accumulate(acc: np.ndarray, codes: np.ndarray, ct: np.ndarray, bits: int):
 
 
 @dataclass
+class SubLsbCount:
+    """Totals over the updates of a run: how many parameters had a non-zero step source
+    (G, or V with momentum) and how many of those moved by nothing because
+    round(source >> eta_shift) is zero, i.e. their update was below one theta LSB."""
+
+    updates: int = 0
+    nonzero: int = 0
+    below_lsb: int = 0
+
+    def add(self, source: np.ndarray, eta_shift: int, rounding: str) -> None:
+        """Count one update whose step source is ``source`` (the unit's shift)."""
+        nonzero = source != 0
+        step = shift_round(source, eta_shift, rounding)
+        self.updates += 1
+        self.nonzero += int(np.count_nonzero(nonzero))
+        self.below_lsb += int(np.count_nonzero(nonzero & (step == 0)))
+
+
+@dataclass
 class Trace:
     """Per-step record of one ``advance`` chunk: step, sample index, measured cost C,
     its baseline C0 and C~ (cost LSBs)."""
@@ -187,8 +207,12 @@ class HwTrainer:
     record_theta_every : keep theta after every k-th update (0: never)
     compiled : run ``advance`` in the compiled kernel (``hw_kernels``, numba) instead of
         the batched NumPy path; None uses it when numba imports and MGD_NUMBA is not
-        0 (the kernel was the faster path on every network measured); True requires
-        it, False asks for the NumPy path. Both give the same integers.
+        0 (the kernel was the faster path on every network measured) and no update
+        count is asked for; True requires it, False asks for the NumPy path. Both give
+        the same integers.
+    count_sub_lsb : count the updates below one theta LSB in ``sub_lsb`` (a
+        :class:`SubLsbCount`; off by default, the numbers are the same either way; it
+        is counted on the NumPy path, so None for ``compiled`` then means False)
     """
 
     def __init__(
@@ -199,6 +223,7 @@ class HwTrainer:
         theta0: np.ndarray | None = None,
         record_theta_every: int = 0,
         compiled: bool | None = None,
+        count_sub_lsb: bool = False,
     ):
         cfg.validate_hardware()
         h, m = cfg.hw, cfg.mgd
@@ -237,9 +262,14 @@ class HwTrainer:
         self.sat = {"z": 0, "act": 0, "cost": 0, "ctilde": 0, "d": 0}
         self.record_theta_every = record_theta_every
         self.thetas: list[tuple[int, np.ndarray]] = []
+        self.sub_lsb = SubLsbCount() if count_sub_lsb else None
         self._c0 = 0  # the current segment's baseline cost and layer inputs
         self._h0: list[np.ndarray] = []
         self.block = max(1, min(m.tau_theta, ROW_BUDGET // max(self.n_pert, 64)))
+        if count_sub_lsb and compiled is None:
+            compiled = False  # the kernel does not count sub-LSB updates
+        if count_sub_lsb and compiled:
+            raise ValueError("count_sub_lsb needs the NumPy path (compiled=False)")
         self.kernel = self._compiled_kernel(compiled, wu_hw)
 
     def _compiled_kernel(self, compiled: bool | None, wu_hw):
@@ -335,7 +365,14 @@ class HwTrainer:
         return Trace(step, sample, res.rec[0], res.rec[1], res.rec[2])
 
     def _update(self) -> None:
-        self.wu.tick(update=1)
+        # The step's source is G as it stands before the update (which clears it), or
+        # with momentum the new V the update computes; only read here, never changed.
+        wu, count = self.wu, self.sub_lsb
+        if count is not None and not self.hw.momentum_shift:
+            count.add(wu.G, wu.h.eta_shift, wu.h.rounding)
+        wu.tick(update=1)
+        if count is not None and self.hw.momentum_shift:
+            count.add(wu.V, wu.h.eta_shift, wu.h.rounding)
         self.updates += 1
         if self.record_theta_every and self.updates % self.record_theta_every == 0:
             self.thetas.append((self.n, self.wu.theta.copy()))
@@ -427,6 +464,7 @@ class HwRunResult:
     updates: int
     init_saturations: int = 0
     cycles_per_pass: int = 0
+    sub_lsb: SubLsbCount | None = None
 
 
 def cycles_per_pass(sizes: list[int]) -> int:
@@ -440,11 +478,19 @@ def train_hw(
     run: int = 0,
     progress=None,
     record_theta_every: int = 0,
+    count_sub_lsb: bool = False,
+    on_eval: Callable[[HwTrainer], None] | None = None,
 ) -> HwRunResult:
     """Train one run for ``cfg.steps`` steps, evaluating every ``eval_every`` steps on
-    (at most 2000 samples of) the training set and on the test set, in fixed point."""
+    (at most 2000 samples of) the training set and on the test set, in fixed point.
+
+    ``count_sub_lsb`` counts the updates below one LSB (``HwRunResult.sub_lsb``);
+    ``on_eval(trainer)`` is called after every evaluation (step 0 included), to look
+    at the trainer's state there; neither changes the numbers.
+    """
     hd = HwData.from_dataset(data, cfg.hw)
-    trainer = HwTrainer(cfg, hd, run, record_theta_every=record_theta_every)
+    trainer = HwTrainer(cfg, hd, run, record_theta_every=record_theta_every,
+                        count_sub_lsb=count_sub_lsb)
     k = min(len(hd.x_train), EVAL_TRAIN_SAMPLES)
     history = History()
 
@@ -455,6 +501,8 @@ def train_hw(
         history.add(trainer.n, np.array([cost]), np.array([train_acc]), np.array([test_acc]))
         if progress is not None:
             progress(trainer.n, {"cost": cost, "train_acc": train_acc, "test_acc": test_acc})
+        if on_eval is not None:
+            on_eval(trainer)
 
     start = time.perf_counter()
     evaluate_now()
@@ -464,7 +512,7 @@ def train_hw(
     return HwRunResult(
         history, trainer.theta.copy(), trainer.thetas, trainer.counters(),
         time.perf_counter() - start, trainer.passes, trainer.updates,
-        trainer.init_saturations, cycles_per_pass(trainer.net.sizes),
+        trainer.init_saturations, cycles_per_pass(trainer.net.sizes), trainer.sub_lsb,
     )
 
 

