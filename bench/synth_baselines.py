@@ -3,8 +3,8 @@
     python bench/synth_baselines.py            # measure, print next to the baseline
     python bench/synth_baselines.py --update   # measure and rewrite the baselines
 
-Needs the ``synth`` extra. Every examples/hw_core_*.toml and the XOR and parity
-trainers (the configs of rtl/) are synthesized for ECP5 and iCE40 on the default
+Needs the ``synth`` extra. Every examples/hw_core_*.toml and the XOR trainer
+(``gateware.synth.baseline_configs``) are synthesized for ECP5 and iCE40 on the default
 devices (about a minute each on one core); the baselines in bench/synth_baselines.json
 are what tests/test_synth.py checks against (more than 10% more LUT, FF, DSP, BRAM or
 DRAM, or 10% less Fmax, fails it).
@@ -18,8 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gateware.generate import default_top, reference_configs
-from gateware.synth import TARGETS, parse_device, run_synth
+from gateware.generate import default_top
+from gateware.synth import TARGETS, baseline_configs, parse_device, run_synth
 from gateware.synth_report import RESOURCES, regressions
 from golden_model.config import load_config
 
@@ -28,9 +28,9 @@ BASELINES = ROOT / "bench" / "synth_baselines.json"
 
 
 def example_cores() -> dict[str, Path]:
-    """The example configs with committed Verilog (``gateware.generate.reference_configs``:
-    the MGDCores of examples/hw_core_*.toml and the XOR and parity trainers)."""
-    return reference_configs(ROOT)
+    """The example configs with baselines (``gateware.synth.baseline_configs``: the
+    MGDCores of examples/hw_core_*.toml and the XOR trainer)."""
+    return baseline_configs(ROOT)
 
 
 # What a baseline keeps of a result (the raw cell list and tool paths are left out).

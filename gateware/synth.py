@@ -405,3 +405,18 @@ def write_outputs(result: dict[str, Any] | None, workdir: Path, out: Path,
     except OSError as exc:
         raise SynthError(f"cannot write to -o '{out}': {exc.strerror or exc}") from None
     return written
+
+
+# The trainers with stored synthesis baselines: the XOR trainer fits both default
+# devices; the parity trainer needs more logic cells than the iCE40HX8K has.
+BASELINE_TRAINERS = ("hw_xor",)
+
+
+def baseline_configs(root) -> dict:
+    """The example configs with stored synthesis baselines (bench/synth_baselines.json):
+    every examples/hw_core_*.toml and the trainers of ``BASELINE_TRAINERS``."""
+    examples = Path(root, "examples")
+    paths = sorted(examples.glob("hw_core_*.toml"))
+    paths += [examples / f"{stem}.toml" for stem in BASELINE_TRAINERS]
+    return {p.stem: p for p in paths}
+

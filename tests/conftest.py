@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
+
+# numba's on-disk cache of the compiled kernels (golden_model/kernels.py, hw_kernels.py)
+# goes to the system temp dir, not the checkout's __pycache__; set before numba loads.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / "mgd_hw_numba"))
 
 
 @pytest.fixture(scope="session")
