@@ -29,6 +29,8 @@ from golden_model.hw_layout import Schedule
 from golden_model.hw_train import float_twin, train_hw
 from golden_model.train import evaluate, initial_params, make_network
 
+BACKPROP_STREAM = 7  # the seed-sequence key of the backprop baseline's sample draws
+
 # Parallelism settings of the projection: one MAC per layer ... fully parallel.
 SETTINGS = {
     "1 MAC per layer": {"macs": 1, "mac_inputs": 1},
@@ -84,12 +86,17 @@ def cycles_for(cfg: MGDConfig, steps: int, setting: dict) -> tuple[int, float]:
     return int(start), float(start / max(steps, 1))
 
 
+def _sample_rng(cfg: MGDConfig) -> np.random.Generator:
+    """The backprop baseline's sample draws (its own stream of the config's seed)."""
+    return np.random.default_rng([cfg.seed, BACKPROP_STREAM])
+
+
 def _numpy_backprop(cfg: MGDConfig, data: Dataset, target: float, max_updates: int,
                     check_every: int) -> tuple[float | None, int | None, float]:
     """Training seconds and updates until the test accuracy reaches ``target``."""
     net = make_network(cfg, data)
     theta = initial_params(cfg, net)[0]
-    rng = np.random.default_rng([cfg.seed, 7])
+    rng = _sample_rng(cfg)
     b = cfg.backprop
     spent, best = 0.0, 0.0
     for u in range(1, max_updates + 1):
@@ -134,11 +141,12 @@ def _torch_backprop(cfg: MGDConfig, data: Dataset, target: float, max_updates: i
     y = torch.from_numpy(data.y_train)
     xt = torch.from_numpy(data.x_test)
     labels = data.labels_test
-    gen = torch.Generator().manual_seed(cfg.seed)
+    # the NumPy baseline's sample draws, so both engines walk the same trajectory
+    rng = _sample_rng(cfg)
     spent, best, b = 0.0, 0.0, cfg.backprop.batch_size
     for u in range(1, max_updates + 1):
         start = time.perf_counter()
-        idx = torch.randint(0, len(x), (b,), generator=gen)
+        idx = torch.from_numpy(rng.integers(0, len(x), b))
         opt.zero_grad()
         # the float model's MSE: mean over outputs of the squared error
         loss = torch.mean((model(x[idx]) - y[idx]) ** 2)
