@@ -118,6 +118,7 @@ def test_bench_report_formats_every_figure():
         "blocks": {"perturb_gen": {"model_cycles_per_s": 3, "ratio_model_over_rtl": 2.0,
                                    "equal": True}},
         "trainer": {"cocotb_cycles_per_s": 4, "cocotb_over_bare": 0.4, "model_cycles_per_s": 5,
+                    "bare_cycles_per_s": 10, "bare_bit_exact": True,
                     "model_over_cocotb": 9.0, "peak_rss_mb": {"simulator": 300.0,
                                                               "model_worker": 100.0},
                     "cycles": 6},
