@@ -150,7 +150,8 @@ def test_sub_lsb_count_by_hand_and_numbers_unchanged(momentum):
     cfg = _cfg(steps=200, eval_every=100, hw={"eta_shift": 3, "momentum_shift": momentum})
     h = cfg.hw
     data = HwData.from_dataset(load_dataset(cfg.task, cfg.seed), h)
-    plain = HwTrainer(cfg, data)
+    # the NumPy path, whose weight-update unit the spy below can watch
+    plain = HwTrainer(cfg, data, compiled=False)
     counted = HwTrainer(cfg, data, count_sub_lsb=True)
     # What the weight-update unit holds when it is told to update: G (and the old V).
     seen = []

@@ -153,12 +153,14 @@ def test_trainer_read_and_load_ports():
             for x in lay.layers])
 
     run_testbench(dut, bench)
-    # the model on the loaded memory: targets of memory rows 0 and 1 swapped
-    model = HwTrainer(cfg, data, 0)
+    # the model on the loaded memory: the two rows' targets swapped (memory row r holds
+    # sample order[r], and the order depends only on the count and the seed)
+    order = HwTrainer(cfg, data, 0).order
     t_sorted = data.t_train.copy()
-    t_sorted[model.order[rows]] = t_new[rows]
-    model.data = HwData(data.x_train, t_sorted, data.labels_train, data.x_test, data.t_test,
-                        data.labels_test)
+    t_sorted[order[rows]] = t_new[rows]
+    loaded = HwData(data.x_train, t_sorted, data.labels_train, data.x_test, data.t_test,
+                    data.labels_test)
+    model = HwTrainer(cfg, loaded, 0)
     model.advance(steps)
     assert np.array_equal(got["theta"], model.theta)
     unloaded = HwTrainer(cfg, data, 0)
