@@ -441,13 +441,19 @@ def build(cfg: MGDConfig, top: str, *, fast_compile: bool = False,
                "-o", exe.name, f"{name}.v", "main.cpp"]
         if fast_compile:
             cmd += ["-MAKEFLAGS", "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"]
-        with open(folder / "build.log", "w") as log:
-            rc = subprocess.run(cmd, cwd=folder, stdout=log, stderr=subprocess.STDOUT).returncode
-        if rc or not exe.exists():
-            tail = (folder / "build.log").read_text().splitlines()[-20:]
-            raise RuntimeError(f"verilator build failed ({folder / 'build.log'}):\n"
-                               + "\n".join(tail))
+        compile_bare(cmd, folder, exe)
     return exe
+
+
+def compile_bare(cmd: list[str], folder: pathlib.Path, exe: pathlib.Path) -> None:
+    """Run a Verilator build command in ``folder``, its output in build.log; raise with
+    the log's tail when it fails or does not make ``exe``."""
+    with open(folder / "build.log", "w") as log:
+        rc = subprocess.run(cmd, cwd=folder, stdout=log, stderr=subprocess.STDOUT).returncode
+    if rc or not exe.exists():
+        tail = (folder / "build.log").read_text().splitlines()[-20:]
+        raise RuntimeError(f"verilator build failed ({folder / 'build.log'}):\n"
+                           + "\n".join(tail))
 
 
 def run(exe: pathlib.Path, cycles: int, seed: int, digest: bool = True) -> BareResult:

@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from golden_model.config import MGDConfig
-from sim.bare import BareResult
+from sim.bare import BareResult, compile_bare
 
 STATUS = ("step_count", "update_count", "cost", "cost0", "cycle", "sat_z", "sat_act",
           "sat_cost", "sat_ctilde", "sat_d", "sat_g", "sat_theta")
@@ -97,12 +97,7 @@ def build(cfg: MGDConfig, trace_depth: int, run: int = 0,
         cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 1),
                "-Wno-fatal", "-Wno-lint", "-Wno-style", "-O2", "--top-module", "mgd_trainer",
                "-Mdir", "obj", "-o", exe.name, "mgd_trainer.v", "main.cpp"]
-        with open(folder / "build.log", "w") as log:
-            rc = subprocess.run(cmd, cwd=folder, stdout=log, stderr=subprocess.STDOUT).returncode
-        if rc or not exe.exists():
-            tail = (folder / "build.log").read_text().splitlines()[-20:]
-            raise RuntimeError(f"verilator build failed ({folder / 'build.log'}):\n"
-                               + "\n".join(tail))
+        compile_bare(cmd, folder, exe)
     return exe
 
 
