@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Signal, signed
 
-from golden_model.fixed import smax, smin
 from golden_model.hw_network import HARD_SEGMENTS, PLAN_SEGMENTS
+
+from . import weight_update
 
 
 def rescale(x, k: int, rounding: str):
     """x * 2^-k: a rounded arithmetic shift right for k > 0 (``fixed.shift_round``),
-    the exact shift left for k <= 0 (``hw_network.rescale``)."""
+    the exact shift left for k <= 0 (``hw_network.rescale``). The datapath's own
+    rounding (``hw.z_rounding``), kept apart from the update's ``_shift_round`` so the
+    two decisions stay separate in the gateware as in the config."""
     if k <= 0:
         return x << (-k)
     if rounding == "half_up":
@@ -25,17 +28,10 @@ def rescale(x, k: int, rounding: str):
     return x >> k
 
 
-def saturate(m: Module, x, bits: int, name: str) -> tuple[Signal, Signal]:
-    """``x`` clamped to signed ``bits``; returns (value, saturated flag)."""
-    lo, hi = smin(bits), smax(bits)
-    out = Signal(signed(bits), name=name)
-    flag = Signal(name=f"{name}_sat")
-    m.d.comb += [
-        flag.eq((x > hi) | (x < lo)),
-        out.eq(Mux(x > hi, Const(hi, signed(bits)),
-                   Mux(x < lo, Const(lo, signed(bits)), x[:bits].as_signed()))),
-    ]
-    return out, flag
+def saturate(m: Module, x, bits: int, name: str) -> tuple[Signal, object]:
+    """``x`` clamped to signed ``bits``; returns (value, saturated flag): the
+    weight-update unit's saturation, shared so both narrow the same way."""
+    return weight_update._saturate(m, x, bits, name)
 
 
 def _sigmoid_like(m: Module, z, z_frac: int, out_frac: int, segments, rounding: str,

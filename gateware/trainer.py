@@ -16,7 +16,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import MGDConfig
-from golden_model.hw_blocks import walsh_size
+from golden_model.hw_blocks import pack_signed, walsh_size
 from golden_model.hw_layout import TrainerLayout
 from golden_model.lfsr import code_masks, tap_mask
 
@@ -24,7 +24,6 @@ from . import weight_update as wu_math
 from .datapath_math import activation, rescale, saturate
 
 CLEAR, IDLE, PASS, COST, CT, SWEEP, NEXT = range(7)
-STATE_NAMES = ("CLEAR", "IDLE", "PASS", "COST", "CT", "SWEEP", "NEXT")
 CYCLE_BITS = 48
 # The update trace holds this many bits of parameter snapshots at most (the testbench
 # wakes once per full trace, so small networks batch many updates, large ones few).
@@ -38,11 +37,8 @@ def theta_trace_depth(shadow_bits: int, trace_depth: int) -> int:
 
 
 def _pack(values, width: int) -> int:
-    """Lane values (signed ints) as one memory word, lane i at bits [i w, (i + 1) w)."""
-    out, mask = 0, (1 << width) - 1
-    for i, v in enumerate(values):
-        out |= (int(v) & mask) << (i * width)
-    return out
+    """Lane values as one memory word, lane i at bits [i w, (i + 1) w)."""
+    return pack_signed(np.asarray(values, np.int64).ravel(), width)
 
 
 def _lane(word, i: int, width: int):
@@ -364,7 +360,7 @@ class Trainer(wiring.Component):
 
             # the inputs of the row's lanes: layer 0 from the sample memory, others from
             # the h registers (pass) or h0 (flush); the bias row's lane q = 0 is 1.0
-            def row_inputs(regs, q_lane, *, lx=lx, l=l, in_bits=in_bits):
+            def row_inputs(regs, q_lane, *, lx=lx, l=l):
                 if l == 0:
                     return _lane(x_rd.data, q_lane, xb)
                 cols = Array([Cat(*regs[c * lx.q:(c + 1) * lx.q]) for c in range(lx.cols)])
@@ -409,7 +405,7 @@ class Trainer(wiring.Component):
                 z_flags.append(s2_here & zf)
                 zp = Signal(signed(h.z_bits + 1), name=f"l{l}_zp{k}")
                 if node:
-                    group = Array([Cat(*[Cat(*node_codes[lx.node_offset + g * lx.p + k])])
+                    group = Array([Cat(*node_codes[lx.node_offset + g * lx.p + k])
                                    for g in range(lx.groups)])[s2_g]
                     n_act, n_neg = group[0], group[1]
                     m.d.comb += zp.eq(z + Mux(in_pass & ~is_base & n_act,

@@ -54,7 +54,7 @@ def batches(cfg: MGDConfig, run: int, steps: int, per_batch: int) -> Iterator[Ba
         if model.n % tau == 0:
             thetas.append(model.theta.copy())
             counters.append(model.counters())
-        n_costs = sum(len(c) for c in costs)
+        n_costs = model.n - first
         if len(thetas) >= per_batch or n_costs >= COST_BATCH or model.n == steps:
             yield Batch(first, np.concatenate(costs), update0,
                         np.array(thetas, np.int64).reshape(len(thetas), model.wu.n),

@@ -120,7 +120,7 @@ def _wheel_make_fix():
             os.environ["MAKEFLAGS"] = old
 
 
-class _PortsOnlyVerilator:
+def _ports_only_runner():
     """cocotb's Verilator runner without ``--public-flat-rw``.
 
     cocotb's runner makes every signal of the design public, which stops Verilator
@@ -130,18 +130,15 @@ class _PortsOnlyVerilator:
     (:func:`_ports_control_file`) says so, read-write for inputs, read-only for
     outputs.
     """
+    from cocotb_tools.runner import Verilator
 
-    @staticmethod
-    def make():
-        from cocotb_tools.runner import Verilator
+    class PortsOnlyVerilator(Verilator):
+        def _build_command(self):
+            cmds = super()._build_command()
+            cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
+            return cmds
 
-        class Runner(Verilator):
-            def _build_command(self):
-                cmds = super()._build_command()
-                cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
-                return cmds
-
-        return Runner()
+    return PortsOnlyVerilator()
 
 
 def _ports_control_file(component, name: str, path: pathlib.Path) -> pathlib.Path:
@@ -203,7 +200,7 @@ def _build_and_test(cfg, top, name, test_module, cycles, stim_seed, waves, extra
     text = verilog_for(cfg, top, name=name, **options)
     if not src.exists() or src.read_text() != text:
         src.write_text(text)
-    runner = _PortsOnlyVerilator.make() if ports_only else get_runner("verilator")
+    runner = _ports_only_runner() if ports_only else get_runner("verilator")
     build_args = ["-Wno-fatal", "-O2"]
     if ports_only:
         # the wheel's verilated.mk does not pass -fcoroutines, which --timing needs

@@ -8,38 +8,38 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire [48:0] \$1 ;
   reg [2:0] \$10 ;
   wire \$100 ;
-  wire [17:0] \$1000 ;
-  wire \$1001 ;
-  wire [17:0] \$1002 ;
-  wire [18:0] \$1003 ;
-  wire [18:0] \$1004 ;
-  wire [20:0] \$1005 ;
-  wire [20:0] \$1006 ;
+  wire [12:0] \$1000 ;
+  wire [12:0] \$1001 ;
+  wire [11:0] \$1002 ;
+  wire [31:0] \$1003 ;
+  wire \$1004 ;
+  wire [16:0] \$1005 ;
+  wire [16:0] \$1006 ;
   wire [23:0] \$1007 ;
-  wire [23:0] \$1008 ;
-  wire \$1009 ;
+  wire \$1008 ;
+  wire [24:0] \$1009 ;
   wire \$101 ;
-  wire [12:0] \$1010 ;
-  wire [12:0] \$1011 ;
-  wire [11:0] \$1012 ;
-  wire [31:0] \$1013 ;
+  wire [15:0] \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
   wire \$1014 ;
-  wire [16:0] \$1015 ;
-  wire [16:0] \$1016 ;
-  wire [23:0] \$1017 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
   wire \$1018 ;
-  wire [24:0] \$1019 ;
+  wire \$1019 ;
   wire \$102 ;
-  wire [15:0] \$1020 ;
+  wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
   wire \$1025 ;
   wire \$1026 ;
-  wire \$1027 ;
-  wire \$1028 ;
-  wire \$1029 ;
+  wire [28:0] \$1027 ;
+  wire [15:0] \$1028 ;
+  wire [15:0] \$1029 ;
   wire \$103 ;
   wire \$1030 ;
   wire \$1031 ;
@@ -48,109 +48,91 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$1034 ;
   wire \$1035 ;
   wire \$1036 ;
-  wire [28:0] \$1037 ;
-  wire \$1038 ;
-  wire \$1039 ;
+  wire \$1037 ;
+  wire [4:0] \$1038 ;
+  wire [4:0] \$1039 ;
   wire \$104 ;
-  wire \$1040 ;
-  wire \$1041 ;
-  wire [15:0] \$1042 ;
-  wire \$1043 ;
-  wire \$1044 ;
-  wire \$1045 ;
-  wire \$1046 ;
-  wire [15:0] \$1047 ;
-  wire \$1048 ;
-  wire \$1049 ;
-  wire [1:0] \$105 ;
-  wire \$1050 ;
-  wire \$1051 ;
-  wire \$1052 ;
-  wire \$1053 ;
-  wire \$1054 ;
-  wire \$1055 ;
-  wire [4:0] \$1056 ;
-  wire [4:0] \$1057 ;
-  wire [15:0] \$1058 ;
-  reg [47:0] \$1059 ;
+  wire [15:0] \$1040 ;
+  reg [47:0] \$1041 ;
+  reg [2:0] \$1042 ;
+  reg \$1043 ;
+  reg \$1044 ;
+  reg \$1045 ;
+  reg [3:0] \$1046 ;
+  reg [2:0] \$1047 ;
+  reg \$1048 ;
+  reg \$1049 ;
+  wire \$105 ;
+  reg [29:0] \$1050 ;
+  reg [29:0] \$1051 ;
+  reg [29:0] \$1052 ;
+  reg [29:0] \$1053 ;
+  reg [29:0] \$1054 ;
+  reg [29:0] \$1055 ;
+  reg [11:0] \$1056 ;
+  reg [11:0] \$1057 ;
+  reg [11:0] \$1058 ;
+  reg [11:0] \$1059 ;
   wire \$106 ;
-  reg [2:0] \$1060 ;
-  reg \$1061 ;
-  reg \$1062 ;
-  reg \$1063 ;
-  reg [3:0] \$1064 ;
-  reg [2:0] \$1065 ;
-  reg \$1066 ;
-  reg \$1067 ;
-  reg [29:0] \$1068 ;
-  reg [29:0] \$1069 ;
-  wire \$107 ;
-  reg [29:0] \$1070 ;
-  reg [29:0] \$1071 ;
-  reg [29:0] \$1072 ;
-  reg [29:0] \$1073 ;
-  reg [11:0] \$1074 ;
-  reg [11:0] \$1075 ;
-  reg [11:0] \$1076 ;
-  reg [11:0] \$1077 ;
-  reg [11:0] \$1078 ;
-  reg [11:0] \$1079 ;
+  reg [11:0] \$1060 ;
+  reg [11:0] \$1061 ;
+  reg [29:0] \$1062 ;
+  reg [27:0] \$1063 ;
+  reg [31:0] \$1064 ;
+  reg [31:0] \$1065 ;
+  reg [31:0] \$1066 ;
+  reg [31:0] \$1067 ;
+  reg [31:0] \$1068 ;
+  reg [31:0] \$1069 ;
+  wire [1:0] \$107 ;
+  reg [2:0] \$1070 ;
+  reg \$1071 ;
+  reg \$1072 ;
+  reg [3:0] \$1073 ;
+  reg [15:0] \$1074 ;
+  reg \$1075 ;
+  reg [15:0] \$1076 ;
+  reg [15:0] \$1077 ;
+  reg [31:0] \$1078 ;
+  reg \$1079 ;
   wire \$108 ;
-  reg [29:0] \$1080 ;
-  reg [27:0] \$1081 ;
-  reg [31:0] \$1082 ;
-  reg [31:0] \$1083 ;
-  reg [31:0] \$1084 ;
+  reg [2:0] \$1080 ;
+  reg [31:0] \$1081 ;
+  reg [2:0] \$1082 ;
+  reg [4:0] \$1083 ;
+  reg \$1084 ;
   reg [31:0] \$1085 ;
-  reg [31:0] \$1086 ;
-  reg [31:0] \$1087 ;
-  reg [2:0] \$1088 ;
-  reg \$1089 ;
+  reg [2:0] \$1086 ;
+  reg \$1087 ;
   wire \$109 ;
-  reg \$1090 ;
-  reg [3:0] \$1091 ;
-  reg [15:0] \$1092 ;
-  reg \$1093 ;
-  reg [15:0] \$1094 ;
-  reg [15:0] \$1095 ;
-  reg [31:0] \$1096 ;
-  reg \$1097 ;
-  reg [2:0] \$1098 ;
-  reg [31:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg [2:0] \$1100 ;
-  reg [4:0] \$1101 ;
-  reg \$1102 ;
-  reg [31:0] \$1103 ;
-  reg [2:0] \$1104 ;
-  reg \$1105 ;
   wire \$111 ;
-  wire [1:0] \$112 ;
-  wire [2:0] \$113 ;
+  wire \$112 ;
+  wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
+  wire [1:0] \$116 ;
+  wire [2:0] \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [1:0] \$120 ;
+  wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire [2:0] \$124 ;
-  wire [3:0] \$125 ;
-  wire [32:0] \$126 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire [1:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire [1:0] \$134 ;
+  wire [2:0] \$131 ;
+  wire [3:0] \$132 ;
+  wire [32:0] \$133 ;
+  wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
@@ -158,55 +140,55 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
-  wire [1:0] \$141 ;
-  wire [2:0] \$142 ;
-  wire \$143 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire [1:0] \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire [1:0] \$149 ;
+  wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
+  wire [1:0] \$152 ;
   wire [2:0] \$153 ;
-  wire [3:0] \$154 ;
-  wire [32:0] \$155 ;
-  wire [32:0] \$156 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire \$162 ;
-  wire [1:0] \$163 ;
+  wire [1:0] \$162 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  wire [2:0] \$167 ;
+  wire [3:0] \$168 ;
+  wire [32:0] \$169 ;
   wire \$17 ;
-  wire [1:0] \$170 ;
-  wire [2:0] \$171 ;
+  wire [32:0] \$170 ;
+  wire \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire \$177 ;
-  wire [1:0] \$178 ;
+  wire [1:0] \$177 ;
+  wire \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
-  wire [2:0] \$182 ;
-  wire [3:0] \$183 ;
-  wire [32:0] \$184 ;
-  wire \$185 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire [1:0] \$184 ;
+  wire [2:0] \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
@@ -218,28 +200,28 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire [1:0] \$199 ;
+  wire [2:0] \$196 ;
+  wire [3:0] \$197 ;
+  wire [32:0] \$198 ;
+  wire \$199 ;
   reg [2:0] \$2 ;
   wire [29:0] \$20 ;
-  wire [2:0] \$200 ;
+  wire \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire \$206 ;
-  wire [1:0] \$207 ;
+  wire [1:0] \$206 ;
+  wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire [23:0] \$21 ;
   wire \$210 ;
-  wire [2:0] \$211 ;
-  wire [3:0] \$212 ;
-  wire [32:0] \$213 ;
-  wire [32:0] \$214 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire [1:0] \$213 ;
+  wire [2:0] \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
@@ -247,23 +229,23 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$219 ;
   wire [30:0] \$22 ;
   wire \$220 ;
-  wire \$221 ;
+  wire [1:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
+  wire [2:0] \$225 ;
+  wire [3:0] \$226 ;
+  wire [7:0] \$2268 ;
+  wire [32:0] \$227 ;
+  wire [32:0] \$228 ;
   wire \$229 ;
-  wire [7:0] \$2295 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire [1:0] \$235 ;
+  wire \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
@@ -278,7 +260,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire \$249 ;
+  wire [1:0] \$249 ;
   wire \$25 ;
   wire \$250 ;
   wire \$251 ;
@@ -286,8 +268,8 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
-  wire [1:0] \$256 ;
-  wire [2:0] \$257 ;
+  wire \$256 ;
+  wire \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
@@ -302,15 +284,15 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
+  wire [1:0] \$270 ;
+  wire [2:0] \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
   wire \$276 ;
   wire \$277 ;
-  wire [1:0] \$278 ;
+  wire \$278 ;
   wire \$279 ;
   wire [29:0] \$28 ;
   wire \$280 ;
@@ -322,11 +304,11 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
-  wire [2:0] \$289 ;
+  wire \$289 ;
   wire [23:0] \$29 ;
-  wire [3:0] \$290 ;
-  wire [32:0] \$291 ;
-  wire \$292 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire [1:0] \$292 ;
   wire \$293 ;
   wire \$294 ;
   wire \$295 ;
@@ -339,9 +321,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
+  wire [2:0] \$303 ;
+  wire [3:0] \$304 ;
+  wire [32:0] \$305 ;
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
@@ -350,7 +332,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
-  wire [1:0] \$313 ;
+  wire \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
@@ -365,7 +347,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
-  wire \$327 ;
+  wire [1:0] \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
@@ -373,8 +355,8 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire [1:0] \$334 ;
-  wire [2:0] \$335 ;
+  wire \$334 ;
+  wire \$335 ;
   wire \$336 ;
   wire \$337 ;
   wire \$338 ;
@@ -388,8 +370,8 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  wire [1:0] \$348 ;
+  wire [2:0] \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
@@ -397,7 +379,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
-  wire [1:0] \$356 ;
+  wire \$356 ;
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
@@ -409,11 +391,11 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$364 ;
   wire \$365 ;
   wire \$366 ;
-  wire [2:0] \$367 ;
-  wire [3:0] \$368 ;
-  wire [32:0] \$369 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire [23:0] \$37 ;
-  wire [32:0] \$370 ;
+  wire [1:0] \$370 ;
   wire \$371 ;
   wire \$372 ;
   wire \$373 ;
@@ -425,10 +407,10 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$379 ;
   wire [30:0] \$38 ;
   wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
+  wire [2:0] \$381 ;
+  wire [3:0] \$382 ;
+  wire [32:0] \$383 ;
+  wire [32:0] \$384 ;
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
@@ -440,7 +422,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$392 ;
   wire \$393 ;
   wire \$394 ;
-  wire [1:0] \$395 ;
+  wire \$395 ;
   wire \$396 ;
   wire \$397 ;
   wire \$398 ;
@@ -456,7 +438,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$406 ;
   wire \$407 ;
   wire \$408 ;
-  wire \$409 ;
+  wire [1:0] \$409 ;
   wire \$41 ;
   wire \$410 ;
   wire \$411 ;
@@ -469,8 +451,8 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$418 ;
   wire \$419 ;
   wire \$42 ;
-  wire [1:0] \$420 ;
-  wire [2:0] \$421 ;
+  wire \$420 ;
+  wire \$421 ;
   wire \$422 ;
   wire \$423 ;
   wire \$424 ;
@@ -484,8 +466,8 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
+  wire [1:0] \$434 ;
+  wire [2:0] \$435 ;
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
@@ -497,7 +479,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire [1:0] \$446 ;
+  wire \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
@@ -511,10 +493,10 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
-  wire [2:0] \$459 ;
+  wire \$459 ;
   wire [30:0] \$46 ;
-  wire [3:0] \$460 ;
-  wire [32:0] \$461 ;
+  wire [1:0] \$460 ;
+  wire \$461 ;
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
@@ -527,9 +509,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
+  wire [2:0] \$473 ;
+  wire [3:0] \$474 ;
+  wire [32:0] \$475 ;
   wire \$476 ;
   wire \$477 ;
   wire \$478 ;
@@ -542,7 +524,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$484 ;
   wire \$485 ;
   wire \$486 ;
-  wire [1:0] \$487 ;
+  wire \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
@@ -559,7 +541,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire [3:0] \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire \$501 ;
+  wire [1:0] \$501 ;
   wire \$502 ;
   wire \$503 ;
   wire \$504 ;
@@ -571,8 +553,8 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
-  wire [1:0] \$512 ;
-  wire [2:0] \$513 ;
+  wire \$512 ;
+  wire \$513 ;
   wire \$514 ;
   wire \$515 ;
   wire \$516 ;
@@ -586,8 +568,8 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$523 ;
   wire \$524 ;
   wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
+  wire [1:0] \$526 ;
+  wire [2:0] \$527 ;
   wire \$528 ;
   wire \$529 ;
   wire [23:0] \$53 ;
@@ -599,7 +581,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$535 ;
   wire \$536 ;
   wire \$537 ;
-  wire [1:0] \$538 ;
+  wire \$538 ;
   wire \$539 ;
   wire [30:0] \$54 ;
   wire \$540 ;
@@ -614,130 +596,130 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$549 ;
   wire \$55 ;
   wire \$550 ;
-  wire [2:0] \$551 ;
-  wire [3:0] \$552 ;
-  wire [32:0] \$553 ;
-  wire [32:0] \$554 ;
+  wire \$551 ;
+  wire [1:0] \$552 ;
+  wire \$553 ;
+  wire \$554 ;
   wire \$555 ;
-  wire [32:0] \$556 ;
+  wire \$556 ;
   wire \$557 ;
-  wire [32:0] \$558 ;
-  wire [32:0] \$559 ;
+  wire \$558 ;
+  wire \$559 ;
   wire \$56 ;
   wire \$560 ;
-  wire [32:0] \$561 ;
+  wire \$561 ;
   wire \$562 ;
-  wire [32:0] \$563 ;
-  wire [32:0] \$564 ;
-  wire \$565 ;
-  reg [3:0] \$566 ;
-  wire \$567 ;
-  wire \$568 ;
-  reg [3:0] \$569 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire [2:0] \$565 ;
+  wire [3:0] \$566 ;
+  wire [32:0] \$567 ;
+  wire [32:0] \$568 ;
+  wire \$569 ;
   wire \$57 ;
-  wire [4:0] \$570 ;
-  wire \$571 ;
+  wire \$570 ;
+  wire [32:0] \$571 ;
   wire \$572 ;
-  wire [2:0] \$573 ;
-  wire \$574 ;
-  wire [1:0] \$575 ;
-  wire [4:0] \$576 ;
-  wire [4:0] \$577 ;
-  wire \$578 ;
+  wire \$573 ;
+  wire [32:0] \$574 ;
+  wire [32:0] \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire [32:0] \$578 ;
   wire \$579 ;
   wire \$58 ;
   wire \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  reg [3:0] \$583 ;
-  wire [4:0] \$584 ;
+  wire [32:0] \$581 ;
+  wire [32:0] \$582 ;
+  wire \$583 ;
+  reg [3:0] \$584 ;
   wire \$585 ;
   wire \$586 ;
-  wire [1:0] \$587 ;
+  reg [3:0] \$587 ;
   wire [4:0] \$588 ;
-  wire [32:0] \$589 ;
+  wire \$589 ;
   wire \$59 ;
   wire \$590 ;
-  wire [32:0] \$591 ;
-  wire [32:0] \$592 ;
-  wire \$593 ;
-  wire [1:0] \$594 ;
-  wire [1:0] \$595 ;
+  wire [2:0] \$591 ;
+  wire \$592 ;
+  wire [1:0] \$593 ;
+  wire [4:0] \$594 ;
+  wire [4:0] \$595 ;
   wire \$596 ;
-  wire [3:0] \$597 ;
-  wire [3:0] \$598 ;
+  wire \$597 ;
+  wire \$598 ;
   wire \$599 ;
   reg [2:0] \$6 ;
   wire [29:0] \$60 ;
   wire \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire [32:0] \$603 ;
+  reg [3:0] \$601 ;
+  wire [4:0] \$602 ;
+  wire \$603 ;
   wire \$604 ;
-  wire [32:0] \$605 ;
-  wire [32:0] \$606 ;
-  wire \$607 ;
+  wire [1:0] \$605 ;
+  wire [4:0] \$606 ;
+  wire [32:0] \$607 ;
   wire \$608 ;
-  wire [3:0] \$609 ;
+  wire [32:0] \$609 ;
   wire [23:0] \$61 ;
-  wire [3:0] \$610 ;
+  wire [32:0] \$610 ;
   wire \$611 ;
-  wire [5:0] \$612 ;
-  wire [5:0] \$613 ;
+  wire [1:0] \$612 ;
+  wire [1:0] \$613 ;
   wire \$614 ;
-  wire [32:0] \$615 ;
-  wire \$616 ;
-  wire [32:0] \$617 ;
-  wire [32:0] \$618 ;
+  wire [3:0] \$615 ;
+  wire [3:0] \$616 ;
+  wire \$617 ;
+  wire \$618 ;
   wire \$619 ;
   wire [30:0] \$62 ;
   wire \$620 ;
-  wire \$621 ;
+  wire [32:0] \$621 ;
   wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire [1:0] \$625 ;
-  wire [1:0] \$626 ;
-  wire \$627 ;
-  wire [31:0] \$628 ;
-  wire [31:0] \$629 ;
+  wire [32:0] \$623 ;
+  wire [32:0] \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire [3:0] \$627 ;
+  wire [3:0] \$628 ;
+  wire \$629 ;
   wire \$63 ;
-  wire [31:0] \$630 ;
-  wire \$631 ;
+  wire [5:0] \$630 ;
+  wire [5:0] \$631 ;
   wire \$632 ;
-  wire \$633 ;
+  wire [32:0] \$633 ;
   wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
+  wire [32:0] \$635 ;
+  wire [32:0] \$636 ;
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
   wire \$64 ;
-  reg [3:0] \$640 ;
+  wire \$640 ;
   wire \$641 ;
-  wire [5:0] \$642 ;
-  wire \$643 ;
-  wire \$644 ;
+  wire \$642 ;
+  wire [1:0] \$643 ;
+  wire [1:0] \$644 ;
   wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire [31:0] \$649 ;
+  wire [31:0] \$646 ;
+  wire [31:0] \$647 ;
+  wire [31:0] \$648 ;
+  wire \$649 ;
   wire \$65 ;
   wire \$650 ;
-  wire [16:0] \$651 ;
-  wire [16:0] \$652 ;
-  wire [17:0] \$653 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
   wire \$654 ;
   wire \$655 ;
   wire \$656 ;
   wire \$657 ;
-  wire [31:0] \$658 ;
+  reg [3:0] \$658 ;
   wire \$659 ;
   wire \$66 ;
-  wire [16:0] \$660 ;
-  wire [16:0] \$661 ;
-  wire [17:0] \$662 ;
+  wire [5:0] \$660 ;
+  wire \$661 ;
+  wire \$662 ;
   wire \$663 ;
   wire \$664 ;
   wire \$665 ;
@@ -777,340 +759,340 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire [16:0] \$696 ;
   wire [16:0] \$697 ;
   wire [17:0] \$698 ;
-  wire [30:0] \$699 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
   wire \$701 ;
   wire \$702 ;
-  wire \$703 ;
-  wire [15:0] \$704 ;
-  wire \$705 ;
-  wire [17:0] \$706 ;
+  wire [31:0] \$703 ;
+  wire \$704 ;
+  wire [16:0] \$705 ;
+  wire [16:0] \$706 ;
   wire [17:0] \$707 ;
-  wire [17:0] \$708 ;
+  wire \$708 ;
   wire \$709 ;
   wire \$71 ;
-  wire [19:0] \$710 ;
-  wire [20:0] \$711 ;
-  wire [19:0] \$712 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire [31:0] \$712 ;
   wire \$713 ;
-  wire [19:0] \$714 ;
-  wire [20:0] \$715 ;
+  wire [16:0] \$714 ;
+  wire [16:0] \$715 ;
   wire [17:0] \$716 ;
-  wire \$717 ;
-  wire [17:0] \$718 ;
-  wire [18:0] \$719 ;
+  wire [30:0] \$717 ;
+  wire [15:0] \$718 ;
+  wire \$719 ;
   wire \$72 ;
-  wire [18:0] \$720 ;
-  wire [20:0] \$721 ;
-  wire [20:0] \$722 ;
-  wire [23:0] \$723 ;
-  wire [23:0] \$724 ;
-  wire \$725 ;
-  wire [12:0] \$726 ;
-  wire [12:0] \$727 ;
-  wire [30:0] \$728 ;
-  wire \$729 ;
+  wire [17:0] \$720 ;
+  wire [17:0] \$721 ;
+  wire [17:0] \$722 ;
+  wire \$723 ;
+  wire [19:0] \$724 ;
+  wire [20:0] \$725 ;
+  wire [19:0] \$726 ;
+  wire \$727 ;
+  wire [19:0] \$728 ;
+  wire [20:0] \$729 ;
   wire \$73 ;
-  wire \$730 ;
+  wire [17:0] \$730 ;
   wire \$731 ;
-  wire \$732 ;
-  wire [15:0] \$733 ;
-  wire \$734 ;
-  wire [17:0] \$735 ;
-  wire [17:0] \$736 ;
-  wire [17:0] \$737 ;
-  wire \$738 ;
-  wire [19:0] \$739 ;
+  wire [17:0] \$732 ;
+  wire [18:0] \$733 ;
+  wire [18:0] \$734 ;
+  wire [20:0] \$735 ;
+  wire [20:0] \$736 ;
+  wire [23:0] \$737 ;
+  wire [23:0] \$738 ;
+  wire \$739 ;
   wire \$74 ;
-  wire [20:0] \$740 ;
-  wire [19:0] \$741 ;
-  wire \$742 ;
-  wire [19:0] \$743 ;
-  wire [20:0] \$744 ;
+  wire [12:0] \$740 ;
+  wire [12:0] \$741 ;
+  wire [30:0] \$742 ;
+  wire [15:0] \$743 ;
+  wire \$744 ;
   wire [17:0] \$745 ;
-  wire \$746 ;
+  wire [17:0] \$746 ;
   wire [17:0] \$747 ;
-  wire [18:0] \$748 ;
-  wire [18:0] \$749 ;
+  wire \$748 ;
+  wire [19:0] \$749 ;
   wire \$75 ;
   wire [20:0] \$750 ;
-  wire [20:0] \$751 ;
-  wire [23:0] \$752 ;
-  wire [23:0] \$753 ;
-  wire \$754 ;
-  wire [12:0] \$755 ;
-  wire [12:0] \$756 ;
-  wire [30:0] \$757 ;
-  wire \$758 ;
-  wire \$759 ;
+  wire [19:0] \$751 ;
+  wire \$752 ;
+  wire [19:0] \$753 ;
+  wire [20:0] \$754 ;
+  wire [17:0] \$755 ;
+  wire \$756 ;
+  wire [17:0] \$757 ;
+  wire [18:0] \$758 ;
+  wire [18:0] \$759 ;
   wire \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire [15:0] \$762 ;
-  wire \$763 ;
-  wire [17:0] \$764 ;
-  wire [17:0] \$765 ;
-  wire [17:0] \$766 ;
-  wire \$767 ;
-  wire [19:0] \$768 ;
-  wire [20:0] \$769 ;
+  wire [20:0] \$760 ;
+  wire [20:0] \$761 ;
+  wire [23:0] \$762 ;
+  wire [23:0] \$763 ;
+  wire \$764 ;
+  wire [12:0] \$765 ;
+  wire [12:0] \$766 ;
+  wire [30:0] \$767 ;
+  wire [15:0] \$768 ;
+  wire \$769 ;
   wire \$77 ;
-  wire [19:0] \$770 ;
-  wire \$771 ;
-  wire [19:0] \$772 ;
-  wire [20:0] \$773 ;
-  wire [17:0] \$774 ;
-  wire \$775 ;
-  wire [17:0] \$776 ;
-  wire [18:0] \$777 ;
-  wire [18:0] \$778 ;
+  wire [17:0] \$770 ;
+  wire [17:0] \$771 ;
+  wire [17:0] \$772 ;
+  wire \$773 ;
+  wire [19:0] \$774 ;
+  wire [20:0] \$775 ;
+  wire [19:0] \$776 ;
+  wire \$777 ;
+  wire [19:0] \$778 ;
   wire [20:0] \$779 ;
   wire \$78 ;
-  wire [20:0] \$780 ;
-  wire [23:0] \$781 ;
-  wire [23:0] \$782 ;
-  wire \$783 ;
-  wire [12:0] \$784 ;
-  wire [12:0] \$785 ;
-  wire [30:0] \$786 ;
-  wire \$787 ;
-  wire \$788 ;
+  wire [17:0] \$780 ;
+  wire \$781 ;
+  wire [17:0] \$782 ;
+  wire [18:0] \$783 ;
+  wire [18:0] \$784 ;
+  wire [20:0] \$785 ;
+  wire [20:0] \$786 ;
+  wire [23:0] \$787 ;
+  wire [23:0] \$788 ;
   wire \$789 ;
   wire \$79 ;
-  wire \$790 ;
-  wire [15:0] \$791 ;
-  wire \$792 ;
-  wire [17:0] \$793 ;
-  wire [17:0] \$794 ;
+  wire [12:0] \$790 ;
+  wire [12:0] \$791 ;
+  wire [30:0] \$792 ;
+  wire [15:0] \$793 ;
+  wire \$794 ;
   wire [17:0] \$795 ;
-  wire \$796 ;
-  wire [19:0] \$797 ;
-  wire [20:0] \$798 ;
+  wire [17:0] \$796 ;
+  wire [17:0] \$797 ;
+  wire \$798 ;
   wire [19:0] \$799 ;
   wire [1:0] \$8 ;
   wire \$80 ;
-  wire \$800 ;
+  wire [20:0] \$800 ;
   wire [19:0] \$801 ;
-  wire [20:0] \$802 ;
-  wire [17:0] \$803 ;
-  wire \$804 ;
+  wire \$802 ;
+  wire [19:0] \$803 ;
+  wire [20:0] \$804 ;
   wire [17:0] \$805 ;
-  wire [18:0] \$806 ;
-  wire [18:0] \$807 ;
-  wire [20:0] \$808 ;
-  wire [20:0] \$809 ;
+  wire \$806 ;
+  wire [17:0] \$807 ;
+  wire [18:0] \$808 ;
+  wire [18:0] \$809 ;
   wire \$81 ;
-  wire [23:0] \$810 ;
-  wire [23:0] \$811 ;
-  wire \$812 ;
-  wire [12:0] \$813 ;
-  wire [12:0] \$814 ;
-  wire [30:0] \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
+  wire [20:0] \$810 ;
+  wire [20:0] \$811 ;
+  wire [23:0] \$812 ;
+  wire [23:0] \$813 ;
+  wire \$814 ;
+  wire [12:0] \$815 ;
+  wire [12:0] \$816 ;
+  wire [30:0] \$817 ;
+  wire [15:0] \$818 ;
   wire \$819 ;
   wire \$82 ;
-  wire [15:0] \$820 ;
-  wire \$821 ;
+  wire [17:0] \$820 ;
+  wire [17:0] \$821 ;
   wire [17:0] \$822 ;
-  wire [17:0] \$823 ;
-  wire [17:0] \$824 ;
-  wire \$825 ;
+  wire \$823 ;
+  wire [19:0] \$824 ;
+  wire [20:0] \$825 ;
   wire [19:0] \$826 ;
-  wire [20:0] \$827 ;
+  wire \$827 ;
   wire [19:0] \$828 ;
-  wire \$829 ;
+  wire [20:0] \$829 ;
   wire \$83 ;
-  wire [19:0] \$830 ;
-  wire [20:0] \$831 ;
+  wire [17:0] \$830 ;
+  wire \$831 ;
   wire [17:0] \$832 ;
-  wire \$833 ;
-  wire [17:0] \$834 ;
-  wire [18:0] \$835 ;
-  wire [18:0] \$836 ;
-  wire [20:0] \$837 ;
-  wire [20:0] \$838 ;
-  wire [23:0] \$839 ;
+  wire [18:0] \$833 ;
+  wire [18:0] \$834 ;
+  wire [20:0] \$835 ;
+  wire [20:0] \$836 ;
+  wire [23:0] \$837 ;
+  wire [23:0] \$838 ;
+  wire \$839 ;
   wire \$84 ;
-  wire [23:0] \$840 ;
-  wire \$841 ;
-  wire [12:0] \$842 ;
-  wire [12:0] \$843 ;
-  wire [30:0] \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire \$847 ;
+  wire [12:0] \$840 ;
+  wire [12:0] \$841 ;
+  wire [30:0] \$842 ;
+  wire [15:0] \$843 ;
+  wire \$844 ;
+  wire [17:0] \$845 ;
+  wire [17:0] \$846 ;
+  wire [17:0] \$847 ;
   wire \$848 ;
-  wire [15:0] \$849 ;
+  wire [19:0] \$849 ;
   wire \$85 ;
-  wire \$850 ;
-  wire [17:0] \$851 ;
-  wire [17:0] \$852 ;
-  wire [17:0] \$853 ;
-  wire \$854 ;
-  wire [19:0] \$855 ;
-  wire [20:0] \$856 ;
-  wire [19:0] \$857 ;
-  wire \$858 ;
-  wire [19:0] \$859 ;
+  wire [20:0] \$850 ;
+  wire [19:0] \$851 ;
+  wire \$852 ;
+  wire [19:0] \$853 ;
+  wire [20:0] \$854 ;
+  wire [17:0] \$855 ;
+  wire \$856 ;
+  wire [17:0] \$857 ;
+  wire [18:0] \$858 ;
+  wire [18:0] \$859 ;
   wire \$86 ;
   wire [20:0] \$860 ;
-  wire [17:0] \$861 ;
-  wire \$862 ;
-  wire [17:0] \$863 ;
-  wire [18:0] \$864 ;
-  wire [18:0] \$865 ;
-  wire [20:0] \$866 ;
-  wire [20:0] \$867 ;
-  wire [23:0] \$868 ;
-  wire [23:0] \$869 ;
+  wire [20:0] \$861 ;
+  wire [23:0] \$862 ;
+  wire [23:0] \$863 ;
+  wire \$864 ;
+  wire [12:0] \$865 ;
+  wire [12:0] \$866 ;
+  wire [31:0] \$867 ;
+  wire \$868 ;
+  wire [16:0] \$869 ;
   wire \$87 ;
-  wire \$870 ;
-  wire [12:0] \$871 ;
-  wire [12:0] \$872 ;
-  wire [31:0] \$873 ;
-  wire \$874 ;
-  wire [16:0] \$875 ;
-  wire [16:0] \$876 ;
-  wire [23:0] \$877 ;
+  wire [16:0] \$870 ;
+  wire [23:0] \$871 ;
+  wire \$872 ;
+  wire [24:0] \$873 ;
+  wire [15:0] \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
   wire \$878 ;
-  wire [24:0] \$879 ;
+  wire \$879 ;
   wire \$88 ;
-  wire [15:0] \$880 ;
-  wire \$881 ;
+  wire \$880 ;
+  wire [31:0] \$881 ;
   wire \$882 ;
-  wire \$883 ;
-  wire \$884 ;
-  wire \$885 ;
+  wire [16:0] \$883 ;
+  wire [16:0] \$884 ;
+  wire [23:0] \$885 ;
   wire \$886 ;
-  wire [31:0] \$887 ;
-  wire \$888 ;
-  wire [16:0] \$889 ;
+  wire [24:0] \$887 ;
+  wire [15:0] \$888 ;
+  wire \$889 ;
   wire \$89 ;
-  wire [16:0] \$890 ;
-  wire [23:0] \$891 ;
+  wire \$890 ;
+  wire \$891 ;
   wire \$892 ;
-  wire [24:0] \$893 ;
-  wire [15:0] \$894 ;
-  wire \$895 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire [31:0] \$895 ;
   wire \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  wire \$899 ;
+  wire [16:0] \$897 ;
+  wire [16:0] \$898 ;
+  wire [23:0] \$899 ;
   wire [1:0] \$9 ;
   wire \$90 ;
   wire \$900 ;
-  wire [31:0] \$901 ;
-  wire \$902 ;
-  wire [16:0] \$903 ;
-  wire [16:0] \$904 ;
-  wire [23:0] \$905 ;
+  wire [24:0] \$901 ;
+  wire [15:0] \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire \$905 ;
   wire \$906 ;
-  wire [24:0] \$907 ;
-  wire [15:0] \$908 ;
-  wire \$909 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire [31:0] \$909 ;
   wire \$91 ;
   wire \$910 ;
-  wire \$911 ;
-  wire \$912 ;
-  wire \$913 ;
+  wire [16:0] \$911 ;
+  wire [16:0] \$912 ;
+  wire [23:0] \$913 ;
   wire \$914 ;
-  wire [31:0] \$915 ;
-  wire \$916 ;
-  wire [16:0] \$917 ;
-  wire [16:0] \$918 ;
-  wire [23:0] \$919 ;
+  wire [24:0] \$915 ;
+  wire [15:0] \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
   wire [29:0] \$92 ;
   wire \$920 ;
-  wire [24:0] \$921 ;
-  wire [15:0] \$922 ;
-  wire \$923 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire [31:0] \$923 ;
   wire \$924 ;
-  wire \$925 ;
-  wire \$926 ;
-  wire \$927 ;
+  wire [16:0] \$925 ;
+  wire [16:0] \$926 ;
+  wire [23:0] \$927 ;
   wire \$928 ;
-  wire [31:0] \$929 ;
+  wire [24:0] \$929 ;
   wire [29:0] \$93 ;
-  wire \$930 ;
-  wire [16:0] \$931 ;
-  wire [16:0] \$932 ;
-  wire [23:0] \$933 ;
+  wire [15:0] \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
   wire \$934 ;
-  wire [24:0] \$935 ;
-  wire [15:0] \$936 ;
-  wire \$937 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire [31:0] \$937 ;
   wire \$938 ;
-  wire \$939 ;
+  wire [16:0] \$939 ;
   wire [30:0] \$94 ;
-  wire \$940 ;
-  wire \$941 ;
+  wire [16:0] \$940 ;
+  wire [23:0] \$941 ;
   wire \$942 ;
-  wire [31:0] \$943 ;
-  wire \$944 ;
-  wire [16:0] \$945 ;
-  wire [16:0] \$946 ;
-  wire [23:0] \$947 ;
+  wire [24:0] \$943 ;
+  wire [15:0] \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
   wire \$948 ;
-  wire [24:0] \$949 ;
+  wire \$949 ;
   wire \$95 ;
-  wire [15:0] \$950 ;
+  wire \$950 ;
   wire \$951 ;
   wire \$952 ;
   wire \$953 ;
   wire \$954 ;
   wire \$955 ;
-  wire \$956 ;
-  wire \$957 ;
-  wire \$958 ;
-  wire \$959 ;
+  wire [23:0] \$956 ;
+  wire [23:0] \$957 ;
+  wire [23:0] \$958 ;
+  wire [23:0] \$959 ;
   wire \$96 ;
-  wire \$960 ;
-  wire \$961 ;
-  wire [23:0] \$962 ;
-  wire [23:0] \$963 ;
-  wire [23:0] \$964 ;
-  wire [23:0] \$965 ;
-  wire [23:0] \$966 ;
-  wire [23:0] \$967 ;
+  wire [23:0] \$960 ;
+  wire [23:0] \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  reg [11:0] \$967 ;
   wire \$968 ;
   wire \$969 ;
   wire [25:0] \$97 ;
   wire \$970 ;
   wire \$971 ;
-  wire \$972 ;
-  reg [11:0] \$973 ;
-  wire \$974 ;
-  wire \$975 ;
-  wire \$976 ;
-  wire \$977 ;
-  wire [31:0] \$978 ;
+  wire [31:0] \$972 ;
+  wire \$973 ;
+  wire [16:0] \$974 ;
+  wire [16:0] \$975 ;
+  wire [17:0] \$976 ;
+  wire [30:0] \$977 ;
+  wire [15:0] \$978 ;
   wire \$979 ;
   wire [28:0] \$98 ;
-  wire [16:0] \$980 ;
-  wire [16:0] \$981 ;
+  wire [17:0] \$980 ;
+  wire [17:0] \$981 ;
   wire [17:0] \$982 ;
-  wire [30:0] \$983 ;
-  wire \$984 ;
-  wire \$985 ;
-  wire \$986 ;
+  wire \$983 ;
+  wire [19:0] \$984 ;
+  wire [20:0] \$985 ;
+  wire [19:0] \$986 ;
   wire \$987 ;
-  wire [15:0] \$988 ;
-  wire \$989 ;
+  wire [19:0] \$988 ;
+  wire [20:0] \$989 ;
   wire \$99 ;
   wire [17:0] \$990 ;
-  wire [17:0] \$991 ;
+  wire \$991 ;
   wire [17:0] \$992 ;
-  wire \$993 ;
-  wire [19:0] \$994 ;
+  wire [18:0] \$993 ;
+  wire [18:0] \$994 ;
   wire [20:0] \$995 ;
-  wire [19:0] \$996 ;
-  wire \$997 ;
-  wire [19:0] \$998 ;
-  wire [20:0] \$999 ;
+  wire [20:0] \$996 ;
+  wire [23:0] \$997 ;
+  wire [23:0] \$998 ;
+  wire \$999 ;
   reg [3:0] \$like  = 4'h0;
   reg [2:0] \$like$37  = 3'h0;
   wire [-1:0] \$like$38 ;
@@ -1118,29 +1100,30 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg \$signal  = 1'h0;
   wire [4:0] \$signature__addr ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$124 ;
-  wire [4:0] \$signature__addr$125 ;
-  wire [1:0] \$signature__addr$132 ;
-  wire [1:0] \$signature__addr$133 ;
-  wire [2:0] \$signature__addr$241 ;
-  wire [2:0] \$signature__addr$242 ;
-  wire [1:0] \$signature__addr$273 ;
-  wire [2:0] \$signature__addr$274 ;
+  wire [2:0] \$signature__addr$133 ;
+  wire [4:0] \$signature__addr$134 ;
+  wire [1:0] \$signature__addr$141 ;
+  wire [1:0] \$signature__addr$142 ;
+  wire [2:0] \$signature__addr$250 ;
+  wire [2:0] \$signature__addr$251 ;
+  wire [1:0] \$signature__addr$282 ;
+  wire [2:0] \$signature__addr$283 ;
   wire [5:0] \$signature__data ;
-  wire [5:0] \$signature__data$134 ;
-  wire [95:0] \$signature__data$135 ;
-  wire [143:0] \$signature__data$181 ;
-  wire [15:0] \$signature__data$243 ;
-  wire [11:0] \$signature__data$253 ;
-  wire [23:0] \$signature__data$256 ;
-  wire [95:0] \$signature__data$275 ;
-  wire [15:0] \$signature__data$276 ;
+  wire [5:0] \$signature__data$143 ;
+  wire [95:0] \$signature__data$144 ;
+  wire [143:0] \$signature__data$190 ;
+  wire [15:0] \$signature__data$252 ;
+  wire [11:0] \$signature__data$262 ;
+  wire [23:0] \$signature__data$265 ;
+  wire [95:0] \$signature__data$284 ;
+  wire [15:0] \$signature__data$285 ;
   wire \$signature__en ;
   reg base_pending = 1'h1;
   output busy;
   wire busy;
   wire [15:0] c_val;
-  wire c_val_sat;
+  wire c_val_hi;
+  wire c_val_lo;
   wire [28:0] c_wide;
   reg clearing = 1'h1;
   input clk;
@@ -1155,7 +1138,8 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   (* init = 16'h0000 *)
   wire [15:0] ct_reg;
   wire [15:0] ct_sat;
-  wire ct_sat_sat;
+  wire ct_sat_hi;
+  wire ct_sat_lo;
   wire [15:0] ct_val;
   wire [16:0] ct_wide;
   output [15:0] ctilde;
@@ -1168,11 +1152,11 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire done;
   wire [12:0] err0;
   wire [1:0] g_wr__addr;
-  wire [2:0] \g_wr__addr$267 ;
+  wire [2:0] \g_wr__addr$276 ;
   wire [143:0] g_wr__data;
-  wire [23:0] \g_wr__data$268 ;
+  wire [23:0] \g_wr__data$277 ;
   wire g_wr__en;
-  wire \g_wr__en$269 ;
+  wire \g_wr__en$278 ;
   reg [11:0] h1_0 = 12'h000;
   reg [11:0] h1_1 = 12'h000;
   reg [11:0] h1_2 = 12'h000;
@@ -1183,9 +1167,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire [-1:0] ig;
   wire issuing;
   wire [1:0] key_rd__addr;
-  wire [2:0] \key_rd__addr$240 ;
+  wire [2:0] \key_rd__addr$249 ;
   wire [197:0] key_rd__data;
-  wire [32:0] \key_rd__data$244 ;
+  wire [32:0] \key_rd__data$253 ;
   reg [29:0] l0_acc0 = 30'h00000000;
   reg [29:0] l0_acc1 = 30'h00000000;
   reg [29:0] l0_acc2 = 30'h00000000;
@@ -1308,17 +1292,23 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire [16:0] l0_w4;
   wire [16:0] l0_w5;
   wire [15:0] l0_z0;
-  wire l0_z0_sat;
+  wire l0_z0_hi;
+  wire l0_z0_lo;
   wire [15:0] l0_z1;
-  wire l0_z1_sat;
+  wire l0_z1_hi;
+  wire l0_z1_lo;
   wire [15:0] l0_z2;
-  wire l0_z2_sat;
+  wire l0_z2_hi;
+  wire l0_z2_lo;
   wire [15:0] l0_z3;
-  wire l0_z3_sat;
+  wire l0_z3_hi;
+  wire l0_z3_lo;
   wire [15:0] l0_z4;
-  wire l0_z4_sat;
+  wire l0_z4_hi;
+  wire l0_z4_lo;
   wire [15:0] l0_z5;
-  wire l0_z5_sat;
+  wire l0_z5_hi;
+  wire l0_z5_lo;
   wire [16:0] l0_zp0;
   wire [16:0] l0_zp1;
   wire [16:0] l0_zp2;
@@ -1353,7 +1343,8 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire l1_u0_tsat_lo;
   wire [16:0] l1_w0;
   wire [15:0] l1_z0;
-  wire l1_z0_sat;
+  wire l1_z0_hi;
+  wire l1_z0_lo;
   wire [16:0] l1_zp0;
   wire [30:0] l1_zw0;
   reg [2:0] lane_d = 3'h0;
@@ -1407,11 +1398,11 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire t_wr__en;
   reg [2:0] th_cnt = 3'h0;
   wire [1:0] th_wr__addr;
-  wire [2:0] \th_wr__addr$264 ;
+  wire [2:0] \th_wr__addr$273 ;
   wire [95:0] th_wr__data;
-  wire [15:0] \th_wr__data$265 ;
+  wire [15:0] \th_wr__data$274 ;
   wire th_wr__en;
-  wire \th_wr__en$266 ;
+  wire \th_wr__en$275 ;
   output [31:0] update_count;
   reg [31:0] update_count = 32'd0;
   output updated;
@@ -1427,13 +1418,13 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   always @(posedge clk) begin
     if (g_wr__en)
-      g0[\$like [1:0]] <= { \$967 , \$966 , \$965 , \$964 , \$963 , \$962  };
+      g0[\$like [1:0]] <= { \$961 , \$960 , \$959 , \$958 , \$957 , \$956  };
   end
   reg [143:0] _0_;
   always @(posedge clk) begin
     _0_ <= g0[t[1:0]];
   end
-  assign \$signature__data$181  = _0_;
+  assign \$signature__data$190  = _0_;
   reg [23:0] g1 [6:0];
   initial begin
     g1[0] = 24'h000000;
@@ -1445,14 +1436,14 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     g1[6] = 24'h000000;
   end
   always @(posedge clk) begin
-    if (\g_wr__en$269 )
-      g1[\$like [2:0]] <= \g_wr__data$268 ;
+    if (\g_wr__en$278 )
+      g1[\$like [2:0]] <= \g_wr__data$277 ;
   end
   reg [23:0] _1_;
   always @(posedge clk) begin
     _1_ <= g1[t[2:0]];
   end
-  assign \$signature__data$256  = _1_;
+  assign \$signature__data$265  = _1_;
   reg [197:0] key0 [3:0];
   initial begin
     key0[0] = 198'h00008000e000080070000080380000081c0000008e0000000f;
@@ -1479,7 +1470,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   always @(posedge clk) begin
     _3_ <= key1[t[2:0]];
   end
-  assign \key_rd__data$244  = _3_;
+  assign \key_rd__data$253  = _3_;
   reg [11:0] t_mem [7:0];
   initial begin
     t_mem[0] = 12'h000;
@@ -1499,7 +1490,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   always @(posedge clk) begin
     _4_ <= t_mem[sample];
   end
-  assign \$signature__data$253  = _4_;
+  assign \$signature__data$262  = _4_;
   reg [95:0] theta0 [3:0];
   initial begin
     theta0[0] = 96'hfc9ef543fa280606007c0095;
@@ -1514,11 +1505,11 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg [95:0] _5_;
   reg [95:0] _6_;
   always @(posedge clk) begin
-    _5_ <= theta0[\$1056 [1:0]];
+    _5_ <= theta0[\$1038 [1:0]];
     _6_ <= theta0[t[1:0]];
   end
-  assign \$signature__data$275  = _5_;
-  assign \$signature__data$135  = _6_;
+  assign \$signature__data$284  = _5_;
+  assign \$signature__data$144  = _6_;
   reg [15:0] theta1 [6:0];
   initial begin
     theta1[0] = 16'h0158;
@@ -1530,17 +1521,17 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     theta1[6] = 16'h0000;
   end
   always @(posedge clk) begin
-    if (\th_wr__en$266 )
+    if (\th_wr__en$275 )
       theta1[\$like [2:0]] <= l1_u0_tnext;
   end
   reg [15:0] _7_;
   reg [15:0] _8_;
   always @(posedge clk) begin
-    _7_ <= theta1[\$1057 [2:0]];
+    _7_ <= theta1[\$1039 [2:0]];
     _8_ <= theta1[t[2:0]];
   end
-  assign \$signature__data$276  = _7_;
-  assign \$signature__data$243  = _8_;
+  assign \$signature__data$285  = _7_;
+  assign \$signature__data$252  = _8_;
   reg [5:0] x_mem [23:0];
   initial begin
     x_mem[0] = 6'h10;
@@ -1574,9 +1565,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   reg [5:0] _9_;
   always @(posedge clk) begin
-    _9_ <= x_mem[\$642 [4:0]];
+    _9_ <= x_mem[\$660 [4:0]];
   end
-  assign \$signature__data$134  = _9_;
+  assign \$signature__data$143  = _9_;
   assign \$1  = cycle + 1'h1;
   assign \$3  = \$2  == ic;
   assign \$4  = ic + 1'h1;
@@ -1593,7 +1584,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$18  = \$16  & \$17 ;
   assign \$19  = ! \$like$37 ;
   assign \$20  = \$19  ? 30'h00000000 : l0_acc0;
-  assign \$21  = $signed(\$653 [16:0]) * $signed(l0_in0);
+  assign \$21  = $signed(\$671 [16:0]) * $signed(l0_in0);
   assign \$22  = $signed(\$20 ) + $signed(\$21 );
   assign \$23  = ! s1_layer;
   assign \$24  = \$signal  & \$23 ;
@@ -1601,7 +1592,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$26  = \$24  & \$25 ;
   assign \$27  = ! \$like$37 ;
   assign \$28  = \$27  ? 30'h00000000 : l0_acc1;
-  assign \$29  = $signed(\$662 [16:0]) * $signed(l0_in0);
+  assign \$29  = $signed(\$680 [16:0]) * $signed(l0_in0);
   assign \$30  = $signed(\$28 ) + $signed(\$29 );
   assign \$31  = ! s1_layer;
   assign \$32  = \$signal  & \$31 ;
@@ -1609,7 +1600,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$34  = \$32  & \$33 ;
   assign \$35  = ! \$like$37 ;
   assign \$36  = \$35  ? 30'h00000000 : l0_acc2;
-  assign \$37  = $signed(\$671 [16:0]) * $signed(l0_in0);
+  assign \$37  = $signed(\$689 [16:0]) * $signed(l0_in0);
   assign \$38  = $signed(\$36 ) + $signed(\$37 );
   assign \$39  = ! s1_layer;
   assign \$40  = \$signal  & \$39 ;
@@ -1617,7 +1608,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$42  = \$40  & \$41 ;
   assign \$43  = ! \$like$37 ;
   assign \$44  = \$43  ? 30'h00000000 : l0_acc3;
-  assign \$45  = $signed(\$680 [16:0]) * $signed(l0_in0);
+  assign \$45  = $signed(\$698 [16:0]) * $signed(l0_in0);
   assign \$46  = $signed(\$44 ) + $signed(\$45 );
   assign \$47  = ! s1_layer;
   assign \$48  = \$signal  & \$47 ;
@@ -1625,7 +1616,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$50  = \$48  & \$49 ;
   assign \$51  = ! \$like$37 ;
   assign \$52  = \$51  ? 30'h00000000 : l0_acc4;
-  assign \$53  = $signed(\$689 [16:0]) * $signed(l0_in0);
+  assign \$53  = $signed(\$707 [16:0]) * $signed(l0_in0);
   assign \$54  = $signed(\$52 ) + $signed(\$53 );
   assign \$55  = ! s1_layer;
   assign \$56  = \$signal  & \$55 ;
@@ -1633,7 +1624,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$58  = \$56  & \$57 ;
   assign \$59  = ! \$like$37 ;
   assign \$60  = \$59  ? 30'h00000000 : l0_acc5;
-  assign \$61  = $signed(\$698 [16:0]) * $signed(l0_in0);
+  assign \$61  = $signed(\$716 [16:0]) * $signed(l0_in0);
   assign \$62  = $signed(\$60 ) + $signed(\$61 );
   assign \$63  = ! \$like$41 ;
   assign \$64  = s2_valid & \$63 ;
@@ -1652,302 +1643,302 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$90  = \$88  & \$89 ;
   assign \$91  = ! \$like$37 ;
   assign \$92  = \$91  ? 30'h00000000 : l1_acc0;
-  assign \$93  = $signed(\$982 [16:0]) * $signed(l1_in0);
+  assign \$93  = $signed(\$976 [16:0]) * $signed(l1_in0);
   assign \$94  = $signed(\$92 ) + $signed(\$93 );
   assign \$96  = s2_valid & \$95 ;
   assign \$97  = $signed(err0) * $signed(err0);
   assign \$98  = $signed(cost_acc) + $signed(\$97 );
   assign \$99  = ! \$like$41 ;
   assign \$100  = s2_valid & \$99 ;
-  assign \$101  = \$100  & l0_z0_sat;
-  assign \$102  = ! \$like$41 ;
-  assign \$103  = s2_valid & \$102 ;
-  assign \$104  = \$103  & l0_z1_sat;
-  assign \$105  = \$101  + \$104 ;
-  assign \$106  = ! \$like$41 ;
-  assign \$107  = s2_valid & \$106 ;
-  assign \$108  = \$107  & l0_z2_sat;
-  assign \$109  = ! \$like$41 ;
-  assign \$110  = s2_valid & \$109 ;
-  assign \$111  = \$110  & l0_z3_sat;
-  assign \$112  = \$108  + \$111 ;
-  assign \$113  = \$105  + \$112 ;
-  assign \$114  = ! \$like$41 ;
-  assign \$115  = s2_valid & \$114 ;
-  assign \$116  = \$115  & l0_z4_sat;
-  assign \$117  = ! \$like$41 ;
-  assign \$118  = s2_valid & \$117 ;
-  assign \$119  = \$118  & l0_z5_sat;
-  assign \$120  = \$116  + \$119 ;
-  assign \$122  = s2_valid & \$121 ;
-  assign \$123  = \$122  & l1_z0_sat;
-  assign \$124  = \$120  + \$123 ;
-  assign \$125  = \$113  + \$124 ;
-  assign \$126  = sat_z + \$125 ;
-  assign \$127  = \$126  > 32'd4294967295;
-  assign \$128  = ! \$like$41 ;
-  assign \$129  = s2_valid & \$128 ;
-  assign \$130  = \$129  & l0_z0_sat;
-  assign \$131  = ! \$like$41 ;
-  assign \$132  = s2_valid & \$131 ;
-  assign \$133  = \$132  & l0_z1_sat;
-  assign \$134  = \$130  + \$133 ;
+  assign \$101  = l0_z0_hi | l0_z0_lo;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = ! \$like$41 ;
+  assign \$104  = s2_valid & \$103 ;
+  assign \$105  = l0_z1_hi | l0_z1_lo;
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = \$102  + \$106 ;
+  assign \$108  = ! \$like$41 ;
+  assign \$109  = s2_valid & \$108 ;
+  assign \$110  = l0_z2_hi | l0_z2_lo;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = ! \$like$41 ;
+  assign \$113  = s2_valid & \$112 ;
+  assign \$114  = l0_z3_hi | l0_z3_lo;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = \$111  + \$115 ;
+  assign \$117  = \$107  + \$116 ;
+  assign \$118  = ! \$like$41 ;
+  assign \$119  = s2_valid & \$118 ;
+  assign \$120  = l0_z4_hi | l0_z4_lo;
+  assign \$121  = \$119  & \$120 ;
+  assign \$122  = ! \$like$41 ;
+  assign \$123  = s2_valid & \$122 ;
+  assign \$124  = l0_z5_hi | l0_z5_lo;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = \$121  + \$125 ;
+  assign \$128  = s2_valid & \$127 ;
+  assign \$129  = l1_z0_hi | l1_z0_lo;
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = \$126  + \$130 ;
+  assign \$132  = \$117  + \$131 ;
+  assign \$133  = sat_z + \$132 ;
+  assign \$134  = \$133  > 32'd4294967295;
   assign \$135  = ! \$like$41 ;
   assign \$136  = s2_valid & \$135 ;
-  assign \$137  = \$136  & l0_z2_sat;
-  assign \$138  = ! \$like$41 ;
-  assign \$139  = s2_valid & \$138 ;
-  assign \$140  = \$139  & l0_z3_sat;
-  assign \$141  = \$137  + \$140 ;
-  assign \$142  = \$134  + \$141 ;
-  assign \$143  = ! \$like$41 ;
-  assign \$144  = s2_valid & \$143 ;
-  assign \$145  = \$144  & l0_z4_sat;
-  assign \$146  = ! \$like$41 ;
-  assign \$147  = s2_valid & \$146 ;
-  assign \$148  = \$147  & l0_z5_sat;
-  assign \$149  = \$145  + \$148 ;
-  assign \$151  = s2_valid & \$150 ;
-  assign \$152  = \$151  & l1_z0_sat;
-  assign \$153  = \$149  + \$152 ;
-  assign \$154  = \$142  + \$153 ;
-  assign \$155  = sat_z + \$154 ;
-  assign \$156  = \$127  ? 33'h0ffffffff : \$155 ;
-  assign \$157  = ! \$like$41 ;
-  assign \$158  = s2_valid & \$157 ;
-  assign \$160  = ! \$like$41 ;
-  assign \$161  = s2_valid & \$160 ;
-  assign \$164  = ! \$like$41 ;
-  assign \$165  = s2_valid & \$164 ;
-  assign \$167  = ! \$like$41 ;
-  assign \$168  = s2_valid & \$167 ;
-  assign \$172  = ! \$like$41 ;
-  assign \$173  = s2_valid & \$172 ;
-  assign \$175  = ! \$like$41 ;
-  assign \$176  = s2_valid & \$175 ;
-  assign \$180  = s2_valid & \$179 ;
-  assign \$184  = sat_act + 4'h0;
-  assign \$185  = \$184  > 32'd4294967295;
+  assign \$137  = l0_z0_hi | l0_z0_lo;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = ! \$like$41 ;
+  assign \$140  = s2_valid & \$139 ;
+  assign \$141  = l0_z1_hi | l0_z1_lo;
+  assign \$142  = \$140  & \$141 ;
+  assign \$143  = \$138  + \$142 ;
+  assign \$144  = ! \$like$41 ;
+  assign \$145  = s2_valid & \$144 ;
+  assign \$146  = l0_z2_hi | l0_z2_lo;
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = ! \$like$41 ;
+  assign \$149  = s2_valid & \$148 ;
+  assign \$150  = l0_z3_hi | l0_z3_lo;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = \$147  + \$151 ;
+  assign \$153  = \$143  + \$152 ;
+  assign \$154  = ! \$like$41 ;
+  assign \$155  = s2_valid & \$154 ;
+  assign \$156  = l0_z4_hi | l0_z4_lo;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = ! \$like$41 ;
+  assign \$159  = s2_valid & \$158 ;
+  assign \$160  = l0_z5_hi | l0_z5_lo;
+  assign \$161  = \$159  & \$160 ;
+  assign \$162  = \$157  + \$161 ;
+  assign \$164  = s2_valid & \$163 ;
+  assign \$165  = l1_z0_hi | l1_z0_lo;
+  assign \$166  = \$164  & \$165 ;
+  assign \$167  = \$162  + \$166 ;
+  assign \$168  = \$153  + \$167 ;
+  assign \$169  = sat_z + \$168 ;
+  assign \$170  = \$134  ? 33'h0ffffffff : \$169 ;
+  assign \$171  = ! \$like$41 ;
+  assign \$172  = s2_valid & \$171 ;
+  assign \$174  = ! \$like$41 ;
+  assign \$175  = s2_valid & \$174 ;
+  assign \$178  = ! \$like$41 ;
+  assign \$179  = s2_valid & \$178 ;
+  assign \$181  = ! \$like$41 ;
+  assign \$182  = s2_valid & \$181 ;
   assign \$186  = ! \$like$41 ;
   assign \$187  = s2_valid & \$186 ;
   assign \$189  = ! \$like$41 ;
   assign \$190  = s2_valid & \$189 ;
-  assign \$193  = ! \$like$41 ;
   assign \$194  = s2_valid & \$193 ;
-  assign \$196  = ! \$like$41 ;
-  assign \$197  = s2_valid & \$196 ;
-  assign \$201  = ! \$like$41 ;
-  assign \$202  = s2_valid & \$201 ;
-  assign \$204  = ! \$like$41 ;
-  assign \$205  = s2_valid & \$204 ;
-  assign \$209  = s2_valid & \$208 ;
-  assign \$213  = sat_act + 4'h0;
-  assign \$214  = \$185  ? 33'h0ffffffff : \$213 ;
-  assign \$215  = ! s1_layer;
-  assign \$216  = \$signal  & \$215 ;
-  assign \$217  = state == 3'h5;
-  assign \$218  = ! state;
-  assign \$219  = \$217  | \$218 ;
-  assign \$220  = \$216  & \$219 ;
-  assign \$221  = ~ clearing;
-  assign \$222  = l0_u0_gsat_hi | l0_u0_gsat_lo;
-  assign \$223  = \$221  & \$222 ;
-  assign \$224  = \$220  & \$223 ;
-  assign \$225  = ! s1_layer;
-  assign \$226  = \$signal  & \$225 ;
-  assign \$227  = state == 3'h5;
-  assign \$228  = ! state;
-  assign \$229  = \$227  | \$228 ;
-  assign \$230  = \$226  & \$229 ;
-  assign \$231  = ~ clearing;
-  assign \$232  = l0_u1_gsat_hi | l0_u1_gsat_lo;
-  assign \$233  = \$231  & \$232 ;
+  assign \$198  = sat_act + 4'h0;
+  assign \$199  = \$198  > 32'd4294967295;
+  assign \$200  = ! \$like$41 ;
+  assign \$201  = s2_valid & \$200 ;
+  assign \$203  = ! \$like$41 ;
+  assign \$204  = s2_valid & \$203 ;
+  assign \$207  = ! \$like$41 ;
+  assign \$208  = s2_valid & \$207 ;
+  assign \$210  = ! \$like$41 ;
+  assign \$211  = s2_valid & \$210 ;
+  assign \$215  = ! \$like$41 ;
+  assign \$216  = s2_valid & \$215 ;
+  assign \$218  = ! \$like$41 ;
+  assign \$219  = s2_valid & \$218 ;
+  assign \$223  = s2_valid & \$222 ;
+  assign \$227  = sat_act + 4'h0;
+  assign \$228  = \$199  ? 33'h0ffffffff : \$227 ;
+  assign \$229  = ! s1_layer;
+  assign \$230  = \$signal  & \$229 ;
+  assign \$231  = state == 3'h5;
+  assign \$232  = ! state;
+  assign \$233  = \$231  | \$232 ;
   assign \$234  = \$230  & \$233 ;
-  assign \$235  = \$224  + \$234 ;
-  assign \$236  = ! s1_layer;
-  assign \$237  = \$signal  & \$236 ;
-  assign \$238  = state == 3'h5;
-  assign \$239  = ! state;
-  assign \$240  = \$238  | \$239 ;
-  assign \$241  = \$237  & \$240 ;
-  assign \$242  = ~ clearing;
-  assign \$243  = l0_u2_gsat_hi | l0_u2_gsat_lo;
-  assign \$244  = \$242  & \$243 ;
-  assign \$245  = \$241  & \$244 ;
-  assign \$246  = ! s1_layer;
-  assign \$247  = \$signal  & \$246 ;
-  assign \$248  = state == 3'h5;
-  assign \$249  = ! state;
-  assign \$250  = \$248  | \$249 ;
-  assign \$251  = \$247  & \$250 ;
-  assign \$252  = ~ clearing;
-  assign \$253  = l0_u3_gsat_hi | l0_u3_gsat_lo;
-  assign \$254  = \$252  & \$253 ;
+  assign \$235  = ~ clearing;
+  assign \$236  = l0_u0_gsat_hi | l0_u0_gsat_lo;
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = \$234  & \$237 ;
+  assign \$239  = ! s1_layer;
+  assign \$240  = \$signal  & \$239 ;
+  assign \$241  = state == 3'h5;
+  assign \$242  = ! state;
+  assign \$243  = \$241  | \$242 ;
+  assign \$244  = \$240  & \$243 ;
+  assign \$245  = ~ clearing;
+  assign \$246  = l0_u1_gsat_hi | l0_u1_gsat_lo;
+  assign \$247  = \$245  & \$246 ;
+  assign \$248  = \$244  & \$247 ;
+  assign \$249  = \$238  + \$248 ;
+  assign \$250  = ! s1_layer;
+  assign \$251  = \$signal  & \$250 ;
+  assign \$252  = state == 3'h5;
+  assign \$253  = ! state;
+  assign \$254  = \$252  | \$253 ;
   assign \$255  = \$251  & \$254 ;
-  assign \$256  = \$245  + \$255 ;
-  assign \$257  = \$235  + \$256 ;
-  assign \$258  = ! s1_layer;
-  assign \$259  = \$signal  & \$258 ;
-  assign \$260  = state == 3'h5;
-  assign \$261  = ! state;
-  assign \$262  = \$260  | \$261 ;
-  assign \$263  = \$259  & \$262 ;
-  assign \$264  = ~ clearing;
-  assign \$265  = l0_u4_gsat_hi | l0_u4_gsat_lo;
-  assign \$266  = \$264  & \$265 ;
-  assign \$267  = \$263  & \$266 ;
-  assign \$268  = ! s1_layer;
-  assign \$269  = \$signal  & \$268 ;
-  assign \$270  = state == 3'h5;
-  assign \$271  = ! state;
-  assign \$272  = \$270  | \$271 ;
-  assign \$273  = \$269  & \$272 ;
-  assign \$274  = ~ clearing;
-  assign \$275  = l0_u5_gsat_hi | l0_u5_gsat_lo;
-  assign \$276  = \$274  & \$275 ;
+  assign \$256  = ~ clearing;
+  assign \$257  = l0_u2_gsat_hi | l0_u2_gsat_lo;
+  assign \$258  = \$256  & \$257 ;
+  assign \$259  = \$255  & \$258 ;
+  assign \$260  = ! s1_layer;
+  assign \$261  = \$signal  & \$260 ;
+  assign \$262  = state == 3'h5;
+  assign \$263  = ! state;
+  assign \$264  = \$262  | \$263 ;
+  assign \$265  = \$261  & \$264 ;
+  assign \$266  = ~ clearing;
+  assign \$267  = l0_u3_gsat_hi | l0_u3_gsat_lo;
+  assign \$268  = \$266  & \$267 ;
+  assign \$269  = \$265  & \$268 ;
+  assign \$270  = \$259  + \$269 ;
+  assign \$271  = \$249  + \$270 ;
+  assign \$272  = ! s1_layer;
+  assign \$273  = \$signal  & \$272 ;
+  assign \$274  = state == 3'h5;
+  assign \$275  = ! state;
+  assign \$276  = \$274  | \$275 ;
   assign \$277  = \$273  & \$276 ;
-  assign \$278  = \$267  + \$277 ;
-  assign \$280  = \$signal  & \$279 ;
-  assign \$281  = state == 3'h5;
-  assign \$282  = ! state;
-  assign \$283  = \$281  | \$282 ;
-  assign \$284  = \$280  & \$283 ;
-  assign \$285  = ~ clearing;
-  assign \$286  = l1_u0_gsat_hi | l1_u0_gsat_lo;
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = \$284  & \$287 ;
-  assign \$289  = \$278  + \$288 ;
-  assign \$290  = \$257  + \$289 ;
-  assign \$291  = sat_g + \$290 ;
-  assign \$292  = \$291  > 32'd4294967295;
-  assign \$293  = ! s1_layer;
+  assign \$278  = ~ clearing;
+  assign \$279  = l0_u4_gsat_hi | l0_u4_gsat_lo;
+  assign \$280  = \$278  & \$279 ;
+  assign \$281  = \$277  & \$280 ;
+  assign \$282  = ! s1_layer;
+  assign \$283  = \$signal  & \$282 ;
+  assign \$284  = state == 3'h5;
+  assign \$285  = ! state;
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = \$283  & \$286 ;
+  assign \$288  = ~ clearing;
+  assign \$289  = l0_u5_gsat_hi | l0_u5_gsat_lo;
+  assign \$290  = \$288  & \$289 ;
+  assign \$291  = \$287  & \$290 ;
+  assign \$292  = \$281  + \$291 ;
   assign \$294  = \$signal  & \$293 ;
   assign \$295  = state == 3'h5;
   assign \$296  = ! state;
   assign \$297  = \$295  | \$296 ;
   assign \$298  = \$294  & \$297 ;
   assign \$299  = ~ clearing;
-  assign \$300  = l0_u0_gsat_hi | l0_u0_gsat_lo;
+  assign \$300  = l1_u0_gsat_hi | l1_u0_gsat_lo;
   assign \$301  = \$299  & \$300 ;
   assign \$302  = \$298  & \$301 ;
-  assign \$303  = ! s1_layer;
-  assign \$304  = \$signal  & \$303 ;
-  assign \$305  = state == 3'h5;
-  assign \$306  = ! state;
-  assign \$307  = \$305  | \$306 ;
-  assign \$308  = \$304  & \$307 ;
-  assign \$309  = ~ clearing;
-  assign \$310  = l0_u1_gsat_hi | l0_u1_gsat_lo;
-  assign \$311  = \$309  & \$310 ;
+  assign \$303  = \$292  + \$302 ;
+  assign \$304  = \$271  + \$303 ;
+  assign \$305  = sat_g + \$304 ;
+  assign \$306  = \$305  > 32'd4294967295;
+  assign \$307  = ! s1_layer;
+  assign \$308  = \$signal  & \$307 ;
+  assign \$309  = state == 3'h5;
+  assign \$310  = ! state;
+  assign \$311  = \$309  | \$310 ;
   assign \$312  = \$308  & \$311 ;
-  assign \$313  = \$302  + \$312 ;
-  assign \$314  = ! s1_layer;
-  assign \$315  = \$signal  & \$314 ;
-  assign \$316  = state == 3'h5;
-  assign \$317  = ! state;
-  assign \$318  = \$316  | \$317 ;
-  assign \$319  = \$315  & \$318 ;
-  assign \$320  = ~ clearing;
-  assign \$321  = l0_u2_gsat_hi | l0_u2_gsat_lo;
-  assign \$322  = \$320  & \$321 ;
-  assign \$323  = \$319  & \$322 ;
-  assign \$324  = ! s1_layer;
-  assign \$325  = \$signal  & \$324 ;
-  assign \$326  = state == 3'h5;
-  assign \$327  = ! state;
-  assign \$328  = \$326  | \$327 ;
-  assign \$329  = \$325  & \$328 ;
-  assign \$330  = ~ clearing;
-  assign \$331  = l0_u3_gsat_hi | l0_u3_gsat_lo;
-  assign \$332  = \$330  & \$331 ;
+  assign \$313  = ~ clearing;
+  assign \$314  = l0_u0_gsat_hi | l0_u0_gsat_lo;
+  assign \$315  = \$313  & \$314 ;
+  assign \$316  = \$312  & \$315 ;
+  assign \$317  = ! s1_layer;
+  assign \$318  = \$signal  & \$317 ;
+  assign \$319  = state == 3'h5;
+  assign \$320  = ! state;
+  assign \$321  = \$319  | \$320 ;
+  assign \$322  = \$318  & \$321 ;
+  assign \$323  = ~ clearing;
+  assign \$324  = l0_u1_gsat_hi | l0_u1_gsat_lo;
+  assign \$325  = \$323  & \$324 ;
+  assign \$326  = \$322  & \$325 ;
+  assign \$327  = \$316  + \$326 ;
+  assign \$328  = ! s1_layer;
+  assign \$329  = \$signal  & \$328 ;
+  assign \$330  = state == 3'h5;
+  assign \$331  = ! state;
+  assign \$332  = \$330  | \$331 ;
   assign \$333  = \$329  & \$332 ;
-  assign \$334  = \$323  + \$333 ;
-  assign \$335  = \$313  + \$334 ;
-  assign \$336  = ! s1_layer;
-  assign \$337  = \$signal  & \$336 ;
-  assign \$338  = state == 3'h5;
-  assign \$339  = ! state;
-  assign \$340  = \$338  | \$339 ;
-  assign \$341  = \$337  & \$340 ;
-  assign \$342  = ~ clearing;
-  assign \$343  = l0_u4_gsat_hi | l0_u4_gsat_lo;
-  assign \$344  = \$342  & \$343 ;
-  assign \$345  = \$341  & \$344 ;
-  assign \$346  = ! s1_layer;
-  assign \$347  = \$signal  & \$346 ;
-  assign \$348  = state == 3'h5;
-  assign \$349  = ! state;
-  assign \$350  = \$348  | \$349 ;
-  assign \$351  = \$347  & \$350 ;
-  assign \$352  = ~ clearing;
-  assign \$353  = l0_u5_gsat_hi | l0_u5_gsat_lo;
-  assign \$354  = \$352  & \$353 ;
+  assign \$334  = ~ clearing;
+  assign \$335  = l0_u2_gsat_hi | l0_u2_gsat_lo;
+  assign \$336  = \$334  & \$335 ;
+  assign \$337  = \$333  & \$336 ;
+  assign \$338  = ! s1_layer;
+  assign \$339  = \$signal  & \$338 ;
+  assign \$340  = state == 3'h5;
+  assign \$341  = ! state;
+  assign \$342  = \$340  | \$341 ;
+  assign \$343  = \$339  & \$342 ;
+  assign \$344  = ~ clearing;
+  assign \$345  = l0_u3_gsat_hi | l0_u3_gsat_lo;
+  assign \$346  = \$344  & \$345 ;
+  assign \$347  = \$343  & \$346 ;
+  assign \$348  = \$337  + \$347 ;
+  assign \$349  = \$327  + \$348 ;
+  assign \$350  = ! s1_layer;
+  assign \$351  = \$signal  & \$350 ;
+  assign \$352  = state == 3'h5;
+  assign \$353  = ! state;
+  assign \$354  = \$352  | \$353 ;
   assign \$355  = \$351  & \$354 ;
-  assign \$356  = \$345  + \$355 ;
-  assign \$358  = \$signal  & \$357 ;
-  assign \$359  = state == 3'h5;
-  assign \$360  = ! state;
-  assign \$361  = \$359  | \$360 ;
-  assign \$362  = \$358  & \$361 ;
-  assign \$363  = ~ clearing;
-  assign \$364  = l1_u0_gsat_hi | l1_u0_gsat_lo;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = \$362  & \$365 ;
-  assign \$367  = \$356  + \$366 ;
-  assign \$368  = \$335  + \$367 ;
-  assign \$369  = sat_g + \$368 ;
-  assign \$370  = \$292  ? 33'h0ffffffff : \$369 ;
-  assign \$371  = ! s1_layer;
+  assign \$356  = ~ clearing;
+  assign \$357  = l0_u4_gsat_hi | l0_u4_gsat_lo;
+  assign \$358  = \$356  & \$357 ;
+  assign \$359  = \$355  & \$358 ;
+  assign \$360  = ! s1_layer;
+  assign \$361  = \$signal  & \$360 ;
+  assign \$362  = state == 3'h5;
+  assign \$363  = ! state;
+  assign \$364  = \$362  | \$363 ;
+  assign \$365  = \$361  & \$364 ;
+  assign \$366  = ~ clearing;
+  assign \$367  = l0_u5_gsat_hi | l0_u5_gsat_lo;
+  assign \$368  = \$366  & \$367 ;
+  assign \$369  = \$365  & \$368 ;
+  assign \$370  = \$359  + \$369 ;
   assign \$372  = \$signal  & \$371 ;
   assign \$373  = state == 3'h5;
   assign \$374  = ! state;
   assign \$375  = \$373  | \$374 ;
   assign \$376  = \$372  & \$375 ;
-  assign \$377  = th_cnt == 3'h7;
-  assign \$378  = ~ clearing;
+  assign \$377  = ~ clearing;
+  assign \$378  = l1_u0_gsat_hi | l1_u0_gsat_lo;
   assign \$379  = \$377  & \$378 ;
-  assign \$380  = l0_u0_tsat_hi | l0_u0_tsat_lo;
-  assign \$381  = \$379  & \$380 ;
-  assign \$382  = \$376  & \$381 ;
-  assign \$383  = ! s1_layer;
-  assign \$384  = \$signal  & \$383 ;
-  assign \$385  = state == 3'h5;
-  assign \$386  = ! state;
-  assign \$387  = \$385  | \$386 ;
-  assign \$388  = \$384  & \$387 ;
-  assign \$389  = th_cnt == 3'h7;
-  assign \$390  = ~ clearing;
-  assign \$391  = \$389  & \$390 ;
-  assign \$392  = l0_u1_tsat_hi | l0_u1_tsat_lo;
+  assign \$380  = \$376  & \$379 ;
+  assign \$381  = \$370  + \$380 ;
+  assign \$382  = \$349  + \$381 ;
+  assign \$383  = sat_g + \$382 ;
+  assign \$384  = \$306  ? 33'h0ffffffff : \$383 ;
+  assign \$385  = ! s1_layer;
+  assign \$386  = \$signal  & \$385 ;
+  assign \$387  = state == 3'h5;
+  assign \$388  = ! state;
+  assign \$389  = \$387  | \$388 ;
+  assign \$390  = \$386  & \$389 ;
+  assign \$391  = th_cnt == 3'h7;
+  assign \$392  = ~ clearing;
   assign \$393  = \$391  & \$392 ;
-  assign \$394  = \$388  & \$393 ;
-  assign \$395  = \$382  + \$394 ;
-  assign \$396  = ! s1_layer;
-  assign \$397  = \$signal  & \$396 ;
-  assign \$398  = state == 3'h5;
-  assign \$399  = ! state;
-  assign \$400  = \$398  | \$399 ;
-  assign \$401  = \$397  & \$400 ;
-  assign \$402  = th_cnt == 3'h7;
-  assign \$403  = ~ clearing;
-  assign \$404  = \$402  & \$403 ;
-  assign \$405  = l0_u2_tsat_hi | l0_u2_tsat_lo;
-  assign \$406  = \$404  & \$405 ;
-  assign \$407  = \$401  & \$406 ;
-  assign \$408  = ! s1_layer;
-  assign \$409  = \$signal  & \$408 ;
-  assign \$410  = state == 3'h5;
-  assign \$411  = ! state;
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = \$409  & \$412 ;
-  assign \$414  = th_cnt == 3'h7;
-  assign \$415  = ~ clearing;
-  assign \$416  = \$414  & \$415 ;
-  assign \$417  = l0_u3_tsat_hi | l0_u3_tsat_lo;
+  assign \$394  = l0_u0_tsat_hi | l0_u0_tsat_lo;
+  assign \$395  = \$393  & \$394 ;
+  assign \$396  = \$390  & \$395 ;
+  assign \$397  = ! s1_layer;
+  assign \$398  = \$signal  & \$397 ;
+  assign \$399  = state == 3'h5;
+  assign \$400  = ! state;
+  assign \$401  = \$399  | \$400 ;
+  assign \$402  = \$398  & \$401 ;
+  assign \$403  = th_cnt == 3'h7;
+  assign \$404  = ~ clearing;
+  assign \$405  = \$403  & \$404 ;
+  assign \$406  = l0_u1_tsat_hi | l0_u1_tsat_lo;
+  assign \$407  = \$405  & \$406 ;
+  assign \$408  = \$402  & \$407 ;
+  assign \$409  = \$396  + \$408 ;
+  assign \$410  = ! s1_layer;
+  assign \$411  = \$signal  & \$410 ;
+  assign \$412  = state == 3'h5;
+  assign \$413  = ! state;
+  assign \$414  = \$412  | \$413 ;
+  assign \$415  = \$411  & \$414 ;
+  assign \$416  = th_cnt == 3'h7;
+  assign \$417  = ~ clearing;
   assign \$418  = \$416  & \$417 ;
-  assign \$419  = \$413  & \$418 ;
-  assign \$420  = \$407  + \$419 ;
-  assign \$421  = \$395  + \$420 ;
+  assign \$419  = l0_u2_tsat_hi | l0_u2_tsat_lo;
+  assign \$420  = \$418  & \$419 ;
+  assign \$421  = \$415  & \$420 ;
   assign \$422  = ! s1_layer;
   assign \$423  = \$signal  & \$422 ;
   assign \$424  = state == 3'h5;
@@ -1957,88 +1948,88 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$428  = th_cnt == 3'h7;
   assign \$429  = ~ clearing;
   assign \$430  = \$428  & \$429 ;
-  assign \$431  = l0_u4_tsat_hi | l0_u4_tsat_lo;
+  assign \$431  = l0_u3_tsat_hi | l0_u3_tsat_lo;
   assign \$432  = \$430  & \$431 ;
   assign \$433  = \$427  & \$432 ;
-  assign \$434  = ! s1_layer;
-  assign \$435  = \$signal  & \$434 ;
-  assign \$436  = state == 3'h5;
-  assign \$437  = ! state;
-  assign \$438  = \$436  | \$437 ;
-  assign \$439  = \$435  & \$438 ;
-  assign \$440  = th_cnt == 3'h7;
-  assign \$441  = ~ clearing;
-  assign \$442  = \$440  & \$441 ;
-  assign \$443  = l0_u5_tsat_hi | l0_u5_tsat_lo;
+  assign \$434  = \$421  + \$433 ;
+  assign \$435  = \$409  + \$434 ;
+  assign \$436  = ! s1_layer;
+  assign \$437  = \$signal  & \$436 ;
+  assign \$438  = state == 3'h5;
+  assign \$439  = ! state;
+  assign \$440  = \$438  | \$439 ;
+  assign \$441  = \$437  & \$440 ;
+  assign \$442  = th_cnt == 3'h7;
+  assign \$443  = ~ clearing;
   assign \$444  = \$442  & \$443 ;
-  assign \$445  = \$439  & \$444 ;
-  assign \$446  = \$433  + \$445 ;
-  assign \$448  = \$signal  & \$447 ;
-  assign \$449  = state == 3'h5;
-  assign \$450  = ! state;
-  assign \$451  = \$449  | \$450 ;
-  assign \$452  = \$448  & \$451 ;
-  assign \$453  = th_cnt == 3'h7;
-  assign \$454  = ~ clearing;
-  assign \$455  = \$453  & \$454 ;
-  assign \$456  = l1_u0_tsat_hi | l1_u0_tsat_lo;
-  assign \$457  = \$455  & \$456 ;
-  assign \$458  = \$452  & \$457 ;
-  assign \$459  = \$446  + \$458 ;
-  assign \$460  = \$421  + \$459 ;
-  assign \$461  = sat_theta + \$460 ;
-  assign \$462  = \$461  > 32'd4294967295;
-  assign \$463  = ! s1_layer;
-  assign \$464  = \$signal  & \$463 ;
-  assign \$465  = state == 3'h5;
-  assign \$466  = ! state;
-  assign \$467  = \$465  | \$466 ;
-  assign \$468  = \$464  & \$467 ;
-  assign \$469  = th_cnt == 3'h7;
-  assign \$470  = ~ clearing;
+  assign \$445  = l0_u4_tsat_hi | l0_u4_tsat_lo;
+  assign \$446  = \$444  & \$445 ;
+  assign \$447  = \$441  & \$446 ;
+  assign \$448  = ! s1_layer;
+  assign \$449  = \$signal  & \$448 ;
+  assign \$450  = state == 3'h5;
+  assign \$451  = ! state;
+  assign \$452  = \$450  | \$451 ;
+  assign \$453  = \$449  & \$452 ;
+  assign \$454  = th_cnt == 3'h7;
+  assign \$455  = ~ clearing;
+  assign \$456  = \$454  & \$455 ;
+  assign \$457  = l0_u5_tsat_hi | l0_u5_tsat_lo;
+  assign \$458  = \$456  & \$457 ;
+  assign \$459  = \$453  & \$458 ;
+  assign \$460  = \$447  + \$459 ;
+  assign \$462  = \$signal  & \$461 ;
+  assign \$463  = state == 3'h5;
+  assign \$464  = ! state;
+  assign \$465  = \$463  | \$464 ;
+  assign \$466  = \$462  & \$465 ;
+  assign \$467  = th_cnt == 3'h7;
+  assign \$468  = ~ clearing;
+  assign \$469  = \$467  & \$468 ;
+  assign \$470  = l1_u0_tsat_hi | l1_u0_tsat_lo;
   assign \$471  = \$469  & \$470 ;
-  assign \$472  = l0_u0_tsat_hi | l0_u0_tsat_lo;
-  assign \$473  = \$471  & \$472 ;
-  assign \$474  = \$468  & \$473 ;
-  assign \$475  = ! s1_layer;
-  assign \$476  = \$signal  & \$475 ;
-  assign \$477  = state == 3'h5;
-  assign \$478  = ! state;
-  assign \$479  = \$477  | \$478 ;
-  assign \$480  = \$476  & \$479 ;
-  assign \$481  = th_cnt == 3'h7;
-  assign \$482  = ~ clearing;
-  assign \$483  = \$481  & \$482 ;
-  assign \$484  = l0_u1_tsat_hi | l0_u1_tsat_lo;
+  assign \$472  = \$466  & \$471 ;
+  assign \$473  = \$460  + \$472 ;
+  assign \$474  = \$435  + \$473 ;
+  assign \$475  = sat_theta + \$474 ;
+  assign \$476  = \$475  > 32'd4294967295;
+  assign \$477  = ! s1_layer;
+  assign \$478  = \$signal  & \$477 ;
+  assign \$479  = state == 3'h5;
+  assign \$480  = ! state;
+  assign \$481  = \$479  | \$480 ;
+  assign \$482  = \$478  & \$481 ;
+  assign \$483  = th_cnt == 3'h7;
+  assign \$484  = ~ clearing;
   assign \$485  = \$483  & \$484 ;
-  assign \$486  = \$480  & \$485 ;
-  assign \$487  = \$474  + \$486 ;
-  assign \$488  = ! s1_layer;
-  assign \$489  = \$signal  & \$488 ;
-  assign \$490  = state == 3'h5;
-  assign \$491  = ! state;
-  assign \$492  = \$490  | \$491 ;
-  assign \$493  = \$489  & \$492 ;
-  assign \$494  = th_cnt == 3'h7;
-  assign \$495  = ~ clearing;
-  assign \$496  = \$494  & \$495 ;
-  assign \$497  = l0_u2_tsat_hi | l0_u2_tsat_lo;
-  assign \$498  = \$496  & \$497 ;
-  assign \$499  = \$493  & \$498 ;
-  assign \$500  = ! s1_layer;
-  assign \$501  = \$signal  & \$500 ;
-  assign \$502  = state == 3'h5;
-  assign \$503  = ! state;
-  assign \$504  = \$502  | \$503 ;
-  assign \$505  = \$501  & \$504 ;
-  assign \$506  = th_cnt == 3'h7;
-  assign \$507  = ~ clearing;
-  assign \$508  = \$506  & \$507 ;
-  assign \$509  = l0_u3_tsat_hi | l0_u3_tsat_lo;
+  assign \$486  = l0_u0_tsat_hi | l0_u0_tsat_lo;
+  assign \$487  = \$485  & \$486 ;
+  assign \$488  = \$482  & \$487 ;
+  assign \$489  = ! s1_layer;
+  assign \$490  = \$signal  & \$489 ;
+  assign \$491  = state == 3'h5;
+  assign \$492  = ! state;
+  assign \$493  = \$491  | \$492 ;
+  assign \$494  = \$490  & \$493 ;
+  assign \$495  = th_cnt == 3'h7;
+  assign \$496  = ~ clearing;
+  assign \$497  = \$495  & \$496 ;
+  assign \$498  = l0_u1_tsat_hi | l0_u1_tsat_lo;
+  assign \$499  = \$497  & \$498 ;
+  assign \$500  = \$494  & \$499 ;
+  assign \$501  = \$488  + \$500 ;
+  assign \$502  = ! s1_layer;
+  assign \$503  = \$signal  & \$502 ;
+  assign \$504  = state == 3'h5;
+  assign \$505  = ! state;
+  assign \$506  = \$504  | \$505 ;
+  assign \$507  = \$503  & \$506 ;
+  assign \$508  = th_cnt == 3'h7;
+  assign \$509  = ~ clearing;
   assign \$510  = \$508  & \$509 ;
-  assign \$511  = \$505  & \$510 ;
-  assign \$512  = \$499  + \$511 ;
-  assign \$513  = \$487  + \$512 ;
+  assign \$511  = l0_u2_tsat_hi | l0_u2_tsat_lo;
+  assign \$512  = \$510  & \$511 ;
+  assign \$513  = \$507  & \$512 ;
   assign \$514  = ! s1_layer;
   assign \$515  = \$signal  & \$514 ;
   assign \$516  = state == 3'h5;
@@ -2048,693 +2039,684 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$520  = th_cnt == 3'h7;
   assign \$521  = ~ clearing;
   assign \$522  = \$520  & \$521 ;
-  assign \$523  = l0_u4_tsat_hi | l0_u4_tsat_lo;
+  assign \$523  = l0_u3_tsat_hi | l0_u3_tsat_lo;
   assign \$524  = \$522  & \$523 ;
   assign \$525  = \$519  & \$524 ;
-  assign \$526  = ! s1_layer;
-  assign \$527  = \$signal  & \$526 ;
-  assign \$528  = state == 3'h5;
-  assign \$529  = ! state;
-  assign \$530  = \$528  | \$529 ;
-  assign \$531  = \$527  & \$530 ;
-  assign \$532  = th_cnt == 3'h7;
-  assign \$533  = ~ clearing;
-  assign \$534  = \$532  & \$533 ;
-  assign \$535  = l0_u5_tsat_hi | l0_u5_tsat_lo;
+  assign \$526  = \$513  + \$525 ;
+  assign \$527  = \$501  + \$526 ;
+  assign \$528  = ! s1_layer;
+  assign \$529  = \$signal  & \$528 ;
+  assign \$530  = state == 3'h5;
+  assign \$531  = ! state;
+  assign \$532  = \$530  | \$531 ;
+  assign \$533  = \$529  & \$532 ;
+  assign \$534  = th_cnt == 3'h7;
+  assign \$535  = ~ clearing;
   assign \$536  = \$534  & \$535 ;
-  assign \$537  = \$531  & \$536 ;
-  assign \$538  = \$525  + \$537 ;
-  assign \$540  = \$signal  & \$539 ;
-  assign \$541  = state == 3'h5;
-  assign \$542  = ! state;
-  assign \$543  = \$541  | \$542 ;
-  assign \$544  = \$540  & \$543 ;
-  assign \$545  = th_cnt == 3'h7;
-  assign \$546  = ~ clearing;
-  assign \$547  = \$545  & \$546 ;
-  assign \$548  = l1_u0_tsat_hi | l1_u0_tsat_lo;
-  assign \$549  = \$547  & \$548 ;
-  assign \$550  = \$544  & \$549 ;
-  assign \$551  = \$538  + \$550 ;
-  assign \$552  = \$513  + \$551 ;
-  assign \$553  = sat_theta + \$552 ;
-  assign \$554  = \$462  ? 33'h0ffffffff : \$553 ;
-  assign \$555  = state == 2'h3;
-  assign \$556  = sat_cost + c_val_sat;
-  assign \$557  = \$556  > 32'd4294967295;
-  assign \$558  = sat_cost + c_val_sat;
-  assign \$559  = \$557  ? 33'h0ffffffff : \$558 ;
-  assign \$560  = state == 3'h4;
-  assign \$561  = sat_ctilde + ct_sat_sat;
-  assign \$562  = \$561  > 32'd4294967295;
-  assign \$563  = sat_ctilde + ct_sat_sat;
-  assign \$564  = \$562  ? 33'h0ffffffff : \$563 ;
-  assign \$567  = \$566  == t;
-  assign \$568  = \$565  & \$567 ;
-  assign \$570  = \$569  - 1'h1;
-  assign \$571  = t == \$570 ;
-  assign \$572  = ! state;
-  assign \$573  = \$572  ? 3'h1 : 3'h6;
-  assign \$574  = ~ layer;
-  assign \$575  = layer + 1'h1;
-  assign \$576  = t + 1'h1;
-  assign \$577  = t + 1'h1;
-  assign \$578  = | step_limit;
-  assign \$579  = step_count >= step_limit;
-  assign \$580  = \$578  & \$579 ;
-  assign \$581  = ~ \$580 ;
-  assign \$582  = run & \$581 ;
-  assign \$584  = \$583  + 1'h1;
-  assign \$585  = t == \$584 ;
-  assign \$587  = layer + 1'h1;
-  assign \$588  = t + 1'h1;
-  assign \$589  = step_count + 1'h1;
-  assign \$590  = \$589  > 32'd4294967295;
-  assign \$591  = step_count + 1'h1;
-  assign \$592  = \$590  ? 33'h0ffffffff : \$591 ;
-  assign \$593  = ! x_cnt;
-  assign \$594  = x_cnt + 1'h1;
-  assign \$595  = x_cnt ? \$594  : 2'h0;
-  assign \$596  = th_cnt == 3'h7;
-  assign \$597  = th_cnt + 1'h1;
-  assign \$598  = \$596  ? 4'h0 : \$597 ;
-  assign \$599  = ! x_cnt;
-  assign \$600  = th_cnt == 3'h7;
-  assign \$601  = \$599  | \$600 ;
-  assign \$602  = th_cnt == 3'h7;
-  assign \$603  = update_count + 1'h1;
-  assign \$604  = \$603  > 32'd4294967295;
-  assign \$605  = update_count + 1'h1;
-  assign \$606  = \$604  ? 33'h0ffffffff : \$605 ;
-  assign \$607  = ! x_cnt;
-  assign \$608  = sample == 3'h7;
-  assign \$609  = sample + 1'h1;
-  assign \$610  = \$608  ? 4'h0 : \$609 ;
-  assign \$611  = sample == 3'h7;
-  assign \$612  = x_base + 2'h3;
-  assign \$613  = \$611  ? 6'h00 : \$612 ;
-  assign \$614  = | step_limit;
-  assign \$615  = step_count + 1'h1;
-  assign \$616  = \$615  > 32'd4294967295;
-  assign \$617  = step_count + 1'h1;
-  assign \$618  = \$616  ? 33'h0ffffffff : \$617 ;
-  assign \$619  = \$618  >= step_limit;
-  assign \$620  = \$614  & \$619 ;
-  assign \$621  = ~ \$620 ;
-  assign \$622  = run & \$621 ;
-  assign \$623  = state == 3'h6;
-  assign \$624  = ! code_sub;
-  assign \$625  = code_sub + 1'h1;
-  assign \$626  = code_sub ? \$625  : 2'h0;
-  assign \$627  = ! code_sub;
-  assign \$629  = code_lfsr[0] ? 32'd2149580803 : 32'd0;
-  assign \$630  = \$628  ^ \$629 ;
-  assign \$631  = param_row < 3'h4;
-  assign \$632  = param_row < 4'hb;
-  assign \$633  = param_row >= 3'h4;
-  assign \$634  = \$632  & \$633 ;
-  assign \$635  = state == 2'h2;
-  assign \$636  = state == 3'h5;
-  assign \$637  = ! state;
-  assign \$638  = \$636  | \$637 ;
-  assign \$639  = \$635  | \$638 ;
-  assign \$641  = \$640  > t;
-  assign issuing = \$639  & \$641 ;
-  assign \$642  = x_base + ic;
-  assign \$643  = state == 1'h1;
-  assign \$signature__en  = ld_x_en & \$643 ;
-  assign \$644  = state == 1'h1;
-  assign t_wr__en = ld_t_en & \$644 ;
-  assign l0_in0 = s1_last ? 7'h10 : { \$signature__data$134 [5], \$signature__data$134  };
-  assign \$645  = state == 2'h2;
-  assign \$646  = ~ base_pending;
-  assign \$647  = \$645  & \$646 ;
-  assign \$648  = \$647  & key_rd__data[0];
-  assign \$649  = code_lfsr & key_rd__data[32:1];
-  assign \$650  = ^ \$649 ;
-  assign \$651  = \$650  ? 17'h1fff0 : 17'h00010;
-  assign \$652  = \$648  ? \$651  : 17'h00000;
-  assign \$653  = $signed(\$signature__data$135 [15:0]) + $signed(\$652 );
-  assign \$654  = state == 2'h2;
-  assign \$655  = ~ base_pending;
-  assign \$656  = \$654  & \$655 ;
-  assign \$657  = \$656  & key_rd__data[33];
-  assign \$658  = code_lfsr & key_rd__data[65:34];
-  assign \$659  = ^ \$658 ;
-  assign \$660  = \$659  ? 17'h1fff0 : 17'h00010;
-  assign \$661  = \$657  ? \$660  : 17'h00000;
-  assign \$662  = $signed(\$signature__data$135 [31:16]) + $signed(\$661 );
+  assign \$537  = l0_u4_tsat_hi | l0_u4_tsat_lo;
+  assign \$538  = \$536  & \$537 ;
+  assign \$539  = \$533  & \$538 ;
+  assign \$540  = ! s1_layer;
+  assign \$541  = \$signal  & \$540 ;
+  assign \$542  = state == 3'h5;
+  assign \$543  = ! state;
+  assign \$544  = \$542  | \$543 ;
+  assign \$545  = \$541  & \$544 ;
+  assign \$546  = th_cnt == 3'h7;
+  assign \$547  = ~ clearing;
+  assign \$548  = \$546  & \$547 ;
+  assign \$549  = l0_u5_tsat_hi | l0_u5_tsat_lo;
+  assign \$550  = \$548  & \$549 ;
+  assign \$551  = \$545  & \$550 ;
+  assign \$552  = \$539  + \$551 ;
+  assign \$554  = \$signal  & \$553 ;
+  assign \$555  = state == 3'h5;
+  assign \$556  = ! state;
+  assign \$557  = \$555  | \$556 ;
+  assign \$558  = \$554  & \$557 ;
+  assign \$559  = th_cnt == 3'h7;
+  assign \$560  = ~ clearing;
+  assign \$561  = \$559  & \$560 ;
+  assign \$562  = l1_u0_tsat_hi | l1_u0_tsat_lo;
+  assign \$563  = \$561  & \$562 ;
+  assign \$564  = \$558  & \$563 ;
+  assign \$565  = \$552  + \$564 ;
+  assign \$566  = \$527  + \$565 ;
+  assign \$567  = sat_theta + \$566 ;
+  assign \$568  = \$476  ? 33'h0ffffffff : \$567 ;
+  assign \$569  = state == 2'h3;
+  assign \$570  = c_val_hi | c_val_lo;
+  assign \$571  = sat_cost + \$570 ;
+  assign \$572  = \$571  > 32'd4294967295;
+  assign \$573  = c_val_hi | c_val_lo;
+  assign \$574  = sat_cost + \$573 ;
+  assign \$575  = \$572  ? 33'h0ffffffff : \$574 ;
+  assign \$576  = state == 3'h4;
+  assign \$577  = ct_sat_hi | ct_sat_lo;
+  assign \$578  = sat_ctilde + \$577 ;
+  assign \$579  = \$578  > 32'd4294967295;
+  assign \$580  = ct_sat_hi | ct_sat_lo;
+  assign \$581  = sat_ctilde + \$580 ;
+  assign \$582  = \$579  ? 33'h0ffffffff : \$581 ;
+  assign \$585  = \$584  == t;
+  assign \$586  = \$583  & \$585 ;
+  assign \$588  = \$587  - 1'h1;
+  assign \$589  = t == \$588 ;
+  assign \$590  = ! state;
+  assign \$591  = \$590  ? 3'h1 : 3'h6;
+  assign \$592  = ~ layer;
+  assign \$593  = layer + 1'h1;
+  assign \$594  = t + 1'h1;
+  assign \$595  = t + 1'h1;
+  assign \$596  = | step_limit;
+  assign \$597  = step_count >= step_limit;
+  assign \$598  = \$596  & \$597 ;
+  assign \$599  = ~ \$598 ;
+  assign \$600  = run & \$599 ;
+  assign \$602  = \$601  + 1'h1;
+  assign \$603  = t == \$602 ;
+  assign \$605  = layer + 1'h1;
+  assign \$606  = t + 1'h1;
+  assign \$607  = step_count + 1'h1;
+  assign \$608  = \$607  > 32'd4294967295;
+  assign \$609  = step_count + 1'h1;
+  assign \$610  = \$608  ? 33'h0ffffffff : \$609 ;
+  assign \$611  = ! x_cnt;
+  assign \$612  = x_cnt + 1'h1;
+  assign \$613  = x_cnt ? \$612  : 2'h0;
+  assign \$614  = th_cnt == 3'h7;
+  assign \$615  = th_cnt + 1'h1;
+  assign \$616  = \$614  ? 4'h0 : \$615 ;
+  assign \$617  = ! x_cnt;
+  assign \$618  = th_cnt == 3'h7;
+  assign \$619  = \$617  | \$618 ;
+  assign \$620  = th_cnt == 3'h7;
+  assign \$621  = update_count + 1'h1;
+  assign \$622  = \$621  > 32'd4294967295;
+  assign \$623  = update_count + 1'h1;
+  assign \$624  = \$622  ? 33'h0ffffffff : \$623 ;
+  assign \$625  = ! x_cnt;
+  assign \$626  = sample == 3'h7;
+  assign \$627  = sample + 1'h1;
+  assign \$628  = \$626  ? 4'h0 : \$627 ;
+  assign \$629  = sample == 3'h7;
+  assign \$630  = x_base + 2'h3;
+  assign \$631  = \$629  ? 6'h00 : \$630 ;
+  assign \$632  = | step_limit;
+  assign \$633  = step_count + 1'h1;
+  assign \$634  = \$633  > 32'd4294967295;
+  assign \$635  = step_count + 1'h1;
+  assign \$636  = \$634  ? 33'h0ffffffff : \$635 ;
+  assign \$637  = \$636  >= step_limit;
+  assign \$638  = \$632  & \$637 ;
+  assign \$639  = ~ \$638 ;
+  assign \$640  = run & \$639 ;
+  assign \$641  = state == 3'h6;
+  assign \$642  = ! code_sub;
+  assign \$643  = code_sub + 1'h1;
+  assign \$644  = code_sub ? \$643  : 2'h0;
+  assign \$645  = ! code_sub;
+  assign \$647  = code_lfsr[0] ? 32'd2149580803 : 32'd0;
+  assign \$648  = \$646  ^ \$647 ;
+  assign \$649  = param_row < 3'h4;
+  assign \$650  = param_row < 4'hb;
+  assign \$651  = param_row >= 3'h4;
+  assign \$652  = \$650  & \$651 ;
+  assign \$653  = state == 2'h2;
+  assign \$654  = state == 3'h5;
+  assign \$655  = ! state;
+  assign \$656  = \$654  | \$655 ;
+  assign \$657  = \$653  | \$656 ;
+  assign \$659  = \$658  > t;
+  assign issuing = \$657  & \$659 ;
+  assign \$660  = x_base + ic;
+  assign \$661  = state == 1'h1;
+  assign \$signature__en  = ld_x_en & \$661 ;
+  assign \$662  = state == 1'h1;
+  assign t_wr__en = ld_t_en & \$662 ;
+  assign l0_in0 = s1_last ? 7'h10 : { \$signature__data$143 [5], \$signature__data$143  };
   assign \$663  = state == 2'h2;
   assign \$664  = ~ base_pending;
   assign \$665  = \$663  & \$664 ;
-  assign \$666  = \$665  & key_rd__data[66];
-  assign \$667  = code_lfsr & key_rd__data[98:67];
+  assign \$666  = \$665  & key_rd__data[0];
+  assign \$667  = code_lfsr & key_rd__data[32:1];
   assign \$668  = ^ \$667 ;
   assign \$669  = \$668  ? 17'h1fff0 : 17'h00010;
   assign \$670  = \$666  ? \$669  : 17'h00000;
-  assign \$671  = $signed(\$signature__data$135 [47:32]) + $signed(\$670 );
+  assign \$671  = $signed(\$signature__data$144 [15:0]) + $signed(\$670 );
   assign \$672  = state == 2'h2;
   assign \$673  = ~ base_pending;
   assign \$674  = \$672  & \$673 ;
-  assign \$675  = \$674  & key_rd__data[99];
-  assign \$676  = code_lfsr & key_rd__data[131:100];
+  assign \$675  = \$674  & key_rd__data[33];
+  assign \$676  = code_lfsr & key_rd__data[65:34];
   assign \$677  = ^ \$676 ;
   assign \$678  = \$677  ? 17'h1fff0 : 17'h00010;
   assign \$679  = \$675  ? \$678  : 17'h00000;
-  assign \$680  = $signed(\$signature__data$135 [63:48]) + $signed(\$679 );
+  assign \$680  = $signed(\$signature__data$144 [31:16]) + $signed(\$679 );
   assign \$681  = state == 2'h2;
   assign \$682  = ~ base_pending;
   assign \$683  = \$681  & \$682 ;
-  assign \$684  = \$683  & key_rd__data[132];
-  assign \$685  = code_lfsr & key_rd__data[164:133];
+  assign \$684  = \$683  & key_rd__data[66];
+  assign \$685  = code_lfsr & key_rd__data[98:67];
   assign \$686  = ^ \$685 ;
   assign \$687  = \$686  ? 17'h1fff0 : 17'h00010;
   assign \$688  = \$684  ? \$687  : 17'h00000;
-  assign \$689  = $signed(\$signature__data$135 [79:64]) + $signed(\$688 );
+  assign \$689  = $signed(\$signature__data$144 [47:32]) + $signed(\$688 );
   assign \$690  = state == 2'h2;
   assign \$691  = ~ base_pending;
   assign \$692  = \$690  & \$691 ;
-  assign \$693  = \$692  & key_rd__data[165];
-  assign \$694  = code_lfsr & key_rd__data[197:166];
+  assign \$693  = \$692  & key_rd__data[99];
+  assign \$694  = code_lfsr & key_rd__data[131:100];
   assign \$695  = ^ \$694 ;
   assign \$696  = \$695  ? 17'h1fff0 : 17'h00010;
   assign \$697  = \$693  ? \$696  : 17'h00000;
-  assign \$698  = $signed(\$signature__data$135 [95:80]) + $signed(\$697 );
-  assign \$699  = $signed(l0_acc0) + $signed(5'h08);
-  assign \$700  = $signed(l0_zw0) > $signed(16'h7fff);
-  assign \$701  = $signed(l0_zw0) < $signed(16'h8000);
-  assign l0_z0_sat = \$700  | \$701 ;
-  assign \$702  = $signed(l0_zw0) > $signed(16'h7fff);
-  assign \$703  = $signed(l0_zw0) < $signed(16'h8000);
-  assign \$704  = \$703  ? 16'h8000 : l0_zw0[15:0];
-  assign l0_z0 = \$702  ? 16'h7fff : \$704 ;
-  assign \$705  = $signed(l0_z0) < $signed(1'h0);
-  assign \$706  = - $signed(l0_z0);
-  assign \$707  = \$705  ? \$706  : { l0_z0[15], l0_z0[15], l0_z0 };
-  assign \$709  = \$708  < 11'h400;
-  assign \$711  = \$710  + 15'h4000;
-  assign \$713  = \$712  < 15'h4c00;
-  assign \$715  = \$714  + 15'h5000;
-  assign \$717  = \$716  < 13'h1400;
-  assign \$719  = \$718  + 15'h6c00;
-  assign \$720  = \$717  ? \$719  : 19'h08000;
-  assign \$721  = \$713  ? \$715  : { 2'h0, \$720  };
-  assign \$722  = \$709  ? \$711  : \$721 ;
-  assign \$723  = \$722  + 5'h10;
-  assign \$725  = $signed(l0_z0) < $signed(1'h0);
-  assign \$726  = 11'h400 - \$724 [11:0];
-  assign \$727  = \$725  ? \$726  : { 1'h0, \$724 [11:0] };
-  assign \$728  = $signed(l0_acc1) + $signed(5'h08);
-  assign \$729  = $signed(l0_zw1) > $signed(16'h7fff);
-  assign \$730  = $signed(l0_zw1) < $signed(16'h8000);
-  assign l0_z1_sat = \$729  | \$730 ;
-  assign \$731  = $signed(l0_zw1) > $signed(16'h7fff);
-  assign \$732  = $signed(l0_zw1) < $signed(16'h8000);
-  assign \$733  = \$732  ? 16'h8000 : l0_zw1[15:0];
-  assign l0_z1 = \$731  ? 16'h7fff : \$733 ;
-  assign \$734  = $signed(l0_z1) < $signed(1'h0);
-  assign \$735  = - $signed(l0_z1);
-  assign \$736  = \$734  ? \$735  : { l0_z1[15], l0_z1[15], l0_z1 };
-  assign \$738  = \$737  < 11'h400;
-  assign \$740  = \$739  + 15'h4000;
-  assign \$742  = \$741  < 15'h4c00;
-  assign \$744  = \$743  + 15'h5000;
-  assign \$746  = \$745  < 13'h1400;
-  assign \$748  = \$747  + 15'h6c00;
-  assign \$749  = \$746  ? \$748  : 19'h08000;
-  assign \$750  = \$742  ? \$744  : { 2'h0, \$749  };
-  assign \$751  = \$738  ? \$740  : \$750 ;
-  assign \$752  = \$751  + 5'h10;
-  assign \$754  = $signed(l0_z1) < $signed(1'h0);
-  assign \$755  = 11'h400 - \$753 [11:0];
-  assign \$756  = \$754  ? \$755  : { 1'h0, \$753 [11:0] };
-  assign \$757  = $signed(l0_acc2) + $signed(5'h08);
-  assign \$758  = $signed(l0_zw2) > $signed(16'h7fff);
-  assign \$759  = $signed(l0_zw2) < $signed(16'h8000);
-  assign l0_z2_sat = \$758  | \$759 ;
-  assign \$760  = $signed(l0_zw2) > $signed(16'h7fff);
-  assign \$761  = $signed(l0_zw2) < $signed(16'h8000);
-  assign \$762  = \$761  ? 16'h8000 : l0_zw2[15:0];
-  assign l0_z2 = \$760  ? 16'h7fff : \$762 ;
-  assign \$763  = $signed(l0_z2) < $signed(1'h0);
-  assign \$764  = - $signed(l0_z2);
-  assign \$765  = \$763  ? \$764  : { l0_z2[15], l0_z2[15], l0_z2 };
-  assign \$767  = \$766  < 11'h400;
-  assign \$769  = \$768  + 15'h4000;
-  assign \$771  = \$770  < 15'h4c00;
-  assign \$773  = \$772  + 15'h5000;
-  assign \$775  = \$774  < 13'h1400;
-  assign \$777  = \$776  + 15'h6c00;
-  assign \$778  = \$775  ? \$777  : 19'h08000;
-  assign \$779  = \$771  ? \$773  : { 2'h0, \$778  };
-  assign \$780  = \$767  ? \$769  : \$779 ;
-  assign \$781  = \$780  + 5'h10;
-  assign \$783  = $signed(l0_z2) < $signed(1'h0);
-  assign \$784  = 11'h400 - \$782 [11:0];
-  assign \$785  = \$783  ? \$784  : { 1'h0, \$782 [11:0] };
-  assign \$786  = $signed(l0_acc3) + $signed(5'h08);
-  assign \$787  = $signed(l0_zw3) > $signed(16'h7fff);
-  assign \$788  = $signed(l0_zw3) < $signed(16'h8000);
-  assign l0_z3_sat = \$787  | \$788 ;
-  assign \$789  = $signed(l0_zw3) > $signed(16'h7fff);
-  assign \$790  = $signed(l0_zw3) < $signed(16'h8000);
-  assign \$791  = \$790  ? 16'h8000 : l0_zw3[15:0];
-  assign l0_z3 = \$789  ? 16'h7fff : \$791 ;
-  assign \$792  = $signed(l0_z3) < $signed(1'h0);
-  assign \$793  = - $signed(l0_z3);
-  assign \$794  = \$792  ? \$793  : { l0_z3[15], l0_z3[15], l0_z3 };
-  assign \$796  = \$795  < 11'h400;
-  assign \$798  = \$797  + 15'h4000;
-  assign \$800  = \$799  < 15'h4c00;
-  assign \$802  = \$801  + 15'h5000;
-  assign \$804  = \$803  < 13'h1400;
-  assign \$806  = \$805  + 15'h6c00;
-  assign \$807  = \$804  ? \$806  : 19'h08000;
-  assign \$808  = \$800  ? \$802  : { 2'h0, \$807  };
-  assign \$809  = \$796  ? \$798  : \$808 ;
-  assign \$810  = \$809  + 5'h10;
-  assign \$812  = $signed(l0_z3) < $signed(1'h0);
-  assign \$813  = 11'h400 - \$811 [11:0];
-  assign \$814  = \$812  ? \$813  : { 1'h0, \$811 [11:0] };
-  assign \$815  = $signed(l0_acc4) + $signed(5'h08);
-  assign \$816  = $signed(l0_zw4) > $signed(16'h7fff);
-  assign \$817  = $signed(l0_zw4) < $signed(16'h8000);
-  assign l0_z4_sat = \$816  | \$817 ;
-  assign \$818  = $signed(l0_zw4) > $signed(16'h7fff);
-  assign \$819  = $signed(l0_zw4) < $signed(16'h8000);
-  assign \$820  = \$819  ? 16'h8000 : l0_zw4[15:0];
-  assign l0_z4 = \$818  ? 16'h7fff : \$820 ;
-  assign \$821  = $signed(l0_z4) < $signed(1'h0);
-  assign \$822  = - $signed(l0_z4);
-  assign \$823  = \$821  ? \$822  : { l0_z4[15], l0_z4[15], l0_z4 };
-  assign \$825  = \$824  < 11'h400;
-  assign \$827  = \$826  + 15'h4000;
-  assign \$829  = \$828  < 15'h4c00;
-  assign \$831  = \$830  + 15'h5000;
-  assign \$833  = \$832  < 13'h1400;
-  assign \$835  = \$834  + 15'h6c00;
-  assign \$836  = \$833  ? \$835  : 19'h08000;
-  assign \$837  = \$829  ? \$831  : { 2'h0, \$836  };
-  assign \$838  = \$825  ? \$827  : \$837 ;
-  assign \$839  = \$838  + 5'h10;
-  assign \$841  = $signed(l0_z4) < $signed(1'h0);
-  assign \$842  = 11'h400 - \$840 [11:0];
-  assign \$843  = \$841  ? \$842  : { 1'h0, \$840 [11:0] };
-  assign \$844  = $signed(l0_acc5) + $signed(5'h08);
-  assign \$845  = $signed(l0_zw5) > $signed(16'h7fff);
-  assign \$846  = $signed(l0_zw5) < $signed(16'h8000);
-  assign l0_z5_sat = \$845  | \$846 ;
-  assign \$847  = $signed(l0_zw5) > $signed(16'h7fff);
-  assign \$848  = $signed(l0_zw5) < $signed(16'h8000);
-  assign \$849  = \$848  ? 16'h8000 : l0_zw5[15:0];
-  assign l0_z5 = \$847  ? 16'h7fff : \$849 ;
-  assign \$850  = $signed(l0_z5) < $signed(1'h0);
-  assign \$851  = - $signed(l0_z5);
-  assign \$852  = \$850  ? \$851  : { l0_z5[15], l0_z5[15], l0_z5 };
-  assign \$854  = \$853  < 11'h400;
-  assign \$856  = \$855  + 15'h4000;
-  assign \$858  = \$857  < 15'h4c00;
-  assign \$860  = \$859  + 15'h5000;
-  assign \$862  = \$861  < 13'h1400;
-  assign \$864  = \$863  + 15'h6c00;
-  assign \$865  = \$862  ? \$864  : 19'h08000;
-  assign \$866  = \$858  ? \$860  : { 2'h0, \$865  };
-  assign \$867  = \$854  ? \$856  : \$866 ;
-  assign \$868  = \$867  + 5'h10;
-  assign \$870  = $signed(l0_z5) < $signed(1'h0);
-  assign \$871  = 11'h400 - \$869 [11:0];
-  assign \$872  = \$870  ? \$871  : { 1'h0, \$869 [11:0] };
-  assign \$873  = code_lfsr & key_rd__data[32:1];
-  assign \$874  = ^ \$873 ;
-  assign \$875  = - $signed(ctilde);
-  assign \$876  = \$874  ? \$875  : { ctilde[15], ctilde };
-  assign l0_sct0 = key_rd__data[0] ? \$876  : 17'h00000;
-  assign l0_u0_gsum = $signed(\$signature__data$181 [23:0]) + $signed(l0_sct0);
+  assign \$698  = $signed(\$signature__data$144 [63:48]) + $signed(\$697 );
+  assign \$699  = state == 2'h2;
+  assign \$700  = ~ base_pending;
+  assign \$701  = \$699  & \$700 ;
+  assign \$702  = \$701  & key_rd__data[132];
+  assign \$703  = code_lfsr & key_rd__data[164:133];
+  assign \$704  = ^ \$703 ;
+  assign \$705  = \$704  ? 17'h1fff0 : 17'h00010;
+  assign \$706  = \$702  ? \$705  : 17'h00000;
+  assign \$707  = $signed(\$signature__data$144 [79:64]) + $signed(\$706 );
+  assign \$708  = state == 2'h2;
+  assign \$709  = ~ base_pending;
+  assign \$710  = \$708  & \$709 ;
+  assign \$711  = \$710  & key_rd__data[165];
+  assign \$712  = code_lfsr & key_rd__data[197:166];
+  assign \$713  = ^ \$712 ;
+  assign \$714  = \$713  ? 17'h1fff0 : 17'h00010;
+  assign \$715  = \$711  ? \$714  : 17'h00000;
+  assign \$716  = $signed(\$signature__data$144 [95:80]) + $signed(\$715 );
+  assign \$717  = $signed(l0_acc0) + $signed(5'h08);
+  assign l0_z0_hi = $signed(l0_zw0) > $signed(16'h7fff);
+  assign l0_z0_lo = $signed(l0_zw0) < $signed(16'h8000);
+  assign \$718  = l0_z0_lo ? 16'h8000 : l0_zw0[15:0];
+  assign l0_z0 = l0_z0_hi ? 16'h7fff : \$718 ;
+  assign \$719  = $signed(l0_z0) < $signed(1'h0);
+  assign \$720  = - $signed(l0_z0);
+  assign \$721  = \$719  ? \$720  : { l0_z0[15], l0_z0[15], l0_z0 };
+  assign \$723  = \$722  < 11'h400;
+  assign \$725  = \$724  + 15'h4000;
+  assign \$727  = \$726  < 15'h4c00;
+  assign \$729  = \$728  + 15'h5000;
+  assign \$731  = \$730  < 13'h1400;
+  assign \$733  = \$732  + 15'h6c00;
+  assign \$734  = \$731  ? \$733  : 19'h08000;
+  assign \$735  = \$727  ? \$729  : { 2'h0, \$734  };
+  assign \$736  = \$723  ? \$725  : \$735 ;
+  assign \$737  = \$736  + 5'h10;
+  assign \$739  = $signed(l0_z0) < $signed(1'h0);
+  assign \$740  = 11'h400 - \$738 [11:0];
+  assign \$741  = \$739  ? \$740  : { 1'h0, \$738 [11:0] };
+  assign \$742  = $signed(l0_acc1) + $signed(5'h08);
+  assign l0_z1_hi = $signed(l0_zw1) > $signed(16'h7fff);
+  assign l0_z1_lo = $signed(l0_zw1) < $signed(16'h8000);
+  assign \$743  = l0_z1_lo ? 16'h8000 : l0_zw1[15:0];
+  assign l0_z1 = l0_z1_hi ? 16'h7fff : \$743 ;
+  assign \$744  = $signed(l0_z1) < $signed(1'h0);
+  assign \$745  = - $signed(l0_z1);
+  assign \$746  = \$744  ? \$745  : { l0_z1[15], l0_z1[15], l0_z1 };
+  assign \$748  = \$747  < 11'h400;
+  assign \$750  = \$749  + 15'h4000;
+  assign \$752  = \$751  < 15'h4c00;
+  assign \$754  = \$753  + 15'h5000;
+  assign \$756  = \$755  < 13'h1400;
+  assign \$758  = \$757  + 15'h6c00;
+  assign \$759  = \$756  ? \$758  : 19'h08000;
+  assign \$760  = \$752  ? \$754  : { 2'h0, \$759  };
+  assign \$761  = \$748  ? \$750  : \$760 ;
+  assign \$762  = \$761  + 5'h10;
+  assign \$764  = $signed(l0_z1) < $signed(1'h0);
+  assign \$765  = 11'h400 - \$763 [11:0];
+  assign \$766  = \$764  ? \$765  : { 1'h0, \$763 [11:0] };
+  assign \$767  = $signed(l0_acc2) + $signed(5'h08);
+  assign l0_z2_hi = $signed(l0_zw2) > $signed(16'h7fff);
+  assign l0_z2_lo = $signed(l0_zw2) < $signed(16'h8000);
+  assign \$768  = l0_z2_lo ? 16'h8000 : l0_zw2[15:0];
+  assign l0_z2 = l0_z2_hi ? 16'h7fff : \$768 ;
+  assign \$769  = $signed(l0_z2) < $signed(1'h0);
+  assign \$770  = - $signed(l0_z2);
+  assign \$771  = \$769  ? \$770  : { l0_z2[15], l0_z2[15], l0_z2 };
+  assign \$773  = \$772  < 11'h400;
+  assign \$775  = \$774  + 15'h4000;
+  assign \$777  = \$776  < 15'h4c00;
+  assign \$779  = \$778  + 15'h5000;
+  assign \$781  = \$780  < 13'h1400;
+  assign \$783  = \$782  + 15'h6c00;
+  assign \$784  = \$781  ? \$783  : 19'h08000;
+  assign \$785  = \$777  ? \$779  : { 2'h0, \$784  };
+  assign \$786  = \$773  ? \$775  : \$785 ;
+  assign \$787  = \$786  + 5'h10;
+  assign \$789  = $signed(l0_z2) < $signed(1'h0);
+  assign \$790  = 11'h400 - \$788 [11:0];
+  assign \$791  = \$789  ? \$790  : { 1'h0, \$788 [11:0] };
+  assign \$792  = $signed(l0_acc3) + $signed(5'h08);
+  assign l0_z3_hi = $signed(l0_zw3) > $signed(16'h7fff);
+  assign l0_z3_lo = $signed(l0_zw3) < $signed(16'h8000);
+  assign \$793  = l0_z3_lo ? 16'h8000 : l0_zw3[15:0];
+  assign l0_z3 = l0_z3_hi ? 16'h7fff : \$793 ;
+  assign \$794  = $signed(l0_z3) < $signed(1'h0);
+  assign \$795  = - $signed(l0_z3);
+  assign \$796  = \$794  ? \$795  : { l0_z3[15], l0_z3[15], l0_z3 };
+  assign \$798  = \$797  < 11'h400;
+  assign \$800  = \$799  + 15'h4000;
+  assign \$802  = \$801  < 15'h4c00;
+  assign \$804  = \$803  + 15'h5000;
+  assign \$806  = \$805  < 13'h1400;
+  assign \$808  = \$807  + 15'h6c00;
+  assign \$809  = \$806  ? \$808  : 19'h08000;
+  assign \$810  = \$802  ? \$804  : { 2'h0, \$809  };
+  assign \$811  = \$798  ? \$800  : \$810 ;
+  assign \$812  = \$811  + 5'h10;
+  assign \$814  = $signed(l0_z3) < $signed(1'h0);
+  assign \$815  = 11'h400 - \$813 [11:0];
+  assign \$816  = \$814  ? \$815  : { 1'h0, \$813 [11:0] };
+  assign \$817  = $signed(l0_acc4) + $signed(5'h08);
+  assign l0_z4_hi = $signed(l0_zw4) > $signed(16'h7fff);
+  assign l0_z4_lo = $signed(l0_zw4) < $signed(16'h8000);
+  assign \$818  = l0_z4_lo ? 16'h8000 : l0_zw4[15:0];
+  assign l0_z4 = l0_z4_hi ? 16'h7fff : \$818 ;
+  assign \$819  = $signed(l0_z4) < $signed(1'h0);
+  assign \$820  = - $signed(l0_z4);
+  assign \$821  = \$819  ? \$820  : { l0_z4[15], l0_z4[15], l0_z4 };
+  assign \$823  = \$822  < 11'h400;
+  assign \$825  = \$824  + 15'h4000;
+  assign \$827  = \$826  < 15'h4c00;
+  assign \$829  = \$828  + 15'h5000;
+  assign \$831  = \$830  < 13'h1400;
+  assign \$833  = \$832  + 15'h6c00;
+  assign \$834  = \$831  ? \$833  : 19'h08000;
+  assign \$835  = \$827  ? \$829  : { 2'h0, \$834  };
+  assign \$836  = \$823  ? \$825  : \$835 ;
+  assign \$837  = \$836  + 5'h10;
+  assign \$839  = $signed(l0_z4) < $signed(1'h0);
+  assign \$840  = 11'h400 - \$838 [11:0];
+  assign \$841  = \$839  ? \$840  : { 1'h0, \$838 [11:0] };
+  assign \$842  = $signed(l0_acc5) + $signed(5'h08);
+  assign l0_z5_hi = $signed(l0_zw5) > $signed(16'h7fff);
+  assign l0_z5_lo = $signed(l0_zw5) < $signed(16'h8000);
+  assign \$843  = l0_z5_lo ? 16'h8000 : l0_zw5[15:0];
+  assign l0_z5 = l0_z5_hi ? 16'h7fff : \$843 ;
+  assign \$844  = $signed(l0_z5) < $signed(1'h0);
+  assign \$845  = - $signed(l0_z5);
+  assign \$846  = \$844  ? \$845  : { l0_z5[15], l0_z5[15], l0_z5 };
+  assign \$848  = \$847  < 11'h400;
+  assign \$850  = \$849  + 15'h4000;
+  assign \$852  = \$851  < 15'h4c00;
+  assign \$854  = \$853  + 15'h5000;
+  assign \$856  = \$855  < 13'h1400;
+  assign \$858  = \$857  + 15'h6c00;
+  assign \$859  = \$856  ? \$858  : 19'h08000;
+  assign \$860  = \$852  ? \$854  : { 2'h0, \$859  };
+  assign \$861  = \$848  ? \$850  : \$860 ;
+  assign \$862  = \$861  + 5'h10;
+  assign \$864  = $signed(l0_z5) < $signed(1'h0);
+  assign \$865  = 11'h400 - \$863 [11:0];
+  assign \$866  = \$864  ? \$865  : { 1'h0, \$863 [11:0] };
+  assign \$867  = code_lfsr & key_rd__data[32:1];
+  assign \$868  = ^ \$867 ;
+  assign \$869  = - $signed(ctilde);
+  assign \$870  = \$868  ? \$869  : { ctilde[15], ctilde };
+  assign l0_sct0 = key_rd__data[0] ? \$870  : 17'h00000;
+  assign l0_u0_gsum = $signed(\$signature__data$190 [23:0]) + $signed(l0_sct0);
   assign l0_u0_gsat_hi = $signed(l0_u0_gsum) > $signed(24'h7fffff);
   assign l0_u0_gsat_lo = $signed(l0_u0_gsum) < $signed(24'h800000);
-  assign \$877  = l0_u0_gsat_lo ? 24'h800000 : l0_u0_gsum[23:0];
-  assign l0_u0_gsat = l0_u0_gsat_hi ? 24'h7fffff : \$877 ;
-  assign \$878  = ~ clearing;
-  assign l0_u0_gacc = clearing ? \$signature__data$181 [23:0] : l0_u0_gsat;
-  assign \$879  = $signed(l0_u0_gacc) + $signed(2'h1);
-  assign l0_u0_tdiff = $signed(\$signature__data$135 [15:0]) - $signed(l0_u0_step);
+  assign \$871  = l0_u0_gsat_lo ? 24'h800000 : l0_u0_gsum[23:0];
+  assign l0_u0_gsat = l0_u0_gsat_hi ? 24'h7fffff : \$871 ;
+  assign \$872  = ~ clearing;
+  assign l0_u0_gacc = clearing ? \$signature__data$190 [23:0] : l0_u0_gsat;
+  assign \$873  = $signed(l0_u0_gacc) + $signed(2'h1);
+  assign l0_u0_tdiff = $signed(\$signature__data$144 [15:0]) - $signed(l0_u0_step);
   assign l0_u0_tsat_hi = $signed(l0_u0_tdiff) > $signed(16'h7fff);
   assign l0_u0_tsat_lo = $signed(l0_u0_tdiff) < $signed(16'h8000);
-  assign \$880  = l0_u0_tsat_lo ? 16'h8000 : l0_u0_tdiff[15:0];
-  assign l0_u0_tsat = l0_u0_tsat_hi ? 16'h7fff : \$880 ;
-  assign \$881  = th_cnt == 3'h7;
-  assign \$882  = ~ clearing;
-  assign \$883  = \$881  & \$882 ;
-  assign l0_u0_tnext = \$883  ? l0_u0_tsat : \$signature__data$135 [15:0];
-  assign \$884  = th_cnt == 3'h7;
-  assign \$885  = ~ clearing;
-  assign \$886  = \$884  & \$885 ;
-  assign l0_u0_gnext = \$886  ? 24'h000000 : l0_u0_gacc;
-  assign \$887  = code_lfsr & key_rd__data[65:34];
-  assign \$888  = ^ \$887 ;
-  assign \$889  = - $signed(ctilde);
-  assign \$890  = \$888  ? \$889  : { ctilde[15], ctilde };
-  assign l0_sct1 = key_rd__data[33] ? \$890  : 17'h00000;
-  assign l0_u1_gsum = $signed(\$signature__data$181 [47:24]) + $signed(l0_sct1);
+  assign \$874  = l0_u0_tsat_lo ? 16'h8000 : l0_u0_tdiff[15:0];
+  assign l0_u0_tsat = l0_u0_tsat_hi ? 16'h7fff : \$874 ;
+  assign \$875  = th_cnt == 3'h7;
+  assign \$876  = ~ clearing;
+  assign \$877  = \$875  & \$876 ;
+  assign l0_u0_tnext = \$877  ? l0_u0_tsat : \$signature__data$144 [15:0];
+  assign \$878  = th_cnt == 3'h7;
+  assign \$879  = ~ clearing;
+  assign \$880  = \$878  & \$879 ;
+  assign l0_u0_gnext = \$880  ? 24'h000000 : l0_u0_gacc;
+  assign \$881  = code_lfsr & key_rd__data[65:34];
+  assign \$882  = ^ \$881 ;
+  assign \$883  = - $signed(ctilde);
+  assign \$884  = \$882  ? \$883  : { ctilde[15], ctilde };
+  assign l0_sct1 = key_rd__data[33] ? \$884  : 17'h00000;
+  assign l0_u1_gsum = $signed(\$signature__data$190 [47:24]) + $signed(l0_sct1);
   assign l0_u1_gsat_hi = $signed(l0_u1_gsum) > $signed(24'h7fffff);
   assign l0_u1_gsat_lo = $signed(l0_u1_gsum) < $signed(24'h800000);
-  assign \$891  = l0_u1_gsat_lo ? 24'h800000 : l0_u1_gsum[23:0];
-  assign l0_u1_gsat = l0_u1_gsat_hi ? 24'h7fffff : \$891 ;
-  assign \$892  = ~ clearing;
-  assign l0_u1_gacc = clearing ? \$signature__data$181 [47:24] : l0_u1_gsat;
-  assign \$893  = $signed(l0_u1_gacc) + $signed(2'h1);
-  assign l0_u1_tdiff = $signed(\$signature__data$135 [31:16]) - $signed(l0_u1_step);
+  assign \$885  = l0_u1_gsat_lo ? 24'h800000 : l0_u1_gsum[23:0];
+  assign l0_u1_gsat = l0_u1_gsat_hi ? 24'h7fffff : \$885 ;
+  assign \$886  = ~ clearing;
+  assign l0_u1_gacc = clearing ? \$signature__data$190 [47:24] : l0_u1_gsat;
+  assign \$887  = $signed(l0_u1_gacc) + $signed(2'h1);
+  assign l0_u1_tdiff = $signed(\$signature__data$144 [31:16]) - $signed(l0_u1_step);
   assign l0_u1_tsat_hi = $signed(l0_u1_tdiff) > $signed(16'h7fff);
   assign l0_u1_tsat_lo = $signed(l0_u1_tdiff) < $signed(16'h8000);
-  assign \$894  = l0_u1_tsat_lo ? 16'h8000 : l0_u1_tdiff[15:0];
-  assign l0_u1_tsat = l0_u1_tsat_hi ? 16'h7fff : \$894 ;
-  assign \$895  = th_cnt == 3'h7;
-  assign \$896  = ~ clearing;
-  assign \$897  = \$895  & \$896 ;
-  assign l0_u1_tnext = \$897  ? l0_u1_tsat : \$signature__data$135 [31:16];
-  assign \$898  = th_cnt == 3'h7;
-  assign \$899  = ~ clearing;
-  assign \$900  = \$898  & \$899 ;
-  assign l0_u1_gnext = \$900  ? 24'h000000 : l0_u1_gacc;
-  assign \$901  = code_lfsr & key_rd__data[98:67];
-  assign \$902  = ^ \$901 ;
-  assign \$903  = - $signed(ctilde);
-  assign \$904  = \$902  ? \$903  : { ctilde[15], ctilde };
-  assign l0_sct2 = key_rd__data[66] ? \$904  : 17'h00000;
-  assign l0_u2_gsum = $signed(\$signature__data$181 [71:48]) + $signed(l0_sct2);
+  assign \$888  = l0_u1_tsat_lo ? 16'h8000 : l0_u1_tdiff[15:0];
+  assign l0_u1_tsat = l0_u1_tsat_hi ? 16'h7fff : \$888 ;
+  assign \$889  = th_cnt == 3'h7;
+  assign \$890  = ~ clearing;
+  assign \$891  = \$889  & \$890 ;
+  assign l0_u1_tnext = \$891  ? l0_u1_tsat : \$signature__data$144 [31:16];
+  assign \$892  = th_cnt == 3'h7;
+  assign \$893  = ~ clearing;
+  assign \$894  = \$892  & \$893 ;
+  assign l0_u1_gnext = \$894  ? 24'h000000 : l0_u1_gacc;
+  assign \$895  = code_lfsr & key_rd__data[98:67];
+  assign \$896  = ^ \$895 ;
+  assign \$897  = - $signed(ctilde);
+  assign \$898  = \$896  ? \$897  : { ctilde[15], ctilde };
+  assign l0_sct2 = key_rd__data[66] ? \$898  : 17'h00000;
+  assign l0_u2_gsum = $signed(\$signature__data$190 [71:48]) + $signed(l0_sct2);
   assign l0_u2_gsat_hi = $signed(l0_u2_gsum) > $signed(24'h7fffff);
   assign l0_u2_gsat_lo = $signed(l0_u2_gsum) < $signed(24'h800000);
-  assign \$905  = l0_u2_gsat_lo ? 24'h800000 : l0_u2_gsum[23:0];
-  assign l0_u2_gsat = l0_u2_gsat_hi ? 24'h7fffff : \$905 ;
-  assign \$906  = ~ clearing;
-  assign l0_u2_gacc = clearing ? \$signature__data$181 [71:48] : l0_u2_gsat;
-  assign \$907  = $signed(l0_u2_gacc) + $signed(2'h1);
-  assign l0_u2_tdiff = $signed(\$signature__data$135 [47:32]) - $signed(l0_u2_step);
+  assign \$899  = l0_u2_gsat_lo ? 24'h800000 : l0_u2_gsum[23:0];
+  assign l0_u2_gsat = l0_u2_gsat_hi ? 24'h7fffff : \$899 ;
+  assign \$900  = ~ clearing;
+  assign l0_u2_gacc = clearing ? \$signature__data$190 [71:48] : l0_u2_gsat;
+  assign \$901  = $signed(l0_u2_gacc) + $signed(2'h1);
+  assign l0_u2_tdiff = $signed(\$signature__data$144 [47:32]) - $signed(l0_u2_step);
   assign l0_u2_tsat_hi = $signed(l0_u2_tdiff) > $signed(16'h7fff);
   assign l0_u2_tsat_lo = $signed(l0_u2_tdiff) < $signed(16'h8000);
-  assign \$908  = l0_u2_tsat_lo ? 16'h8000 : l0_u2_tdiff[15:0];
-  assign l0_u2_tsat = l0_u2_tsat_hi ? 16'h7fff : \$908 ;
-  assign \$909  = th_cnt == 3'h7;
-  assign \$910  = ~ clearing;
-  assign \$911  = \$909  & \$910 ;
-  assign l0_u2_tnext = \$911  ? l0_u2_tsat : \$signature__data$135 [47:32];
-  assign \$912  = th_cnt == 3'h7;
-  assign \$913  = ~ clearing;
-  assign \$914  = \$912  & \$913 ;
-  assign l0_u2_gnext = \$914  ? 24'h000000 : l0_u2_gacc;
-  assign \$915  = code_lfsr & key_rd__data[131:100];
-  assign \$916  = ^ \$915 ;
-  assign \$917  = - $signed(ctilde);
-  assign \$918  = \$916  ? \$917  : { ctilde[15], ctilde };
-  assign l0_sct3 = key_rd__data[99] ? \$918  : 17'h00000;
-  assign l0_u3_gsum = $signed(\$signature__data$181 [95:72]) + $signed(l0_sct3);
+  assign \$902  = l0_u2_tsat_lo ? 16'h8000 : l0_u2_tdiff[15:0];
+  assign l0_u2_tsat = l0_u2_tsat_hi ? 16'h7fff : \$902 ;
+  assign \$903  = th_cnt == 3'h7;
+  assign \$904  = ~ clearing;
+  assign \$905  = \$903  & \$904 ;
+  assign l0_u2_tnext = \$905  ? l0_u2_tsat : \$signature__data$144 [47:32];
+  assign \$906  = th_cnt == 3'h7;
+  assign \$907  = ~ clearing;
+  assign \$908  = \$906  & \$907 ;
+  assign l0_u2_gnext = \$908  ? 24'h000000 : l0_u2_gacc;
+  assign \$909  = code_lfsr & key_rd__data[131:100];
+  assign \$910  = ^ \$909 ;
+  assign \$911  = - $signed(ctilde);
+  assign \$912  = \$910  ? \$911  : { ctilde[15], ctilde };
+  assign l0_sct3 = key_rd__data[99] ? \$912  : 17'h00000;
+  assign l0_u3_gsum = $signed(\$signature__data$190 [95:72]) + $signed(l0_sct3);
   assign l0_u3_gsat_hi = $signed(l0_u3_gsum) > $signed(24'h7fffff);
   assign l0_u3_gsat_lo = $signed(l0_u3_gsum) < $signed(24'h800000);
-  assign \$919  = l0_u3_gsat_lo ? 24'h800000 : l0_u3_gsum[23:0];
-  assign l0_u3_gsat = l0_u3_gsat_hi ? 24'h7fffff : \$919 ;
-  assign \$920  = ~ clearing;
-  assign l0_u3_gacc = clearing ? \$signature__data$181 [95:72] : l0_u3_gsat;
-  assign \$921  = $signed(l0_u3_gacc) + $signed(2'h1);
-  assign l0_u3_tdiff = $signed(\$signature__data$135 [63:48]) - $signed(l0_u3_step);
+  assign \$913  = l0_u3_gsat_lo ? 24'h800000 : l0_u3_gsum[23:0];
+  assign l0_u3_gsat = l0_u3_gsat_hi ? 24'h7fffff : \$913 ;
+  assign \$914  = ~ clearing;
+  assign l0_u3_gacc = clearing ? \$signature__data$190 [95:72] : l0_u3_gsat;
+  assign \$915  = $signed(l0_u3_gacc) + $signed(2'h1);
+  assign l0_u3_tdiff = $signed(\$signature__data$144 [63:48]) - $signed(l0_u3_step);
   assign l0_u3_tsat_hi = $signed(l0_u3_tdiff) > $signed(16'h7fff);
   assign l0_u3_tsat_lo = $signed(l0_u3_tdiff) < $signed(16'h8000);
-  assign \$922  = l0_u3_tsat_lo ? 16'h8000 : l0_u3_tdiff[15:0];
-  assign l0_u3_tsat = l0_u3_tsat_hi ? 16'h7fff : \$922 ;
-  assign \$923  = th_cnt == 3'h7;
-  assign \$924  = ~ clearing;
-  assign \$925  = \$923  & \$924 ;
-  assign l0_u3_tnext = \$925  ? l0_u3_tsat : \$signature__data$135 [63:48];
-  assign \$926  = th_cnt == 3'h7;
-  assign \$927  = ~ clearing;
-  assign \$928  = \$926  & \$927 ;
-  assign l0_u3_gnext = \$928  ? 24'h000000 : l0_u3_gacc;
-  assign \$929  = code_lfsr & key_rd__data[164:133];
-  assign \$930  = ^ \$929 ;
-  assign \$931  = - $signed(ctilde);
-  assign \$932  = \$930  ? \$931  : { ctilde[15], ctilde };
-  assign l0_sct4 = key_rd__data[132] ? \$932  : 17'h00000;
-  assign l0_u4_gsum = $signed(\$signature__data$181 [119:96]) + $signed(l0_sct4);
+  assign \$916  = l0_u3_tsat_lo ? 16'h8000 : l0_u3_tdiff[15:0];
+  assign l0_u3_tsat = l0_u3_tsat_hi ? 16'h7fff : \$916 ;
+  assign \$917  = th_cnt == 3'h7;
+  assign \$918  = ~ clearing;
+  assign \$919  = \$917  & \$918 ;
+  assign l0_u3_tnext = \$919  ? l0_u3_tsat : \$signature__data$144 [63:48];
+  assign \$920  = th_cnt == 3'h7;
+  assign \$921  = ~ clearing;
+  assign \$922  = \$920  & \$921 ;
+  assign l0_u3_gnext = \$922  ? 24'h000000 : l0_u3_gacc;
+  assign \$923  = code_lfsr & key_rd__data[164:133];
+  assign \$924  = ^ \$923 ;
+  assign \$925  = - $signed(ctilde);
+  assign \$926  = \$924  ? \$925  : { ctilde[15], ctilde };
+  assign l0_sct4 = key_rd__data[132] ? \$926  : 17'h00000;
+  assign l0_u4_gsum = $signed(\$signature__data$190 [119:96]) + $signed(l0_sct4);
   assign l0_u4_gsat_hi = $signed(l0_u4_gsum) > $signed(24'h7fffff);
   assign l0_u4_gsat_lo = $signed(l0_u4_gsum) < $signed(24'h800000);
-  assign \$933  = l0_u4_gsat_lo ? 24'h800000 : l0_u4_gsum[23:0];
-  assign l0_u4_gsat = l0_u4_gsat_hi ? 24'h7fffff : \$933 ;
-  assign \$934  = ~ clearing;
-  assign l0_u4_gacc = clearing ? \$signature__data$181 [119:96] : l0_u4_gsat;
-  assign \$935  = $signed(l0_u4_gacc) + $signed(2'h1);
-  assign l0_u4_tdiff = $signed(\$signature__data$135 [79:64]) - $signed(l0_u4_step);
+  assign \$927  = l0_u4_gsat_lo ? 24'h800000 : l0_u4_gsum[23:0];
+  assign l0_u4_gsat = l0_u4_gsat_hi ? 24'h7fffff : \$927 ;
+  assign \$928  = ~ clearing;
+  assign l0_u4_gacc = clearing ? \$signature__data$190 [119:96] : l0_u4_gsat;
+  assign \$929  = $signed(l0_u4_gacc) + $signed(2'h1);
+  assign l0_u4_tdiff = $signed(\$signature__data$144 [79:64]) - $signed(l0_u4_step);
   assign l0_u4_tsat_hi = $signed(l0_u4_tdiff) > $signed(16'h7fff);
   assign l0_u4_tsat_lo = $signed(l0_u4_tdiff) < $signed(16'h8000);
-  assign \$936  = l0_u4_tsat_lo ? 16'h8000 : l0_u4_tdiff[15:0];
-  assign l0_u4_tsat = l0_u4_tsat_hi ? 16'h7fff : \$936 ;
-  assign \$937  = th_cnt == 3'h7;
-  assign \$938  = ~ clearing;
-  assign \$939  = \$937  & \$938 ;
-  assign l0_u4_tnext = \$939  ? l0_u4_tsat : \$signature__data$135 [79:64];
-  assign \$940  = th_cnt == 3'h7;
-  assign \$941  = ~ clearing;
-  assign \$942  = \$940  & \$941 ;
-  assign l0_u4_gnext = \$942  ? 24'h000000 : l0_u4_gacc;
-  assign \$943  = code_lfsr & key_rd__data[197:166];
-  assign \$944  = ^ \$943 ;
-  assign \$945  = - $signed(ctilde);
-  assign \$946  = \$944  ? \$945  : { ctilde[15], ctilde };
-  assign l0_sct5 = key_rd__data[165] ? \$946  : 17'h00000;
-  assign l0_u5_gsum = $signed(\$signature__data$181 [143:120]) + $signed(l0_sct5);
+  assign \$930  = l0_u4_tsat_lo ? 16'h8000 : l0_u4_tdiff[15:0];
+  assign l0_u4_tsat = l0_u4_tsat_hi ? 16'h7fff : \$930 ;
+  assign \$931  = th_cnt == 3'h7;
+  assign \$932  = ~ clearing;
+  assign \$933  = \$931  & \$932 ;
+  assign l0_u4_tnext = \$933  ? l0_u4_tsat : \$signature__data$144 [79:64];
+  assign \$934  = th_cnt == 3'h7;
+  assign \$935  = ~ clearing;
+  assign \$936  = \$934  & \$935 ;
+  assign l0_u4_gnext = \$936  ? 24'h000000 : l0_u4_gacc;
+  assign \$937  = code_lfsr & key_rd__data[197:166];
+  assign \$938  = ^ \$937 ;
+  assign \$939  = - $signed(ctilde);
+  assign \$940  = \$938  ? \$939  : { ctilde[15], ctilde };
+  assign l0_sct5 = key_rd__data[165] ? \$940  : 17'h00000;
+  assign l0_u5_gsum = $signed(\$signature__data$190 [143:120]) + $signed(l0_sct5);
   assign l0_u5_gsat_hi = $signed(l0_u5_gsum) > $signed(24'h7fffff);
   assign l0_u5_gsat_lo = $signed(l0_u5_gsum) < $signed(24'h800000);
-  assign \$947  = l0_u5_gsat_lo ? 24'h800000 : l0_u5_gsum[23:0];
-  assign l0_u5_gsat = l0_u5_gsat_hi ? 24'h7fffff : \$947 ;
-  assign \$948  = ~ clearing;
-  assign l0_u5_gacc = clearing ? \$signature__data$181 [143:120] : l0_u5_gsat;
-  assign \$949  = $signed(l0_u5_gacc) + $signed(2'h1);
-  assign l0_u5_tdiff = $signed(\$signature__data$135 [95:80]) - $signed(l0_u5_step);
+  assign \$941  = l0_u5_gsat_lo ? 24'h800000 : l0_u5_gsum[23:0];
+  assign l0_u5_gsat = l0_u5_gsat_hi ? 24'h7fffff : \$941 ;
+  assign \$942  = ~ clearing;
+  assign l0_u5_gacc = clearing ? \$signature__data$190 [143:120] : l0_u5_gsat;
+  assign \$943  = $signed(l0_u5_gacc) + $signed(2'h1);
+  assign l0_u5_tdiff = $signed(\$signature__data$144 [95:80]) - $signed(l0_u5_step);
   assign l0_u5_tsat_hi = $signed(l0_u5_tdiff) > $signed(16'h7fff);
   assign l0_u5_tsat_lo = $signed(l0_u5_tdiff) < $signed(16'h8000);
-  assign \$950  = l0_u5_tsat_lo ? 16'h8000 : l0_u5_tdiff[15:0];
-  assign l0_u5_tsat = l0_u5_tsat_hi ? 16'h7fff : \$950 ;
-  assign \$951  = th_cnt == 3'h7;
-  assign \$952  = ~ clearing;
-  assign \$953  = \$951  & \$952 ;
-  assign l0_u5_tnext = \$953  ? l0_u5_tsat : \$signature__data$135 [95:80];
-  assign \$954  = th_cnt == 3'h7;
-  assign \$955  = ~ clearing;
-  assign \$956  = \$954  & \$955 ;
-  assign l0_u5_gnext = \$956  ? 24'h000000 : l0_u5_gacc;
-  assign \$957  = ! s1_layer;
-  assign \$958  = \$signal  & \$957 ;
-  assign \$959  = state == 3'h5;
-  assign \$960  = ! state;
-  assign \$961  = \$959  | \$960 ;
-  assign th_wr__en = \$958  & \$961 ;
-  assign \$962  = clearing ? 24'h000000 : l0_u0_gnext;
-  assign \$963  = clearing ? 24'h000000 : l0_u1_gnext;
-  assign \$964  = clearing ? 24'h000000 : l0_u2_gnext;
-  assign \$965  = clearing ? 24'h000000 : l0_u3_gnext;
-  assign \$966  = clearing ? 24'h000000 : l0_u4_gnext;
-  assign \$967  = clearing ? 24'h000000 : l0_u5_gnext;
-  assign \$968  = ! s1_layer;
-  assign \$969  = \$signal  & \$968 ;
-  assign \$970  = state == 3'h5;
-  assign \$971  = ! state;
-  assign \$972  = \$970  | \$971 ;
-  assign g_wr__en = \$969  & \$972 ;
-  assign l1_in0 = s1_last ? 13'h0400 : { \$973 [11], \$973  };
-  assign \$974  = state == 2'h2;
-  assign \$975  = ~ base_pending;
-  assign \$976  = \$974  & \$975 ;
-  assign \$977  = \$976  & \key_rd__data$244 [0];
-  assign \$978  = code_lfsr & \key_rd__data$244 [32:1];
-  assign \$979  = ^ \$978 ;
-  assign \$980  = \$979  ? 17'h1fff0 : 17'h00010;
-  assign \$981  = \$977  ? \$980  : 17'h00000;
-  assign \$982  = $signed(\$signature__data$243 ) + $signed(\$981 );
-  assign \$983  = $signed(l1_acc0) + $signed(11'h200);
-  assign \$984  = $signed(l1_zw0) > $signed(16'h7fff);
-  assign \$985  = $signed(l1_zw0) < $signed(16'h8000);
-  assign l1_z0_sat = \$984  | \$985 ;
-  assign \$986  = $signed(l1_zw0) > $signed(16'h7fff);
-  assign \$987  = $signed(l1_zw0) < $signed(16'h8000);
-  assign \$988  = \$987  ? 16'h8000 : l1_zw0[15:0];
-  assign l1_z0 = \$986  ? 16'h7fff : \$988 ;
-  assign \$989  = $signed(l1_z0) < $signed(1'h0);
-  assign \$990  = - $signed(l1_z0);
-  assign \$991  = \$989  ? \$990  : { l1_z0[15], l1_z0[15], l1_z0 };
-  assign \$993  = \$992  < 11'h400;
-  assign \$995  = \$994  + 15'h4000;
-  assign \$997  = \$996  < 15'h4c00;
-  assign \$999  = \$998  + 15'h5000;
-  assign \$1001  = \$1000  < 13'h1400;
-  assign \$1003  = \$1002  + 15'h6c00;
-  assign \$1004  = \$1001  ? \$1003  : 19'h08000;
-  assign \$1005  = \$997  ? \$999  : { 2'h0, \$1004  };
-  assign \$1006  = \$993  ? \$995  : \$1005 ;
-  assign \$1007  = \$1006  + 5'h10;
-  assign \$1009  = $signed(l1_z0) < $signed(1'h0);
-  assign \$1010  = 11'h400 - \$1008 [11:0];
-  assign \$1011  = \$1009  ? \$1010  : { 1'h0, \$1008 [11:0] };
-  assign err0 = $signed(\$1011 [11:0]) - $signed(\$1012 );
-  assign \$1013  = code_lfsr & \key_rd__data$244 [32:1];
-  assign \$1014  = ^ \$1013 ;
-  assign \$1015  = - $signed(ctilde);
-  assign \$1016  = \$1014  ? \$1015  : { ctilde[15], ctilde };
-  assign l1_sct0 = \key_rd__data$244 [0] ? \$1016  : 17'h00000;
-  assign l1_u0_gsum = $signed(\$signature__data$256 ) + $signed(l1_sct0);
+  assign \$944  = l0_u5_tsat_lo ? 16'h8000 : l0_u5_tdiff[15:0];
+  assign l0_u5_tsat = l0_u5_tsat_hi ? 16'h7fff : \$944 ;
+  assign \$945  = th_cnt == 3'h7;
+  assign \$946  = ~ clearing;
+  assign \$947  = \$945  & \$946 ;
+  assign l0_u5_tnext = \$947  ? l0_u5_tsat : \$signature__data$144 [95:80];
+  assign \$948  = th_cnt == 3'h7;
+  assign \$949  = ~ clearing;
+  assign \$950  = \$948  & \$949 ;
+  assign l0_u5_gnext = \$950  ? 24'h000000 : l0_u5_gacc;
+  assign \$951  = ! s1_layer;
+  assign \$952  = \$signal  & \$951 ;
+  assign \$953  = state == 3'h5;
+  assign \$954  = ! state;
+  assign \$955  = \$953  | \$954 ;
+  assign th_wr__en = \$952  & \$955 ;
+  assign \$956  = clearing ? 24'h000000 : l0_u0_gnext;
+  assign \$957  = clearing ? 24'h000000 : l0_u1_gnext;
+  assign \$958  = clearing ? 24'h000000 : l0_u2_gnext;
+  assign \$959  = clearing ? 24'h000000 : l0_u3_gnext;
+  assign \$960  = clearing ? 24'h000000 : l0_u4_gnext;
+  assign \$961  = clearing ? 24'h000000 : l0_u5_gnext;
+  assign \$962  = ! s1_layer;
+  assign \$963  = \$signal  & \$962 ;
+  assign \$964  = state == 3'h5;
+  assign \$965  = ! state;
+  assign \$966  = \$964  | \$965 ;
+  assign g_wr__en = \$963  & \$966 ;
+  assign l1_in0 = s1_last ? 13'h0400 : { \$967 [11], \$967  };
+  assign \$968  = state == 2'h2;
+  assign \$969  = ~ base_pending;
+  assign \$970  = \$968  & \$969 ;
+  assign \$971  = \$970  & \key_rd__data$253 [0];
+  assign \$972  = code_lfsr & \key_rd__data$253 [32:1];
+  assign \$973  = ^ \$972 ;
+  assign \$974  = \$973  ? 17'h1fff0 : 17'h00010;
+  assign \$975  = \$971  ? \$974  : 17'h00000;
+  assign \$976  = $signed(\$signature__data$252 ) + $signed(\$975 );
+  assign \$977  = $signed(l1_acc0) + $signed(11'h200);
+  assign l1_z0_hi = $signed(l1_zw0) > $signed(16'h7fff);
+  assign l1_z0_lo = $signed(l1_zw0) < $signed(16'h8000);
+  assign \$978  = l1_z0_lo ? 16'h8000 : l1_zw0[15:0];
+  assign l1_z0 = l1_z0_hi ? 16'h7fff : \$978 ;
+  assign \$979  = $signed(l1_z0) < $signed(1'h0);
+  assign \$980  = - $signed(l1_z0);
+  assign \$981  = \$979  ? \$980  : { l1_z0[15], l1_z0[15], l1_z0 };
+  assign \$983  = \$982  < 11'h400;
+  assign \$985  = \$984  + 15'h4000;
+  assign \$987  = \$986  < 15'h4c00;
+  assign \$989  = \$988  + 15'h5000;
+  assign \$991  = \$990  < 13'h1400;
+  assign \$993  = \$992  + 15'h6c00;
+  assign \$994  = \$991  ? \$993  : 19'h08000;
+  assign \$995  = \$987  ? \$989  : { 2'h0, \$994  };
+  assign \$996  = \$983  ? \$985  : \$995 ;
+  assign \$997  = \$996  + 5'h10;
+  assign \$999  = $signed(l1_z0) < $signed(1'h0);
+  assign \$1000  = 11'h400 - \$998 [11:0];
+  assign \$1001  = \$999  ? \$1000  : { 1'h0, \$998 [11:0] };
+  assign err0 = $signed(\$1001 [11:0]) - $signed(\$1002 );
+  assign \$1003  = code_lfsr & \key_rd__data$253 [32:1];
+  assign \$1004  = ^ \$1003 ;
+  assign \$1005  = - $signed(ctilde);
+  assign \$1006  = \$1004  ? \$1005  : { ctilde[15], ctilde };
+  assign l1_sct0 = \key_rd__data$253 [0] ? \$1006  : 17'h00000;
+  assign l1_u0_gsum = $signed(\$signature__data$265 ) + $signed(l1_sct0);
   assign l1_u0_gsat_hi = $signed(l1_u0_gsum) > $signed(24'h7fffff);
   assign l1_u0_gsat_lo = $signed(l1_u0_gsum) < $signed(24'h800000);
-  assign \$1017  = l1_u0_gsat_lo ? 24'h800000 : l1_u0_gsum[23:0];
-  assign l1_u0_gsat = l1_u0_gsat_hi ? 24'h7fffff : \$1017 ;
-  assign \$1018  = ~ clearing;
-  assign l1_u0_gacc = clearing ? \$signature__data$256  : l1_u0_gsat;
-  assign \$1019  = $signed(l1_u0_gacc) + $signed(2'h1);
-  assign l1_u0_tdiff = $signed(\$signature__data$243 ) - $signed(l1_u0_step);
+  assign \$1007  = l1_u0_gsat_lo ? 24'h800000 : l1_u0_gsum[23:0];
+  assign l1_u0_gsat = l1_u0_gsat_hi ? 24'h7fffff : \$1007 ;
+  assign \$1008  = ~ clearing;
+  assign l1_u0_gacc = clearing ? \$signature__data$265  : l1_u0_gsat;
+  assign \$1009  = $signed(l1_u0_gacc) + $signed(2'h1);
+  assign l1_u0_tdiff = $signed(\$signature__data$252 ) - $signed(l1_u0_step);
   assign l1_u0_tsat_hi = $signed(l1_u0_tdiff) > $signed(16'h7fff);
   assign l1_u0_tsat_lo = $signed(l1_u0_tdiff) < $signed(16'h8000);
-  assign \$1020  = l1_u0_tsat_lo ? 16'h8000 : l1_u0_tdiff[15:0];
-  assign l1_u0_tsat = l1_u0_tsat_hi ? 16'h7fff : \$1020 ;
-  assign \$1021  = th_cnt == 3'h7;
-  assign \$1022  = ~ clearing;
-  assign \$1023  = \$1021  & \$1022 ;
-  assign l1_u0_tnext = \$1023  ? l1_u0_tsat : \$signature__data$243 ;
-  assign \$1024  = th_cnt == 3'h7;
-  assign \$1025  = ~ clearing;
-  assign \$1026  = \$1024  & \$1025 ;
-  assign l1_u0_gnext = \$1026  ? 24'h000000 : l1_u0_gacc;
-  assign \$1028  = \$signal  & \$1027 ;
-  assign \$1029  = state == 3'h5;
-  assign \$1030  = ! state;
-  assign \$1031  = \$1029  | \$1030 ;
-  assign \th_wr__en$266  = \$1028  & \$1031 ;
-  assign \g_wr__data$268  = clearing ? 24'h000000 : l1_u0_gnext;
-  assign \$1033  = \$signal  & \$1032 ;
-  assign \$1034  = state == 3'h5;
-  assign \$1035  = ! state;
-  assign \$1036  = \$1034  | \$1035 ;
-  assign \g_wr__en$269  = \$1033  & \$1036 ;
-  assign \$1037  = $signed(cost_acc) + $signed(7'h20);
-  assign \$1038  = $signed(c_wide) > $signed(16'h7fff);
-  assign \$1039  = $signed(c_wide) < $signed(16'h8000);
-  assign c_val_sat = \$1038  | \$1039 ;
-  assign \$1040  = $signed(c_wide) > $signed(16'h7fff);
-  assign \$1041  = $signed(c_wide) < $signed(16'h8000);
-  assign \$1042  = \$1041  ? 16'h8000 : c_wide[15:0];
-  assign c_val = \$1040  ? 16'h7fff : \$1042 ;
+  assign \$1010  = l1_u0_tsat_lo ? 16'h8000 : l1_u0_tdiff[15:0];
+  assign l1_u0_tsat = l1_u0_tsat_hi ? 16'h7fff : \$1010 ;
+  assign \$1011  = th_cnt == 3'h7;
+  assign \$1012  = ~ clearing;
+  assign \$1013  = \$1011  & \$1012 ;
+  assign l1_u0_tnext = \$1013  ? l1_u0_tsat : \$signature__data$252 ;
+  assign \$1014  = th_cnt == 3'h7;
+  assign \$1015  = ~ clearing;
+  assign \$1016  = \$1014  & \$1015 ;
+  assign l1_u0_gnext = \$1016  ? 24'h000000 : l1_u0_gacc;
+  assign \$1018  = \$signal  & \$1017 ;
+  assign \$1019  = state == 3'h5;
+  assign \$1020  = ! state;
+  assign \$1021  = \$1019  | \$1020 ;
+  assign \th_wr__en$275  = \$1018  & \$1021 ;
+  assign \g_wr__data$277  = clearing ? 24'h000000 : l1_u0_gnext;
+  assign \$1023  = \$signal  & \$1022 ;
+  assign \$1024  = state == 3'h5;
+  assign \$1025  = ! state;
+  assign \$1026  = \$1024  | \$1025 ;
+  assign \g_wr__en$278  = \$1023  & \$1026 ;
+  assign \$1027  = $signed(cost_acc) + $signed(7'h20);
+  assign c_val_hi = $signed(c_wide) > $signed(16'h7fff);
+  assign c_val_lo = $signed(c_wide) < $signed(16'h8000);
+  assign \$1028  = c_val_lo ? 16'h8000 : c_wide[15:0];
+  assign c_val = c_val_hi ? 16'h7fff : \$1028 ;
   assign ct_wide = $signed(cost) - $signed(cost0);
-  assign \$1043  = $signed(ct_wide) > $signed(16'h7fff);
-  assign \$1044  = $signed(ct_wide) < $signed(16'h8000);
-  assign ct_sat_sat = \$1043  | \$1044 ;
-  assign \$1045  = $signed(ct_wide) > $signed(16'h7fff);
-  assign \$1046  = $signed(ct_wide) < $signed(16'h8000);
-  assign \$1047  = \$1046  ? 16'h8000 : ct_wide[15:0];
-  assign ct_val = \$1045  ? 16'h7fff : \$1047 ;
-  assign \$1048  = state != 1'h1;
-  assign \$1049  = | state;
-  assign busy = \$1048  & \$1049 ;
-  assign \$1050  = state == 1'h1;
-  assign \$1051  = | step_limit;
-  assign \$1052  = step_count >= step_limit;
-  assign \$1053  = \$1051  & \$1052 ;
-  assign done = \$1050  & \$1053 ;
-  assign \$1054  = state == 3'h6;
-  assign \$1055  = th_cnt == 3'h7;
-  assign updated = \$1054  & \$1055 ;
-  assign \$1056  = param_row - 1'h0;
-  assign \$1057  = param_row - 3'h4;
-  assign \$2295  = lane_d * 5'h10;
-  assign \$1058  = \$signature__data$275  >> \$2295 ;
+  assign ct_sat_hi = $signed(ct_wide) > $signed(16'h7fff);
+  assign ct_sat_lo = $signed(ct_wide) < $signed(16'h8000);
+  assign \$1029  = ct_sat_lo ? 16'h8000 : ct_wide[15:0];
+  assign ct_val = ct_sat_hi ? 16'h7fff : \$1029 ;
+  assign \$1030  = state != 1'h1;
+  assign \$1031  = | state;
+  assign busy = \$1030  & \$1031 ;
+  assign \$1032  = state == 1'h1;
+  assign \$1033  = | step_limit;
+  assign \$1034  = step_count >= step_limit;
+  assign \$1035  = \$1033  & \$1034 ;
+  assign done = \$1032  & \$1035 ;
+  assign \$1036  = state == 3'h6;
+  assign \$1037  = th_cnt == 3'h7;
+  assign updated = \$1036  & \$1037 ;
+  assign \$1038  = param_row - 1'h0;
+  assign \$1039  = param_row - 3'h4;
+  assign \$2268  = lane_d * 5'h10;
+  assign \$1040  = \$signature__data$284  >> \$2268 ;
   always @(posedge clk)
-    cycle <= \$1059 ;
+    cycle <= \$1041 ;
   always @(posedge clk)
-    ic <= \$1060 ;
+    ic <= \$1042 ;
   always @(posedge clk)
-    \$signal  <= \$1061 ;
+    \$signal  <= \$1043 ;
   always @(posedge clk)
-    s1_last <= \$1062 ;
+    s1_last <= \$1044 ;
   always @(posedge clk)
-    s1_layer <= \$1063 ;
+    s1_layer <= \$1045 ;
   always @(posedge clk)
-    \$like  <= \$1064 ;
+    \$like  <= \$1046 ;
   always @(posedge clk)
-    \$like$37  <= \$1065 ;
+    \$like$37  <= \$1047 ;
   always @(posedge clk)
-    s2_valid <= \$1066 ;
+    s2_valid <= \$1048 ;
   always @(posedge clk)
-    \$like$41  <= \$1067 ;
+    \$like$41  <= \$1049 ;
   always @(posedge clk)
-    l0_acc0 <= \$1068 ;
+    l0_acc0 <= \$1050 ;
   always @(posedge clk)
-    l0_acc1 <= \$1069 ;
+    l0_acc1 <= \$1051 ;
   always @(posedge clk)
-    l0_acc2 <= \$1070 ;
+    l0_acc2 <= \$1052 ;
   always @(posedge clk)
-    l0_acc3 <= \$1071 ;
+    l0_acc3 <= \$1053 ;
   always @(posedge clk)
-    l0_acc4 <= \$1072 ;
+    l0_acc4 <= \$1054 ;
   always @(posedge clk)
-    l0_acc5 <= \$1073 ;
+    l0_acc5 <= \$1055 ;
   always @(posedge clk)
-    h1_0 <= \$1074 ;
+    h1_0 <= \$1056 ;
   always @(posedge clk)
-    h1_1 <= \$1075 ;
+    h1_1 <= \$1057 ;
   always @(posedge clk)
-    h1_2 <= \$1076 ;
+    h1_2 <= \$1058 ;
   always @(posedge clk)
-    h1_3 <= \$1077 ;
+    h1_3 <= \$1059 ;
   always @(posedge clk)
-    h1_4 <= \$1078 ;
+    h1_4 <= \$1060 ;
   always @(posedge clk)
-    h1_5 <= \$1079 ;
+    h1_5 <= \$1061 ;
   always @(posedge clk)
-    l1_acc0 <= \$1080 ;
+    l1_acc0 <= \$1062 ;
   always @(posedge clk)
-    cost_acc <= \$1081 ;
+    cost_acc <= \$1063 ;
   always @(posedge clk)
-    sat_z <= \$1082 ;
+    sat_z <= \$1064 ;
   always @(posedge clk)
-    sat_act <= \$1083 ;
+    sat_act <= \$1065 ;
   always @(posedge clk)
-    sat_g <= \$1084 ;
+    sat_g <= \$1066 ;
   always @(posedge clk)
-    sat_theta <= \$1085 ;
+    sat_theta <= \$1067 ;
   always @(posedge clk)
-    sat_cost <= \$1086 ;
+    sat_cost <= \$1068 ;
   always @(posedge clk)
-    sat_ctilde <= \$1087 ;
+    sat_ctilde <= \$1069 ;
   always @(posedge clk)
-    state <= \$1088 ;
+    state <= \$1070 ;
   always @(posedge clk)
-    clearing <= \$1089 ;
+    clearing <= \$1071 ;
   always @(posedge clk)
-    layer <= \$1090 ;
+    layer <= \$1072 ;
   always @(posedge clk)
-    t <= \$1091 ;
+    t <= \$1073 ;
   always @(posedge clk)
-    cost0 <= \$1092 ;
+    cost0 <= \$1074 ;
   always @(posedge clk)
-    base_pending <= \$1093 ;
+    base_pending <= \$1075 ;
   always @(posedge clk)
-    cost <= \$1094 ;
+    cost <= \$1076 ;
   always @(posedge clk)
-    ctilde <= \$1095 ;
+    ctilde <= \$1077 ;
   always @(posedge clk)
-    step_count <= \$1096 ;
+    step_count <= \$1078 ;
   always @(posedge clk)
-    x_cnt <= \$1097 ;
+    x_cnt <= \$1079 ;
   always @(posedge clk)
-    th_cnt <= \$1098 ;
+    th_cnt <= \$1080 ;
   always @(posedge clk)
-    update_count <= \$1099 ;
+    update_count <= \$1081 ;
   always @(posedge clk)
-    sample <= \$1100 ;
+    sample <= \$1082 ;
   always @(posedge clk)
-    x_base <= \$1101 ;
+    x_base <= \$1083 ;
   always @(posedge clk)
-    code_sub <= \$1102 ;
+    code_sub <= \$1084 ;
   always @(posedge clk)
-    code_lfsr <= \$1103 ;
+    code_lfsr <= \$1085 ;
   always @(posedge clk)
-    lane_d <= \$1104 ;
+    lane_d <= \$1086 ;
   always @(posedge clk)
-    sel_d <= \$1105 ;
+    sel_d <= \$1087 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
@@ -2770,9 +2752,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$566  = 4'h4;
+          \$584  = 4'h4;
       1'h1:
-          \$566  = 4'h7;
+          \$584  = 4'h7;
     endcase
   end
   always @* begin
@@ -2780,9 +2762,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$569  = 4'h4;
+          \$587  = 4'h4;
       1'h1:
-          \$569  = 4'h7;
+          \$587  = 4'h7;
     endcase
   end
   always @* begin
@@ -2790,9 +2772,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$583  = 4'h4;
+          \$601  = 4'h4;
       1'h1:
-          \$583  = 4'h7;
+          \$601  = 4'h7;
     endcase
   end
   always @* begin
@@ -2800,27 +2782,27 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$640  = 4'h4;
+          \$658  = 4'h4;
       1'h1:
-          \$640  = 4'h7;
+          \$658  = 4'h7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = 12'h000;
+    \$967  = 12'h000;
     casez (\$like$37 )
       3'h0:
-          \$973  = h1_0;
+          \$967  = h1_0;
       3'h1:
-          \$973  = h1_1;
+          \$967  = h1_1;
       3'h2:
-          \$973  = h1_2;
+          \$967  = h1_2;
       3'h3:
-          \$973  = h1_3;
+          \$967  = h1_3;
       3'h4:
-          \$973  = h1_4;
+          \$967  = h1_4;
       3'h5:
-          \$973  = h1_5;
+          \$967  = h1_5;
     endcase
   end
   always @* begin
@@ -2828,243 +2810,243 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (sel_d)
       1'h0:
-          param_data = \$1058 ;
+          param_data = \$1040 ;
       1'h1:
-          param_data = \$signature__data$276 ;
+          param_data = \$signature__data$285 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = \$1 [47:0];
+    \$1041  = \$1 [47:0];
     if (rst) begin
-      \$1059  = 48'h000000000000;
+      \$1041  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = ic;
+    \$1042  = ic;
     if (issuing) begin
-      \$1060  = \$5 [2:0];
+      \$1042  = \$5 [2:0];
     end
     casez (state)
       3'h0, 3'h5:
-          if (\$568 ) begin
-          end else if (\$571 ) begin
-            if (\$574 ) begin
-              \$1060  = 3'h0;
+          if (\$586 ) begin
+          end else if (\$589 ) begin
+            if (\$592 ) begin
+              \$1042  = 3'h0;
             end
           end
       3'h1:
-          if (\$582 ) begin
-            \$1060  = 3'h0;
+          if (\$600 ) begin
+            \$1042  = 3'h0;
           end
       3'h2:
-          if (\$585 ) begin
+          if (\$603 ) begin
             (* full_case = 32'd1 *)
-            if (\$586 ) begin
+            if (\$604 ) begin
             end else begin
-              \$1060  = 3'h0;
+              \$1042  = 3'h0;
             end
           end
       3'h3:
           if (base_pending) begin
-            \$1060  = 3'h0;
+            \$1042  = 3'h0;
           end
       3'h4:
-          \$1060  = 3'h0;
+          \$1042  = 3'h0;
       3'h6:
-          if (\$622 ) begin
-            \$1060  = 3'h0;
+          if (\$640 ) begin
+            \$1042  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$1060  = 3'h0;
+      \$1042  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = issuing;
+    \$1043  = issuing;
     if (rst) begin
-      \$1061  = 1'h0;
+      \$1043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = \$11 ;
+    \$1044  = \$11 ;
     if (rst) begin
-      \$1062  = 1'h0;
+      \$1044  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = layer;
+    \$1045  = layer;
     if (rst) begin
-      \$1063  = 1'h0;
+      \$1045  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = t;
+    \$1046  = t;
     if (rst) begin
-      \$1064  = 4'h0;
+      \$1046  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = ic;
+    \$1047  = ic;
     if (rst) begin
-      \$1065  = 3'h0;
+      \$1047  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = \$14 ;
+    \$1048  = \$14 ;
     if (rst) begin
-      \$1066  = 1'h0;
+      \$1048  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = s1_layer;
+    \$1049  = s1_layer;
     if (rst) begin
-      \$1067  = 1'h0;
+      \$1049  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = l0_acc0;
+    \$1050  = l0_acc0;
     if (\$18 ) begin
-      \$1068  = \$22 [29:0];
+      \$1050  = \$22 [29:0];
     end
     if (rst) begin
-      \$1068  = 30'h00000000;
+      \$1050  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = l0_acc1;
+    \$1051  = l0_acc1;
     if (\$26 ) begin
-      \$1069  = \$30 [29:0];
+      \$1051  = \$30 [29:0];
     end
     if (rst) begin
-      \$1069  = 30'h00000000;
+      \$1051  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = l0_acc2;
+    \$1052  = l0_acc2;
     if (\$34 ) begin
-      \$1070  = \$38 [29:0];
+      \$1052  = \$38 [29:0];
     end
     if (rst) begin
-      \$1070  = 30'h00000000;
+      \$1052  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = l0_acc3;
+    \$1053  = l0_acc3;
     if (\$42 ) begin
-      \$1071  = \$46 [29:0];
+      \$1053  = \$46 [29:0];
     end
     if (rst) begin
-      \$1071  = 30'h00000000;
+      \$1053  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = l0_acc4;
+    \$1054  = l0_acc4;
     if (\$50 ) begin
-      \$1072  = \$54 [29:0];
+      \$1054  = \$54 [29:0];
     end
     if (rst) begin
-      \$1072  = 30'h00000000;
+      \$1054  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = l0_acc5;
+    \$1055  = l0_acc5;
     if (\$58 ) begin
-      \$1073  = \$62 [29:0];
+      \$1055  = \$62 [29:0];
     end
     if (rst) begin
-      \$1073  = 30'h00000000;
+      \$1055  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = h1_0;
+    \$1056  = h1_0;
     if (\$66 ) begin
-      \$1074  = \$727 [11:0];
+      \$1056  = \$741 [11:0];
     end
     if (rst) begin
-      \$1074  = 12'h000;
+      \$1056  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = h1_1;
+    \$1057  = h1_1;
     if (\$70 ) begin
-      \$1075  = \$756 [11:0];
+      \$1057  = \$766 [11:0];
     end
     if (rst) begin
-      \$1075  = 12'h000;
+      \$1057  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = h1_2;
+    \$1058  = h1_2;
     if (\$74 ) begin
-      \$1076  = \$785 [11:0];
+      \$1058  = \$791 [11:0];
     end
     if (rst) begin
-      \$1076  = 12'h000;
+      \$1058  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = h1_3;
+    \$1059  = h1_3;
     if (\$78 ) begin
-      \$1077  = \$814 [11:0];
+      \$1059  = \$816 [11:0];
     end
     if (rst) begin
-      \$1077  = 12'h000;
+      \$1059  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = h1_4;
+    \$1060  = h1_4;
     if (\$82 ) begin
-      \$1078  = \$843 [11:0];
+      \$1060  = \$841 [11:0];
     end
     if (rst) begin
-      \$1078  = 12'h000;
+      \$1060  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = h1_5;
+    \$1061  = h1_5;
     if (\$86 ) begin
-      \$1079  = \$872 [11:0];
+      \$1061  = \$866 [11:0];
     end
     if (rst) begin
-      \$1079  = 12'h000;
+      \$1061  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = l1_acc0;
+    \$1062  = l1_acc0;
     if (\$90 ) begin
-      \$1080  = \$94 [29:0];
+      \$1062  = \$94 [29:0];
     end
     if (rst) begin
-      \$1080  = 30'h00000000;
+      \$1062  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = cost_acc;
+    \$1063  = cost_acc;
     if (\$96 ) begin
-      \$1081  = \$98 [27:0];
+      \$1063  = \$98 [27:0];
     end
     casez (state)
       3'h0, 3'h5:
@@ -3074,200 +3056,200 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h2:
           /* empty */;
       3'h3:
-          \$1081  = 28'h0000000;
+          \$1063  = 28'h0000000;
     endcase
     if (rst) begin
-      \$1081  = 28'h0000000;
+      \$1063  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = \$156 [31:0];
+    \$1064  = \$170 [31:0];
     if (rst) begin
-      \$1082  = 32'd0;
+      \$1064  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = \$214 [31:0];
+    \$1065  = \$228 [31:0];
     if (rst) begin
-      \$1083  = 32'd0;
+      \$1065  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = \$370 [31:0];
+    \$1066  = \$384 [31:0];
     if (rst) begin
-      \$1084  = 32'd0;
+      \$1066  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = \$554 [31:0];
+    \$1067  = \$568 [31:0];
     if (rst) begin
-      \$1085  = 32'd0;
+      \$1067  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = sat_cost;
-    if (\$555 ) begin
-      \$1086  = \$559 [31:0];
-    end
-    if (rst) begin
-      \$1086  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = sat_ctilde;
-    if (\$560 ) begin
-      \$1087  = \$564 [31:0];
+    \$1068  = sat_cost;
+    if (\$569 ) begin
+      \$1068  = \$575 [31:0];
     end
     if (rst) begin
-      \$1087  = 32'd0;
+      \$1068  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = state;
+    \$1069  = sat_ctilde;
+    if (\$576 ) begin
+      \$1069  = \$582 [31:0];
+    end
+    if (rst) begin
+      \$1069  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1070  = state;
     casez (state)
       3'h0, 3'h5:
-          if (\$568 ) begin
-            \$1088  = \$573 ;
+          if (\$586 ) begin
+            \$1070  = \$591 ;
           end
       3'h1:
-          if (\$582 ) begin
-            \$1088  = 3'h2;
+          if (\$600 ) begin
+            \$1070  = 3'h2;
           end
       3'h2:
-          if (\$585 ) begin
-            if (\$586 ) begin
-              \$1088  = 3'h3;
+          if (\$603 ) begin
+            if (\$604 ) begin
+              \$1070  = 3'h3;
             end
           end
       3'h3:
           (* full_case = 32'd1 *)
           if (base_pending) begin
-            \$1088  = 3'h2;
+            \$1070  = 3'h2;
           end else begin
-            \$1088  = 3'h4;
+            \$1070  = 3'h4;
           end
       3'h4:
-          \$1088  = 3'h5;
+          \$1070  = 3'h5;
       3'h6:
           (* full_case = 32'd1 *)
-          if (\$622 ) begin
-            \$1088  = 3'h2;
+          if (\$640 ) begin
+            \$1070  = 3'h2;
           end else begin
-            \$1088  = 3'h1;
+            \$1070  = 3'h1;
           end
     endcase
     if (rst) begin
-      \$1088  = 3'h0;
+      \$1070  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = clearing;
+    \$1071  = clearing;
     casez (state)
       3'h0, 3'h5:
-          if (\$568 ) begin
-            \$1089  = 1'h0;
+          if (\$586 ) begin
+            \$1071  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$1089  = 1'h1;
+      \$1071  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = layer;
+    \$1072  = layer;
     casez (state)
       3'h0, 3'h5:
-          if (\$568 ) begin
-          end else if (\$571 ) begin
-            if (\$574 ) begin
-              \$1090  = \$575 [0];
+          if (\$586 ) begin
+          end else if (\$589 ) begin
+            if (\$592 ) begin
+              \$1072  = \$593 [0];
             end
           end
       3'h1:
-          if (\$582 ) begin
-            \$1090  = 1'h0;
+          if (\$600 ) begin
+            \$1072  = 1'h0;
           end
       3'h2:
-          if (\$585 ) begin
+          if (\$603 ) begin
             (* full_case = 32'd1 *)
-            if (\$586 ) begin
+            if (\$604 ) begin
             end else begin
-              \$1090  = \$587 [0];
+              \$1072  = \$605 [0];
             end
           end
       3'h3:
           if (base_pending) begin
-            \$1090  = 1'h0;
+            \$1072  = 1'h0;
           end
       3'h4:
-          \$1090  = 1'h0;
+          \$1072  = 1'h0;
       3'h6:
-          if (\$622 ) begin
-            \$1090  = 1'h0;
+          if (\$640 ) begin
+            \$1072  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$1090  = 1'h0;
+      \$1072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = t;
+    \$1073  = t;
     casez (state)
       3'h0, 3'h5:
           (* full_case = 32'd1 *)
-          if (\$568 ) begin
-          end else if (\$571 ) begin
+          if (\$586 ) begin
+          end else if (\$589 ) begin
             (* full_case = 32'd1 *)
-            if (\$574 ) begin
-              \$1091  = 4'h0;
+            if (\$592 ) begin
+              \$1073  = 4'h0;
             end else begin
-              \$1091  = \$576 [3:0];
+              \$1073  = \$594 [3:0];
             end
           end else begin
-            \$1091  = \$577 [3:0];
+            \$1073  = \$595 [3:0];
           end
       3'h1:
-          if (\$582 ) begin
-            \$1091  = 4'h0;
+          if (\$600 ) begin
+            \$1073  = 4'h0;
           end
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$585 ) begin
+          if (\$603 ) begin
             (* full_case = 32'd1 *)
-            if (\$586 ) begin
+            if (\$604 ) begin
             end else begin
-              \$1091  = 4'h0;
+              \$1073  = 4'h0;
             end
           end else begin
-            \$1091  = \$588 [3:0];
+            \$1073  = \$606 [3:0];
           end
       3'h3:
           if (base_pending) begin
-            \$1091  = 4'h0;
+            \$1073  = 4'h0;
           end
       3'h4:
-          \$1091  = 4'h0;
+          \$1073  = 4'h0;
       3'h6:
-          if (\$622 ) begin
-            \$1091  = 4'h0;
+          if (\$640 ) begin
+            \$1073  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$1091  = 4'h0;
+      \$1073  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = cost0;
+    \$1074  = cost0;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -3277,16 +3259,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h3:
           if (base_pending) begin
-            \$1092  = c_val;
+            \$1074  = c_val;
           end
     endcase
     if (rst) begin
-      \$1092  = 16'h0000;
+      \$1074  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = base_pending;
+    \$1075  = base_pending;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -3296,20 +3278,20 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h3:
           if (base_pending) begin
-            \$1093  = 1'h0;
+            \$1075  = 1'h0;
           end
       3'h4:
           /* empty */;
       3'h6:
-          \$1093  = \$601 ;
+          \$1075  = \$619 ;
     endcase
     if (rst) begin
-      \$1093  = 1'h1;
+      \$1075  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = cost;
+    \$1076  = cost;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -3321,16 +3303,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           (* full_case = 32'd1 *)
           if (base_pending) begin
           end else begin
-            \$1094  = c_val;
+            \$1076  = c_val;
           end
     endcase
     if (rst) begin
-      \$1094  = 16'h0000;
+      \$1076  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = ctilde;
+    \$1077  = ctilde;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -3341,15 +3323,15 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h3:
           /* empty */;
       3'h4:
-          \$1095  = ct_val;
+          \$1077  = ct_val;
     endcase
     if (rst) begin
-      \$1095  = 16'h0000;
+      \$1077  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = step_count;
+    \$1078  = step_count;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -3362,15 +3344,15 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h4:
           /* empty */;
       3'h6:
-          \$1096  = \$592 [31:0];
+          \$1078  = \$610 [31:0];
     endcase
     if (rst) begin
-      \$1096  = 32'd0;
+      \$1078  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = x_cnt;
+    \$1079  = x_cnt;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -3383,15 +3365,15 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h4:
           /* empty */;
       3'h6:
-          \$1097  = \$595 [0];
+          \$1079  = \$613 [0];
     endcase
     if (rst) begin
-      \$1097  = 1'h0;
+      \$1079  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = th_cnt;
+    \$1080  = th_cnt;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -3404,15 +3386,15 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h4:
           /* empty */;
       3'h6:
-          \$1098  = \$598 [2:0];
+          \$1080  = \$616 [2:0];
     endcase
     if (rst) begin
-      \$1098  = 3'h0;
+      \$1080  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = update_count;
+    \$1081  = update_count;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -3425,17 +3407,17 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h4:
           /* empty */;
       3'h6:
-          if (\$602 ) begin
-            \$1099  = \$606 [31:0];
+          if (\$620 ) begin
+            \$1081  = \$624 [31:0];
           end
     endcase
     if (rst) begin
-      \$1099  = 32'd0;
+      \$1081  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = sample;
+    \$1082  = sample;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -3448,17 +3430,17 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h4:
           /* empty */;
       3'h6:
-          if (\$607 ) begin
-            \$1100  = \$610 [2:0];
+          if (\$625 ) begin
+            \$1082  = \$628 [2:0];
           end
     endcase
     if (rst) begin
-      \$1100  = 3'h0;
+      \$1082  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = x_base;
+    \$1083  = x_base;
     casez (state)
       3'h0, 3'h5:
           /* empty */;
@@ -3471,131 +3453,131 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h4:
           /* empty */;
       3'h6:
-          if (\$607 ) begin
-            \$1101  = \$613 [4:0];
+          if (\$625 ) begin
+            \$1083  = \$631 [4:0];
           end
     endcase
     if (rst) begin
-      \$1101  = 5'h00;
+      \$1083  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = code_sub;
-    if (\$623 ) begin
-      \$1102  = \$626 [0];
+    \$1084  = code_sub;
+    if (\$641 ) begin
+      \$1084  = \$644 [0];
     end
     if (rst) begin
-      \$1102  = 1'h0;
+      \$1084  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = code_lfsr;
-    if (\$623 ) begin
-      if (\$627 ) begin
-        \$1103  = \$630 ;
+    \$1085  = code_lfsr;
+    if (\$641 ) begin
+      if (\$645 ) begin
+        \$1085  = \$648 ;
       end
     end
     if (rst) begin
-      \$1103  = 32'd44257;
+      \$1085  = 32'd44257;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = param_lane;
+    \$1086  = param_lane;
     if (rst) begin
-      \$1104  = 3'h0;
+      \$1086  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = sel_d;
-    if (\$631 ) begin
-      \$1105  = 1'h0;
+    \$1087  = sel_d;
+    if (\$649 ) begin
+      \$1087  = 1'h0;
     end
-    if (\$634 ) begin
-      \$1105  = 1'h1;
+    if (\$652 ) begin
+      \$1087  = 1'h1;
     end
     if (rst) begin
-      \$1105  = 1'h0;
+      \$1087  = 1'h0;
     end
   end
   assign \cycle$27  = cycle;
-  assign l0_w0 = \$653 [16:0];
-  assign l0_w1 = \$662 [16:0];
-  assign l0_w2 = \$671 [16:0];
-  assign l0_w3 = \$680 [16:0];
-  assign l0_w4 = \$689 [16:0];
-  assign l0_w5 = \$698 [16:0];
-  assign l0_h0 = \$727 [11:0];
-  assign l0_h1 = \$756 [11:0];
-  assign l0_h2 = \$785 [11:0];
-  assign l0_h3 = \$814 [11:0];
-  assign l0_h4 = \$843 [11:0];
-  assign l0_h5 = \$872 [11:0];
-  assign l1_w0 = \$982 [16:0];
+  assign l0_w0 = \$671 [16:0];
+  assign l0_w1 = \$680 [16:0];
+  assign l0_w2 = \$689 [16:0];
+  assign l0_w3 = \$698 [16:0];
+  assign l0_w4 = \$707 [16:0];
+  assign l0_w5 = \$716 [16:0];
+  assign l0_h0 = \$741 [11:0];
+  assign l0_h1 = \$766 [11:0];
+  assign l0_h2 = \$791 [11:0];
+  assign l0_h3 = \$816 [11:0];
+  assign l0_h4 = \$841 [11:0];
+  assign l0_h5 = \$866 [11:0];
+  assign l1_w0 = \$976 [16:0];
   assign ct_reg = ctilde;
-  assign \$signature__addr  = \$642 [4:0];
-  assign \$signature__addr$124  = sample;
-  assign \$signature__addr$125  = ld_addr;
+  assign \$signature__addr  = \$660 [4:0];
+  assign \$signature__addr$133  = sample;
+  assign \$signature__addr$134  = ld_addr;
   assign \$signature__data  = ld_data[5:0];
   assign t_wr__addr = ld_addr[2:0];
   assign t_wr__data = ld_data;
   assign key_rd__addr = t[1:0];
-  assign \$signature__addr$132  = t[1:0];
-  assign \$signature__addr$133  = t[1:0];
+  assign \$signature__addr$141  = t[1:0];
+  assign \$signature__addr$142  = t[1:0];
   assign l0_zp0 = { l0_z0[15], l0_z0 };
-  assign l0_h0_sig_u = \$707 [16:0];
-  assign l0_h0_sig_v = { 2'h0, \$722  };
-  assign l0_h0_sig_f = \$724 [11:0];
-  assign l0_h0_sig = \$727 [11:0];
+  assign l0_h0_sig_u = \$721 [16:0];
+  assign l0_h0_sig_v = { 2'h0, \$736  };
+  assign l0_h0_sig_f = \$738 [11:0];
+  assign l0_h0_sig = \$741 [11:0];
   assign l0_zp1 = { l0_z1[15], l0_z1 };
-  assign l0_h1_sig_u = \$736 [16:0];
-  assign l0_h1_sig_v = { 2'h0, \$751  };
-  assign l0_h1_sig_f = \$753 [11:0];
-  assign l0_h1_sig = \$756 [11:0];
+  assign l0_h1_sig_u = \$746 [16:0];
+  assign l0_h1_sig_v = { 2'h0, \$761  };
+  assign l0_h1_sig_f = \$763 [11:0];
+  assign l0_h1_sig = \$766 [11:0];
   assign l0_zp2 = { l0_z2[15], l0_z2 };
-  assign l0_h2_sig_u = \$765 [16:0];
-  assign l0_h2_sig_v = { 2'h0, \$780  };
-  assign l0_h2_sig_f = \$782 [11:0];
-  assign l0_h2_sig = \$785 [11:0];
+  assign l0_h2_sig_u = \$771 [16:0];
+  assign l0_h2_sig_v = { 2'h0, \$786  };
+  assign l0_h2_sig_f = \$788 [11:0];
+  assign l0_h2_sig = \$791 [11:0];
   assign l0_zp3 = { l0_z3[15], l0_z3 };
-  assign l0_h3_sig_u = \$794 [16:0];
-  assign l0_h3_sig_v = { 2'h0, \$809  };
-  assign l0_h3_sig_f = \$811 [11:0];
-  assign l0_h3_sig = \$814 [11:0];
+  assign l0_h3_sig_u = \$796 [16:0];
+  assign l0_h3_sig_v = { 2'h0, \$811  };
+  assign l0_h3_sig_f = \$813 [11:0];
+  assign l0_h3_sig = \$816 [11:0];
   assign l0_zp4 = { l0_z4[15], l0_z4 };
-  assign l0_h4_sig_u = \$823 [16:0];
-  assign l0_h4_sig_v = { 2'h0, \$838  };
-  assign l0_h4_sig_f = \$840 [11:0];
-  assign l0_h4_sig = \$843 [11:0];
+  assign l0_h4_sig_u = \$821 [16:0];
+  assign l0_h4_sig_v = { 2'h0, \$836  };
+  assign l0_h4_sig_f = \$838 [11:0];
+  assign l0_h4_sig = \$841 [11:0];
   assign l0_zp5 = { l0_z5[15], l0_z5 };
-  assign l0_h5_sig_u = \$852 [16:0];
-  assign l0_h5_sig_v = { 2'h0, \$867  };
-  assign l0_h5_sig_f = \$869 [11:0];
-  assign l0_h5_sig = \$872 [11:0];
+  assign l0_h5_sig_u = \$846 [16:0];
+  assign l0_h5_sig_v = { 2'h0, \$861  };
+  assign l0_h5_sig_f = \$863 [11:0];
+  assign l0_h5_sig = \$866 [11:0];
   assign th_wr__addr = \$like [1:0];
   assign th_wr__data = { l0_u5_tnext, l0_u4_tnext, l0_u3_tnext, l0_u2_tnext, l0_u1_tnext, l0_u0_tnext };
   assign g_wr__addr = \$like [1:0];
-  assign g_wr__data = { \$967 , \$966 , \$965 , \$964 , \$963 , \$962  };
-  assign \key_rd__addr$240  = t[2:0];
-  assign \$signature__addr$241  = t[2:0];
-  assign \$signature__addr$242  = t[2:0];
+  assign g_wr__data = { \$961 , \$960 , \$959 , \$958 , \$957 , \$956  };
+  assign \key_rd__addr$249  = t[2:0];
+  assign \$signature__addr$250  = t[2:0];
+  assign \$signature__addr$251  = t[2:0];
   assign l1_zp0 = { l1_z0[15], l1_z0 };
-  assign l1_h0_sig_u = \$991 [16:0];
-  assign l1_h0_sig_v = { 2'h0, \$1006  };
-  assign l1_h0_sig_f = \$1008 [11:0];
-  assign l1_h0_sig = \$1011 [11:0];
-  assign l1_h0 = \$1011 [11:0];
-  assign \th_wr__addr$264  = \$like [2:0];
-  assign \th_wr__data$265  = l1_u0_tnext;
-  assign \g_wr__addr$267  = \$like [2:0];
+  assign l1_h0_sig_u = \$981 [16:0];
+  assign l1_h0_sig_v = { 2'h0, \$996  };
+  assign l1_h0_sig_f = \$998 [11:0];
+  assign l1_h0_sig = \$1001 [11:0];
+  assign l1_h0 = \$1001 [11:0];
+  assign \th_wr__addr$273  = \$like [2:0];
+  assign \th_wr__data$274  = l1_u0_tnext;
+  assign \g_wr__addr$276  = \$like [2:0];
   assign ct_sat = ct_val;
-  assign \$signature__addr$273  = \$1056 [1:0];
-  assign \$signature__addr$274  = \$1057 [2:0];
+  assign \$signature__addr$282  = \$1038 [1:0];
+  assign \$signature__addr$283  = \$1039 [2:0];
   assign sat_d = 32'd0;
-  assign \$1012  = \$signature__data$253 ;
+  assign \$1002  = \$signature__data$262 ;
   assign \$8  = 2'h1;
   assign \$65  = 1'h1;
   assign \$66  = \$64 ;
@@ -3611,107 +3593,107 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$86  = \$84 ;
   assign \$87  = s1_layer;
   assign \$95  = \$like$41 ;
-  assign l1_zw0 = { \$983 [30], \$983 [30], \$983 [30], \$983 [30], \$983 [30], \$983 [30], \$983 [30], \$983 [30], \$983 [30], \$983 [30], \$983 [30:10] };
-  assign \$992  = { 1'h0, \$991 [16:0] };
-  assign \$994  = { \$991 [16:0], 3'h0 };
-  assign \$996  = { \$991 [16:0], 3'h0 };
-  assign \$998  = { 1'h0, \$991 [16:0], 2'h0 };
-  assign \$1000  = { 1'h0, \$991 [16:0] };
-  assign \$1002  = { 1'h0, \$991 [16:0] };
-  assign \$1008  = { 5'h00, \$1007 [23:5] };
-  assign l0_zw0 = { \$699 [30], \$699 [30], \$699 [30], \$699 [30], \$699 [30:4] };
-  assign l0_zw1 = { \$728 [30], \$728 [30], \$728 [30], \$728 [30], \$728 [30:4] };
-  assign l0_zw2 = { \$757 [30], \$757 [30], \$757 [30], \$757 [30], \$757 [30:4] };
-  assign l0_zw3 = { \$786 [30], \$786 [30], \$786 [30], \$786 [30], \$786 [30:4] };
-  assign l0_zw4 = { \$815 [30], \$815 [30], \$815 [30], \$815 [30], \$815 [30:4] };
-  assign l0_zw5 = { \$844 [30], \$844 [30], \$844 [30], \$844 [30], \$844 [30:4] };
-  assign \$121  = \$like$41 ;
-  assign \$150  = \$like$41 ;
-  assign \$159  = 1'h0;
-  assign \$162  = 1'h0;
-  assign \$163  = 2'h0;
-  assign \$166  = 1'h0;
-  assign \$169  = 1'h0;
-  assign \$170  = 2'h0;
-  assign \$171  = 3'h0;
-  assign \$174  = 1'h0;
-  assign \$177  = 1'h0;
-  assign \$178  = 2'h0;
-  assign \$179  = \$like$41 ;
-  assign \$181  = 1'h0;
-  assign \$182  = 3'h0;
-  assign \$183  = 4'h0;
+  assign l1_zw0 = { \$977 [30], \$977 [30], \$977 [30], \$977 [30], \$977 [30], \$977 [30], \$977 [30], \$977 [30], \$977 [30], \$977 [30], \$977 [30:10] };
+  assign \$982  = { 1'h0, \$981 [16:0] };
+  assign \$984  = { \$981 [16:0], 3'h0 };
+  assign \$986  = { \$981 [16:0], 3'h0 };
+  assign \$988  = { 1'h0, \$981 [16:0], 2'h0 };
+  assign \$990  = { 1'h0, \$981 [16:0] };
+  assign \$992  = { 1'h0, \$981 [16:0] };
+  assign \$998  = { 5'h00, \$997 [23:5] };
+  assign l0_zw0 = { \$717 [30], \$717 [30], \$717 [30], \$717 [30], \$717 [30:4] };
+  assign l0_zw1 = { \$742 [30], \$742 [30], \$742 [30], \$742 [30], \$742 [30:4] };
+  assign l0_zw2 = { \$767 [30], \$767 [30], \$767 [30], \$767 [30], \$767 [30:4] };
+  assign l0_zw3 = { \$792 [30], \$792 [30], \$792 [30], \$792 [30], \$792 [30:4] };
+  assign l0_zw4 = { \$817 [30], \$817 [30], \$817 [30], \$817 [30], \$817 [30:4] };
+  assign l0_zw5 = { \$842 [30], \$842 [30], \$842 [30], \$842 [30], \$842 [30:4] };
+  assign \$127  = \$like$41 ;
+  assign \$163  = \$like$41 ;
+  assign \$173  = 1'h0;
+  assign \$176  = 1'h0;
+  assign \$177  = 2'h0;
+  assign \$180  = 1'h0;
+  assign \$183  = 1'h0;
+  assign \$184  = 2'h0;
+  assign \$185  = 3'h0;
   assign \$188  = 1'h0;
   assign \$191  = 1'h0;
   assign \$192  = 2'h0;
+  assign \$193  = \$like$41 ;
   assign \$195  = 1'h0;
-  assign \$198  = 1'h0;
-  assign \$199  = 2'h0;
-  assign \$200  = 3'h0;
-  assign \$203  = 1'h0;
-  assign \$206  = 1'h0;
-  assign \$207  = 2'h0;
-  assign \$208  = \$like$41 ;
-  assign \$210  = 1'h0;
-  assign \$211  = 3'h0;
-  assign \$212  = 4'h0;
-  assign \$279  = s1_layer;
-  assign \$357  = s1_layer;
-  assign l0_u0_step = { \$879 [24], \$879 [24:1] };
-  assign l0_u1_step = { \$893 [24], \$893 [24:1] };
-  assign l0_u2_step = { \$907 [24], \$907 [24:1] };
-  assign l0_u3_step = { \$921 [24], \$921 [24:1] };
-  assign l0_u4_step = { \$935 [24], \$935 [24:1] };
-  assign l0_u5_step = { \$949 [24], \$949 [24:1] };
-  assign \$447  = s1_layer;
-  assign l1_u0_step = { \$1019 [24], \$1019 [24:1] };
-  assign \$539  = s1_layer;
-  assign c_wide = { \$1037 [28], \$1037 [28], \$1037 [28], \$1037 [28], \$1037 [28], \$1037 [28], \$1037 [28:6] };
-  assign \$565  = layer;
-  assign \$586  = layer;
-  assign \$628  = { 1'h0, code_lfsr[31:1] };
-  assign \$708  = { 1'h0, \$707 [16:0] };
-  assign \$710  = { \$707 [16:0], 3'h0 };
-  assign \$712  = { \$707 [16:0], 3'h0 };
-  assign \$714  = { 1'h0, \$707 [16:0], 2'h0 };
-  assign \$716  = { 1'h0, \$707 [16:0] };
-  assign \$718  = { 1'h0, \$707 [16:0] };
-  assign \$724  = { 5'h00, \$723 [23:5] };
-  assign \$737  = { 1'h0, \$736 [16:0] };
-  assign \$739  = { \$736 [16:0], 3'h0 };
-  assign \$741  = { \$736 [16:0], 3'h0 };
-  assign \$743  = { 1'h0, \$736 [16:0], 2'h0 };
-  assign \$745  = { 1'h0, \$736 [16:0] };
-  assign \$747  = { 1'h0, \$736 [16:0] };
-  assign \$753  = { 5'h00, \$752 [23:5] };
-  assign \$766  = { 1'h0, \$765 [16:0] };
-  assign \$768  = { \$765 [16:0], 3'h0 };
-  assign \$770  = { \$765 [16:0], 3'h0 };
-  assign \$772  = { 1'h0, \$765 [16:0], 2'h0 };
-  assign \$774  = { 1'h0, \$765 [16:0] };
-  assign \$776  = { 1'h0, \$765 [16:0] };
-  assign \$782  = { 5'h00, \$781 [23:5] };
-  assign \$795  = { 1'h0, \$794 [16:0] };
-  assign \$797  = { \$794 [16:0], 3'h0 };
-  assign \$799  = { \$794 [16:0], 3'h0 };
-  assign \$801  = { 1'h0, \$794 [16:0], 2'h0 };
-  assign \$803  = { 1'h0, \$794 [16:0] };
-  assign \$805  = { 1'h0, \$794 [16:0] };
-  assign \$811  = { 5'h00, \$810 [23:5] };
-  assign \$824  = { 1'h0, \$823 [16:0] };
-  assign \$826  = { \$823 [16:0], 3'h0 };
-  assign \$828  = { \$823 [16:0], 3'h0 };
-  assign \$830  = { 1'h0, \$823 [16:0], 2'h0 };
-  assign \$832  = { 1'h0, \$823 [16:0] };
-  assign \$834  = { 1'h0, \$823 [16:0] };
-  assign \$840  = { 5'h00, \$839 [23:5] };
-  assign \$853  = { 1'h0, \$852 [16:0] };
-  assign \$855  = { \$852 [16:0], 3'h0 };
-  assign \$857  = { \$852 [16:0], 3'h0 };
-  assign \$859  = { 1'h0, \$852 [16:0], 2'h0 };
-  assign \$861  = { 1'h0, \$852 [16:0] };
-  assign \$863  = { 1'h0, \$852 [16:0] };
-  assign \$869  = { 5'h00, \$868 [23:5] };
-  assign \$1027  = s1_layer;
-  assign \$1032  = s1_layer;
+  assign \$196  = 3'h0;
+  assign \$197  = 4'h0;
+  assign \$202  = 1'h0;
+  assign \$205  = 1'h0;
+  assign \$206  = 2'h0;
+  assign \$209  = 1'h0;
+  assign \$212  = 1'h0;
+  assign \$213  = 2'h0;
+  assign \$214  = 3'h0;
+  assign \$217  = 1'h0;
+  assign \$220  = 1'h0;
+  assign \$221  = 2'h0;
+  assign \$222  = \$like$41 ;
+  assign \$224  = 1'h0;
+  assign \$225  = 3'h0;
+  assign \$226  = 4'h0;
+  assign \$293  = s1_layer;
+  assign \$371  = s1_layer;
+  assign l0_u0_step = { \$873 [24], \$873 [24:1] };
+  assign l0_u1_step = { \$887 [24], \$887 [24:1] };
+  assign l0_u2_step = { \$901 [24], \$901 [24:1] };
+  assign l0_u3_step = { \$915 [24], \$915 [24:1] };
+  assign l0_u4_step = { \$929 [24], \$929 [24:1] };
+  assign l0_u5_step = { \$943 [24], \$943 [24:1] };
+  assign \$461  = s1_layer;
+  assign l1_u0_step = { \$1009 [24], \$1009 [24:1] };
+  assign \$553  = s1_layer;
+  assign c_wide = { \$1027 [28], \$1027 [28], \$1027 [28], \$1027 [28], \$1027 [28], \$1027 [28], \$1027 [28:6] };
+  assign \$583  = layer;
+  assign \$604  = layer;
+  assign \$646  = { 1'h0, code_lfsr[31:1] };
+  assign \$722  = { 1'h0, \$721 [16:0] };
+  assign \$724  = { \$721 [16:0], 3'h0 };
+  assign \$726  = { \$721 [16:0], 3'h0 };
+  assign \$728  = { 1'h0, \$721 [16:0], 2'h0 };
+  assign \$730  = { 1'h0, \$721 [16:0] };
+  assign \$732  = { 1'h0, \$721 [16:0] };
+  assign \$738  = { 5'h00, \$737 [23:5] };
+  assign \$747  = { 1'h0, \$746 [16:0] };
+  assign \$749  = { \$746 [16:0], 3'h0 };
+  assign \$751  = { \$746 [16:0], 3'h0 };
+  assign \$753  = { 1'h0, \$746 [16:0], 2'h0 };
+  assign \$755  = { 1'h0, \$746 [16:0] };
+  assign \$757  = { 1'h0, \$746 [16:0] };
+  assign \$763  = { 5'h00, \$762 [23:5] };
+  assign \$772  = { 1'h0, \$771 [16:0] };
+  assign \$774  = { \$771 [16:0], 3'h0 };
+  assign \$776  = { \$771 [16:0], 3'h0 };
+  assign \$778  = { 1'h0, \$771 [16:0], 2'h0 };
+  assign \$780  = { 1'h0, \$771 [16:0] };
+  assign \$782  = { 1'h0, \$771 [16:0] };
+  assign \$788  = { 5'h00, \$787 [23:5] };
+  assign \$797  = { 1'h0, \$796 [16:0] };
+  assign \$799  = { \$796 [16:0], 3'h0 };
+  assign \$801  = { \$796 [16:0], 3'h0 };
+  assign \$803  = { 1'h0, \$796 [16:0], 2'h0 };
+  assign \$805  = { 1'h0, \$796 [16:0] };
+  assign \$807  = { 1'h0, \$796 [16:0] };
+  assign \$813  = { 5'h00, \$812 [23:5] };
+  assign \$822  = { 1'h0, \$821 [16:0] };
+  assign \$824  = { \$821 [16:0], 3'h0 };
+  assign \$826  = { \$821 [16:0], 3'h0 };
+  assign \$828  = { 1'h0, \$821 [16:0], 2'h0 };
+  assign \$830  = { 1'h0, \$821 [16:0] };
+  assign \$832  = { 1'h0, \$821 [16:0] };
+  assign \$838  = { 5'h00, \$837 [23:5] };
+  assign \$847  = { 1'h0, \$846 [16:0] };
+  assign \$849  = { \$846 [16:0], 3'h0 };
+  assign \$851  = { \$846 [16:0], 3'h0 };
+  assign \$853  = { 1'h0, \$846 [16:0], 2'h0 };
+  assign \$855  = { 1'h0, \$846 [16:0] };
+  assign \$857  = { 1'h0, \$846 [16:0] };
+  assign \$863  = { 5'h00, \$862 [23:5] };
+  assign \$1017  = s1_layer;
+  assign \$1022  = s1_layer;
 endmodule

@@ -7,15 +7,15 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [48:0] \$1 ;
   reg [1:0] \$10 ;
-  wire [2:0] \$100 ;
-  wire [32:0] \$101 ;
-  wire [32:0] \$102 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire [1:0] \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
+  wire [2:0] \$106 ;
+  wire [32:0] \$107 ;
+  wire [32:0] \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
@@ -26,34 +26,34 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
+  wire [5:0] \$1171 ;
   wire \$118 ;
-  wire [5:0] \$1186 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire [1:0] \$123 ;
+  wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire \$129 ;
+  wire [1:0] \$129 ;
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire [2:0] \$134 ;
-  wire [32:0] \$135 ;
+  wire \$134 ;
+  wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
+  wire [2:0] \$140 ;
+  wire [32:0] \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
@@ -70,28 +70,28 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire [1:0] \$157 ;
+  wire \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire \$163 ;
+  wire [1:0] \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [2:0] \$168 ;
-  wire [32:0] \$169 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  wire [32:0] \$170 ;
+  wire \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
+  wire [2:0] \$174 ;
+  wire [32:0] \$175 ;
+  wire [32:0] \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
@@ -112,7 +112,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire [1:0] \$195 ;
+  wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
@@ -120,22 +120,22 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg [1:0] \$2 ;
   wire [32:0] \$20 ;
   wire \$200 ;
-  wire \$201 ;
+  wire [1:0] \$201 ;
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
-  wire [2:0] \$208 ;
-  wire [32:0] \$209 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [23:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
+  wire [2:0] \$214 ;
+  wire [32:0] \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
@@ -157,121 +157,121 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire [1:0] \$235 ;
+  wire \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
-  wire \$241 ;
+  wire [1:0] \$241 ;
   wire \$242 ;
   wire \$243 ;
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
-  wire [2:0] \$248 ;
-  wire [32:0] \$249 ;
+  wire \$248 ;
+  wire \$249 ;
   wire \$25 ;
-  wire [32:0] \$250 ;
+  wire \$250 ;
   wire \$251 ;
-  wire [32:0] \$252 ;
+  wire \$252 ;
   wire \$253 ;
-  wire [32:0] \$254 ;
+  wire [2:0] \$254 ;
   wire [32:0] \$255 ;
-  wire \$256 ;
-  wire [32:0] \$257 ;
+  wire [32:0] \$256 ;
+  wire \$257 ;
   wire \$258 ;
   wire [32:0] \$259 ;
   wire \$26 ;
-  wire [32:0] \$260 ;
+  wire \$260 ;
   wire \$261 ;
-  reg [2:0] \$262 ;
-  wire \$263 ;
+  wire [32:0] \$262 ;
+  wire [32:0] \$263 ;
   wire \$264 ;
-  reg [2:0] \$265 ;
-  wire [3:0] \$266 ;
+  wire \$265 ;
+  wire [32:0] \$266 ;
   wire \$267 ;
   wire \$268 ;
-  wire [2:0] \$269 ;
+  wire [32:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire [1:0] \$271 ;
-  wire [3:0] \$272 ;
-  wire [3:0] \$273 ;
+  wire [32:0] \$270 ;
+  wire \$271 ;
+  reg [2:0] \$272 ;
+  wire \$273 ;
   wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
+  reg [2:0] \$275 ;
+  wire [3:0] \$276 ;
   wire \$277 ;
   wire \$278 ;
-  reg [2:0] \$279 ;
+  wire [2:0] \$279 ;
   wire [32:0] \$28 ;
-  wire [3:0] \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire [1:0] \$283 ;
-  wire [3:0] \$284 ;
-  wire [32:0] \$285 ;
+  wire \$280 ;
+  wire [1:0] \$281 ;
+  wire [3:0] \$282 ;
+  wire [3:0] \$283 ;
+  wire \$284 ;
+  wire \$285 ;
   wire \$286 ;
-  wire [32:0] \$287 ;
-  wire [32:0] \$288 ;
-  wire \$289 ;
+  wire \$287 ;
+  wire \$288 ;
+  reg [2:0] \$289 ;
   wire [23:0] \$29 ;
-  wire [1:0] \$290 ;
-  wire [1:0] \$291 ;
+  wire [3:0] \$290 ;
+  wire \$291 ;
   wire \$292 ;
-  wire [2:0] \$293 ;
-  wire [2:0] \$294 ;
-  wire \$295 ;
+  wire [1:0] \$293 ;
+  wire [3:0] \$294 ;
+  wire [32:0] \$295 ;
   wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire [32:0] \$299 ;
+  wire [32:0] \$297 ;
+  wire [32:0] \$298 ;
+  wire \$299 ;
   wire \$3 ;
   wire [33:0] \$30 ;
-  wire \$300 ;
-  wire [32:0] \$301 ;
-  wire [32:0] \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire [2:0] \$305 ;
-  wire [2:0] \$306 ;
+  wire [1:0] \$300 ;
+  wire [1:0] \$301 ;
+  wire \$302 ;
+  wire [2:0] \$303 ;
+  wire [2:0] \$304 ;
+  wire \$305 ;
+  wire \$306 ;
   wire \$307 ;
-  wire [3:0] \$308 ;
-  wire [3:0] \$309 ;
+  wire \$308 ;
+  wire [32:0] \$309 ;
   wire \$31 ;
   wire \$310 ;
   wire [32:0] \$311 ;
-  wire \$312 ;
-  wire [32:0] \$313 ;
-  wire [32:0] \$314 ;
-  wire \$315 ;
-  wire \$316 ;
+  wire [32:0] \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire [2:0] \$315 ;
+  wire [2:0] \$316 ;
   wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire [3:0] \$318 ;
+  wire [3:0] \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire [1:0] \$321 ;
-  wire [1:0] \$322 ;
-  wire \$323 ;
-  wire [31:0] \$324 ;
-  wire [31:0] \$325 ;
-  wire [31:0] \$326 ;
+  wire [32:0] \$321 ;
+  wire \$322 ;
+  wire [32:0] \$323 ;
+  wire [32:0] \$324 ;
+  wire \$325 ;
+  wire \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
   wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
+  wire [1:0] \$331 ;
+  wire [1:0] \$332 ;
   wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  reg [2:0] \$336 ;
+  wire [31:0] \$334 ;
+  wire [31:0] \$335 ;
+  wire [31:0] \$336 ;
   wire \$337 ;
-  wire [3:0] \$338 ;
+  wire \$338 ;
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
@@ -279,110 +279,110 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$342 ;
   wire \$343 ;
   wire \$344 ;
-  wire [31:0] \$345 ;
-  wire \$346 ;
-  wire [16:0] \$347 ;
-  wire [16:0] \$348 ;
-  wire [17:0] \$349 ;
+  wire \$345 ;
+  reg [2:0] \$346 ;
+  wire \$347 ;
+  wire [3:0] \$348 ;
+  wire \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
-  wire [31:0] \$354 ;
-  wire \$355 ;
-  wire [16:0] \$356 ;
+  wire \$354 ;
+  wire [31:0] \$355 ;
+  wire \$356 ;
   wire [16:0] \$357 ;
-  wire [17:0] \$358 ;
-  wire [33:0] \$359 ;
+  wire [16:0] \$358 ;
+  wire [17:0] \$359 ;
   wire \$36 ;
   wire \$360 ;
   wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire [15:0] \$364 ;
+  wire [31:0] \$364 ;
   wire \$365 ;
-  wire [18:0] \$366 ;
-  wire [18:0] \$367 ;
-  wire [18:0] \$368 ;
-  wire \$369 ;
+  wire [16:0] \$366 ;
+  wire [16:0] \$367 ;
+  wire [17:0] \$368 ;
+  wire [33:0] \$369 ;
   wire \$37 ;
-  wire [20:0] \$370 ;
-  wire [21:0] \$371 ;
-  wire [20:0] \$372 ;
-  wire \$373 ;
-  wire [20:0] \$374 ;
-  wire [21:0] \$375 ;
-  wire [18:0] \$376 ;
-  wire \$377 ;
-  wire [18:0] \$378 ;
-  wire [19:0] \$379 ;
+  wire [15:0] \$370 ;
+  wire \$371 ;
+  wire [18:0] \$372 ;
+  wire [18:0] \$373 ;
+  wire [18:0] \$374 ;
+  wire \$375 ;
+  wire [20:0] \$376 ;
+  wire [21:0] \$377 ;
+  wire [20:0] \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  wire [19:0] \$380 ;
+  wire [20:0] \$380 ;
   wire [21:0] \$381 ;
-  wire [21:0] \$382 ;
-  wire [24:0] \$383 ;
-  wire [24:0] \$384 ;
-  wire \$385 ;
-  wire [15:0] \$386 ;
-  wire [15:0] \$387 ;
-  wire [33:0] \$388 ;
-  wire \$389 ;
+  wire [18:0] \$382 ;
+  wire \$383 ;
+  wire [18:0] \$384 ;
+  wire [19:0] \$385 ;
+  wire [19:0] \$386 ;
+  wire [21:0] \$387 ;
+  wire [21:0] \$388 ;
+  wire [24:0] \$389 ;
   wire \$39 ;
-  wire \$390 ;
+  wire [24:0] \$390 ;
   wire \$391 ;
-  wire \$392 ;
+  wire [15:0] \$392 ;
   wire [15:0] \$393 ;
-  wire \$394 ;
-  wire [18:0] \$395 ;
-  wire [18:0] \$396 ;
+  wire [33:0] \$394 ;
+  wire [15:0] \$395 ;
+  wire \$396 ;
   wire [18:0] \$397 ;
-  wire \$398 ;
-  wire [20:0] \$399 ;
+  wire [18:0] \$398 ;
+  wire [18:0] \$399 ;
   wire [2:0] \$4 ;
   wire \$40 ;
-  wire [21:0] \$400 ;
+  wire \$400 ;
   wire [20:0] \$401 ;
-  wire \$402 ;
+  wire [21:0] \$402 ;
   wire [20:0] \$403 ;
-  wire [21:0] \$404 ;
-  wire [18:0] \$405 ;
-  wire \$406 ;
+  wire \$404 ;
+  wire [20:0] \$405 ;
+  wire [21:0] \$406 ;
   wire [18:0] \$407 ;
-  wire [19:0] \$408 ;
-  wire [19:0] \$409 ;
+  wire \$408 ;
+  wire [18:0] \$409 ;
   wire \$41 ;
-  wire [21:0] \$410 ;
-  wire [21:0] \$411 ;
-  wire [24:0] \$412 ;
-  wire [24:0] \$413 ;
-  wire \$414 ;
-  wire [15:0] \$415 ;
-  wire [15:0] \$416 ;
-  wire [31:0] \$417 ;
-  wire \$418 ;
-  wire [16:0] \$419 ;
+  wire [19:0] \$410 ;
+  wire [19:0] \$411 ;
+  wire [21:0] \$412 ;
+  wire [21:0] \$413 ;
+  wire [24:0] \$414 ;
+  wire [24:0] \$415 ;
+  wire \$416 ;
+  wire [15:0] \$417 ;
+  wire [15:0] \$418 ;
+  wire [31:0] \$419 ;
   wire \$42 ;
-  wire [16:0] \$420 ;
-  wire [23:0] \$421 ;
-  wire \$422 ;
-  wire [15:0] \$423 ;
+  wire \$420 ;
+  wire [16:0] \$421 ;
+  wire [16:0] \$422 ;
+  wire [23:0] \$423 ;
   wire \$424 ;
-  wire \$425 ;
+  wire [15:0] \$425 ;
   wire \$426 ;
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
-  wire [31:0] \$430 ;
+  wire \$430 ;
   wire \$431 ;
-  wire [16:0] \$432 ;
-  wire [16:0] \$433 ;
-  wire [23:0] \$434 ;
-  wire \$435 ;
-  wire [15:0] \$436 ;
+  wire [31:0] \$432 ;
+  wire \$433 ;
+  wire [16:0] \$434 ;
+  wire [16:0] \$435 ;
+  wire [23:0] \$436 ;
   wire \$437 ;
-  wire \$438 ;
+  wire [15:0] \$438 ;
   wire \$439 ;
   wire [32:0] \$44 ;
   wire \$440 ;
@@ -393,67 +393,67 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$445 ;
   wire \$446 ;
   wire \$447 ;
-  wire [23:0] \$448 ;
-  wire [23:0] \$449 ;
+  wire \$448 ;
+  wire \$449 ;
   wire [33:0] \$45 ;
-  wire \$450 ;
-  wire \$451 ;
+  wire [23:0] \$450 ;
+  wire [23:0] \$451 ;
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
-  reg [15:0] \$455 ;
+  wire \$455 ;
   wire \$456 ;
-  wire \$457 ;
+  reg [15:0] \$457 ;
   wire \$458 ;
   wire \$459 ;
   wire [34:0] \$46 ;
-  wire [31:0] \$460 ;
+  wire \$460 ;
   wire \$461 ;
-  wire [16:0] \$462 ;
-  wire [16:0] \$463 ;
-  wire [17:0] \$464 ;
-  wire [33:0] \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
+  wire [31:0] \$462 ;
+  wire \$463 ;
+  wire [16:0] \$464 ;
+  wire [16:0] \$465 ;
+  wire [17:0] \$466 ;
+  wire [33:0] \$467 ;
+  wire [15:0] \$468 ;
   wire \$469 ;
   wire \$47 ;
-  wire [15:0] \$470 ;
-  wire \$471 ;
+  wire [17:0] \$470 ;
+  wire [17:0] \$471 ;
   wire [17:0] \$472 ;
-  wire [17:0] \$473 ;
-  wire [17:0] \$474 ;
-  wire \$475 ;
+  wire \$473 ;
+  wire [19:0] \$474 ;
+  wire [20:0] \$475 ;
   wire [19:0] \$476 ;
-  wire [20:0] \$477 ;
+  wire \$477 ;
   wire [19:0] \$478 ;
-  wire \$479 ;
+  wire [20:0] \$479 ;
   wire \$48 ;
-  wire [19:0] \$480 ;
-  wire [20:0] \$481 ;
+  wire [17:0] \$480 ;
+  wire \$481 ;
   wire [17:0] \$482 ;
-  wire \$483 ;
-  wire [17:0] \$484 ;
-  wire [18:0] \$485 ;
-  wire [18:0] \$486 ;
-  wire [20:0] \$487 ;
-  wire [20:0] \$488 ;
-  wire [23:0] \$489 ;
+  wire [18:0] \$483 ;
+  wire [18:0] \$484 ;
+  wire [20:0] \$485 ;
+  wire [20:0] \$486 ;
+  wire [23:0] \$487 ;
+  wire [23:0] \$488 ;
+  wire \$489 ;
   wire [33:0] \$49 ;
-  wire [23:0] \$490 ;
-  wire \$491 ;
-  wire [14:0] \$492 ;
-  wire [14:0] \$493 ;
-  wire [15:0] \$494 ;
-  wire [31:0] \$495 ;
-  wire \$496 ;
-  wire [16:0] \$497 ;
-  wire [16:0] \$498 ;
-  wire [23:0] \$499 ;
+  wire [14:0] \$490 ;
+  wire [14:0] \$491 ;
+  wire [15:0] \$492 ;
+  wire [31:0] \$493 ;
+  wire \$494 ;
+  wire [16:0] \$495 ;
+  wire [16:0] \$496 ;
+  wire [23:0] \$497 ;
+  wire \$498 ;
+  wire [15:0] \$499 ;
   wire [2:0] \$5 ;
   wire [36:0] \$50 ;
   wire \$500 ;
-  wire [15:0] \$501 ;
+  wire \$501 ;
   wire \$502 ;
   wire \$503 ;
   wire \$504 ;
@@ -469,118 +469,108 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$513 ;
   wire \$514 ;
   wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire [36:0] \$518 ;
+  wire [36:0] \$516 ;
+  wire [15:0] \$517 ;
+  wire [15:0] \$518 ;
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
   wire \$521 ;
   wire \$522 ;
-  wire [15:0] \$523 ;
+  wire \$523 ;
   wire \$524 ;
   wire \$525 ;
   wire \$526 ;
-  wire \$527 ;
-  wire [15:0] \$528 ;
-  wire \$529 ;
+  wire [3:0] \$527 ;
+  wire [3:0] \$528 ;
+  wire [15:0] \$529 ;
   wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
-  wire [3:0] \$537 ;
-  wire [3:0] \$538 ;
-  wire [15:0] \$539 ;
+  reg [47:0] \$530 ;
+  reg [1:0] \$531 ;
+  reg \$532 ;
+  reg \$533 ;
+  reg \$534 ;
+  reg [2:0] \$535 ;
+  reg [1:0] \$536 ;
+  reg \$537 ;
+  reg \$538 ;
+  reg [32:0] \$539 ;
   wire \$54 ;
-  reg [47:0] \$540 ;
-  reg [1:0] \$541 ;
-  reg \$542 ;
-  reg \$543 ;
-  reg \$544 ;
-  reg [2:0] \$545 ;
-  reg [1:0] \$546 ;
-  reg \$547 ;
-  reg \$548 ;
-  reg [32:0] \$549 ;
+  reg [32:0] \$540 ;
+  reg [15:0] \$541 ;
+  reg [15:0] \$542 ;
+  reg [32:0] \$543 ;
+  reg [35:0] \$544 ;
+  reg [31:0] \$545 ;
+  reg [31:0] \$546 ;
+  reg [31:0] \$547 ;
+  reg [31:0] \$548 ;
+  reg [31:0] \$549 ;
   wire \$55 ;
-  reg [32:0] \$550 ;
-  reg [15:0] \$551 ;
-  reg [15:0] \$552 ;
-  reg [32:0] \$553 ;
-  reg [35:0] \$554 ;
-  reg [31:0] \$555 ;
-  reg [31:0] \$556 ;
-  reg [31:0] \$557 ;
-  reg [31:0] \$558 ;
+  reg [31:0] \$550 ;
+  reg [2:0] \$551 ;
+  reg \$552 ;
+  reg \$553 ;
+  reg [2:0] \$554 ;
+  reg [15:0] \$555 ;
+  reg \$556 ;
+  reg [15:0] \$557 ;
+  reg [15:0] \$558 ;
   reg [31:0] \$559 ;
   wire \$56 ;
-  reg [31:0] \$560 ;
-  reg [2:0] \$561 ;
-  reg \$562 ;
-  reg \$563 ;
+  reg \$560 ;
+  reg [1:0] \$561 ;
+  reg [31:0] \$562 ;
+  reg [1:0] \$563 ;
   reg [2:0] \$564 ;
-  reg [15:0] \$565 ;
-  reg \$566 ;
-  reg [15:0] \$567 ;
-  reg [15:0] \$568 ;
-  reg [31:0] \$569 ;
-  wire [1:0] \$57 ;
-  reg \$570 ;
-  reg [1:0] \$571 ;
-  reg [31:0] \$572 ;
-  reg [1:0] \$573 ;
-  reg [2:0] \$574 ;
-  reg \$575 ;
-  reg [31:0] \$576 ;
-  reg \$577 ;
-  reg \$578 ;
+  reg \$565 ;
+  reg [31:0] \$566 ;
+  reg \$567 ;
+  reg \$568 ;
+  wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [1:0] \$59 ;
   reg [1:0] \$6 ;
   wire \$60 ;
-  wire [2:0] \$61 ;
-  wire [32:0] \$62 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
+  wire [2:0] \$64 ;
+  wire [32:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire [1:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [2:0] \$74 ;
-  wire [32:0] \$75 ;
-  wire [32:0] \$76 ;
+  wire \$74 ;
+  wire [1:0] \$75 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [1:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire [1:0] \$83 ;
+  wire [2:0] \$80 ;
+  wire [32:0] \$81 ;
+  wire [32:0] \$82 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire [2:0] \$87 ;
-  wire [32:0] \$88 ;
-  wire \$89 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire [1:0] \$89 ;
   wire [1:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
+  wire [2:0] \$93 ;
+  wire [32:0] \$94 ;
   wire \$95 ;
-  wire [1:0] \$96 ;
+  wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
@@ -590,30 +580,31 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg \$like$41  = 1'h0;
   reg \$signal  = 1'h0;
   wire [2:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$143 ;
-  wire [1:0] \$signature__addr$144 ;
-  wire [1:0] \$signature__addr$175 ;
-  wire [1:0] \$signature__addr$176 ;
+  wire [1:0] \$signature__addr$101 ;
+  wire [1:0] \$signature__addr$102 ;
+  wire [1:0] \$signature__addr$148 ;
+  wire [1:0] \$signature__addr$149 ;
+  wire [1:0] \$signature__addr$180 ;
+  wire [1:0] \$signature__addr$181 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$88 ;
-  wire [2:0] \$signature__addr$89 ;
-  wire [1:0] \$signature__addr$96 ;
-  wire [1:0] \$signature__addr$97 ;
+  wire [1:0] \$signature__addr$93 ;
+  wire [2:0] \$signature__addr$94 ;
   wire [5:0] \$signature__data ;
-  wire [47:0] \$signature__data$119 ;
-  wire [15:0] \$signature__data$145 ;
-  wire [15:0] \$signature__data$155 ;
-  wire [23:0] \$signature__data$158 ;
-  wire [31:0] \$signature__data$177 ;
-  wire [15:0] \$signature__data$178 ;
-  wire [5:0] \$signature__data$98 ;
-  wire [31:0] \$signature__data$99 ;
+  wire [5:0] \$signature__data$103 ;
+  wire [31:0] \$signature__data$104 ;
+  wire [47:0] \$signature__data$124 ;
+  wire [15:0] \$signature__data$150 ;
+  wire [15:0] \$signature__data$160 ;
+  wire [23:0] \$signature__data$163 ;
+  wire [31:0] \$signature__data$182 ;
+  wire [15:0] \$signature__data$183 ;
   wire \$signature__en ;
   reg base_pending = 1'h1;
   output busy;
   wire busy;
   wire [15:0] c_val;
-  wire c_val_sat;
+  wire c_val_hi;
+  wire c_val_lo;
   wire [36:0] c_wide;
   reg clearing = 1'h1;
   input clk;
@@ -628,7 +619,8 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   (* init = 16'h0000 *)
   wire [15:0] ct_reg;
   wire [15:0] ct_sat;
-  wire ct_sat_sat;
+  wire ct_sat_hi;
+  wire ct_sat_lo;
   wire [15:0] ct_val;
   wire [16:0] ct_wide;
   output [15:0] ctilde;
@@ -641,20 +633,20 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire done;
   wire [16:0] err0;
   wire [1:0] g_wr__addr;
-  wire [1:0] \g_wr__addr$169 ;
+  wire [1:0] \g_wr__addr$174 ;
   wire [47:0] g_wr__data;
-  wire [23:0] \g_wr__data$170 ;
+  wire [23:0] \g_wr__data$175 ;
   wire g_wr__en;
-  wire \g_wr__en$171 ;
+  wire \g_wr__en$176 ;
   reg [15:0] h1_0 = 16'h0000;
   reg [15:0] h1_1 = 16'h0000;
   reg [1:0] ic = 2'h0;
   wire [-1:0] ig;
   wire issuing;
   wire [1:0] key_rd__addr;
-  wire [1:0] \key_rd__addr$142 ;
+  wire [1:0] \key_rd__addr$147 ;
   wire [65:0] key_rd__data;
-  wire [32:0] \key_rd__data$146 ;
+  wire [32:0] \key_rd__data$151 ;
   reg [32:0] l0_acc0 = 33'h000000000;
   reg [32:0] l0_acc1 = 33'h000000000;
   wire [15:0] l0_h0;
@@ -699,9 +691,11 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire [16:0] l0_w0;
   wire [16:0] l0_w1;
   wire [15:0] l0_z0;
-  wire l0_z0_sat;
+  wire l0_z0_hi;
+  wire l0_z0_lo;
   wire [15:0] l0_z1;
-  wire l0_z1_sat;
+  wire l0_z1_hi;
+  wire l0_z1_lo;
   wire [16:0] l0_zp0;
   wire [16:0] l0_zp1;
   wire [33:0] l0_zw0;
@@ -728,7 +722,8 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire l1_u0_tsat_lo;
   wire [16:0] l1_w0;
   wire [15:0] l1_z0;
-  wire l1_z0_sat;
+  wire l1_z0_hi;
+  wire l1_z0_lo;
   wire [16:0] l1_zp0;
   wire [33:0] l1_zw0;
   reg lane_d = 1'h0;
@@ -782,11 +777,11 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire t_wr__en;
   reg [1:0] th_cnt = 2'h0;
   wire [1:0] th_wr__addr;
-  wire [1:0] \th_wr__addr$166 ;
+  wire [1:0] \th_wr__addr$171 ;
   wire [31:0] th_wr__data;
-  wire [15:0] \th_wr__data$167 ;
+  wire [15:0] \th_wr__data$172 ;
   wire th_wr__en;
-  wire \th_wr__en$168 ;
+  wire \th_wr__en$173 ;
   output [31:0] update_count;
   reg [31:0] update_count = 32'd0;
   output updated;
@@ -801,13 +796,13 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   always @(posedge clk) begin
     if (g_wr__en)
-      g0[\$like [1:0]] <= { \$449 , \$448  };
+      g0[\$like [1:0]] <= { \$451 , \$450  };
   end
   reg [47:0] _0_;
   always @(posedge clk) begin
     _0_ <= g0[t[1:0]];
   end
-  assign \$signature__data$119  = _0_;
+  assign \$signature__data$124  = _0_;
   reg [23:0] g1 [2:0];
   initial begin
     g1[0] = 24'h000000;
@@ -815,14 +810,14 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     g1[2] = 24'h000000;
   end
   always @(posedge clk) begin
-    if (\g_wr__en$171 )
-      g1[\$like [1:0]] <= \g_wr__data$170 ;
+    if (\g_wr__en$176 )
+      g1[\$like [1:0]] <= \g_wr__data$175 ;
   end
   reg [23:0] _1_;
   always @(posedge clk) begin
     _1_ <= g1[t[1:0]];
   end
-  assign \$signature__data$158  = _1_;
+  assign \$signature__data$163  = _1_;
   reg [65:0] key0 [2:0];
   initial begin
     key0[0] = 66'h00000004e0000000f;
@@ -844,7 +839,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   always @(posedge clk) begin
     _3_ <= key1[t[1:0]];
   end
-  assign \key_rd__data$146  = _3_;
+  assign \key_rd__data$151  = _3_;
   reg [15:0] t_mem [3:0];
   initial begin
     t_mem[0] = 16'h1000;
@@ -860,7 +855,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   always @(posedge clk) begin
     _4_ <= t_mem[sample];
   end
-  assign \$signature__data$155  = _4_;
+  assign \$signature__data$160  = _4_;
   reg [31:0] theta0 [2:0];
   initial begin
     theta0[0] = 32'd60752054;
@@ -874,11 +869,11 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg [31:0] _5_;
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _5_ <= theta0[\$537 [1:0]];
+    _5_ <= theta0[\$527 [1:0]];
     _6_ <= theta0[t[1:0]];
   end
-  assign \$signature__data$177  = _5_;
-  assign \$signature__data$99  = _6_;
+  assign \$signature__data$182  = _5_;
+  assign \$signature__data$104  = _6_;
   reg [15:0] theta1 [2:0];
   initial begin
     theta1[0] = 16'hfcf8;
@@ -886,17 +881,17 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     theta1[2] = 16'h0000;
   end
   always @(posedge clk) begin
-    if (\th_wr__en$168 )
+    if (\th_wr__en$173 )
       theta1[\$like [1:0]] <= l1_u0_tnext;
   end
   reg [15:0] _7_;
   reg [15:0] _8_;
   always @(posedge clk) begin
-    _7_ <= theta1[\$538 [1:0]];
+    _7_ <= theta1[\$528 [1:0]];
     _8_ <= theta1[t[1:0]];
   end
-  assign \$signature__data$178  = _7_;
-  assign \$signature__data$145  = _8_;
+  assign \$signature__data$183  = _7_;
+  assign \$signature__data$150  = _8_;
   reg [5:0] x_mem [7:0];
   initial begin
     x_mem[0] = 6'h10;
@@ -914,261 +909,247 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   reg [5:0] _9_;
   always @(posedge clk) begin
-    _9_ <= x_mem[\$338 [2:0]];
+    _9_ <= x_mem[\$348 [2:0]];
   end
-  assign \$signature__data$98  = _9_;
-  assign \$409  = \$406  ? \$408  : 20'h08000;
-  assign \$410  = \$402  ? \$404  : { 2'h0, \$409  };
-  assign \$411  = \$398  ? \$400  : \$410 ;
-  assign \$412  = \$411  + 2'h2;
-  assign \$414  = $signed(l0_h1_2z) < $signed(1'h0);
-  assign \$415  = 14'h2000 - \$413 [14:0];
-  assign \$416  = \$414  ? \$415  : { 1'h0, \$413 [14:0] };
-  assign l0_h1 = $signed(\$416 [14:0]) - $signed(14'h1000);
-  assign \$417  = code_lfsr & key_rd__data[32:1];
-  assign \$418  = ^ \$417 ;
-  assign \$419  = - $signed(ctilde);
-  assign \$420  = \$418  ? \$419  : { ctilde[15], ctilde };
-  assign l0_sct0 = key_rd__data[0] ? \$420  : 17'h00000;
-  assign l0_u0_gsum = $signed(\$signature__data$119 [23:0]) + $signed(l0_sct0);
+  assign \$signature__data$103  = _9_;
+  assign \$417  = 14'h2000 - \$415 [14:0];
+  assign \$418  = \$416  ? \$417  : { 1'h0, \$415 [14:0] };
+  assign l0_h1 = $signed(\$418 [14:0]) - $signed(14'h1000);
+  assign \$419  = code_lfsr & key_rd__data[32:1];
+  assign \$420  = ^ \$419 ;
+  assign \$421  = - $signed(ctilde);
+  assign \$422  = \$420  ? \$421  : { ctilde[15], ctilde };
+  assign l0_sct0 = key_rd__data[0] ? \$422  : 17'h00000;
+  assign l0_u0_gsum = $signed(\$signature__data$124 [23:0]) + $signed(l0_sct0);
   assign l0_u0_gsat_hi = $signed(l0_u0_gsum) > $signed(24'h7fffff);
   assign l0_u0_gsat_lo = $signed(l0_u0_gsum) < $signed(24'h800000);
-  assign \$421  = l0_u0_gsat_lo ? 24'h800000 : l0_u0_gsum[23:0];
-  assign l0_u0_gsat = l0_u0_gsat_hi ? 24'h7fffff : \$421 ;
-  assign \$422  = ~ clearing;
-  assign l0_u0_gacc = clearing ? \$signature__data$119 [23:0] : l0_u0_gsat;
-  assign l0_u0_tdiff = $signed(\$signature__data$99 [15:0]) - $signed(l0_u0_gacc);
+  assign \$423  = l0_u0_gsat_lo ? 24'h800000 : l0_u0_gsum[23:0];
+  assign l0_u0_gsat = l0_u0_gsat_hi ? 24'h7fffff : \$423 ;
+  assign \$424  = ~ clearing;
+  assign l0_u0_gacc = clearing ? \$signature__data$124 [23:0] : l0_u0_gsat;
+  assign l0_u0_tdiff = $signed(\$signature__data$104 [15:0]) - $signed(l0_u0_gacc);
   assign l0_u0_tsat_hi = $signed(l0_u0_tdiff) > $signed(16'h7fff);
   assign l0_u0_tsat_lo = $signed(l0_u0_tdiff) < $signed(16'h8000);
-  assign \$423  = l0_u0_tsat_lo ? 16'h8000 : l0_u0_tdiff[15:0];
-  assign l0_u0_tsat = l0_u0_tsat_hi ? 16'h7fff : \$423 ;
-  assign \$424  = th_cnt == 2'h3;
-  assign \$425  = ~ clearing;
-  assign \$426  = \$424  & \$425 ;
-  assign l0_u0_tnext = \$426  ? l0_u0_tsat : \$signature__data$99 [15:0];
-  assign \$427  = th_cnt == 2'h3;
-  assign \$428  = ~ clearing;
-  assign \$429  = \$427  & \$428 ;
-  assign l0_u0_gnext = \$429  ? 24'h000000 : l0_u0_gacc;
-  assign \$430  = code_lfsr & key_rd__data[65:34];
-  assign \$431  = ^ \$430 ;
-  assign \$432  = - $signed(ctilde);
-  assign \$433  = \$431  ? \$432  : { ctilde[15], ctilde };
-  assign l0_sct1 = key_rd__data[33] ? \$433  : 17'h00000;
-  assign l0_u1_gsum = $signed(\$signature__data$119 [47:24]) + $signed(l0_sct1);
+  assign \$425  = l0_u0_tsat_lo ? 16'h8000 : l0_u0_tdiff[15:0];
+  assign l0_u0_tsat = l0_u0_tsat_hi ? 16'h7fff : \$425 ;
+  assign \$426  = th_cnt == 2'h3;
+  assign \$427  = ~ clearing;
+  assign \$428  = \$426  & \$427 ;
+  assign l0_u0_tnext = \$428  ? l0_u0_tsat : \$signature__data$104 [15:0];
+  assign \$429  = th_cnt == 2'h3;
+  assign \$430  = ~ clearing;
+  assign \$431  = \$429  & \$430 ;
+  assign l0_u0_gnext = \$431  ? 24'h000000 : l0_u0_gacc;
+  assign \$432  = code_lfsr & key_rd__data[65:34];
+  assign \$433  = ^ \$432 ;
+  assign \$434  = - $signed(ctilde);
+  assign \$435  = \$433  ? \$434  : { ctilde[15], ctilde };
+  assign l0_sct1 = key_rd__data[33] ? \$435  : 17'h00000;
+  assign l0_u1_gsum = $signed(\$signature__data$124 [47:24]) + $signed(l0_sct1);
   assign l0_u1_gsat_hi = $signed(l0_u1_gsum) > $signed(24'h7fffff);
   assign l0_u1_gsat_lo = $signed(l0_u1_gsum) < $signed(24'h800000);
-  assign \$434  = l0_u1_gsat_lo ? 24'h800000 : l0_u1_gsum[23:0];
-  assign l0_u1_gsat = l0_u1_gsat_hi ? 24'h7fffff : \$434 ;
-  assign \$435  = ~ clearing;
-  assign l0_u1_gacc = clearing ? \$signature__data$119 [47:24] : l0_u1_gsat;
-  assign l0_u1_tdiff = $signed(\$signature__data$99 [31:16]) - $signed(l0_u1_gacc);
+  assign \$436  = l0_u1_gsat_lo ? 24'h800000 : l0_u1_gsum[23:0];
+  assign l0_u1_gsat = l0_u1_gsat_hi ? 24'h7fffff : \$436 ;
+  assign \$437  = ~ clearing;
+  assign l0_u1_gacc = clearing ? \$signature__data$124 [47:24] : l0_u1_gsat;
+  assign l0_u1_tdiff = $signed(\$signature__data$104 [31:16]) - $signed(l0_u1_gacc);
   assign l0_u1_tsat_hi = $signed(l0_u1_tdiff) > $signed(16'h7fff);
   assign l0_u1_tsat_lo = $signed(l0_u1_tdiff) < $signed(16'h8000);
-  assign \$436  = l0_u1_tsat_lo ? 16'h8000 : l0_u1_tdiff[15:0];
-  assign l0_u1_tsat = l0_u1_tsat_hi ? 16'h7fff : \$436 ;
-  assign \$437  = th_cnt == 2'h3;
-  assign \$438  = ~ clearing;
-  assign \$439  = \$437  & \$438 ;
-  assign l0_u1_tnext = \$439  ? l0_u1_tsat : \$signature__data$99 [31:16];
-  assign \$440  = th_cnt == 2'h3;
-  assign \$441  = ~ clearing;
-  assign \$442  = \$440  & \$441 ;
-  assign l0_u1_gnext = \$442  ? 24'h000000 : l0_u1_gacc;
-  assign \$443  = ! s1_layer;
-  assign \$444  = \$signal  & \$443 ;
-  assign \$445  = state == 3'h5;
-  assign \$446  = ! state;
-  assign \$447  = \$445  | \$446 ;
-  assign th_wr__en = \$444  & \$447 ;
-  assign \$448  = clearing ? 24'h000000 : l0_u0_gnext;
-  assign \$449  = clearing ? 24'h000000 : l0_u1_gnext;
-  assign \$450  = ! s1_layer;
-  assign \$451  = \$signal  & \$450 ;
-  assign \$452  = state == 3'h5;
-  assign \$453  = ! state;
-  assign \$454  = \$452  | \$453 ;
-  assign g_wr__en = \$451  & \$454 ;
-  assign l1_in0 = s1_last ? 17'h01000 : { \$455 [15], \$455  };
-  assign \$456  = state == 2'h2;
-  assign \$457  = ~ base_pending;
-  assign \$458  = \$456  & \$457 ;
-  assign \$459  = \$458  & \key_rd__data$146 [0];
-  assign \$460  = code_lfsr & \key_rd__data$146 [32:1];
-  assign \$461  = ^ \$460 ;
-  assign \$462  = \$461  ? 17'h1fff0 : 17'h00010;
-  assign \$463  = \$459  ? \$462  : 17'h00000;
-  assign \$464  = $signed(\$signature__data$145 ) + $signed(\$463 );
-  assign \$465  = $signed(l1_acc0) + $signed(13'h0800);
-  assign \$466  = $signed(l1_zw0) > $signed(16'h7fff);
-  assign \$467  = $signed(l1_zw0) < $signed(16'h8000);
-  assign l1_z0_sat = \$466  | \$467 ;
-  assign \$468  = $signed(l1_zw0) > $signed(16'h7fff);
-  assign \$469  = $signed(l1_zw0) < $signed(16'h8000);
-  assign \$470  = \$469  ? 16'h8000 : l1_zw0[15:0];
-  assign l1_z0 = \$468  ? 16'h7fff : \$470 ;
-  assign \$471  = $signed(l1_z0) < $signed(1'h0);
-  assign \$472  = - $signed(l1_z0);
-  assign \$473  = \$471  ? \$472  : { l1_z0[15], l1_z0[15], l1_z0 };
-  assign \$475  = \$474  < 11'h400;
-  assign \$477  = \$476  + 15'h4000;
-  assign \$479  = \$478  < 15'h4c00;
-  assign \$481  = \$480  + 15'h5000;
-  assign \$483  = \$482  < 13'h1400;
-  assign \$485  = \$484  + 15'h6c00;
-  assign \$486  = \$483  ? \$485  : 19'h08000;
-  assign \$487  = \$479  ? \$481  : { 2'h0, \$486  };
-  assign \$488  = \$475  ? \$477  : \$487 ;
-  assign \$489  = \$488  + 3'h4;
-  assign \$491  = $signed(l1_z0) < $signed(1'h0);
-  assign \$492  = 13'h1000 - \$490 [13:0];
-  assign \$493  = \$491  ? \$492  : { 1'h0, \$490 [13:0] };
-  assign err0 = $signed(\$493 [13:0]) - $signed(\$494 );
-  assign \$495  = code_lfsr & \key_rd__data$146 [32:1];
-  assign \$496  = ^ \$495 ;
-  assign \$497  = - $signed(ctilde);
-  assign \$498  = \$496  ? \$497  : { ctilde[15], ctilde };
-  assign l1_sct0 = \key_rd__data$146 [0] ? \$498  : 17'h00000;
-  assign l1_u0_gsum = $signed(\$signature__data$158 ) + $signed(l1_sct0);
+  assign \$438  = l0_u1_tsat_lo ? 16'h8000 : l0_u1_tdiff[15:0];
+  assign l0_u1_tsat = l0_u1_tsat_hi ? 16'h7fff : \$438 ;
+  assign \$439  = th_cnt == 2'h3;
+  assign \$440  = ~ clearing;
+  assign \$441  = \$439  & \$440 ;
+  assign l0_u1_tnext = \$441  ? l0_u1_tsat : \$signature__data$104 [31:16];
+  assign \$442  = th_cnt == 2'h3;
+  assign \$443  = ~ clearing;
+  assign \$444  = \$442  & \$443 ;
+  assign l0_u1_gnext = \$444  ? 24'h000000 : l0_u1_gacc;
+  assign \$445  = ! s1_layer;
+  assign \$446  = \$signal  & \$445 ;
+  assign \$447  = state == 3'h5;
+  assign \$448  = ! state;
+  assign \$449  = \$447  | \$448 ;
+  assign th_wr__en = \$446  & \$449 ;
+  assign \$450  = clearing ? 24'h000000 : l0_u0_gnext;
+  assign \$451  = clearing ? 24'h000000 : l0_u1_gnext;
+  assign \$452  = ! s1_layer;
+  assign \$453  = \$signal  & \$452 ;
+  assign \$454  = state == 3'h5;
+  assign \$455  = ! state;
+  assign \$456  = \$454  | \$455 ;
+  assign g_wr__en = \$453  & \$456 ;
+  assign l1_in0 = s1_last ? 17'h01000 : { \$457 [15], \$457  };
+  assign \$458  = state == 2'h2;
+  assign \$459  = ~ base_pending;
+  assign \$460  = \$458  & \$459 ;
+  assign \$461  = \$460  & \key_rd__data$151 [0];
+  assign \$462  = code_lfsr & \key_rd__data$151 [32:1];
+  assign \$463  = ^ \$462 ;
+  assign \$464  = \$463  ? 17'h1fff0 : 17'h00010;
+  assign \$465  = \$461  ? \$464  : 17'h00000;
+  assign \$466  = $signed(\$signature__data$150 ) + $signed(\$465 );
+  assign \$467  = $signed(l1_acc0) + $signed(13'h0800);
+  assign l1_z0_hi = $signed(l1_zw0) > $signed(16'h7fff);
+  assign l1_z0_lo = $signed(l1_zw0) < $signed(16'h8000);
+  assign \$468  = l1_z0_lo ? 16'h8000 : l1_zw0[15:0];
+  assign l1_z0 = l1_z0_hi ? 16'h7fff : \$468 ;
+  assign \$469  = $signed(l1_z0) < $signed(1'h0);
+  assign \$470  = - $signed(l1_z0);
+  assign \$471  = \$469  ? \$470  : { l1_z0[15], l1_z0[15], l1_z0 };
+  assign \$473  = \$472  < 11'h400;
+  assign \$475  = \$474  + 15'h4000;
+  assign \$477  = \$476  < 15'h4c00;
+  assign \$479  = \$478  + 15'h5000;
+  assign \$481  = \$480  < 13'h1400;
+  assign \$483  = \$482  + 15'h6c00;
+  assign \$484  = \$481  ? \$483  : 19'h08000;
+  assign \$485  = \$477  ? \$479  : { 2'h0, \$484  };
+  assign \$486  = \$473  ? \$475  : \$485 ;
+  assign \$487  = \$486  + 3'h4;
+  assign \$489  = $signed(l1_z0) < $signed(1'h0);
+  assign \$490  = 13'h1000 - \$488 [13:0];
+  assign \$491  = \$489  ? \$490  : { 1'h0, \$488 [13:0] };
+  assign err0 = $signed(\$491 [13:0]) - $signed(\$492 );
+  assign \$493  = code_lfsr & \key_rd__data$151 [32:1];
+  assign \$494  = ^ \$493 ;
+  assign \$495  = - $signed(ctilde);
+  assign \$496  = \$494  ? \$495  : { ctilde[15], ctilde };
+  assign l1_sct0 = \key_rd__data$151 [0] ? \$496  : 17'h00000;
+  assign l1_u0_gsum = $signed(\$signature__data$163 ) + $signed(l1_sct0);
   assign l1_u0_gsat_hi = $signed(l1_u0_gsum) > $signed(24'h7fffff);
   assign l1_u0_gsat_lo = $signed(l1_u0_gsum) < $signed(24'h800000);
-  assign \$499  = l1_u0_gsat_lo ? 24'h800000 : l1_u0_gsum[23:0];
-  assign l1_u0_gsat = l1_u0_gsat_hi ? 24'h7fffff : \$499 ;
-  assign \$500  = ~ clearing;
-  assign l1_u0_gacc = clearing ? \$signature__data$158  : l1_u0_gsat;
-  assign l1_u0_tdiff = $signed(\$signature__data$145 ) - $signed(l1_u0_gacc);
+  assign \$497  = l1_u0_gsat_lo ? 24'h800000 : l1_u0_gsum[23:0];
+  assign l1_u0_gsat = l1_u0_gsat_hi ? 24'h7fffff : \$497 ;
+  assign \$498  = ~ clearing;
+  assign l1_u0_gacc = clearing ? \$signature__data$163  : l1_u0_gsat;
+  assign l1_u0_tdiff = $signed(\$signature__data$150 ) - $signed(l1_u0_gacc);
   assign l1_u0_tsat_hi = $signed(l1_u0_tdiff) > $signed(16'h7fff);
   assign l1_u0_tsat_lo = $signed(l1_u0_tdiff) < $signed(16'h8000);
-  assign \$501  = l1_u0_tsat_lo ? 16'h8000 : l1_u0_tdiff[15:0];
-  assign l1_u0_tsat = l1_u0_tsat_hi ? 16'h7fff : \$501 ;
-  assign \$502  = th_cnt == 2'h3;
-  assign \$503  = ~ clearing;
-  assign \$504  = \$502  & \$503 ;
-  assign l1_u0_tnext = \$504  ? l1_u0_tsat : \$signature__data$145 ;
-  assign \$505  = th_cnt == 2'h3;
-  assign \$506  = ~ clearing;
-  assign \$507  = \$505  & \$506 ;
-  assign l1_u0_gnext = \$507  ? 24'h000000 : l1_u0_gacc;
-  assign \$509  = \$signal  & \$508 ;
-  assign \$510  = state == 3'h5;
-  assign \$511  = ! state;
-  assign \$512  = \$510  | \$511 ;
-  assign \th_wr__en$168  = \$509  & \$512 ;
-  assign \g_wr__data$170  = clearing ? 24'h000000 : l1_u0_gnext;
-  assign \$514  = \$signal  & \$513 ;
-  assign \$515  = state == 3'h5;
-  assign \$516  = ! state;
-  assign \$517  = \$515  | \$516 ;
-  assign \g_wr__en$171  = \$514  & \$517 ;
-  assign \$518  = $signed(cost_acc) + $signed(11'h200);
-  assign \$519  = $signed(c_wide) > $signed(16'h7fff);
-  assign \$520  = $signed(c_wide) < $signed(16'h8000);
-  assign c_val_sat = \$519  | \$520 ;
-  assign \$521  = $signed(c_wide) > $signed(16'h7fff);
-  assign \$522  = $signed(c_wide) < $signed(16'h8000);
-  assign \$523  = \$522  ? 16'h8000 : c_wide[15:0];
-  assign c_val = \$521  ? 16'h7fff : \$523 ;
+  assign \$499  = l1_u0_tsat_lo ? 16'h8000 : l1_u0_tdiff[15:0];
+  assign l1_u0_tsat = l1_u0_tsat_hi ? 16'h7fff : \$499 ;
+  assign \$500  = th_cnt == 2'h3;
+  assign \$501  = ~ clearing;
+  assign \$502  = \$500  & \$501 ;
+  assign l1_u0_tnext = \$502  ? l1_u0_tsat : \$signature__data$150 ;
+  assign \$503  = th_cnt == 2'h3;
+  assign \$504  = ~ clearing;
+  assign \$505  = \$503  & \$504 ;
+  assign l1_u0_gnext = \$505  ? 24'h000000 : l1_u0_gacc;
+  assign \$507  = \$signal  & \$506 ;
+  assign \$508  = state == 3'h5;
+  assign \$509  = ! state;
+  assign \$510  = \$508  | \$509 ;
+  assign \th_wr__en$173  = \$507  & \$510 ;
+  assign \g_wr__data$175  = clearing ? 24'h000000 : l1_u0_gnext;
+  assign \$512  = \$signal  & \$511 ;
+  assign \$513  = state == 3'h5;
+  assign \$514  = ! state;
+  assign \$515  = \$513  | \$514 ;
+  assign \g_wr__en$176  = \$512  & \$515 ;
+  assign \$516  = $signed(cost_acc) + $signed(11'h200);
+  assign c_val_hi = $signed(c_wide) > $signed(16'h7fff);
+  assign c_val_lo = $signed(c_wide) < $signed(16'h8000);
+  assign \$517  = c_val_lo ? 16'h8000 : c_wide[15:0];
+  assign c_val = c_val_hi ? 16'h7fff : \$517 ;
   assign ct_wide = $signed(cost) - $signed(cost0);
-  assign \$524  = $signed(ct_wide) > $signed(16'h7fff);
-  assign \$525  = $signed(ct_wide) < $signed(16'h8000);
-  assign ct_sat_sat = \$524  | \$525 ;
-  assign \$526  = $signed(ct_wide) > $signed(16'h7fff);
-  assign \$527  = $signed(ct_wide) < $signed(16'h8000);
-  assign \$528  = \$527  ? 16'h8000 : ct_wide[15:0];
-  assign ct_val = \$526  ? 16'h7fff : \$528 ;
-  assign \$529  = state != 1'h1;
-  assign \$530  = | state;
-  assign busy = \$529  & \$530 ;
-  assign \$531  = state == 1'h1;
-  assign \$532  = | step_limit;
-  assign \$533  = step_count >= step_limit;
-  assign \$534  = \$532  & \$533 ;
-  assign done = \$531  & \$534 ;
-  assign \$535  = state == 3'h6;
-  assign \$536  = th_cnt == 2'h3;
-  assign updated = \$535  & \$536 ;
-  assign \$537  = param_row - 1'h0;
-  assign \$538  = param_row - 2'h3;
-  assign \$1186  = lane_d * 5'h10;
-  assign \$539  = \$signature__data$177  >> \$1186 ;
+  assign ct_sat_hi = $signed(ct_wide) > $signed(16'h7fff);
+  assign ct_sat_lo = $signed(ct_wide) < $signed(16'h8000);
+  assign \$518  = ct_sat_lo ? 16'h8000 : ct_wide[15:0];
+  assign ct_val = ct_sat_hi ? 16'h7fff : \$518 ;
+  assign \$519  = state != 1'h1;
+  assign \$520  = | state;
+  assign busy = \$519  & \$520 ;
+  assign \$521  = state == 1'h1;
+  assign \$522  = | step_limit;
+  assign \$523  = step_count >= step_limit;
+  assign \$524  = \$522  & \$523 ;
+  assign done = \$521  & \$524 ;
+  assign \$525  = state == 3'h6;
+  assign \$526  = th_cnt == 2'h3;
+  assign updated = \$525  & \$526 ;
+  assign \$527  = param_row - 1'h0;
+  assign \$528  = param_row - 2'h3;
+  assign \$1171  = lane_d * 5'h10;
+  assign \$529  = \$signature__data$182  >> \$1171 ;
   always @(posedge clk)
-    cycle <= \$540 ;
+    cycle <= \$530 ;
   always @(posedge clk)
-    ic <= \$541 ;
+    ic <= \$531 ;
   always @(posedge clk)
-    \$signal  <= \$542 ;
+    \$signal  <= \$532 ;
   always @(posedge clk)
-    s1_last <= \$543 ;
+    s1_last <= \$533 ;
   always @(posedge clk)
-    s1_layer <= \$544 ;
+    s1_layer <= \$534 ;
   always @(posedge clk)
-    \$like  <= \$545 ;
+    \$like  <= \$535 ;
   always @(posedge clk)
-    \$like$37  <= \$546 ;
+    \$like$37  <= \$536 ;
   always @(posedge clk)
-    s2_valid <= \$547 ;
+    s2_valid <= \$537 ;
   always @(posedge clk)
-    \$like$41  <= \$548 ;
+    \$like$41  <= \$538 ;
   always @(posedge clk)
-    l0_acc0 <= \$549 ;
+    l0_acc0 <= \$539 ;
   always @(posedge clk)
-    l0_acc1 <= \$550 ;
+    l0_acc1 <= \$540 ;
   always @(posedge clk)
-    h1_0 <= \$551 ;
+    h1_0 <= \$541 ;
   always @(posedge clk)
-    h1_1 <= \$552 ;
+    h1_1 <= \$542 ;
   always @(posedge clk)
-    l1_acc0 <= \$553 ;
+    l1_acc0 <= \$543 ;
   always @(posedge clk)
-    cost_acc <= \$554 ;
+    cost_acc <= \$544 ;
   always @(posedge clk)
-    sat_z <= \$555 ;
+    sat_z <= \$545 ;
   always @(posedge clk)
-    sat_act <= \$556 ;
+    sat_act <= \$546 ;
   always @(posedge clk)
-    sat_g <= \$557 ;
+    sat_g <= \$547 ;
   always @(posedge clk)
-    sat_theta <= \$558 ;
+    sat_theta <= \$548 ;
   always @(posedge clk)
-    sat_cost <= \$559 ;
+    sat_cost <= \$549 ;
   always @(posedge clk)
-    sat_ctilde <= \$560 ;
+    sat_ctilde <= \$550 ;
   always @(posedge clk)
-    state <= \$561 ;
+    state <= \$551 ;
   always @(posedge clk)
-    clearing <= \$562 ;
+    clearing <= \$552 ;
   always @(posedge clk)
-    layer <= \$563 ;
+    layer <= \$553 ;
   always @(posedge clk)
-    t <= \$564 ;
+    t <= \$554 ;
   always @(posedge clk)
-    cost0 <= \$565 ;
+    cost0 <= \$555 ;
   always @(posedge clk)
-    base_pending <= \$566 ;
+    base_pending <= \$556 ;
   always @(posedge clk)
-    cost <= \$567 ;
+    cost <= \$557 ;
   always @(posedge clk)
-    ctilde <= \$568 ;
+    ctilde <= \$558 ;
   always @(posedge clk)
-    step_count <= \$569 ;
+    step_count <= \$559 ;
   always @(posedge clk)
-    x_cnt <= \$570 ;
+    x_cnt <= \$560 ;
   always @(posedge clk)
-    th_cnt <= \$571 ;
+    th_cnt <= \$561 ;
   always @(posedge clk)
-    update_count <= \$572 ;
+    update_count <= \$562 ;
   always @(posedge clk)
-    sample <= \$573 ;
+    sample <= \$563 ;
   always @(posedge clk)
-    x_base <= \$574 ;
+    x_base <= \$564 ;
   always @(posedge clk)
-    code_sub <= \$575 ;
+    code_sub <= \$565 ;
   always @(posedge clk)
-    code_lfsr <= \$576 ;
+    code_lfsr <= \$566 ;
   always @(posedge clk)
-    lane_d <= \$577 ;
+    lane_d <= \$567 ;
   always @(posedge clk)
-    sel_d <= \$578 ;
+    sel_d <= \$568 ;
   assign \$1  = cycle + 1'h1;
   assign \$3  = \$2  == ic;
   assign \$4  = ic + 1'h1;
@@ -1185,7 +1166,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$18  = \$16  & \$17 ;
   assign \$19  = ! \$like$37 ;
   assign \$20  = \$19  ? 33'h000000000 : l0_acc0;
-  assign \$21  = $signed(\$349 [16:0]) * $signed(l0_in0);
+  assign \$21  = $signed(\$359 [16:0]) * $signed(l0_in0);
   assign \$22  = $signed(\$20 ) + $signed(\$21 );
   assign \$23  = ! s1_layer;
   assign \$24  = \$signal  & \$23 ;
@@ -1193,7 +1174,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$26  = \$24  & \$25 ;
   assign \$27  = ! \$like$37 ;
   assign \$28  = \$27  ? 33'h000000000 : l0_acc1;
-  assign \$29  = $signed(\$358 [16:0]) * $signed(l0_in0);
+  assign \$29  = $signed(\$368 [16:0]) * $signed(l0_in0);
   assign \$30  = $signed(\$28 ) + $signed(\$29 );
   assign \$31  = ! \$like$41 ;
   assign \$32  = s2_valid & \$31 ;
@@ -1204,348 +1185,357 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$42  = \$40  & \$41 ;
   assign \$43  = ! \$like$37 ;
   assign \$44  = \$43  ? 33'h000000000 : l1_acc0;
-  assign \$45  = $signed(\$464 [16:0]) * $signed(l1_in0);
+  assign \$45  = $signed(\$466 [16:0]) * $signed(l1_in0);
   assign \$46  = $signed(\$44 ) + $signed(\$45 );
   assign \$48  = s2_valid & \$47 ;
   assign \$49  = $signed(err0) * $signed(err0);
   assign \$50  = $signed(cost_acc) + $signed(\$49 );
   assign \$51  = ! \$like$41 ;
   assign \$52  = s2_valid & \$51 ;
-  assign \$53  = \$52  & l0_z0_sat;
-  assign \$54  = ! \$like$41 ;
-  assign \$55  = s2_valid & \$54 ;
-  assign \$56  = \$55  & l0_z1_sat;
-  assign \$57  = \$53  + \$56 ;
-  assign \$59  = s2_valid & \$58 ;
-  assign \$60  = \$59  & l1_z0_sat;
-  assign \$61  = \$57  + \$60 ;
-  assign \$62  = sat_z + \$61 ;
-  assign \$63  = \$62  > 32'd4294967295;
-  assign \$64  = ! \$like$41 ;
-  assign \$65  = s2_valid & \$64 ;
-  assign \$66  = \$65  & l0_z0_sat;
+  assign \$53  = l0_z0_hi | l0_z0_lo;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = ! \$like$41 ;
+  assign \$56  = s2_valid & \$55 ;
+  assign \$57  = l0_z1_hi | l0_z1_lo;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = \$54  + \$58 ;
+  assign \$61  = s2_valid & \$60 ;
+  assign \$62  = l1_z0_hi | l1_z0_lo;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = \$59  + \$63 ;
+  assign \$65  = sat_z + \$64 ;
+  assign \$66  = \$65  > 32'd4294967295;
   assign \$67  = ! \$like$41 ;
   assign \$68  = s2_valid & \$67 ;
-  assign \$69  = \$68  & l0_z1_sat;
-  assign \$70  = \$66  + \$69 ;
+  assign \$69  = l0_z0_hi | l0_z0_lo;
+  assign \$70  = \$68  & \$69 ;
+  assign \$71  = ! \$like$41 ;
   assign \$72  = s2_valid & \$71 ;
-  assign \$73  = \$72  & l1_z0_sat;
-  assign \$74  = \$70  + \$73 ;
-  assign \$75  = sat_z + \$74 ;
-  assign \$76  = \$63  ? 33'h0ffffffff : \$75 ;
-  assign \$77  = ! \$like$41 ;
-  assign \$78  = s2_valid & \$77 ;
-  assign \$80  = ! \$like$41 ;
-  assign \$81  = s2_valid & \$80 ;
-  assign \$85  = s2_valid & \$84 ;
-  assign \$88  = sat_act + 3'h0;
-  assign \$89  = \$88  > 32'd4294967295;
-  assign \$90  = ! \$like$41 ;
+  assign \$73  = l0_z1_hi | l0_z1_lo;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = \$70  + \$74 ;
+  assign \$77  = s2_valid & \$76 ;
+  assign \$78  = l1_z0_hi | l1_z0_lo;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = \$75  + \$79 ;
+  assign \$81  = sat_z + \$80 ;
+  assign \$82  = \$66  ? 33'h0ffffffff : \$81 ;
+  assign \$83  = ! \$like$41 ;
+  assign \$84  = s2_valid & \$83 ;
+  assign \$86  = ! \$like$41 ;
+  assign \$87  = s2_valid & \$86 ;
   assign \$91  = s2_valid & \$90 ;
-  assign \$93  = ! \$like$41 ;
-  assign \$94  = s2_valid & \$93 ;
-  assign \$98  = s2_valid & \$97 ;
-  assign \$101  = sat_act + 3'h0;
-  assign \$102  = \$89  ? 33'h0ffffffff : \$101 ;
-  assign \$103  = ! s1_layer;
-  assign \$104  = \$signal  & \$103 ;
-  assign \$105  = state == 3'h5;
-  assign \$106  = ! state;
-  assign \$107  = \$105  | \$106 ;
-  assign \$108  = \$104  & \$107 ;
-  assign \$109  = ~ clearing;
-  assign \$110  = l0_u0_gsat_hi | l0_u0_gsat_lo;
-  assign \$111  = \$109  & \$110 ;
-  assign \$112  = \$108  & \$111 ;
-  assign \$113  = ! s1_layer;
-  assign \$114  = \$signal  & \$113 ;
-  assign \$115  = state == 3'h5;
-  assign \$116  = ! state;
-  assign \$117  = \$115  | \$116 ;
+  assign \$94  = sat_act + 3'h0;
+  assign \$95  = \$94  > 32'd4294967295;
+  assign \$96  = ! \$like$41 ;
+  assign \$97  = s2_valid & \$96 ;
+  assign \$99  = ! \$like$41 ;
+  assign \$100  = s2_valid & \$99 ;
+  assign \$104  = s2_valid & \$103 ;
+  assign \$107  = sat_act + 3'h0;
+  assign \$108  = \$95  ? 33'h0ffffffff : \$107 ;
+  assign \$109  = ! s1_layer;
+  assign \$110  = \$signal  & \$109 ;
+  assign \$111  = state == 3'h5;
+  assign \$112  = ! state;
+  assign \$113  = \$111  | \$112 ;
+  assign \$114  = \$110  & \$113 ;
+  assign \$115  = ~ clearing;
+  assign \$116  = l0_u0_gsat_hi | l0_u0_gsat_lo;
+  assign \$117  = \$115  & \$116 ;
   assign \$118  = \$114  & \$117 ;
-  assign \$119  = ~ clearing;
-  assign \$120  = l0_u1_gsat_hi | l0_u1_gsat_lo;
-  assign \$121  = \$119  & \$120 ;
-  assign \$122  = \$118  & \$121 ;
-  assign \$123  = \$112  + \$122 ;
-  assign \$125  = \$signal  & \$124 ;
-  assign \$126  = state == 3'h5;
-  assign \$127  = ! state;
-  assign \$128  = \$126  | \$127 ;
-  assign \$129  = \$125  & \$128 ;
-  assign \$130  = ~ clearing;
-  assign \$131  = l1_u0_gsat_hi | l1_u0_gsat_lo;
-  assign \$132  = \$130  & \$131 ;
-  assign \$133  = \$129  & \$132 ;
-  assign \$134  = \$123  + \$133 ;
-  assign \$135  = sat_g + \$134 ;
-  assign \$136  = \$135  > 32'd4294967295;
-  assign \$137  = ! s1_layer;
-  assign \$138  = \$signal  & \$137 ;
-  assign \$139  = state == 3'h5;
-  assign \$140  = ! state;
-  assign \$141  = \$139  | \$140 ;
-  assign \$142  = \$138  & \$141 ;
-  assign \$143  = ~ clearing;
-  assign \$144  = l0_u0_gsat_hi | l0_u0_gsat_lo;
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = \$142  & \$145 ;
-  assign \$147  = ! s1_layer;
-  assign \$148  = \$signal  & \$147 ;
-  assign \$149  = state == 3'h5;
-  assign \$150  = ! state;
-  assign \$151  = \$149  | \$150 ;
+  assign \$119  = ! s1_layer;
+  assign \$120  = \$signal  & \$119 ;
+  assign \$121  = state == 3'h5;
+  assign \$122  = ! state;
+  assign \$123  = \$121  | \$122 ;
+  assign \$124  = \$120  & \$123 ;
+  assign \$125  = ~ clearing;
+  assign \$126  = l0_u1_gsat_hi | l0_u1_gsat_lo;
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = \$124  & \$127 ;
+  assign \$129  = \$118  + \$128 ;
+  assign \$131  = \$signal  & \$130 ;
+  assign \$132  = state == 3'h5;
+  assign \$133  = ! state;
+  assign \$134  = \$132  | \$133 ;
+  assign \$135  = \$131  & \$134 ;
+  assign \$136  = ~ clearing;
+  assign \$137  = l1_u0_gsat_hi | l1_u0_gsat_lo;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = \$135  & \$138 ;
+  assign \$140  = \$129  + \$139 ;
+  assign \$141  = sat_g + \$140 ;
+  assign \$142  = \$141  > 32'd4294967295;
+  assign \$143  = ! s1_layer;
+  assign \$144  = \$signal  & \$143 ;
+  assign \$145  = state == 3'h5;
+  assign \$146  = ! state;
+  assign \$147  = \$145  | \$146 ;
+  assign \$148  = \$144  & \$147 ;
+  assign \$149  = ~ clearing;
+  assign \$150  = l0_u0_gsat_hi | l0_u0_gsat_lo;
+  assign \$151  = \$149  & \$150 ;
   assign \$152  = \$148  & \$151 ;
-  assign \$153  = ~ clearing;
-  assign \$154  = l0_u1_gsat_hi | l0_u1_gsat_lo;
-  assign \$155  = \$153  & \$154 ;
-  assign \$156  = \$152  & \$155 ;
-  assign \$157  = \$146  + \$156 ;
-  assign \$159  = \$signal  & \$158 ;
-  assign \$160  = state == 3'h5;
-  assign \$161  = ! state;
-  assign \$162  = \$160  | \$161 ;
-  assign \$163  = \$159  & \$162 ;
-  assign \$164  = ~ clearing;
-  assign \$165  = l1_u0_gsat_hi | l1_u0_gsat_lo;
-  assign \$166  = \$164  & \$165 ;
-  assign \$167  = \$163  & \$166 ;
-  assign \$168  = \$157  + \$167 ;
-  assign \$169  = sat_g + \$168 ;
-  assign \$170  = \$136  ? 33'h0ffffffff : \$169 ;
-  assign \$171  = ! s1_layer;
-  assign \$172  = \$signal  & \$171 ;
-  assign \$173  = state == 3'h5;
-  assign \$174  = ! state;
-  assign \$175  = \$173  | \$174 ;
-  assign \$176  = \$172  & \$175 ;
-  assign \$177  = th_cnt == 2'h3;
-  assign \$178  = ~ clearing;
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = l0_u0_tsat_hi | l0_u0_tsat_lo;
-  assign \$181  = \$179  & \$180 ;
-  assign \$182  = \$176  & \$181 ;
-  assign \$183  = ! s1_layer;
-  assign \$184  = \$signal  & \$183 ;
-  assign \$185  = state == 3'h5;
-  assign \$186  = ! state;
-  assign \$187  = \$185  | \$186 ;
-  assign \$188  = \$184  & \$187 ;
-  assign \$189  = th_cnt == 2'h3;
-  assign \$190  = ~ clearing;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = l0_u1_tsat_hi | l0_u1_tsat_lo;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = \$188  & \$193 ;
-  assign \$195  = \$182  + \$194 ;
-  assign \$197  = \$signal  & \$196 ;
-  assign \$198  = state == 3'h5;
-  assign \$199  = ! state;
-  assign \$200  = \$198  | \$199 ;
-  assign \$201  = \$197  & \$200 ;
-  assign \$202  = th_cnt == 2'h3;
-  assign \$203  = ~ clearing;
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = l1_u0_tsat_hi | l1_u0_tsat_lo;
-  assign \$206  = \$204  & \$205 ;
-  assign \$207  = \$201  & \$206 ;
-  assign \$208  = \$195  + \$207 ;
-  assign \$209  = sat_theta + \$208 ;
-  assign \$210  = \$209  > 32'd4294967295;
-  assign \$211  = ! s1_layer;
-  assign \$212  = \$signal  & \$211 ;
-  assign \$213  = state == 3'h5;
-  assign \$214  = ! state;
-  assign \$215  = \$213  | \$214 ;
-  assign \$216  = \$212  & \$215 ;
-  assign \$217  = th_cnt == 2'h3;
-  assign \$218  = ~ clearing;
-  assign \$219  = \$217  & \$218 ;
-  assign \$220  = l0_u0_tsat_hi | l0_u0_tsat_lo;
-  assign \$221  = \$219  & \$220 ;
-  assign \$222  = \$216  & \$221 ;
-  assign \$223  = ! s1_layer;
-  assign \$224  = \$signal  & \$223 ;
-  assign \$225  = state == 3'h5;
-  assign \$226  = ! state;
-  assign \$227  = \$225  | \$226 ;
-  assign \$228  = \$224  & \$227 ;
-  assign \$229  = th_cnt == 2'h3;
-  assign \$230  = ~ clearing;
-  assign \$231  = \$229  & \$230 ;
-  assign \$232  = l0_u1_tsat_hi | l0_u1_tsat_lo;
-  assign \$233  = \$231  & \$232 ;
-  assign \$234  = \$228  & \$233 ;
-  assign \$235  = \$222  + \$234 ;
-  assign \$237  = \$signal  & \$236 ;
-  assign \$238  = state == 3'h5;
-  assign \$239  = ! state;
-  assign \$240  = \$238  | \$239 ;
-  assign \$241  = \$237  & \$240 ;
-  assign \$242  = th_cnt == 2'h3;
-  assign \$243  = ~ clearing;
-  assign \$244  = \$242  & \$243 ;
-  assign \$245  = l1_u0_tsat_hi | l1_u0_tsat_lo;
-  assign \$246  = \$244  & \$245 ;
-  assign \$247  = \$241  & \$246 ;
-  assign \$248  = \$235  + \$247 ;
-  assign \$249  = sat_theta + \$248 ;
-  assign \$250  = \$210  ? 33'h0ffffffff : \$249 ;
-  assign \$251  = state == 2'h3;
-  assign \$252  = sat_cost + c_val_sat;
-  assign \$253  = \$252  > 32'd4294967295;
-  assign \$254  = sat_cost + c_val_sat;
-  assign \$255  = \$253  ? 33'h0ffffffff : \$254 ;
-  assign \$256  = state == 3'h4;
-  assign \$257  = sat_ctilde + ct_sat_sat;
-  assign \$258  = \$257  > 32'd4294967295;
-  assign \$259  = sat_ctilde + ct_sat_sat;
-  assign \$260  = \$258  ? 33'h0ffffffff : \$259 ;
-  assign \$263  = \$262  == t;
-  assign \$264  = \$261  & \$263 ;
-  assign \$266  = \$265  - 1'h1;
-  assign \$267  = t == \$266 ;
-  assign \$268  = ! state;
-  assign \$269  = \$268  ? 3'h1 : 3'h6;
-  assign \$270  = ~ layer;
-  assign \$271  = layer + 1'h1;
-  assign \$272  = t + 1'h1;
-  assign \$273  = t + 1'h1;
-  assign \$274  = | step_limit;
-  assign \$275  = step_count >= step_limit;
-  assign \$276  = \$274  & \$275 ;
-  assign \$277  = ~ \$276 ;
-  assign \$278  = run & \$277 ;
-  assign \$280  = \$279  + 1'h1;
-  assign \$281  = t == \$280 ;
-  assign \$283  = layer + 1'h1;
-  assign \$284  = t + 1'h1;
-  assign \$285  = step_count + 1'h1;
-  assign \$286  = \$285  > 32'd4294967295;
-  assign \$287  = step_count + 1'h1;
-  assign \$288  = \$286  ? 33'h0ffffffff : \$287 ;
-  assign \$289  = ! x_cnt;
-  assign \$290  = x_cnt + 1'h1;
-  assign \$291  = x_cnt ? \$290  : 2'h0;
-  assign \$292  = th_cnt == 2'h3;
-  assign \$293  = th_cnt + 1'h1;
-  assign \$294  = \$292  ? 3'h0 : \$293 ;
-  assign \$295  = ! x_cnt;
-  assign \$296  = th_cnt == 2'h3;
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = th_cnt == 2'h3;
-  assign \$299  = update_count + 1'h1;
-  assign \$300  = \$299  > 32'd4294967295;
-  assign \$301  = update_count + 1'h1;
-  assign \$302  = \$300  ? 33'h0ffffffff : \$301 ;
-  assign \$303  = ! x_cnt;
-  assign \$304  = sample == 2'h3;
-  assign \$305  = sample + 1'h1;
-  assign \$306  = \$304  ? 3'h0 : \$305 ;
-  assign \$307  = sample == 2'h3;
-  assign \$308  = x_base + 2'h2;
-  assign \$309  = \$307  ? 4'h0 : \$308 ;
-  assign \$310  = | step_limit;
-  assign \$311  = step_count + 1'h1;
-  assign \$312  = \$311  > 32'd4294967295;
-  assign \$313  = step_count + 1'h1;
-  assign \$314  = \$312  ? 33'h0ffffffff : \$313 ;
-  assign \$315  = \$314  >= step_limit;
-  assign \$316  = \$310  & \$315 ;
-  assign \$317  = ~ \$316 ;
-  assign \$318  = run & \$317 ;
-  assign \$319  = state == 3'h6;
-  assign \$320  = ! code_sub;
-  assign \$321  = code_sub + 1'h1;
-  assign \$322  = code_sub ? \$321  : 2'h0;
-  assign \$323  = ! code_sub;
-  assign \$325  = code_lfsr[0] ? 32'd2149580803 : 32'd0;
-  assign \$326  = \$324  ^ \$325 ;
-  assign \$327  = param_row < 2'h3;
-  assign \$328  = param_row < 3'h6;
-  assign \$329  = param_row >= 2'h3;
-  assign \$330  = \$328  & \$329 ;
-  assign \$331  = state == 2'h2;
-  assign \$332  = state == 3'h5;
-  assign \$333  = ! state;
-  assign \$334  = \$332  | \$333 ;
-  assign \$335  = \$331  | \$334 ;
-  assign \$337  = \$336  > t;
-  assign issuing = \$335  & \$337 ;
-  assign \$338  = x_base + ic;
-  assign \$339  = state == 1'h1;
-  assign \$signature__en  = ld_x_en & \$339 ;
-  assign \$340  = state == 1'h1;
-  assign t_wr__en = ld_t_en & \$340 ;
-  assign l0_in0 = s1_last ? 7'h10 : { \$signature__data$98 [5], \$signature__data$98  };
+  assign \$153  = ! s1_layer;
+  assign \$154  = \$signal  & \$153 ;
+  assign \$155  = state == 3'h5;
+  assign \$156  = ! state;
+  assign \$157  = \$155  | \$156 ;
+  assign \$158  = \$154  & \$157 ;
+  assign \$159  = ~ clearing;
+  assign \$160  = l0_u1_gsat_hi | l0_u1_gsat_lo;
+  assign \$161  = \$159  & \$160 ;
+  assign \$162  = \$158  & \$161 ;
+  assign \$163  = \$152  + \$162 ;
+  assign \$165  = \$signal  & \$164 ;
+  assign \$166  = state == 3'h5;
+  assign \$167  = ! state;
+  assign \$168  = \$166  | \$167 ;
+  assign \$169  = \$165  & \$168 ;
+  assign \$170  = ~ clearing;
+  assign \$171  = l1_u0_gsat_hi | l1_u0_gsat_lo;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = \$169  & \$172 ;
+  assign \$174  = \$163  + \$173 ;
+  assign \$175  = sat_g + \$174 ;
+  assign \$176  = \$142  ? 33'h0ffffffff : \$175 ;
+  assign \$177  = ! s1_layer;
+  assign \$178  = \$signal  & \$177 ;
+  assign \$179  = state == 3'h5;
+  assign \$180  = ! state;
+  assign \$181  = \$179  | \$180 ;
+  assign \$182  = \$178  & \$181 ;
+  assign \$183  = th_cnt == 2'h3;
+  assign \$184  = ~ clearing;
+  assign \$185  = \$183  & \$184 ;
+  assign \$186  = l0_u0_tsat_hi | l0_u0_tsat_lo;
+  assign \$187  = \$185  & \$186 ;
+  assign \$188  = \$182  & \$187 ;
+  assign \$189  = ! s1_layer;
+  assign \$190  = \$signal  & \$189 ;
+  assign \$191  = state == 3'h5;
+  assign \$192  = ! state;
+  assign \$193  = \$191  | \$192 ;
+  assign \$194  = \$190  & \$193 ;
+  assign \$195  = th_cnt == 2'h3;
+  assign \$196  = ~ clearing;
+  assign \$197  = \$195  & \$196 ;
+  assign \$198  = l0_u1_tsat_hi | l0_u1_tsat_lo;
+  assign \$199  = \$197  & \$198 ;
+  assign \$200  = \$194  & \$199 ;
+  assign \$201  = \$188  + \$200 ;
+  assign \$203  = \$signal  & \$202 ;
+  assign \$204  = state == 3'h5;
+  assign \$205  = ! state;
+  assign \$206  = \$204  | \$205 ;
+  assign \$207  = \$203  & \$206 ;
+  assign \$208  = th_cnt == 2'h3;
+  assign \$209  = ~ clearing;
+  assign \$210  = \$208  & \$209 ;
+  assign \$211  = l1_u0_tsat_hi | l1_u0_tsat_lo;
+  assign \$212  = \$210  & \$211 ;
+  assign \$213  = \$207  & \$212 ;
+  assign \$214  = \$201  + \$213 ;
+  assign \$215  = sat_theta + \$214 ;
+  assign \$216  = \$215  > 32'd4294967295;
+  assign \$217  = ! s1_layer;
+  assign \$218  = \$signal  & \$217 ;
+  assign \$219  = state == 3'h5;
+  assign \$220  = ! state;
+  assign \$221  = \$219  | \$220 ;
+  assign \$222  = \$218  & \$221 ;
+  assign \$223  = th_cnt == 2'h3;
+  assign \$224  = ~ clearing;
+  assign \$225  = \$223  & \$224 ;
+  assign \$226  = l0_u0_tsat_hi | l0_u0_tsat_lo;
+  assign \$227  = \$225  & \$226 ;
+  assign \$228  = \$222  & \$227 ;
+  assign \$229  = ! s1_layer;
+  assign \$230  = \$signal  & \$229 ;
+  assign \$231  = state == 3'h5;
+  assign \$232  = ! state;
+  assign \$233  = \$231  | \$232 ;
+  assign \$234  = \$230  & \$233 ;
+  assign \$235  = th_cnt == 2'h3;
+  assign \$236  = ~ clearing;
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = l0_u1_tsat_hi | l0_u1_tsat_lo;
+  assign \$239  = \$237  & \$238 ;
+  assign \$240  = \$234  & \$239 ;
+  assign \$241  = \$228  + \$240 ;
+  assign \$243  = \$signal  & \$242 ;
+  assign \$244  = state == 3'h5;
+  assign \$245  = ! state;
+  assign \$246  = \$244  | \$245 ;
+  assign \$247  = \$243  & \$246 ;
+  assign \$248  = th_cnt == 2'h3;
+  assign \$249  = ~ clearing;
+  assign \$250  = \$248  & \$249 ;
+  assign \$251  = l1_u0_tsat_hi | l1_u0_tsat_lo;
+  assign \$252  = \$250  & \$251 ;
+  assign \$253  = \$247  & \$252 ;
+  assign \$254  = \$241  + \$253 ;
+  assign \$255  = sat_theta + \$254 ;
+  assign \$256  = \$216  ? 33'h0ffffffff : \$255 ;
+  assign \$257  = state == 2'h3;
+  assign \$258  = c_val_hi | c_val_lo;
+  assign \$259  = sat_cost + \$258 ;
+  assign \$260  = \$259  > 32'd4294967295;
+  assign \$261  = c_val_hi | c_val_lo;
+  assign \$262  = sat_cost + \$261 ;
+  assign \$263  = \$260  ? 33'h0ffffffff : \$262 ;
+  assign \$264  = state == 3'h4;
+  assign \$265  = ct_sat_hi | ct_sat_lo;
+  assign \$266  = sat_ctilde + \$265 ;
+  assign \$267  = \$266  > 32'd4294967295;
+  assign \$268  = ct_sat_hi | ct_sat_lo;
+  assign \$269  = sat_ctilde + \$268 ;
+  assign \$270  = \$267  ? 33'h0ffffffff : \$269 ;
+  assign \$273  = \$272  == t;
+  assign \$274  = \$271  & \$273 ;
+  assign \$276  = \$275  - 1'h1;
+  assign \$277  = t == \$276 ;
+  assign \$278  = ! state;
+  assign \$279  = \$278  ? 3'h1 : 3'h6;
+  assign \$280  = ~ layer;
+  assign \$281  = layer + 1'h1;
+  assign \$282  = t + 1'h1;
+  assign \$283  = t + 1'h1;
+  assign \$284  = | step_limit;
+  assign \$285  = step_count >= step_limit;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = ~ \$286 ;
+  assign \$288  = run & \$287 ;
+  assign \$290  = \$289  + 1'h1;
+  assign \$291  = t == \$290 ;
+  assign \$293  = layer + 1'h1;
+  assign \$294  = t + 1'h1;
+  assign \$295  = step_count + 1'h1;
+  assign \$296  = \$295  > 32'd4294967295;
+  assign \$297  = step_count + 1'h1;
+  assign \$298  = \$296  ? 33'h0ffffffff : \$297 ;
+  assign \$299  = ! x_cnt;
+  assign \$300  = x_cnt + 1'h1;
+  assign \$301  = x_cnt ? \$300  : 2'h0;
+  assign \$302  = th_cnt == 2'h3;
+  assign \$303  = th_cnt + 1'h1;
+  assign \$304  = \$302  ? 3'h0 : \$303 ;
+  assign \$305  = ! x_cnt;
+  assign \$306  = th_cnt == 2'h3;
+  assign \$307  = \$305  | \$306 ;
+  assign \$308  = th_cnt == 2'h3;
+  assign \$309  = update_count + 1'h1;
+  assign \$310  = \$309  > 32'd4294967295;
+  assign \$311  = update_count + 1'h1;
+  assign \$312  = \$310  ? 33'h0ffffffff : \$311 ;
+  assign \$313  = ! x_cnt;
+  assign \$314  = sample == 2'h3;
+  assign \$315  = sample + 1'h1;
+  assign \$316  = \$314  ? 3'h0 : \$315 ;
+  assign \$317  = sample == 2'h3;
+  assign \$318  = x_base + 2'h2;
+  assign \$319  = \$317  ? 4'h0 : \$318 ;
+  assign \$320  = | step_limit;
+  assign \$321  = step_count + 1'h1;
+  assign \$322  = \$321  > 32'd4294967295;
+  assign \$323  = step_count + 1'h1;
+  assign \$324  = \$322  ? 33'h0ffffffff : \$323 ;
+  assign \$325  = \$324  >= step_limit;
+  assign \$326  = \$320  & \$325 ;
+  assign \$327  = ~ \$326 ;
+  assign \$328  = run & \$327 ;
+  assign \$329  = state == 3'h6;
+  assign \$330  = ! code_sub;
+  assign \$331  = code_sub + 1'h1;
+  assign \$332  = code_sub ? \$331  : 2'h0;
+  assign \$333  = ! code_sub;
+  assign \$335  = code_lfsr[0] ? 32'd2149580803 : 32'd0;
+  assign \$336  = \$334  ^ \$335 ;
+  assign \$337  = param_row < 2'h3;
+  assign \$338  = param_row < 3'h6;
+  assign \$339  = param_row >= 2'h3;
+  assign \$340  = \$338  & \$339 ;
   assign \$341  = state == 2'h2;
-  assign \$342  = ~ base_pending;
-  assign \$343  = \$341  & \$342 ;
-  assign \$344  = \$343  & key_rd__data[0];
-  assign \$345  = code_lfsr & key_rd__data[32:1];
-  assign \$346  = ^ \$345 ;
-  assign \$347  = \$346  ? 17'h1fff0 : 17'h00010;
-  assign \$348  = \$344  ? \$347  : 17'h00000;
-  assign \$349  = $signed(\$signature__data$99 [15:0]) + $signed(\$348 );
-  assign \$350  = state == 2'h2;
-  assign \$351  = ~ base_pending;
-  assign \$352  = \$350  & \$351 ;
-  assign \$353  = \$352  & key_rd__data[33];
-  assign \$354  = code_lfsr & key_rd__data[65:34];
-  assign \$355  = ^ \$354 ;
-  assign \$356  = \$355  ? 17'h1fff0 : 17'h00010;
-  assign \$357  = \$353  ? \$356  : 17'h00000;
-  assign \$358  = $signed(\$signature__data$99 [31:16]) + $signed(\$357 );
-  assign \$359  = $signed(l0_acc0) + $signed(5'h08);
-  assign \$360  = $signed(l0_zw0) > $signed(16'h7fff);
-  assign \$361  = $signed(l0_zw0) < $signed(16'h8000);
-  assign l0_z0_sat = \$360  | \$361 ;
-  assign \$362  = $signed(l0_zw0) > $signed(16'h7fff);
-  assign \$363  = $signed(l0_zw0) < $signed(16'h8000);
-  assign \$364  = \$363  ? 16'h8000 : l0_zw0[15:0];
-  assign l0_z0 = \$362  ? 16'h7fff : \$364 ;
-  assign \$365  = $signed(l0_h0_2z) < $signed(1'h0);
-  assign \$366  = - $signed(l0_h0_2z);
-  assign \$367  = \$365  ? \$366  : { l0_h0_2z[17], l0_h0_2z };
-  assign \$369  = \$368  < 11'h400;
-  assign \$371  = \$370  + 15'h4000;
-  assign \$373  = \$372  < 15'h4c00;
-  assign \$375  = \$374  + 15'h5000;
-  assign \$377  = \$376  < 13'h1400;
-  assign \$379  = \$378  + 15'h6c00;
-  assign \$380  = \$377  ? \$379  : 20'h08000;
-  assign \$381  = \$373  ? \$375  : { 2'h0, \$380  };
-  assign \$382  = \$369  ? \$371  : \$381 ;
-  assign \$383  = \$382  + 2'h2;
-  assign \$385  = $signed(l0_h0_2z) < $signed(1'h0);
-  assign \$386  = 14'h2000 - \$384 [14:0];
-  assign \$387  = \$385  ? \$386  : { 1'h0, \$384 [14:0] };
-  assign l0_h0 = $signed(\$387 [14:0]) - $signed(14'h1000);
-  assign \$388  = $signed(l0_acc1) + $signed(5'h08);
-  assign \$389  = $signed(l0_zw1) > $signed(16'h7fff);
-  assign \$390  = $signed(l0_zw1) < $signed(16'h8000);
-  assign l0_z1_sat = \$389  | \$390 ;
-  assign \$391  = $signed(l0_zw1) > $signed(16'h7fff);
-  assign \$392  = $signed(l0_zw1) < $signed(16'h8000);
-  assign \$393  = \$392  ? 16'h8000 : l0_zw1[15:0];
-  assign l0_z1 = \$391  ? 16'h7fff : \$393 ;
-  assign \$394  = $signed(l0_h1_2z) < $signed(1'h0);
-  assign \$395  = - $signed(l0_h1_2z);
-  assign \$396  = \$394  ? \$395  : { l0_h1_2z[17], l0_h1_2z };
-  assign \$398  = \$397  < 11'h400;
-  assign \$400  = \$399  + 15'h4000;
-  assign \$402  = \$401  < 15'h4c00;
-  assign \$404  = \$403  + 15'h5000;
-  assign \$406  = \$405  < 13'h1400;
-  assign \$408  = \$407  + 15'h6c00;
+  assign \$342  = state == 3'h5;
+  assign \$343  = ! state;
+  assign \$344  = \$342  | \$343 ;
+  assign \$345  = \$341  | \$344 ;
+  assign \$347  = \$346  > t;
+  assign issuing = \$345  & \$347 ;
+  assign \$348  = x_base + ic;
+  assign \$349  = state == 1'h1;
+  assign \$signature__en  = ld_x_en & \$349 ;
+  assign \$350  = state == 1'h1;
+  assign t_wr__en = ld_t_en & \$350 ;
+  assign l0_in0 = s1_last ? 7'h10 : { \$signature__data$103 [5], \$signature__data$103  };
+  assign \$351  = state == 2'h2;
+  assign \$352  = ~ base_pending;
+  assign \$353  = \$351  & \$352 ;
+  assign \$354  = \$353  & key_rd__data[0];
+  assign \$355  = code_lfsr & key_rd__data[32:1];
+  assign \$356  = ^ \$355 ;
+  assign \$357  = \$356  ? 17'h1fff0 : 17'h00010;
+  assign \$358  = \$354  ? \$357  : 17'h00000;
+  assign \$359  = $signed(\$signature__data$104 [15:0]) + $signed(\$358 );
+  assign \$360  = state == 2'h2;
+  assign \$361  = ~ base_pending;
+  assign \$362  = \$360  & \$361 ;
+  assign \$363  = \$362  & key_rd__data[33];
+  assign \$364  = code_lfsr & key_rd__data[65:34];
+  assign \$365  = ^ \$364 ;
+  assign \$366  = \$365  ? 17'h1fff0 : 17'h00010;
+  assign \$367  = \$363  ? \$366  : 17'h00000;
+  assign \$368  = $signed(\$signature__data$104 [31:16]) + $signed(\$367 );
+  assign \$369  = $signed(l0_acc0) + $signed(5'h08);
+  assign l0_z0_hi = $signed(l0_zw0) > $signed(16'h7fff);
+  assign l0_z0_lo = $signed(l0_zw0) < $signed(16'h8000);
+  assign \$370  = l0_z0_lo ? 16'h8000 : l0_zw0[15:0];
+  assign l0_z0 = l0_z0_hi ? 16'h7fff : \$370 ;
+  assign \$371  = $signed(l0_h0_2z) < $signed(1'h0);
+  assign \$372  = - $signed(l0_h0_2z);
+  assign \$373  = \$371  ? \$372  : { l0_h0_2z[17], l0_h0_2z };
+  assign \$375  = \$374  < 11'h400;
+  assign \$377  = \$376  + 15'h4000;
+  assign \$379  = \$378  < 15'h4c00;
+  assign \$381  = \$380  + 15'h5000;
+  assign \$383  = \$382  < 13'h1400;
+  assign \$385  = \$384  + 15'h6c00;
+  assign \$386  = \$383  ? \$385  : 20'h08000;
+  assign \$387  = \$379  ? \$381  : { 2'h0, \$386  };
+  assign \$388  = \$375  ? \$377  : \$387 ;
+  assign \$389  = \$388  + 2'h2;
+  assign \$391  = $signed(l0_h0_2z) < $signed(1'h0);
+  assign \$392  = 14'h2000 - \$390 [14:0];
+  assign \$393  = \$391  ? \$392  : { 1'h0, \$390 [14:0] };
+  assign l0_h0 = $signed(\$393 [14:0]) - $signed(14'h1000);
+  assign \$394  = $signed(l0_acc1) + $signed(5'h08);
+  assign l0_z1_hi = $signed(l0_zw1) > $signed(16'h7fff);
+  assign l0_z1_lo = $signed(l0_zw1) < $signed(16'h8000);
+  assign \$395  = l0_z1_lo ? 16'h8000 : l0_zw1[15:0];
+  assign l0_z1 = l0_z1_hi ? 16'h7fff : \$395 ;
+  assign \$396  = $signed(l0_h1_2z) < $signed(1'h0);
+  assign \$397  = - $signed(l0_h1_2z);
+  assign \$398  = \$396  ? \$397  : { l0_h1_2z[17], l0_h1_2z };
+  assign \$400  = \$399  < 11'h400;
+  assign \$402  = \$401  + 15'h4000;
+  assign \$404  = \$403  < 15'h4c00;
+  assign \$406  = \$405  + 15'h5000;
+  assign \$408  = \$407  < 13'h1400;
+  assign \$410  = \$409  + 15'h6c00;
+  assign \$411  = \$408  ? \$410  : 20'h08000;
+  assign \$412  = \$404  ? \$406  : { 2'h0, \$411  };
+  assign \$413  = \$400  ? \$402  : \$412 ;
+  assign \$414  = \$413  + 2'h2;
+  assign \$416  = $signed(l0_h1_2z) < $signed(1'h0);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = 16'h0000;
+    \$457  = 16'h0000;
     casez (\$like$37 )
       2'h0:
-          \$455  = h1_0;
+          \$457  = h1_0;
       2'h1:
-          \$455  = h1_1;
+          \$457  = h1_1;
     endcase
   end
   always @* begin
@@ -1553,163 +1543,163 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (sel_d)
       1'h0:
-          param_data = \$539 ;
+          param_data = \$529 ;
       1'h1:
-          param_data = \$signature__data$178 ;
+          param_data = \$signature__data$183 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = \$1 [47:0];
+    \$530  = \$1 [47:0];
     if (rst) begin
-      \$540  = 48'h000000000000;
+      \$530  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = ic;
+    \$531  = ic;
     if (issuing) begin
-      \$541  = \$5 [1:0];
+      \$531  = \$5 [1:0];
     end
     casez (state)
       3'h0, 3'h5:
-          if (\$264 ) begin
-          end else if (\$267 ) begin
-            if (\$270 ) begin
-              \$541  = 2'h0;
+          if (\$274 ) begin
+          end else if (\$277 ) begin
+            if (\$280 ) begin
+              \$531  = 2'h0;
             end
           end
       3'h1:
-          if (\$278 ) begin
-            \$541  = 2'h0;
+          if (\$288 ) begin
+            \$531  = 2'h0;
           end
       3'h2:
-          if (\$281 ) begin
+          if (\$291 ) begin
             (* full_case = 32'd1 *)
-            if (\$282 ) begin
+            if (\$292 ) begin
             end else begin
-              \$541  = 2'h0;
+              \$531  = 2'h0;
             end
           end
       3'h3:
           if (base_pending) begin
-            \$541  = 2'h0;
+            \$531  = 2'h0;
           end
       3'h4:
-          \$541  = 2'h0;
+          \$531  = 2'h0;
       3'h6:
-          if (\$318 ) begin
-            \$541  = 2'h0;
+          if (\$328 ) begin
+            \$531  = 2'h0;
           end
     endcase
     if (rst) begin
-      \$541  = 2'h0;
+      \$531  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = issuing;
+    \$532  = issuing;
     if (rst) begin
-      \$542  = 1'h0;
+      \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = \$11 ;
+    \$533  = \$11 ;
     if (rst) begin
-      \$543  = 1'h0;
+      \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = layer;
+    \$534  = layer;
     if (rst) begin
-      \$544  = 1'h0;
+      \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = t;
+    \$535  = t;
     if (rst) begin
-      \$545  = 3'h0;
+      \$535  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = ic;
+    \$536  = ic;
     if (rst) begin
-      \$546  = 2'h0;
+      \$536  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = \$14 ;
+    \$537  = \$14 ;
     if (rst) begin
-      \$547  = 1'h0;
+      \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = s1_layer;
+    \$538  = s1_layer;
     if (rst) begin
-      \$548  = 1'h0;
+      \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = l0_acc0;
+    \$539  = l0_acc0;
     if (\$18 ) begin
-      \$549  = \$22 [32:0];
+      \$539  = \$22 [32:0];
     end
     if (rst) begin
-      \$549  = 33'h000000000;
+      \$539  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = l0_acc1;
+    \$540  = l0_acc1;
     if (\$26 ) begin
-      \$550  = \$30 [32:0];
+      \$540  = \$30 [32:0];
     end
     if (rst) begin
-      \$550  = 33'h000000000;
+      \$540  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = h1_0;
+    \$541  = h1_0;
     if (\$34 ) begin
-      \$551  = l0_h0;
+      \$541  = l0_h0;
     end
     if (rst) begin
-      \$551  = 16'h0000;
+      \$541  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = h1_1;
+    \$542  = h1_1;
     if (\$38 ) begin
-      \$552  = l0_h1;
+      \$542  = l0_h1;
     end
     if (rst) begin
-      \$552  = 16'h0000;
+      \$542  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = l1_acc0;
+    \$543  = l1_acc0;
     if (\$42 ) begin
-      \$553  = \$46 [32:0];
+      \$543  = \$46 [32:0];
     end
     if (rst) begin
-      \$553  = 33'h000000000;
+      \$543  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = cost_acc;
+    \$544  = cost_acc;
     if (\$48 ) begin
-      \$554  = \$50 [35:0];
+      \$544  = \$50 [35:0];
     end
     casez (state)
       3'h0, 3'h5:
@@ -1719,191 +1709,405 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h2:
           /* empty */;
       3'h3:
-          \$554  = 36'h000000000;
+          \$544  = 36'h000000000;
     endcase
     if (rst) begin
-      \$554  = 36'h000000000;
+      \$544  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = \$76 [31:0];
+    \$545  = \$82 [31:0];
     if (rst) begin
-      \$555  = 32'd0;
+      \$545  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = \$102 [31:0];
+    \$546  = \$108 [31:0];
     if (rst) begin
-      \$556  = 32'd0;
+      \$546  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = \$170 [31:0];
+    \$547  = \$176 [31:0];
     if (rst) begin
-      \$557  = 32'd0;
+      \$547  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = \$250 [31:0];
+    \$548  = \$256 [31:0];
     if (rst) begin
-      \$558  = 32'd0;
+      \$548  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = sat_cost;
-    if (\$251 ) begin
-      \$559  = \$255 [31:0];
+    \$549  = sat_cost;
+    if (\$257 ) begin
+      \$549  = \$263 [31:0];
     end
+    if (rst) begin
+      \$549  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$550  = sat_ctilde;
+    if (\$264 ) begin
+      \$550  = \$270 [31:0];
+    end
+    if (rst) begin
+      \$550  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$551  = state;
+    casez (state)
+      3'h0, 3'h5:
+          if (\$274 ) begin
+            \$551  = \$279 ;
+          end
+      3'h1:
+          if (\$288 ) begin
+            \$551  = 3'h2;
+          end
+      3'h2:
+          if (\$291 ) begin
+            if (\$292 ) begin
+              \$551  = 3'h3;
+            end
+          end
+      3'h3:
+          (* full_case = 32'd1 *)
+          if (base_pending) begin
+            \$551  = 3'h2;
+          end else begin
+            \$551  = 3'h4;
+          end
+      3'h4:
+          \$551  = 3'h5;
+      3'h6:
+          (* full_case = 32'd1 *)
+          if (\$328 ) begin
+            \$551  = 3'h2;
+          end else begin
+            \$551  = 3'h1;
+          end
+    endcase
+    if (rst) begin
+      \$551  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$552  = clearing;
+    casez (state)
+      3'h0, 3'h5:
+          if (\$274 ) begin
+            \$552  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$552  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$553  = layer;
+    casez (state)
+      3'h0, 3'h5:
+          if (\$274 ) begin
+          end else if (\$277 ) begin
+            if (\$280 ) begin
+              \$553  = \$281 [0];
+            end
+          end
+      3'h1:
+          if (\$288 ) begin
+            \$553  = 1'h0;
+          end
+      3'h2:
+          if (\$291 ) begin
+            (* full_case = 32'd1 *)
+            if (\$292 ) begin
+            end else begin
+              \$553  = \$293 [0];
+            end
+          end
+      3'h3:
+          if (base_pending) begin
+            \$553  = 1'h0;
+          end
+      3'h4:
+          \$553  = 1'h0;
+      3'h6:
+          if (\$328 ) begin
+            \$553  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$554  = t;
+    casez (state)
+      3'h0, 3'h5:
+          (* full_case = 32'd1 *)
+          if (\$274 ) begin
+          end else if (\$277 ) begin
+            (* full_case = 32'd1 *)
+            if (\$280 ) begin
+              \$554  = 3'h0;
+            end else begin
+              \$554  = \$282 [2:0];
+            end
+          end else begin
+            \$554  = \$283 [2:0];
+          end
+      3'h1:
+          if (\$288 ) begin
+            \$554  = 3'h0;
+          end
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$291 ) begin
+            (* full_case = 32'd1 *)
+            if (\$292 ) begin
+            end else begin
+              \$554  = 3'h0;
+            end
+          end else begin
+            \$554  = \$294 [2:0];
+          end
+      3'h3:
+          if (base_pending) begin
+            \$554  = 3'h0;
+          end
+      3'h4:
+          \$554  = 3'h0;
+      3'h6:
+          if (\$328 ) begin
+            \$554  = 3'h0;
+          end
+    endcase
+    if (rst) begin
+      \$554  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$555  = cost0;
+    casez (state)
+      3'h0, 3'h5:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          if (base_pending) begin
+            \$555  = c_val;
+          end
+    endcase
+    if (rst) begin
+      \$555  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$556  = base_pending;
+    casez (state)
+      3'h0, 3'h5:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          if (base_pending) begin
+            \$556  = 1'h0;
+          end
+      3'h4:
+          /* empty */;
+      3'h6:
+          \$556  = \$307 ;
+    endcase
+    if (rst) begin
+      \$556  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$557  = cost;
+    casez (state)
+      3'h0, 3'h5:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          (* full_case = 32'd1 *)
+          if (base_pending) begin
+          end else begin
+            \$557  = c_val;
+          end
+    endcase
+    if (rst) begin
+      \$557  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$558  = ctilde;
+    casez (state)
+      3'h0, 3'h5:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          \$558  = ct_val;
+    endcase
+    if (rst) begin
+      \$558  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$559  = step_count;
+    casez (state)
+      3'h0, 3'h5:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          \$559  = \$298 [31:0];
+    endcase
     if (rst) begin
       \$559  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = sat_ctilde;
-    if (\$256 ) begin
-      \$560  = \$260 [31:0];
-    end
+    \$560  = x_cnt;
+    casez (state)
+      3'h0, 3'h5:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          \$560  = \$301 [0];
+    endcase
     if (rst) begin
-      \$560  = 32'd0;
+      \$560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = state;
+    \$561  = th_cnt;
     casez (state)
       3'h0, 3'h5:
-          if (\$264 ) begin
-            \$561  = \$269 ;
-          end
+          /* empty */;
       3'h1:
-          if (\$278 ) begin
-            \$561  = 3'h2;
-          end
+          /* empty */;
       3'h2:
-          if (\$281 ) begin
-            if (\$282 ) begin
-              \$561  = 3'h3;
-            end
-          end
+          /* empty */;
       3'h3:
-          (* full_case = 32'd1 *)
-          if (base_pending) begin
-            \$561  = 3'h2;
-          end else begin
-            \$561  = 3'h4;
-          end
+          /* empty */;
       3'h4:
-          \$561  = 3'h5;
+          /* empty */;
       3'h6:
-          (* full_case = 32'd1 *)
-          if (\$318 ) begin
-            \$561  = 3'h2;
-          end else begin
-            \$561  = 3'h1;
+          \$561  = \$304 [1:0];
+    endcase
+    if (rst) begin
+      \$561  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$562  = update_count;
+    casez (state)
+      3'h0, 3'h5:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$308 ) begin
+            \$562  = \$312 [31:0];
           end
     endcase
     if (rst) begin
-      \$561  = 3'h0;
+      \$562  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = clearing;
+    \$563  = sample;
     casez (state)
       3'h0, 3'h5:
-          if (\$264 ) begin
-            \$562  = 1'h0;
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h6:
+          if (\$313 ) begin
+            \$563  = \$316 [1:0];
           end
     endcase
     if (rst) begin
-      \$562  = 1'h1;
+      \$563  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = layer;
+    \$564  = x_base;
     casez (state)
       3'h0, 3'h5:
-          if (\$264 ) begin
-          end else if (\$267 ) begin
-            if (\$270 ) begin
-              \$563  = \$271 [0];
-            end
-          end
+          /* empty */;
       3'h1:
-          if (\$278 ) begin
-            \$563  = 1'h0;
-          end
+          /* empty */;
       3'h2:
-          if (\$281 ) begin
-            (* full_case = 32'd1 *)
-            if (\$282 ) begin
-            end else begin
-              \$563  = \$283 [0];
-            end
-          end
+          /* empty */;
       3'h3:
-          if (base_pending) begin
-            \$563  = 1'h0;
-          end
+          /* empty */;
       3'h4:
-          \$563  = 1'h0;
+          /* empty */;
       3'h6:
-          if (\$318 ) begin
-            \$563  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$563  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = t;
-    casez (state)
-      3'h0, 3'h5:
-          (* full_case = 32'd1 *)
-          if (\$264 ) begin
-          end else if (\$267 ) begin
-            (* full_case = 32'd1 *)
-            if (\$270 ) begin
-              \$564  = 3'h0;
-            end else begin
-              \$564  = \$272 [2:0];
-            end
-          end else begin
-            \$564  = \$273 [2:0];
-          end
-      3'h1:
-          if (\$278 ) begin
-            \$564  = 3'h0;
-          end
-      3'h2:
-          (* full_case = 32'd1 *)
-          if (\$281 ) begin
-            (* full_case = 32'd1 *)
-            if (\$282 ) begin
-            end else begin
-              \$564  = 3'h0;
-            end
-          end else begin
-            \$564  = \$284 [2:0];
-          end
-      3'h3:
-          if (base_pending) begin
-            \$564  = 3'h0;
-          end
-      3'h4:
-          \$564  = 3'h0;
-      3'h6:
-          if (\$318 ) begin
-            \$564  = 3'h0;
+          if (\$313 ) begin
+            \$564  = \$319 [2:0];
           end
     endcase
     if (rst) begin
@@ -1912,258 +2116,44 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = cost0;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          if (base_pending) begin
-            \$565  = c_val;
-          end
-    endcase
+    \$565  = code_sub;
+    if (\$329 ) begin
+      \$565  = \$332 [0];
+    end
     if (rst) begin
-      \$565  = 16'h0000;
+      \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = base_pending;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          if (base_pending) begin
-            \$566  = 1'h0;
-          end
-      3'h4:
-          /* empty */;
-      3'h6:
-          \$566  = \$297 ;
-    endcase
-    if (rst) begin
-      \$566  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = cost;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          (* full_case = 32'd1 *)
-          if (base_pending) begin
-          end else begin
-            \$567  = c_val;
-          end
-    endcase
-    if (rst) begin
-      \$567  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = ctilde;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          \$568  = ct_val;
-    endcase
-    if (rst) begin
-      \$568  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = step_count;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          \$569  = \$288 [31:0];
-    endcase
-    if (rst) begin
-      \$569  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = x_cnt;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          \$570  = \$291 [0];
-    endcase
-    if (rst) begin
-      \$570  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = th_cnt;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          \$571  = \$294 [1:0];
-    endcase
-    if (rst) begin
-      \$571  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = update_count;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$298 ) begin
-            \$572  = \$302 [31:0];
-          end
-    endcase
-    if (rst) begin
-      \$572  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = sample;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$303 ) begin
-            \$573  = \$306 [1:0];
-          end
-    endcase
-    if (rst) begin
-      \$573  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = x_base;
-    casez (state)
-      3'h0, 3'h5:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h6:
-          if (\$303 ) begin
-            \$574  = \$309 [2:0];
-          end
-    endcase
-    if (rst) begin
-      \$574  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = code_sub;
-    if (\$319 ) begin
-      \$575  = \$322 [0];
-    end
-    if (rst) begin
-      \$575  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = code_lfsr;
-    if (\$319 ) begin
-      if (\$323 ) begin
-        \$576  = \$326 ;
+    \$566  = code_lfsr;
+    if (\$329 ) begin
+      if (\$333 ) begin
+        \$566  = \$336 ;
       end
     end
     if (rst) begin
-      \$576  = 32'd44257;
+      \$566  = 32'd44257;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = param_lane;
+    \$567  = param_lane;
     if (rst) begin
-      \$577  = 1'h0;
+      \$567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = sel_d;
-    if (\$327 ) begin
-      \$578  = 1'h0;
+    \$568  = sel_d;
+    if (\$337 ) begin
+      \$568  = 1'h0;
     end
-    if (\$330 ) begin
-      \$578  = 1'h1;
+    if (\$340 ) begin
+      \$568  = 1'h1;
     end
     if (rst) begin
-      \$578  = 1'h0;
+      \$568  = 1'h0;
     end
   end
   always @* begin
@@ -2201,9 +2191,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$262  = 3'h3;
+          \$272  = 3'h3;
       1'h1:
-          \$262  = 3'h3;
+          \$272  = 3'h3;
     endcase
   end
   always @* begin
@@ -2211,9 +2201,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$265  = 3'h3;
+          \$275  = 3'h3;
       1'h1:
-          \$265  = 3'h3;
+          \$275  = 3'h3;
     endcase
   end
   always @* begin
@@ -2221,9 +2211,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$279  = 3'h3;
+          \$289  = 3'h3;
       1'h1:
-          \$279  = 3'h3;
+          \$289  = 3'h3;
     endcase
   end
   always @* begin
@@ -2231,59 +2221,59 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$336  = 3'h3;
+          \$346  = 3'h3;
       1'h1:
-          \$336  = 3'h3;
+          \$346  = 3'h3;
     endcase
   end
   assign \cycle$27  = cycle;
-  assign l0_w0 = \$349 [16:0];
-  assign l0_w1 = \$358 [16:0];
-  assign l1_w0 = \$464 [16:0];
+  assign l0_w0 = \$359 [16:0];
+  assign l0_w1 = \$368 [16:0];
+  assign l1_w0 = \$466 [16:0];
   assign ct_reg = ctilde;
-  assign \$signature__addr  = \$338 [2:0];
-  assign \$signature__addr$88  = sample;
-  assign \$signature__addr$89  = ld_addr;
+  assign \$signature__addr  = \$348 [2:0];
+  assign \$signature__addr$93  = sample;
+  assign \$signature__addr$94  = ld_addr;
   assign \$signature__data  = ld_data[5:0];
   assign t_wr__addr = ld_addr[1:0];
   assign t_wr__data = ld_data;
   assign key_rd__addr = t[1:0];
-  assign \$signature__addr$96  = t[1:0];
-  assign \$signature__addr$97  = t[1:0];
+  assign \$signature__addr$101  = t[1:0];
+  assign \$signature__addr$102  = t[1:0];
   assign l0_zp0 = { l0_z0[15], l0_z0 };
-  assign l0_h0_sig2_u = \$367 [17:0];
-  assign l0_h0_sig2_v = { 2'h0, \$382  };
-  assign l0_h0_sig2_f = \$384 [14:0];
-  assign l0_h0_sig2 = \$387 [14:0];
+  assign l0_h0_sig2_u = \$373 [17:0];
+  assign l0_h0_sig2_v = { 2'h0, \$388  };
+  assign l0_h0_sig2_f = \$390 [14:0];
+  assign l0_h0_sig2 = \$393 [14:0];
   assign l0_zp1 = { l0_z1[15], l0_z1 };
-  assign l0_h1_sig2_u = \$396 [17:0];
-  assign l0_h1_sig2_v = { 2'h0, \$411  };
-  assign l0_h1_sig2_f = \$413 [14:0];
-  assign l0_h1_sig2 = \$416 [14:0];
+  assign l0_h1_sig2_u = \$398 [17:0];
+  assign l0_h1_sig2_v = { 2'h0, \$413  };
+  assign l0_h1_sig2_f = \$415 [14:0];
+  assign l0_h1_sig2 = \$418 [14:0];
   assign l0_u0_step = { l0_u0_gacc[23], l0_u0_gacc };
   assign l0_u1_step = { l0_u1_gacc[23], l0_u1_gacc };
   assign th_wr__addr = \$like [1:0];
   assign th_wr__data = { l0_u1_tnext, l0_u0_tnext };
   assign g_wr__addr = \$like [1:0];
-  assign g_wr__data = { \$449 , \$448  };
-  assign \key_rd__addr$142  = t[1:0];
-  assign \$signature__addr$143  = t[1:0];
-  assign \$signature__addr$144  = t[1:0];
+  assign g_wr__data = { \$451 , \$450  };
+  assign \key_rd__addr$147  = t[1:0];
+  assign \$signature__addr$148  = t[1:0];
+  assign \$signature__addr$149  = t[1:0];
   assign l1_zp0 = { l1_z0[15], l1_z0 };
-  assign l1_h0_sig_u = \$473 [16:0];
-  assign l1_h0_sig_v = { 2'h0, \$488  };
-  assign l1_h0_sig_f = \$490 [13:0];
-  assign l1_h0_sig = \$493 [13:0];
-  assign l1_h0 = { \$493 [13], \$493 [13], \$493 [13:0] };
+  assign l1_h0_sig_u = \$471 [16:0];
+  assign l1_h0_sig_v = { 2'h0, \$486  };
+  assign l1_h0_sig_f = \$488 [13:0];
+  assign l1_h0_sig = \$491 [13:0];
+  assign l1_h0 = { \$491 [13], \$491 [13], \$491 [13:0] };
   assign l1_u0_step = { l1_u0_gacc[23], l1_u0_gacc };
-  assign \th_wr__addr$166  = \$like [1:0];
-  assign \th_wr__data$167  = l1_u0_tnext;
-  assign \g_wr__addr$169  = \$like [1:0];
+  assign \th_wr__addr$171  = \$like [1:0];
+  assign \th_wr__data$172  = l1_u0_tnext;
+  assign \g_wr__addr$174  = \$like [1:0];
   assign ct_sat = ct_val;
-  assign \$signature__addr$175  = \$537 [1:0];
-  assign \$signature__addr$176  = \$538 [1:0];
+  assign \$signature__addr$180  = \$527 [1:0];
+  assign \$signature__addr$181  = \$528 [1:0];
   assign sat_d = 32'd0;
-  assign \$494  = \$signature__data$155 ;
+  assign \$492  = \$signature__data$160 ;
   assign \$8  = 2'h1;
   assign \$33  = 1'h1;
   assign \$34  = \$32 ;
@@ -2291,54 +2281,54 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$38  = \$36 ;
   assign \$39  = s1_layer;
   assign \$47  = \$like$41 ;
-  assign l1_zw0 = { \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33], \$465 [33:12] };
-  assign \$474  = { 1'h0, \$473 [16:0] };
-  assign \$476  = { \$473 [16:0], 3'h0 };
-  assign \$478  = { \$473 [16:0], 3'h0 };
-  assign \$480  = { 1'h0, \$473 [16:0], 2'h0 };
-  assign \$482  = { 1'h0, \$473 [16:0] };
-  assign \$484  = { 1'h0, \$473 [16:0] };
-  assign \$490  = { 3'h0, \$489 [23:3] };
-  assign l0_zw0 = { \$359 [33], \$359 [33], \$359 [33], \$359 [33], \$359 [33:4] };
-  assign l0_zw1 = { \$388 [33], \$388 [33], \$388 [33], \$388 [33], \$388 [33:4] };
-  assign \$58  = \$like$41 ;
-  assign \$71  = \$like$41 ;
-  assign \$79  = 1'h0;
-  assign \$82  = 1'h0;
-  assign \$83  = 2'h0;
-  assign \$84  = \$like$41 ;
-  assign \$86  = 1'h0;
-  assign \$87  = 3'h0;
+  assign l1_zw0 = { \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33:12] };
+  assign \$472  = { 1'h0, \$471 [16:0] };
+  assign \$474  = { \$471 [16:0], 3'h0 };
+  assign \$476  = { \$471 [16:0], 3'h0 };
+  assign \$478  = { 1'h0, \$471 [16:0], 2'h0 };
+  assign \$480  = { 1'h0, \$471 [16:0] };
+  assign \$482  = { 1'h0, \$471 [16:0] };
+  assign \$488  = { 3'h0, \$487 [23:3] };
+  assign l0_zw0 = { \$369 [33], \$369 [33], \$369 [33], \$369 [33], \$369 [33:4] };
+  assign l0_zw1 = { \$394 [33], \$394 [33], \$394 [33], \$394 [33], \$394 [33:4] };
+  assign \$60  = \$like$41 ;
+  assign \$76  = \$like$41 ;
+  assign \$85  = 1'h0;
+  assign \$88  = 1'h0;
+  assign \$89  = 2'h0;
+  assign \$90  = \$like$41 ;
   assign \$92  = 1'h0;
-  assign \$95  = 1'h0;
-  assign \$96  = 2'h0;
-  assign \$97  = \$like$41 ;
-  assign \$99  = 1'h0;
-  assign \$100  = 3'h0;
-  assign \$124  = s1_layer;
-  assign \$158  = s1_layer;
-  assign \$196  = s1_layer;
-  assign \$236  = s1_layer;
-  assign c_wide = { \$518 [36], \$518 [36], \$518 [36], \$518 [36], \$518 [36], \$518 [36], \$518 [36], \$518 [36], \$518 [36], \$518 [36], \$518 [36:10] };
-  assign \$261  = layer;
-  assign \$282  = layer;
-  assign \$324  = { 1'h0, code_lfsr[31:1] };
+  assign \$93  = 3'h0;
+  assign \$98  = 1'h0;
+  assign \$101  = 1'h0;
+  assign \$102  = 2'h0;
+  assign \$103  = \$like$41 ;
+  assign \$105  = 1'h0;
+  assign \$106  = 3'h0;
+  assign \$130  = s1_layer;
+  assign \$164  = s1_layer;
+  assign \$202  = s1_layer;
+  assign \$242  = s1_layer;
+  assign c_wide = { \$516 [36], \$516 [36], \$516 [36], \$516 [36], \$516 [36], \$516 [36], \$516 [36], \$516 [36], \$516 [36], \$516 [36], \$516 [36:10] };
+  assign \$271  = layer;
+  assign \$292  = layer;
+  assign \$334  = { 1'h0, code_lfsr[31:1] };
   assign l0_h0_2z = { l0_z0[15], l0_z0, 1'h0 };
-  assign \$368  = { 1'h0, \$367 [17:0] };
-  assign \$370  = { \$367 [17:0], 3'h0 };
-  assign \$372  = { \$367 [17:0], 3'h0 };
-  assign \$374  = { 1'h0, \$367 [17:0], 2'h0 };
-  assign \$376  = { 1'h0, \$367 [17:0] };
-  assign \$378  = { 1'h0, \$367 [17:0] };
-  assign \$384  = { 2'h0, \$383 [24:2] };
+  assign \$374  = { 1'h0, \$373 [17:0] };
+  assign \$376  = { \$373 [17:0], 3'h0 };
+  assign \$378  = { \$373 [17:0], 3'h0 };
+  assign \$380  = { 1'h0, \$373 [17:0], 2'h0 };
+  assign \$382  = { 1'h0, \$373 [17:0] };
+  assign \$384  = { 1'h0, \$373 [17:0] };
+  assign \$390  = { 2'h0, \$389 [24:2] };
   assign l0_h1_2z = { l0_z1[15], l0_z1, 1'h0 };
-  assign \$397  = { 1'h0, \$396 [17:0] };
-  assign \$399  = { \$396 [17:0], 3'h0 };
-  assign \$401  = { \$396 [17:0], 3'h0 };
-  assign \$403  = { 1'h0, \$396 [17:0], 2'h0 };
-  assign \$405  = { 1'h0, \$396 [17:0] };
-  assign \$407  = { 1'h0, \$396 [17:0] };
-  assign \$413  = { 2'h0, \$412 [24:2] };
-  assign \$508  = s1_layer;
-  assign \$513  = s1_layer;
+  assign \$399  = { 1'h0, \$398 [17:0] };
+  assign \$401  = { \$398 [17:0], 3'h0 };
+  assign \$403  = { \$398 [17:0], 3'h0 };
+  assign \$405  = { 1'h0, \$398 [17:0], 2'h0 };
+  assign \$407  = { 1'h0, \$398 [17:0] };
+  assign \$409  = { 1'h0, \$398 [17:0] };
+  assign \$415  = { 2'h0, \$414 [24:2] };
+  assign \$506  = s1_layer;
+  assign \$511  = s1_layer;
 endmodule
