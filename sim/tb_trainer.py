@@ -62,31 +62,18 @@ def unpack_fields(bus: int, count: int, width: int, signed: bool = True) -> np.n
 
 
 class TrainerRun:
-    """The model side of one run: the model advanced on demand, its costs kept only
-    until the testbench has compared them."""
+    """An in-process model of one run, advanced on demand (the Amaranth-simulator check
+    and the bare run's final check; the cocotb testbench streams from a worker)."""
 
     def __init__(self, cfg, data: HwData, run: int):
         self.cfg = cfg
         self.model = HwTrainer(cfg, data, run)
-        self.sched = Schedule(cfg)
         self.layout = TrainerLayout(cfg)
-        self.costs = np.zeros(0, np.int64)  # costs of steps cost_base .. model.n - 1
-        self.cost_base = 0
 
     def ensure(self, n: int) -> None:
         """Advance the model to step n (exclusive) if it is not there yet."""
         if self.model.n < n:
-            trace = self.model.advance(n - self.model.n, record=True)
-            self.costs = np.concatenate([self.costs, trace.cost])
-
-    def take_costs(self, first: int, count: int) -> np.ndarray:
-        """The model's costs of steps first .. first + count - 1 (then forgotten)."""
-        self.ensure(first + count)
-        lo = first - self.cost_base
-        out = self.costs[lo:lo + count]
-        self.costs = self.costs[lo + count:]
-        self.cost_base = first + count
-        return out
+            self.model.advance(n - self.model.n)
 
     def theta_from_shadow(self, bus: int) -> np.ndarray:
         return shadow_to_theta(self.layout, bus, self.cfg.hw.theta_bits)
