@@ -4,22 +4,19 @@ handshake and every cycle of the scheduler, is golden_model.hw_core.MGDCoreModel
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import MGDConfig
-from golden_model.hw_core import IDLE, MEASURE, WAIT_CT, WAIT_WU
+from golden_model.hw_core import STATE_NAMES
 
 from .cost_acc import CostAcc
+from .fixed import counter_add, lanes
 from .perturb_gen import PerturbGen
 from .weight_update import weight_update
-
-
-def _sat_inc(counter: Signal, inc) -> object:
-    """counter + inc, saturating at the counter's maximum."""
-    top = (1 << len(counter)) - 1
-    return Mux(counter == top, counter, counter + inc)
 
 
 class MGDCore(wiring.Component):
@@ -45,8 +42,9 @@ class MGDCore(wiring.Component):
     param_addr : In(range(N)); param_data : Out(signed(TB + 1)); theta_data :
         Out(signed(TB))
         (hw.lanes > 0) read port, data one cycle after the address.
-    cost_valid : In(1); cost_ready : Out(1); cost : In(signed(hw.cost_bits))
-        The cost stream: 2^batch_log2 samples answer one measurement.
+    cost : In(stream.Signature(signed(hw.cost_bits)))
+        The cost stream (Verilog ``cost__valid``, ``cost__ready``, ``cost__payload``):
+        2^batch_log2 samples answer one measurement.
     sample_next : Out(1)
         One-cycle pulse after the step that ends a training sample.
     load_en, load_addr, load_data : In
@@ -69,9 +67,7 @@ class MGDCore(wiring.Component):
             "enable": In(1),
             "param_valid": Out(1),
             "param_baseline": Out(1),
-            "cost_valid": In(1),
-            "cost_ready": Out(1),
-            "cost": In(signed(h.cost_bits)),
+            "cost": In(stream.Signature(signed(h.cost_bits))),
             "sample_next": Out(1),
             "load_en": In(1),
             "load_addr": In(range(max(n, 2))),
@@ -93,118 +89,131 @@ class MGDCore(wiring.Component):
         super().__init__(ports)
 
     def elaborate(self, platform):
-        cfg, h, mg = self.cfg, self.cfg.hw, self.cfg.mgd
-        n, tb = h.n_params, h.theta_bits
-        amp = 1 << h.amp_log2
-        batch = 1 << h.batch_log2
-        discrete = h.highpass_shift == 0
         m = Module()
-        m.submodules.gen = gen = PerturbGen(cfg)
-        m.submodules.acc = acc = CostAcc(cfg)
-        m.submodules.wu = wu = weight_update(cfg)
+        m.submodules.gen = gen = PerturbGen(self.cfg)
+        m.submodules.acc = acc = CostAcc(self.cfg)
+        m.submodules.wu = wu = weight_update(self.cfg)
+        with m.FSM(init="IDLE") as fsm:
+            # MGDCoreModel's states, named in its order (so encoded 0, 1, 2, 3)
+            for state in STATE_NAMES:
+                fsm.ongoing(state)
+            ctl = self._control(fsm, acc, wu)
+            self._states(m, ctl, wu)
+        self._wiring(m, fsm, ctl, gen, acc, wu)
+        self._params_out(m, gen, wu, ctl.baseline)
+        return m
 
-        state = Signal(range(4), init=IDLE)
-        baseline = Signal(init=int(discrete))
-        restart = Signal(init=1)
-        got = Signal(range(max(batch, 2)))
-        x_cnt = Signal(range(max(mg.tau_x, 2)))
-        th_cnt = Signal(range(max(mg.tau_theta, 2)))
-        sample_next = Signal()
-        step_count = Signal.like(self.step_count)
-        update_count = Signal.like(self.update_count)
+    def _control(self, fsm, acc, wu) -> SimpleNamespace:
+        """The scheduler's registers and the handshake expressions of MGDCoreModel.tick."""
+        h, mg = self.cfg.hw, self.cfg.mgd
+        batch = 1 << h.batch_log2
+        ctl = SimpleNamespace(
+            # the sideband of the measurement in progress
+            baseline=Signal(init=int(h.highpass_shift == 0), name="baseline"),
+            restart=Signal(init=1, name="restart"),
+            got=Signal(range(max(batch, 2)), name="got"),
+            x_cnt=Signal(range(max(mg.tau_x, 2)), name="x_cnt"),
+            th_cnt=Signal(range(max(mg.tau_theta, 2)), name="th_cnt"),
+            sample_next=Signal(name="sample_next"),
+            step_count=Signal.like(self.step_count, name="step_count"),
+            update_count=Signal.like(self.update_count, name="update_count"),
+        )
+        ctl.measuring = fsm.ongoing("MEASURE")
+        ctl.accept = ctl.measuring & self.cost.valid & acc.cost.ready
+        ctl.last = ctl.accept & (ctl.got == batch - 1)
+        ctl.handoff = fsm.ongoing("WAIT_CT") & acc.ctilde.valid & wu.ready
+        ctl.update = ctl.handoff & (ctl.th_cnt == mg.tau_theta - 1)
+        ctl.new_sample = ctl.handoff & (ctl.x_cnt == mg.tau_x - 1)
+        return ctl
 
-        # -- handshakes: the same expressions as MGDCoreModel.tick --
-        measuring = state == MEASURE
-        wu_ready = wu.ready
-        accept = measuring & self.cost_valid & acc.in_ready
-        last = accept & (got == batch - 1)
-        handoff = (state == WAIT_CT) & acc.out_valid & wu_ready
-        update = handoff & (th_cnt == mg.tau_theta - 1)
-        new_sample = handoff & (x_cnt == mg.tau_x - 1)
-
+    def _wiring(self, m: Module, fsm, ctl, gen, acc, wu) -> None:
+        """The blocks' handshakes and the status outputs."""
         m.d.comb += [
-            acc.in_valid.eq(measuring & self.cost_valid),
-            acc.in_cost.eq(self.cost),
-            acc.in_baseline.eq(baseline),
-            acc.in_restart.eq(restart),
-            acc.out_ready.eq((state == WAIT_CT) & wu_ready),
+            acc.cost.valid.eq(ctl.measuring & self.cost.valid),
+            acc.cost.payload.value.eq(self.cost.payload),
+            acc.cost.payload.baseline.eq(ctl.baseline),
+            acc.cost.payload.restart.eq(ctl.restart),
+            acc.ctilde.ready.eq(fsm.ongoing("WAIT_CT") & wu.ready),
             wu.neg.eq(gen.neg),
             wu.active.eq(gen.active),
-            wu.ct_valid.eq(handoff),
-            wu.ct.eq(acc.out_ctilde),
-            wu.update.eq(update),
-            wu.load_en.eq(self.load_en & (state == IDLE)),
+            wu.ct_valid.eq(ctl.handoff),
+            wu.ct.eq(acc.ctilde.payload),
+            wu.update.eq(ctl.update),
+            wu.load_en.eq(self.load_en & fsm.ongoing("IDLE")),
             wu.load_addr.eq(self.load_addr),
             wu.load_data.eq(self.load_data),
-            gen.step.eq(handoff),
-            self.param_valid.eq(measuring),
-            self.param_baseline.eq(baseline),
-            self.cost_ready.eq(measuring & acc.in_ready),
-            self.sample_next.eq(sample_next),
-            self.busy.eq(state != IDLE),
-            self.step_count.eq(step_count),
-            self.update_count.eq(update_count),
+            gen.step.eq(ctl.handoff),
+            self.param_valid.eq(ctl.measuring),
+            self.param_baseline.eq(ctl.baseline),
+            self.cost.ready.eq(ctl.measuring & acc.cost.ready),
+            self.sample_next.eq(ctl.sample_next),
+            self.busy.eq(~fsm.ongoing("IDLE")),
+            self.step_count.eq(ctl.step_count),
+            self.update_count.eq(ctl.update_count),
             self.sat_ctilde.eq(acc.sat_count),
             self.sat_g.eq(wu.sat_g),
             self.sat_theta.eq(wu.sat_theta),
         ]
+        m.d.sync += ctl.sample_next.eq(ctl.new_sample)
+        with m.If(ctl.accept):
+            m.d.sync += ctl.got.eq(Mux(ctl.last, 0, ctl.got + 1))
 
-        # -- parameters out: theta + s * amp, one bit wider so it cannot overflow --
-        def perturbed(theta_i, i):
-            s = Mux(gen.active[i], Mux(gen.neg[i], Const(-amp, signed(tb + 1)),
-                                       Const(amp, signed(tb + 1))), 0)
-            return theta_i + Mux(baseline, 0, s)
+    def _params_out(self, m: Module, gen, wu, baseline) -> None:
+        """theta + s * amp (one bit wider, so it cannot overflow) and theta: flat buses
+        (parallel unit) or the read port (time-multiplexed unit)."""
+        h = self.cfg.hw
+        tb, amp = h.theta_bits, 1 << h.amp_log2
+
+        def offset(active, neg):
+            s = Mux(active, Mux(neg, Const(-amp, signed(tb + 1)), Const(amp, signed(tb + 1))),
+                    0)
+            return Mux(baseline, 0, s)
 
         if h.lanes == 0:
             fields = []
-            for i in range(n):
-                theta_i = wu.theta[i * tb : (i + 1) * tb].as_signed()
+            for i, theta_i in enumerate(lanes(wu.theta, tb, h.n_params)):
                 p = Signal(signed(tb + 1), name=f"param_{i}")
-                m.d.comb += p.eq(perturbed(theta_i, i))
+                m.d.comb += p.eq(theta_i + offset(gen.active[i], gen.neg[i]))
                 fields.append(p)
             m.d.comb += [self.params.eq(Cat(*fields)), self.theta.eq(wu.theta)]
         else:
             addr_d = Signal.like(self.param_addr)
             m.d.sync += addr_d.eq(self.param_addr)
-            m.d.comb += wu.rd_addr.eq(self.param_addr)
-            s = Mux(gen.active.bit_select(addr_d, 1),
-                    Mux(gen.neg.bit_select(addr_d, 1), Const(-amp, signed(tb + 1)),
-                        Const(amp, signed(tb + 1))), 0)
             m.d.comb += [
+                wu.rd_addr.eq(self.param_addr),
                 self.theta_data.eq(wu.rd_data),
-                self.param_data.eq(wu.rd_data + Mux(baseline, 0, s)),
+                self.param_data.eq(wu.rd_data + offset(gen.active.bit_select(addr_d, 1),
+                                                       gen.neg.bit_select(addr_d, 1))),
             ]
 
-        # -- scheduler --
-        m.d.sync += sample_next.eq(new_sample)
-        with m.If(accept):
-            m.d.sync += got.eq(Mux(last, 0, got + 1))
-        with m.Switch(state):
-            with m.Case(IDLE):
-                with m.If(self.enable):
-                    m.d.sync += state.eq(MEASURE)
-            with m.Case(MEASURE):
-                with m.If(last):
-                    with m.If(baseline):
-                        m.d.sync += baseline.eq(0)
-                    with m.Else():
-                        m.d.sync += [state.eq(WAIT_CT), restart.eq(0)]
-            with m.Case(WAIT_CT):
-                with m.If(handoff):
-                    m.d.sync += [
-                        step_count.eq(_sat_inc(step_count, 1)),
-                        th_cnt.eq(Mux(update, 0, th_cnt + 1)),
-                        x_cnt.eq(Mux(new_sample, 0, x_cnt + 1)),
-                        state.eq(WAIT_WU if h.lanes else IDLE),
-                    ]
-                    with m.If(update):
-                        m.d.sync += update_count.eq(_sat_inc(update_count, 1))
-                    with m.If(new_sample):
-                        m.d.sync += restart.eq(1)
-                    if discrete:
-                        with m.If(update | new_sample):
-                            m.d.sync += baseline.eq(1)
-            with m.Case(WAIT_WU):
-                with m.If(wu_ready):
-                    m.d.sync += state.eq(IDLE)
-        return m
+    def _states(self, m: Module, ctl, wu) -> None:
+        """The scheduler FSM: measure (baseline first when due), hand C~ over, step."""
+        h = self.cfg.hw
+        with m.State("IDLE"):
+            with m.If(self.enable):
+                m.next = "MEASURE"
+        with m.State("MEASURE"):
+            with m.If(ctl.last):
+                with m.If(ctl.baseline):
+                    m.d.sync += ctl.baseline.eq(0)
+                with m.Else():
+                    m.d.sync += ctl.restart.eq(0)
+                    m.next = "WAIT_CT"
+        with m.State("WAIT_CT"):
+            with m.If(ctl.handoff):
+                m.d.sync += [
+                    ctl.step_count.eq(counter_add(ctl.step_count, 1)),
+                    ctl.th_cnt.eq(Mux(ctl.update, 0, ctl.th_cnt + 1)),
+                    ctl.x_cnt.eq(Mux(ctl.new_sample, 0, ctl.x_cnt + 1)),
+                ]
+                m.next = "WAIT_WU" if h.lanes else "IDLE"
+                with m.If(ctl.update):
+                    m.d.sync += ctl.update_count.eq(counter_add(ctl.update_count, 1))
+                with m.If(ctl.new_sample):
+                    m.d.sync += ctl.restart.eq(1)
+                if h.highpass_shift == 0:  # discrete: a new baseline after either
+                    with m.If(ctl.update | ctl.new_sample):
+                        m.d.sync += ctl.baseline.eq(1)
+        with m.State("WAIT_WU"):
+            with m.If(wu.ready):
+                m.next = "IDLE"

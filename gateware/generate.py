@@ -65,7 +65,11 @@ def verilog_for(cfg: MGDConfig, top: str, name: str | None = None, **options) ->
 
 
 def port_list(component) -> list[dict]:
-    """Every port of a component: name, direction, width, signedness (clk, rst first)."""
+    """Every port of a component: name, direction, width, signedness (clk, rst first).
+
+    Interface members (the cost streams) are flattened as the Verilog names them:
+    ``cost.valid`` is the port ``cost__valid``.
+    """
     from amaranth.hdl import Shape
     from amaranth.lib.wiring import Flow
 
@@ -73,11 +77,11 @@ def port_list(component) -> list[dict]:
         {"name": "clk", "direction": "input", "width": 1, "signed": False},
         {"name": "rst", "direction": "input", "width": 1, "signed": False},
     ]
-    for name, member in component.signature.members.items():
+    for path, member, _ in component.signature.flatten(component):
         shape = Shape.cast(member.shape)
         ports.append(
             {
-                "name": name,
+                "name": "__".join(path),
                 "direction": "input" if member.flow == Flow.In else "output",
                 "width": shape.width,
                 "signed": shape.signed,

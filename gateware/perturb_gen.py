@@ -2,7 +2,8 @@
 
 The bit-exact, cycle-level specification is golden_model.hw_blocks.PerturbGenModel;
 every constant (LFSR length, taps, seed, code masks, Walsh period) is taken from the
-golden model, nothing is copied by hand.
+golden model, nothing is copied by hand. The code, walsh and time kinds are the shared
+code generator of gateware.fixed (:class:`~gateware.fixed.CodeGen`, also the trainer's).
 """
 
 from __future__ import annotations
@@ -12,16 +13,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import MGDConfig
-from golden_model.hw_blocks import walsh_size
-from golden_model.lfsr import mask_taps, tap_mask
 
-
-def _parity(bits: list) -> object:
-    """XOR of a list of 1-bit values (Const(0) for an empty list)."""
-    out = Const(0, 1)
-    for b in bits:
-        out = out ^ b
-    return out
+from .fixed import CodeGen, period_strobe
 
 
 class PerturbGen(wiring.Component):
@@ -68,91 +61,43 @@ class PerturbGen(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        h = self.cfg.hw
-        n = self.n
-
-        # --- period strobe -------------------------------------------------------
-        # A sub-step counter (0 .. tau_p - 1) divides the step strobe down to one
-        # `advance` pulse per perturbation period; with tau_p = 1 every step advances
-        # and no counter is built.
-        advance = Signal()
-        if self.tau_p > 1:
-            sub = Signal(range(self.tau_p))
-            last = sub == self.tau_p - 1
-            with m.If(self.step):
-                m.d.sync += sub.eq(Mux(last, 0, sub + 1))
-            m.d.comb += advance.eq(self.step & last)
-        else:
-            m.d.comb += advance.eq(self.step)
-
-        # --- the code state of each kind -----------------------------------------
-        if self.kind == "code":
-            # One Galois LFSR shared by all N parameters: shift right, XOR the tap
-            # mask when the bit shifted out is 1. neg_i is the XOR of the three state
-            # bits of parameter i's mask (two XOR gates per parameter).
-            bits = h.lfsr_bits
-            lfsr = Signal(bits, init=h.lfsr_seed)
-            taps = Const(tap_mask(bits), bits)
-            with m.If(advance):
-                m.d.sync += lfsr.eq((lfsr >> 1) ^ Mux(lfsr[0], taps, 0))
-            m.d.comb += [
-                self.neg.eq(Cat(lfsr[a] ^ lfsr[b] ^ lfsr[c] for a, b, c in mask_taps(n, bits))),
-                self.active.eq(Const((1 << n) - 1, n)),
-            ]
-
-        elif self.kind == "walsh":
-            # k counts periods modulo M = walsh_size(N), a power of two, so the
-            # counter is log2(M) bits wide and wraps by itself. Parameter i uses
-            # Hadamard row i + 1: neg_i = parity((i + 1) & k), a constant selection of
-            # k's bits XORed together.
-            period = walsh_size(n)
-            kbits = period.bit_length() - 1
-            assert 1 << kbits == period
-            k = Signal(kbits)
-            with m.If(advance):
-                m.d.sync += k.eq(k + 1)
-            m.d.comb += [
-                self.neg.eq(Cat(
-                    _parity([k[j] for j in range(kbits) if (i + 1) >> j & 1])
-                    for i in range(n)
-                )),
-                self.active.eq(Const((1 << n) - 1, n)),
-            ]
-
-        elif self.kind == "time":
-            # A walking one-hot: k counts periods modulo N; only parameter k is active
-            # (+1), nothing is ever negative.
-            k = Signal(range(n))
-            with m.If(advance):
-                m.d.sync += k.eq(Mux(k == n - 1, 0, k + 1))
-            m.d.comb += [
-                self.neg.eq(0),
-                self.active.eq(Cat(k == i for i in range(n))),
-            ]
-
-        else:  # frequency
-            # Square waves: parameter i has a counter 0 .. i and a phase bit; at the
-            # period strobe where its counter is at i the counter restarts and the
-            # phase flips, so s_i changes sign every i + 1 periods. Parameter 0 needs
-            # no counter (it flips every period).
-            # All N counters and the phase vector update in one If, so the strobe
-            # and the phase register are shared, not rebuilt per parameter.
-            phase = Signal(n)
-            wraps = []
-            with m.If(advance):
-                for i in range(n):
-                    if i == 0:
-                        wraps.append(Const(1, 1))
-                        continue
-                    cnt = Signal(range(i + 1), name=f"cnt{i}")
-                    wrap = Signal(name=f"wrap{i}")
-                    m.d.comb += wrap.eq(cnt == i)
-                    m.d.sync += cnt.eq(Mux(wrap, 0, cnt + 1))
-                    wraps.append(wrap)
-                m.d.sync += phase.eq(phase ^ Cat(wraps))
-            m.d.comb += [
-                self.neg.eq(phase),
-                self.active.eq(Const((1 << n) - 1, n)),
-            ]
-
+        if self.kind == "frequency":
+            self._square_waves(m, period_strobe(m, self.step, self.tau_p, "code"))
+            return m
+        # --- code, walsh, time: one shared state, a constant key per parameter -----
+        # code: neg_i is the XOR of the three LFSR bits of parameter i's mask (two XOR
+        # gates per parameter); walsh: Hadamard row i + 1, neg_i = parity((i + 1) & k);
+        # time: only parameter k is active (+1), nothing is ever negative.
+        codes = CodeGen(m, self.cfg, self.n)
+        codes.advance(m, self.step)
+        lanes = [codes.bits(codes.key(i)) for i in range(self.n)]
+        m.d.comb += [
+            self.neg.eq(Cat(neg for _, neg in lanes)),
+            self.active.eq(Cat(active for active, _ in lanes)),
+        ]
         return m
+
+    def _square_waves(self, m: Module, advance) -> None:
+        """The ``frequency`` kind: parameter i has a counter 0 .. i and a phase bit; at
+        the period strobe where its counter is at i the counter restarts and the phase
+        flips, so s_i changes sign every i + 1 periods. Parameter 0 needs no counter
+        (it flips every period). All N counters and the phase vector update in one If,
+        so the strobe and the phase register are shared, not rebuilt per parameter."""
+        n = self.n
+        phase = Signal(n)
+        wraps = []
+        with m.If(advance):
+            for i in range(n):
+                if i == 0:
+                    wraps.append(Const(1, 1))
+                    continue
+                cnt = Signal(range(i + 1), name=f"cnt{i}")
+                wrap = Signal(name=f"wrap{i}")
+                m.d.comb += wrap.eq(cnt == i)
+                m.d.sync += cnt.eq(Mux(wrap, 0, cnt + 1))
+                wraps.append(wrap)
+            m.d.sync += phase.eq(phase ^ Cat(wraps))
+        m.d.comb += [
+            self.neg.eq(phase),
+            self.active.eq(Const((1 << n) - 1, n)),
+        ]

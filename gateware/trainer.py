@@ -16,12 +16,12 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import MGDConfig
-from golden_model.hw_blocks import pack_signed, walsh_size
+from golden_model.hw_blocks import pack_signed
 from golden_model.hw_layout import TrainerLayout
-from golden_model.lfsr import code_masks, tap_mask
 
-from . import weight_update as wu_math
-from .datapath_math import activation, rescale, saturate
+from .datapath import activation, rescale
+from .fixed import CodeGen, counter_add, ctilde, popcount, saturate, tree_sum
+from .weight_update import lane_update
 
 CLEAR, IDLE, PASS, COST, CT, SWEEP, NEXT = range(7)
 CYCLE_BITS = 48
@@ -43,55 +43,6 @@ def _pack(values, width: int) -> int:
 
 def _lane(word, i: int, width: int):
     return word[i * width:(i + 1) * width].as_signed()
-
-
-class _Codes:
-    """The perturbation code state shared by every lane: an LFSR (``code``), a period
-    counter mod M (``walsh``) or mod N (``time``), and the tau_p sub-step counter.
-
-    A lane's code comes from its constant key (``hw_layout`` keys): code: neg =
-    parity(lfsr & mask_p); walsh: neg = parity(k & (p + 1)); time: active iff k == p.
-    These are ``PerturbGenModel``'s codes over N = the perturbed count.
-    """
-
-    def __init__(self, m: Module, cfg: MGDConfig, n: int):
-        h, self.kind = cfg.hw, cfg.mgd.perturbation
-        self.n = n
-        if self.kind == "code":
-            self.state = Signal(h.lfsr_bits, init=h.lfsr_seed, name="code_lfsr")
-            taps = Const(tap_mask(h.lfsr_bits), h.lfsr_bits)
-            self.next = (self.state >> 1) ^ Mux(self.state[0], taps, 0)
-            self.key_bits = h.lfsr_bits
-        elif self.kind == "walsh":
-            kbits = walsh_size(n).bit_length() - 1
-            self.state = Signal(kbits, name="code_k")
-            self.next = self.state + 1  # wraps mod M by its width
-            self.key_bits = max(kbits, 1)
-        else:  # time
-            self.state = Signal(range(max(n, 2)), name="code_k")
-            self.next = Mux(self.state == n - 1, 0, self.state + 1)
-            self.key_bits = len(self.state)
-        self.tau_p = cfg.mgd.tau_p
-        self.sub = Signal(range(max(self.tau_p, 2)), name="code_sub")
-
-    def key(self, p: int) -> int:
-        if self.kind == "code":
-            return code_masks(self.n, self.key_bits)[p]
-        return p + 1 if self.kind == "walsh" else p
-
-    def advance(self, m: Module, step) -> None:
-        """Count one step; every tau_p-th moves to the next period."""
-        last = self.sub == self.tau_p - 1
-        with m.If(step):
-            m.d.sync += self.sub.eq(Mux(last, 0, self.sub + 1))
-            with m.If(last):
-                m.d.sync += self.state.eq(self.next)
-
-    def bits(self, key, valid) -> tuple[object, object]:
-        """(active, neg) of a lane whose key is ``key`` (a constant or a ROM field)."""
-        if self.kind == "time":
-            return valid & (key == self.state), Const(0, 1)
-        return valid, (self.state & key).xor()
 
 
 class Trainer(wiring.Component):
@@ -224,7 +175,7 @@ class Trainer(wiring.Component):
         n_samples = len(self.x_train)
         m = Module()
 
-        codes = _Codes(m, cfg, lay.n_nodes if node else lay.n_params)
+        codes = CodeGen(m, cfg, lay.n_nodes if node else lay.n_params)
         kb = codes.key_bits
 
         # -- control registers --
@@ -303,7 +254,7 @@ class Trainer(wiring.Component):
         node_codes = []
         if node:
             for j in range(lay.n_nodes):
-                node_codes.append(codes.bits(Const(codes.key(j), kb), Const(1, 1)))
+                node_codes.append(codes.bits(codes.key(j)))
         D = [Signal(signed(h.g_bits), name=f"d_{j}") for j in range(lay.n_nodes)] if node else []
 
         cost_acc_w = 2 * ab + 3 + n_out.bit_length()
@@ -389,7 +340,7 @@ class Trainer(wiring.Component):
                     w = Signal(signed(tb + 1), name=f"l{l}_w{lane}")
                     m.d.comb += w.eq(theta + pert)
                     terms.append(w * pass_in[q])
-                total = wu_math._tree_sum(terms)
+                total = tree_sum(terms)
                 with m.If(s1_here & in_pass):
                     m.d.sync += acc.eq(Mux(s1_c == 0, 0, acc) + total)
                 accs.append(acc)
@@ -456,7 +407,7 @@ class Trainer(wiring.Component):
                     act_bit, neg_bit = lane_codes[lane]
                     inc = Signal(signed(h.ctilde_bits + 1), name=f"l{l}_sct{lane}")
                     m.d.comb += inc.eq(Mux(act_bit, Mux(neg_bit, -ct_reg, ct_reg), 0))
-                t_next, g_next, v_next, gf, tf = wu_math._lane_update(
+                t_next, g_next, v_next, gf, tf = lane_update(
                     m, h_wu, f"l{l}_u{lane}", theta, g, v, inc, ~clearing, upd & ~clearing)
                 g_flags += [s1_sweep & f for f in gf]
                 t_flags.append(s1_sweep & tf)
@@ -480,7 +431,7 @@ class Trainer(wiring.Component):
 
         # -- the cost of a pass, C~, D --
         if cost_terms:
-            total = wu_math._tree_sum(cost_terms)
+            total = tree_sum(cost_terms)
             with m.If(s2_valid & (s2_layer == n_layers - 1)):
                 m.d.sync += cost_acc.eq(cost_acc + total)
         c_wide = Signal(signed(cost_acc_w + 1))
@@ -489,13 +440,7 @@ class Trainer(wiring.Component):
         c_val, c_flag = saturate(m, c_wide, h.cost_bits, "c_val")
         ct_wide = Signal(signed(h.cost_bits + 1))
         m.d.comb += ct_wide.eq(self.cost - self.cost0)
-        ct_sat, ct_flag = saturate(m, ct_wide, h.ctilde_bits, "ct_sat")
-        ct_val = Signal(signed(h.ctilde_bits))
-        if h.clamp:
-            m.d.comb += ct_val.eq(Mux(ct_sat > h.clamp, h.clamp,
-                                      Mux(ct_sat < -h.clamp, -h.clamp, ct_sat)))
-        else:
-            m.d.comb += ct_val.eq(ct_sat)
+        ct_val, ct_flag = ctilde(m, ct_wide, h.ctilde_bits, h.clamp, "ct")
         d_flags = []
         if node:
             for j, (n_act, n_neg) in enumerate(node_codes):
@@ -509,26 +454,23 @@ class Trainer(wiring.Component):
                 d_flags.append((state == CT) & df)
 
         # -- status counters --
-        def popcount(flags):
-            return wu_math._popcount(flags)
-
         m.d.sync += [
-            sat["z"].eq(wu_math._counter_next(sat["z"], popcount(z_flags))),
-            sat["act"].eq(wu_math._counter_next(sat["act"], popcount(act_flags))),
-            sat["g"].eq(wu_math._counter_next(sat["g"], popcount(g_flags))),
-            sat["theta"].eq(wu_math._counter_next(sat["theta"], popcount(t_flags))),
+            sat["z"].eq(counter_add(sat["z"], popcount(z_flags))),
+            sat["act"].eq(counter_add(sat["act"], popcount(act_flags))),
+            sat["g"].eq(counter_add(sat["g"], popcount(g_flags))),
+            sat["theta"].eq(counter_add(sat["theta"], popcount(t_flags))),
         ]
         if node:
-            m.d.sync += sat["d"].eq(wu_math._counter_next(sat["d"], popcount(d_flags)))
+            m.d.sync += sat["d"].eq(counter_add(sat["d"], popcount(d_flags)))
         with m.If(state == COST):
-            m.d.sync += sat["cost"].eq(wu_math._counter_next(sat["cost"], c_flag))
+            m.d.sync += sat["cost"].eq(counter_add(sat["cost"], c_flag))
         with m.If(state == CT):
-            m.d.sync += sat["ctilde"].eq(wu_math._counter_next(sat["ctilde"], ct_flag))
+            m.d.sync += sat["ctilde"].eq(counter_add(sat["ctilde"], ct_flag))
 
         # -- the FSM --
         step_count, update_count = self.step_count, self.update_count
         at_limit = (self.step_limit != 0) & (step_count >= self.step_limit)
-        next_count = wu_math._counter_next(step_count, 1)
+        next_count = counter_add(step_count, 1)
         stop_after = (self.step_limit != 0) & (next_count >= self.step_limit)
         layer_done = t == rows_of[layer] + 1
         sweep_done = (layer == n_layers - 1) & (t == rows_of[layer])
@@ -585,7 +527,7 @@ class Trainer(wiring.Component):
                     base_pending.eq(new_sample | upd),
                 ]
                 with m.If(upd):
-                    m.d.sync += update_count.eq(wu_math._counter_next(update_count, 1))
+                    m.d.sync += update_count.eq(counter_add(update_count, 1))
                 with m.If(new_sample):
                     wrap = sample == n_samples - 1
                     m.d.sync += [sample.eq(Mux(wrap, 0, sample + 1)),

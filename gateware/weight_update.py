@@ -4,7 +4,7 @@ The bit-exact, cycle-level specification is ``golden_model.hw_blocks.WeightUpdat
 the formats, rounding and saturation rules are in docs/hardware_contract.md. Every width
 and shift comes from the config (``cfg.hw``), nothing is copied by hand.
 
-Two versions share one datapath for a group of parameters (:func:`_lane_datapath`):
+Two versions share one datapath for a group of parameters (:func:`lane_datapath`):
 
 - :class:`WeightUpdateParallel` (``hw.lanes == 0``): N copies of the datapath, every
   command takes effect at its own edge, all of theta on one flat bus;
@@ -17,75 +17,19 @@ gateware.generate).
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import MGDConfig
-from golden_model.fixed import smax, smin
 
-__all__ = ["WeightUpdateParallel", "WeightUpdateSerial", "weight_update"]
+from .fixed import counter_add, divmod_const, lanes, popcount, saturate, shift_round
 
-
-# -- small arithmetic helpers ---------------------------------------------------------
-def _saturate(m: Module, x, bits: int, name: str) -> tuple[Signal, Signal]:
-    """``x`` (a wide signed value) clamped to signed ``bits``; returns (value, saturated)."""
-    lo, hi = smin(bits), smax(bits)
-    hi_flag = Signal(name=f"{name}_hi")
-    lo_flag = Signal(name=f"{name}_lo")
-    out = Signal(signed(bits), name=name)
-    m.d.comb += [
-        hi_flag.eq(x > hi),
-        lo_flag.eq(x < lo),
-        out.eq(Mux(hi_flag, Const(hi, signed(bits)),
-                   Mux(lo_flag, Const(lo, signed(bits)), x[:bits].as_signed()))),
-    ]
-    return out, hi_flag | lo_flag
+__all__ = ["WeightUpdateParallel", "WeightUpdateSerial", "lane_datapath", "lane_update",
+           "weight_update"]
 
 
-def _shift_round(x, k: int, rounding: str):
-    """x / 2^k rounded like ``golden_model.fixed.shift_round`` (signed in, signed out)."""
-    if k == 0:
-        return x
-    if rounding == "half_up":
-        x = x + (1 << (k - 1))  # one bit wider, so the bias never overflows
-    return x >> k  # arithmetic shift of a signed value: floor
-
-
-def _popcount(bits: list) -> object:
-    """The number of set bits, as a balanced adder tree (widths grow as needed)."""
-    return _tree_sum([b.as_unsigned() for b in bits])
-
-
-def _tree_sum(terms: list) -> object:
-    """The sum of ``terms`` as a balanced adder tree (depth log2, widths grow as needed)."""
-    terms = list(terms)
-    if not terms:
-        return Const(0, 1)
-    while len(terms) > 1:
-        nxt = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
-        if len(terms) % 2:
-            nxt.append(terms[-1])
-        terms = nxt
-    return terms[0]
-
-
-def _counter_next(counter: Signal, inc) -> object:
-    """``counter + inc`` saturating at the counter's maximum (model: ``counter_add``)."""
-    top = (1 << len(counter)) - 1
-    total = counter + inc  # wide enough: Amaranth widens the sum
-    return Mux(total > top, top, total)
-
-
-def _divmod_const(addr, p: int) -> tuple[object, object]:
-    """(addr // p, addr % p) for a constant p > 0; a bit slice when p is a power of two."""
-    if p & (p - 1) == 0:
-        k = p.bit_length() - 1
-        return addr >> k, addr[:k]
-    return addr // p, addr % p
-
-
-def _lane_datapath(m: Module, h, name: str, theta, g, v, neg, active, ct, ct_valid, update):
+def lane_datapath(m: Module, h, name: str, theta, g, v, neg, active, ct, ct_valid, update):
     """One parameter's next state: the arithmetic of ``WeightUpdateModel._apply``.
 
     ``theta``/``g``/``v`` are the current values (signed theta_bits, g_bits, v_bits; ``v``
@@ -97,21 +41,21 @@ def _lane_datapath(m: Module, h, name: str, theta, g, v, neg, active, ct, ct_val
     # accumulate: G + s * C~, s in {-1, 0, +1}; -C~ needs one more bit
     prod = Signal(signed(h.ctilde_bits + 1), name=f"{name}_sct")
     m.d.comb += prod.eq(Mux(active, Mux(neg, -ct, ct), 0))
-    return _lane_update(m, h, name, theta, g, v, prod, ct_valid, update)
+    return lane_update(m, h, name, theta, g, v, prod, ct_valid, update)
 
 
-def _lane_update(m: Module, h, name: str, theta, g, v, inc, inc_valid, update):
+def lane_update(m: Module, h, name: str, theta, g, v, inc, inc_valid, update):
     """G <- sat(G + inc) when ``inc_valid``, then the update when ``update``.
 
-    The part of :func:`_lane_datapath` after the increment is formed; the on-chip
+    The part of :func:`lane_datapath` after the increment is formed; the on-chip
     trainer's node perturbation uses it with inc = D_j h_p (and its wider ``h``).
-    Returns (theta', g', v', g_flags, theta_flag) like :func:`_lane_datapath`.
+    Returns (theta', g', v', g_flags, theta_flag) like :func:`lane_datapath`.
     """
     gb, vb, tb = h.g_bits, h.v_bits, h.theta_bits
 
     g_sum = Signal(signed(max(gb, len(inc)) + 1), name=f"{name}_gsum")
     m.d.comb += g_sum.eq(g + inc)
-    g_sat, g_ovf = _saturate(m, g_sum, gb, f"{name}_gsat")
+    g_sat, g_ovf = saturate(m, g_sum, gb, f"{name}_gsat")
     g_acc = Signal(signed(gb), name=f"{name}_gacc")
     m.d.comb += g_acc.eq(Mux(inc_valid, g_sat, g))
     g_flags = [inc_valid & g_ovf]
@@ -122,7 +66,7 @@ def _lane_update(m: Module, h, name: str, theta, g, v, inc, inc_valid, update):
     if h.momentum_shift:
         v_sum = Signal(signed(vb + 2), name=f"{name}_vsum")
         m.d.comb += v_sum.eq(v - (v >> h.momentum_shift) + g_acc)
-        v_sat, v_ovf = _saturate(m, v_sum, vb, f"{name}_vsat")
+        v_sat, v_ovf = saturate(m, v_sum, vb, f"{name}_vsat")
         g_flags.append(update & v_ovf)
         v_next = Signal(signed(vb), name=f"{name}_vnext")
         m.d.comb += v_next.eq(Mux(update, v_sat, v))
@@ -131,10 +75,10 @@ def _lane_update(m: Module, h, name: str, theta, g, v, inc, inc_valid, update):
     # update: theta - round(src >> eta_shift), saturated
     src_w = len(step_src)
     step = Signal(signed(src_w + 1), name=f"{name}_step")
-    m.d.comb += step.eq(_shift_round(step_src, h.eta_shift, h.rounding))
+    m.d.comb += step.eq(shift_round(step_src, h.eta_shift, h.rounding))
     t_diff = Signal(signed(max(tb, src_w + 1) + 1), name=f"{name}_tdiff")
     m.d.comb += t_diff.eq(theta - step)
-    t_sat, t_ovf = _saturate(m, t_diff, tb, f"{name}_tsat")
+    t_sat, t_ovf = saturate(m, t_diff, tb, f"{name}_tsat")
     theta_next = Signal(signed(tb), name=f"{name}_tnext")
     g_next = Signal(signed(gb), name=f"{name}_gnext")
     m.d.comb += [
@@ -216,7 +160,7 @@ class WeightUpdateParallel(wiring.Component):
             theta = Signal(signed(tb), name=f"theta_{i}")
             g = Signal(signed(h.g_bits), name=f"g_{i}")
             v = Signal(signed(h.v_bits), name=f"v_{i}") if h.momentum_shift else None
-            t_next, g_next, v_next, gf, tf = _lane_datapath(
+            t_next, g_next, v_next, gf, tf = lane_datapath(
                 m, h, f"p{i}", theta, g, v, self.neg[i], self.active[i], self.ct,
                 self.ct_valid, self.update,
             )
@@ -232,8 +176,8 @@ class WeightUpdateParallel(wiring.Component):
             fields.append(theta)
 
         m.d.sync += [
-            self.sat_g.eq(_counter_next(self.sat_g, _popcount(g_flags))),
-            self.sat_theta.eq(_counter_next(self.sat_theta, _popcount(t_flags))),
+            self.sat_g.eq(counter_add(self.sat_g, popcount(g_flags))),
+            self.sat_theta.eq(counter_add(self.sat_theta, popcount(t_flags))),
         ]
         m.d.comb += [self.ready.eq(1), self.theta.eq(Cat(*fields))]
         return m
@@ -318,74 +262,99 @@ class WeightUpdateSerial(wiring.Component):
     # rd_addr). It shows the memory before the edge, so it is exact whenever nothing is
     # written to that row at the edge, in particular at every idle edge.
     def elaborate(self, platform):
-        h = self.cfg.hw
-        n, p, tb, gb, vb = h.n_params, h.lanes, h.theta_bits, h.g_bits, h.v_bits
-        rows = n // p
-        momentum = h.momentum_shift > 0
         m = Module()
+        mem = self._memories(m)
+        ctl = self._control(m)
+        self._sweep(m, mem, ctl)
+        self._read_port(m, mem)
+        return m
 
+    def _memories(self, m: Module) -> dict:
+        """theta, G (and V) memories, rows of P lanes; their ports by name."""
+        h = self.cfg.hw
+        p, rows = h.lanes, h.n_params // h.lanes
+        tb, gb, vb = h.theta_bits, h.g_bits, h.v_bits
+        # (each port is bound to a local name first: that name is the Verilog's)
         m.submodules.theta_mem = theta_mem = memory.Memory(
             shape=unsigned(p * tb), depth=rows, init=[])
         m.submodules.g_mem = g_mem = memory.Memory(shape=unsigned(p * gb), depth=rows, init=[])
         t_sweep = theta_mem.read_port(domain="sync")
         t_user = theta_mem.read_port(domain="sync")
-        t_wr = theta_mem.write_port(granularity=tb)
+        t_wr = theta_mem.write_port(granularity=tb)  # a load writes one lane
         g_rd = g_mem.read_port(domain="sync")
         g_wr = g_mem.write_port()
-        if momentum:
+        # the rows as ArrayLayout views of signed lanes (flat memory words underneath)
+        ports = {"theta_rd": t_sweep, "theta_lanes": lanes(t_sweep.data, tb, p),
+                 "theta_user": t_user, "theta_user_lanes": lanes(t_user.data, tb, p),
+                 "theta_wr": t_wr, "g_rd": g_rd, "g_lanes": lanes(g_rd.data, gb, p),
+                 "g_wr": g_wr}
+        if h.momentum_shift:
             m.submodules.v_mem = v_mem = memory.Memory(
                 shape=unsigned(p * vb), depth=rows, init=[])
             v_rd = v_mem.read_port(domain="sync")
             v_wr = v_mem.write_port()
+            ports.update(v_rd=v_rd, v_lanes=lanes(v_rd.data, vb, p), v_wr=v_wr)
+        return ports
 
-        # -- control --
-        busy = Signal()
-        row = Signal(range(max(rows, 2)))
-        last = Signal()
-        neg_l = Signal(n)
-        active_l = Signal(n)
-        ct_l = Signal(signed(h.ctilde_bits))
-        ctv_l = Signal()
-        upd_l = Signal()
-        accept = Signal()
+    def _control(self, m: Module) -> dict:
+        """The sweep's row counter and the command latched at the accepting edge."""
+        h = self.cfg.hw
+        n, p, rows = h.n_params, h.lanes, h.n_params // h.lanes
+        ctl = {
+            "busy": Signal(name="busy"),
+            "row": Signal(range(max(rows, 2)), name="row"),
+            "last": Signal(name="last"),
+            "neg": Signal(n, name="neg_l"),
+            "active": Signal(n, name="active_l"),
+            "ct": Signal(signed(h.ctilde_bits), name="ct_l"),
+            "ct_valid": Signal(name="ctv_l"),
+            "update": Signal(name="upd_l"),
+            "accept": Signal(name="accept"),
+        }
+        busy, row, last = ctl["busy"], ctl["row"], ctl["last"]
         m.d.comb += [
             last.eq(row == rows - 1),
-            accept.eq(~busy & (self.ct_valid | self.update)),
+            ctl["accept"].eq(~busy & (self.ct_valid | self.update)),
             self.ready.eq(~busy),
         ]
-        with m.If(accept):
+        with m.If(ctl["accept"]):
             m.d.sync += [
                 busy.eq(1),
                 row.eq(0),
-                neg_l.eq(self.neg),
-                active_l.eq(self.active),
-                ct_l.eq(self.ct),
-                ctv_l.eq(self.ct_valid),
-                upd_l.eq(self.update),
+                ctl["neg"].eq(self.neg),
+                ctl["active"].eq(self.active),
+                ctl["ct"].eq(self.ct),
+                ctl["ct_valid"].eq(self.ct_valid),
+                ctl["update"].eq(self.update),
             ]
         with m.Elif(busy):
             m.d.sync += [
-                neg_l.eq(neg_l >> p),
-                active_l.eq(active_l >> p),
+                ctl["neg"].eq(ctl["neg"] >> p),
+                ctl["active"].eq(ctl["active"] >> p),
                 row.eq(Mux(last, 0, row + 1)),
             ]
             with m.If(last):
                 m.d.sync += busy.eq(0)
+        return ctl
 
-        # -- sweep reads: row 0 while idle, row r + 1 in busy cycle r --
-        next_row = Mux(busy & ~last, row + 1, 0)
-        m.d.comb += [t_sweep.addr.eq(next_row), g_rd.addr.eq(next_row)]
-        if momentum:
-            m.d.comb += v_rd.addr.eq(next_row)
+    def _sweep(self, m: Module, mem: dict, ctl: dict) -> None:
+        """P datapaths on the swept row; its write-back, or a load while idle."""
+        h = self.cfg.hw
+        n, p = h.n_params, h.lanes
+        momentum = "v_rd" in mem
+        busy, row = ctl["busy"], ctl["row"]
+        # sweep reads: row 0 while idle, row r + 1 in busy cycle r
+        next_row = Mux(busy & ~ctl["last"], row + 1, 0)
+        for name in ("theta", "g", "v"):
+            if f"{name}_rd" in mem:
+                m.d.comb += mem[f"{name}_rd"].addr.eq(next_row)
 
-        # -- P datapaths on the row being swept --
         g_flags, t_flags, t_new, g_new, v_new = [], [], [], [], []
         for j in range(p):
-            theta = t_sweep.data[j * tb:(j + 1) * tb].as_signed()
-            g = g_rd.data[j * gb:(j + 1) * gb].as_signed()
-            v = v_rd.data[j * vb:(j + 1) * vb].as_signed() if momentum else None
-            t_next, g_next, v_next, gf, tf = _lane_datapath(
-                m, h, f"lane{j}", theta, g, v, neg_l[j], active_l[j], ct_l, ctv_l, upd_l,
+            v = mem["v_lanes"][j] if momentum else None
+            t_next, g_next, v_next, gf, tf = lane_datapath(
+                m, h, f"lane{j}", mem["theta_lanes"][j], mem["g_lanes"][j], v,
+                ctl["neg"][j], ctl["active"][j], ctl["ct"], ctl["ct_valid"], ctl["update"],
             )
             t_new.append(t_next)
             g_new.append(g_next)
@@ -393,9 +362,10 @@ class WeightUpdateSerial(wiring.Component):
             g_flags += [busy & f for f in gf]
             t_flags.append(busy & tf)
 
-        # -- writes: the swept row while busy, else a load (one lane) --
-        load_row, load_lane = _divmod_const(self.load_addr, p)
-        load_ok = ~busy & ~accept & self.load_en & (self.load_addr < n)
+        # writes: the swept row while busy, else a load (one lane)
+        load_row, load_lane = divmod_const(self.load_addr, p)
+        load_ok = ~busy & ~ctl["accept"] & self.load_en & (self.load_addr < n)
+        t_wr, g_wr = mem["theta_wr"], mem["g_wr"]
         m.d.comb += [
             t_wr.addr.eq(Mux(busy, row, load_row)),
             t_wr.data.eq(Mux(busy, Cat(*t_new), Cat(*[self.load_data] * p))),
@@ -406,20 +376,21 @@ class WeightUpdateSerial(wiring.Component):
             g_wr.en.eq(busy),
         ]
         if momentum:
+            v_wr = mem["v_wr"]
             m.d.comb += [v_wr.addr.eq(row), v_wr.data.eq(Cat(*v_new)), v_wr.en.eq(busy)]
 
         m.d.sync += [
-            self.sat_g.eq(_counter_next(self.sat_g, _popcount(g_flags))),
-            self.sat_theta.eq(_counter_next(self.sat_theta, _popcount(t_flags))),
+            self.sat_g.eq(counter_add(self.sat_g, popcount(g_flags))),
+            self.sat_theta.eq(counter_add(self.sat_theta, popcount(t_flags))),
         ]
 
-        # -- user read port: one cycle of latency --
-        rd_row, rd_lane = _divmod_const(self.rd_addr, p)
-        lane_d = Signal(range(max(p, 2)))
-        m.d.comb += t_user.addr.eq(rd_row)
+    def _read_port(self, m: Module, mem: dict) -> None:
+        """The user read port: row rd_addr // P now, its lane rd_addr % P a cycle later."""
+        rd_row, rd_lane = divmod_const(self.rd_addr, self.cfg.hw.lanes)
+        lane_d = Signal(range(max(self.cfg.hw.lanes, 2)))
+        m.d.comb += mem["theta_user"].addr.eq(rd_row)
         m.d.sync += lane_d.eq(rd_lane)
-        m.d.comb += self.rd_data.eq(t_user.data.word_select(lane_d, tb).as_signed())
-        return m
+        m.d.comb += self.rd_data.eq(mem["theta_user_lanes"][lane_d])
 
 
 def weight_update(cfg: MGDConfig) -> WeightUpdateParallel | WeightUpdateSerial:

@@ -24,6 +24,22 @@ from golden_model.hw_blocks import pack_signed
 from golden_model.hw_core import IDLE, MGDCoreModel
 from sim.tb_common import check, config_from_env, settle, start, unpack_signed
 
+# The model's input and output names that are members of the core's cost stream, and
+# the stream member each one is (Verilog ``cost__valid`` ...; Amaranth ``dut.cost.valid``).
+COST_STREAM = {"cost_valid": ("cost", "valid"), "cost": ("cost", "payload"),
+               "cost_ready": ("cost", "ready")}
+
+
+def port_path(name: str) -> tuple[str, ...]:
+    """The DUT member path of a model input or output name."""
+    return COST_STREAM.get(name, (name,))
+
+
+def verilog_name(name: str) -> str:
+    """The Verilog port of a model input or output name (``cost_valid`` -> ``cost__valid``)."""
+    return "__".join(port_path(name))
+
+
 SCALAR_OUTPUTS = (
     "param_valid",
     "param_baseline",
@@ -170,20 +186,22 @@ async def core_matches_model(dut):
     stim = CoreStimulus(cfg, seed, extra)
 
     def read(name: str, signed: bool = False) -> int:
-        value = getattr(dut, name).value
+        value = getattr(dut, verilog_name(name)).value
         return value.to_signed() if signed else int(value)
 
+    cost_mask = (1 << cfg.hw.cost_bits) - 1
     await start(dut)
     for inputs in stim.loads():
         for name, value in inputs.items():
-            getattr(dut, name).value = value
+            getattr(dut, verilog_name(name)).value = value
         await FallingEdge(dut.clk)
     dut.load_en.value = 0
 
     for cycle in range(cycles):
         inputs = stim.next_inputs()
         for name, value in inputs.items():
-            getattr(dut, name).value = value
+            getattr(dut, verilog_name(name)).value = (
+                value & cost_mask if name == "cost" else value)
         await settle()
         stim.compare(cycle, read)
         stim.advance(inputs)

@@ -1,5 +1,10 @@
 """cocotb testbench: CostAcc against CostAccModel, every output on every cycle.
 
+The DUT's two streams are the ports ``cost__valid``/``cost__ready``/``cost__payload``
+(payload: the cost at the low ``cost_bits``, then the ``baseline`` and ``restart``
+flags) and ``ctilde__valid``/``ctilde__ready``/``ctilde__payload``; the model names
+them ``in_*`` and ``out_*``.
+
 Stimulus (seeded, ``MGD_STIM_SEED``): ``in_valid`` with probability ``valid_prob``,
 costs uniform over the whole signed ``cost_bits`` range (so C~ saturates whenever
 ``ctilde_bits`` is not much wider than ``cost_bits``), ``in_baseline`` and
@@ -33,8 +38,8 @@ async def cost_acc_matches_model(dut):
         h.cost_bits, h.ctilde_bits, h.batch_log2, h.highpass_shift, h.clamp, cycles, seed,
     )
     # read the sizes back from the design
-    for name, width in (("in_cost", h.cost_bits), ("out_ctilde", h.ctilde_bits),
-                        ("sat_count", h.counter_bits)):
+    for name, width in (("cost__payload", h.cost_bits + 2),
+                        ("ctilde__payload", h.ctilde_bits), ("sat_count", h.counter_bits)):
         got = len(getattr(dut, name))
         assert got == width, f"{name} is {got} bits, not {width}"
 
@@ -48,27 +53,23 @@ async def cost_acc_matches_model(dut):
 
     model = CostAccModel(cfg)
     await start(dut)
-    in_valid_h, in_cost_h = dut.in_valid, dut.in_cost
-    in_baseline_h, in_restart_h, out_ready_h = dut.in_baseline, dut.in_restart, dut.out_ready
+    in_valid_h, payload_h, out_ready_h = dut.cost__valid, dut.cost__payload, dut.ctilde__ready
     in_ready_h, out_valid_h, out_ctilde_h, sat_h = (
-        dut.in_ready, dut.out_valid, dut.out_ctilde, dut.sat_count
+        dut.cost__ready, dut.ctilde__valid, dut.ctilde__payload, dut.sat_count
     )
+    flag_shift = h.cost_bits  # the payload: value, then baseline, then restart
     # Timing as in sim.tb_common: drive at the falling edge, let in_ready (a
     # combinational function of out_ready) settle, compare, tick. The two triggers
     # are created once and re-awaited every cycle, and the 1-bit inputs are written
     # only when they change (a write costs about as much as a trigger).
     settle_t, falling = Timer(1, unit="ns"), FallingEdge(dut.clk)
-    pv = pbl = prs = pr = None
+    pv = pr = None
     outputs = 0
     for cycle in range(cycles):
         v, c, bl, rs, r = valid[cycle], costs[cycle], baseline[cycle], restart[cycle], ready[cycle]
-        in_cost_h.value = c & cost_mask
+        payload_h.value = (c & cost_mask) | (bl << flag_shift) | (rs << (flag_shift + 1))
         if v != pv:
             in_valid_h.value = pv = v
-        if bl != pbl:
-            in_baseline_h.value = pbl = bl
-        if rs != prs:
-            in_restart_h.value = prs = rs
         if r != pr:
             out_ready_h.value = pr = r
         await settle_t

@@ -21,7 +21,7 @@ from gateware.core import MGDCore
 from golden_model.config import build_config, load_config
 from sim.amaranth_bench import run_testbench
 from sim.tb_common import Mismatch
-from sim.tb_core import CoreStimulus
+from sim.tb_core import CoreStimulus, port_path
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 CYCLES = 100_000
@@ -41,17 +41,23 @@ def rtl_core(cfg, cycles: int, seed: int = 1, extra: dict | None = None) -> Core
     stim = CoreStimulus(cfg, seed, extra)
 
     async def bench(ctx):
+        def port(name: str):
+            obj = dut
+            for part in port_path(name):
+                obj = getattr(obj, part)
+            return obj
+
         def read(name: str, signed: bool = False) -> int:
-            return ctx.get(getattr(dut, name))  # ports carry their own signedness
+            return ctx.get(port(name))  # ports carry their own signedness
 
         for inputs in stim.loads():
             for name, value in inputs.items():
-                ctx.set(getattr(dut, name), value)
+                ctx.set(port(name), value)
             await ctx.tick()
         for cycle in range(cycles):
             inputs = stim.next_inputs()
             for name, value in inputs.items():
-                ctx.set(getattr(dut, name), value)
+                ctx.set(port(name), value)
             stim.compare(cycle, read)
             stim.advance(inputs)
             await ctx.tick()

@@ -23,9 +23,10 @@ import numpy as np
 import pytest
 from amaranth import Shape, signed, unsigned
 from amaranth.hdl import UnusedElaboratable
+from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
-from gateware.cost_acc import CostAcc
+from gateware.cost_acc import CostAcc, cost_sample_layout
 from gateware.perturb_gen import PerturbGen
 from golden_model.config import ConfigError, build_config
 from golden_model.fixed import smax, smin
@@ -136,11 +137,16 @@ def rtl_cost_acc(cfg, cycles: int, seed: int, valid_prob=0.8, ready_prob=0.6,
             inputs = dict(in_valid=valid[cycle], in_cost=costs[cycle],
                           in_baseline=baseline[cycle], in_restart=restart[cycle],
                           out_ready=ready[cycle])
-            for name, value in inputs.items():
-                ctx.set(getattr(dut, name), value)
+            ctx.set(dut.cost.valid, inputs["in_valid"])
+            ctx.set(dut.cost.payload, {"value": inputs["in_cost"],
+                                       "baseline": inputs["in_baseline"],
+                                       "restart": inputs["in_restart"]})
+            ctx.set(dut.ctilde.ready, inputs["out_ready"])
             exp = model.outputs(out_ready=ready[cycle])
-            for name in ("in_ready", "out_valid", "out_ctilde", "sat_count"):
-                got = ctx.get(getattr(dut, name))
+            for name, port in (("in_ready", dut.cost.ready), ("out_valid", dut.ctilde.valid),
+                               ("out_ctilde", dut.ctilde.payload),
+                               ("sat_count", dut.sat_count)):
+                got = ctx.get(port)
                 assert got == exp[name], (
                     f"cycle {cycle}: signal {name}: expected {exp[name]}, got {got}"
                 )
@@ -187,15 +193,17 @@ def test_cost_acc_ports():
     dut = CostAcc(cfg)
     dut._MustUse__silence = True  # inspected, never elaborated
     members = dut.signature.members
-    shapes = {name: Shape.cast(m.shape) for name, m in members.items()}
-    assert shapes == {
-        "in_valid": unsigned(1), "in_ready": unsigned(1), "in_cost": signed(10),
-        "in_baseline": unsigned(1), "in_restart": unsigned(1), "out_valid": unsigned(1),
-        "out_ready": unsigned(1), "out_ctilde": signed(6), "sat_count": unsigned(12),
+    assert members["cost"].signature == stream.Signature(cost_sample_layout(10)).flip()
+    assert members["ctilde"].signature == stream.Signature(signed(6))
+    assert [n for n, m in members.items() if m.flow == In] == ["cost"]
+    ports = {"__".join(path): (m.flow, Shape.cast(m.shape))
+             for path, m, _ in dut.signature.flatten(dut)}
+    assert ports == {
+        "cost__payload": (In, unsigned(12)), "cost__valid": (In, unsigned(1)),
+        "cost__ready": (Out, unsigned(1)), "ctilde__payload": (Out, signed(6)),
+        "ctilde__valid": (Out, unsigned(1)), "ctilde__ready": (In, unsigned(1)),
+        "sat_count": (Out, unsigned(12)),
     }
-    flows = {name: m.flow for name, m in members.items()}
-    assert [n for n, f in flows.items() if f == In] == [
-        "in_valid", "in_cost", "in_baseline", "in_restart", "out_ready"]
 
 
 # ---------------------------------------------------------------------------------

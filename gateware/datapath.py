@@ -4,7 +4,8 @@ Each function builds the hardware for one value and mirrors one function of
 ``golden_model.hw_network`` (same segment tables, same rounding, same saturation), so
 the trainer's datapath computes the model's integers. Widths are chosen so nothing
 can wrap before the explicit saturation: every intermediate is one bit wider than the
-largest value it can hold.
+largest value it can hold. Saturation and rounding are gateware.fixed's, the same
+as every block's.
 """
 
 from __future__ import annotations
@@ -13,25 +14,16 @@ from amaranth import Const, Module, Mux, Signal, signed
 
 from golden_model.hw_network import HARD_SEGMENTS, PLAN_SEGMENTS
 
-from . import weight_update
+from .fixed import saturate, shift_round
 
 
 def rescale(x, k: int, rounding: str):
-    """x * 2^-k: a rounded arithmetic shift right for k > 0 (``fixed.shift_round``),
-    the exact shift left for k <= 0 (``hw_network.rescale``). The datapath's own
-    rounding (``hw.z_rounding``), kept apart from the update's ``_shift_round`` so the
-    two decisions stay separate in the gateware as in the config."""
+    """x * 2^-k (``hw_network.rescale``): the exact shift left for k <= 0, else
+    :func:`gateware.fixed.shift_round` with the datapath's own rounding
+    (``hw.z_rounding``, a separate decision from the update's ``hw.rounding``)."""
     if k <= 0:
         return x << (-k)
-    if rounding == "half_up":
-        x = x + (1 << (k - 1))  # Amaranth widens the sum, so the bias never overflows
-    return x >> k
-
-
-def saturate(m: Module, x, bits: int, name: str) -> tuple[Signal, object]:
-    """``x`` clamped to signed ``bits``; returns (value, saturated flag): the
-    weight-update unit's saturation, shared so both narrow the same way."""
-    return weight_update._saturate(m, x, bits, name)
+    return shift_round(x, k, rounding)
 
 
 def _sigmoid_like(m: Module, z, z_frac: int, out_frac: int, segments, rounding: str,
