@@ -5,12 +5,16 @@ rounding, one saturation bound, a status counter's limit, the order of the code 
 (:data:`MUTATIONS`) - *in this process*, by
 patching a name the gateware looks up while it elaborates. No file is edited, and the
 golden model keeps the true definitions: the gateware modules import names such as
-``tap_mask`` into their own namespace, and only that binding (``gateware.perturb_gen
-.tap_mask``) is replaced. Where the decision is an inline expression (the ``>>`` of
-the minibatch mean in :mod:`gateware.cost_acc`), the function holding it is recompiled
-from its own source with that one AST node rewritten and patched in for the
-duration; the rewrite insists on exactly one match, so a stale mutation fails loudly
-instead of silently testing nothing.
+``tap_mask`` into their own namespace, and only that binding (``gateware.fixed
+.tap_mask``) is replaced. The shared arithmetic of gateware.fixed (saturation bound,
+LFSR taps, code masks) is patched there, once; each case's top holds one block that
+uses it, so the block named by the mutation is the one that changes. A block's own
+binding of a shared helper (``gateware.weight_update.shift_round``,
+``gateware.core.counter_add``) is patched in that block only. Where the decision is
+an inline expression (the ``>>`` of the minibatch mean in :mod:`gateware.cost_acc`),
+the function holding it is recompiled from its own source with that one AST node
+rewritten and patched in for the duration; the rewrite insists on exactly one match,
+so a stale mutation fails loudly instead of silently testing nothing.
 
 Every generation of Verilog happens inside :func:`gateware.generate.verilog_for`,
 which :func:`sim.runner.run_cocotb` calls, so a mutation is applied around the whole
@@ -133,8 +137,9 @@ def _half_up(x: str, k: str) -> tuple[str, str]:
 # the mutations
 @contextlib.contextmanager
 def _lfsr_tap() -> Iterator[None]:
-    """PerturbGen's Galois tap mask with its lowest tap removed (the model keeps it)."""
-    import gateware.perturb_gen as pg
+    """The code generator's Galois tap mask with its lowest tap removed (the model
+    keeps it)."""
+    import gateware.fixed as pg
 
     true_mask = pg.tap_mask
 
@@ -148,18 +153,18 @@ def _lfsr_tap() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _code_order() -> Iterator[None]:
-    """PerturbGen's code masks of parameters 0 and 1 swapped (a code-order slip)."""
-    import gateware.perturb_gen as pg
+    """The code generator's masks of parameters 0 and 1 swapped (a code-order slip)."""
+    import gateware.fixed as pg
 
-    true_taps = pg.mask_taps
+    true_masks = pg.code_masks
 
-    def mutant(n: int, bits: int) -> tuple[tuple[int, int, int], ...]:
-        taps = list(true_taps(n, bits))
-        if len(taps) >= 2:
-            taps[0], taps[1] = taps[1], taps[0]
-        return tuple(taps)
+    def mutant(n: int, bits: int) -> tuple[int, ...]:
+        masks = list(true_masks(n, bits))
+        if len(masks) >= 2:
+            masks[0], masks[1] = masks[1], masks[0]
+        return tuple(masks)
 
-    with mock.patch.object(pg, "mask_taps", mutant):
+    with mock.patch.object(pg, "code_masks", mutant):
         yield
 
 
@@ -168,13 +173,13 @@ def _wu_rounding() -> Iterator[None]:
     """The weight update's theta step rounded the other way (floor <-> half_up)."""
     import gateware.weight_update as wu
 
-    true_round = wu._shift_round
+    true_round = wu.shift_round
     other = {"floor": "half_up", "half_up": "floor"}
 
     def mutant(x: Any, k: int, rounding: str) -> Any:
         return true_round(x, k, other[rounding])
 
-    with mock.patch.object(wu, "_shift_round", mutant):
+    with mock.patch.object(wu, "shift_round", mutant):
         yield
 
 
@@ -183,17 +188,18 @@ def _wu_momentum_rounding() -> Iterator[None]:
     """The momentum decay V >> k rounded half up instead of floor."""
     import gateware.weight_update as wu
 
-    with _patch_expr(wu, "_lane_update", *_half_up("v", "h.momentum_shift")):
+    with _patch_expr(wu, "lane_update", *_half_up("v", "h.momentum_shift")):
         yield
 
 
 @contextlib.contextmanager
 def _wu_sat_bound() -> Iterator[None]:
-    """The weight update's upper saturation bound one LSB low (smax - 1)."""
-    import gateware.weight_update as wu
+    """The shared saturation's upper bound one LSB low (smax - 1), seen in a
+    weight-update top (its G, V and theta saturations)."""
+    import gateware.fixed as fx
 
-    true_smax = wu.smax
-    with mock.patch.object(wu, "smax", lambda bits: true_smax(bits) - 1):
+    true_smax = fx.smax
+    with mock.patch.object(fx, "smax", lambda bits: true_smax(bits) - 1):
         yield
 
 
@@ -202,7 +208,7 @@ def _cost_mean_rounding() -> Iterator[None]:
     """The minibatch mean (sum >> b) rounded half up instead of floor."""
     from gateware.cost_acc import CostAcc
 
-    with _patch_expr(CostAcc, "elaborate", *_half_up("total", "b")):
+    with _patch_expr(CostAcc, "_batch_mean", *_half_up("total", "b")):
         yield
 
 
@@ -211,17 +217,18 @@ def _cost_highpass_rounding() -> Iterator[None]:
     """The high-pass decay C~' >> k rounded half up instead of floor."""
     from gateware.cost_acc import CostAcc
 
-    with _patch_expr(CostAcc, "elaborate", *_half_up("ct_prev", "hp")):
+    with _patch_expr(CostAcc, "_raw_ctilde", *_half_up("ct_prev", "hp")):
         yield
 
 
 @contextlib.contextmanager
 def _cost_sat_bound() -> Iterator[None]:
-    """The C~ upper saturation bound one LSB low (smax - 1)."""
-    import gateware.cost_acc as ca
+    """The shared saturation's upper bound one LSB low (smax - 1), seen in a cost
+    accumulator top (its only saturation is C~'s)."""
+    import gateware.fixed as fx
 
-    true_smax = ca.smax
-    with mock.patch.object(ca, "smax", lambda bits: true_smax(bits) - 1):
+    true_smax = fx.smax
+    with mock.patch.object(fx, "smax", lambda bits: true_smax(bits) - 1):
         yield
 
 
@@ -233,7 +240,7 @@ def _wu_counter_sat() -> Iterator[None]:
     """The weight update's status counters (sat_g, sat_theta) stop one short of the top."""
     import gateware.weight_update as wu
 
-    with _patch_expr(wu, "_counter_next", _TOP, "(1 << len(counter)) - 2"):
+    with _patch_expr(wu, "counter_add", _TOP, "(1 << len(counter)) - 2"):
         yield
 
 
@@ -242,7 +249,7 @@ def _core_counter_sat() -> Iterator[None]:
     """The core's step/update counters stop one short of the top."""
     import gateware.core as core
 
-    with _patch_expr(core, "_sat_inc", _TOP, "(1 << len(counter)) - 2"):
+    with _patch_expr(core, "counter_add", _TOP, "(1 << len(counter)) - 2"):
         yield
 
 

@@ -98,8 +98,8 @@ def test_trainer_amaranth_catches_a_wrong_gateware(monkeypatch):
     import gateware.weight_update as wu
     from sim.tb_common import Mismatch
 
-    true_round = wu._shift_round
-    monkeypatch.setattr(wu, "_shift_round",
+    true_round = wu.shift_round
+    monkeypatch.setattr(wu, "shift_round",
                         lambda x, k, r: true_round(x, k, "floor" if r == "half_up" else "half_up"))
     with pytest.raises(Mismatch, match=r"cycle \d+: signal theta\[\d+\]"):
         check_trainer(_cfg("hw_xor.toml", "hw.eta_shift=2"), 40)
@@ -280,8 +280,8 @@ def test_trainer_cocotb_reports_a_mismatch(build_root, monkeypatch):
     import gateware.weight_update as wu
     from sim.trainer_run import run_trainer
 
-    true_round = wu._shift_round
-    monkeypatch.setattr(wu, "_shift_round",
+    true_round = wu.shift_round
+    monkeypatch.setattr(wu, "shift_round",
                         lambda x, k, r: true_round(x, k, "floor" if r == "half_up" else "half_up"))
     res = run_trainer(_cfg("hw_xor.toml", "steps=400", "hw.counter_bits=31", "hw.eta_shift=2"))
     assert not res.passed
