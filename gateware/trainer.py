@@ -11,20 +11,18 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import MGDConfig
-from golden_model.hw_blocks import pack_signed
 from golden_model.hw_layout import TrainerLayout
 
-from .datapath import activation, rescale
-from .fixed import CodeGen, counter_add, ctilde, popcount, saturate, tree_sum
-from .weight_update import lane_update
+from .datapath import rescale
+from .fixed import CodeGen, counter_add, ctilde, lanes, popcount, saturate, tree_sum
+from .trainer_control import CYCLE_BITS, TrainerControl
+from .trainer_layer import LayerUnit, Shared, pack_lanes
 
-CLEAR, IDLE, PASS, COST, CT, SWEEP, NEXT = range(7)
-CYCLE_BITS = 48
 # The update trace holds this many bits of parameter snapshots at most (the testbench
 # wakes once per full trace, so small networks batch many updates, large ones few).
 THETA_TRACE_BITS = 1 << 16
@@ -34,15 +32,6 @@ def theta_trace_depth(shadow_bits: int, trace_depth: int) -> int:
     """Updates per update-trace chunk: as many snapshots as fit THETA_TRACE_BITS
     (at least 1, at most ``trace_depth``)."""
     return max(1, min(trace_depth, THETA_TRACE_BITS // shadow_bits))
-
-
-def _pack(values, width: int) -> int:
-    """Lane values as one memory word, lane i at bits [i w, (i + 1) w)."""
-    return pack_signed(np.asarray(values, np.int64).ravel(), width)
-
-
-def _lane(word, i: int, width: int):
-    return word[i * width:(i + 1) * width].as_signed()
 
 
 class Trainer(wiring.Component):
@@ -157,426 +146,170 @@ class Trainer(wiring.Component):
     # lane datapath of gateware.weight_update writes the row back. Rows of a memory
     # are read one cycle before the previous one is written, never the same row.
     def elaborate(self, platform):
-        cfg, h, mg = self.cfg, self.cfg.hw, self.cfg.mgd
-        lay = self.layout
-        node = mg.mode == "node"
-        acts = [cfg.network.activation] * (len(lay.layers) - 1) + [cfg.network.output_activation]
-        n_layers = len(lay.layers)
-        amp = 1 << h.amp_log2
-        tb, xb, ab = h.theta_bits, h.x_bits, h.act_bits
+        cfg, h, lay = self.cfg, self.cfg.hw, self.layout
+        m = Module()
+        ctl = TrainerControl(m, cfg, lay, len(self.x_train))
+        sh = self._shared(m, ctl)
+        images = lay.to_memory(self.theta0)
+        units = [LayerUnit(m, l, lx, images[l], ctl, sh, bool(self.trace_depth))
+                 for l, lx in enumerate(lay.layers)]
+        c_val, c_flag, cost_acc = self._cost(m, ctl, sh)
+        ct_wide = Signal(signed(h.cost_bits + 1))
+        m.d.comb += ct_wide.eq(self.cost - self.cost0)
+        ct_val, ct_flag = ctilde(m, ct_wide, h.ctilde_bits, h.clamp, "ct")
+        d_flags = self._node_deltas(m, ctl, sh, ct_val) if sh.node else []
+        self._status(m, ctl, sh, d_flags, c_flag, ct_flag)
+        ctl.scheduler(m, self, c_val, cost_acc, sh.ct_reg, ct_val)
+        sh.codes.advance(m, ctl.in_next)
+        m.d.comb += [
+            self.busy.eq(~ctl.in_idle & ~ctl.in_clear),
+            self.done.eq(ctl.in_idle & ctl.at_limit(self)),
+            self.updated.eq(ctl.in_next & ctl.upd),
+            self.ctilde.eq(sh.ct_reg),
+            self.cycle.eq(ctl.cycle),
+        ]
+        self._param_port(m, units)
+        if self.trace_depth:
+            self._taps(m, ctl, c_val, Cat(*[u.shadow for u in units]))
+        return m
+
+    def _shared(self, m: Module, ctl: TrainerControl) -> Shared:
+        """The code generator, the sample memories, the input registers h and h0, the
+        node codes, D and C~: what every layer reads."""
+        cfg, h, lay = self.cfg, self.cfg.hw, self.layout
+        node = cfg.mgd.mode == "node"
+        ab = h.act_bits
         # Node perturbation: G carries the act LSB too (D_j h_p), as in HwTrainer.
         h_wu = h
         if node:
             h_wu = dataclasses.replace(h, g_bits=h.g_bits + ab, v_bits=h.v_bits + ab,
                                        eta_shift=h.eta_shift + h.act_frac)
-        gb, vb = h_wu.g_bits, h_wu.v_bits
-        momentum = h.momentum_shift > 0
-        first = lay.layers[0]
-        n_samples = len(self.x_train)
-        m = Module()
-
         codes = CodeGen(m, cfg, lay.n_nodes if node else lay.n_params)
-        kb = codes.key_bits
-
-        # -- control registers --
-        state = Signal(range(7), init=CLEAR)
-        layer = Signal(range(max(n_layers, 2)))
-        t = Signal(range(max(x.rows for x in lay.layers) + 2))
-        ic = Signal(range(max(x.cols for x in lay.layers) + 1))  # column of the issued row
-        ig = Signal(range(max(x.groups for x in lay.layers)))  # group of the issued row
-        base_pending = Signal(init=1)
-        x_cnt = Signal(range(max(mg.tau_x, 2)))
-        th_cnt = Signal(range(max(mg.tau_theta, 2)))
-        sample = Signal(range(max(n_samples, 2)))
-        x_base = Signal(range(max(n_samples * first.cols, 2)))
-        clearing = Signal(init=1)  # the sweep in progress is CLEAR
-        cycle = Signal(CYCLE_BITS)
-        m.d.sync += cycle.eq(cycle + 1)
-
-        is_base = base_pending  # the pass in progress is a baseline pass
-        seg_end = (x_cnt == mg.tau_x - 1) | (th_cnt == mg.tau_theta - 1)
-        upd = th_cnt == mg.tau_theta - 1
-        in_pass = state == PASS
-        in_sweep = (state == SWEEP) | (state == CLEAR)
-        perturbed = in_pass & ~is_base
-
-        # Row issue counters shared by PASS and SWEEP (never at once). Per layer the
-        # limits differ, so they come from constant Arrays indexed by `layer`.
-        rows_of = Array([Const(x.rows, len(t)) for x in lay.layers])
-        cols_of = Array([Const(x.cols, len(ic)) for x in lay.layers])
-        issuing = Signal()
-        m.d.comb += issuing.eq((in_pass | in_sweep) & (t < rows_of[layer]))
-        col_last = ic == cols_of[layer]
-        with m.If(issuing):
-            m.d.sync += [ic.eq(Mux(col_last, 0, ic + 1)), ig.eq(Mux(col_last, ig + 1, ig))]
-
-        # stage-1 and stage-2 pipeline registers (layer, row, column, group, flags)
-        s1_valid, s1_last = Signal(), Signal()
-        s1_layer = Signal.like(layer)
-        s1_row, s1_c, s1_g = Signal.like(t), Signal.like(ic), Signal.like(ig)
-        s2_valid = Signal()
-        s2_layer, s2_g = Signal.like(layer), Signal.like(ig)
-        m.d.sync += [
-            s1_valid.eq(issuing), s1_last.eq(col_last), s1_layer.eq(layer),
-            s1_row.eq(t), s1_c.eq(ic), s1_g.eq(ig),
-            s2_valid.eq(s1_valid & s1_last & in_pass), s2_layer.eq(s1_layer), s2_g.eq(s1_g),
-        ]
-
-        # -- sample memories (training set in memory order) --
-        x_rows = []
-        for s in range(n_samples):
-            for c in range(first.cols):
-                x_rows.append(_pack(self.x_train[s, c * first.q:(c + 1) * first.q], xb))
-        m.submodules.x_mem = x_mem = memory.Memory(
-            shape=unsigned(first.q * xb), depth=max(len(x_rows), 1), init=x_rows)
-        n_out = lay.layers[-1].n_out
-        m.submodules.t_mem = t_mem = memory.Memory(
-            shape=unsigned(n_out * ab), depth=max(n_samples, 1),
-            init=[_pack(r, ab) for r in self.t_train])
-        x_rd, t_rd = x_mem.read_port(), t_mem.read_port()
-        x_wr, t_wr = x_mem.write_port(), t_mem.write_port()
-        m.d.comb += [
-            x_rd.addr.eq(x_base + ic),  # layer 0's row of the issued column (pass, flush)
-            t_rd.addr.eq(sample),
-            x_wr.addr.eq(self.ld_addr), x_wr.data.eq(self.ld_data),
-            x_wr.en.eq(self.ld_x_en & (state == IDLE)),
-            t_wr.addr.eq(self.ld_addr), t_wr.data.eq(self.ld_data),
-            t_wr.en.eq(self.ld_t_en & (state == IDLE)),
-        ]
-
-        # -- per-layer input registers: h (this pass) and h0 (the segment's baseline) --
+        x_rd, t_rd = self._sample_memories(m, ctl)
         h_regs = [None] + [[Signal(signed(ab), name=f"h{l}_{j}") for j in range(x.n_in)]
                            for l, x in enumerate(lay.layers) if l > 0]
         h0_regs = [None] + [[Signal(signed(ab), name=f"h0{l}_{j}") for j in range(x.n_in)]
                             for l, x in enumerate(lay.layers) if l > 0] if node else None
-
         # node codes (all neurons at once: D update and the pass's z perturbation)
-        node_codes = []
-        if node:
-            for j in range(lay.n_nodes):
-                node_codes.append(codes.bits(codes.key(j)))
+        node_codes = [codes.bits(codes.key(j)) for j in range(lay.n_nodes)] if node else []
         D = [Signal(signed(h.g_bits), name=f"d_{j}") for j in range(lay.n_nodes)] if node else []
+        acts = ([cfg.network.activation] * (len(lay.layers) - 1)
+                + [cfg.network.output_activation])
+        return Shared(h=h, h_wu=h_wu, node=node, acts=acts, codes=codes, x_rd=x_rd,
+                      t_rd=t_rd, h_regs=h_regs, h0_regs=h0_regs, node_codes=node_codes, D=D,
+                      ct_reg=Signal(signed(h.ctilde_bits), name="ct_reg"), z_flags=[],
+                      act_flags=[], g_flags=[], t_flags=[], cost_terms=[])
 
-        cost_acc_w = 2 * ab + 3 + n_out.bit_length()
+    def _sample_memories(self, m: Module, ctl: TrainerControl):
+        """The training set in memory order; written through ld_* while idle."""
+        h, first = self.cfg.hw, self.layout.layers[0]
+        xb, ab = h.x_bits, h.act_bits
+        x_rows = []
+        for s in range(len(self.x_train)):
+            for c in range(first.cols):
+                x_rows.append(pack_lanes(self.x_train[s, c * first.q:(c + 1) * first.q], xb))
+        m.submodules.x_mem = x_mem = memory.Memory(
+            shape=unsigned(first.q * xb), depth=max(len(x_rows), 1), init=x_rows)
+        n_out = self.layout.layers[-1].n_out
+        m.submodules.t_mem = t_mem = memory.Memory(
+            shape=unsigned(n_out * ab), depth=max(len(self.x_train), 1),
+            init=[pack_lanes(r, ab) for r in self.t_train])
+        x_rd, t_rd = x_mem.read_port(), t_mem.read_port()
+        x_wr, t_wr = x_mem.write_port(), t_mem.write_port()
+        m.d.comb += [
+            x_rd.addr.eq(ctl.x_base + ctl.ic),  # layer 0's row of the issued column
+            t_rd.addr.eq(ctl.sample),
+            x_wr.addr.eq(self.ld_addr), x_wr.data.eq(self.ld_data),
+            x_wr.en.eq(self.ld_x_en & ctl.in_idle),
+            t_wr.addr.eq(self.ld_addr), t_wr.data.eq(self.ld_data),
+            t_wr.en.eq(self.ld_t_en & ctl.in_idle),
+        ]
+        return x_rd, t_rd
+
+    def _cost(self, m: Module, ctl: TrainerControl, sh: Shared):
+        """The cost of a pass: the output layer's squared errors summed over its
+        groups, narrowed to the cost format. Returns (C, saturated, the sum)."""
+        h, n_out = self.cfg.hw, self.layout.layers[-1].n_out
+        cost_acc_w = 2 * h.act_bits + 3 + n_out.bit_length()
         cost_acc = Signal(signed(cost_acc_w))
-        ct_reg = Signal(signed(h.ctilde_bits))
-        sat = {k: getattr(self, f"sat_{k}") for k in ("z", "act", "cost", "ctilde", "d", "g",
-                                                      "theta")}
-        z_flags, act_flags, g_flags, t_flags = [], [], [], []
-        cost_terms = []
-        shadow_parts = []
-        user_reads = []
-
-        row_offset = 0
-        for l, lx in enumerate(lay.layers):
-            in_bits, in_frac = (xb, h.x_frac) if l == 0 else (ab, h.act_frac)
-            lanes = lx.lanes
-            pmap = lx.param_map()
-            mem_init = lay.to_memory(self.theta0)[l]
-            m.submodules[f"theta{l}"] = theta_mem = memory.Memory(
-                shape=unsigned(lanes * tb), depth=lx.rows,
-                init=[_pack(r, tb) for r in mem_init])
-            m.submodules[f"g{l}"] = g_mem = memory.Memory(
-                shape=unsigned(lanes * gb), depth=lx.rows, init=[])
-            th_rd, th_user, th_wr = (theta_mem.read_port(), theta_mem.read_port(),
-                                     theta_mem.write_port())
-            g_rd, g_wr = g_mem.read_port(), g_mem.write_port()
-            if momentum:
-                m.submodules[f"v{l}"] = v_mem = memory.Memory(
-                    shape=unsigned(lanes * vb), depth=lx.rows, init=[])
-                v_rd, v_wr = v_mem.read_port(), v_mem.write_port()
-            key_rd = None
-            if not node:
-                keys = [_pack([(codes.key(p) << 1) | 1 if p >= 0 else 0 for p in row], kb + 1)
-                        for row in pmap]
-                m.submodules[f"key{l}"] = key_mem = memory.Memory(
-                    shape=unsigned(lanes * (kb + 1)), depth=lx.rows, init=keys)
-                key_rd = key_mem.read_port()
-                m.d.comb += key_rd.addr.eq(t)
-            m.d.comb += [th_rd.addr.eq(t), g_rd.addr.eq(t)]
-            if momentum:
-                m.d.comb += v_rd.addr.eq(t)
-            user_reads.append((row_offset, lx, th_user))
-            row_offset += lx.rows
-
-            # stage 1: this layer's row data (read at the previous edge)
-            s1_here = s1_valid & (s1_layer == l)
-            lane_codes = []
-            for lane in range(lanes):
-                if key_rd is None:
-                    lane_codes.append((Const(0, 1), Const(0, 1)))
-                else:
-                    f = key_rd.data[lane * (kb + 1):(lane + 1) * (kb + 1)]
-                    lane_codes.append(codes.bits(f[1:], f[0]))
-
-            # the inputs of the row's lanes: layer 0 from the sample memory, others from
-            # the h registers (pass) or h0 (flush); the bias row's lane q = 0 is 1.0
-            def row_inputs(regs, q_lane, *, lx=lx, l=l):
-                if l == 0:
-                    return _lane(x_rd.data, q_lane, xb)
-                cols = Array([Cat(*regs[c * lx.q:(c + 1) * lx.q]) for c in range(lx.cols)])
-                return _lane(cols[s1_c], q_lane, ab)
-
-            one_in = Const(1 << in_frac, signed(in_bits + 1))
-            pass_in = []
-            for q in range(lx.q):
-                v = Signal(signed(in_bits + 1), name=f"l{l}_in{q}")
-                m.d.comb += v.eq(Mux(s1_last, one_in if q == 0 else 0,
-                                     row_inputs(h_regs[l], q)))
-                pass_in.append(v)
-
-            # MAC: acc_k = sum over rows of sum_q (theta + a s) h, restarting at column 0
-            accs = []
-            for k in range(lx.p):
-                acc = Signal(signed(h.acc_bits), name=f"l{l}_acc{k}")
-                terms = []
-                for q in range(lx.q):
-                    lane = k * lx.q + q
-                    theta = _lane(th_rd.data, lane, tb)
-                    act_bit, neg_bit = lane_codes[lane]
-                    pert = Mux(perturbed & act_bit,
-                               Mux(neg_bit, Const(-amp, signed(tb + 1)),
-                                   Const(amp, signed(tb + 1))), 0)
-                    w = Signal(signed(tb + 1), name=f"l{l}_w{lane}")
-                    m.d.comb += w.eq(theta + pert)
-                    terms.append(w * pass_in[q])
-                total = tree_sum(terms)
-                with m.If(s1_here & in_pass):
-                    m.d.sync += acc.eq(Mux(s1_c == 0, 0, acc) + total)
-                accs.append(acc)
-
-            # stage 2: z, node code, activation, write the next layer's inputs
-            s2_here = s2_valid & (s2_layer == l)
-            zk = h.theta_frac + in_frac - h.z_frac
-            outs = []
-            for k, acc in enumerate(accs):
-                wide = Signal(signed(h.acc_bits + 1), name=f"l{l}_zw{k}")
-                m.d.comb += wide.eq(rescale(acc, zk, h.z_rounding))
-                z, zf = saturate(m, wide, h.z_bits, f"l{l}_z{k}")
-                z_flags.append(s2_here & zf)
-                zp = Signal(signed(h.z_bits + 1), name=f"l{l}_zp{k}")
-                if node:
-                    group = Array([Cat(*node_codes[lx.node_offset + g * lx.p + k])
-                                   for g in range(lx.groups)])[s2_g]
-                    n_act, n_neg = group[0], group[1]
-                    m.d.comb += zp.eq(z + Mux(in_pass & ~is_base & n_act,
-                                              Mux(n_neg, -amp, amp), 0))
-                else:
-                    m.d.comb += zp.eq(z)
-                y, af = activation(m, acts[l], zp, h, f"l{l}_h{k}")
-                act_flags.append(s2_here & af)
-                outs.append(y)
-            if l + 1 < n_layers:
-                for i in range(lx.n_out):
-                    g, k = divmod(i, lx.p)
-                    with m.If(s2_here & (s2_g == g)):
-                        m.d.sync += h_regs[l + 1][i].eq(outs[k])
-                        if node:
-                            with m.If(is_base):
-                                m.d.sync += h0_regs[l + 1][i].eq(outs[k])
-            else:
-                targets = Array([Cat(*[t_rd.data[(g * lx.p + k) * ab:(g * lx.p + k + 1) * ab]
-                                       for k in range(lx.p)]) for g in range(lx.groups)])[s2_g]
-                for k, y in enumerate(outs):
-                    e = Signal(signed(ab + 1), name=f"err{k}")
-                    m.d.comb += e.eq(y - _lane(targets, k, ab))
-                    cost_terms.append(e * e)
-
-            # SWEEP write stage: the lane datapath of the weight-update unit
-            s1_sweep = s1_here & in_sweep
-            new_theta, new_g, new_v = [], [], []
-            for lane in range(lanes):
-                k, q = divmod(lane, lx.q)
-                theta = _lane(th_rd.data, lane, tb)
-                g = _lane(g_rd.data, lane, gb)
-                v = _lane(v_rd.data, lane, vb) if momentum else None
-                if node:
-                    # inc = D_j h0_p, h0 in act LSBs (layer 0: x shifted; bias: 1.0)
-                    dsel = Array([D[lx.node_offset + gg * lx.p + k]
-                                  for gg in range(lx.groups)])[s1_g]
-                    if l == 0:
-                        x_in = _lane(x_rd.data, q, xb) << (h.act_frac - h.x_frac)
-                    else:
-                        x_in = row_inputs(h0_regs[l], q)
-                    hin = Signal(signed(ab + 1), name=f"l{l}_fin{lane}")
-                    bias_in = Const(1 << h.act_frac, signed(ab + 1)) if q == 0 else 0
-                    m.d.comb += hin.eq(Mux(s1_last, bias_in, x_in))
-                    inc = Signal(signed(h.g_bits + ab + 1), name=f"l{l}_inc{lane}")
-                    m.d.comb += inc.eq(dsel * hin)
-                else:
-                    act_bit, neg_bit = lane_codes[lane]
-                    inc = Signal(signed(h.ctilde_bits + 1), name=f"l{l}_sct{lane}")
-                    m.d.comb += inc.eq(Mux(act_bit, Mux(neg_bit, -ct_reg, ct_reg), 0))
-                t_next, g_next, v_next, gf, tf = lane_update(
-                    m, h_wu, f"l{l}_u{lane}", theta, g, v, inc, ~clearing, upd & ~clearing)
-                g_flags += [s1_sweep & f for f in gf]
-                t_flags.append(s1_sweep & tf)
-                new_theta.append(t_next)
-                new_g.append(Mux(clearing, 0, g_next))
-                if momentum:
-                    new_v.append(Mux(clearing, 0, v_next))
-            m.d.comb += [
-                th_wr.addr.eq(s1_row), th_wr.data.eq(Cat(*new_theta)), th_wr.en.eq(s1_sweep),
-                g_wr.addr.eq(s1_row), g_wr.data.eq(Cat(*new_g)), g_wr.en.eq(s1_sweep),
-            ]
-            if momentum:
-                m.d.comb += [v_wr.addr.eq(s1_row), v_wr.data.eq(Cat(*new_v)),
-                             v_wr.en.eq(s1_sweep)]
-            if self.trace_depth:
-                shadow = Signal(lx.rows * lanes * tb, name=f"theta_shadow{l}",
-                                init=_pack(mem_init.ravel(), tb))
-                with m.If(s1_sweep & upd & ~clearing):
-                    m.d.sync += shadow.word_select(s1_row, lanes * tb).eq(Cat(*new_theta))
-                shadow_parts.append(shadow)
-
-        # -- the cost of a pass, C~, D --
-        if cost_terms:
-            total = tree_sum(cost_terms)
-            with m.If(s2_valid & (s2_layer == n_layers - 1)):
+        if sh.cost_terms:
+            total = tree_sum(sh.cost_terms)
+            with m.If(ctl.s2_valid & (ctl.s2_layer == ctl.n_layers - 1)):
                 m.d.sync += cost_acc.eq(cost_acc + total)
         c_wide = Signal(signed(cost_acc_w + 1))
         m.d.comb += c_wide.eq(rescale(cost_acc, 2 * h.act_frac + h.cost_shift - h.cost_frac,
                                       h.z_rounding))
         c_val, c_flag = saturate(m, c_wide, h.cost_bits, "c_val")
-        ct_wide = Signal(signed(h.cost_bits + 1))
-        m.d.comb += ct_wide.eq(self.cost - self.cost0)
-        ct_val, ct_flag = ctilde(m, ct_wide, h.ctilde_bits, h.clamp, "ct")
+        return c_val, c_flag, cost_acc
+
+    def _node_deltas(self, m: Module, ctl: TrainerControl, sh: Shared, ct_val) -> list:
+        """Node perturbation: D_j <- sat(D_j + s_j C~) in CT, cleared at a segment's
+        end. Returns the saturation flags."""
+        h = self.cfg.hw
         d_flags = []
-        if node:
-            for j, (n_act, n_neg) in enumerate(node_codes):
-                dsum = Signal(signed(max(h.g_bits, h.ctilde_bits + 1) + 1), name=f"dsum{j}")
-                m.d.comb += dsum.eq(D[j] + Mux(n_act, Mux(n_neg, -ct_val, ct_val), 0))
-                dv, df = saturate(m, dsum, h.g_bits, f"dsat{j}")
-                with m.If(state == CT):
-                    m.d.sync += D[j].eq(dv)
-                with m.If((state == NEXT) & seg_end):
-                    m.d.sync += D[j].eq(0)
-                d_flags.append((state == CT) & df)
+        for j, (n_act, n_neg) in enumerate(sh.node_codes):
+            dsum = Signal(signed(max(h.g_bits, h.ctilde_bits + 1) + 1), name=f"dsum{j}")
+            m.d.comb += dsum.eq(sh.D[j] + Mux(n_act, Mux(n_neg, -ct_val, ct_val), 0))
+            dv, df = saturate(m, dsum, h.g_bits, f"dsat{j}")
+            with m.If(ctl.in_ct):
+                m.d.sync += sh.D[j].eq(dv)
+            with m.If(ctl.in_next & ctl.seg_end):
+                m.d.sync += sh.D[j].eq(0)
+            d_flags.append(ctl.in_ct & df)
+        return d_flags
 
-        # -- status counters --
+    def _status(self, m: Module, ctl: TrainerControl, sh: Shared, d_flags, c_flag,
+                ct_flag) -> None:
+        """The saturation counters (``HwTrainer.counters``)."""
         m.d.sync += [
-            sat["z"].eq(counter_add(sat["z"], popcount(z_flags))),
-            sat["act"].eq(counter_add(sat["act"], popcount(act_flags))),
-            sat["g"].eq(counter_add(sat["g"], popcount(g_flags))),
-            sat["theta"].eq(counter_add(sat["theta"], popcount(t_flags))),
+            self.sat_z.eq(counter_add(self.sat_z, popcount(sh.z_flags))),
+            self.sat_act.eq(counter_add(self.sat_act, popcount(sh.act_flags))),
+            self.sat_g.eq(counter_add(self.sat_g, popcount(sh.g_flags))),
+            self.sat_theta.eq(counter_add(self.sat_theta, popcount(sh.t_flags))),
         ]
-        if node:
-            m.d.sync += sat["d"].eq(counter_add(sat["d"], popcount(d_flags)))
-        with m.If(state == COST):
-            m.d.sync += sat["cost"].eq(counter_add(sat["cost"], c_flag))
-        with m.If(state == CT):
-            m.d.sync += sat["ctilde"].eq(counter_add(sat["ctilde"], ct_flag))
+        if sh.node:
+            m.d.sync += self.sat_d.eq(counter_add(self.sat_d, popcount(d_flags)))
+        with m.If(ctl.in_cost):
+            m.d.sync += self.sat_cost.eq(counter_add(self.sat_cost, c_flag))
+        with m.If(ctl.in_ct):
+            m.d.sync += self.sat_ctilde.eq(counter_add(self.sat_ctilde, ct_flag))
 
-        # -- the FSM --
-        step_count, update_count = self.step_count, self.update_count
-        at_limit = (self.step_limit != 0) & (step_count >= self.step_limit)
-        next_count = counter_add(step_count, 1)
-        stop_after = (self.step_limit != 0) & (next_count >= self.step_limit)
-        layer_done = t == rows_of[layer] + 1
-        sweep_done = (layer == n_layers - 1) & (t == rows_of[layer])
-
-        def start_layer(l):
-            return [layer.eq(l), t.eq(0), ic.eq(0), ig.eq(0)]
-
-        with m.Switch(state):
-            with m.Case(CLEAR, SWEEP):
-                # the issue stage walks every row of every layer, then one write cycle
-                with m.If(sweep_done):
-                    m.d.sync += state.eq(Mux(state == CLEAR, IDLE, NEXT))
-                    m.d.sync += clearing.eq(0)
-                with m.Elif(t == rows_of[layer] - 1):
-                    with m.If(layer != n_layers - 1):
-                        m.d.sync += start_layer(layer + 1)
-                    with m.Else():
-                        m.d.sync += t.eq(t + 1)
-                with m.Else():
-                    m.d.sync += t.eq(t + 1)
-            with m.Case(IDLE):
-                with m.If(self.run & ~at_limit):
-                    m.d.sync += [state.eq(PASS), *start_layer(0)]
-            with m.Case(PASS):
-                with m.If(layer_done):
-                    with m.If(layer == n_layers - 1):
-                        m.d.sync += state.eq(COST)
-                    with m.Else():
-                        m.d.sync += start_layer(layer + 1)
-                with m.Else():
-                    m.d.sync += t.eq(t + 1)
-            with m.Case(COST):
-                m.d.sync += cost_acc.eq(0)
-                with m.If(is_base):
-                    m.d.sync += [self.cost0.eq(c_val), base_pending.eq(0), state.eq(PASS),
-                                 *start_layer(0)]
-                with m.Else():
-                    m.d.sync += [self.cost.eq(c_val), state.eq(CT)]
-            with m.Case(CT):
-                m.d.sync += ct_reg.eq(ct_val)
-                if node:
-                    with m.If(seg_end):
-                        m.d.sync += [state.eq(SWEEP), *start_layer(0)]
-                    with m.Else():
-                        m.d.sync += state.eq(NEXT)
-                else:
-                    m.d.sync += [state.eq(SWEEP), *start_layer(0)]
-            with m.Case(NEXT):
-                new_sample = x_cnt == mg.tau_x - 1
-                m.d.sync += [
-                    step_count.eq(next_count),
-                    x_cnt.eq(Mux(new_sample, 0, x_cnt + 1)),
-                    th_cnt.eq(Mux(upd, 0, th_cnt + 1)),
-                    base_pending.eq(new_sample | upd),
-                ]
-                with m.If(upd):
-                    m.d.sync += update_count.eq(counter_add(update_count, 1))
-                with m.If(new_sample):
-                    wrap = sample == n_samples - 1
-                    m.d.sync += [sample.eq(Mux(wrap, 0, sample + 1)),
-                                 x_base.eq(Mux(wrap, 0, x_base + first.cols))]
-                with m.If(self.run & ~stop_after):
-                    m.d.sync += [state.eq(PASS), *start_layer(0)]
-                with m.Else():
-                    m.d.sync += state.eq(IDLE)
-        codes.advance(m, state == NEXT)
-
-        m.d.comb += [
-            self.busy.eq((state != IDLE) & (state != CLEAR)),
-            self.done.eq((state == IDLE) & at_limit),
-            self.updated.eq((state == NEXT) & upd),
-            self.ctilde.eq(ct_reg),
-            self.cycle.eq(cycle),
-        ]
-
-        # -- parameter read port: one cycle of latency --
+    def _param_port(self, m: Module, units: list) -> None:
+        """Parameter read port: row of the concatenated layer memories, then lane; one
+        cycle of latency."""
+        tb = self.cfg.hw.theta_bits
         lane_d = Signal.like(self.param_lane)
-        sel_d = Signal(range(max(n_layers, 2)))
+        sel_d = Signal(range(max(len(units), 2)))
         m.d.sync += lane_d.eq(self.param_lane)
-        datas = []
-        for l, (off, lx, port) in enumerate(user_reads):
+        datas, off = [], 0
+        for l, unit in enumerate(units):
+            port, lx = unit.user_read, unit.lx
             m.d.comb += port.addr.eq(self.param_row - off)
             inside = self.param_row < off + lx.rows
             if off:
                 inside = inside & (self.param_row >= off)
             with m.If(inside):
                 m.d.sync += sel_d.eq(l)
-            datas.append(port.data.word_select(lane_d, tb).as_signed()
-                         if lx.lanes > 1 else port.data.as_signed())
+            datas.append(lanes(port.data, tb, lx.lanes)[lane_d] if lx.lanes > 1
+                         else port.data.as_signed())
+            off += lx.rows
         m.d.comb += self.param_data.eq(Array(datas)[sel_d])
 
-        # -- verification taps --
-        # Two shift-register traces, each pulsing *_valid for one cycle when full, so
-        # the testbench wakes once per chunk: the perturbed costs with the cycle each
-        # first shows on ``cost``, and the parameters after each update with the cycle
-        # of its NEXT. The oldest entry is in the lowest bits; a partial chunk's
-        # *_count newest entries are at the top.
-        if self.trace_depth:
-            shadow = Cat(*shadow_parts)
-            m.d.comb += self.theta_shadow.eq(shadow)
-            self._trace(m, (state == COST) & ~is_base, [(c_val, self.trace_costs),
-                                                         (cycle + 1, self.trace_cycles)],
-                        self.trace_count, self.trace_valid, self.trace_depth)
-            self._trace(m, self.updated, [(shadow, self.upd_thetas), (cycle, self.upd_cycles)],
-                        self.upd_count, self.upd_valid, self.theta_depth)
-        return m
+    def _taps(self, m: Module, ctl: TrainerControl, c_val, shadow) -> None:
+        """The verification taps.
+
+        Two shift-register traces, each pulsing *_valid for one cycle when full, so the
+        testbench wakes once per chunk: the perturbed costs with the cycle each first
+        shows on ``cost``, and the parameters after each update with the cycle of its
+        NEXT. The oldest entry is in the lowest bits; a partial chunk's *_count newest
+        entries are at the top.
+        """
+        m.d.comb += self.theta_shadow.eq(shadow)
+        self._trace(m, ctl.in_cost & ~ctl.is_base, [(c_val, self.trace_costs),
+                                                     (ctl.cycle + 1, self.trace_cycles)],
+                    self.trace_count, self.trace_valid, self.trace_depth)
+        self._trace(m, self.updated, [(shadow, self.upd_thetas), (ctl.cycle, self.upd_cycles)],
+                    self.upd_count, self.upd_valid, self.theta_depth)
 
     @staticmethod
     def _trace(m: Module, push, fields, count_port, valid_port, depth: int) -> None:
