@@ -2,147 +2,134 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module mgd_core(cost_valid, cost, load_en, load_addr, load_data, clk, rst, param_valid, param_baseline, cost_ready, sample_next, busy, step_count, update_count, sat_ctilde, sat_g, sat_theta, params, theta, enable);
+module mgd_core(cost__payload, cost__valid, load_en, load_addr, load_data, clk, rst, param_valid, param_baseline, cost__ready, sample_next, busy, step_count, update_count, sat_ctilde, sat_g, sat_theta, params, theta, enable);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire \$100 ;
-  wire [32:0] \$101 ;
-  wire [32:0] \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire [2:0] \$108 ;
-  wire [2:0] \$109 ;
+  wire [32:0] \$10 ;
+  wire [17:0] \$100 ;
+  wire [16:0] \$101 ;
+  wire [16:0] \$102 ;
+  wire [16:0] \$103 ;
+  wire [17:0] \$104 ;
+  wire [16:0] \$105 ;
+  wire [16:0] \$106 ;
+  wire [16:0] \$107 ;
+  wire [17:0] \$108 ;
+  wire [16:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire [2:0] \$115 ;
-  wire [2:0] \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [16:0] \$110 ;
+  wire [16:0] \$111 ;
+  wire [17:0] \$112 ;
+  wire [16:0] \$113 ;
+  wire [16:0] \$114 ;
+  wire [16:0] \$115 ;
+  wire [17:0] \$116 ;
+  wire [16:0] \$117 ;
+  wire [16:0] \$118 ;
+  wire [16:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire [32:0] \$123 ;
-  wire [32:0] \$124 ;
+  wire [17:0] \$120 ;
+  wire [16:0] \$121 ;
+  wire [16:0] \$122 ;
+  wire [16:0] \$123 ;
+  wire [17:0] \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire [16:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
+  reg [1:0] \$128 ;
+  reg \$129 ;
+  wire \$13 ;
+  reg \$130 ;
+  reg [31:0] \$131 ;
+  reg [1:0] \$132 ;
+  reg [1:0] \$133 ;
+  reg [31:0] \$134 ;
+  reg \$135 ;
+  reg \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [16:0] \$14 ;
+  wire \$14 ;
   wire \$140 ;
-  reg \$141 ;
-  reg \$142 ;
-  reg [1:0] \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg [31:0] \$146 ;
-  reg [1:0] \$147 ;
-  reg [1:0] \$148 ;
-  reg [31:0] \$149 ;
-  wire [16:0] \$15 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire [2:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  wire [17:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
+  wire [15:0] \$153 ;
+  wire [15:0] \$154 ;
+  wire [15:0] \$155 ;
+  wire [15:0] \$156 ;
+  wire [15:0] \$157 ;
+  wire [15:0] \$158 ;
+  wire [15:0] \$159 ;
+  wire [2:0] \$16 ;
+  wire [15:0] \$160 ;
+  wire [15:0] \$161 ;
+  wire [15:0] \$162 ;
+  wire [15:0] \$163 ;
+  wire [15:0] \$164 ;
+  wire [15:0] \$165 ;
   wire [15:0] \$166 ;
   wire [15:0] \$167 ;
   wire [15:0] \$168 ;
-  wire [15:0] \$169 ;
-  wire [16:0] \$17 ;
-  wire [15:0] \$170 ;
-  wire [15:0] \$171 ;
-  wire [15:0] \$172 ;
-  wire [15:0] \$173 ;
-  wire [15:0] \$174 ;
-  wire [15:0] \$175 ;
-  wire [15:0] \$176 ;
-  wire [15:0] \$177 ;
-  wire [15:0] \$178 ;
-  wire [15:0] \$179 ;
-  wire [16:0] \$18 ;
-  wire [15:0] \$180 ;
-  wire [15:0] \$181 ;
-  wire [16:0] \$19 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire \$2 ;
-  wire [17:0] \$20 ;
-  wire [16:0] \$21 ;
-  wire [16:0] \$22 ;
-  wire [16:0] \$23 ;
-  wire [17:0] \$24 ;
-  wire [16:0] \$25 ;
-  wire [16:0] \$26 ;
-  wire [16:0] \$27 ;
-  wire [17:0] \$28 ;
-  wire [16:0] \$29 ;
+  wire \$20 ;
+  wire [2:0] \$21 ;
+  wire [2:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire [32:0] \$27 ;
+  wire \$28 ;
+  wire [32:0] \$29 ;
   wire \$3 ;
-  wire [16:0] \$30 ;
-  wire [16:0] \$31 ;
-  wire [17:0] \$32 ;
-  wire [16:0] \$33 ;
-  wire [16:0] \$34 ;
-  wire [16:0] \$35 ;
-  wire [17:0] \$36 ;
-  wire [16:0] \$37 ;
-  wire [16:0] \$38 ;
-  wire [16:0] \$39 ;
+  wire [32:0] \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire [17:0] \$40 ;
-  wire [16:0] \$41 ;
-  wire [16:0] \$42 ;
-  wire [16:0] \$43 ;
-  wire [17:0] \$44 ;
-  wire [16:0] \$45 ;
-  wire [16:0] \$46 ;
-  wire [16:0] \$47 ;
-  wire [17:0] \$48 ;
-  wire [16:0] \$49 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire [16:0] \$50 ;
-  wire [16:0] \$51 ;
-  wire [17:0] \$52 ;
-  wire [16:0] \$53 ;
-  wire [16:0] \$54 ;
-  wire [16:0] \$55 ;
-  wire [17:0] \$56 ;
-  wire [16:0] \$57 ;
-  wire [16:0] \$58 ;
-  wire [16:0] \$59 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire [1:0] \$54 ;
+  wire [1:0] \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [17:0] \$60 ;
+  wire \$60 ;
   wire [16:0] \$61 ;
   wire [16:0] \$62 ;
   wire [16:0] \$63 ;
@@ -152,7 +139,7 @@ module mgd_core(cost_valid, cost, load_en, load_addr, load_data, clk, rst, param
   wire [16:0] \$67 ;
   wire [17:0] \$68 ;
   wire [16:0] \$69 ;
-  wire \$7 ;
+  wire [32:0] \$7 ;
   wire [16:0] \$70 ;
   wire [16:0] \$71 ;
   wire [17:0] \$72 ;
@@ -160,70 +147,71 @@ module mgd_core(cost_valid, cost, load_en, load_addr, load_data, clk, rst, param
   wire [16:0] \$74 ;
   wire [16:0] \$75 ;
   wire [17:0] \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [16:0] \$77 ;
+  wire [16:0] \$78 ;
+  wire [16:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
-  wire \$9 ;
-  wire [1:0] \$90 ;
-  wire [1:0] \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire [17:0] \$80 ;
+  wire [16:0] \$81 ;
+  wire [16:0] \$82 ;
+  wire [16:0] \$83 ;
+  wire [17:0] \$84 ;
+  wire [16:0] \$85 ;
+  wire [16:0] \$86 ;
+  wire [16:0] \$87 ;
+  wire [17:0] \$88 ;
+  wire [16:0] \$89 ;
+  wire [32:0] \$9 ;
+  wire [16:0] \$90 ;
+  wire [16:0] \$91 ;
+  wire [17:0] \$92 ;
+  wire [16:0] \$93 ;
+  wire [16:0] \$94 ;
+  wire [16:0] \$95 ;
+  wire [17:0] \$96 ;
+  wire [16:0] \$97 ;
+  wire [16:0] \$98 ;
+  wire [16:0] \$99 ;
   wire [15:0] active;
-  wire [15:0] \active$32 ;
+  wire [15:0] \active$38 ;
   (* init = 1'h1 *)
   wire baseline;
   output busy;
   wire busy;
   input clk;
   wire clk;
-  input [15:0] cost;
-  wire [15:0] cost;
-  output cost_ready;
-  wire cost_ready;
-  input cost_valid;
-  wire cost_valid;
+  input [15:0] cost__payload;
+  wire [15:0] cost__payload;
+  wire [17:0] \cost__payload$33 ;
+  wire \cost__payload$33.baseline ;
+  wire \cost__payload$33.restart ;
+  wire [15:0] \cost__payload$33.value ;
+  output cost__ready;
+  wire cost__ready;
+  wire \cost__ready$21 ;
+  input cost__valid;
+  wire cost__valid;
+  wire \cost__valid$32 ;
   wire [15:0] ct;
   wire ct_valid;
+  wire [15:0] ctilde__payload;
+  wire ctilde__ready;
+  wire ctilde__valid;
   input enable;
   wire enable;
+  reg [1:0] fsm_state = 2'h0;
   reg got = 1'h0;
-  (* init = 1'h1 *)
-  wire in_baseline;
-  wire [15:0] in_cost;
-  wire in_ready;
-  reg in_restart = 1'h1;
-  wire in_valid;
   input [3:0] load_addr;
   wire [3:0] load_addr;
-  wire [3:0] \load_addr$40 ;
+  wire [3:0] \load_addr$44 ;
   input [15:0] load_data;
   wire [15:0] load_data;
-  wire [15:0] \load_data$41 ;
+  wire [15:0] \load_data$45 ;
   input load_en;
   wire load_en;
-  wire \load_en$39 ;
+  wire \load_en$43 ;
   wire [15:0] neg;
-  wire [15:0] \neg$30 ;
-  wire [15:0] out_ctilde;
-  wire out_ready;
-  wire out_valid;
+  wire [15:0] \neg$36 ;
   wire [16:0] param_0;
   wire [16:0] param_1;
   wire [16:0] param_10;
@@ -247,14 +235,13 @@ module mgd_core(cost_valid, cost, load_en, load_addr, load_data, clk, rst, param
   output [271:0] params;
   wire [271:0] params;
   wire ready;
-  (* init = 1'h1 *)
-  wire restart;
+  reg restart = 1'h1;
   input rst;
   wire rst;
   output sample_next;
   reg sample_next = 1'h0;
   (* init = 1'h0 *)
-  wire \sample_next$44 ;
+  wire \sample_next$31 ;
   wire [31:0] sat_count;
   output [31:0] sat_ctilde;
   wire [31:0] sat_ctilde;
@@ -264,12 +251,11 @@ module mgd_core(cost_valid, cost, load_en, load_addr, load_data, clk, rst, param
   output [31:0] sat_theta;
   wire [31:0] sat_theta;
   wire [31:0] \sat_theta$49 ;
-  reg [1:0] state = 2'h0;
   wire step;
   output [31:0] step_count;
   reg [31:0] step_count = 32'd0;
   (* init = 32'd0 *)
-  wire [31:0] \step_count$45 ;
+  wire [31:0] \step_count$27 ;
   reg [1:0] th_cnt = 2'h0;
   output [255:0] theta;
   wire [255:0] theta;
@@ -278,178 +264,164 @@ module mgd_core(cost_valid, cost, load_en, load_addr, load_data, clk, rst, param
   output [31:0] update_count;
   reg [31:0] update_count = 32'd0;
   (* init = 32'd0 *)
-  wire [31:0] \update_count$46 ;
+  wire [31:0] \update_count$30 ;
   reg [1:0] x_cnt = 2'h0;
-  assign \$1  = state == 1'h1;
-  assign in_valid = \$1  & cost_valid;
-  assign \$2  = state == 2'h2;
-  assign \$3  = state == 2'h2;
-  assign \$4  = \$3  & out_valid;
-  assign \$5  = state == 2'h2;
-  assign \$6  = \$5  & out_valid;
-  assign \$8  = th_cnt == 2'h3;
-  assign update = \$7  & \$8 ;
-  assign \$9  = ! state;
-  assign \load_en$39  = load_en & \$9 ;
-  assign \$10  = state == 2'h2;
-  assign \$11  = \$10  & out_valid;
-  assign param_valid = state == 1'h1;
-  assign \$12  = state == 1'h1;
-  assign cost_ready = \$12  & in_ready;
-  assign busy = | state;
-  assign \$13  = \$150  ? 17'h1ffc0 : 17'h00040;
-  assign \$15  = param_baseline ? 17'h00000 : \$14 ;
-  assign \$16  = $signed(\$166 ) + $signed(\$15 );
-  assign \$17  = \$151  ? 17'h1ffc0 : 17'h00040;
-  assign \$19  = param_baseline ? 17'h00000 : \$18 ;
-  assign \$20  = $signed(\$167 ) + $signed(\$19 );
-  assign \$21  = \$152  ? 17'h1ffc0 : 17'h00040;
-  assign \$23  = param_baseline ? 17'h00000 : \$22 ;
-  assign \$24  = $signed(\$168 ) + $signed(\$23 );
-  assign \$25  = \$153  ? 17'h1ffc0 : 17'h00040;
-  assign \$27  = param_baseline ? 17'h00000 : \$26 ;
-  assign \$28  = $signed(\$169 ) + $signed(\$27 );
-  assign \$29  = \$154  ? 17'h1ffc0 : 17'h00040;
-  assign \$31  = param_baseline ? 17'h00000 : \$30 ;
-  assign \$32  = $signed(\$170 ) + $signed(\$31 );
-  assign \$33  = \$155  ? 17'h1ffc0 : 17'h00040;
-  assign \$35  = param_baseline ? 17'h00000 : \$34 ;
-  assign \$36  = $signed(\$171 ) + $signed(\$35 );
-  assign \$37  = \$156  ? 17'h1ffc0 : 17'h00040;
-  assign \$39  = param_baseline ? 17'h00000 : \$38 ;
-  assign \$40  = $signed(\$172 ) + $signed(\$39 );
-  assign \$41  = \$157  ? 17'h1ffc0 : 17'h00040;
-  assign \$43  = param_baseline ? 17'h00000 : \$42 ;
-  assign \$44  = $signed(\$173 ) + $signed(\$43 );
-  assign \$45  = \$158  ? 17'h1ffc0 : 17'h00040;
-  assign \$47  = param_baseline ? 17'h00000 : \$46 ;
-  assign \$48  = $signed(\$174 ) + $signed(\$47 );
-  assign \$49  = \$159  ? 17'h1ffc0 : 17'h00040;
-  assign \$51  = param_baseline ? 17'h00000 : \$50 ;
-  assign \$52  = $signed(\$175 ) + $signed(\$51 );
-  assign \$53  = \$160  ? 17'h1ffc0 : 17'h00040;
-  assign \$55  = param_baseline ? 17'h00000 : \$54 ;
-  assign \$56  = $signed(\$176 ) + $signed(\$55 );
-  assign \$57  = \$161  ? 17'h1ffc0 : 17'h00040;
-  assign \$59  = param_baseline ? 17'h00000 : \$58 ;
-  assign \$60  = $signed(\$177 ) + $signed(\$59 );
-  assign \$61  = \$162  ? 17'h1ffc0 : 17'h00040;
+  assign \$1  = param_valid & cost__valid;
+  assign \$2  = \$1  & \cost__ready$21 ;
+  assign \$3  = ! got;
+  assign \$4  = \$2  & \$3 ;
+  assign \$5  = \$126  & ctilde__valid;
+  assign \$7  = step_count + 1'h1;
+  assign \$8  = \$7  > 32'd4294967295;
+  assign \$9  = step_count + 1'h1;
+  assign \$10  = \$8  ? 33'h0ffffffff : \$9 ;
+  assign \$11  = \$126  & ctilde__valid;
+  assign \$13  = th_cnt == 2'h3;
+  assign \$14  = \$12  & \$13 ;
+  assign \$15  = th_cnt + 1'h1;
+  assign \$16  = \$14  ? 3'h0 : \$15 ;
+  assign \$17  = \$126  & ctilde__valid;
+  assign \$19  = x_cnt == 2'h3;
+  assign \$20  = \$18  & \$19 ;
+  assign \$21  = x_cnt + 1'h1;
+  assign \$22  = \$20  ? 3'h0 : \$21 ;
+  assign \$23  = \$126  & ctilde__valid;
+  assign \$25  = th_cnt == 2'h3;
+  assign \$26  = \$24  & \$25 ;
+  assign \$27  = update_count + 1'h1;
+  assign \$28  = \$27  > 32'd4294967295;
+  assign \$29  = update_count + 1'h1;
+  assign \$30  = \$28  ? 33'h0ffffffff : \$29 ;
+  assign \$31  = \$126  & ctilde__valid;
+  assign \$33  = x_cnt == 2'h3;
+  assign \$34  = \$32  & \$33 ;
+  assign \$35  = \$126  & ctilde__valid;
+  assign \$37  = th_cnt == 2'h3;
+  assign \$38  = \$36  & \$37 ;
+  assign \$39  = \$126  & ctilde__valid;
+  assign \$41  = x_cnt == 2'h3;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = \$38  | \$42 ;
+  assign \$44  = \$126  & ctilde__valid;
+  assign \$46  = x_cnt == 2'h3;
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = param_valid & cost__valid;
+  assign \$49  = \$48  & \cost__ready$21 ;
+  assign \$50  = param_valid & cost__valid;
+  assign \$51  = \$50  & \cost__ready$21 ;
+  assign \$52  = ! got;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = got + 1'h1;
+  assign \$55  = \$53  ? 2'h0 : \$54 ;
+  assign \cost__valid$32  = param_valid & cost__valid;
+  assign \$56  = \$126  & ctilde__valid;
+  assign \$57  = \$126  & ctilde__valid;
+  assign \$59  = th_cnt == 2'h3;
+  assign update = \$58  & \$59 ;
+  assign \load_en$43  = load_en & \$125 ;
+  assign \$60  = \$126  & ctilde__valid;
+  assign cost__ready = param_valid & \cost__ready$21 ;
+  assign busy = ~ \$125 ;
+  assign \$61  = \$137  ? 17'h1ffc0 : 17'h00040;
   assign \$63  = param_baseline ? 17'h00000 : \$62 ;
-  assign \$64  = $signed(\$178 ) + $signed(\$63 );
-  assign \$65  = \$163  ? 17'h1ffc0 : 17'h00040;
+  assign \$64  = $signed(\$153 ) + $signed(\$63 );
+  assign \$65  = \$138  ? 17'h1ffc0 : 17'h00040;
   assign \$67  = param_baseline ? 17'h00000 : \$66 ;
-  assign \$68  = $signed(\$179 ) + $signed(\$67 );
-  assign \$69  = \$164  ? 17'h1ffc0 : 17'h00040;
+  assign \$68  = $signed(\$154 ) + $signed(\$67 );
+  assign \$69  = \$139  ? 17'h1ffc0 : 17'h00040;
   assign \$71  = param_baseline ? 17'h00000 : \$70 ;
-  assign \$72  = $signed(\$180 ) + $signed(\$71 );
-  assign \$73  = \$165  ? 17'h1ffc0 : 17'h00040;
+  assign \$72  = $signed(\$155 ) + $signed(\$71 );
+  assign \$73  = \$140  ? 17'h1ffc0 : 17'h00040;
   assign \$75  = param_baseline ? 17'h00000 : \$74 ;
-  assign \$76  = $signed(\$181 ) + $signed(\$75 );
-  assign \$77  = state == 2'h2;
-  assign \$78  = \$77  & out_valid;
-  assign \$80  = x_cnt == 2'h3;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = state == 1'h1;
-  assign \$83  = \$82  & cost_valid;
-  assign \$84  = \$83  & in_ready;
-  assign \$85  = state == 1'h1;
-  assign \$86  = \$85  & cost_valid;
-  assign \$87  = \$86  & in_ready;
-  assign \$88  = ! got;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = got + 1'h1;
-  assign \$91  = \$89  ? 2'h0 : \$90 ;
-  assign \$92  = state == 1'h1;
-  assign \$93  = \$92  & cost_valid;
-  assign \$94  = \$93  & in_ready;
-  assign \$95  = ! got;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = state == 2'h2;
-  assign \$98  = \$97  & out_valid;
-  assign \$100  = step_count == 32'd4294967295;
-  assign \$101  = step_count + 1'h1;
-  assign \$102  = \$100  ? { 1'h0, step_count } : \$101 ;
-  assign \$103  = state == 2'h2;
-  assign \$104  = \$103  & out_valid;
-  assign \$106  = th_cnt == 2'h3;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = th_cnt + 1'h1;
-  assign \$109  = \$107  ? 3'h0 : \$108 ;
-  assign \$110  = state == 2'h2;
-  assign \$111  = \$110  & out_valid;
-  assign \$113  = x_cnt == 2'h3;
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = x_cnt + 1'h1;
-  assign \$116  = \$114  ? 3'h0 : \$115 ;
-  assign \$117  = state == 2'h2;
-  assign \$118  = \$117  & out_valid;
-  assign \$120  = th_cnt == 2'h3;
-  assign \$121  = \$119  & \$120 ;
-  assign \$122  = update_count == 32'd4294967295;
-  assign \$123  = update_count + 1'h1;
-  assign \$124  = \$122  ? { 1'h0, update_count } : \$123 ;
-  assign \$125  = state == 2'h2;
-  assign \$126  = \$125  & out_valid;
-  assign \$128  = x_cnt == 2'h3;
-  assign \$129  = \$127  & \$128 ;
-  assign \$130  = state == 2'h2;
-  assign \$131  = \$130  & out_valid;
-  assign \$133  = th_cnt == 2'h3;
-  assign \$134  = \$132  & \$133 ;
-  assign \$135  = state == 2'h2;
-  assign \$136  = \$135  & out_valid;
-  assign \$138  = x_cnt == 2'h3;
-  assign \$139  = \$137  & \$138 ;
-  assign \$140  = \$134  | \$139 ;
+  assign \$76  = $signed(\$156 ) + $signed(\$75 );
+  assign \$77  = \$141  ? 17'h1ffc0 : 17'h00040;
+  assign \$79  = param_baseline ? 17'h00000 : \$78 ;
+  assign \$80  = $signed(\$157 ) + $signed(\$79 );
+  assign \$81  = \$142  ? 17'h1ffc0 : 17'h00040;
+  assign \$83  = param_baseline ? 17'h00000 : \$82 ;
+  assign \$84  = $signed(\$158 ) + $signed(\$83 );
+  assign \$85  = \$143  ? 17'h1ffc0 : 17'h00040;
+  assign \$87  = param_baseline ? 17'h00000 : \$86 ;
+  assign \$88  = $signed(\$159 ) + $signed(\$87 );
+  assign \$89  = \$144  ? 17'h1ffc0 : 17'h00040;
+  assign \$91  = param_baseline ? 17'h00000 : \$90 ;
+  assign \$92  = $signed(\$160 ) + $signed(\$91 );
+  assign \$93  = \$145  ? 17'h1ffc0 : 17'h00040;
+  assign \$95  = param_baseline ? 17'h00000 : \$94 ;
+  assign \$96  = $signed(\$161 ) + $signed(\$95 );
+  assign \$97  = \$146  ? 17'h1ffc0 : 17'h00040;
+  assign \$99  = param_baseline ? 17'h00000 : \$98 ;
+  assign \$100  = $signed(\$162 ) + $signed(\$99 );
+  assign \$101  = \$147  ? 17'h1ffc0 : 17'h00040;
+  assign \$103  = param_baseline ? 17'h00000 : \$102 ;
+  assign \$104  = $signed(\$163 ) + $signed(\$103 );
+  assign \$105  = \$148  ? 17'h1ffc0 : 17'h00040;
+  assign \$107  = param_baseline ? 17'h00000 : \$106 ;
+  assign \$108  = $signed(\$164 ) + $signed(\$107 );
+  assign \$109  = \$149  ? 17'h1ffc0 : 17'h00040;
+  assign \$111  = param_baseline ? 17'h00000 : \$110 ;
+  assign \$112  = $signed(\$165 ) + $signed(\$111 );
+  assign \$113  = \$150  ? 17'h1ffc0 : 17'h00040;
+  assign \$115  = param_baseline ? 17'h00000 : \$114 ;
+  assign \$116  = $signed(\$166 ) + $signed(\$115 );
+  assign \$117  = \$151  ? 17'h1ffc0 : 17'h00040;
+  assign \$119  = param_baseline ? 17'h00000 : \$118 ;
+  assign \$120  = $signed(\$167 ) + $signed(\$119 );
+  assign \$121  = \$152  ? 17'h1ffc0 : 17'h00040;
+  assign \$123  = param_baseline ? 17'h00000 : \$122 ;
+  assign \$124  = $signed(\$168 ) + $signed(\$123 );
+  assign \$125  = ! fsm_state;
+  assign param_valid = fsm_state == 1'h1;
+  assign \$126  = fsm_state == 2'h2;
+  assign \$127  = fsm_state == 2'h3;
   always @(posedge clk)
-    sample_next <= \$141 ;
+    fsm_state <= \$128 ;
   always @(posedge clk)
-    got <= \$142 ;
+    param_baseline <= \$129 ;
   always @(posedge clk)
-    state <= \$143 ;
+    restart <= \$130 ;
   always @(posedge clk)
-    param_baseline <= \$144 ;
+    step_count <= \$131 ;
   always @(posedge clk)
-    in_restart <= \$145 ;
+    th_cnt <= \$132 ;
   always @(posedge clk)
-    step_count <= \$146 ;
+    x_cnt <= \$133 ;
   always @(posedge clk)
-    th_cnt <= \$147 ;
+    update_count <= \$134 ;
   always @(posedge clk)
-    x_cnt <= \$148 ;
+    sample_next <= \$135 ;
   always @(posedge clk)
-    update_count <= \$149 ;
+    got <= \$136 ;
   \mgd_core.acc  acc (
     .clk(clk),
-    .in_baseline(param_baseline),
-    .in_cost(cost),
-    .in_ready(in_ready),
-    .in_valid(in_valid),
-    .out_ctilde(ct),
-    .out_ready(out_ready),
-    .out_valid(out_valid),
+    .cost__payload(\cost__payload$33 ),
+    .cost__ready(\cost__ready$21 ),
+    .cost__valid(\cost__valid$32 ),
+    .ctilde__payload(ct),
+    .ctilde__ready(ctilde__ready),
+    .ctilde__valid(ctilde__valid),
     .rst(rst),
     .sat_count(sat_ctilde)
   );
   \mgd_core.gen  gen (
-    .advance(step),
     .clk(clk),
-    .\port$174$0 (\$150 ),
-    .\port$176$0 (\$151 ),
-    .\port$178$0 (\$152 ),
-    .\port$180$0 (\$153 ),
-    .\port$182$0 (\$154 ),
-    .\port$184$0 (\$155 ),
-    .\port$186$0 (\$156 ),
-    .\port$188$0 (\$157 ),
-    .\port$190$0 (\$158 ),
-    .\port$192$0 (\$159 ),
-    .\port$194$0 (\$160 ),
-    .\port$196$0 (\$161 ),
-    .\port$198$0 (\$162 ),
-    .\port$200$0 (\$163 ),
-    .\port$202$0 (\$164 ),
-    .\port$204$0 (\$165 ),
+    .code_advance(step),
+    .\port$162$0 (\$137 ),
+    .\port$165$0 (\$138 ),
+    .\port$168$0 (\$139 ),
+    .\port$171$0 (\$140 ),
+    .\port$174$0 (\$141 ),
+    .\port$177$0 (\$142 ),
+    .\port$180$0 (\$143 ),
+    .\port$183$0 (\$144 ),
+    .\port$186$0 (\$145 ),
+    .\port$189$0 (\$146 ),
+    .\port$192$0 (\$147 ),
+    .\port$195$0 (\$148 ),
+    .\port$198$0 (\$149 ),
+    .\port$201$0 (\$150 ),
+    .\port$204$0 (\$151 ),
+    .\port$207$0 (\$152 ),
     .rst(rst)
   );
   \mgd_core.wu  wu (
@@ -458,406 +430,409 @@ module mgd_core(cost_valid, cost, load_en, load_addr, load_data, clk, rst, param
     .ct_valid(ct_valid),
     .load_addr(load_addr),
     .load_data(load_data),
-    .load_en(\load_en$39 ),
-    .\port$174$0 (\$150 ),
-    .\port$176$0 (\$151 ),
-    .\port$178$0 (\$152 ),
-    .\port$180$0 (\$153 ),
-    .\port$182$0 (\$154 ),
-    .\port$184$0 (\$155 ),
-    .\port$186$0 (\$156 ),
-    .\port$188$0 (\$157 ),
-    .\port$190$0 (\$158 ),
-    .\port$192$0 (\$159 ),
-    .\port$194$0 (\$160 ),
-    .\port$196$0 (\$161 ),
-    .\port$198$0 (\$162 ),
-    .\port$200$0 (\$163 ),
-    .\port$202$0 (\$164 ),
-    .\port$204$0 (\$165 ),
+    .load_en(\load_en$43 ),
+    .\port$162$0 (\$137 ),
+    .\port$165$0 (\$138 ),
+    .\port$168$0 (\$139 ),
+    .\port$171$0 (\$140 ),
+    .\port$174$0 (\$141 ),
+    .\port$177$0 (\$142 ),
+    .\port$180$0 (\$143 ),
+    .\port$183$0 (\$144 ),
+    .\port$186$0 (\$145 ),
+    .\port$189$0 (\$146 ),
+    .\port$192$0 (\$147 ),
+    .\port$195$0 (\$148 ),
+    .\port$198$0 (\$149 ),
+    .\port$201$0 (\$150 ),
+    .\port$204$0 (\$151 ),
+    .\port$207$0 (\$152 ),
     .rst(rst),
     .sat_g(sat_g),
     .sat_theta(sat_theta),
-    .theta_0(\$166 ),
-    .theta_1(\$167 ),
-    .theta_10(\$176 ),
-    .theta_11(\$177 ),
-    .theta_12(\$178 ),
-    .theta_13(\$179 ),
-    .theta_14(\$180 ),
-    .theta_15(\$181 ),
-    .theta_2(\$168 ),
-    .theta_3(\$169 ),
-    .theta_4(\$170 ),
-    .theta_5(\$171 ),
-    .theta_6(\$172 ),
-    .theta_7(\$173 ),
-    .theta_8(\$174 ),
-    .theta_9(\$175 ),
+    .theta_0(\$153 ),
+    .theta_1(\$154 ),
+    .theta_10(\$163 ),
+    .theta_11(\$164 ),
+    .theta_12(\$165 ),
+    .theta_13(\$166 ),
+    .theta_14(\$167 ),
+    .theta_15(\$168 ),
+    .theta_2(\$155 ),
+    .theta_3(\$156 ),
+    .theta_4(\$157 ),
+    .theta_5(\$158 ),
+    .theta_6(\$159 ),
+    .theta_7(\$160 ),
+    .theta_8(\$161 ),
+    .theta_9(\$162 ),
     .update(update)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \$81 ;
-    if (rst) begin
-      \$141  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = got;
-    if (\$84 ) begin
-      \$142  = \$91 [0];
-    end
-    if (rst) begin
-      \$142  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = state;
+    \$128  = fsm_state;
     (* full_case = 32'd1 *)
-    casez (state)
+    casez (fsm_state)
       2'h0:
           if (enable) begin
-            \$143  = 2'h1;
+            \$128  = 2'h1;
           end
       2'h1:
-          if (\$96 ) begin
+          if (\$4 ) begin
             (* full_case = 32'd1 *)
             if (param_baseline) begin
             end else begin
-              \$143  = 2'h2;
+              \$128  = 2'h2;
             end
           end
       2'h2:
-          if (\$99 ) begin
-            \$143  = 2'h0;
+          if (\$6 ) begin
+            \$128  = 2'h0;
           end
       2'h3:
-          \$143  = 2'h0;
+          \$128  = 2'h0;
     endcase
     if (rst) begin
-      \$143  = 2'h0;
+      \$128  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = param_baseline;
-    casez (state)
+    \$129  = param_baseline;
+    casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
-          if (\$96 ) begin
+          if (\$4 ) begin
             if (param_baseline) begin
-              \$144  = 1'h0;
+              \$129  = 1'h0;
             end
           end
       2'h2:
-          if (\$99 ) begin
-            if (\$140 ) begin
-              \$144  = 1'h1;
+          if (\$6 ) begin
+            if (\$43 ) begin
+              \$129  = 1'h1;
             end
           end
     endcase
     if (rst) begin
-      \$144  = 1'h1;
+      \$129  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = in_restart;
-    casez (state)
+    \$130  = restart;
+    casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
-          if (\$96 ) begin
+          if (\$4 ) begin
             (* full_case = 32'd1 *)
             if (param_baseline) begin
             end else begin
-              \$145  = 1'h0;
+              \$130  = 1'h0;
             end
           end
       2'h2:
-          if (\$99 ) begin
-            if (\$129 ) begin
-              \$145  = 1'h1;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$145  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = step_count;
-    casez (state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (\$99 ) begin
-            \$146  = \$102 [31:0];
-          end
-    endcase
-    if (rst) begin
-      \$146  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = th_cnt;
-    casez (state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (\$99 ) begin
-            \$147  = \$109 [1:0];
-          end
-    endcase
-    if (rst) begin
-      \$147  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = x_cnt;
-    casez (state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (\$99 ) begin
-            \$148  = \$116 [1:0];
-          end
-    endcase
-    if (rst) begin
-      \$148  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = update_count;
-    casez (state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (\$99 ) begin
-            if (\$121 ) begin
-              \$149  = \$124 [31:0];
+          if (\$6 ) begin
+            if (\$34 ) begin
+              \$130  = 1'h1;
             end
           end
     endcase
     if (rst) begin
-      \$149  = 32'd0;
+      \$130  = 1'h1;
     end
   end
-  assign in_cost = cost;
-  assign in_baseline = param_baseline;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$131  = step_count;
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          if (\$6 ) begin
+            \$131  = \$10 [31:0];
+          end
+    endcase
+    if (rst) begin
+      \$131  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = th_cnt;
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          if (\$6 ) begin
+            \$132  = \$16 [1:0];
+          end
+    endcase
+    if (rst) begin
+      \$132  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$133  = x_cnt;
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          if (\$6 ) begin
+            \$133  = \$22 [1:0];
+          end
+    endcase
+    if (rst) begin
+      \$133  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = update_count;
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          if (\$6 ) begin
+            if (\$26 ) begin
+              \$134  = \$30 [31:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$134  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$135  = \$47 ;
+    if (rst) begin
+      \$135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$136  = got;
+    if (\$49 ) begin
+      \$136  = \$55 [0];
+    end
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
   assign baseline = param_baseline;
-  assign restart = in_restart;
   assign ready = 1'h1;
-  assign neg = { \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150  };
-  assign \neg$30  = { \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150  };
+  assign \step_count$27  = step_count;
+  assign \update_count$30  = update_count;
+  assign \sample_next$31  = sample_next;
+  assign neg = { \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137  };
+  assign \neg$36  = { \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137  };
   assign active = 16'hffff;
-  assign \active$32  = 16'hffff;
-  assign out_ctilde = ct;
-  assign \load_addr$40  = load_addr;
-  assign \load_data$41  = load_data;
-  assign \sample_next$44  = sample_next;
-  assign \step_count$45  = step_count;
-  assign \update_count$46  = update_count;
+  assign \active$38  = 16'hffff;
+  assign ctilde__payload = ct;
+  assign \load_addr$44  = load_addr;
+  assign \load_data$45  = load_data;
   assign sat_count = sat_ctilde;
   assign \sat_g$48  = sat_g;
   assign \sat_theta$49  = sat_theta;
-  assign param_0 = \$16 [16:0];
-  assign \theta$51  = { \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166  };
-  assign param_1 = \$20 [16:0];
-  assign param_2 = \$24 [16:0];
-  assign param_3 = \$28 [16:0];
-  assign param_4 = \$32 [16:0];
-  assign param_5 = \$36 [16:0];
-  assign param_6 = \$40 [16:0];
-  assign param_7 = \$44 [16:0];
-  assign param_8 = \$48 [16:0];
-  assign param_9 = \$52 [16:0];
-  assign param_10 = \$56 [16:0];
-  assign param_11 = \$60 [16:0];
-  assign param_12 = \$64 [16:0];
-  assign param_13 = \$68 [16:0];
-  assign param_14 = \$72 [16:0];
-  assign param_15 = \$76 [16:0];
-  assign params = { \$76 [16:0], \$72 [16:0], \$68 [16:0], \$64 [16:0], \$60 [16:0], \$56 [16:0], \$52 [16:0], \$48 [16:0], \$44 [16:0], \$40 [16:0], \$36 [16:0], \$32 [16:0], \$28 [16:0], \$24 [16:0], \$20 [16:0], \$16 [16:0] };
-  assign theta = { \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166  };
-  assign out_ready = \$2 ;
-  assign ct_valid = \$4 ;
-  assign \$7  = \$6 ;
-  assign step = \$11 ;
-  assign \$14  = \$13 ;
+  assign param_0 = \$64 [16:0];
+  assign \theta$51  = { \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153  };
+  assign param_1 = \$68 [16:0];
+  assign param_2 = \$72 [16:0];
+  assign param_3 = \$76 [16:0];
+  assign param_4 = \$80 [16:0];
+  assign param_5 = \$84 [16:0];
+  assign param_6 = \$88 [16:0];
+  assign param_7 = \$92 [16:0];
+  assign param_8 = \$96 [16:0];
+  assign param_9 = \$100 [16:0];
+  assign param_10 = \$104 [16:0];
+  assign param_11 = \$108 [16:0];
+  assign param_12 = \$112 [16:0];
+  assign param_13 = \$116 [16:0];
+  assign param_14 = \$120 [16:0];
+  assign param_15 = \$124 [16:0];
+  assign params = { \$124 [16:0], \$120 [16:0], \$116 [16:0], \$112 [16:0], \$108 [16:0], \$104 [16:0], \$100 [16:0], \$96 [16:0], \$92 [16:0], \$88 [16:0], \$84 [16:0], \$80 [16:0], \$76 [16:0], \$72 [16:0], \$68 [16:0], \$64 [16:0] };
+  assign theta = { \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153  };
+  assign \cost__payload$33.value  = \cost__payload$33 [15:0];
+  assign \cost__payload$33.baseline  = \cost__payload$33 [16];
+  assign \cost__payload$33.restart  = \cost__payload$33 [17];
+  assign \cost__payload$33 [17] = restart;
+  assign \cost__payload$33 [16] = param_baseline;
+  assign \cost__payload$33 [15:0] = cost__payload;
+  assign \$6  = \$5 ;
+  assign \$12  = \$11 ;
   assign \$18  = \$17 ;
-  assign \$22  = \$21 ;
-  assign \$26  = \$25 ;
-  assign \$30  = \$29 ;
-  assign \$34  = \$33 ;
-  assign \$38  = \$37 ;
-  assign \$42  = \$41 ;
-  assign \$46  = \$45 ;
-  assign \$50  = \$49 ;
-  assign \$54  = \$53 ;
+  assign \$24  = \$23 ;
+  assign \$32  = \$31 ;
+  assign \$36  = \$35 ;
+  assign \$40  = \$39 ;
+  assign \$45  = \$44 ;
+  assign ctilde__ready = \$126 ;
+  assign ct_valid = \$56 ;
   assign \$58  = \$57 ;
+  assign step = \$60 ;
   assign \$62  = \$61 ;
   assign \$66  = \$65 ;
   assign \$70  = \$69 ;
   assign \$74  = \$73 ;
-  assign \$79  = \$78 ;
-  assign \$99  = \$98 ;
-  assign \$105  = \$104 ;
-  assign \$112  = \$111 ;
-  assign \$119  = \$118 ;
-  assign \$127  = \$126 ;
-  assign \$132  = \$131 ;
-  assign \$137  = \$136 ;
+  assign \$78  = \$77 ;
+  assign \$82  = \$81 ;
+  assign \$86  = \$85 ;
+  assign \$90  = \$89 ;
+  assign \$94  = \$93 ;
+  assign \$98  = \$97 ;
+  assign \$102  = \$101 ;
+  assign \$106  = \$105 ;
+  assign \$110  = \$109 ;
+  assign \$114  = \$113 ;
+  assign \$118  = \$117 ;
+  assign \$122  = \$121 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mgd_core.acc (clk, rst, in_valid, out_ready, in_ready, in_baseline, out_valid, out_ctilde, sat_count, in_cost);
+module \mgd_core.acc (rst, cost__valid, ctilde__ready, cost__ready, cost__payload, ctilde__valid, ctilde__payload, sat_count, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [32:0] \$10 ;
   wire \$11 ;
   wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire [32:0] \$17 ;
-  reg \$18 ;
-  reg [15:0] \$19 ;
+  wire [32:0] \$13 ;
+  wire [32:0] \$14 ;
+  reg \$15 ;
+  reg [15:0] \$16 ;
+  reg [15:0] \$17 ;
+  reg [31:0] \$18 ;
   wire [16:0] \$2 ;
-  reg [15:0] \$20 ;
-  reg [31:0] \$21 ;
   wire \$3 ;
   wire \$4 ;
-  wire \$5 ;
+  wire [15:0] \$5 ;
   wire \$6 ;
-  wire [18:0] \$7 ;
-  wire [18:0] \$8 ;
+  wire \$7 ;
+  wire \$8 ;
   wire \$9 ;
   wire accept;
   wire [15:0] avg;
   reg [15:0] c0 = 16'h0000;
   input clk;
   wire clk;
+  input [17:0] cost__payload;
+  wire [17:0] cost__payload;
+  wire \cost__payload.baseline ;
+  wire \cost__payload.restart ;
+  wire [15:0] \cost__payload.value ;
+  output cost__ready;
+  wire cost__ready;
+  input cost__valid;
+  wire cost__valid;
   wire [15:0] ct;
   wire [15:0] ct_sat;
+  wire ct_sat_hi;
+  wire ct_sat_lo;
+  output [15:0] ctilde__payload;
+  reg [15:0] ctilde__payload = 16'h0000;
+  input ctilde__ready;
+  wire ctilde__ready;
+  output ctilde__valid;
+  reg ctilde__valid = 1'h0;
   wire emit;
-  input in_baseline;
-  wire in_baseline;
-  input [15:0] in_cost;
-  wire [15:0] in_cost;
-  output in_ready;
-  wire in_ready;
-  input in_valid;
-  wire in_valid;
-  output [15:0] out_ctilde;
-  reg [15:0] out_ctilde = 16'h0000;
-  input out_ready;
-  wire out_ready;
-  output out_valid;
-  reg out_valid = 1'h0;
   wire [18:0] raw;
   input rst;
   wire rst;
   output [31:0] sat_count;
   reg [31:0] sat_count = 32'd0;
-  assign \$1  = ~ out_valid;
-  assign in_ready = \$1  | out_ready;
-  assign accept = in_valid & in_ready;
+  assign \$1  = ~ ctilde__valid;
+  assign cost__ready = \$1  | ctilde__ready;
+  assign accept = cost__valid & cost__ready;
   assign \$2  = $signed(avg) - $signed(c0);
-  assign \$4  = ~ in_baseline;
+  assign \$4  = ~ cost__payload[16];
   assign emit = \$3  & \$4 ;
-  assign \$5  = $signed(\$2 ) > $signed(16'h7fff);
-  assign \$6  = $signed(\$2 ) < $signed(16'h8000);
-  assign \$7  = \$6  ? 19'h78000 : { \$2 [16], \$2 [16], \$2  };
-  assign \$8  = \$5  ? 19'h07fff : \$7 ;
-  assign \$9  = out_valid & out_ready;
-  assign \$11  = \$10  & in_baseline;
-  assign \$12  = $signed(\$2 ) > $signed(16'h7fff);
-  assign \$13  = $signed(\$2 ) < $signed(16'h8000);
-  assign \$14  = \$12  | \$13 ;
-  assign \$15  = sat_count != 32'd4294967295;
-  assign \$16  = \$14  & \$15 ;
-  assign \$17  = sat_count + 1'h1;
+  assign ct_sat_hi = $signed(\$2 ) > $signed(16'h7fff);
+  assign ct_sat_lo = $signed(\$2 ) < $signed(16'h8000);
+  assign \$5  = ct_sat_lo ? 16'h8000 : \$2 [15:0];
+  assign ct_sat = ct_sat_hi ? 16'h7fff : \$5 ;
+  assign \$6  = ctilde__valid & ctilde__ready;
+  assign \$8  = \$7  & cost__payload[16];
+  assign \$9  = ct_sat_hi | ct_sat_lo;
+  assign \$10  = sat_count + \$9 ;
+  assign \$11  = \$10  > 32'd4294967295;
+  assign \$12  = ct_sat_hi | ct_sat_lo;
+  assign \$13  = sat_count + \$12 ;
+  assign \$14  = \$11  ? 33'h0ffffffff : \$13 ;
   always @(posedge clk)
-    out_valid <= \$18 ;
+    ctilde__valid <= \$15 ;
   always @(posedge clk)
-    c0 <= \$19 ;
+    c0 <= \$16 ;
   always @(posedge clk)
-    out_ctilde <= \$20 ;
+    ctilde__payload <= \$17 ;
   always @(posedge clk)
-    sat_count <= \$21 ;
+    sat_count <= \$18 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$18  = out_valid;
-    if (\$9 ) begin
-      \$18  = 1'h0;
+    \$15  = ctilde__valid;
+    if (\$6 ) begin
+      \$15  = 1'h0;
     end
     if (emit) begin
-      \$18  = 1'h1;
+      \$15  = 1'h1;
     end
     if (rst) begin
-      \$18  = 1'h0;
+      \$15  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$19  = c0;
-    if (\$11 ) begin
-      \$19  = avg;
+    \$16  = c0;
+    if (\$8 ) begin
+      \$16  = avg;
     end
     if (rst) begin
-      \$19  = 16'h0000;
+      \$16  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$20  = out_ctilde;
+    \$17  = ctilde__payload;
     if (emit) begin
-      \$20  = \$8 [15:0];
+      \$17  = ct_sat;
     end
     if (rst) begin
-      \$20  = 16'h0000;
+      \$17  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$21  = sat_count;
+    \$18  = sat_count;
     if (emit) begin
-      if (\$16 ) begin
-        \$21  = \$17 [31:0];
-      end
+      \$18  = \$14 [31:0];
     end
     if (rst) begin
-      \$21  = 32'd0;
+      \$18  = 32'd0;
     end
   end
   assign raw = { \$2 [16], \$2 [16], \$2  };
-  assign ct_sat = \$8 [15:0];
-  assign ct = \$8 [15:0];
-  assign avg = in_cost;
+  assign ct = ct_sat;
+  assign \cost__payload.value  = cost__payload[15:0];
+  assign \cost__payload.baseline  = cost__payload[16];
+  assign \cost__payload.restart  = cost__payload[17];
+  assign avg = cost__payload[15:0];
   assign \$3  = accept;
-  assign \$10  = accept;
+  assign \$7  = accept;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mgd_core.gen (rst, advance, \port$174$0 , \port$176$0 , \port$178$0 , \port$180$0 , \port$182$0 , \port$184$0 , \port$186$0 , \port$188$0 , \port$190$0 , \port$192$0 , \port$194$0 , \port$196$0 , \port$198$0 , \port$200$0 , \port$202$0 , \port$204$0 , clk);
+module \mgd_core.gen (rst, code_advance, \port$162$0 , \port$165$0 , \port$168$0 , \port$171$0 , \port$174$0 , \port$177$0 , \port$180$0 , \port$183$0 , \port$186$0 , \port$189$0 , \port$192$0 , \port$195$0 , \port$198$0 , \port$201$0 , \port$204$0 , \port$207$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -885,129 +860,161 @@ module \mgd_core.gen (rst, advance, \port$174$0 , \port$176$0 , \port$178$0 , \p
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
-  wire [31:0] \$33 ;
-  wire [31:0] \$34 ;
-  wire [31:0] \$35 ;
-  reg [31:0] \$36 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire [31:0] \$49 ;
   wire \$5 ;
+  wire [31:0] \$50 ;
+  wire [31:0] \$51 ;
+  reg [31:0] \$52 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
   wire [15:0] active;
-  input advance;
-  wire advance;
   input clk;
   wire clk;
-  reg [31:0] lfsr = 32'd44257;
+  input code_advance;
+  wire code_advance;
+  reg [31:0] code_lfsr = 32'd44257;
   wire [15:0] neg;
+  output \port$162$0 ;
+  wire \port$162$0 ;
+  output \port$165$0 ;
+  wire \port$165$0 ;
+  output \port$168$0 ;
+  wire \port$168$0 ;
+  output \port$171$0 ;
+  wire \port$171$0 ;
   output \port$174$0 ;
   wire \port$174$0 ;
-  output \port$176$0 ;
-  wire \port$176$0 ;
-  output \port$178$0 ;
-  wire \port$178$0 ;
+  output \port$177$0 ;
+  wire \port$177$0 ;
   output \port$180$0 ;
   wire \port$180$0 ;
-  output \port$182$0 ;
-  wire \port$182$0 ;
-  output \port$184$0 ;
-  wire \port$184$0 ;
+  output \port$183$0 ;
+  wire \port$183$0 ;
   output \port$186$0 ;
   wire \port$186$0 ;
-  output \port$188$0 ;
-  wire \port$188$0 ;
-  output \port$190$0 ;
-  wire \port$190$0 ;
+  output \port$189$0 ;
+  wire \port$189$0 ;
   output \port$192$0 ;
   wire \port$192$0 ;
-  output \port$194$0 ;
-  wire \port$194$0 ;
-  output \port$196$0 ;
-  wire \port$196$0 ;
+  output \port$195$0 ;
+  wire \port$195$0 ;
   output \port$198$0 ;
   wire \port$198$0 ;
-  output \port$200$0 ;
-  wire \port$200$0 ;
-  output \port$202$0 ;
-  wire \port$202$0 ;
+  output \port$201$0 ;
+  wire \port$201$0 ;
   output \port$204$0 ;
   wire \port$204$0 ;
+  output \port$207$0 ;
+  wire \port$207$0 ;
   input rst;
   wire rst;
   wire step;
-  assign \$1  = lfsr[0] ^ lfsr[1];
-  assign \$2  = \$1  ^ lfsr[2];
-  assign \$3  = lfsr[0] ^ lfsr[1];
-  assign \$4  = \$3  ^ lfsr[3];
-  assign \$5  = lfsr[0] ^ lfsr[1];
-  assign \$6  = \$5  ^ lfsr[4];
-  assign \$7  = lfsr[0] ^ lfsr[1];
-  assign \$8  = \$7  ^ lfsr[5];
-  assign \$9  = lfsr[0] ^ lfsr[1];
-  assign \$10  = \$9  ^ lfsr[6];
-  assign \$11  = lfsr[0] ^ lfsr[1];
-  assign \$12  = \$11  ^ lfsr[7];
-  assign \$13  = lfsr[0] ^ lfsr[1];
-  assign \$14  = \$13  ^ lfsr[8];
-  assign \$15  = lfsr[0] ^ lfsr[1];
-  assign \$16  = \$15  ^ lfsr[9];
-  assign \$17  = lfsr[0] ^ lfsr[1];
-  assign \$18  = \$17  ^ lfsr[10];
-  assign \$19  = lfsr[0] ^ lfsr[1];
-  assign \$20  = \$19  ^ lfsr[11];
-  assign \$21  = lfsr[0] ^ lfsr[1];
-  assign \$22  = \$21  ^ lfsr[12];
-  assign \$23  = lfsr[0] ^ lfsr[1];
-  assign \$24  = \$23  ^ lfsr[13];
-  assign \$25  = lfsr[0] ^ lfsr[1];
-  assign \$26  = \$25  ^ lfsr[14];
-  assign \$27  = lfsr[0] ^ lfsr[1];
-  assign \$28  = \$27  ^ lfsr[15];
-  assign \$29  = lfsr[0] ^ lfsr[1];
-  assign \$30  = \$29  ^ lfsr[16];
-  assign \$31  = lfsr[0] ^ lfsr[1];
-  assign \$32  = \$31  ^ lfsr[17];
-  assign \$34  = lfsr[0] ? 32'd2149580803 : 32'd0;
-  assign \$35  = \$33  ^ \$34 ;
+  assign \$48  = \$47  ^ code_lfsr[17];
+  assign \$50  = code_lfsr[0] ? 32'd2149580803 : 32'd0;
+  assign \$51  = \$49  ^ \$50 ;
   always @(posedge clk)
-    lfsr <= \$36 ;
+    code_lfsr <= \$52 ;
+  assign \$2  = \$1  ^ code_lfsr[1];
+  assign \$3  = \$2  ^ code_lfsr[2];
+  assign \$5  = \$4  ^ code_lfsr[1];
+  assign \$6  = \$5  ^ code_lfsr[3];
+  assign \$8  = \$7  ^ code_lfsr[1];
+  assign \$9  = \$8  ^ code_lfsr[4];
+  assign \$11  = \$10  ^ code_lfsr[1];
+  assign \$12  = \$11  ^ code_lfsr[5];
+  assign \$14  = \$13  ^ code_lfsr[1];
+  assign \$15  = \$14  ^ code_lfsr[6];
+  assign \$17  = \$16  ^ code_lfsr[1];
+  assign \$18  = \$17  ^ code_lfsr[7];
+  assign \$20  = \$19  ^ code_lfsr[1];
+  assign \$21  = \$20  ^ code_lfsr[8];
+  assign \$23  = \$22  ^ code_lfsr[1];
+  assign \$24  = \$23  ^ code_lfsr[9];
+  assign \$26  = \$25  ^ code_lfsr[1];
+  assign \$27  = \$26  ^ code_lfsr[10];
+  assign \$29  = \$28  ^ code_lfsr[1];
+  assign \$30  = \$29  ^ code_lfsr[11];
+  assign \$32  = \$31  ^ code_lfsr[1];
+  assign \$33  = \$32  ^ code_lfsr[12];
+  assign \$35  = \$34  ^ code_lfsr[1];
+  assign \$36  = \$35  ^ code_lfsr[13];
+  assign \$38  = \$37  ^ code_lfsr[1];
+  assign \$39  = \$38  ^ code_lfsr[14];
+  assign \$41  = \$40  ^ code_lfsr[1];
+  assign \$42  = \$41  ^ code_lfsr[15];
+  assign \$44  = \$43  ^ code_lfsr[1];
+  assign \$45  = \$44  ^ code_lfsr[16];
+  assign \$47  = \$46  ^ code_lfsr[1];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$36  = lfsr;
-    if (advance) begin
-      \$36  = \$35 ;
+    \$52  = code_lfsr;
+    if (code_advance) begin
+      \$52  = \$51 ;
     end
     if (rst) begin
-      \$36  = 32'd44257;
+      \$52  = 32'd44257;
     end
   end
-  assign step = advance;
-  assign neg = { \$32 , \$30 , \$28 , \$26 , \$24 , \$22 , \$20 , \$18 , \$16 , \$14 , \$12 , \$10 , \$8 , \$6 , \$4 , \$2  };
+  assign step = code_advance;
+  assign neg = { \$48 , \$45 , \$42 , \$39 , \$36 , \$33 , \$30 , \$27 , \$24 , \$21 , \$18 , \$15 , \$12 , \$9 , \$6 , \$3  };
   assign active = 16'hffff;
-  assign \port$174$0  = \$2 ;
-  assign \port$176$0  = \$4 ;
-  assign \port$178$0  = \$6 ;
-  assign \port$180$0  = \$8 ;
-  assign \port$182$0  = \$10 ;
-  assign \port$184$0  = \$12 ;
-  assign \port$186$0  = \$14 ;
-  assign \port$188$0  = \$16 ;
-  assign \port$190$0  = \$18 ;
-  assign \port$192$0  = \$20 ;
-  assign \port$194$0  = \$22 ;
-  assign \port$196$0  = \$24 ;
-  assign \port$198$0  = \$26 ;
-  assign \port$200$0  = \$28 ;
-  assign \port$202$0  = \$30 ;
-  assign \port$204$0  = \$32 ;
-  assign \$33  = { 1'h0, lfsr[31:1] };
+  assign \port$162$0  = \$3 ;
+  assign \port$165$0  = \$6 ;
+  assign \port$168$0  = \$9 ;
+  assign \port$171$0  = \$12 ;
+  assign \port$174$0  = \$15 ;
+  assign \port$177$0  = \$18 ;
+  assign \port$180$0  = \$21 ;
+  assign \port$183$0  = \$24 ;
+  assign \port$186$0  = \$27 ;
+  assign \port$189$0  = \$30 ;
+  assign \port$192$0  = \$33 ;
+  assign \port$195$0  = \$36 ;
+  assign \port$198$0  = \$39 ;
+  assign \port$201$0  = \$42 ;
+  assign \port$204$0  = \$45 ;
+  assign \port$207$0  = \$48 ;
+  assign \$1  = code_lfsr[0];
+  assign \$4  = code_lfsr[0];
+  assign \$7  = code_lfsr[0];
+  assign \$10  = code_lfsr[0];
+  assign \$13  = code_lfsr[0];
+  assign \$16  = code_lfsr[0];
+  assign \$19  = code_lfsr[0];
+  assign \$22  = code_lfsr[0];
+  assign \$25  = code_lfsr[0];
+  assign \$28  = code_lfsr[0];
+  assign \$31  = code_lfsr[0];
+  assign \$34  = code_lfsr[0];
+  assign \$37  = code_lfsr[0];
+  assign \$40  = code_lfsr[0];
+  assign \$43  = code_lfsr[0];
+  assign \$46  = code_lfsr[0];
+  assign \$49  = { 1'h0, code_lfsr[31:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0 , \port$176$0 , \port$178$0 , \port$180$0 , \port$182$0 , \port$184$0 , \port$186$0 , \port$188$0 , \port$190$0 , \port$192$0 , \port$194$0 , \port$196$0 , \port$198$0 , \port$200$0 , \port$202$0 
-, \port$204$0 , ct, theta_0, theta_1, theta_2, theta_3, theta_4, theta_5, theta_6, theta_7, theta_8, theta_9, theta_10, theta_11, theta_12, theta_13, theta_14, theta_15, sat_g, sat_theta, load_addr
+module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0 , \port$165$0 , \port$168$0 , \port$171$0 , \port$174$0 , \port$177$0 , \port$180$0 , \port$183$0 , \port$186$0 , \port$189$0 , \port$192$0 , \port$195$0 , \port$198$0 , \port$201$0 , \port$204$0 
+, \port$207$0 , ct, theta_0, theta_1, theta_2, theta_3, theta_4, theta_5, theta_6, theta_7, theta_8, theta_9, theta_10, theta_11, theta_12, theta_13, theta_14, theta_15, sat_g, sat_theta, load_addr
 );
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [16:0] \$1 ;
@@ -1606,38 +1613,38 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0
   wire [15:0] p9_tsat;
   wire p9_tsat_hi;
   wire p9_tsat_lo;
+  input \port$162$0 ;
+  wire \port$162$0 ;
+  input \port$165$0 ;
+  wire \port$165$0 ;
+  input \port$168$0 ;
+  wire \port$168$0 ;
+  input \port$171$0 ;
+  wire \port$171$0 ;
   input \port$174$0 ;
   wire \port$174$0 ;
-  input \port$176$0 ;
-  wire \port$176$0 ;
-  input \port$178$0 ;
-  wire \port$178$0 ;
+  input \port$177$0 ;
+  wire \port$177$0 ;
   input \port$180$0 ;
   wire \port$180$0 ;
-  input \port$182$0 ;
-  wire \port$182$0 ;
-  input \port$184$0 ;
-  wire \port$184$0 ;
+  input \port$183$0 ;
+  wire \port$183$0 ;
   input \port$186$0 ;
   wire \port$186$0 ;
-  input \port$188$0 ;
-  wire \port$188$0 ;
-  input \port$190$0 ;
-  wire \port$190$0 ;
+  input \port$189$0 ;
+  wire \port$189$0 ;
   input \port$192$0 ;
   wire \port$192$0 ;
-  input \port$194$0 ;
-  wire \port$194$0 ;
-  input \port$196$0 ;
-  wire \port$196$0 ;
+  input \port$195$0 ;
+  wire \port$195$0 ;
   input \port$198$0 ;
   wire \port$198$0 ;
-  input \port$200$0 ;
-  wire \port$200$0 ;
-  input \port$202$0 ;
-  wire \port$202$0 ;
+  input \port$201$0 ;
+  wire \port$201$0 ;
   input \port$204$0 ;
   wire \port$204$0 ;
+  input \port$207$0 ;
+  wire \port$207$0 ;
   wire ready;
   input rst;
   wire rst;
@@ -1681,7 +1688,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0
   input update;
   wire update;
   assign \$1  = - $signed(ct);
-  assign \$2  = \port$174$0  ? \$1  : { ct[15], ct };
+  assign \$2  = \port$162$0  ? \$1  : { ct[15], ct };
   assign p0_gsum = $signed(g_0) + $signed(p0_sct);
   assign p0_gsat_hi = $signed(p0_gsum) > $signed(24'h7fffff);
   assign p0_gsat_lo = $signed(p0_gsum) < $signed(24'h800000);
@@ -1697,7 +1704,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0
   assign p0_tnext = update ? p0_tsat : theta_0;
   assign p0_gnext = update ? 24'h000000 : p0_gacc;
   assign \$6  = - $signed(ct);
-  assign \$7  = \port$176$0  ? \$6  : { ct[15], ct };
+  assign \$7  = \port$165$0  ? \$6  : { ct[15], ct };
   assign p1_gsum = $signed(g_1) + $signed(p1_sct);
   assign p1_gsat_hi = $signed(p1_gsum) > $signed(24'h7fffff);
   assign p1_gsat_lo = $signed(p1_gsum) < $signed(24'h800000);
@@ -1713,7 +1720,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0
   assign p1_tnext = update ? p1_tsat : theta_1;
   assign p1_gnext = update ? 24'h000000 : p1_gacc;
   assign \$11  = - $signed(ct);
-  assign \$12  = \port$178$0  ? \$11  : { ct[15], ct };
+  assign \$12  = \port$168$0  ? \$11  : { ct[15], ct };
   assign p2_gsum = $signed(g_2) + $signed(p2_sct);
   assign p2_gsat_hi = $signed(p2_gsum) > $signed(24'h7fffff);
   assign p2_gsat_lo = $signed(p2_gsum) < $signed(24'h800000);
@@ -1729,7 +1736,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0
   assign p2_tnext = update ? p2_tsat : theta_2;
   assign p2_gnext = update ? 24'h000000 : p2_gacc;
   assign \$16  = - $signed(ct);
-  assign \$17  = \port$180$0  ? \$16  : { ct[15], ct };
+  assign \$17  = \port$171$0  ? \$16  : { ct[15], ct };
   assign p3_gsum = $signed(g_3) + $signed(p3_sct);
   assign p3_gsat_hi = $signed(p3_gsum) > $signed(24'h7fffff);
   assign p3_gsat_lo = $signed(p3_gsum) < $signed(24'h800000);
@@ -1745,7 +1752,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0
   assign p3_tnext = update ? p3_tsat : theta_3;
   assign p3_gnext = update ? 24'h000000 : p3_gacc;
   assign \$21  = - $signed(ct);
-  assign \$22  = \port$182$0  ? \$21  : { ct[15], ct };
+  assign \$22  = \port$174$0  ? \$21  : { ct[15], ct };
   assign p4_gsum = $signed(g_4) + $signed(p4_sct);
   assign p4_gsat_hi = $signed(p4_gsum) > $signed(24'h7fffff);
   assign p4_gsat_lo = $signed(p4_gsum) < $signed(24'h800000);
@@ -1761,7 +1768,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0
   assign p4_tnext = update ? p4_tsat : theta_4;
   assign p4_gnext = update ? 24'h000000 : p4_gacc;
   assign \$26  = - $signed(ct);
-  assign \$27  = \port$184$0  ? \$26  : { ct[15], ct };
+  assign \$27  = \port$177$0  ? \$26  : { ct[15], ct };
   assign p5_gsum = $signed(g_5) + $signed(p5_sct);
   assign p5_gsat_hi = $signed(p5_gsum) > $signed(24'h7fffff);
   assign p5_gsat_lo = $signed(p5_gsum) < $signed(24'h800000);
@@ -1777,7 +1784,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0
   assign p5_tnext = update ? p5_tsat : theta_5;
   assign p5_gnext = update ? 24'h000000 : p5_gacc;
   assign \$31  = - $signed(ct);
-  assign \$32  = \port$186$0  ? \$31  : { ct[15], ct };
+  assign \$32  = \port$180$0  ? \$31  : { ct[15], ct };
   assign p6_gsum = $signed(g_6) + $signed(p6_sct);
   assign p6_gsat_hi = $signed(p6_gsum) > $signed(24'h7fffff);
   assign p6_gsat_lo = $signed(p6_gsum) < $signed(24'h800000);
@@ -1793,7 +1800,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0
   assign p6_tnext = update ? p6_tsat : theta_6;
   assign p6_gnext = update ? 24'h000000 : p6_gacc;
   assign \$36  = - $signed(ct);
-  assign \$37  = \port$188$0  ? \$36  : { ct[15], ct };
+  assign \$37  = \port$183$0  ? \$36  : { ct[15], ct };
   assign p7_gsum = $signed(g_7) + $signed(p7_sct);
   assign p7_gsat_hi = $signed(p7_gsum) > $signed(24'h7fffff);
   assign p7_gsat_lo = $signed(p7_gsum) < $signed(24'h800000);
@@ -1809,7 +1816,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0
   assign p7_tnext = update ? p7_tsat : theta_7;
   assign p7_gnext = update ? 24'h000000 : p7_gacc;
   assign \$41  = - $signed(ct);
-  assign \$42  = \port$190$0  ? \$41  : { ct[15], ct };
+  assign \$42  = \port$186$0  ? \$41  : { ct[15], ct };
   assign p8_gsum = $signed(g_8) + $signed(p8_sct);
   assign p8_gsat_hi = $signed(p8_gsum) > $signed(24'h7fffff);
   assign p8_gsat_lo = $signed(p8_gsum) < $signed(24'h800000);
@@ -1825,7 +1832,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0
   assign p8_tnext = update ? p8_tsat : theta_8;
   assign p8_gnext = update ? 24'h000000 : p8_gacc;
   assign \$46  = - $signed(ct);
-  assign \$47  = \port$192$0  ? \$46  : { ct[15], ct };
+  assign \$47  = \port$189$0  ? \$46  : { ct[15], ct };
   assign p9_gsum = $signed(g_9) + $signed(p9_sct);
   assign p9_gsat_hi = $signed(p9_gsum) > $signed(24'h7fffff);
   assign p9_gsat_lo = $signed(p9_gsum) < $signed(24'h800000);
@@ -1841,7 +1848,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0
   assign p9_tnext = update ? p9_tsat : theta_9;
   assign p9_gnext = update ? 24'h000000 : p9_gacc;
   assign \$51  = - $signed(ct);
-  assign \$52  = \port$194$0  ? \$51  : { ct[15], ct };
+  assign \$52  = \port$192$0  ? \$51  : { ct[15], ct };
   assign p10_gsum = $signed(g_10) + $signed(p10_sct);
   assign p10_gsat_hi = $signed(p10_gsum) > $signed(24'h7fffff);
   assign p10_gsat_lo = $signed(p10_gsum) < $signed(24'h800000);
@@ -1857,7 +1864,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0
   assign p10_tnext = update ? p10_tsat : theta_10;
   assign p10_gnext = update ? 24'h000000 : p10_gacc;
   assign \$56  = - $signed(ct);
-  assign \$57  = \port$196$0  ? \$56  : { ct[15], ct };
+  assign \$57  = \port$195$0  ? \$56  : { ct[15], ct };
   assign p11_gsum = $signed(g_11) + $signed(p11_sct);
   assign p11_gsat_hi = $signed(p11_gsum) > $signed(24'h7fffff);
   assign p11_gsat_lo = $signed(p11_gsum) < $signed(24'h800000);
@@ -1889,7 +1896,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0
   assign p12_tnext = update ? p12_tsat : theta_12;
   assign p12_gnext = update ? 24'h000000 : p12_gacc;
   assign \$66  = - $signed(ct);
-  assign \$67  = \port$200$0  ? \$66  : { ct[15], ct };
+  assign \$67  = \port$201$0  ? \$66  : { ct[15], ct };
   assign p13_gsum = $signed(g_13) + $signed(p13_sct);
   assign p13_gsat_hi = $signed(p13_gsum) > $signed(24'h7fffff);
   assign p13_gsat_lo = $signed(p13_gsum) < $signed(24'h800000);
@@ -1905,7 +1912,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0
   assign p13_tnext = update ? p13_tsat : theta_13;
   assign p13_gnext = update ? 24'h000000 : p13_gacc;
   assign \$71  = - $signed(ct);
-  assign \$72  = \port$202$0  ? \$71  : { ct[15], ct };
+  assign \$72  = \port$204$0  ? \$71  : { ct[15], ct };
   assign p14_gsum = $signed(g_14) + $signed(p14_sct);
   assign p14_gsat_hi = $signed(p14_gsum) > $signed(24'h7fffff);
   assign p14_gsat_lo = $signed(p14_gsum) < $signed(24'h800000);
@@ -1921,7 +1928,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0
   assign p14_tnext = update ? p14_tsat : theta_14;
   assign p14_gnext = update ? 24'h000000 : p14_gacc;
   assign \$76  = - $signed(ct);
-  assign \$77  = \port$204$0  ? \$76  : { ct[15], ct };
+  assign \$77  = \port$207$0  ? \$76  : { ct[15], ct };
   assign p15_gsum = $signed(g_15) + $signed(p15_sct);
   assign p15_gsat_hi = $signed(p15_gsum) > $signed(24'h7fffff);
   assign p15_gsat_lo = $signed(p15_gsum) < $signed(24'h800000);
@@ -2487,7 +2494,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$174$0
     end
   end
   assign active = 16'hffff;
-  assign neg = { \port$204$0 , \port$202$0 , \port$200$0 , \port$198$0 , \port$196$0 , \port$194$0 , \port$192$0 , \port$190$0 , \port$188$0 , \port$186$0 , \port$184$0 , \port$182$0 , \port$180$0 , \port$178$0 , \port$176$0 , \port$174$0  };
+  assign neg = { \port$207$0 , \port$204$0 , \port$201$0 , \port$198$0 , \port$195$0 , \port$192$0 , \port$189$0 , \port$186$0 , \port$183$0 , \port$180$0 , \port$177$0 , \port$174$0 , \port$171$0 , \port$168$0 , \port$165$0 , \port$162$0  };
   assign ready = 1'h1;
   assign theta = { theta_15, theta_14, theta_13, theta_12, theta_11, theta_10, theta_9, theta_8, theta_7, theta_6, theta_5, theta_4, theta_3, theta_2, theta_1, theta_0 };
   assign p0_sct = \$2 ;

@@ -2,11 +2,11 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module mgd_core(cost_valid, cost, load_en, load_addr, load_data, param_addr, clk, rst, param_valid, param_baseline, cost_ready, sample_next, busy, step_count, update_count, sat_ctilde, sat_g, sat_theta, param_data, theta_data, enable
+module mgd_core(cost__payload, cost__valid, load_en, load_addr, load_data, param_addr, clk, rst, param_valid, param_baseline, cost__ready, sample_next, busy, step_count, update_count, sat_ctilde, sat_g, sat_theta, param_data, theta_data, enable
 );
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [32:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
@@ -55,40 +55,27 @@ module mgd_core(cost_valid, cost, load_en, load_addr, load_data, param_addr, clk
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
-  wire [16:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire [16:0] \$16 ;
-  wire [16:0] \$17 ;
-  wire [17:0] \$18 ;
+  wire [3:0] \$15 ;
+  wire [3:0] \$16 ;
+  wire \$17 ;
+  wire \$18 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$21 ;
-  wire \$22 ;
+  wire [3:0] \$21 ;
+  wire [3:0] \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire \$27 ;
+  wire [32:0] \$27 ;
   wire \$28 ;
-  wire \$29 ;
+  wire [32:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
+  wire [32:0] \$30 ;
   wire \$31 ;
-  wire [1:0] \$32 ;
-  wire [1:0] \$33 ;
+  wire \$32 ;
+  wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
@@ -99,61 +86,61 @@ module mgd_core(cost_valid, cost, load_en, load_addr, load_data, param_addr, clk
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire [32:0] \$43 ;
-  wire [32:0] \$44 ;
+  wire \$43 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [3:0] \$50 ;
-  wire [3:0] \$51 ;
+  wire \$50 ;
+  wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
+  wire [1:0] \$54 ;
+  wire [1:0] \$55 ;
   wire \$56 ;
-  wire [3:0] \$57 ;
-  wire [3:0] \$58 ;
+  wire \$57 ;
+  wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire [32:0] \$65 ;
-  wire [32:0] \$66 ;
+  wire [16:0] \$63 ;
+  wire [16:0] \$64 ;
+  wire [16:0] \$65 ;
+  wire [17:0] \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [32:0] \$7 ;
+  reg [1:0] \$70 ;
+  reg \$71 ;
+  reg \$72 ;
+  reg [31:0] \$73 ;
+  reg [2:0] \$74 ;
+  reg [2:0] \$75 ;
+  reg [31:0] \$76 ;
+  reg \$77 ;
+  reg \$78 ;
+  reg [5:0] \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  reg [5:0] \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg [1:0] \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg [31:0] \$89 ;
-  wire \$9 ;
-  reg [2:0] \$90 ;
-  reg [2:0] \$91 ;
-  reg [31:0] \$92 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire [32:0] \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
@@ -162,7 +149,7 @@ module mgd_core(cost_valid, cost, load_en, load_addr, load_data, param_addr, clk
   wire \$98 ;
   wire \$99 ;
   wire [63:0] active;
-  wire [63:0] \active$33 ;
+  wire [63:0] \active$40 ;
   reg [5:0] addr_d = 6'h00;
   (* init = 1'h1 *)
   wire baseline;
@@ -170,37 +157,38 @@ module mgd_core(cost_valid, cost, load_en, load_addr, load_data, param_addr, clk
   wire busy;
   input clk;
   wire clk;
-  input [15:0] cost;
-  wire [15:0] cost;
-  output cost_ready;
-  wire cost_ready;
-  input cost_valid;
-  wire cost_valid;
+  input [15:0] cost__payload;
+  wire [15:0] cost__payload;
+  wire [17:0] \cost__payload$35 ;
+  wire \cost__payload$35.baseline ;
+  wire \cost__payload$35.restart ;
+  wire [15:0] \cost__payload$35.value ;
+  output cost__ready;
+  wire cost__ready;
+  wire \cost__ready$22 ;
+  input cost__valid;
+  wire cost__valid;
+  wire \cost__valid$34 ;
   wire [15:0] ct;
   wire ct_valid;
+  wire [15:0] ctilde__payload;
+  wire ctilde__ready;
+  wire ctilde__valid;
   input enable;
   wire enable;
+  reg [1:0] fsm_state = 2'h0;
   reg got = 1'h0;
-  (* init = 1'h1 *)
-  wire in_baseline;
-  wire [15:0] in_cost;
-  wire in_ready;
-  reg in_restart = 1'h1;
-  wire in_valid;
   input [5:0] load_addr;
   wire [5:0] load_addr;
-  wire [5:0] \load_addr$41 ;
+  wire [5:0] \load_addr$46 ;
   input [15:0] load_data;
   wire [15:0] load_data;
-  wire [15:0] \load_data$42 ;
+  wire [15:0] \load_data$47 ;
   input load_en;
   wire load_en;
-  wire \load_en$40 ;
+  wire \load_en$45 ;
   wire [63:0] neg;
-  wire [63:0] \neg$31 ;
-  wire [15:0] out_ctilde;
-  wire out_ready;
-  wire out_valid;
+  wire [63:0] \neg$38 ;
   input [5:0] param_addr;
   wire [5:0] param_addr;
   output param_baseline;
@@ -212,29 +200,27 @@ module mgd_core(cost_valid, cost, load_en, load_addr, load_data, param_addr, clk
   wire [5:0] rd_addr;
   wire [15:0] rd_data;
   wire ready;
-  (* init = 1'h1 *)
-  wire restart;
+  reg restart = 1'h1;
   input rst;
   wire rst;
   output sample_next;
   reg sample_next = 1'h0;
   (* init = 1'h0 *)
-  wire \sample_next$45 ;
+  wire \sample_next$32 ;
   wire [31:0] sat_count;
   output [31:0] sat_ctilde;
   wire [31:0] sat_ctilde;
   output [31:0] sat_g;
   wire [31:0] sat_g;
-  wire [31:0] \sat_g$49 ;
+  wire [31:0] \sat_g$50 ;
   output [31:0] sat_theta;
   wire [31:0] sat_theta;
-  wire [31:0] \sat_theta$50 ;
-  reg [1:0] state = 2'h0;
+  wire [31:0] \sat_theta$51 ;
   wire step;
   output [31:0] step_count;
   reg [31:0] step_count = 32'd0;
   (* init = 32'd0 *)
-  wire [31:0] \step_count$46 ;
+  wire [31:0] \step_count$28 ;
   reg [2:0] th_cnt = 3'h0;
   output [15:0] theta_data;
   wire [15:0] theta_data;
@@ -242,196 +228,182 @@ module mgd_core(cost_valid, cost, load_en, load_addr, load_data, param_addr, clk
   output [31:0] update_count;
   reg [31:0] update_count = 32'd0;
   (* init = 32'd0 *)
-  wire [31:0] \update_count$47 ;
+  wire [31:0] \update_count$31 ;
   reg [2:0] x_cnt = 3'h0;
-  assign \$1  = state == 1'h1;
-  assign in_valid = \$1  & cost_valid;
-  assign \$2  = state == 2'h2;
-  assign out_ready = \$2  & ready;
-  assign \$3  = state == 2'h2;
-  assign \$4  = \$3  & out_valid;
-  assign ct_valid = \$4  & ready;
-  assign \$5  = state == 2'h2;
-  assign \$6  = \$5  & out_valid;
-  assign \$7  = \$6  & ready;
-  assign \$8  = th_cnt == 3'h7;
-  assign update = \$7  & \$8 ;
-  assign \$9  = ! state;
-  assign \load_en$40  = load_en & \$9 ;
-  assign \$10  = state == 2'h2;
-  assign \$11  = \$10  & out_valid;
-  assign step = \$11  & ready;
-  assign param_valid = state == 1'h1;
-  assign \$12  = state == 1'h1;
-  assign cost_ready = \$12  & in_ready;
-  assign busy = | state;
-  assign \$13  = 64'hffffffffffffffff >> addr_d;
-  assign \$14  = { \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93  } >> addr_d;
-  assign \$15  = \$14  ? 17'h1ff00 : 17'h00100;
-  assign \$16  = \$13  ? \$15  : 17'h00000;
-  assign \$17  = param_baseline ? 17'h00000 : \$16 ;
-  assign \$18  = $signed(theta_data) + $signed(\$17 );
-  assign \$19  = state == 2'h2;
-  assign \$20  = \$19  & out_valid;
-  assign \$21  = \$20  & ready;
-  assign \$22  = x_cnt == 3'h7;
-  assign \$23  = \$21  & \$22 ;
-  assign \$24  = state == 1'h1;
-  assign \$25  = \$24  & cost_valid;
-  assign \$26  = \$25  & in_ready;
-  assign \$27  = state == 1'h1;
-  assign \$28  = \$27  & cost_valid;
-  assign \$29  = \$28  & in_ready;
-  assign \$31  = \$29  & \$30 ;
-  assign \$32  = got + 1'h1;
-  assign \$33  = \$31  ? 2'h0 : \$32 ;
-  assign \$34  = state == 1'h1;
-  assign \$35  = \$34  & cost_valid;
-  assign \$36  = \$35  & in_ready;
+  assign \$1  = param_valid & cost__valid;
+  assign \$2  = \$1  & \cost__ready$22 ;
+  assign \$4  = \$2  & \$3 ;
+  assign \$5  = \$68  & ctilde__valid;
+  assign \$6  = \$5  & ready;
+  assign \$7  = step_count + 1'h1;
+  assign \$8  = \$7  > 32'd4294967295;
+  assign \$9  = step_count + 1'h1;
+  assign \$10  = \$8  ? 33'h0ffffffff : \$9 ;
+  assign \$11  = \$68  & ctilde__valid;
+  assign \$12  = \$11  & ready;
+  assign \$13  = th_cnt == 3'h7;
+  assign \$14  = \$12  & \$13 ;
+  assign \$15  = th_cnt + 1'h1;
+  assign \$16  = \$14  ? 4'h0 : \$15 ;
+  assign \$17  = \$68  & ctilde__valid;
+  assign \$18  = \$17  & ready;
+  assign \$19  = x_cnt == 3'h7;
+  assign \$20  = \$18  & \$19 ;
+  assign \$21  = x_cnt + 1'h1;
+  assign \$22  = \$20  ? 4'h0 : \$21 ;
+  assign \$23  = \$68  & ctilde__valid;
+  assign \$24  = \$23  & ready;
+  assign \$25  = th_cnt == 3'h7;
+  assign \$26  = \$24  & \$25 ;
+  assign \$27  = update_count + 1'h1;
+  assign \$28  = \$27  > 32'd4294967295;
+  assign \$29  = update_count + 1'h1;
+  assign \$30  = \$28  ? 33'h0ffffffff : \$29 ;
+  assign \$31  = \$68  & ctilde__valid;
+  assign \$32  = \$31  & ready;
+  assign \$33  = x_cnt == 3'h7;
+  assign \$34  = \$32  & \$33 ;
+  assign \$35  = \$68  & ctilde__valid;
+  assign \$36  = \$35  & ready;
+  assign \$37  = th_cnt == 3'h7;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = state == 2'h2;
-  assign \$40  = \$39  & out_valid;
-  assign \$41  = \$40  & ready;
-  assign \$42  = step_count == 32'd4294967295;
-  assign \$43  = step_count + 1'h1;
-  assign \$44  = \$42  ? { 1'h0, step_count } : \$43 ;
-  assign \$45  = state == 2'h2;
-  assign \$46  = \$45  & out_valid;
-  assign \$47  = \$46  & ready;
-  assign \$48  = th_cnt == 3'h7;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = th_cnt + 1'h1;
-  assign \$51  = \$49  ? 4'h0 : \$50 ;
-  assign \$52  = state == 2'h2;
-  assign \$53  = \$52  & out_valid;
-  assign \$54  = \$53  & ready;
-  assign \$55  = x_cnt == 3'h7;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = x_cnt + 1'h1;
-  assign \$58  = \$56  ? 4'h0 : \$57 ;
-  assign \$59  = state == 2'h2;
-  assign \$60  = \$59  & out_valid;
-  assign \$61  = \$60  & ready;
-  assign \$62  = th_cnt == 3'h7;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = update_count == 32'd4294967295;
-  assign \$65  = update_count + 1'h1;
-  assign \$66  = \$64  ? { 1'h0, update_count } : \$65 ;
-  assign \$67  = state == 2'h2;
-  assign \$68  = \$67  & out_valid;
-  assign \$69  = \$68  & ready;
-  assign \$70  = x_cnt == 3'h7;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = state == 2'h2;
-  assign \$73  = \$72  & out_valid;
-  assign \$74  = \$73  & ready;
-  assign \$75  = th_cnt == 3'h7;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = state == 2'h2;
-  assign \$78  = \$77  & out_valid;
-  assign \$79  = \$78  & ready;
-  assign \$80  = x_cnt == 3'h7;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = \$76  | \$81 ;
+  assign \$39  = \$68  & ctilde__valid;
+  assign \$40  = \$39  & ready;
+  assign \$41  = x_cnt == 3'h7;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = \$38  | \$42 ;
+  assign \$44  = \$68  & ctilde__valid;
+  assign \$45  = \$44  & ready;
+  assign \$46  = x_cnt == 3'h7;
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = param_valid & cost__valid;
+  assign \$49  = \$48  & \cost__ready$22 ;
+  assign \$50  = param_valid & cost__valid;
+  assign \$51  = \$50  & \cost__ready$22 ;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = got + 1'h1;
+  assign \$55  = \$53  ? 2'h0 : \$54 ;
+  assign \cost__valid$34  = param_valid & cost__valid;
+  assign ctilde__ready = \$68  & ready;
+  assign \$56  = \$68  & ctilde__valid;
+  assign ct_valid = \$56  & ready;
+  assign \$57  = \$68  & ctilde__valid;
+  assign \$58  = \$57  & ready;
+  assign \$59  = th_cnt == 3'h7;
+  assign update = \$58  & \$59 ;
+  assign \load_en$45  = load_en & \$67 ;
+  assign \$60  = \$68  & ctilde__valid;
+  assign step = \$60  & ready;
+  assign cost__ready = param_valid & \cost__ready$22 ;
+  assign busy = ~ \$67 ;
+  assign \$61  = 64'hffffffffffffffff >> addr_d;
+  assign \$62  = { \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80  } >> addr_d;
+  assign \$63  = \$62  ? 17'h1ff00 : 17'h00100;
+  assign \$64  = \$61  ? \$63  : 17'h00000;
+  assign \$65  = param_baseline ? 17'h00000 : \$64 ;
+  assign \$66  = $signed(theta_data) + $signed(\$65 );
+  assign \$67  = ! fsm_state;
+  assign param_valid = fsm_state == 1'h1;
+  assign \$68  = fsm_state == 2'h2;
+  assign \$69  = fsm_state == 2'h3;
   always @(posedge clk)
-    addr_d <= \$83 ;
+    fsm_state <= \$70 ;
   always @(posedge clk)
-    sample_next <= \$84 ;
+    param_baseline <= \$71 ;
   always @(posedge clk)
-    got <= \$85 ;
+    restart <= \$72 ;
   always @(posedge clk)
-    state <= \$86 ;
+    step_count <= \$73 ;
   always @(posedge clk)
-    param_baseline <= \$87 ;
+    th_cnt <= \$74 ;
   always @(posedge clk)
-    in_restart <= \$88 ;
+    x_cnt <= \$75 ;
   always @(posedge clk)
-    step_count <= \$89 ;
+    update_count <= \$76 ;
   always @(posedge clk)
-    th_cnt <= \$90 ;
+    sample_next <= \$77 ;
   always @(posedge clk)
-    x_cnt <= \$91 ;
+    got <= \$78 ;
   always @(posedge clk)
-    update_count <= \$92 ;
+    addr_d <= \$79 ;
   \mgd_core.acc  acc (
     .clk(clk),
-    .in_baseline(param_baseline),
-    .in_cost(cost),
-    .in_ready(in_ready),
-    .in_valid(in_valid),
-    .out_ctilde(ct),
-    .out_ready(out_ready),
-    .out_valid(out_valid),
+    .cost__payload(\cost__payload$35 ),
+    .cost__ready(\cost__ready$22 ),
+    .cost__valid(\cost__valid$34 ),
+    .ctilde__payload(ct),
+    .ctilde__ready(ctilde__ready),
+    .ctilde__valid(ctilde__valid),
     .rst(rst),
     .sat_count(sat_ctilde)
   );
   \mgd_core.gen  gen (
-    .advance(step),
     .clk(clk),
-    .\port$115$0 (\$93 ),
-    .\port$116$0 (\$94 ),
-    .\port$118$0 (\$95 ),
-    .\port$119$0 (\$96 ),
-    .\port$121$0 (\$97 ),
-    .\port$123$0 (\$98 ),
-    .\port$126$0 (\$99 ),
-    .\port$127$0 (\$100 ),
-    .\port$129$0 (\$101 ),
-    .\port$131$0 (\$102 ),
-    .\port$134$0 (\$103 ),
-    .\port$136$0 (\$104 ),
-    .\port$139$0 (\$105 ),
-    .\port$142$0 (\$106 ),
-    .\port$146$0 (\$107 ),
-    .\port$147$0 (\$108 ),
-    .\port$149$0 (\$109 ),
-    .\port$151$0 (\$110 ),
-    .\port$154$0 (\$111 ),
-    .\port$156$0 (\$112 ),
-    .\port$159$0 (\$113 ),
-    .\port$162$0 (\$114 ),
-    .\port$166$0 (\$115 ),
-    .\port$168$0 (\$116 ),
-    .\port$171$0 (\$117 ),
-    .\port$174$0 (\$118 ),
-    .\port$178$0 (\$119 ),
-    .\port$181$0 (\$120 ),
-    .\port$185$0 (\$121 ),
-    .\port$189$0 (\$122 ),
-    .\port$194$0 (\$123 ),
-    .\port$195$0 (\$124 ),
-    .\port$197$0 (\$125 ),
-    .\port$199$0 (\$126 ),
-    .\port$202$0 (\$127 ),
-    .\port$204$0 (\$128 ),
-    .\port$207$0 (\$129 ),
-    .\port$210$0 (\$130 ),
-    .\port$214$0 (\$131 ),
-    .\port$216$0 (\$132 ),
-    .\port$219$0 (\$133 ),
-    .\port$222$0 (\$134 ),
-    .\port$226$0 (\$135 ),
-    .\port$229$0 (\$136 ),
-    .\port$233$0 (\$137 ),
-    .\port$237$0 (\$138 ),
-    .\port$242$0 (\$139 ),
-    .\port$244$0 (\$140 ),
-    .\port$247$0 (\$141 ),
-    .\port$250$0 (\$142 ),
-    .\port$254$0 (\$143 ),
-    .\port$257$0 (\$144 ),
-    .\port$261$0 (\$145 ),
-    .\port$265$0 (\$146 ),
-    .\port$270$0 (\$147 ),
-    .\port$273$0 (\$148 ),
-    .\port$277$0 (\$149 ),
-    .\port$281$0 (\$150 ),
-    .\port$286$0 (\$151 ),
-    .\port$290$0 (\$152 ),
-    .\port$295$0 (\$153 ),
-    .\port$300$0 (\$154 ),
-    .\port$306$0 (\$155 ),
-    .\port$307$0 (\$156 ),
+    .code_advance(step),
+    .\port$102$0 (\$80 ),
+    .\port$103$0 (\$81 ),
+    .\port$105$0 (\$82 ),
+    .\port$106$0 (\$83 ),
+    .\port$108$0 (\$84 ),
+    .\port$110$0 (\$85 ),
+    .\port$113$0 (\$86 ),
+    .\port$114$0 (\$87 ),
+    .\port$116$0 (\$88 ),
+    .\port$118$0 (\$89 ),
+    .\port$121$0 (\$90 ),
+    .\port$123$0 (\$91 ),
+    .\port$126$0 (\$92 ),
+    .\port$129$0 (\$93 ),
+    .\port$133$0 (\$94 ),
+    .\port$134$0 (\$95 ),
+    .\port$136$0 (\$96 ),
+    .\port$138$0 (\$97 ),
+    .\port$141$0 (\$98 ),
+    .\port$143$0 (\$99 ),
+    .\port$146$0 (\$100 ),
+    .\port$149$0 (\$101 ),
+    .\port$153$0 (\$102 ),
+    .\port$155$0 (\$103 ),
+    .\port$158$0 (\$104 ),
+    .\port$161$0 (\$105 ),
+    .\port$165$0 (\$106 ),
+    .\port$168$0 (\$107 ),
+    .\port$172$0 (\$108 ),
+    .\port$176$0 (\$109 ),
+    .\port$181$0 (\$110 ),
+    .\port$182$0 (\$111 ),
+    .\port$184$0 (\$112 ),
+    .\port$186$0 (\$113 ),
+    .\port$189$0 (\$114 ),
+    .\port$191$0 (\$115 ),
+    .\port$194$0 (\$116 ),
+    .\port$197$0 (\$117 ),
+    .\port$201$0 (\$118 ),
+    .\port$203$0 (\$119 ),
+    .\port$206$0 (\$120 ),
+    .\port$209$0 (\$121 ),
+    .\port$213$0 (\$122 ),
+    .\port$216$0 (\$123 ),
+    .\port$220$0 (\$124 ),
+    .\port$224$0 (\$125 ),
+    .\port$229$0 (\$126 ),
+    .\port$231$0 (\$127 ),
+    .\port$234$0 (\$128 ),
+    .\port$237$0 (\$129 ),
+    .\port$241$0 (\$130 ),
+    .\port$244$0 (\$131 ),
+    .\port$248$0 (\$132 ),
+    .\port$252$0 (\$133 ),
+    .\port$257$0 (\$134 ),
+    .\port$260$0 (\$135 ),
+    .\port$264$0 (\$136 ),
+    .\port$268$0 (\$137 ),
+    .\port$273$0 (\$138 ),
+    .\port$277$0 (\$139 ),
+    .\port$282$0 (\$140 ),
+    .\port$287$0 (\$141 ),
+    .\port$293$0 (\$142 ),
+    .\port$294$0 (\$143 ),
     .rst(rst)
   );
   \mgd_core.wu  wu (
@@ -440,71 +412,71 @@ module mgd_core(cost_valid, cost, load_en, load_addr, load_data, param_addr, clk
     .ct_valid(ct_valid),
     .load_addr(load_addr),
     .load_data(load_data),
-    .load_en(\load_en$40 ),
-    .\port$115$0 (\$93 ),
-    .\port$116$0 (\$94 ),
-    .\port$118$0 (\$95 ),
-    .\port$119$0 (\$96 ),
-    .\port$121$0 (\$97 ),
-    .\port$123$0 (\$98 ),
-    .\port$126$0 (\$99 ),
-    .\port$127$0 (\$100 ),
-    .\port$129$0 (\$101 ),
-    .\port$131$0 (\$102 ),
-    .\port$134$0 (\$103 ),
-    .\port$136$0 (\$104 ),
-    .\port$139$0 (\$105 ),
-    .\port$142$0 (\$106 ),
-    .\port$146$0 (\$107 ),
-    .\port$147$0 (\$108 ),
-    .\port$149$0 (\$109 ),
-    .\port$151$0 (\$110 ),
-    .\port$154$0 (\$111 ),
-    .\port$156$0 (\$112 ),
-    .\port$159$0 (\$113 ),
-    .\port$162$0 (\$114 ),
-    .\port$166$0 (\$115 ),
-    .\port$168$0 (\$116 ),
-    .\port$171$0 (\$117 ),
-    .\port$174$0 (\$118 ),
-    .\port$178$0 (\$119 ),
-    .\port$181$0 (\$120 ),
-    .\port$185$0 (\$121 ),
-    .\port$189$0 (\$122 ),
-    .\port$194$0 (\$123 ),
-    .\port$195$0 (\$124 ),
-    .\port$197$0 (\$125 ),
-    .\port$199$0 (\$126 ),
-    .\port$202$0 (\$127 ),
-    .\port$204$0 (\$128 ),
-    .\port$207$0 (\$129 ),
-    .\port$210$0 (\$130 ),
-    .\port$214$0 (\$131 ),
-    .\port$216$0 (\$132 ),
-    .\port$219$0 (\$133 ),
-    .\port$222$0 (\$134 ),
-    .\port$226$0 (\$135 ),
-    .\port$229$0 (\$136 ),
-    .\port$233$0 (\$137 ),
-    .\port$237$0 (\$138 ),
-    .\port$242$0 (\$139 ),
-    .\port$244$0 (\$140 ),
-    .\port$247$0 (\$141 ),
-    .\port$250$0 (\$142 ),
-    .\port$254$0 (\$143 ),
-    .\port$257$0 (\$144 ),
-    .\port$261$0 (\$145 ),
-    .\port$265$0 (\$146 ),
-    .\port$270$0 (\$147 ),
-    .\port$273$0 (\$148 ),
-    .\port$277$0 (\$149 ),
-    .\port$281$0 (\$150 ),
-    .\port$286$0 (\$151 ),
-    .\port$290$0 (\$152 ),
-    .\port$295$0 (\$153 ),
-    .\port$300$0 (\$154 ),
-    .\port$306$0 (\$155 ),
-    .\port$307$0 (\$156 ),
+    .load_en(\load_en$45 ),
+    .\port$102$0 (\$80 ),
+    .\port$103$0 (\$81 ),
+    .\port$105$0 (\$82 ),
+    .\port$106$0 (\$83 ),
+    .\port$108$0 (\$84 ),
+    .\port$110$0 (\$85 ),
+    .\port$113$0 (\$86 ),
+    .\port$114$0 (\$87 ),
+    .\port$116$0 (\$88 ),
+    .\port$118$0 (\$89 ),
+    .\port$121$0 (\$90 ),
+    .\port$123$0 (\$91 ),
+    .\port$126$0 (\$92 ),
+    .\port$129$0 (\$93 ),
+    .\port$133$0 (\$94 ),
+    .\port$134$0 (\$95 ),
+    .\port$136$0 (\$96 ),
+    .\port$138$0 (\$97 ),
+    .\port$141$0 (\$98 ),
+    .\port$143$0 (\$99 ),
+    .\port$146$0 (\$100 ),
+    .\port$149$0 (\$101 ),
+    .\port$153$0 (\$102 ),
+    .\port$155$0 (\$103 ),
+    .\port$158$0 (\$104 ),
+    .\port$161$0 (\$105 ),
+    .\port$165$0 (\$106 ),
+    .\port$168$0 (\$107 ),
+    .\port$172$0 (\$108 ),
+    .\port$176$0 (\$109 ),
+    .\port$181$0 (\$110 ),
+    .\port$182$0 (\$111 ),
+    .\port$184$0 (\$112 ),
+    .\port$186$0 (\$113 ),
+    .\port$189$0 (\$114 ),
+    .\port$191$0 (\$115 ),
+    .\port$194$0 (\$116 ),
+    .\port$197$0 (\$117 ),
+    .\port$201$0 (\$118 ),
+    .\port$203$0 (\$119 ),
+    .\port$206$0 (\$120 ),
+    .\port$209$0 (\$121 ),
+    .\port$213$0 (\$122 ),
+    .\port$216$0 (\$123 ),
+    .\port$220$0 (\$124 ),
+    .\port$224$0 (\$125 ),
+    .\port$229$0 (\$126 ),
+    .\port$231$0 (\$127 ),
+    .\port$234$0 (\$128 ),
+    .\port$237$0 (\$129 ),
+    .\port$241$0 (\$130 ),
+    .\port$244$0 (\$131 ),
+    .\port$248$0 (\$132 ),
+    .\port$252$0 (\$133 ),
+    .\port$257$0 (\$134 ),
+    .\port$260$0 (\$135 ),
+    .\port$264$0 (\$136 ),
+    .\port$268$0 (\$137 ),
+    .\port$273$0 (\$138 ),
+    .\port$277$0 (\$139 ),
+    .\port$282$0 (\$140 ),
+    .\port$287$0 (\$141 ),
+    .\port$293$0 (\$142 ),
+    .\port$294$0 (\$143 ),
     .rd_addr(param_addr),
     .rd_data(theta_data),
     .ready(ready),
@@ -515,232 +487,232 @@ module mgd_core(cost_valid, cost, load_en, load_addr, load_data, param_addr, clk
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = param_addr;
-    if (rst) begin
-      \$83  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = \$23 ;
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = got;
-    if (\$26 ) begin
-      \$85  = \$33 [0];
-    end
-    if (rst) begin
-      \$85  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = state;
+    \$70  = fsm_state;
     (* full_case = 32'd1 *)
-    casez (state)
+    casez (fsm_state)
       2'h0:
           if (enable) begin
-            \$86  = 2'h1;
+            \$70  = 2'h1;
           end
       2'h1:
-          if (\$38 ) begin
+          if (\$4 ) begin
             (* full_case = 32'd1 *)
             if (param_baseline) begin
             end else begin
-              \$86  = 2'h2;
+              \$70  = 2'h2;
             end
           end
       2'h2:
-          if (\$41 ) begin
-            \$86  = 2'h3;
+          if (\$6 ) begin
+            \$70  = 2'h3;
           end
       2'h3:
           if (ready) begin
-            \$86  = 2'h0;
+            \$70  = 2'h0;
           end
     endcase
     if (rst) begin
-      \$86  = 2'h0;
+      \$70  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = param_baseline;
-    casez (state)
+    \$71  = param_baseline;
+    casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
-          if (\$38 ) begin
+          if (\$4 ) begin
             if (param_baseline) begin
-              \$87  = 1'h0;
+              \$71  = 1'h0;
             end
           end
       2'h2:
-          if (\$41 ) begin
-            if (\$82 ) begin
-              \$87  = 1'h1;
+          if (\$6 ) begin
+            if (\$43 ) begin
+              \$71  = 1'h1;
             end
           end
     endcase
     if (rst) begin
-      \$87  = 1'h1;
+      \$71  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = in_restart;
-    casez (state)
+    \$72  = restart;
+    casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
-          if (\$38 ) begin
+          if (\$4 ) begin
             (* full_case = 32'd1 *)
             if (param_baseline) begin
             end else begin
-              \$88  = 1'h0;
+              \$72  = 1'h0;
             end
           end
       2'h2:
-          if (\$41 ) begin
-            if (\$71 ) begin
-              \$88  = 1'h1;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$88  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = step_count;
-    casez (state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (\$41 ) begin
-            \$89  = \$44 [31:0];
-          end
-    endcase
-    if (rst) begin
-      \$89  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = th_cnt;
-    casez (state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (\$41 ) begin
-            \$90  = \$51 [2:0];
-          end
-    endcase
-    if (rst) begin
-      \$90  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = x_cnt;
-    casez (state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (\$41 ) begin
-            \$91  = \$58 [2:0];
-          end
-    endcase
-    if (rst) begin
-      \$91  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = update_count;
-    casez (state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (\$41 ) begin
-            if (\$63 ) begin
-              \$92  = \$66 [31:0];
+          if (\$6 ) begin
+            if (\$34 ) begin
+              \$72  = 1'h1;
             end
           end
     endcase
     if (rst) begin
-      \$92  = 32'd0;
+      \$72  = 1'h1;
     end
   end
-  assign in_cost = cost;
-  assign in_baseline = param_baseline;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$73  = step_count;
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          if (\$6 ) begin
+            \$73  = \$10 [31:0];
+          end
+    endcase
+    if (rst) begin
+      \$73  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$74  = th_cnt;
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          if (\$6 ) begin
+            \$74  = \$16 [2:0];
+          end
+    endcase
+    if (rst) begin
+      \$74  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = x_cnt;
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          if (\$6 ) begin
+            \$75  = \$22 [2:0];
+          end
+    endcase
+    if (rst) begin
+      \$75  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = update_count;
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          /* empty */;
+      2'h2:
+          if (\$6 ) begin
+            if (\$26 ) begin
+              \$76  = \$30 [31:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$76  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$77  = \$47 ;
+    if (rst) begin
+      \$77  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$78  = got;
+    if (\$49 ) begin
+      \$78  = \$55 [0];
+    end
+    if (rst) begin
+      \$78  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$79  = param_addr;
+    if (rst) begin
+      \$79  = 6'h00;
+    end
+  end
   assign baseline = param_baseline;
-  assign restart = in_restart;
-  assign neg = { \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93  };
-  assign \neg$31  = { \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93  };
+  assign \step_count$28  = step_count;
+  assign \update_count$31  = update_count;
+  assign \sample_next$32  = sample_next;
+  assign neg = { \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80  };
+  assign \neg$38  = { \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80  };
   assign active = 64'hffffffffffffffff;
-  assign \active$33  = 64'hffffffffffffffff;
-  assign out_ctilde = ct;
-  assign \load_addr$41  = load_addr;
-  assign \load_data$42  = load_data;
-  assign \sample_next$45  = sample_next;
-  assign \step_count$46  = step_count;
-  assign \update_count$47  = update_count;
+  assign \active$40  = 64'hffffffffffffffff;
+  assign ctilde__payload = ct;
+  assign \load_addr$46  = load_addr;
+  assign \load_data$47  = load_data;
   assign sat_count = sat_ctilde;
-  assign \sat_g$49  = sat_g;
-  assign \sat_theta$50  = sat_theta;
+  assign \sat_g$50  = sat_g;
+  assign \sat_theta$51  = sat_theta;
   assign rd_addr = param_addr;
   assign rd_data = theta_data;
-  assign param_data = \$18 [16:0];
-  assign \$30  = got;
-  assign \$37  = got;
+  assign param_data = \$66 [16:0];
+  assign \cost__payload$35.value  = \cost__payload$35 [15:0];
+  assign \cost__payload$35.baseline  = \cost__payload$35 [16];
+  assign \cost__payload$35.restart  = \cost__payload$35 [17];
+  assign \cost__payload$35 [17] = restart;
+  assign \cost__payload$35 [16] = param_baseline;
+  assign \cost__payload$35 [15:0] = cost__payload;
+  assign \$3  = got;
+  assign \$52  = got;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mgd_core.acc (clk, rst, in_valid, out_ready, in_ready, in_baseline, out_valid, out_ctilde, sat_count, in_cost);
+module \mgd_core.acc (rst, cost__valid, ctilde__ready, cost__ready, cost__payload, ctilde__valid, ctilde__payload, sat_count, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
-  wire [18:0] \$10 ;
-  wire [18:0] \$11 ;
-  wire \$12 ;
-  wire [1:0] \$13 ;
+  wire [1:0] \$10 ;
+  wire \$11 ;
+  wire [16:0] \$12 ;
+  wire \$13 ;
   wire \$14 ;
-  wire [16:0] \$15 ;
+  wire \$15 ;
   wire \$16 ;
-  wire \$17 ;
+  wire [32:0] \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire [17:0] \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire [32:0] \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg [16:0] \$27 ;
-  reg [15:0] \$28 ;
-  reg [15:0] \$29 ;
+  wire [32:0] \$20 ;
+  wire [32:0] \$21 ;
+  reg \$22 ;
+  reg \$23 ;
+  reg [16:0] \$24 ;
+  reg [15:0] \$25 ;
+  reg [15:0] \$26 ;
+  reg [31:0] \$27 ;
   wire [16:0] \$3 ;
-  reg [31:0] \$30 ;
   wire [16:0] \$4 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
-  wire \$8 ;
+  wire [15:0] \$8 ;
   wire \$9 ;
   wire accept;
   wire [15:0] avg;
@@ -748,146 +720,149 @@ module \mgd_core.acc (clk, rst, in_valid, out_ready, in_ready, in_baseline, out_
   reg [15:0] c0 = 16'h0000;
   input clk;
   wire clk;
+  input [17:0] cost__payload;
+  wire [17:0] cost__payload;
+  wire \cost__payload.baseline ;
+  wire \cost__payload.restart ;
+  wire [15:0] \cost__payload.value ;
+  output cost__ready;
+  wire cost__ready;
+  input cost__valid;
+  wire cost__valid;
   reg count = 1'h0;
   wire [15:0] ct;
   wire [15:0] ct_sat;
+  wire ct_sat_hi;
+  wire ct_sat_lo;
+  output [15:0] ctilde__payload;
+  reg [15:0] ctilde__payload = 16'h0000;
+  input ctilde__ready;
+  wire ctilde__ready;
+  output ctilde__valid;
+  reg ctilde__valid = 1'h0;
   wire emit;
-  input in_baseline;
-  wire in_baseline;
-  input [15:0] in_cost;
-  wire [15:0] in_cost;
-  output in_ready;
-  wire in_ready;
-  input in_valid;
-  wire in_valid;
-  output [15:0] out_ctilde;
-  reg [15:0] out_ctilde = 16'h0000;
-  input out_ready;
-  wire out_ready;
-  output out_valid;
-  reg out_valid = 1'h0;
   wire [18:0] raw;
   input rst;
   wire rst;
   output [31:0] sat_count;
   reg [31:0] sat_count = 32'd0;
   wire [16:0] total;
-  assign \$1  = ~ out_valid;
-  assign in_ready = \$1  | out_ready;
-  assign accept = in_valid & in_ready;
-  assign \$2  = $signed(batch_sum) + $signed(in_cost);
+  assign \$1  = ~ ctilde__valid;
+  assign cost__ready = \$1  | ctilde__ready;
+  assign accept = cost__valid & cost__ready;
+  assign \$2  = $signed(batch_sum) + $signed(cost__payload[15:0]);
   assign \$4  = $signed(\$3 [15:0]) - $signed(c0);
   assign \$6  = accept & \$5 ;
-  assign \$7  = ~ in_baseline;
+  assign \$7  = ~ cost__payload[16];
   assign emit = \$6  & \$7 ;
-  assign \$8  = $signed(\$4 ) > $signed(16'h7fff);
-  assign \$9  = $signed(\$4 ) < $signed(16'h8000);
-  assign \$10  = \$9  ? 19'h78000 : { \$4 [16], \$4 [16], \$4  };
-  assign \$11  = \$8  ? 19'h07fff : \$10 ;
-  assign \$12  = out_valid & out_ready;
-  assign \$13  = count + 1'h1;
-  assign \$15  = \$14  ? 17'h00000 : \$2 [16:0];
-  assign \$17  = accept & \$16 ;
-  assign \$18  = \$17  & in_baseline;
-  assign \$19  = $signed(\$4 ) > $signed(16'h7fff);
-  assign \$20  = $signed(\$4 ) < $signed(16'h8000);
-  assign \$21  = \$19  | \$20 ;
-  assign \$22  = sat_count != 32'd4294967295;
-  assign \$23  = \$21  & \$22 ;
-  assign \$24  = sat_count + 1'h1;
+  assign ct_sat_hi = $signed(\$4 ) > $signed(16'h7fff);
+  assign ct_sat_lo = $signed(\$4 ) < $signed(16'h8000);
+  assign \$8  = ct_sat_lo ? 16'h8000 : \$4 [15:0];
+  assign ct_sat = ct_sat_hi ? 16'h7fff : \$8 ;
+  assign \$9  = ctilde__valid & ctilde__ready;
+  assign \$10  = count + 1'h1;
+  assign \$12  = \$11  ? 17'h00000 : \$2 [16:0];
+  assign \$14  = accept & \$13 ;
+  assign \$15  = \$14  & cost__payload[16];
+  assign \$16  = ct_sat_hi | ct_sat_lo;
+  assign \$17  = sat_count + \$16 ;
+  assign \$18  = \$17  > 32'd4294967295;
+  assign \$19  = ct_sat_hi | ct_sat_lo;
+  assign \$20  = sat_count + \$19 ;
+  assign \$21  = \$18  ? 33'h0ffffffff : \$20 ;
   always @(posedge clk)
-    out_valid <= \$25 ;
+    ctilde__valid <= \$22 ;
   always @(posedge clk)
-    count <= \$26 ;
+    count <= \$23 ;
   always @(posedge clk)
-    batch_sum <= \$27 ;
+    batch_sum <= \$24 ;
   always @(posedge clk)
-    c0 <= \$28 ;
+    c0 <= \$25 ;
   always @(posedge clk)
-    out_ctilde <= \$29 ;
+    ctilde__payload <= \$26 ;
   always @(posedge clk)
-    sat_count <= \$30 ;
+    sat_count <= \$27 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$25  = out_valid;
-    if (\$12 ) begin
-      \$25  = 1'h0;
+    \$22  = ctilde__valid;
+    if (\$9 ) begin
+      \$22  = 1'h0;
     end
     if (emit) begin
-      \$25  = 1'h1;
+      \$22  = 1'h1;
     end
     if (rst) begin
-      \$25  = 1'h0;
+      \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$26  = count;
+    \$23  = count;
     if (accept) begin
-      \$26  = \$13 [0];
+      \$23  = \$10 [0];
     end
     if (rst) begin
-      \$26  = 1'h0;
+      \$23  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$27  = batch_sum;
+    \$24  = batch_sum;
     if (accept) begin
-      \$27  = \$15 ;
+      \$24  = \$12 ;
     end
     if (rst) begin
-      \$27  = 17'h00000;
+      \$24  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$28  = c0;
-    if (\$18 ) begin
-      \$28  = \$3 [15:0];
+    \$25  = c0;
+    if (\$15 ) begin
+      \$25  = \$3 [15:0];
     end
     if (rst) begin
-      \$28  = 16'h0000;
+      \$25  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$29  = out_ctilde;
+    \$26  = ctilde__payload;
     if (emit) begin
-      \$29  = \$11 [15:0];
+      \$26  = ct_sat;
     end
     if (rst) begin
-      \$29  = 16'h0000;
+      \$26  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$30  = sat_count;
+    \$27  = sat_count;
     if (emit) begin
-      if (\$23 ) begin
-        \$30  = \$24 [31:0];
-      end
+      \$27  = \$21 [31:0];
     end
     if (rst) begin
-      \$30  = 32'd0;
+      \$27  = 32'd0;
     end
   end
   assign total = \$2 [16:0];
   assign avg = \$3 [15:0];
   assign raw = { \$4 [16], \$4 [16], \$4  };
-  assign ct_sat = \$11 [15:0];
-  assign ct = \$11 [15:0];
+  assign ct = ct_sat;
+  assign \cost__payload.value  = cost__payload[15:0];
+  assign \cost__payload.baseline  = cost__payload[16];
+  assign \cost__payload.restart  = cost__payload[17];
   assign \$3  = { \$2 [16], \$2 [16:1] };
   assign \$5  = count;
-  assign \$14  = count;
-  assign \$16  = count;
+  assign \$11  = count;
+  assign \$13  = count;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mgd_core.gen (rst, advance, \port$115$0 , \port$116$0 , \port$118$0 , \port$119$0 , \port$121$0 , \port$123$0 , \port$126$0 , \port$127$0 , \port$129$0 , \port$131$0 , \port$134$0 , \port$136$0 , \port$139$0 , \port$142$0 , \port$146$0 , \port$147$0 , \port$149$0 , \port$151$0 , \port$154$0 
-, \port$156$0 , \port$159$0 , \port$162$0 , \port$166$0 , \port$168$0 , \port$171$0 , \port$174$0 , \port$178$0 , \port$181$0 , \port$185$0 , \port$189$0 , \port$194$0 , \port$195$0 , \port$197$0 , \port$199$0 , \port$202$0 , \port$204$0 , \port$207$0 , \port$210$0 , \port$214$0 , \port$216$0 
-, \port$219$0 , \port$222$0 , \port$226$0 , \port$229$0 , \port$233$0 , \port$237$0 , \port$242$0 , \port$244$0 , \port$247$0 , \port$250$0 , \port$254$0 , \port$257$0 , \port$261$0 , \port$265$0 , \port$270$0 , \port$273$0 , \port$277$0 , \port$281$0 , \port$286$0 , \port$290$0 , \port$295$0 
-, \port$300$0 , \port$306$0 , \port$307$0 , clk);
+module \mgd_core.gen (rst, code_advance, \port$102$0 , \port$103$0 , \port$105$0 , \port$106$0 , \port$108$0 , \port$110$0 , \port$113$0 , \port$114$0 , \port$116$0 , \port$118$0 , \port$121$0 , \port$123$0 , \port$126$0 , \port$129$0 , \port$133$0 , \port$134$0 , \port$136$0 , \port$138$0 , \port$141$0 
+, \port$143$0 , \port$146$0 , \port$149$0 , \port$153$0 , \port$155$0 , \port$158$0 , \port$161$0 , \port$165$0 , \port$168$0 , \port$172$0 , \port$176$0 , \port$181$0 , \port$182$0 , \port$184$0 , \port$186$0 , \port$189$0 , \port$191$0 , \port$194$0 , \port$197$0 , \port$201$0 , \port$203$0 
+, \port$206$0 , \port$209$0 , \port$213$0 , \port$216$0 , \port$220$0 , \port$224$0 , \port$229$0 , \port$231$0 , \port$234$0 , \port$237$0 , \port$241$0 , \port$244$0 , \port$248$0 , \port$252$0 , \port$257$0 , \port$260$0 , \port$264$0 , \port$268$0 , \port$273$0 , \port$277$0 , \port$282$0 
+, \port$287$0 , \port$293$0 , \port$294$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1085,423 +1060,423 @@ module \mgd_core.gen (rst, advance, \port$115$0 , \port$116$0 , \port$118$0 , \p
   wire \$98 ;
   wire \$99 ;
   wire [63:0] active;
-  input advance;
-  wire advance;
   input clk;
   wire clk;
-  reg [6:0] k = 7'h00;
+  input code_advance;
+  wire code_advance;
+  reg [6:0] code_k = 7'h00;
   wire [63:0] neg;
-  output \port$115$0 ;
-  wire \port$115$0 ;
+  output \port$102$0 ;
+  wire \port$102$0 ;
+  output \port$103$0 ;
+  wire \port$103$0 ;
+  output \port$105$0 ;
+  wire \port$105$0 ;
+  output \port$106$0 ;
+  wire \port$106$0 ;
+  output \port$108$0 ;
+  wire \port$108$0 ;
+  output \port$110$0 ;
+  wire \port$110$0 ;
+  output \port$113$0 ;
+  wire \port$113$0 ;
+  output \port$114$0 ;
+  wire \port$114$0 ;
   output \port$116$0 ;
   wire \port$116$0 ;
   output \port$118$0 ;
   wire \port$118$0 ;
-  output \port$119$0 ;
-  wire \port$119$0 ;
   output \port$121$0 ;
   wire \port$121$0 ;
   output \port$123$0 ;
   wire \port$123$0 ;
   output \port$126$0 ;
   wire \port$126$0 ;
-  output \port$127$0 ;
-  wire \port$127$0 ;
   output \port$129$0 ;
   wire \port$129$0 ;
-  output \port$131$0 ;
-  wire \port$131$0 ;
+  output \port$133$0 ;
+  wire \port$133$0 ;
   output \port$134$0 ;
   wire \port$134$0 ;
   output \port$136$0 ;
   wire \port$136$0 ;
-  output \port$139$0 ;
-  wire \port$139$0 ;
-  output \port$142$0 ;
-  wire \port$142$0 ;
+  output \port$138$0 ;
+  wire \port$138$0 ;
+  output \port$141$0 ;
+  wire \port$141$0 ;
+  output \port$143$0 ;
+  wire \port$143$0 ;
   output \port$146$0 ;
   wire \port$146$0 ;
-  output \port$147$0 ;
-  wire \port$147$0 ;
   output \port$149$0 ;
   wire \port$149$0 ;
-  output \port$151$0 ;
-  wire \port$151$0 ;
-  output \port$154$0 ;
-  wire \port$154$0 ;
-  output \port$156$0 ;
-  wire \port$156$0 ;
-  output \port$159$0 ;
-  wire \port$159$0 ;
-  output \port$162$0 ;
-  wire \port$162$0 ;
-  output \port$166$0 ;
-  wire \port$166$0 ;
+  output \port$153$0 ;
+  wire \port$153$0 ;
+  output \port$155$0 ;
+  wire \port$155$0 ;
+  output \port$158$0 ;
+  wire \port$158$0 ;
+  output \port$161$0 ;
+  wire \port$161$0 ;
+  output \port$165$0 ;
+  wire \port$165$0 ;
   output \port$168$0 ;
   wire \port$168$0 ;
-  output \port$171$0 ;
-  wire \port$171$0 ;
-  output \port$174$0 ;
-  wire \port$174$0 ;
-  output \port$178$0 ;
-  wire \port$178$0 ;
+  output \port$172$0 ;
+  wire \port$172$0 ;
+  output \port$176$0 ;
+  wire \port$176$0 ;
   output \port$181$0 ;
   wire \port$181$0 ;
-  output \port$185$0 ;
-  wire \port$185$0 ;
+  output \port$182$0 ;
+  wire \port$182$0 ;
+  output \port$184$0 ;
+  wire \port$184$0 ;
+  output \port$186$0 ;
+  wire \port$186$0 ;
   output \port$189$0 ;
   wire \port$189$0 ;
+  output \port$191$0 ;
+  wire \port$191$0 ;
   output \port$194$0 ;
   wire \port$194$0 ;
-  output \port$195$0 ;
-  wire \port$195$0 ;
   output \port$197$0 ;
   wire \port$197$0 ;
-  output \port$199$0 ;
-  wire \port$199$0 ;
-  output \port$202$0 ;
-  wire \port$202$0 ;
-  output \port$204$0 ;
-  wire \port$204$0 ;
-  output \port$207$0 ;
-  wire \port$207$0 ;
-  output \port$210$0 ;
-  wire \port$210$0 ;
-  output \port$214$0 ;
-  wire \port$214$0 ;
+  output \port$201$0 ;
+  wire \port$201$0 ;
+  output \port$203$0 ;
+  wire \port$203$0 ;
+  output \port$206$0 ;
+  wire \port$206$0 ;
+  output \port$209$0 ;
+  wire \port$209$0 ;
+  output \port$213$0 ;
+  wire \port$213$0 ;
   output \port$216$0 ;
   wire \port$216$0 ;
-  output \port$219$0 ;
-  wire \port$219$0 ;
-  output \port$222$0 ;
-  wire \port$222$0 ;
-  output \port$226$0 ;
-  wire \port$226$0 ;
+  output \port$220$0 ;
+  wire \port$220$0 ;
+  output \port$224$0 ;
+  wire \port$224$0 ;
   output \port$229$0 ;
   wire \port$229$0 ;
-  output \port$233$0 ;
-  wire \port$233$0 ;
+  output \port$231$0 ;
+  wire \port$231$0 ;
+  output \port$234$0 ;
+  wire \port$234$0 ;
   output \port$237$0 ;
   wire \port$237$0 ;
-  output \port$242$0 ;
-  wire \port$242$0 ;
+  output \port$241$0 ;
+  wire \port$241$0 ;
   output \port$244$0 ;
   wire \port$244$0 ;
-  output \port$247$0 ;
-  wire \port$247$0 ;
-  output \port$250$0 ;
-  wire \port$250$0 ;
-  output \port$254$0 ;
-  wire \port$254$0 ;
+  output \port$248$0 ;
+  wire \port$248$0 ;
+  output \port$252$0 ;
+  wire \port$252$0 ;
   output \port$257$0 ;
   wire \port$257$0 ;
-  output \port$261$0 ;
-  wire \port$261$0 ;
-  output \port$265$0 ;
-  wire \port$265$0 ;
-  output \port$270$0 ;
-  wire \port$270$0 ;
+  output \port$260$0 ;
+  wire \port$260$0 ;
+  output \port$264$0 ;
+  wire \port$264$0 ;
+  output \port$268$0 ;
+  wire \port$268$0 ;
   output \port$273$0 ;
   wire \port$273$0 ;
   output \port$277$0 ;
   wire \port$277$0 ;
-  output \port$281$0 ;
-  wire \port$281$0 ;
-  output \port$286$0 ;
-  wire \port$286$0 ;
-  output \port$290$0 ;
-  wire \port$290$0 ;
-  output \port$295$0 ;
-  wire \port$295$0 ;
-  output \port$300$0 ;
-  wire \port$300$0 ;
-  output \port$306$0 ;
-  wire \port$306$0 ;
-  output \port$307$0 ;
-  wire \port$307$0 ;
+  output \port$282$0 ;
+  wire \port$282$0 ;
+  output \port$287$0 ;
+  wire \port$287$0 ;
+  output \port$293$0 ;
+  wire \port$293$0 ;
+  output \port$294$0 ;
+  wire \port$294$0 ;
   input rst;
   wire rst;
   wire step;
-  assign \$4  = \$3  ^ k[1];
-  assign \$7  = \$6  ^ k[2];
-  assign \$9  = \$8  ^ k[2];
-  assign \$11  = \$10  ^ k[1];
-  assign \$12  = \$11  ^ k[2];
-  assign \$15  = \$14  ^ k[3];
-  assign \$17  = \$16  ^ k[3];
-  assign \$19  = \$18  ^ k[1];
-  assign \$20  = \$19  ^ k[3];
-  assign \$22  = \$21  ^ k[3];
-  assign \$24  = \$23  ^ k[2];
-  assign \$25  = \$24  ^ k[3];
-  assign \$27  = \$26  ^ k[2];
-  assign \$28  = \$27  ^ k[3];
-  assign \$30  = \$29  ^ k[1];
-  assign \$31  = \$30  ^ k[2];
-  assign \$32  = \$31  ^ k[3];
-  assign \$35  = \$34  ^ k[4];
-  assign \$37  = \$36  ^ k[4];
-  assign \$39  = \$38  ^ k[1];
-  assign \$40  = \$39  ^ k[4];
-  assign \$42  = \$41  ^ k[4];
-  assign \$44  = \$43  ^ k[2];
-  assign \$45  = \$44  ^ k[4];
-  assign \$47  = \$46  ^ k[2];
-  assign \$48  = \$47  ^ k[4];
-  assign \$50  = \$49  ^ k[1];
-  assign \$51  = \$50  ^ k[2];
-  assign \$52  = \$51  ^ k[4];
-  assign \$54  = \$53  ^ k[4];
-  assign \$56  = \$55  ^ k[3];
-  assign \$57  = \$56  ^ k[4];
-  assign \$59  = \$58  ^ k[3];
-  assign \$60  = \$59  ^ k[4];
-  assign \$62  = \$61  ^ k[1];
-  assign \$63  = \$62  ^ k[3];
-  assign \$64  = \$63  ^ k[4];
-  assign \$66  = \$65  ^ k[3];
-  assign \$67  = \$66  ^ k[4];
-  assign \$69  = \$68  ^ k[2];
-  assign \$70  = \$69  ^ k[3];
-  assign \$71  = \$70  ^ k[4];
-  assign \$73  = \$72  ^ k[2];
-  assign \$74  = \$73  ^ k[3];
-  assign \$75  = \$74  ^ k[4];
-  assign \$77  = \$76  ^ k[1];
-  assign \$78  = \$77  ^ k[2];
-  assign \$79  = \$78  ^ k[3];
-  assign \$80  = \$79  ^ k[4];
-  assign \$83  = \$82  ^ k[5];
-  assign \$85  = \$84  ^ k[5];
-  assign \$87  = \$86  ^ k[1];
-  assign \$88  = \$87  ^ k[5];
-  assign \$90  = \$89  ^ k[5];
-  assign \$92  = \$91  ^ k[2];
-  assign \$93  = \$92  ^ k[5];
-  assign \$95  = \$94  ^ k[2];
-  assign \$96  = \$95  ^ k[5];
-  assign \$98  = \$97  ^ k[1];
-  assign \$99  = \$98  ^ k[2];
-  assign \$100  = \$99  ^ k[5];
-  assign \$102  = \$101  ^ k[5];
-  assign \$104  = \$103  ^ k[3];
-  assign \$105  = \$104  ^ k[5];
-  assign \$107  = \$106  ^ k[3];
-  assign \$108  = \$107  ^ k[5];
-  assign \$110  = \$109  ^ k[1];
-  assign \$111  = \$110  ^ k[3];
-  assign \$112  = \$111  ^ k[5];
-  assign \$114  = \$113  ^ k[3];
-  assign \$115  = \$114  ^ k[5];
-  assign \$117  = \$116  ^ k[2];
-  assign \$118  = \$117  ^ k[3];
-  assign \$119  = \$118  ^ k[5];
-  assign \$121  = \$120  ^ k[2];
-  assign \$122  = \$121  ^ k[3];
-  assign \$123  = \$122  ^ k[5];
-  assign \$125  = \$124  ^ k[1];
-  assign \$126  = \$125  ^ k[2];
-  assign \$127  = \$126  ^ k[3];
-  assign \$128  = \$127  ^ k[5];
-  assign \$130  = \$129  ^ k[5];
-  assign \$132  = \$131  ^ k[4];
-  assign \$133  = \$132  ^ k[5];
-  assign \$135  = \$134  ^ k[4];
-  assign \$136  = \$135  ^ k[5];
-  assign \$138  = \$137  ^ k[1];
-  assign \$139  = \$138  ^ k[4];
-  assign \$140  = \$139  ^ k[5];
-  assign \$142  = \$141  ^ k[4];
-  assign \$143  = \$142  ^ k[5];
-  assign \$145  = \$144  ^ k[2];
-  assign \$146  = \$145  ^ k[4];
-  assign \$147  = \$146  ^ k[5];
-  assign \$149  = \$148  ^ k[2];
-  assign \$150  = \$149  ^ k[4];
-  assign \$151  = \$150  ^ k[5];
-  assign \$153  = \$152  ^ k[1];
-  assign \$154  = \$153  ^ k[2];
-  assign \$155  = \$154  ^ k[4];
-  assign \$156  = \$155  ^ k[5];
-  assign \$158  = \$157  ^ k[4];
-  assign \$159  = \$158  ^ k[5];
-  assign \$161  = \$160  ^ k[3];
-  assign \$162  = \$161  ^ k[4];
-  assign \$163  = \$162  ^ k[5];
-  assign \$165  = \$164  ^ k[3];
-  assign \$166  = \$165  ^ k[4];
-  assign \$167  = \$166  ^ k[5];
-  assign \$169  = \$168  ^ k[1];
-  assign \$170  = \$169  ^ k[3];
-  assign \$171  = \$170  ^ k[4];
-  assign \$172  = \$171  ^ k[5];
-  assign \$174  = \$173  ^ k[3];
-  assign \$175  = \$174  ^ k[4];
-  assign \$176  = \$175  ^ k[5];
-  assign \$178  = \$177  ^ k[2];
-  assign \$179  = \$178  ^ k[3];
-  assign \$180  = \$179  ^ k[4];
-  assign \$181  = \$180  ^ k[5];
-  assign \$183  = \$182  ^ k[2];
-  assign \$184  = \$183  ^ k[3];
-  assign \$185  = \$184  ^ k[4];
-  assign \$186  = \$185  ^ k[5];
-  assign \$188  = \$187  ^ k[1];
-  assign \$189  = \$188  ^ k[2];
-  assign \$190  = \$189  ^ k[3];
-  assign \$191  = \$190  ^ k[4];
-  assign \$192  = \$191  ^ k[5];
-  assign \$194  = k + 1'h1;
+  assign \$4  = \$3  ^ code_k[1];
+  assign \$7  = \$6  ^ code_k[2];
+  assign \$9  = \$8  ^ code_k[2];
+  assign \$11  = \$10  ^ code_k[1];
+  assign \$12  = \$11  ^ code_k[2];
+  assign \$15  = \$14  ^ code_k[3];
+  assign \$17  = \$16  ^ code_k[3];
+  assign \$19  = \$18  ^ code_k[1];
+  assign \$20  = \$19  ^ code_k[3];
+  assign \$22  = \$21  ^ code_k[3];
+  assign \$24  = \$23  ^ code_k[2];
+  assign \$25  = \$24  ^ code_k[3];
+  assign \$27  = \$26  ^ code_k[2];
+  assign \$28  = \$27  ^ code_k[3];
+  assign \$30  = \$29  ^ code_k[1];
+  assign \$31  = \$30  ^ code_k[2];
+  assign \$32  = \$31  ^ code_k[3];
+  assign \$35  = \$34  ^ code_k[4];
+  assign \$37  = \$36  ^ code_k[4];
+  assign \$39  = \$38  ^ code_k[1];
+  assign \$40  = \$39  ^ code_k[4];
+  assign \$42  = \$41  ^ code_k[4];
+  assign \$44  = \$43  ^ code_k[2];
+  assign \$45  = \$44  ^ code_k[4];
+  assign \$47  = \$46  ^ code_k[2];
+  assign \$48  = \$47  ^ code_k[4];
+  assign \$50  = \$49  ^ code_k[1];
+  assign \$51  = \$50  ^ code_k[2];
+  assign \$52  = \$51  ^ code_k[4];
+  assign \$54  = \$53  ^ code_k[4];
+  assign \$56  = \$55  ^ code_k[3];
+  assign \$57  = \$56  ^ code_k[4];
+  assign \$59  = \$58  ^ code_k[3];
+  assign \$60  = \$59  ^ code_k[4];
+  assign \$62  = \$61  ^ code_k[1];
+  assign \$63  = \$62  ^ code_k[3];
+  assign \$64  = \$63  ^ code_k[4];
+  assign \$66  = \$65  ^ code_k[3];
+  assign \$67  = \$66  ^ code_k[4];
+  assign \$69  = \$68  ^ code_k[2];
+  assign \$70  = \$69  ^ code_k[3];
+  assign \$71  = \$70  ^ code_k[4];
+  assign \$73  = \$72  ^ code_k[2];
+  assign \$74  = \$73  ^ code_k[3];
+  assign \$75  = \$74  ^ code_k[4];
+  assign \$77  = \$76  ^ code_k[1];
+  assign \$78  = \$77  ^ code_k[2];
+  assign \$79  = \$78  ^ code_k[3];
+  assign \$80  = \$79  ^ code_k[4];
+  assign \$83  = \$82  ^ code_k[5];
+  assign \$85  = \$84  ^ code_k[5];
+  assign \$87  = \$86  ^ code_k[1];
+  assign \$88  = \$87  ^ code_k[5];
+  assign \$90  = \$89  ^ code_k[5];
+  assign \$92  = \$91  ^ code_k[2];
+  assign \$93  = \$92  ^ code_k[5];
+  assign \$95  = \$94  ^ code_k[2];
+  assign \$96  = \$95  ^ code_k[5];
+  assign \$98  = \$97  ^ code_k[1];
+  assign \$99  = \$98  ^ code_k[2];
+  assign \$100  = \$99  ^ code_k[5];
+  assign \$102  = \$101  ^ code_k[5];
+  assign \$104  = \$103  ^ code_k[3];
+  assign \$105  = \$104  ^ code_k[5];
+  assign \$107  = \$106  ^ code_k[3];
+  assign \$108  = \$107  ^ code_k[5];
+  assign \$110  = \$109  ^ code_k[1];
+  assign \$111  = \$110  ^ code_k[3];
+  assign \$112  = \$111  ^ code_k[5];
+  assign \$114  = \$113  ^ code_k[3];
+  assign \$115  = \$114  ^ code_k[5];
+  assign \$117  = \$116  ^ code_k[2];
+  assign \$118  = \$117  ^ code_k[3];
+  assign \$119  = \$118  ^ code_k[5];
+  assign \$121  = \$120  ^ code_k[2];
+  assign \$122  = \$121  ^ code_k[3];
+  assign \$123  = \$122  ^ code_k[5];
+  assign \$125  = \$124  ^ code_k[1];
+  assign \$126  = \$125  ^ code_k[2];
+  assign \$127  = \$126  ^ code_k[3];
+  assign \$128  = \$127  ^ code_k[5];
+  assign \$130  = \$129  ^ code_k[5];
+  assign \$132  = \$131  ^ code_k[4];
+  assign \$133  = \$132  ^ code_k[5];
+  assign \$135  = \$134  ^ code_k[4];
+  assign \$136  = \$135  ^ code_k[5];
+  assign \$138  = \$137  ^ code_k[1];
+  assign \$139  = \$138  ^ code_k[4];
+  assign \$140  = \$139  ^ code_k[5];
+  assign \$142  = \$141  ^ code_k[4];
+  assign \$143  = \$142  ^ code_k[5];
+  assign \$145  = \$144  ^ code_k[2];
+  assign \$146  = \$145  ^ code_k[4];
+  assign \$147  = \$146  ^ code_k[5];
+  assign \$149  = \$148  ^ code_k[2];
+  assign \$150  = \$149  ^ code_k[4];
+  assign \$151  = \$150  ^ code_k[5];
+  assign \$153  = \$152  ^ code_k[1];
+  assign \$154  = \$153  ^ code_k[2];
+  assign \$155  = \$154  ^ code_k[4];
+  assign \$156  = \$155  ^ code_k[5];
+  assign \$158  = \$157  ^ code_k[4];
+  assign \$159  = \$158  ^ code_k[5];
+  assign \$161  = \$160  ^ code_k[3];
+  assign \$162  = \$161  ^ code_k[4];
+  assign \$163  = \$162  ^ code_k[5];
+  assign \$165  = \$164  ^ code_k[3];
+  assign \$166  = \$165  ^ code_k[4];
+  assign \$167  = \$166  ^ code_k[5];
+  assign \$169  = \$168  ^ code_k[1];
+  assign \$170  = \$169  ^ code_k[3];
+  assign \$171  = \$170  ^ code_k[4];
+  assign \$172  = \$171  ^ code_k[5];
+  assign \$174  = \$173  ^ code_k[3];
+  assign \$175  = \$174  ^ code_k[4];
+  assign \$176  = \$175  ^ code_k[5];
+  assign \$178  = \$177  ^ code_k[2];
+  assign \$179  = \$178  ^ code_k[3];
+  assign \$180  = \$179  ^ code_k[4];
+  assign \$181  = \$180  ^ code_k[5];
+  assign \$183  = \$182  ^ code_k[2];
+  assign \$184  = \$183  ^ code_k[3];
+  assign \$185  = \$184  ^ code_k[4];
+  assign \$186  = \$185  ^ code_k[5];
+  assign \$188  = \$187  ^ code_k[1];
+  assign \$189  = \$188  ^ code_k[2];
+  assign \$190  = \$189  ^ code_k[3];
+  assign \$191  = \$190  ^ code_k[4];
+  assign \$192  = \$191  ^ code_k[5];
+  assign \$194  = code_k + 1'h1;
   always @(posedge clk)
-    k <= \$195 ;
+    code_k <= \$195 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$195  = k;
-    if (advance) begin
+    \$195  = code_k;
+    if (code_advance) begin
       \$195  = \$194 [6:0];
     end
     if (rst) begin
       \$195  = 7'h00;
     end
   end
-  assign step = advance;
+  assign step = code_advance;
   assign neg = { \$193 , \$192 , \$186 , \$181 , \$176 , \$172 , \$167 , \$163 , \$159 , \$156 , \$151 , \$147 , \$143 , \$140 , \$136 , \$133 , \$130 , \$128 , \$123 , \$119 , \$115 , \$112 , \$108 , \$105 , \$102 , \$100 , \$96 , \$93 , \$90 , \$88 , \$85 , \$83 , \$81 , \$80 , \$75 , \$71 , \$67 , \$64 , \$60 , \$57 , \$54 , \$52 , \$48 , \$45 , \$42 , \$40 , \$37 , \$35 , \$33 , \$32 , \$28 , \$25 , \$22 , \$20 , \$17 , \$15 , \$13 , \$12 , \$9 , \$7 , \$5 , \$4 , \$2 , \$1  };
   assign active = 64'hffffffffffffffff;
-  assign \port$115$0  = \$1 ;
-  assign \port$116$0  = \$2 ;
-  assign \port$118$0  = \$4 ;
-  assign \port$119$0  = \$5 ;
-  assign \port$121$0  = \$7 ;
-  assign \port$123$0  = \$9 ;
-  assign \port$126$0  = \$12 ;
-  assign \port$127$0  = \$13 ;
-  assign \port$129$0  = \$15 ;
-  assign \port$131$0  = \$17 ;
-  assign \port$134$0  = \$20 ;
-  assign \port$136$0  = \$22 ;
-  assign \port$139$0  = \$25 ;
-  assign \port$142$0  = \$28 ;
-  assign \port$146$0  = \$32 ;
-  assign \port$147$0  = \$33 ;
-  assign \port$149$0  = \$35 ;
-  assign \port$151$0  = \$37 ;
-  assign \port$154$0  = \$40 ;
-  assign \port$156$0  = \$42 ;
-  assign \port$159$0  = \$45 ;
-  assign \port$162$0  = \$48 ;
-  assign \port$166$0  = \$52 ;
-  assign \port$168$0  = \$54 ;
-  assign \port$171$0  = \$57 ;
-  assign \port$174$0  = \$60 ;
-  assign \port$178$0  = \$64 ;
-  assign \port$181$0  = \$67 ;
-  assign \port$185$0  = \$71 ;
-  assign \port$189$0  = \$75 ;
-  assign \port$194$0  = \$80 ;
-  assign \port$195$0  = \$81 ;
-  assign \port$197$0  = \$83 ;
-  assign \port$199$0  = \$85 ;
-  assign \port$202$0  = \$88 ;
-  assign \port$204$0  = \$90 ;
-  assign \port$207$0  = \$93 ;
-  assign \port$210$0  = \$96 ;
-  assign \port$214$0  = \$100 ;
-  assign \port$216$0  = \$102 ;
-  assign \port$219$0  = \$105 ;
-  assign \port$222$0  = \$108 ;
-  assign \port$226$0  = \$112 ;
-  assign \port$229$0  = \$115 ;
-  assign \port$233$0  = \$119 ;
-  assign \port$237$0  = \$123 ;
-  assign \port$242$0  = \$128 ;
-  assign \port$244$0  = \$130 ;
-  assign \port$247$0  = \$133 ;
-  assign \port$250$0  = \$136 ;
-  assign \port$254$0  = \$140 ;
-  assign \port$257$0  = \$143 ;
-  assign \port$261$0  = \$147 ;
-  assign \port$265$0  = \$151 ;
-  assign \port$270$0  = \$156 ;
-  assign \port$273$0  = \$159 ;
-  assign \port$277$0  = \$163 ;
-  assign \port$281$0  = \$167 ;
-  assign \port$286$0  = \$172 ;
-  assign \port$290$0  = \$176 ;
-  assign \port$295$0  = \$181 ;
-  assign \port$300$0  = \$186 ;
-  assign \port$306$0  = \$192 ;
-  assign \port$307$0  = \$193 ;
-  assign \$1  = k[0];
-  assign \$2  = k[1];
-  assign \$3  = k[0];
-  assign \$5  = k[2];
-  assign \$6  = k[0];
-  assign \$8  = k[1];
-  assign \$10  = k[0];
-  assign \$13  = k[3];
-  assign \$14  = k[0];
-  assign \$16  = k[1];
-  assign \$18  = k[0];
-  assign \$21  = k[2];
-  assign \$23  = k[0];
-  assign \$26  = k[1];
-  assign \$29  = k[0];
-  assign \$33  = k[4];
-  assign \$34  = k[0];
-  assign \$36  = k[1];
-  assign \$38  = k[0];
-  assign \$41  = k[2];
-  assign \$43  = k[0];
-  assign \$46  = k[1];
-  assign \$49  = k[0];
-  assign \$53  = k[3];
-  assign \$55  = k[0];
-  assign \$58  = k[1];
-  assign \$61  = k[0];
-  assign \$65  = k[2];
-  assign \$68  = k[0];
-  assign \$72  = k[1];
-  assign \$76  = k[0];
-  assign \$81  = k[5];
-  assign \$82  = k[0];
-  assign \$84  = k[1];
-  assign \$86  = k[0];
-  assign \$89  = k[2];
-  assign \$91  = k[0];
-  assign \$94  = k[1];
-  assign \$97  = k[0];
-  assign \$101  = k[3];
-  assign \$103  = k[0];
-  assign \$106  = k[1];
-  assign \$109  = k[0];
-  assign \$113  = k[2];
-  assign \$116  = k[0];
-  assign \$120  = k[1];
-  assign \$124  = k[0];
-  assign \$129  = k[4];
-  assign \$131  = k[0];
-  assign \$134  = k[1];
-  assign \$137  = k[0];
-  assign \$141  = k[2];
-  assign \$144  = k[0];
-  assign \$148  = k[1];
-  assign \$152  = k[0];
-  assign \$157  = k[3];
-  assign \$160  = k[0];
-  assign \$164  = k[1];
-  assign \$168  = k[0];
-  assign \$173  = k[2];
-  assign \$177  = k[0];
-  assign \$182  = k[1];
-  assign \$187  = k[0];
-  assign \$193  = k[6];
+  assign \port$102$0  = \$1 ;
+  assign \port$103$0  = \$2 ;
+  assign \port$105$0  = \$4 ;
+  assign \port$106$0  = \$5 ;
+  assign \port$108$0  = \$7 ;
+  assign \port$110$0  = \$9 ;
+  assign \port$113$0  = \$12 ;
+  assign \port$114$0  = \$13 ;
+  assign \port$116$0  = \$15 ;
+  assign \port$118$0  = \$17 ;
+  assign \port$121$0  = \$20 ;
+  assign \port$123$0  = \$22 ;
+  assign \port$126$0  = \$25 ;
+  assign \port$129$0  = \$28 ;
+  assign \port$133$0  = \$32 ;
+  assign \port$134$0  = \$33 ;
+  assign \port$136$0  = \$35 ;
+  assign \port$138$0  = \$37 ;
+  assign \port$141$0  = \$40 ;
+  assign \port$143$0  = \$42 ;
+  assign \port$146$0  = \$45 ;
+  assign \port$149$0  = \$48 ;
+  assign \port$153$0  = \$52 ;
+  assign \port$155$0  = \$54 ;
+  assign \port$158$0  = \$57 ;
+  assign \port$161$0  = \$60 ;
+  assign \port$165$0  = \$64 ;
+  assign \port$168$0  = \$67 ;
+  assign \port$172$0  = \$71 ;
+  assign \port$176$0  = \$75 ;
+  assign \port$181$0  = \$80 ;
+  assign \port$182$0  = \$81 ;
+  assign \port$184$0  = \$83 ;
+  assign \port$186$0  = \$85 ;
+  assign \port$189$0  = \$88 ;
+  assign \port$191$0  = \$90 ;
+  assign \port$194$0  = \$93 ;
+  assign \port$197$0  = \$96 ;
+  assign \port$201$0  = \$100 ;
+  assign \port$203$0  = \$102 ;
+  assign \port$206$0  = \$105 ;
+  assign \port$209$0  = \$108 ;
+  assign \port$213$0  = \$112 ;
+  assign \port$216$0  = \$115 ;
+  assign \port$220$0  = \$119 ;
+  assign \port$224$0  = \$123 ;
+  assign \port$229$0  = \$128 ;
+  assign \port$231$0  = \$130 ;
+  assign \port$234$0  = \$133 ;
+  assign \port$237$0  = \$136 ;
+  assign \port$241$0  = \$140 ;
+  assign \port$244$0  = \$143 ;
+  assign \port$248$0  = \$147 ;
+  assign \port$252$0  = \$151 ;
+  assign \port$257$0  = \$156 ;
+  assign \port$260$0  = \$159 ;
+  assign \port$264$0  = \$163 ;
+  assign \port$268$0  = \$167 ;
+  assign \port$273$0  = \$172 ;
+  assign \port$277$0  = \$176 ;
+  assign \port$282$0  = \$181 ;
+  assign \port$287$0  = \$186 ;
+  assign \port$293$0  = \$192 ;
+  assign \port$294$0  = \$193 ;
+  assign \$1  = code_k[0];
+  assign \$2  = code_k[1];
+  assign \$3  = code_k[0];
+  assign \$5  = code_k[2];
+  assign \$6  = code_k[0];
+  assign \$8  = code_k[1];
+  assign \$10  = code_k[0];
+  assign \$13  = code_k[3];
+  assign \$14  = code_k[0];
+  assign \$16  = code_k[1];
+  assign \$18  = code_k[0];
+  assign \$21  = code_k[2];
+  assign \$23  = code_k[0];
+  assign \$26  = code_k[1];
+  assign \$29  = code_k[0];
+  assign \$33  = code_k[4];
+  assign \$34  = code_k[0];
+  assign \$36  = code_k[1];
+  assign \$38  = code_k[0];
+  assign \$41  = code_k[2];
+  assign \$43  = code_k[0];
+  assign \$46  = code_k[1];
+  assign \$49  = code_k[0];
+  assign \$53  = code_k[3];
+  assign \$55  = code_k[0];
+  assign \$58  = code_k[1];
+  assign \$61  = code_k[0];
+  assign \$65  = code_k[2];
+  assign \$68  = code_k[0];
+  assign \$72  = code_k[1];
+  assign \$76  = code_k[0];
+  assign \$81  = code_k[5];
+  assign \$82  = code_k[0];
+  assign \$84  = code_k[1];
+  assign \$86  = code_k[0];
+  assign \$89  = code_k[2];
+  assign \$91  = code_k[0];
+  assign \$94  = code_k[1];
+  assign \$97  = code_k[0];
+  assign \$101  = code_k[3];
+  assign \$103  = code_k[0];
+  assign \$106  = code_k[1];
+  assign \$109  = code_k[0];
+  assign \$113  = code_k[2];
+  assign \$116  = code_k[0];
+  assign \$120  = code_k[1];
+  assign \$124  = code_k[0];
+  assign \$129  = code_k[4];
+  assign \$131  = code_k[0];
+  assign \$134  = code_k[1];
+  assign \$137  = code_k[0];
+  assign \$141  = code_k[2];
+  assign \$144  = code_k[0];
+  assign \$148  = code_k[1];
+  assign \$152  = code_k[0];
+  assign \$157  = code_k[3];
+  assign \$160  = code_k[0];
+  assign \$164  = code_k[1];
+  assign \$168  = code_k[0];
+  assign \$173  = code_k[2];
+  assign \$177  = code_k[0];
+  assign \$182  = code_k[1];
+  assign \$187  = code_k[0];
+  assign \$193  = code_k[6];
 endmodule
 
 (* generator = "Amaranth" *)
-module \mgd_core.wu (load_data, rd_addr, clk, rst, ct_valid, update, load_en, \port$115$0 , \port$116$0 , \port$118$0 , \port$119$0 , \port$121$0 , \port$123$0 , \port$126$0 , \port$127$0 , \port$129$0 , \port$131$0 , \port$134$0 , \port$136$0 , \port$139$0 , \port$142$0 
-, \port$146$0 , \port$147$0 , \port$149$0 , \port$151$0 , \port$154$0 , \port$156$0 , \port$159$0 , \port$162$0 , \port$166$0 , \port$168$0 , \port$171$0 , \port$174$0 , \port$178$0 , \port$181$0 , \port$185$0 , \port$189$0 , \port$194$0 , \port$195$0 , \port$197$0 , \port$199$0 , \port$202$0 
-, \port$204$0 , \port$207$0 , \port$210$0 , \port$214$0 , \port$216$0 , \port$219$0 , \port$222$0 , \port$226$0 , \port$229$0 , \port$233$0 , \port$237$0 , \port$242$0 , \port$244$0 , \port$247$0 , \port$250$0 , \port$254$0 , \port$257$0 , \port$261$0 , \port$265$0 , \port$270$0 , \port$273$0 
-, \port$277$0 , \port$281$0 , \port$286$0 , \port$290$0 , \port$295$0 , \port$300$0 , \port$306$0 , \port$307$0 , ready, rd_data, ct, sat_g, sat_theta, load_addr);
+module \mgd_core.wu (load_data, rd_addr, clk, rst, ct_valid, update, load_en, \port$102$0 , \port$103$0 , \port$105$0 , \port$106$0 , \port$108$0 , \port$110$0 , \port$113$0 , \port$114$0 , \port$116$0 , \port$118$0 , \port$121$0 , \port$123$0 , \port$126$0 , \port$129$0 
+, \port$133$0 , \port$134$0 , \port$136$0 , \port$138$0 , \port$141$0 , \port$143$0 , \port$146$0 , \port$149$0 , \port$153$0 , \port$155$0 , \port$158$0 , \port$161$0 , \port$165$0 , \port$168$0 , \port$172$0 , \port$176$0 , \port$181$0 , \port$182$0 , \port$184$0 , \port$186$0 , \port$189$0 
+, \port$191$0 , \port$194$0 , \port$197$0 , \port$201$0 , \port$203$0 , \port$206$0 , \port$209$0 , \port$213$0 , \port$216$0 , \port$220$0 , \port$224$0 , \port$229$0 , \port$231$0 , \port$234$0 , \port$237$0 , \port$241$0 , \port$244$0 , \port$248$0 , \port$252$0 , \port$257$0 , \port$260$0 
+, \port$264$0 , \port$268$0 , \port$273$0 , \port$277$0 , \port$282$0 , \port$287$0 , \port$293$0 , \port$294$0 , ready, rd_data, ct, sat_g, sat_theta, load_addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire [3:0] \$10 ;
@@ -1983,134 +1958,134 @@ module \mgd_core.wu (load_data, rd_addr, clk, rst, ct_valid, update, load_en, \p
   wire load_en;
   wire [63:0] neg;
   reg [63:0] neg_l = 64'h0000000000000000;
-  input \port$115$0 ;
-  wire \port$115$0 ;
+  input \port$102$0 ;
+  wire \port$102$0 ;
+  input \port$103$0 ;
+  wire \port$103$0 ;
+  input \port$105$0 ;
+  wire \port$105$0 ;
+  input \port$106$0 ;
+  wire \port$106$0 ;
+  input \port$108$0 ;
+  wire \port$108$0 ;
+  input \port$110$0 ;
+  wire \port$110$0 ;
+  input \port$113$0 ;
+  wire \port$113$0 ;
+  input \port$114$0 ;
+  wire \port$114$0 ;
   input \port$116$0 ;
   wire \port$116$0 ;
   input \port$118$0 ;
   wire \port$118$0 ;
-  input \port$119$0 ;
-  wire \port$119$0 ;
   input \port$121$0 ;
   wire \port$121$0 ;
   input \port$123$0 ;
   wire \port$123$0 ;
   input \port$126$0 ;
   wire \port$126$0 ;
-  input \port$127$0 ;
-  wire \port$127$0 ;
   input \port$129$0 ;
   wire \port$129$0 ;
-  input \port$131$0 ;
-  wire \port$131$0 ;
+  input \port$133$0 ;
+  wire \port$133$0 ;
   input \port$134$0 ;
   wire \port$134$0 ;
   input \port$136$0 ;
   wire \port$136$0 ;
-  input \port$139$0 ;
-  wire \port$139$0 ;
-  input \port$142$0 ;
-  wire \port$142$0 ;
+  input \port$138$0 ;
+  wire \port$138$0 ;
+  input \port$141$0 ;
+  wire \port$141$0 ;
+  input \port$143$0 ;
+  wire \port$143$0 ;
   input \port$146$0 ;
   wire \port$146$0 ;
-  input \port$147$0 ;
-  wire \port$147$0 ;
   input \port$149$0 ;
   wire \port$149$0 ;
-  input \port$151$0 ;
-  wire \port$151$0 ;
-  input \port$154$0 ;
-  wire \port$154$0 ;
-  input \port$156$0 ;
-  wire \port$156$0 ;
-  input \port$159$0 ;
-  wire \port$159$0 ;
-  input \port$162$0 ;
-  wire \port$162$0 ;
-  input \port$166$0 ;
-  wire \port$166$0 ;
+  input \port$153$0 ;
+  wire \port$153$0 ;
+  input \port$155$0 ;
+  wire \port$155$0 ;
+  input \port$158$0 ;
+  wire \port$158$0 ;
+  input \port$161$0 ;
+  wire \port$161$0 ;
+  input \port$165$0 ;
+  wire \port$165$0 ;
   input \port$168$0 ;
   wire \port$168$0 ;
-  input \port$171$0 ;
-  wire \port$171$0 ;
-  input \port$174$0 ;
-  wire \port$174$0 ;
-  input \port$178$0 ;
-  wire \port$178$0 ;
+  input \port$172$0 ;
+  wire \port$172$0 ;
+  input \port$176$0 ;
+  wire \port$176$0 ;
   input \port$181$0 ;
   wire \port$181$0 ;
-  input \port$185$0 ;
-  wire \port$185$0 ;
+  input \port$182$0 ;
+  wire \port$182$0 ;
+  input \port$184$0 ;
+  wire \port$184$0 ;
+  input \port$186$0 ;
+  wire \port$186$0 ;
   input \port$189$0 ;
   wire \port$189$0 ;
+  input \port$191$0 ;
+  wire \port$191$0 ;
   input \port$194$0 ;
   wire \port$194$0 ;
-  input \port$195$0 ;
-  wire \port$195$0 ;
   input \port$197$0 ;
   wire \port$197$0 ;
-  input \port$199$0 ;
-  wire \port$199$0 ;
-  input \port$202$0 ;
-  wire \port$202$0 ;
-  input \port$204$0 ;
-  wire \port$204$0 ;
-  input \port$207$0 ;
-  wire \port$207$0 ;
-  input \port$210$0 ;
-  wire \port$210$0 ;
-  input \port$214$0 ;
-  wire \port$214$0 ;
+  input \port$201$0 ;
+  wire \port$201$0 ;
+  input \port$203$0 ;
+  wire \port$203$0 ;
+  input \port$206$0 ;
+  wire \port$206$0 ;
+  input \port$209$0 ;
+  wire \port$209$0 ;
+  input \port$213$0 ;
+  wire \port$213$0 ;
   input \port$216$0 ;
   wire \port$216$0 ;
-  input \port$219$0 ;
-  wire \port$219$0 ;
-  input \port$222$0 ;
-  wire \port$222$0 ;
-  input \port$226$0 ;
-  wire \port$226$0 ;
+  input \port$220$0 ;
+  wire \port$220$0 ;
+  input \port$224$0 ;
+  wire \port$224$0 ;
   input \port$229$0 ;
   wire \port$229$0 ;
-  input \port$233$0 ;
-  wire \port$233$0 ;
+  input \port$231$0 ;
+  wire \port$231$0 ;
+  input \port$234$0 ;
+  wire \port$234$0 ;
   input \port$237$0 ;
   wire \port$237$0 ;
-  input \port$242$0 ;
-  wire \port$242$0 ;
+  input \port$241$0 ;
+  wire \port$241$0 ;
   input \port$244$0 ;
   wire \port$244$0 ;
-  input \port$247$0 ;
-  wire \port$247$0 ;
-  input \port$250$0 ;
-  wire \port$250$0 ;
-  input \port$254$0 ;
-  wire \port$254$0 ;
+  input \port$248$0 ;
+  wire \port$248$0 ;
+  input \port$252$0 ;
+  wire \port$252$0 ;
   input \port$257$0 ;
   wire \port$257$0 ;
-  input \port$261$0 ;
-  wire \port$261$0 ;
-  input \port$265$0 ;
-  wire \port$265$0 ;
-  input \port$270$0 ;
-  wire \port$270$0 ;
+  input \port$260$0 ;
+  wire \port$260$0 ;
+  input \port$264$0 ;
+  wire \port$264$0 ;
+  input \port$268$0 ;
+  wire \port$268$0 ;
   input \port$273$0 ;
   wire \port$273$0 ;
   input \port$277$0 ;
   wire \port$277$0 ;
-  input \port$281$0 ;
-  wire \port$281$0 ;
-  input \port$286$0 ;
-  wire \port$286$0 ;
-  input \port$290$0 ;
-  wire \port$290$0 ;
-  input \port$295$0 ;
-  wire \port$295$0 ;
-  input \port$300$0 ;
-  wire \port$300$0 ;
-  input \port$306$0 ;
-  wire \port$306$0 ;
-  input \port$307$0 ;
-  wire \port$307$0 ;
+  input \port$282$0 ;
+  wire \port$282$0 ;
+  input \port$287$0 ;
+  wire \port$287$0 ;
+  input \port$293$0 ;
+  wire \port$293$0 ;
+  input \port$294$0 ;
+  wire \port$294$0 ;
   input [5:0] rd_addr;
   wire [5:0] rd_addr;
   output [15:0] rd_data;
@@ -2687,7 +2662,7 @@ module \mgd_core.wu (load_data, rd_addr, clk, rst, ct_valid, update, load_en, \p
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$299  = neg_l;
     if (accept) begin
-      \$299  = { \port$307$0 , \port$306$0 , \port$300$0 , \port$295$0 , \port$290$0 , \port$286$0 , \port$281$0 , \port$277$0 , \port$273$0 , \port$270$0 , \port$265$0 , \port$261$0 , \port$257$0 , \port$254$0 , \port$250$0 , \port$247$0 , \port$244$0 , \port$242$0 , \port$237$0 , \port$233$0 , \port$229$0 , \port$226$0 , \port$222$0 , \port$219$0 , \port$216$0 , \port$214$0 , \port$210$0 , \port$207$0 , \port$204$0 , \port$202$0 , \port$199$0 , \port$197$0 , \port$195$0 , \port$194$0 , \port$189$0 , \port$185$0 , \port$181$0 , \port$178$0 , \port$174$0 , \port$171$0 , \port$168$0 , \port$166$0 , \port$162$0 , \port$159$0 , \port$156$0 , \port$154$0 , \port$151$0 , \port$149$0 , \port$147$0 , \port$146$0 , \port$142$0 , \port$139$0 , \port$136$0 , \port$134$0 , \port$131$0 , \port$129$0 , \port$127$0 , \port$126$0 , \port$123$0 , \port$121$0 , \port$119$0 , \port$118$0 , \port$116$0 , \port$115$0  };
+      \$299  = { \port$294$0 , \port$293$0 , \port$287$0 , \port$282$0 , \port$277$0 , \port$273$0 , \port$268$0 , \port$264$0 , \port$260$0 , \port$257$0 , \port$252$0 , \port$248$0 , \port$244$0 , \port$241$0 , \port$237$0 , \port$234$0 , \port$231$0 , \port$229$0 , \port$224$0 , \port$220$0 , \port$216$0 , \port$213$0 , \port$209$0 , \port$206$0 , \port$203$0 , \port$201$0 , \port$197$0 , \port$194$0 , \port$191$0 , \port$189$0 , \port$186$0 , \port$184$0 , \port$182$0 , \port$181$0 , \port$176$0 , \port$172$0 , \port$168$0 , \port$165$0 , \port$161$0 , \port$158$0 , \port$155$0 , \port$153$0 , \port$149$0 , \port$146$0 , \port$143$0 , \port$141$0 , \port$138$0 , \port$136$0 , \port$134$0 , \port$133$0 , \port$129$0 , \port$126$0 , \port$123$0 , \port$121$0 , \port$118$0 , \port$116$0 , \port$114$0 , \port$113$0 , \port$110$0 , \port$108$0 , \port$106$0 , \port$105$0 , \port$103$0 , \port$102$0  };
     end else if (busy) begin
       \$299  = \$97 ;
     end
@@ -2777,7 +2752,7 @@ module \mgd_core.wu (load_data, rd_addr, clk, rst, ct_valid, update, load_en, \p
   assign v_wr__data = { lane7_vnext, lane6_vnext, lane5_vnext, lane4_vnext, lane3_vnext, lane2_vnext, lane1_vnext, lane0_vnext };
   assign v_wr__en = busy;
   assign t_user__addr = \$96 [2:0];
-  assign neg = { \port$307$0 , \port$306$0 , \port$300$0 , \port$295$0 , \port$290$0 , \port$286$0 , \port$281$0 , \port$277$0 , \port$273$0 , \port$270$0 , \port$265$0 , \port$261$0 , \port$257$0 , \port$254$0 , \port$250$0 , \port$247$0 , \port$244$0 , \port$242$0 , \port$237$0 , \port$233$0 , \port$229$0 , \port$226$0 , \port$222$0 , \port$219$0 , \port$216$0 , \port$214$0 , \port$210$0 , \port$207$0 , \port$204$0 , \port$202$0 , \port$199$0 , \port$197$0 , \port$195$0 , \port$194$0 , \port$189$0 , \port$185$0 , \port$181$0 , \port$178$0 , \port$174$0 , \port$171$0 , \port$168$0 , \port$166$0 , \port$162$0 , \port$159$0 , \port$156$0 , \port$154$0 , \port$151$0 , \port$149$0 , \port$147$0 , \port$146$0 , \port$142$0 , \port$139$0 , \port$136$0 , \port$134$0 , \port$131$0 , \port$129$0 , \port$127$0 , \port$126$0 , \port$123$0 , \port$121$0 , \port$119$0 , \port$118$0 , \port$116$0 , \port$115$0  };
+  assign neg = { \port$294$0 , \port$293$0 , \port$287$0 , \port$282$0 , \port$277$0 , \port$273$0 , \port$268$0 , \port$264$0 , \port$260$0 , \port$257$0 , \port$252$0 , \port$248$0 , \port$244$0 , \port$241$0 , \port$237$0 , \port$234$0 , \port$231$0 , \port$229$0 , \port$224$0 , \port$220$0 , \port$216$0 , \port$213$0 , \port$209$0 , \port$206$0 , \port$203$0 , \port$201$0 , \port$197$0 , \port$194$0 , \port$191$0 , \port$189$0 , \port$186$0 , \port$184$0 , \port$182$0 , \port$181$0 , \port$176$0 , \port$172$0 , \port$168$0 , \port$165$0 , \port$161$0 , \port$158$0 , \port$155$0 , \port$153$0 , \port$149$0 , \port$146$0 , \port$143$0 , \port$141$0 , \port$138$0 , \port$136$0 , \port$134$0 , \port$133$0 , \port$129$0 , \port$126$0 , \port$123$0 , \port$121$0 , \port$118$0 , \port$116$0 , \port$114$0 , \port$113$0 , \port$110$0 , \port$108$0 , \port$106$0 , \port$105$0 , \port$103$0 , \port$102$0  };
   assign active = 64'hffffffffffffffff;
   assign \$18  = { v_rd__data[25], v_rd__data[25], v_rd__data[25:2] };
   assign \$21  = { lane0_vsat[25], lane0_vsat[25], lane0_vsat[25:2] };

@@ -8,103 +8,20 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire [48:0] \$1 ;
   reg [2:0] \$10 ;
   wire \$100 ;
-  wire [12:0] \$1000 ;
-  wire [12:0] \$1001 ;
-  wire [11:0] \$1002 ;
-  wire [31:0] \$1003 ;
-  wire \$1004 ;
-  wire [16:0] \$1005 ;
-  wire [16:0] \$1006 ;
-  wire [23:0] \$1007 ;
-  wire \$1008 ;
-  wire [24:0] \$1009 ;
+  reg [2:0] \$1000 ;
+  reg [4:0] \$1001 ;
+  reg [31:0] \$1002 ;
+  reg [2:0] \$1003 ;
+  reg \$1004 ;
   wire \$101 ;
-  wire [15:0] \$1010 ;
-  wire \$1011 ;
-  wire \$1012 ;
-  wire \$1013 ;
-  wire \$1014 ;
-  wire \$1015 ;
-  wire \$1016 ;
-  wire \$1017 ;
-  wire \$1018 ;
-  wire \$1019 ;
   wire \$102 ;
-  wire \$1020 ;
-  wire \$1021 ;
-  wire \$1022 ;
-  wire \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
-  wire \$1026 ;
-  wire [28:0] \$1027 ;
-  wire [15:0] \$1028 ;
-  wire [15:0] \$1029 ;
   wire \$103 ;
-  wire \$1030 ;
-  wire \$1031 ;
-  wire \$1032 ;
-  wire \$1033 ;
-  wire \$1034 ;
-  wire \$1035 ;
-  wire \$1036 ;
-  wire \$1037 ;
-  wire [4:0] \$1038 ;
-  wire [4:0] \$1039 ;
   wire \$104 ;
-  wire [15:0] \$1040 ;
-  reg [47:0] \$1041 ;
-  reg [2:0] \$1042 ;
-  reg \$1043 ;
-  reg \$1044 ;
-  reg \$1045 ;
-  reg [3:0] \$1046 ;
-  reg [2:0] \$1047 ;
-  reg \$1048 ;
-  reg \$1049 ;
   wire \$105 ;
-  reg [29:0] \$1050 ;
-  reg [29:0] \$1051 ;
-  reg [29:0] \$1052 ;
-  reg [29:0] \$1053 ;
-  reg [29:0] \$1054 ;
-  reg [29:0] \$1055 ;
-  reg [11:0] \$1056 ;
-  reg [11:0] \$1057 ;
-  reg [11:0] \$1058 ;
-  reg [11:0] \$1059 ;
   wire \$106 ;
-  reg [11:0] \$1060 ;
-  reg [11:0] \$1061 ;
-  reg [29:0] \$1062 ;
-  reg [27:0] \$1063 ;
-  reg [31:0] \$1064 ;
-  reg [31:0] \$1065 ;
-  reg [31:0] \$1066 ;
-  reg [31:0] \$1067 ;
-  reg [31:0] \$1068 ;
-  reg [31:0] \$1069 ;
-  wire [1:0] \$107 ;
-  reg [2:0] \$1070 ;
-  reg \$1071 ;
-  reg \$1072 ;
-  reg [3:0] \$1073 ;
-  reg [15:0] \$1074 ;
-  reg \$1075 ;
-  reg [15:0] \$1076 ;
-  reg [15:0] \$1077 ;
-  reg [31:0] \$1078 ;
-  reg \$1079 ;
-  wire \$108 ;
-  reg [2:0] \$1080 ;
-  reg [31:0] \$1081 ;
-  reg [2:0] \$1082 ;
-  reg [4:0] \$1083 ;
-  reg \$1084 ;
-  reg [31:0] \$1085 ;
-  reg [2:0] \$1086 ;
-  reg \$1087 ;
-  wire \$109 ;
+  wire \$107 ;
+  wire [1:0] \$108 ;
+  wire [2:0] \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
@@ -112,28 +29,28 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire [1:0] \$116 ;
-  wire [2:0] \$117 ;
-  wire \$118 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire [1:0] \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire [1:0] \$126 ;
+  wire [2:0] \$123 ;
+  wire [3:0] \$124 ;
+  wire [32:0] \$125 ;
+  wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
-  wire [2:0] \$131 ;
-  wire [3:0] \$132 ;
-  wire [32:0] \$133 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
   wire \$134 ;
-  wire \$135 ;
+  wire [1:0] \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
@@ -142,9 +59,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [1:0] \$143 ;
-  wire \$144 ;
-  wire \$145 ;
+  wire \$143 ;
+  wire [1:0] \$144 ;
+  wire [2:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
@@ -152,92 +69,92 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [1:0] \$152 ;
-  wire [2:0] \$153 ;
-  wire \$154 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire [1:0] \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire \$159 ;
+  wire [2:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire [1:0] \$162 ;
+  wire [3:0] \$160 ;
+  wire [32:0] \$161 ;
+  wire [32:0] \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
-  wire [2:0] \$167 ;
-  wire [3:0] \$168 ;
-  wire [32:0] \$169 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire [1:0] \$169 ;
   wire \$17 ;
-  wire [32:0] \$170 ;
+  wire \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire \$176 ;
-  wire [1:0] \$177 ;
+  wire [1:0] \$176 ;
+  wire [2:0] \$177 ;
   wire \$178 ;
   wire \$179 ;
-  wire \$18 ;
+  wire [29:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire [1:0] \$184 ;
-  wire [2:0] \$185 ;
+  wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire \$19 ;
-  wire \$190 ;
+  wire [2:0] \$188 ;
+  wire [3:0] \$189 ;
+  wire [23:0] \$19 ;
+  wire [32:0] \$190 ;
   wire \$191 ;
-  wire [1:0] \$192 ;
+  wire \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
-  wire [2:0] \$196 ;
-  wire [3:0] \$197 ;
-  wire [32:0] \$198 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire [1:0] \$198 ;
   wire \$199 ;
   reg [2:0] \$2 ;
-  wire [29:0] \$20 ;
+  wire [30:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
-  wire \$205 ;
-  wire [1:0] \$206 ;
+  wire [1:0] \$205 ;
+  wire [2:0] \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
-  wire [23:0] \$21 ;
+  wire \$21 ;
   wire \$210 ;
+  wire [7:0] \$2103 ;
   wire \$211 ;
   wire \$212 ;
   wire [1:0] \$213 ;
-  wire [2:0] \$214 ;
+  wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
-  wire [30:0] \$22 ;
-  wire \$220 ;
-  wire [1:0] \$221 ;
+  wire [2:0] \$217 ;
+  wire [3:0] \$218 ;
+  wire [32:0] \$219 ;
+  wire \$22 ;
+  wire [32:0] \$220 ;
+  wire \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
-  wire [2:0] \$225 ;
-  wire [3:0] \$226 ;
-  wire [7:0] \$2268 ;
-  wire [32:0] \$227 ;
-  wire [32:0] \$228 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
   wire \$229 ;
   wire \$23 ;
   wire \$230 ;
@@ -247,7 +164,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
-  wire \$237 ;
+  wire [1:0] \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
@@ -260,19 +177,19 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire [1:0] \$249 ;
-  wire \$25 ;
+  wire \$249 ;
+  wire [29:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
+  wire [1:0] \$254 ;
+  wire [2:0] \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
-  wire \$26 ;
+  wire [23:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
@@ -283,10 +200,10 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
-  wire \$27 ;
-  wire [1:0] \$270 ;
-  wire [2:0] \$271 ;
-  wire \$272 ;
+  wire [30:0] \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire [1:0] \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
@@ -294,21 +211,21 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
-  wire [29:0] \$28 ;
+  wire \$28 ;
   wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
+  wire [2:0] \$281 ;
+  wire [3:0] \$282 ;
+  wire [32:0] \$283 ;
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
   wire \$289 ;
-  wire [23:0] \$29 ;
+  wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire [1:0] \$292 ;
+  wire \$292 ;
   wire \$293 ;
   wire \$294 ;
   wire \$295 ;
@@ -317,13 +234,13 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
-  wire [30:0] \$30 ;
+  wire \$30 ;
   wire \$300 ;
-  wire \$301 ;
+  wire [1:0] \$301 ;
   wire \$302 ;
-  wire [2:0] \$303 ;
-  wire [3:0] \$304 ;
-  wire [32:0] \$305 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
@@ -337,9 +254,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
-  wire \$32 ;
+  wire [1:0] \$318 ;
+  wire [2:0] \$319 ;
+  wire [29:0] \$32 ;
   wire \$320 ;
   wire \$321 ;
   wire \$322 ;
@@ -347,31 +264,31 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
-  wire [1:0] \$327 ;
+  wire \$327 ;
   wire \$328 ;
   wire \$329 ;
-  wire \$33 ;
+  wire [23:0] \$33 ;
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire \$336 ;
+  wire [1:0] \$336 ;
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
-  wire \$34 ;
+  wire [30:0] \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
   wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire [1:0] \$348 ;
-  wire [2:0] \$349 ;
+  wire [2:0] \$345 ;
+  wire [3:0] \$346 ;
+  wire [32:0] \$347 ;
+  wire [32:0] \$348 ;
+  wire \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
@@ -383,7 +300,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
-  wire [29:0] \$36 ;
+  wire \$36 ;
   wire \$360 ;
   wire \$361 ;
   wire \$362 ;
@@ -393,9 +310,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$366 ;
   wire \$367 ;
   wire \$368 ;
-  wire \$369 ;
-  wire [23:0] \$37 ;
-  wire [1:0] \$370 ;
+  wire [1:0] \$369 ;
+  wire \$37 ;
+  wire \$370 ;
   wire \$371 ;
   wire \$372 ;
   wire \$373 ;
@@ -405,20 +322,20 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
-  wire [30:0] \$38 ;
+  wire \$38 ;
   wire \$380 ;
-  wire [2:0] \$381 ;
-  wire [3:0] \$382 ;
-  wire [32:0] \$383 ;
-  wire [32:0] \$384 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
+  wire [29:0] \$39 ;
+  wire [1:0] \$390 ;
+  wire [2:0] \$391 ;
   wire \$392 ;
   wire \$393 ;
   wire \$394 ;
@@ -428,7 +345,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$398 ;
   wire \$399 ;
   wire [3:0] \$4 ;
-  wire \$40 ;
+  wire [23:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
@@ -438,11 +355,11 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$406 ;
   wire \$407 ;
   wire \$408 ;
-  wire [1:0] \$409 ;
-  wire \$41 ;
+  wire \$409 ;
+  wire [30:0] \$41 ;
   wire \$410 ;
   wire \$411 ;
-  wire \$412 ;
+  wire [1:0] \$412 ;
   wire \$413 ;
   wire \$414 ;
   wire \$415 ;
@@ -454,9 +371,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$420 ;
   wire \$421 ;
   wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
+  wire [2:0] \$423 ;
+  wire [3:0] \$424 ;
+  wire [32:0] \$425 ;
   wire \$426 ;
   wire \$427 ;
   wire \$428 ;
@@ -466,13 +383,13 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
-  wire [1:0] \$434 ;
-  wire [2:0] \$435 ;
+  wire \$434 ;
+  wire \$435 ;
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
-  wire [29:0] \$44 ;
+  wire \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
@@ -480,10 +397,10 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
-  wire \$447 ;
+  wire [1:0] \$447 ;
   wire \$448 ;
   wire \$449 ;
-  wire [23:0] \$45 ;
+  wire \$45 ;
   wire \$450 ;
   wire \$451 ;
   wire \$452 ;
@@ -494,8 +411,8 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
-  wire [30:0] \$46 ;
-  wire [1:0] \$460 ;
+  wire [29:0] \$46 ;
+  wire \$460 ;
   wire \$461 ;
   wire \$462 ;
   wire \$463 ;
@@ -503,20 +420,20 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
-  wire \$47 ;
+  wire [1:0] \$468 ;
+  wire [2:0] \$469 ;
+  wire [23:0] \$47 ;
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
-  wire [2:0] \$473 ;
-  wire [3:0] \$474 ;
-  wire [32:0] \$475 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
   wire \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
-  wire \$48 ;
+  wire [30:0] \$48 ;
   wire \$480 ;
   wire \$481 ;
   wire \$482 ;
@@ -528,7 +445,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire \$490 ;
+  wire [1:0] \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
@@ -541,420 +458,420 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire [3:0] \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire [1:0] \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
+  wire [2:0] \$501 ;
+  wire [3:0] \$502 ;
+  wire [32:0] \$503 ;
+  wire [32:0] \$504 ;
   wire \$505 ;
-  wire \$506 ;
+  wire [32:0] \$506 ;
   wire \$507 ;
   wire \$508 ;
-  wire \$509 ;
+  wire [32:0] \$509 ;
   wire \$51 ;
-  wire \$510 ;
+  wire [32:0] \$510 ;
   wire \$511 ;
-  wire \$512 ;
+  wire [32:0] \$512 ;
   wire \$513 ;
   wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
+  wire [32:0] \$515 ;
+  wire [32:0] \$516 ;
   wire \$517 ;
-  wire \$518 ;
+  reg [3:0] \$518 ;
   wire \$519 ;
-  wire [29:0] \$52 ;
+  wire \$52 ;
   wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
+  reg [3:0] \$521 ;
+  wire [4:0] \$522 ;
   wire \$523 ;
   wire \$524 ;
   wire \$525 ;
   wire [1:0] \$526 ;
-  wire [2:0] \$527 ;
-  wire \$528 ;
+  wire [4:0] \$527 ;
+  wire [4:0] \$528 ;
   wire \$529 ;
-  wire [23:0] \$53 ;
+  wire [29:0] \$53 ;
   wire \$530 ;
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
+  reg [3:0] \$534 ;
+  wire [4:0] \$535 ;
   wire \$536 ;
   wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
-  wire [30:0] \$54 ;
+  wire [1:0] \$538 ;
+  wire [4:0] \$539 ;
+  wire [23:0] \$54 ;
   wire \$540 ;
-  wire \$541 ;
+  reg [3:0] \$541 ;
   wire \$542 ;
   wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
+  reg [3:0] \$544 ;
+  wire [4:0] \$545 ;
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
-  wire \$549 ;
-  wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire [1:0] \$552 ;
+  wire [1:0] \$549 ;
+  wire [30:0] \$55 ;
+  wire [4:0] \$550 ;
+  wire [4:0] \$551 ;
+  wire [32:0] \$552 ;
   wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
+  wire [32:0] \$554 ;
+  wire [32:0] \$555 ;
   wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
+  wire [1:0] \$557 ;
+  wire [1:0] \$558 ;
   wire \$559 ;
   wire \$56 ;
-  wire \$560 ;
-  wire \$561 ;
+  wire [3:0] \$560 ;
+  wire [3:0] \$561 ;
   wire \$562 ;
   wire \$563 ;
   wire \$564 ;
-  wire [2:0] \$565 ;
-  wire [3:0] \$566 ;
-  wire [32:0] \$567 ;
+  wire \$565 ;
+  wire [32:0] \$566 ;
+  wire \$567 ;
   wire [32:0] \$568 ;
-  wire \$569 ;
+  wire [32:0] \$569 ;
   wire \$57 ;
   wire \$570 ;
-  wire [32:0] \$571 ;
-  wire \$572 ;
-  wire \$573 ;
-  wire [32:0] \$574 ;
-  wire [32:0] \$575 ;
-  wire \$576 ;
+  wire \$571 ;
+  wire [3:0] \$572 ;
+  wire [3:0] \$573 ;
+  wire \$574 ;
+  wire [5:0] \$575 ;
+  wire [5:0] \$576 ;
   wire \$577 ;
   wire [32:0] \$578 ;
   wire \$579 ;
   wire \$58 ;
-  wire \$580 ;
+  wire [32:0] \$580 ;
   wire [32:0] \$581 ;
-  wire [32:0] \$582 ;
+  wire \$582 ;
   wire \$583 ;
-  reg [3:0] \$584 ;
+  wire \$584 ;
   wire \$585 ;
-  wire \$586 ;
-  reg [3:0] \$587 ;
-  wire [4:0] \$588 ;
+  wire [31:0] \$586 ;
+  wire [31:0] \$587 ;
+  wire [31:0] \$588 ;
   wire \$589 ;
   wire \$59 ;
   wire \$590 ;
-  wire [2:0] \$591 ;
+  wire \$591 ;
   wire \$592 ;
-  wire [1:0] \$593 ;
-  wire [4:0] \$594 ;
-  wire [4:0] \$595 ;
+  wire \$593 ;
+  wire \$594 ;
+  reg [3:0] \$595 ;
   wire \$596 ;
-  wire \$597 ;
+  wire [5:0] \$597 ;
   wire \$598 ;
   wire \$599 ;
   reg [2:0] \$6 ;
-  wire [29:0] \$60 ;
+  wire \$60 ;
   wire \$600 ;
-  reg [3:0] \$601 ;
-  wire [4:0] \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire [1:0] \$605 ;
-  wire [4:0] \$606 ;
-  wire [32:0] \$607 ;
+  wire [31:0] \$601 ;
+  wire \$602 ;
+  wire [16:0] \$603 ;
+  wire [16:0] \$604 ;
+  wire [17:0] \$605 ;
+  wire \$606 ;
+  wire \$607 ;
   wire \$608 ;
-  wire [32:0] \$609 ;
-  wire [23:0] \$61 ;
-  wire [32:0] \$610 ;
-  wire \$611 ;
-  wire [1:0] \$612 ;
-  wire [1:0] \$613 ;
+  wire [31:0] \$609 ;
+  wire \$61 ;
+  wire \$610 ;
+  wire [16:0] \$611 ;
+  wire [16:0] \$612 ;
+  wire [17:0] \$613 ;
   wire \$614 ;
-  wire [3:0] \$615 ;
-  wire [3:0] \$616 ;
-  wire \$617 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire [31:0] \$617 ;
   wire \$618 ;
-  wire \$619 ;
-  wire [30:0] \$62 ;
-  wire \$620 ;
-  wire [32:0] \$621 ;
+  wire [16:0] \$619 ;
+  wire \$62 ;
+  wire [16:0] \$620 ;
+  wire [17:0] \$621 ;
   wire \$622 ;
-  wire [32:0] \$623 ;
-  wire [32:0] \$624 ;
-  wire \$625 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire [31:0] \$625 ;
   wire \$626 ;
-  wire [3:0] \$627 ;
-  wire [3:0] \$628 ;
-  wire \$629 ;
+  wire [16:0] \$627 ;
+  wire [16:0] \$628 ;
+  wire [17:0] \$629 ;
   wire \$63 ;
-  wire [5:0] \$630 ;
-  wire [5:0] \$631 ;
+  wire \$630 ;
+  wire \$631 ;
   wire \$632 ;
-  wire [32:0] \$633 ;
+  wire [31:0] \$633 ;
   wire \$634 ;
-  wire [32:0] \$635 ;
-  wire [32:0] \$636 ;
-  wire \$637 ;
+  wire [16:0] \$635 ;
+  wire [16:0] \$636 ;
+  wire [17:0] \$637 ;
   wire \$638 ;
   wire \$639 ;
   wire \$64 ;
   wire \$640 ;
-  wire \$641 ;
+  wire [31:0] \$641 ;
   wire \$642 ;
-  wire [1:0] \$643 ;
-  wire [1:0] \$644 ;
-  wire \$645 ;
-  wire [31:0] \$646 ;
-  wire [31:0] \$647 ;
-  wire [31:0] \$648 ;
-  wire \$649 ;
+  wire [16:0] \$643 ;
+  wire [16:0] \$644 ;
+  wire [17:0] \$645 ;
+  wire [30:0] \$646 ;
+  wire [15:0] \$647 ;
+  wire \$648 ;
+  wire [17:0] \$649 ;
   wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
+  wire [17:0] \$650 ;
+  wire [17:0] \$651 ;
   wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
+  wire [19:0] \$653 ;
+  wire [20:0] \$654 ;
+  wire [19:0] \$655 ;
   wire \$656 ;
-  wire \$657 ;
-  reg [3:0] \$658 ;
-  wire \$659 ;
+  wire [19:0] \$657 ;
+  wire [20:0] \$658 ;
+  wire [17:0] \$659 ;
   wire \$66 ;
-  wire [5:0] \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire [31:0] \$667 ;
+  wire \$660 ;
+  wire [17:0] \$661 ;
+  wire [18:0] \$662 ;
+  wire [18:0] \$663 ;
+  wire [20:0] \$664 ;
+  wire [20:0] \$665 ;
+  wire [23:0] \$666 ;
+  wire [23:0] \$667 ;
   wire \$668 ;
-  wire [16:0] \$669 ;
+  wire [12:0] \$669 ;
   wire \$67 ;
-  wire [16:0] \$670 ;
-  wire [17:0] \$671 ;
-  wire \$672 ;
+  wire [12:0] \$670 ;
+  wire [30:0] \$671 ;
+  wire [15:0] \$672 ;
   wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire [31:0] \$676 ;
+  wire [17:0] \$674 ;
+  wire [17:0] \$675 ;
+  wire [17:0] \$676 ;
   wire \$677 ;
-  wire [16:0] \$678 ;
-  wire [16:0] \$679 ;
+  wire [19:0] \$678 ;
+  wire [20:0] \$679 ;
   wire \$68 ;
-  wire [17:0] \$680 ;
+  wire [19:0] \$680 ;
   wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire [31:0] \$685 ;
-  wire \$686 ;
-  wire [16:0] \$687 ;
-  wire [16:0] \$688 ;
-  wire [17:0] \$689 ;
+  wire [19:0] \$682 ;
+  wire [20:0] \$683 ;
+  wire [17:0] \$684 ;
+  wire \$685 ;
+  wire [17:0] \$686 ;
+  wire [18:0] \$687 ;
+  wire [18:0] \$688 ;
+  wire [20:0] \$689 ;
   wire \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
+  wire [20:0] \$690 ;
+  wire [23:0] \$691 ;
+  wire [23:0] \$692 ;
   wire \$693 ;
-  wire [31:0] \$694 ;
-  wire \$695 ;
-  wire [16:0] \$696 ;
-  wire [16:0] \$697 ;
-  wire [17:0] \$698 ;
-  wire \$699 ;
+  wire [12:0] \$694 ;
+  wire [12:0] \$695 ;
+  wire [30:0] \$696 ;
+  wire [15:0] \$697 ;
+  wire \$698 ;
+  wire [17:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
+  wire [17:0] \$700 ;
+  wire [17:0] \$701 ;
   wire \$702 ;
-  wire [31:0] \$703 ;
-  wire \$704 ;
-  wire [16:0] \$705 ;
-  wire [16:0] \$706 ;
-  wire [17:0] \$707 ;
-  wire \$708 ;
-  wire \$709 ;
+  wire [19:0] \$703 ;
+  wire [20:0] \$704 ;
+  wire [19:0] \$705 ;
+  wire \$706 ;
+  wire [19:0] \$707 ;
+  wire [20:0] \$708 ;
+  wire [17:0] \$709 ;
   wire \$71 ;
   wire \$710 ;
-  wire \$711 ;
-  wire [31:0] \$712 ;
-  wire \$713 ;
-  wire [16:0] \$714 ;
-  wire [16:0] \$715 ;
-  wire [17:0] \$716 ;
-  wire [30:0] \$717 ;
-  wire [15:0] \$718 ;
-  wire \$719 ;
+  wire [17:0] \$711 ;
+  wire [18:0] \$712 ;
+  wire [18:0] \$713 ;
+  wire [20:0] \$714 ;
+  wire [20:0] \$715 ;
+  wire [23:0] \$716 ;
+  wire [23:0] \$717 ;
+  wire \$718 ;
+  wire [12:0] \$719 ;
   wire \$72 ;
-  wire [17:0] \$720 ;
-  wire [17:0] \$721 ;
-  wire [17:0] \$722 ;
+  wire [12:0] \$720 ;
+  wire [30:0] \$721 ;
+  wire [15:0] \$722 ;
   wire \$723 ;
-  wire [19:0] \$724 ;
-  wire [20:0] \$725 ;
-  wire [19:0] \$726 ;
+  wire [17:0] \$724 ;
+  wire [17:0] \$725 ;
+  wire [17:0] \$726 ;
   wire \$727 ;
   wire [19:0] \$728 ;
   wire [20:0] \$729 ;
   wire \$73 ;
-  wire [17:0] \$730 ;
+  wire [19:0] \$730 ;
   wire \$731 ;
-  wire [17:0] \$732 ;
-  wire [18:0] \$733 ;
-  wire [18:0] \$734 ;
-  wire [20:0] \$735 ;
-  wire [20:0] \$736 ;
-  wire [23:0] \$737 ;
-  wire [23:0] \$738 ;
-  wire \$739 ;
+  wire [19:0] \$732 ;
+  wire [20:0] \$733 ;
+  wire [17:0] \$734 ;
+  wire \$735 ;
+  wire [17:0] \$736 ;
+  wire [18:0] \$737 ;
+  wire [18:0] \$738 ;
+  wire [20:0] \$739 ;
   wire \$74 ;
-  wire [12:0] \$740 ;
-  wire [12:0] \$741 ;
-  wire [30:0] \$742 ;
-  wire [15:0] \$743 ;
-  wire \$744 ;
-  wire [17:0] \$745 ;
-  wire [17:0] \$746 ;
-  wire [17:0] \$747 ;
+  wire [20:0] \$740 ;
+  wire [23:0] \$741 ;
+  wire [23:0] \$742 ;
+  wire \$743 ;
+  wire [12:0] \$744 ;
+  wire [12:0] \$745 ;
+  wire [30:0] \$746 ;
+  wire [15:0] \$747 ;
   wire \$748 ;
-  wire [19:0] \$749 ;
+  wire [17:0] \$749 ;
   wire \$75 ;
-  wire [20:0] \$750 ;
-  wire [19:0] \$751 ;
+  wire [17:0] \$750 ;
+  wire [17:0] \$751 ;
   wire \$752 ;
   wire [19:0] \$753 ;
   wire [20:0] \$754 ;
-  wire [17:0] \$755 ;
+  wire [19:0] \$755 ;
   wire \$756 ;
-  wire [17:0] \$757 ;
-  wire [18:0] \$758 ;
-  wire [18:0] \$759 ;
+  wire [19:0] \$757 ;
+  wire [20:0] \$758 ;
+  wire [17:0] \$759 ;
   wire \$76 ;
-  wire [20:0] \$760 ;
-  wire [20:0] \$761 ;
-  wire [23:0] \$762 ;
-  wire [23:0] \$763 ;
-  wire \$764 ;
-  wire [12:0] \$765 ;
-  wire [12:0] \$766 ;
-  wire [30:0] \$767 ;
-  wire [15:0] \$768 ;
-  wire \$769 ;
+  wire \$760 ;
+  wire [17:0] \$761 ;
+  wire [18:0] \$762 ;
+  wire [18:0] \$763 ;
+  wire [20:0] \$764 ;
+  wire [20:0] \$765 ;
+  wire [23:0] \$766 ;
+  wire [23:0] \$767 ;
+  wire \$768 ;
+  wire [12:0] \$769 ;
   wire \$77 ;
-  wire [17:0] \$770 ;
-  wire [17:0] \$771 ;
-  wire [17:0] \$772 ;
+  wire [12:0] \$770 ;
+  wire [30:0] \$771 ;
+  wire [15:0] \$772 ;
   wire \$773 ;
-  wire [19:0] \$774 ;
-  wire [20:0] \$775 ;
-  wire [19:0] \$776 ;
+  wire [17:0] \$774 ;
+  wire [17:0] \$775 ;
+  wire [17:0] \$776 ;
   wire \$777 ;
   wire [19:0] \$778 ;
   wire [20:0] \$779 ;
   wire \$78 ;
-  wire [17:0] \$780 ;
+  wire [19:0] \$780 ;
   wire \$781 ;
-  wire [17:0] \$782 ;
-  wire [18:0] \$783 ;
-  wire [18:0] \$784 ;
-  wire [20:0] \$785 ;
-  wire [20:0] \$786 ;
-  wire [23:0] \$787 ;
-  wire [23:0] \$788 ;
-  wire \$789 ;
+  wire [19:0] \$782 ;
+  wire [20:0] \$783 ;
+  wire [17:0] \$784 ;
+  wire \$785 ;
+  wire [17:0] \$786 ;
+  wire [18:0] \$787 ;
+  wire [18:0] \$788 ;
+  wire [20:0] \$789 ;
   wire \$79 ;
-  wire [12:0] \$790 ;
-  wire [12:0] \$791 ;
-  wire [30:0] \$792 ;
-  wire [15:0] \$793 ;
-  wire \$794 ;
-  wire [17:0] \$795 ;
-  wire [17:0] \$796 ;
-  wire [17:0] \$797 ;
-  wire \$798 ;
-  wire [19:0] \$799 ;
+  wire [20:0] \$790 ;
+  wire [23:0] \$791 ;
+  wire [23:0] \$792 ;
+  wire \$793 ;
+  wire [12:0] \$794 ;
+  wire [12:0] \$795 ;
+  wire [31:0] \$796 ;
+  wire \$797 ;
+  wire [16:0] \$798 ;
+  wire [16:0] \$799 ;
   wire [1:0] \$8 ;
   wire \$80 ;
-  wire [20:0] \$800 ;
-  wire [19:0] \$801 ;
-  wire \$802 ;
-  wire [19:0] \$803 ;
-  wire [20:0] \$804 ;
-  wire [17:0] \$805 ;
+  wire [23:0] \$800 ;
+  wire \$801 ;
+  wire [24:0] \$802 ;
+  wire [15:0] \$803 ;
+  wire \$804 ;
+  wire \$805 ;
   wire \$806 ;
-  wire [17:0] \$807 ;
-  wire [18:0] \$808 ;
-  wire [18:0] \$809 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
-  wire [20:0] \$810 ;
-  wire [20:0] \$811 ;
-  wire [23:0] \$812 ;
-  wire [23:0] \$813 ;
-  wire \$814 ;
-  wire [12:0] \$815 ;
-  wire [12:0] \$816 ;
-  wire [30:0] \$817 ;
-  wire [15:0] \$818 ;
+  wire [31:0] \$810 ;
+  wire \$811 ;
+  wire [16:0] \$812 ;
+  wire [16:0] \$813 ;
+  wire [23:0] \$814 ;
+  wire \$815 ;
+  wire [24:0] \$816 ;
+  wire [15:0] \$817 ;
+  wire \$818 ;
   wire \$819 ;
   wire \$82 ;
-  wire [17:0] \$820 ;
-  wire [17:0] \$821 ;
-  wire [17:0] \$822 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
   wire \$823 ;
-  wire [19:0] \$824 ;
-  wire [20:0] \$825 ;
-  wire [19:0] \$826 ;
-  wire \$827 ;
-  wire [19:0] \$828 ;
-  wire [20:0] \$829 ;
+  wire [31:0] \$824 ;
+  wire \$825 ;
+  wire [16:0] \$826 ;
+  wire [16:0] \$827 ;
+  wire [23:0] \$828 ;
+  wire \$829 ;
   wire \$83 ;
-  wire [17:0] \$830 ;
-  wire \$831 ;
-  wire [17:0] \$832 ;
-  wire [18:0] \$833 ;
-  wire [18:0] \$834 ;
-  wire [20:0] \$835 ;
-  wire [20:0] \$836 ;
-  wire [23:0] \$837 ;
-  wire [23:0] \$838 ;
+  wire [24:0] \$830 ;
+  wire [15:0] \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire [31:0] \$838 ;
   wire \$839 ;
-  wire \$84 ;
-  wire [12:0] \$840 ;
-  wire [12:0] \$841 ;
-  wire [30:0] \$842 ;
-  wire [15:0] \$843 ;
-  wire \$844 ;
-  wire [17:0] \$845 ;
-  wire [17:0] \$846 ;
-  wire [17:0] \$847 ;
+  wire [29:0] \$84 ;
+  wire [16:0] \$840 ;
+  wire [16:0] \$841 ;
+  wire [23:0] \$842 ;
+  wire \$843 ;
+  wire [24:0] \$844 ;
+  wire [15:0] \$845 ;
+  wire \$846 ;
+  wire \$847 ;
   wire \$848 ;
-  wire [19:0] \$849 ;
-  wire \$85 ;
-  wire [20:0] \$850 ;
-  wire [19:0] \$851 ;
-  wire \$852 ;
-  wire [19:0] \$853 ;
-  wire [20:0] \$854 ;
-  wire [17:0] \$855 ;
-  wire \$856 ;
-  wire [17:0] \$857 ;
-  wire [18:0] \$858 ;
-  wire [18:0] \$859 ;
-  wire \$86 ;
-  wire [20:0] \$860 ;
-  wire [20:0] \$861 ;
-  wire [23:0] \$862 ;
-  wire [23:0] \$863 ;
+  wire \$849 ;
+  wire [29:0] \$85 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire [31:0] \$852 ;
+  wire \$853 ;
+  wire [16:0] \$854 ;
+  wire [16:0] \$855 ;
+  wire [23:0] \$856 ;
+  wire \$857 ;
+  wire [24:0] \$858 ;
+  wire [15:0] \$859 ;
+  wire [30:0] \$86 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
   wire \$864 ;
-  wire [12:0] \$865 ;
-  wire [12:0] \$866 ;
-  wire [31:0] \$867 ;
-  wire \$868 ;
+  wire \$865 ;
+  wire [31:0] \$866 ;
+  wire \$867 ;
+  wire [16:0] \$868 ;
   wire [16:0] \$869 ;
   wire \$87 ;
-  wire [16:0] \$870 ;
-  wire [23:0] \$871 ;
-  wire \$872 ;
-  wire [24:0] \$873 ;
-  wire [15:0] \$874 ;
+  wire [23:0] \$870 ;
+  wire \$871 ;
+  wire [24:0] \$872 ;
+  wire [15:0] \$873 ;
+  wire \$874 ;
   wire \$875 ;
   wire \$876 ;
   wire \$877 ;
@@ -962,82 +879,82 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$879 ;
   wire \$88 ;
   wire \$880 ;
-  wire [31:0] \$881 ;
+  wire \$881 ;
   wire \$882 ;
-  wire [16:0] \$883 ;
-  wire [16:0] \$884 ;
+  wire [23:0] \$883 ;
+  wire [23:0] \$884 ;
   wire [23:0] \$885 ;
-  wire \$886 ;
-  wire [24:0] \$887 ;
-  wire [15:0] \$888 ;
+  wire [23:0] \$886 ;
+  wire [23:0] \$887 ;
+  wire [23:0] \$888 ;
   wire \$889 ;
-  wire \$89 ;
+  wire [25:0] \$89 ;
   wire \$890 ;
   wire \$891 ;
-  wire \$892 ;
+  reg [11:0] \$892 ;
   wire \$893 ;
   wire \$894 ;
-  wire [31:0] \$895 ;
-  wire \$896 ;
-  wire [16:0] \$897 ;
+  wire \$895 ;
+  wire [31:0] \$896 ;
+  wire \$897 ;
   wire [16:0] \$898 ;
-  wire [23:0] \$899 ;
+  wire [16:0] \$899 ;
   wire [1:0] \$9 ;
-  wire \$90 ;
-  wire \$900 ;
-  wire [24:0] \$901 ;
+  wire [28:0] \$90 ;
+  wire [17:0] \$900 ;
+  wire [30:0] \$901 ;
   wire [15:0] \$902 ;
   wire \$903 ;
-  wire \$904 ;
-  wire \$905 ;
-  wire \$906 ;
+  wire [17:0] \$904 ;
+  wire [17:0] \$905 ;
+  wire [17:0] \$906 ;
   wire \$907 ;
-  wire \$908 ;
-  wire [31:0] \$909 ;
+  wire [19:0] \$908 ;
+  wire [20:0] \$909 ;
   wire \$91 ;
-  wire \$910 ;
-  wire [16:0] \$911 ;
-  wire [16:0] \$912 ;
-  wire [23:0] \$913 ;
-  wire \$914 ;
-  wire [24:0] \$915 ;
-  wire [15:0] \$916 ;
-  wire \$917 ;
-  wire \$918 ;
-  wire \$919 ;
-  wire [29:0] \$92 ;
-  wire \$920 ;
-  wire \$921 ;
-  wire \$922 ;
-  wire [31:0] \$923 ;
-  wire \$924 ;
-  wire [16:0] \$925 ;
-  wire [16:0] \$926 ;
-  wire [23:0] \$927 ;
+  wire [19:0] \$910 ;
+  wire \$911 ;
+  wire [19:0] \$912 ;
+  wire [20:0] \$913 ;
+  wire [17:0] \$914 ;
+  wire \$915 ;
+  wire [17:0] \$916 ;
+  wire [18:0] \$917 ;
+  wire [18:0] \$918 ;
+  wire [20:0] \$919 ;
+  wire \$92 ;
+  wire [20:0] \$920 ;
+  wire [23:0] \$921 ;
+  wire [23:0] \$922 ;
+  wire \$923 ;
+  wire [12:0] \$924 ;
+  wire [12:0] \$925 ;
+  wire [11:0] \$926 ;
+  wire [31:0] \$927 ;
   wire \$928 ;
-  wire [24:0] \$929 ;
-  wire [29:0] \$93 ;
-  wire [15:0] \$930 ;
-  wire \$931 ;
+  wire [16:0] \$929 ;
+  wire \$93 ;
+  wire [16:0] \$930 ;
+  wire [23:0] \$931 ;
   wire \$932 ;
-  wire \$933 ;
-  wire \$934 ;
+  wire [24:0] \$933 ;
+  wire [15:0] \$934 ;
   wire \$935 ;
   wire \$936 ;
-  wire [31:0] \$937 ;
+  wire \$937 ;
   wire \$938 ;
-  wire [16:0] \$939 ;
-  wire [30:0] \$94 ;
-  wire [16:0] \$940 ;
-  wire [23:0] \$941 ;
+  wire \$939 ;
+  wire \$94 ;
+  wire \$940 ;
+  wire \$941 ;
   wire \$942 ;
-  wire [24:0] \$943 ;
-  wire [15:0] \$944 ;
+  wire \$943 ;
+  wire \$944 ;
   wire \$945 ;
   wire \$946 ;
-  wire \$947 ;
-  wire \$948 ;
-  wire \$949 ;
+  wire [28:0] \$947 ;
+  wire [15:0] \$948 ;
+  wire [15:0] \$949 ;
   wire \$95 ;
   wire \$950 ;
   wire \$951 ;
@@ -1045,78 +962,70 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$953 ;
   wire \$954 ;
   wire \$955 ;
-  wire [23:0] \$956 ;
-  wire [23:0] \$957 ;
-  wire [23:0] \$958 ;
-  wire [23:0] \$959 ;
+  wire [4:0] \$956 ;
+  wire [4:0] \$957 ;
+  wire [15:0] \$958 ;
+  reg [47:0] \$959 ;
   wire \$96 ;
-  wire [23:0] \$960 ;
-  wire [23:0] \$961 ;
-  wire \$962 ;
-  wire \$963 ;
-  wire \$964 ;
-  wire \$965 ;
-  wire \$966 ;
-  reg [11:0] \$967 ;
-  wire \$968 ;
-  wire \$969 ;
-  wire [25:0] \$97 ;
-  wire \$970 ;
-  wire \$971 ;
-  wire [31:0] \$972 ;
-  wire \$973 ;
-  wire [16:0] \$974 ;
-  wire [16:0] \$975 ;
-  wire [17:0] \$976 ;
-  wire [30:0] \$977 ;
-  wire [15:0] \$978 ;
-  wire \$979 ;
-  wire [28:0] \$98 ;
-  wire [17:0] \$980 ;
-  wire [17:0] \$981 ;
-  wire [17:0] \$982 ;
-  wire \$983 ;
-  wire [19:0] \$984 ;
-  wire [20:0] \$985 ;
-  wire [19:0] \$986 ;
-  wire \$987 ;
-  wire [19:0] \$988 ;
-  wire [20:0] \$989 ;
-  wire \$99 ;
-  wire [17:0] \$990 ;
-  wire \$991 ;
-  wire [17:0] \$992 ;
-  wire [18:0] \$993 ;
-  wire [18:0] \$994 ;
-  wire [20:0] \$995 ;
-  wire [20:0] \$996 ;
-  wire [23:0] \$997 ;
-  wire [23:0] \$998 ;
-  wire \$999 ;
-  reg [3:0] \$like  = 4'h0;
-  reg [2:0] \$like$37  = 3'h0;
-  wire [-1:0] \$like$38 ;
-  reg \$like$41  = 1'h0;
-  reg \$signal  = 1'h0;
+  reg [2:0] \$960 ;
+  reg \$961 ;
+  reg \$962 ;
+  reg \$963 ;
+  reg [3:0] \$964 ;
+  reg [2:0] \$965 ;
+  reg \$966 ;
+  reg \$967 ;
+  reg [29:0] \$968 ;
+  reg [29:0] \$969 ;
+  wire \$97 ;
+  reg [29:0] \$970 ;
+  reg [29:0] \$971 ;
+  reg [29:0] \$972 ;
+  reg [29:0] \$973 ;
+  reg [11:0] \$974 ;
+  reg [11:0] \$975 ;
+  reg [11:0] \$976 ;
+  reg [11:0] \$977 ;
+  reg [11:0] \$978 ;
+  reg [11:0] \$979 ;
+  wire \$98 ;
+  reg [29:0] \$980 ;
+  reg [27:0] \$981 ;
+  reg [31:0] \$982 ;
+  reg [31:0] \$983 ;
+  reg [31:0] \$984 ;
+  reg [31:0] \$985 ;
+  reg [31:0] \$986 ;
+  reg [31:0] \$987 ;
+  reg \$988 ;
+  reg [2:0] \$989 ;
+  wire [1:0] \$99 ;
+  reg \$990 ;
+  reg [3:0] \$991 ;
+  reg [15:0] \$992 ;
+  reg \$993 ;
+  reg [15:0] \$994 ;
+  reg [15:0] \$995 ;
+  reg [31:0] \$996 ;
+  reg \$997 ;
+  reg [2:0] \$998 ;
+  reg [31:0] \$999 ;
   wire [4:0] \$signature__addr ;
-  (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$133 ;
-  wire [4:0] \$signature__addr$134 ;
-  wire [1:0] \$signature__addr$141 ;
-  wire [1:0] \$signature__addr$142 ;
-  wire [2:0] \$signature__addr$250 ;
-  wire [2:0] \$signature__addr$251 ;
-  wire [1:0] \$signature__addr$282 ;
-  wire [2:0] \$signature__addr$283 ;
+  wire [4:0] \$signature__addr$139 ;
+  wire [1:0] \$signature__addr$146 ;
+  wire [1:0] \$signature__addr$147 ;
+  wire [2:0] \$signature__addr$255 ;
+  wire [2:0] \$signature__addr$256 ;
+  wire [1:0] \$signature__addr$289 ;
+  wire [2:0] \$signature__addr$290 ;
   wire [5:0] \$signature__data ;
-  wire [5:0] \$signature__data$143 ;
-  wire [95:0] \$signature__data$144 ;
-  wire [143:0] \$signature__data$190 ;
-  wire [15:0] \$signature__data$252 ;
-  wire [11:0] \$signature__data$262 ;
-  wire [23:0] \$signature__data$265 ;
-  wire [95:0] \$signature__data$284 ;
-  wire [15:0] \$signature__data$285 ;
+  wire [5:0] \$signature__data$149 ;
+  wire [95:0] \$signature__data$150 ;
+  wire [143:0] \$signature__data$196 ;
+  wire [15:0] \$signature__data$258 ;
+  wire [23:0] \$signature__data$271 ;
+  wire [95:0] \$signature__data$291 ;
+  wire [15:0] \$signature__data$292 ;
   wire \$signature__en ;
   reg base_pending = 1'h1;
   output busy;
@@ -1128,19 +1037,19 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg clearing = 1'h1;
   input clk;
   wire clk;
+  wire code_advance;
   reg [31:0] code_lfsr = 32'd44257;
-  reg code_sub = 1'h0;
   output [15:0] cost;
   reg [15:0] cost = 16'h0000;
   output [15:0] cost0;
   reg [15:0] cost0 = 16'h0000;
   reg [27:0] cost_acc = 28'h0000000;
+  wire [15:0] ct;
   (* init = 16'h0000 *)
   wire [15:0] ct_reg;
   wire [15:0] ct_sat;
   wire ct_sat_hi;
   wire ct_sat_lo;
-  wire [15:0] ct_val;
   wire [16:0] ct_wide;
   output [15:0] ctilde;
   reg [15:0] ctilde = 16'h0000;
@@ -1151,12 +1060,13 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   output done;
   wire done;
   wire [12:0] err0;
+  reg [2:0] fsm_state = 3'h0;
   wire [1:0] g_wr__addr;
-  wire [2:0] \g_wr__addr$276 ;
+  wire [2:0] \g_wr__addr$282 ;
   wire [143:0] g_wr__data;
-  wire [23:0] \g_wr__data$277 ;
+  wire [23:0] \g_wr__data$283 ;
   wire g_wr__en;
-  wire \g_wr__en$278 ;
+  wire \g_wr__en$284 ;
   reg [11:0] h1_0 = 12'h000;
   reg [11:0] h1_1 = 12'h000;
   reg [11:0] h1_2 = 12'h000;
@@ -1165,11 +1075,18 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg [11:0] h1_5 = 12'h000;
   reg [2:0] ic = 3'h0;
   wire [-1:0] ig;
+  wire in_clear;
+  wire in_cost;
+  wire in_ct;
+  wire in_idle;
+  wire in_next;
+  wire in_pass;
+  wire in_sweep_only;
   wire issuing;
   wire [1:0] key_rd__addr;
-  wire [2:0] \key_rd__addr$249 ;
+  wire [2:0] \key_rd__addr$257 ;
   wire [197:0] key_rd__data;
-  wire [32:0] \key_rd__data$253 ;
+  wire [32:0] \key_rd__data$259 ;
   reg [29:0] l0_acc0 = 30'h00000000;
   reg [29:0] l0_acc1 = 30'h00000000;
   reg [29:0] l0_acc2 = 30'h00000000;
@@ -1367,9 +1284,14 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire rst;
   input run;
   wire run;
+  reg [2:0] s1_c = 3'h0;
+  wire [-1:0] s1_g;
   reg s1_last = 1'h0;
   reg s1_layer = 1'h0;
+  reg [3:0] s1_row = 4'h0;
+  reg s1_valid = 1'h0;
   wire [-1:0] s2_g;
+  reg s2_layer = 1'h0;
   reg s2_valid = 1'h0;
   reg [2:0] sample = 3'h0;
   output [31:0] sat_act;
@@ -1387,22 +1309,24 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   output [31:0] sat_z;
   reg [31:0] sat_z = 32'd0;
   reg sel_d = 1'h0;
-  reg [2:0] state = 3'h0;
   output [31:0] step_count;
   reg [31:0] step_count = 32'd0;
   input [31:0] step_limit;
   wire [31:0] step_limit;
   reg [3:0] t = 4'h0;
+  (* init = 3'h0 *)
+  wire [2:0] t_rd__addr;
+  wire [11:0] t_rd__data;
   wire [2:0] t_wr__addr;
   wire [11:0] t_wr__data;
   wire t_wr__en;
   reg [2:0] th_cnt = 3'h0;
   wire [1:0] th_wr__addr;
-  wire [2:0] \th_wr__addr$273 ;
+  wire [2:0] \th_wr__addr$279 ;
   wire [95:0] th_wr__data;
-  wire [15:0] \th_wr__data$274 ;
+  wire [15:0] \th_wr__data$280 ;
   wire th_wr__en;
-  wire \th_wr__en$275 ;
+  wire \th_wr__en$281 ;
   output [31:0] update_count;
   reg [31:0] update_count = 32'd0;
   output updated;
@@ -1418,13 +1342,13 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   always @(posedge clk) begin
     if (g_wr__en)
-      g0[\$like [1:0]] <= { \$961 , \$960 , \$959 , \$958 , \$957 , \$956  };
+      g0[s1_row[1:0]] <= { \$888 , \$887 , \$886 , \$885 , \$884 , \$883  };
   end
   reg [143:0] _0_;
   always @(posedge clk) begin
     _0_ <= g0[t[1:0]];
   end
-  assign \$signature__data$190  = _0_;
+  assign \$signature__data$196  = _0_;
   reg [23:0] g1 [6:0];
   initial begin
     g1[0] = 24'h000000;
@@ -1436,14 +1360,14 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     g1[6] = 24'h000000;
   end
   always @(posedge clk) begin
-    if (\g_wr__en$278 )
-      g1[\$like [2:0]] <= \g_wr__data$277 ;
+    if (\g_wr__en$284 )
+      g1[s1_row[2:0]] <= \g_wr__data$283 ;
   end
   reg [23:0] _1_;
   always @(posedge clk) begin
     _1_ <= g1[t[2:0]];
   end
-  assign \$signature__data$265  = _1_;
+  assign \$signature__data$271  = _1_;
   reg [197:0] key0 [3:0];
   initial begin
     key0[0] = 198'h00008000e000080070000080380000081c0000008e0000000f;
@@ -1470,7 +1394,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   always @(posedge clk) begin
     _3_ <= key1[t[2:0]];
   end
-  assign \key_rd__data$253  = _3_;
+  assign \key_rd__data$259  = _3_;
   reg [11:0] t_mem [7:0];
   initial begin
     t_mem[0] = 12'h000;
@@ -1490,7 +1414,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   always @(posedge clk) begin
     _4_ <= t_mem[sample];
   end
-  assign \$signature__data$262  = _4_;
+  assign t_rd__data = _4_;
   reg [95:0] theta0 [3:0];
   initial begin
     theta0[0] = 96'hfc9ef543fa280606007c0095;
@@ -1500,16 +1424,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   always @(posedge clk) begin
     if (th_wr__en)
-      theta0[\$like [1:0]] <= { l0_u5_tnext, l0_u4_tnext, l0_u3_tnext, l0_u2_tnext, l0_u1_tnext, l0_u0_tnext };
+      theta0[s1_row[1:0]] <= { l0_u5_tnext, l0_u4_tnext, l0_u3_tnext, l0_u2_tnext, l0_u1_tnext, l0_u0_tnext };
   end
   reg [95:0] _5_;
   reg [95:0] _6_;
   always @(posedge clk) begin
-    _5_ <= theta0[\$1038 [1:0]];
+    _5_ <= theta0[\$956 [1:0]];
     _6_ <= theta0[t[1:0]];
   end
-  assign \$signature__data$284  = _5_;
-  assign \$signature__data$144  = _6_;
+  assign \$signature__data$291  = _5_;
+  assign \$signature__data$150  = _6_;
   reg [15:0] theta1 [6:0];
   initial begin
     theta1[0] = 16'h0158;
@@ -1521,17 +1445,17 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     theta1[6] = 16'h0000;
   end
   always @(posedge clk) begin
-    if (\th_wr__en$275 )
-      theta1[\$like [2:0]] <= l1_u0_tnext;
+    if (\th_wr__en$281 )
+      theta1[s1_row[2:0]] <= l1_u0_tnext;
   end
   reg [15:0] _7_;
   reg [15:0] _8_;
   always @(posedge clk) begin
-    _7_ <= theta1[\$1039 [2:0]];
+    _7_ <= theta1[\$957 [2:0]];
     _8_ <= theta1[t[2:0]];
   end
-  assign \$signature__data$285  = _7_;
-  assign \$signature__data$252  = _8_;
+  assign \$signature__data$292  = _7_;
+  assign \$signature__data$258  = _8_;
   reg [5:0] x_mem [23:0];
   initial begin
     x_mem[0] = 6'h10;
@@ -1565,9 +1489,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   reg [5:0] _9_;
   always @(posedge clk) begin
-    _9_ <= x_mem[\$660 [4:0]];
+    _9_ <= x_mem[\$597 [4:0]];
   end
-  assign \$signature__data$143  = _9_;
+  assign \$signature__data$149  = _9_;
   assign \$1  = cycle + 1'h1;
   assign \$3  = \$2  == ic;
   assign \$4  = ic + 1'h1;
@@ -1575,1148 +1499,1066 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$7  = \$6  == ic;
   assign \$9  = \$7  ? 2'h1 : 2'h0;
   assign \$11  = \$10  == ic;
-  assign \$12  = \$signal  & s1_last;
-  assign \$13  = state == 2'h2;
-  assign \$14  = \$12  & \$13 ;
-  assign \$15  = ! s1_layer;
-  assign \$16  = \$signal  & \$15 ;
-  assign \$17  = state == 2'h2;
-  assign \$18  = \$16  & \$17 ;
-  assign \$19  = ! \$like$37 ;
-  assign \$20  = \$19  ? 30'h00000000 : l0_acc0;
-  assign \$21  = $signed(\$671 [16:0]) * $signed(l0_in0);
-  assign \$22  = $signed(\$20 ) + $signed(\$21 );
-  assign \$23  = ! s1_layer;
-  assign \$24  = \$signal  & \$23 ;
-  assign \$25  = state == 2'h2;
-  assign \$26  = \$24  & \$25 ;
-  assign \$27  = ! \$like$37 ;
-  assign \$28  = \$27  ? 30'h00000000 : l0_acc1;
-  assign \$29  = $signed(\$680 [16:0]) * $signed(l0_in0);
-  assign \$30  = $signed(\$28 ) + $signed(\$29 );
-  assign \$31  = ! s1_layer;
-  assign \$32  = \$signal  & \$31 ;
-  assign \$33  = state == 2'h2;
-  assign \$34  = \$32  & \$33 ;
-  assign \$35  = ! \$like$37 ;
-  assign \$36  = \$35  ? 30'h00000000 : l0_acc2;
-  assign \$37  = $signed(\$689 [16:0]) * $signed(l0_in0);
-  assign \$38  = $signed(\$36 ) + $signed(\$37 );
-  assign \$39  = ! s1_layer;
-  assign \$40  = \$signal  & \$39 ;
-  assign \$41  = state == 2'h2;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = ! \$like$37 ;
-  assign \$44  = \$43  ? 30'h00000000 : l0_acc3;
-  assign \$45  = $signed(\$698 [16:0]) * $signed(l0_in0);
-  assign \$46  = $signed(\$44 ) + $signed(\$45 );
-  assign \$47  = ! s1_layer;
-  assign \$48  = \$signal  & \$47 ;
-  assign \$49  = state == 2'h2;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = ! \$like$37 ;
-  assign \$52  = \$51  ? 30'h00000000 : l0_acc4;
-  assign \$53  = $signed(\$707 [16:0]) * $signed(l0_in0);
-  assign \$54  = $signed(\$52 ) + $signed(\$53 );
-  assign \$55  = ! s1_layer;
-  assign \$56  = \$signal  & \$55 ;
-  assign \$57  = state == 2'h2;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = ! \$like$37 ;
-  assign \$60  = \$59  ? 30'h00000000 : l0_acc5;
-  assign \$61  = $signed(\$716 [16:0]) * $signed(l0_in0);
-  assign \$62  = $signed(\$60 ) + $signed(\$61 );
-  assign \$63  = ! \$like$41 ;
-  assign \$64  = s2_valid & \$63 ;
-  assign \$67  = ! \$like$41 ;
-  assign \$68  = s2_valid & \$67 ;
-  assign \$71  = ! \$like$41 ;
-  assign \$72  = s2_valid & \$71 ;
-  assign \$75  = ! \$like$41 ;
-  assign \$76  = s2_valid & \$75 ;
-  assign \$79  = ! \$like$41 ;
-  assign \$80  = s2_valid & \$79 ;
-  assign \$83  = ! \$like$41 ;
-  assign \$84  = s2_valid & \$83 ;
-  assign \$88  = \$signal  & \$87 ;
-  assign \$89  = state == 2'h2;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = ! \$like$37 ;
-  assign \$92  = \$91  ? 30'h00000000 : l1_acc0;
-  assign \$93  = $signed(\$976 [16:0]) * $signed(l1_in0);
-  assign \$94  = $signed(\$92 ) + $signed(\$93 );
+  assign \$12  = s1_valid & s1_last;
+  assign \$13  = \$12  & in_pass;
+  assign \$14  = ! s1_layer;
+  assign \$15  = s1_valid & \$14 ;
+  assign \$16  = \$15  & in_pass;
+  assign \$17  = ! s1_c;
+  assign \$18  = \$17  ? 30'h00000000 : l0_acc0;
+  assign \$19  = $signed(\$605 [16:0]) * $signed(l0_in0);
+  assign \$20  = $signed(\$18 ) + $signed(\$19 );
+  assign \$21  = ! s1_layer;
+  assign \$22  = s1_valid & \$21 ;
+  assign \$23  = \$22  & in_pass;
+  assign \$24  = ! s1_c;
+  assign \$25  = \$24  ? 30'h00000000 : l0_acc1;
+  assign \$26  = $signed(\$613 [16:0]) * $signed(l0_in0);
+  assign \$27  = $signed(\$25 ) + $signed(\$26 );
+  assign \$28  = ! s1_layer;
+  assign \$29  = s1_valid & \$28 ;
+  assign \$30  = \$29  & in_pass;
+  assign \$31  = ! s1_c;
+  assign \$32  = \$31  ? 30'h00000000 : l0_acc2;
+  assign \$33  = $signed(\$621 [16:0]) * $signed(l0_in0);
+  assign \$34  = $signed(\$32 ) + $signed(\$33 );
+  assign \$35  = ! s1_layer;
+  assign \$36  = s1_valid & \$35 ;
+  assign \$37  = \$36  & in_pass;
+  assign \$38  = ! s1_c;
+  assign \$39  = \$38  ? 30'h00000000 : l0_acc3;
+  assign \$40  = $signed(\$629 [16:0]) * $signed(l0_in0);
+  assign \$41  = $signed(\$39 ) + $signed(\$40 );
+  assign \$42  = ! s1_layer;
+  assign \$43  = s1_valid & \$42 ;
+  assign \$44  = \$43  & in_pass;
+  assign \$45  = ! s1_c;
+  assign \$46  = \$45  ? 30'h00000000 : l0_acc4;
+  assign \$47  = $signed(\$637 [16:0]) * $signed(l0_in0);
+  assign \$48  = $signed(\$46 ) + $signed(\$47 );
+  assign \$49  = ! s1_layer;
+  assign \$50  = s1_valid & \$49 ;
+  assign \$51  = \$50  & in_pass;
+  assign \$52  = ! s1_c;
+  assign \$53  = \$52  ? 30'h00000000 : l0_acc5;
+  assign \$54  = $signed(\$645 [16:0]) * $signed(l0_in0);
+  assign \$55  = $signed(\$53 ) + $signed(\$54 );
+  assign \$56  = ! s2_layer;
+  assign \$57  = s2_valid & \$56 ;
+  assign \$60  = ! s2_layer;
+  assign \$61  = s2_valid & \$60 ;
+  assign \$64  = ! s2_layer;
+  assign \$65  = s2_valid & \$64 ;
+  assign \$68  = ! s2_layer;
+  assign \$69  = s2_valid & \$68 ;
+  assign \$72  = ! s2_layer;
+  assign \$73  = s2_valid & \$72 ;
+  assign \$76  = ! s2_layer;
+  assign \$77  = s2_valid & \$76 ;
+  assign \$81  = s1_valid & \$80 ;
+  assign \$82  = \$81  & in_pass;
+  assign \$83  = ! s1_c;
+  assign \$84  = \$83  ? 30'h00000000 : l1_acc0;
+  assign \$85  = $signed(\$900 [16:0]) * $signed(l1_in0);
+  assign \$86  = $signed(\$84 ) + $signed(\$85 );
+  assign \$88  = s2_valid & \$87 ;
+  assign \$89  = $signed(err0) * $signed(err0);
+  assign \$90  = $signed(cost_acc) + $signed(\$89 );
+  assign \$91  = ! s2_layer;
+  assign \$92  = s2_valid & \$91 ;
+  assign \$93  = l0_z0_hi | l0_z0_lo;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = ! s2_layer;
   assign \$96  = s2_valid & \$95 ;
-  assign \$97  = $signed(err0) * $signed(err0);
-  assign \$98  = $signed(cost_acc) + $signed(\$97 );
-  assign \$99  = ! \$like$41 ;
-  assign \$100  = s2_valid & \$99 ;
-  assign \$101  = l0_z0_hi | l0_z0_lo;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = ! \$like$41 ;
-  assign \$104  = s2_valid & \$103 ;
-  assign \$105  = l0_z1_hi | l0_z1_lo;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = \$102  + \$106 ;
-  assign \$108  = ! \$like$41 ;
-  assign \$109  = s2_valid & \$108 ;
-  assign \$110  = l0_z2_hi | l0_z2_lo;
-  assign \$111  = \$109  & \$110 ;
-  assign \$112  = ! \$like$41 ;
-  assign \$113  = s2_valid & \$112 ;
-  assign \$114  = l0_z3_hi | l0_z3_lo;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = \$111  + \$115 ;
-  assign \$117  = \$107  + \$116 ;
-  assign \$118  = ! \$like$41 ;
-  assign \$119  = s2_valid & \$118 ;
-  assign \$120  = l0_z4_hi | l0_z4_lo;
-  assign \$121  = \$119  & \$120 ;
-  assign \$122  = ! \$like$41 ;
-  assign \$123  = s2_valid & \$122 ;
-  assign \$124  = l0_z5_hi | l0_z5_lo;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = \$121  + \$125 ;
+  assign \$97  = l0_z1_hi | l0_z1_lo;
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = \$94  + \$98 ;
+  assign \$100  = ! s2_layer;
+  assign \$101  = s2_valid & \$100 ;
+  assign \$102  = l0_z2_hi | l0_z2_lo;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = ! s2_layer;
+  assign \$105  = s2_valid & \$104 ;
+  assign \$106  = l0_z3_hi | l0_z3_lo;
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = \$103  + \$107 ;
+  assign \$109  = \$99  + \$108 ;
+  assign \$110  = ! s2_layer;
+  assign \$111  = s2_valid & \$110 ;
+  assign \$112  = l0_z4_hi | l0_z4_lo;
+  assign \$113  = \$111  & \$112 ;
+  assign \$114  = ! s2_layer;
+  assign \$115  = s2_valid & \$114 ;
+  assign \$116  = l0_z5_hi | l0_z5_lo;
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = \$113  + \$117 ;
+  assign \$120  = s2_valid & \$119 ;
+  assign \$121  = l1_z0_hi | l1_z0_lo;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = \$118  + \$122 ;
+  assign \$124  = \$109  + \$123 ;
+  assign \$125  = sat_z + \$124 ;
+  assign \$126  = \$125  > 32'd4294967295;
+  assign \$127  = ! s2_layer;
   assign \$128  = s2_valid & \$127 ;
-  assign \$129  = l1_z0_hi | l1_z0_lo;
+  assign \$129  = l0_z0_hi | l0_z0_lo;
   assign \$130  = \$128  & \$129 ;
-  assign \$131  = \$126  + \$130 ;
-  assign \$132  = \$117  + \$131 ;
-  assign \$133  = sat_z + \$132 ;
-  assign \$134  = \$133  > 32'd4294967295;
-  assign \$135  = ! \$like$41 ;
-  assign \$136  = s2_valid & \$135 ;
-  assign \$137  = l0_z0_hi | l0_z0_lo;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = ! \$like$41 ;
-  assign \$140  = s2_valid & \$139 ;
-  assign \$141  = l0_z1_hi | l0_z1_lo;
-  assign \$142  = \$140  & \$141 ;
-  assign \$143  = \$138  + \$142 ;
-  assign \$144  = ! \$like$41 ;
-  assign \$145  = s2_valid & \$144 ;
-  assign \$146  = l0_z2_hi | l0_z2_lo;
-  assign \$147  = \$145  & \$146 ;
-  assign \$148  = ! \$like$41 ;
-  assign \$149  = s2_valid & \$148 ;
-  assign \$150  = l0_z3_hi | l0_z3_lo;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = \$147  + \$151 ;
-  assign \$153  = \$143  + \$152 ;
-  assign \$154  = ! \$like$41 ;
-  assign \$155  = s2_valid & \$154 ;
-  assign \$156  = l0_z4_hi | l0_z4_lo;
-  assign \$157  = \$155  & \$156 ;
-  assign \$158  = ! \$like$41 ;
-  assign \$159  = s2_valid & \$158 ;
-  assign \$160  = l0_z5_hi | l0_z5_lo;
-  assign \$161  = \$159  & \$160 ;
-  assign \$162  = \$157  + \$161 ;
+  assign \$131  = ! s2_layer;
+  assign \$132  = s2_valid & \$131 ;
+  assign \$133  = l0_z1_hi | l0_z1_lo;
+  assign \$134  = \$132  & \$133 ;
+  assign \$135  = \$130  + \$134 ;
+  assign \$136  = ! s2_layer;
+  assign \$137  = s2_valid & \$136 ;
+  assign \$138  = l0_z2_hi | l0_z2_lo;
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = ! s2_layer;
+  assign \$141  = s2_valid & \$140 ;
+  assign \$142  = l0_z3_hi | l0_z3_lo;
+  assign \$143  = \$141  & \$142 ;
+  assign \$144  = \$139  + \$143 ;
+  assign \$145  = \$135  + \$144 ;
+  assign \$146  = ! s2_layer;
+  assign \$147  = s2_valid & \$146 ;
+  assign \$148  = l0_z4_hi | l0_z4_lo;
+  assign \$149  = \$147  & \$148 ;
+  assign \$150  = ! s2_layer;
+  assign \$151  = s2_valid & \$150 ;
+  assign \$152  = l0_z5_hi | l0_z5_lo;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = \$149  + \$153 ;
+  assign \$156  = s2_valid & \$155 ;
+  assign \$157  = l1_z0_hi | l1_z0_lo;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = \$154  + \$158 ;
+  assign \$160  = \$145  + \$159 ;
+  assign \$161  = sat_z + \$160 ;
+  assign \$162  = \$126  ? 33'h0ffffffff : \$161 ;
+  assign \$163  = ! s2_layer;
   assign \$164  = s2_valid & \$163 ;
-  assign \$165  = l1_z0_hi | l1_z0_lo;
-  assign \$166  = \$164  & \$165 ;
-  assign \$167  = \$162  + \$166 ;
-  assign \$168  = \$153  + \$167 ;
-  assign \$169  = sat_z + \$168 ;
-  assign \$170  = \$134  ? 33'h0ffffffff : \$169 ;
-  assign \$171  = ! \$like$41 ;
-  assign \$172  = s2_valid & \$171 ;
-  assign \$174  = ! \$like$41 ;
-  assign \$175  = s2_valid & \$174 ;
-  assign \$178  = ! \$like$41 ;
+  assign \$166  = ! s2_layer;
+  assign \$167  = s2_valid & \$166 ;
+  assign \$170  = ! s2_layer;
+  assign \$171  = s2_valid & \$170 ;
+  assign \$173  = ! s2_layer;
+  assign \$174  = s2_valid & \$173 ;
+  assign \$178  = ! s2_layer;
   assign \$179  = s2_valid & \$178 ;
-  assign \$181  = ! \$like$41 ;
+  assign \$181  = ! s2_layer;
   assign \$182  = s2_valid & \$181 ;
-  assign \$186  = ! \$like$41 ;
-  assign \$187  = s2_valid & \$186 ;
-  assign \$189  = ! \$like$41 ;
-  assign \$190  = s2_valid & \$189 ;
-  assign \$194  = s2_valid & \$193 ;
-  assign \$198  = sat_act + 4'h0;
-  assign \$199  = \$198  > 32'd4294967295;
-  assign \$200  = ! \$like$41 ;
-  assign \$201  = s2_valid & \$200 ;
-  assign \$203  = ! \$like$41 ;
-  assign \$204  = s2_valid & \$203 ;
-  assign \$207  = ! \$like$41 ;
+  assign \$186  = s2_valid & \$185 ;
+  assign \$190  = sat_act + 4'h0;
+  assign \$191  = \$190  > 32'd4294967295;
+  assign \$192  = ! s2_layer;
+  assign \$193  = s2_valid & \$192 ;
+  assign \$195  = ! s2_layer;
+  assign \$196  = s2_valid & \$195 ;
+  assign \$199  = ! s2_layer;
+  assign \$200  = s2_valid & \$199 ;
+  assign \$202  = ! s2_layer;
+  assign \$203  = s2_valid & \$202 ;
+  assign \$207  = ! s2_layer;
   assign \$208  = s2_valid & \$207 ;
-  assign \$210  = ! \$like$41 ;
+  assign \$210  = ! s2_layer;
   assign \$211  = s2_valid & \$210 ;
-  assign \$215  = ! \$like$41 ;
-  assign \$216  = s2_valid & \$215 ;
-  assign \$218  = ! \$like$41 ;
-  assign \$219  = s2_valid & \$218 ;
-  assign \$223  = s2_valid & \$222 ;
-  assign \$227  = sat_act + 4'h0;
-  assign \$228  = \$199  ? 33'h0ffffffff : \$227 ;
+  assign \$215  = s2_valid & \$214 ;
+  assign \$219  = sat_act + 4'h0;
+  assign \$220  = \$191  ? 33'h0ffffffff : \$219 ;
+  assign \$221  = ! s1_layer;
+  assign \$222  = s1_valid & \$221 ;
+  assign \$223  = in_sweep_only | in_clear;
+  assign \$224  = \$222  & \$223 ;
+  assign \$225  = ~ clearing;
+  assign \$226  = l0_u0_gsat_hi | l0_u0_gsat_lo;
+  assign \$227  = \$225  & \$226 ;
+  assign \$228  = \$224  & \$227 ;
   assign \$229  = ! s1_layer;
-  assign \$230  = \$signal  & \$229 ;
-  assign \$231  = state == 3'h5;
-  assign \$232  = ! state;
-  assign \$233  = \$231  | \$232 ;
-  assign \$234  = \$230  & \$233 ;
-  assign \$235  = ~ clearing;
-  assign \$236  = l0_u0_gsat_hi | l0_u0_gsat_lo;
-  assign \$237  = \$235  & \$236 ;
-  assign \$238  = \$234  & \$237 ;
-  assign \$239  = ! s1_layer;
-  assign \$240  = \$signal  & \$239 ;
-  assign \$241  = state == 3'h5;
-  assign \$242  = ! state;
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = \$240  & \$243 ;
-  assign \$245  = ~ clearing;
-  assign \$246  = l0_u1_gsat_hi | l0_u1_gsat_lo;
-  assign \$247  = \$245  & \$246 ;
-  assign \$248  = \$244  & \$247 ;
-  assign \$249  = \$238  + \$248 ;
-  assign \$250  = ! s1_layer;
-  assign \$251  = \$signal  & \$250 ;
-  assign \$252  = state == 3'h5;
-  assign \$253  = ! state;
-  assign \$254  = \$252  | \$253 ;
-  assign \$255  = \$251  & \$254 ;
-  assign \$256  = ~ clearing;
-  assign \$257  = l0_u2_gsat_hi | l0_u2_gsat_lo;
-  assign \$258  = \$256  & \$257 ;
-  assign \$259  = \$255  & \$258 ;
-  assign \$260  = ! s1_layer;
-  assign \$261  = \$signal  & \$260 ;
-  assign \$262  = state == 3'h5;
-  assign \$263  = ! state;
-  assign \$264  = \$262  | \$263 ;
-  assign \$265  = \$261  & \$264 ;
-  assign \$266  = ~ clearing;
-  assign \$267  = l0_u3_gsat_hi | l0_u3_gsat_lo;
-  assign \$268  = \$266  & \$267 ;
-  assign \$269  = \$265  & \$268 ;
-  assign \$270  = \$259  + \$269 ;
-  assign \$271  = \$249  + \$270 ;
-  assign \$272  = ! s1_layer;
-  assign \$273  = \$signal  & \$272 ;
-  assign \$274  = state == 3'h5;
-  assign \$275  = ! state;
-  assign \$276  = \$274  | \$275 ;
-  assign \$277  = \$273  & \$276 ;
-  assign \$278  = ~ clearing;
-  assign \$279  = l0_u4_gsat_hi | l0_u4_gsat_lo;
-  assign \$280  = \$278  & \$279 ;
-  assign \$281  = \$277  & \$280 ;
-  assign \$282  = ! s1_layer;
-  assign \$283  = \$signal  & \$282 ;
-  assign \$284  = state == 3'h5;
-  assign \$285  = ! state;
-  assign \$286  = \$284  | \$285 ;
-  assign \$287  = \$283  & \$286 ;
-  assign \$288  = ~ clearing;
-  assign \$289  = l0_u5_gsat_hi | l0_u5_gsat_lo;
-  assign \$290  = \$288  & \$289 ;
-  assign \$291  = \$287  & \$290 ;
-  assign \$292  = \$281  + \$291 ;
-  assign \$294  = \$signal  & \$293 ;
-  assign \$295  = state == 3'h5;
-  assign \$296  = ! state;
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = \$294  & \$297 ;
-  assign \$299  = ~ clearing;
-  assign \$300  = l1_u0_gsat_hi | l1_u0_gsat_lo;
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = \$298  & \$301 ;
-  assign \$303  = \$292  + \$302 ;
-  assign \$304  = \$271  + \$303 ;
-  assign \$305  = sat_g + \$304 ;
-  assign \$306  = \$305  > 32'd4294967295;
-  assign \$307  = ! s1_layer;
-  assign \$308  = \$signal  & \$307 ;
-  assign \$309  = state == 3'h5;
-  assign \$310  = ! state;
-  assign \$311  = \$309  | \$310 ;
-  assign \$312  = \$308  & \$311 ;
-  assign \$313  = ~ clearing;
-  assign \$314  = l0_u0_gsat_hi | l0_u0_gsat_lo;
-  assign \$315  = \$313  & \$314 ;
-  assign \$316  = \$312  & \$315 ;
-  assign \$317  = ! s1_layer;
-  assign \$318  = \$signal  & \$317 ;
-  assign \$319  = state == 3'h5;
-  assign \$320  = ! state;
-  assign \$321  = \$319  | \$320 ;
-  assign \$322  = \$318  & \$321 ;
-  assign \$323  = ~ clearing;
-  assign \$324  = l0_u1_gsat_hi | l0_u1_gsat_lo;
-  assign \$325  = \$323  & \$324 ;
-  assign \$326  = \$322  & \$325 ;
-  assign \$327  = \$316  + \$326 ;
+  assign \$230  = s1_valid & \$229 ;
+  assign \$231  = in_sweep_only | in_clear;
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = ~ clearing;
+  assign \$234  = l0_u1_gsat_hi | l0_u1_gsat_lo;
+  assign \$235  = \$233  & \$234 ;
+  assign \$236  = \$232  & \$235 ;
+  assign \$237  = \$228  + \$236 ;
+  assign \$238  = ! s1_layer;
+  assign \$239  = s1_valid & \$238 ;
+  assign \$240  = in_sweep_only | in_clear;
+  assign \$241  = \$239  & \$240 ;
+  assign \$242  = ~ clearing;
+  assign \$243  = l0_u2_gsat_hi | l0_u2_gsat_lo;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = \$241  & \$244 ;
+  assign \$246  = ! s1_layer;
+  assign \$247  = s1_valid & \$246 ;
+  assign \$248  = in_sweep_only | in_clear;
+  assign \$249  = \$247  & \$248 ;
+  assign \$250  = ~ clearing;
+  assign \$251  = l0_u3_gsat_hi | l0_u3_gsat_lo;
+  assign \$252  = \$250  & \$251 ;
+  assign \$253  = \$249  & \$252 ;
+  assign \$254  = \$245  + \$253 ;
+  assign \$255  = \$237  + \$254 ;
+  assign \$256  = ! s1_layer;
+  assign \$257  = s1_valid & \$256 ;
+  assign \$258  = in_sweep_only | in_clear;
+  assign \$259  = \$257  & \$258 ;
+  assign \$260  = ~ clearing;
+  assign \$261  = l0_u4_gsat_hi | l0_u4_gsat_lo;
+  assign \$262  = \$260  & \$261 ;
+  assign \$263  = \$259  & \$262 ;
+  assign \$264  = ! s1_layer;
+  assign \$265  = s1_valid & \$264 ;
+  assign \$266  = in_sweep_only | in_clear;
+  assign \$267  = \$265  & \$266 ;
+  assign \$268  = ~ clearing;
+  assign \$269  = l0_u5_gsat_hi | l0_u5_gsat_lo;
+  assign \$270  = \$268  & \$269 ;
+  assign \$271  = \$267  & \$270 ;
+  assign \$272  = \$263  + \$271 ;
+  assign \$274  = s1_valid & \$273 ;
+  assign \$275  = in_sweep_only | in_clear;
+  assign \$276  = \$274  & \$275 ;
+  assign \$277  = ~ clearing;
+  assign \$278  = l1_u0_gsat_hi | l1_u0_gsat_lo;
+  assign \$279  = \$277  & \$278 ;
+  assign \$280  = \$276  & \$279 ;
+  assign \$281  = \$272  + \$280 ;
+  assign \$282  = \$255  + \$281 ;
+  assign \$283  = sat_g + \$282 ;
+  assign \$284  = \$283  > 32'd4294967295;
+  assign \$285  = ! s1_layer;
+  assign \$286  = s1_valid & \$285 ;
+  assign \$287  = in_sweep_only | in_clear;
+  assign \$288  = \$286  & \$287 ;
+  assign \$289  = ~ clearing;
+  assign \$290  = l0_u0_gsat_hi | l0_u0_gsat_lo;
+  assign \$291  = \$289  & \$290 ;
+  assign \$292  = \$288  & \$291 ;
+  assign \$293  = ! s1_layer;
+  assign \$294  = s1_valid & \$293 ;
+  assign \$295  = in_sweep_only | in_clear;
+  assign \$296  = \$294  & \$295 ;
+  assign \$297  = ~ clearing;
+  assign \$298  = l0_u1_gsat_hi | l0_u1_gsat_lo;
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = \$296  & \$299 ;
+  assign \$301  = \$292  + \$300 ;
+  assign \$302  = ! s1_layer;
+  assign \$303  = s1_valid & \$302 ;
+  assign \$304  = in_sweep_only | in_clear;
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = ~ clearing;
+  assign \$307  = l0_u2_gsat_hi | l0_u2_gsat_lo;
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = \$305  & \$308 ;
+  assign \$310  = ! s1_layer;
+  assign \$311  = s1_valid & \$310 ;
+  assign \$312  = in_sweep_only | in_clear;
+  assign \$313  = \$311  & \$312 ;
+  assign \$314  = ~ clearing;
+  assign \$315  = l0_u3_gsat_hi | l0_u3_gsat_lo;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = \$313  & \$316 ;
+  assign \$318  = \$309  + \$317 ;
+  assign \$319  = \$301  + \$318 ;
+  assign \$320  = ! s1_layer;
+  assign \$321  = s1_valid & \$320 ;
+  assign \$322  = in_sweep_only | in_clear;
+  assign \$323  = \$321  & \$322 ;
+  assign \$324  = ~ clearing;
+  assign \$325  = l0_u4_gsat_hi | l0_u4_gsat_lo;
+  assign \$326  = \$324  & \$325 ;
+  assign \$327  = \$323  & \$326 ;
   assign \$328  = ! s1_layer;
-  assign \$329  = \$signal  & \$328 ;
-  assign \$330  = state == 3'h5;
-  assign \$331  = ! state;
-  assign \$332  = \$330  | \$331 ;
-  assign \$333  = \$329  & \$332 ;
-  assign \$334  = ~ clearing;
-  assign \$335  = l0_u2_gsat_hi | l0_u2_gsat_lo;
-  assign \$336  = \$334  & \$335 ;
-  assign \$337  = \$333  & \$336 ;
-  assign \$338  = ! s1_layer;
-  assign \$339  = \$signal  & \$338 ;
-  assign \$340  = state == 3'h5;
-  assign \$341  = ! state;
-  assign \$342  = \$340  | \$341 ;
-  assign \$343  = \$339  & \$342 ;
-  assign \$344  = ~ clearing;
-  assign \$345  = l0_u3_gsat_hi | l0_u3_gsat_lo;
-  assign \$346  = \$344  & \$345 ;
-  assign \$347  = \$343  & \$346 ;
-  assign \$348  = \$337  + \$347 ;
-  assign \$349  = \$327  + \$348 ;
-  assign \$350  = ! s1_layer;
-  assign \$351  = \$signal  & \$350 ;
-  assign \$352  = state == 3'h5;
-  assign \$353  = ! state;
-  assign \$354  = \$352  | \$353 ;
-  assign \$355  = \$351  & \$354 ;
-  assign \$356  = ~ clearing;
-  assign \$357  = l0_u4_gsat_hi | l0_u4_gsat_lo;
-  assign \$358  = \$356  & \$357 ;
-  assign \$359  = \$355  & \$358 ;
-  assign \$360  = ! s1_layer;
-  assign \$361  = \$signal  & \$360 ;
-  assign \$362  = state == 3'h5;
-  assign \$363  = ! state;
-  assign \$364  = \$362  | \$363 ;
-  assign \$365  = \$361  & \$364 ;
-  assign \$366  = ~ clearing;
-  assign \$367  = l0_u5_gsat_hi | l0_u5_gsat_lo;
-  assign \$368  = \$366  & \$367 ;
-  assign \$369  = \$365  & \$368 ;
-  assign \$370  = \$359  + \$369 ;
-  assign \$372  = \$signal  & \$371 ;
-  assign \$373  = state == 3'h5;
-  assign \$374  = ! state;
-  assign \$375  = \$373  | \$374 ;
-  assign \$376  = \$372  & \$375 ;
-  assign \$377  = ~ clearing;
-  assign \$378  = l1_u0_gsat_hi | l1_u0_gsat_lo;
-  assign \$379  = \$377  & \$378 ;
-  assign \$380  = \$376  & \$379 ;
-  assign \$381  = \$370  + \$380 ;
-  assign \$382  = \$349  + \$381 ;
-  assign \$383  = sat_g + \$382 ;
-  assign \$384  = \$306  ? 33'h0ffffffff : \$383 ;
-  assign \$385  = ! s1_layer;
-  assign \$386  = \$signal  & \$385 ;
-  assign \$387  = state == 3'h5;
-  assign \$388  = ! state;
-  assign \$389  = \$387  | \$388 ;
-  assign \$390  = \$386  & \$389 ;
-  assign \$391  = th_cnt == 3'h7;
-  assign \$392  = ~ clearing;
-  assign \$393  = \$391  & \$392 ;
-  assign \$394  = l0_u0_tsat_hi | l0_u0_tsat_lo;
+  assign \$329  = s1_valid & \$328 ;
+  assign \$330  = in_sweep_only | in_clear;
+  assign \$331  = \$329  & \$330 ;
+  assign \$332  = ~ clearing;
+  assign \$333  = l0_u5_gsat_hi | l0_u5_gsat_lo;
+  assign \$334  = \$332  & \$333 ;
+  assign \$335  = \$331  & \$334 ;
+  assign \$336  = \$327  + \$335 ;
+  assign \$338  = s1_valid & \$337 ;
+  assign \$339  = in_sweep_only | in_clear;
+  assign \$340  = \$338  & \$339 ;
+  assign \$341  = ~ clearing;
+  assign \$342  = l1_u0_gsat_hi | l1_u0_gsat_lo;
+  assign \$343  = \$341  & \$342 ;
+  assign \$344  = \$340  & \$343 ;
+  assign \$345  = \$336  + \$344 ;
+  assign \$346  = \$319  + \$345 ;
+  assign \$347  = sat_g + \$346 ;
+  assign \$348  = \$284  ? 33'h0ffffffff : \$347 ;
+  assign \$349  = ! s1_layer;
+  assign \$350  = s1_valid & \$349 ;
+  assign \$351  = in_sweep_only | in_clear;
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = th_cnt == 3'h7;
+  assign \$354  = ~ clearing;
+  assign \$355  = \$353  & \$354 ;
+  assign \$356  = l0_u0_tsat_hi | l0_u0_tsat_lo;
+  assign \$357  = \$355  & \$356 ;
+  assign \$358  = \$352  & \$357 ;
+  assign \$359  = ! s1_layer;
+  assign \$360  = s1_valid & \$359 ;
+  assign \$361  = in_sweep_only | in_clear;
+  assign \$362  = \$360  & \$361 ;
+  assign \$363  = th_cnt == 3'h7;
+  assign \$364  = ~ clearing;
+  assign \$365  = \$363  & \$364 ;
+  assign \$366  = l0_u1_tsat_hi | l0_u1_tsat_lo;
+  assign \$367  = \$365  & \$366 ;
+  assign \$368  = \$362  & \$367 ;
+  assign \$369  = \$358  + \$368 ;
+  assign \$370  = ! s1_layer;
+  assign \$371  = s1_valid & \$370 ;
+  assign \$372  = in_sweep_only | in_clear;
+  assign \$373  = \$371  & \$372 ;
+  assign \$374  = th_cnt == 3'h7;
+  assign \$375  = ~ clearing;
+  assign \$376  = \$374  & \$375 ;
+  assign \$377  = l0_u2_tsat_hi | l0_u2_tsat_lo;
+  assign \$378  = \$376  & \$377 ;
+  assign \$379  = \$373  & \$378 ;
+  assign \$380  = ! s1_layer;
+  assign \$381  = s1_valid & \$380 ;
+  assign \$382  = in_sweep_only | in_clear;
+  assign \$383  = \$381  & \$382 ;
+  assign \$384  = th_cnt == 3'h7;
+  assign \$385  = ~ clearing;
+  assign \$386  = \$384  & \$385 ;
+  assign \$387  = l0_u3_tsat_hi | l0_u3_tsat_lo;
+  assign \$388  = \$386  & \$387 ;
+  assign \$389  = \$383  & \$388 ;
+  assign \$390  = \$379  + \$389 ;
+  assign \$391  = \$369  + \$390 ;
+  assign \$392  = ! s1_layer;
+  assign \$393  = s1_valid & \$392 ;
+  assign \$394  = in_sweep_only | in_clear;
   assign \$395  = \$393  & \$394 ;
-  assign \$396  = \$390  & \$395 ;
-  assign \$397  = ! s1_layer;
-  assign \$398  = \$signal  & \$397 ;
-  assign \$399  = state == 3'h5;
-  assign \$400  = ! state;
-  assign \$401  = \$399  | \$400 ;
-  assign \$402  = \$398  & \$401 ;
-  assign \$403  = th_cnt == 3'h7;
-  assign \$404  = ~ clearing;
+  assign \$396  = th_cnt == 3'h7;
+  assign \$397  = ~ clearing;
+  assign \$398  = \$396  & \$397 ;
+  assign \$399  = l0_u4_tsat_hi | l0_u4_tsat_lo;
+  assign \$400  = \$398  & \$399 ;
+  assign \$401  = \$395  & \$400 ;
+  assign \$402  = ! s1_layer;
+  assign \$403  = s1_valid & \$402 ;
+  assign \$404  = in_sweep_only | in_clear;
   assign \$405  = \$403  & \$404 ;
-  assign \$406  = l0_u1_tsat_hi | l0_u1_tsat_lo;
-  assign \$407  = \$405  & \$406 ;
-  assign \$408  = \$402  & \$407 ;
-  assign \$409  = \$396  + \$408 ;
-  assign \$410  = ! s1_layer;
-  assign \$411  = \$signal  & \$410 ;
-  assign \$412  = state == 3'h5;
-  assign \$413  = ! state;
-  assign \$414  = \$412  | \$413 ;
-  assign \$415  = \$411  & \$414 ;
-  assign \$416  = th_cnt == 3'h7;
-  assign \$417  = ~ clearing;
-  assign \$418  = \$416  & \$417 ;
-  assign \$419  = l0_u2_tsat_hi | l0_u2_tsat_lo;
-  assign \$420  = \$418  & \$419 ;
-  assign \$421  = \$415  & \$420 ;
-  assign \$422  = ! s1_layer;
-  assign \$423  = \$signal  & \$422 ;
-  assign \$424  = state == 3'h5;
-  assign \$425  = ! state;
-  assign \$426  = \$424  | \$425 ;
-  assign \$427  = \$423  & \$426 ;
-  assign \$428  = th_cnt == 3'h7;
-  assign \$429  = ~ clearing;
+  assign \$406  = th_cnt == 3'h7;
+  assign \$407  = ~ clearing;
+  assign \$408  = \$406  & \$407 ;
+  assign \$409  = l0_u5_tsat_hi | l0_u5_tsat_lo;
+  assign \$410  = \$408  & \$409 ;
+  assign \$411  = \$405  & \$410 ;
+  assign \$412  = \$401  + \$411 ;
+  assign \$414  = s1_valid & \$413 ;
+  assign \$415  = in_sweep_only | in_clear;
+  assign \$416  = \$414  & \$415 ;
+  assign \$417  = th_cnt == 3'h7;
+  assign \$418  = ~ clearing;
+  assign \$419  = \$417  & \$418 ;
+  assign \$420  = l1_u0_tsat_hi | l1_u0_tsat_lo;
+  assign \$421  = \$419  & \$420 ;
+  assign \$422  = \$416  & \$421 ;
+  assign \$423  = \$412  + \$422 ;
+  assign \$424  = \$391  + \$423 ;
+  assign \$425  = sat_theta + \$424 ;
+  assign \$426  = \$425  > 32'd4294967295;
+  assign \$427  = ! s1_layer;
+  assign \$428  = s1_valid & \$427 ;
+  assign \$429  = in_sweep_only | in_clear;
   assign \$430  = \$428  & \$429 ;
-  assign \$431  = l0_u3_tsat_hi | l0_u3_tsat_lo;
-  assign \$432  = \$430  & \$431 ;
-  assign \$433  = \$427  & \$432 ;
-  assign \$434  = \$421  + \$433 ;
-  assign \$435  = \$409  + \$434 ;
-  assign \$436  = ! s1_layer;
-  assign \$437  = \$signal  & \$436 ;
-  assign \$438  = state == 3'h5;
-  assign \$439  = ! state;
-  assign \$440  = \$438  | \$439 ;
-  assign \$441  = \$437  & \$440 ;
-  assign \$442  = th_cnt == 3'h7;
-  assign \$443  = ~ clearing;
-  assign \$444  = \$442  & \$443 ;
-  assign \$445  = l0_u4_tsat_hi | l0_u4_tsat_lo;
-  assign \$446  = \$444  & \$445 ;
-  assign \$447  = \$441  & \$446 ;
+  assign \$431  = th_cnt == 3'h7;
+  assign \$432  = ~ clearing;
+  assign \$433  = \$431  & \$432 ;
+  assign \$434  = l0_u0_tsat_hi | l0_u0_tsat_lo;
+  assign \$435  = \$433  & \$434 ;
+  assign \$436  = \$430  & \$435 ;
+  assign \$437  = ! s1_layer;
+  assign \$438  = s1_valid & \$437 ;
+  assign \$439  = in_sweep_only | in_clear;
+  assign \$440  = \$438  & \$439 ;
+  assign \$441  = th_cnt == 3'h7;
+  assign \$442  = ~ clearing;
+  assign \$443  = \$441  & \$442 ;
+  assign \$444  = l0_u1_tsat_hi | l0_u1_tsat_lo;
+  assign \$445  = \$443  & \$444 ;
+  assign \$446  = \$440  & \$445 ;
+  assign \$447  = \$436  + \$446 ;
   assign \$448  = ! s1_layer;
-  assign \$449  = \$signal  & \$448 ;
-  assign \$450  = state == 3'h5;
-  assign \$451  = ! state;
-  assign \$452  = \$450  | \$451 ;
-  assign \$453  = \$449  & \$452 ;
-  assign \$454  = th_cnt == 3'h7;
-  assign \$455  = ~ clearing;
+  assign \$449  = s1_valid & \$448 ;
+  assign \$450  = in_sweep_only | in_clear;
+  assign \$451  = \$449  & \$450 ;
+  assign \$452  = th_cnt == 3'h7;
+  assign \$453  = ~ clearing;
+  assign \$454  = \$452  & \$453 ;
+  assign \$455  = l0_u2_tsat_hi | l0_u2_tsat_lo;
   assign \$456  = \$454  & \$455 ;
-  assign \$457  = l0_u5_tsat_hi | l0_u5_tsat_lo;
-  assign \$458  = \$456  & \$457 ;
-  assign \$459  = \$453  & \$458 ;
-  assign \$460  = \$447  + \$459 ;
-  assign \$462  = \$signal  & \$461 ;
-  assign \$463  = state == 3'h5;
-  assign \$464  = ! state;
-  assign \$465  = \$463  | \$464 ;
-  assign \$466  = \$462  & \$465 ;
-  assign \$467  = th_cnt == 3'h7;
-  assign \$468  = ~ clearing;
-  assign \$469  = \$467  & \$468 ;
-  assign \$470  = l1_u0_tsat_hi | l1_u0_tsat_lo;
-  assign \$471  = \$469  & \$470 ;
-  assign \$472  = \$466  & \$471 ;
-  assign \$473  = \$460  + \$472 ;
-  assign \$474  = \$435  + \$473 ;
-  assign \$475  = sat_theta + \$474 ;
-  assign \$476  = \$475  > 32'd4294967295;
-  assign \$477  = ! s1_layer;
-  assign \$478  = \$signal  & \$477 ;
-  assign \$479  = state == 3'h5;
-  assign \$480  = ! state;
-  assign \$481  = \$479  | \$480 ;
-  assign \$482  = \$478  & \$481 ;
-  assign \$483  = th_cnt == 3'h7;
-  assign \$484  = ~ clearing;
-  assign \$485  = \$483  & \$484 ;
-  assign \$486  = l0_u0_tsat_hi | l0_u0_tsat_lo;
-  assign \$487  = \$485  & \$486 ;
-  assign \$488  = \$482  & \$487 ;
-  assign \$489  = ! s1_layer;
-  assign \$490  = \$signal  & \$489 ;
-  assign \$491  = state == 3'h5;
-  assign \$492  = ! state;
-  assign \$493  = \$491  | \$492 ;
-  assign \$494  = \$490  & \$493 ;
+  assign \$457  = \$451  & \$456 ;
+  assign \$458  = ! s1_layer;
+  assign \$459  = s1_valid & \$458 ;
+  assign \$460  = in_sweep_only | in_clear;
+  assign \$461  = \$459  & \$460 ;
+  assign \$462  = th_cnt == 3'h7;
+  assign \$463  = ~ clearing;
+  assign \$464  = \$462  & \$463 ;
+  assign \$465  = l0_u3_tsat_hi | l0_u3_tsat_lo;
+  assign \$466  = \$464  & \$465 ;
+  assign \$467  = \$461  & \$466 ;
+  assign \$468  = \$457  + \$467 ;
+  assign \$469  = \$447  + \$468 ;
+  assign \$470  = ! s1_layer;
+  assign \$471  = s1_valid & \$470 ;
+  assign \$472  = in_sweep_only | in_clear;
+  assign \$473  = \$471  & \$472 ;
+  assign \$474  = th_cnt == 3'h7;
+  assign \$475  = ~ clearing;
+  assign \$476  = \$474  & \$475 ;
+  assign \$477  = l0_u4_tsat_hi | l0_u4_tsat_lo;
+  assign \$478  = \$476  & \$477 ;
+  assign \$479  = \$473  & \$478 ;
+  assign \$480  = ! s1_layer;
+  assign \$481  = s1_valid & \$480 ;
+  assign \$482  = in_sweep_only | in_clear;
+  assign \$483  = \$481  & \$482 ;
+  assign \$484  = th_cnt == 3'h7;
+  assign \$485  = ~ clearing;
+  assign \$486  = \$484  & \$485 ;
+  assign \$487  = l0_u5_tsat_hi | l0_u5_tsat_lo;
+  assign \$488  = \$486  & \$487 ;
+  assign \$489  = \$483  & \$488 ;
+  assign \$490  = \$479  + \$489 ;
+  assign \$492  = s1_valid & \$491 ;
+  assign \$493  = in_sweep_only | in_clear;
+  assign \$494  = \$492  & \$493 ;
   assign \$495  = th_cnt == 3'h7;
   assign \$496  = ~ clearing;
   assign \$497  = \$495  & \$496 ;
-  assign \$498  = l0_u1_tsat_hi | l0_u1_tsat_lo;
+  assign \$498  = l1_u0_tsat_hi | l1_u0_tsat_lo;
   assign \$499  = \$497  & \$498 ;
   assign \$500  = \$494  & \$499 ;
-  assign \$501  = \$488  + \$500 ;
-  assign \$502  = ! s1_layer;
-  assign \$503  = \$signal  & \$502 ;
-  assign \$504  = state == 3'h5;
-  assign \$505  = ! state;
-  assign \$506  = \$504  | \$505 ;
-  assign \$507  = \$503  & \$506 ;
-  assign \$508  = th_cnt == 3'h7;
-  assign \$509  = ~ clearing;
-  assign \$510  = \$508  & \$509 ;
-  assign \$511  = l0_u2_tsat_hi | l0_u2_tsat_lo;
-  assign \$512  = \$510  & \$511 ;
-  assign \$513  = \$507  & \$512 ;
-  assign \$514  = ! s1_layer;
-  assign \$515  = \$signal  & \$514 ;
-  assign \$516  = state == 3'h5;
-  assign \$517  = ! state;
-  assign \$518  = \$516  | \$517 ;
-  assign \$519  = \$515  & \$518 ;
-  assign \$520  = th_cnt == 3'h7;
-  assign \$521  = ~ clearing;
-  assign \$522  = \$520  & \$521 ;
-  assign \$523  = l0_u3_tsat_hi | l0_u3_tsat_lo;
-  assign \$524  = \$522  & \$523 ;
-  assign \$525  = \$519  & \$524 ;
-  assign \$526  = \$513  + \$525 ;
-  assign \$527  = \$501  + \$526 ;
-  assign \$528  = ! s1_layer;
-  assign \$529  = \$signal  & \$528 ;
-  assign \$530  = state == 3'h5;
-  assign \$531  = ! state;
-  assign \$532  = \$530  | \$531 ;
-  assign \$533  = \$529  & \$532 ;
-  assign \$534  = th_cnt == 3'h7;
-  assign \$535  = ~ clearing;
-  assign \$536  = \$534  & \$535 ;
-  assign \$537  = l0_u4_tsat_hi | l0_u4_tsat_lo;
-  assign \$538  = \$536  & \$537 ;
-  assign \$539  = \$533  & \$538 ;
-  assign \$540  = ! s1_layer;
-  assign \$541  = \$signal  & \$540 ;
-  assign \$542  = state == 3'h5;
-  assign \$543  = ! state;
-  assign \$544  = \$542  | \$543 ;
-  assign \$545  = \$541  & \$544 ;
-  assign \$546  = th_cnt == 3'h7;
-  assign \$547  = ~ clearing;
-  assign \$548  = \$546  & \$547 ;
-  assign \$549  = l0_u5_tsat_hi | l0_u5_tsat_lo;
-  assign \$550  = \$548  & \$549 ;
-  assign \$551  = \$545  & \$550 ;
-  assign \$552  = \$539  + \$551 ;
-  assign \$554  = \$signal  & \$553 ;
-  assign \$555  = state == 3'h5;
-  assign \$556  = ! state;
-  assign \$557  = \$555  | \$556 ;
-  assign \$558  = \$554  & \$557 ;
+  assign \$501  = \$490  + \$500 ;
+  assign \$502  = \$469  + \$501 ;
+  assign \$503  = sat_theta + \$502 ;
+  assign \$504  = \$426  ? 33'h0ffffffff : \$503 ;
+  assign \$505  = c_val_hi | c_val_lo;
+  assign \$506  = sat_cost + \$505 ;
+  assign \$507  = \$506  > 32'd4294967295;
+  assign \$508  = c_val_hi | c_val_lo;
+  assign \$509  = sat_cost + \$508 ;
+  assign \$510  = \$507  ? 33'h0ffffffff : \$509 ;
+  assign \$511  = ct_sat_hi | ct_sat_lo;
+  assign \$512  = sat_ctilde + \$511 ;
+  assign \$513  = \$512  > 32'd4294967295;
+  assign \$514  = ct_sat_hi | ct_sat_lo;
+  assign \$515  = sat_ctilde + \$514 ;
+  assign \$516  = \$513  ? 33'h0ffffffff : \$515 ;
+  assign \$519  = \$518  == t;
+  assign \$520  = \$517  & \$519 ;
+  assign \$522  = \$521  - 1'h1;
+  assign \$523  = t == \$522 ;
+  assign \$525  = ~ \$524 ;
+  assign \$526  = layer + 1'h1;
+  assign \$527  = t + 1'h1;
+  assign \$528  = t + 1'h1;
+  assign \$529  = | step_limit;
+  assign \$530  = step_count >= step_limit;
+  assign \$531  = \$529  & \$530 ;
+  assign \$532  = ~ \$531 ;
+  assign \$533  = run & \$532 ;
+  assign \$535  = \$534  + 1'h1;
+  assign \$536  = t == \$535 ;
+  assign \$538  = layer + 1'h1;
+  assign \$539  = t + 1'h1;
+  assign \$542  = \$541  == t;
+  assign \$543  = \$540  & \$542 ;
+  assign \$545  = \$544  - 1'h1;
+  assign \$546  = t == \$545 ;
+  assign \$548  = ~ \$547 ;
+  assign \$549  = layer + 1'h1;
+  assign \$550  = t + 1'h1;
+  assign \$551  = t + 1'h1;
+  assign \$552  = step_count + 1'h1;
+  assign \$553  = \$552  > 32'd4294967295;
+  assign \$554  = step_count + 1'h1;
+  assign \$555  = \$553  ? 33'h0ffffffff : \$554 ;
+  assign \$556  = ! x_cnt;
+  assign \$557  = x_cnt + 1'h1;
+  assign \$558  = x_cnt ? \$557  : 2'h0;
   assign \$559  = th_cnt == 3'h7;
-  assign \$560  = ~ clearing;
-  assign \$561  = \$559  & \$560 ;
-  assign \$562  = l1_u0_tsat_hi | l1_u0_tsat_lo;
-  assign \$563  = \$561  & \$562 ;
-  assign \$564  = \$558  & \$563 ;
-  assign \$565  = \$552  + \$564 ;
-  assign \$566  = \$527  + \$565 ;
-  assign \$567  = sat_theta + \$566 ;
-  assign \$568  = \$476  ? 33'h0ffffffff : \$567 ;
-  assign \$569  = state == 2'h3;
-  assign \$570  = c_val_hi | c_val_lo;
-  assign \$571  = sat_cost + \$570 ;
-  assign \$572  = \$571  > 32'd4294967295;
-  assign \$573  = c_val_hi | c_val_lo;
-  assign \$574  = sat_cost + \$573 ;
-  assign \$575  = \$572  ? 33'h0ffffffff : \$574 ;
-  assign \$576  = state == 3'h4;
-  assign \$577  = ct_sat_hi | ct_sat_lo;
-  assign \$578  = sat_ctilde + \$577 ;
+  assign \$560  = th_cnt + 1'h1;
+  assign \$561  = \$559  ? 4'h0 : \$560 ;
+  assign \$562  = ! x_cnt;
+  assign \$563  = th_cnt == 3'h7;
+  assign \$564  = \$562  | \$563 ;
+  assign \$565  = th_cnt == 3'h7;
+  assign \$566  = update_count + 1'h1;
+  assign \$567  = \$566  > 32'd4294967295;
+  assign \$568  = update_count + 1'h1;
+  assign \$569  = \$567  ? 33'h0ffffffff : \$568 ;
+  assign \$570  = ! x_cnt;
+  assign \$571  = sample == 3'h7;
+  assign \$572  = sample + 1'h1;
+  assign \$573  = \$571  ? 4'h0 : \$572 ;
+  assign \$574  = sample == 3'h7;
+  assign \$575  = x_base + 2'h3;
+  assign \$576  = \$574  ? 6'h00 : \$575 ;
+  assign \$577  = | step_limit;
+  assign \$578  = step_count + 1'h1;
   assign \$579  = \$578  > 32'd4294967295;
-  assign \$580  = ct_sat_hi | ct_sat_lo;
-  assign \$581  = sat_ctilde + \$580 ;
-  assign \$582  = \$579  ? 33'h0ffffffff : \$581 ;
-  assign \$585  = \$584  == t;
-  assign \$586  = \$583  & \$585 ;
-  assign \$588  = \$587  - 1'h1;
-  assign \$589  = t == \$588 ;
-  assign \$590  = ! state;
-  assign \$591  = \$590  ? 3'h1 : 3'h6;
-  assign \$592  = ~ layer;
-  assign \$593  = layer + 1'h1;
-  assign \$594  = t + 1'h1;
-  assign \$595  = t + 1'h1;
-  assign \$596  = | step_limit;
-  assign \$597  = step_count >= step_limit;
-  assign \$598  = \$596  & \$597 ;
-  assign \$599  = ~ \$598 ;
-  assign \$600  = run & \$599 ;
-  assign \$602  = \$601  + 1'h1;
-  assign \$603  = t == \$602 ;
-  assign \$605  = layer + 1'h1;
-  assign \$606  = t + 1'h1;
-  assign \$607  = step_count + 1'h1;
-  assign \$608  = \$607  > 32'd4294967295;
-  assign \$609  = step_count + 1'h1;
-  assign \$610  = \$608  ? 33'h0ffffffff : \$609 ;
-  assign \$611  = ! x_cnt;
-  assign \$612  = x_cnt + 1'h1;
-  assign \$613  = x_cnt ? \$612  : 2'h0;
-  assign \$614  = th_cnt == 3'h7;
-  assign \$615  = th_cnt + 1'h1;
-  assign \$616  = \$614  ? 4'h0 : \$615 ;
-  assign \$617  = ! x_cnt;
-  assign \$618  = th_cnt == 3'h7;
-  assign \$619  = \$617  | \$618 ;
-  assign \$620  = th_cnt == 3'h7;
-  assign \$621  = update_count + 1'h1;
-  assign \$622  = \$621  > 32'd4294967295;
-  assign \$623  = update_count + 1'h1;
-  assign \$624  = \$622  ? 33'h0ffffffff : \$623 ;
-  assign \$625  = ! x_cnt;
-  assign \$626  = sample == 3'h7;
-  assign \$627  = sample + 1'h1;
-  assign \$628  = \$626  ? 4'h0 : \$627 ;
-  assign \$629  = sample == 3'h7;
-  assign \$630  = x_base + 2'h3;
-  assign \$631  = \$629  ? 6'h00 : \$630 ;
-  assign \$632  = | step_limit;
-  assign \$633  = step_count + 1'h1;
-  assign \$634  = \$633  > 32'd4294967295;
-  assign \$635  = step_count + 1'h1;
-  assign \$636  = \$634  ? 33'h0ffffffff : \$635 ;
-  assign \$637  = \$636  >= step_limit;
-  assign \$638  = \$632  & \$637 ;
-  assign \$639  = ~ \$638 ;
-  assign \$640  = run & \$639 ;
-  assign \$641  = state == 3'h6;
-  assign \$642  = ! code_sub;
-  assign \$643  = code_sub + 1'h1;
-  assign \$644  = code_sub ? \$643  : 2'h0;
-  assign \$645  = ! code_sub;
-  assign \$647  = code_lfsr[0] ? 32'd2149580803 : 32'd0;
-  assign \$648  = \$646  ^ \$647 ;
-  assign \$649  = param_row < 3'h4;
-  assign \$650  = param_row < 4'hb;
-  assign \$651  = param_row >= 3'h4;
-  assign \$652  = \$650  & \$651 ;
-  assign \$653  = state == 2'h2;
-  assign \$654  = state == 3'h5;
-  assign \$655  = ! state;
-  assign \$656  = \$654  | \$655 ;
-  assign \$657  = \$653  | \$656 ;
-  assign \$659  = \$658  > t;
-  assign issuing = \$657  & \$659 ;
-  assign \$660  = x_base + ic;
-  assign \$661  = state == 1'h1;
-  assign \$signature__en  = ld_x_en & \$661 ;
-  assign \$662  = state == 1'h1;
-  assign t_wr__en = ld_t_en & \$662 ;
-  assign l0_in0 = s1_last ? 7'h10 : { \$signature__data$143 [5], \$signature__data$143  };
-  assign \$663  = state == 2'h2;
-  assign \$664  = ~ base_pending;
-  assign \$665  = \$663  & \$664 ;
-  assign \$666  = \$665  & key_rd__data[0];
-  assign \$667  = code_lfsr & key_rd__data[32:1];
-  assign \$668  = ^ \$667 ;
-  assign \$669  = \$668  ? 17'h1fff0 : 17'h00010;
-  assign \$670  = \$666  ? \$669  : 17'h00000;
-  assign \$671  = $signed(\$signature__data$144 [15:0]) + $signed(\$670 );
-  assign \$672  = state == 2'h2;
-  assign \$673  = ~ base_pending;
-  assign \$674  = \$672  & \$673 ;
-  assign \$675  = \$674  & key_rd__data[33];
-  assign \$676  = code_lfsr & key_rd__data[65:34];
-  assign \$677  = ^ \$676 ;
-  assign \$678  = \$677  ? 17'h1fff0 : 17'h00010;
-  assign \$679  = \$675  ? \$678  : 17'h00000;
-  assign \$680  = $signed(\$signature__data$144 [31:16]) + $signed(\$679 );
-  assign \$681  = state == 2'h2;
-  assign \$682  = ~ base_pending;
-  assign \$683  = \$681  & \$682 ;
-  assign \$684  = \$683  & key_rd__data[66];
-  assign \$685  = code_lfsr & key_rd__data[98:67];
-  assign \$686  = ^ \$685 ;
-  assign \$687  = \$686  ? 17'h1fff0 : 17'h00010;
-  assign \$688  = \$684  ? \$687  : 17'h00000;
-  assign \$689  = $signed(\$signature__data$144 [47:32]) + $signed(\$688 );
-  assign \$690  = state == 2'h2;
-  assign \$691  = ~ base_pending;
-  assign \$692  = \$690  & \$691 ;
-  assign \$693  = \$692  & key_rd__data[99];
-  assign \$694  = code_lfsr & key_rd__data[131:100];
-  assign \$695  = ^ \$694 ;
-  assign \$696  = \$695  ? 17'h1fff0 : 17'h00010;
-  assign \$697  = \$693  ? \$696  : 17'h00000;
-  assign \$698  = $signed(\$signature__data$144 [63:48]) + $signed(\$697 );
-  assign \$699  = state == 2'h2;
-  assign \$700  = ~ base_pending;
-  assign \$701  = \$699  & \$700 ;
-  assign \$702  = \$701  & key_rd__data[132];
-  assign \$703  = code_lfsr & key_rd__data[164:133];
-  assign \$704  = ^ \$703 ;
-  assign \$705  = \$704  ? 17'h1fff0 : 17'h00010;
-  assign \$706  = \$702  ? \$705  : 17'h00000;
-  assign \$707  = $signed(\$signature__data$144 [79:64]) + $signed(\$706 );
-  assign \$708  = state == 2'h2;
-  assign \$709  = ~ base_pending;
-  assign \$710  = \$708  & \$709 ;
-  assign \$711  = \$710  & key_rd__data[165];
-  assign \$712  = code_lfsr & key_rd__data[197:166];
-  assign \$713  = ^ \$712 ;
-  assign \$714  = \$713  ? 17'h1fff0 : 17'h00010;
-  assign \$715  = \$711  ? \$714  : 17'h00000;
-  assign \$716  = $signed(\$signature__data$144 [95:80]) + $signed(\$715 );
-  assign \$717  = $signed(l0_acc0) + $signed(5'h08);
+  assign \$580  = step_count + 1'h1;
+  assign \$581  = \$579  ? 33'h0ffffffff : \$580 ;
+  assign \$582  = \$581  >= step_limit;
+  assign \$583  = \$577  & \$582 ;
+  assign \$584  = ~ \$583 ;
+  assign \$585  = run & \$584 ;
+  assign \$587  = code_lfsr[0] ? 32'd2149580803 : 32'd0;
+  assign \$588  = \$586  ^ \$587 ;
+  assign \$589  = param_row < 3'h4;
+  assign \$590  = param_row < 4'hb;
+  assign \$591  = param_row >= 3'h4;
+  assign \$592  = \$590  & \$591 ;
+  assign \$593  = in_sweep_only | in_clear;
+  assign \$594  = in_pass | \$593 ;
+  assign \$596  = \$595  > t;
+  assign issuing = \$594  & \$596 ;
+  assign \$597  = x_base + ic;
+  assign \$signature__en  = ld_x_en & in_idle;
+  assign t_wr__en = ld_t_en & in_idle;
+  assign l0_in0 = s1_last ? 7'h10 : { \$signature__data$149 [5], \$signature__data$149  };
+  assign \$598  = ~ base_pending;
+  assign \$599  = in_pass & \$598 ;
+  assign \$600  = \$599  & key_rd__data[0];
+  assign \$601  = code_lfsr & key_rd__data[32:1];
+  assign \$602  = ^ \$601 ;
+  assign \$603  = \$602  ? 17'h1fff0 : 17'h00010;
+  assign \$604  = \$600  ? \$603  : 17'h00000;
+  assign \$605  = $signed(\$signature__data$150 [15:0]) + $signed(\$604 );
+  assign \$606  = ~ base_pending;
+  assign \$607  = in_pass & \$606 ;
+  assign \$608  = \$607  & key_rd__data[33];
+  assign \$609  = code_lfsr & key_rd__data[65:34];
+  assign \$610  = ^ \$609 ;
+  assign \$611  = \$610  ? 17'h1fff0 : 17'h00010;
+  assign \$612  = \$608  ? \$611  : 17'h00000;
+  assign \$613  = $signed(\$signature__data$150 [31:16]) + $signed(\$612 );
+  assign \$614  = ~ base_pending;
+  assign \$615  = in_pass & \$614 ;
+  assign \$616  = \$615  & key_rd__data[66];
+  assign \$617  = code_lfsr & key_rd__data[98:67];
+  assign \$618  = ^ \$617 ;
+  assign \$619  = \$618  ? 17'h1fff0 : 17'h00010;
+  assign \$620  = \$616  ? \$619  : 17'h00000;
+  assign \$621  = $signed(\$signature__data$150 [47:32]) + $signed(\$620 );
+  assign \$622  = ~ base_pending;
+  assign \$623  = in_pass & \$622 ;
+  assign \$624  = \$623  & key_rd__data[99];
+  assign \$625  = code_lfsr & key_rd__data[131:100];
+  assign \$626  = ^ \$625 ;
+  assign \$627  = \$626  ? 17'h1fff0 : 17'h00010;
+  assign \$628  = \$624  ? \$627  : 17'h00000;
+  assign \$629  = $signed(\$signature__data$150 [63:48]) + $signed(\$628 );
+  assign \$630  = ~ base_pending;
+  assign \$631  = in_pass & \$630 ;
+  assign \$632  = \$631  & key_rd__data[132];
+  assign \$633  = code_lfsr & key_rd__data[164:133];
+  assign \$634  = ^ \$633 ;
+  assign \$635  = \$634  ? 17'h1fff0 : 17'h00010;
+  assign \$636  = \$632  ? \$635  : 17'h00000;
+  assign \$637  = $signed(\$signature__data$150 [79:64]) + $signed(\$636 );
+  assign \$638  = ~ base_pending;
+  assign \$639  = in_pass & \$638 ;
+  assign \$640  = \$639  & key_rd__data[165];
+  assign \$641  = code_lfsr & key_rd__data[197:166];
+  assign \$642  = ^ \$641 ;
+  assign \$643  = \$642  ? 17'h1fff0 : 17'h00010;
+  assign \$644  = \$640  ? \$643  : 17'h00000;
+  assign \$645  = $signed(\$signature__data$150 [95:80]) + $signed(\$644 );
+  assign \$646  = $signed(l0_acc0) + $signed(5'h08);
   assign l0_z0_hi = $signed(l0_zw0) > $signed(16'h7fff);
   assign l0_z0_lo = $signed(l0_zw0) < $signed(16'h8000);
-  assign \$718  = l0_z0_lo ? 16'h8000 : l0_zw0[15:0];
-  assign l0_z0 = l0_z0_hi ? 16'h7fff : \$718 ;
-  assign \$719  = $signed(l0_z0) < $signed(1'h0);
-  assign \$720  = - $signed(l0_z0);
-  assign \$721  = \$719  ? \$720  : { l0_z0[15], l0_z0[15], l0_z0 };
-  assign \$723  = \$722  < 11'h400;
-  assign \$725  = \$724  + 15'h4000;
-  assign \$727  = \$726  < 15'h4c00;
-  assign \$729  = \$728  + 15'h5000;
-  assign \$731  = \$730  < 13'h1400;
-  assign \$733  = \$732  + 15'h6c00;
-  assign \$734  = \$731  ? \$733  : 19'h08000;
-  assign \$735  = \$727  ? \$729  : { 2'h0, \$734  };
-  assign \$736  = \$723  ? \$725  : \$735 ;
-  assign \$737  = \$736  + 5'h10;
-  assign \$739  = $signed(l0_z0) < $signed(1'h0);
-  assign \$740  = 11'h400 - \$738 [11:0];
-  assign \$741  = \$739  ? \$740  : { 1'h0, \$738 [11:0] };
-  assign \$742  = $signed(l0_acc1) + $signed(5'h08);
+  assign \$647  = l0_z0_lo ? 16'h8000 : l0_zw0[15:0];
+  assign l0_z0 = l0_z0_hi ? 16'h7fff : \$647 ;
+  assign \$648  = $signed(l0_z0) < $signed(1'h0);
+  assign \$649  = - $signed(l0_z0);
+  assign \$650  = \$648  ? \$649  : { l0_z0[15], l0_z0[15], l0_z0 };
+  assign \$652  = \$651  < 11'h400;
+  assign \$654  = \$653  + 15'h4000;
+  assign \$656  = \$655  < 15'h4c00;
+  assign \$658  = \$657  + 15'h5000;
+  assign \$660  = \$659  < 13'h1400;
+  assign \$662  = \$661  + 15'h6c00;
+  assign \$663  = \$660  ? \$662  : 19'h08000;
+  assign \$664  = \$656  ? \$658  : { 2'h0, \$663  };
+  assign \$665  = \$652  ? \$654  : \$664 ;
+  assign \$666  = \$665  + 5'h10;
+  assign \$668  = $signed(l0_z0) < $signed(1'h0);
+  assign \$669  = 11'h400 - \$667 [11:0];
+  assign \$670  = \$668  ? \$669  : { 1'h0, \$667 [11:0] };
+  assign \$671  = $signed(l0_acc1) + $signed(5'h08);
   assign l0_z1_hi = $signed(l0_zw1) > $signed(16'h7fff);
   assign l0_z1_lo = $signed(l0_zw1) < $signed(16'h8000);
-  assign \$743  = l0_z1_lo ? 16'h8000 : l0_zw1[15:0];
-  assign l0_z1 = l0_z1_hi ? 16'h7fff : \$743 ;
-  assign \$744  = $signed(l0_z1) < $signed(1'h0);
-  assign \$745  = - $signed(l0_z1);
-  assign \$746  = \$744  ? \$745  : { l0_z1[15], l0_z1[15], l0_z1 };
-  assign \$748  = \$747  < 11'h400;
-  assign \$750  = \$749  + 15'h4000;
-  assign \$752  = \$751  < 15'h4c00;
-  assign \$754  = \$753  + 15'h5000;
-  assign \$756  = \$755  < 13'h1400;
-  assign \$758  = \$757  + 15'h6c00;
-  assign \$759  = \$756  ? \$758  : 19'h08000;
-  assign \$760  = \$752  ? \$754  : { 2'h0, \$759  };
-  assign \$761  = \$748  ? \$750  : \$760 ;
-  assign \$762  = \$761  + 5'h10;
-  assign \$764  = $signed(l0_z1) < $signed(1'h0);
-  assign \$765  = 11'h400 - \$763 [11:0];
-  assign \$766  = \$764  ? \$765  : { 1'h0, \$763 [11:0] };
-  assign \$767  = $signed(l0_acc2) + $signed(5'h08);
+  assign \$672  = l0_z1_lo ? 16'h8000 : l0_zw1[15:0];
+  assign l0_z1 = l0_z1_hi ? 16'h7fff : \$672 ;
+  assign \$673  = $signed(l0_z1) < $signed(1'h0);
+  assign \$674  = - $signed(l0_z1);
+  assign \$675  = \$673  ? \$674  : { l0_z1[15], l0_z1[15], l0_z1 };
+  assign \$677  = \$676  < 11'h400;
+  assign \$679  = \$678  + 15'h4000;
+  assign \$681  = \$680  < 15'h4c00;
+  assign \$683  = \$682  + 15'h5000;
+  assign \$685  = \$684  < 13'h1400;
+  assign \$687  = \$686  + 15'h6c00;
+  assign \$688  = \$685  ? \$687  : 19'h08000;
+  assign \$689  = \$681  ? \$683  : { 2'h0, \$688  };
+  assign \$690  = \$677  ? \$679  : \$689 ;
+  assign \$691  = \$690  + 5'h10;
+  assign \$693  = $signed(l0_z1) < $signed(1'h0);
+  assign \$694  = 11'h400 - \$692 [11:0];
+  assign \$695  = \$693  ? \$694  : { 1'h0, \$692 [11:0] };
+  assign \$696  = $signed(l0_acc2) + $signed(5'h08);
   assign l0_z2_hi = $signed(l0_zw2) > $signed(16'h7fff);
   assign l0_z2_lo = $signed(l0_zw2) < $signed(16'h8000);
-  assign \$768  = l0_z2_lo ? 16'h8000 : l0_zw2[15:0];
-  assign l0_z2 = l0_z2_hi ? 16'h7fff : \$768 ;
-  assign \$769  = $signed(l0_z2) < $signed(1'h0);
-  assign \$770  = - $signed(l0_z2);
-  assign \$771  = \$769  ? \$770  : { l0_z2[15], l0_z2[15], l0_z2 };
-  assign \$773  = \$772  < 11'h400;
-  assign \$775  = \$774  + 15'h4000;
-  assign \$777  = \$776  < 15'h4c00;
-  assign \$779  = \$778  + 15'h5000;
-  assign \$781  = \$780  < 13'h1400;
-  assign \$783  = \$782  + 15'h6c00;
-  assign \$784  = \$781  ? \$783  : 19'h08000;
-  assign \$785  = \$777  ? \$779  : { 2'h0, \$784  };
-  assign \$786  = \$773  ? \$775  : \$785 ;
-  assign \$787  = \$786  + 5'h10;
-  assign \$789  = $signed(l0_z2) < $signed(1'h0);
-  assign \$790  = 11'h400 - \$788 [11:0];
-  assign \$791  = \$789  ? \$790  : { 1'h0, \$788 [11:0] };
-  assign \$792  = $signed(l0_acc3) + $signed(5'h08);
+  assign \$697  = l0_z2_lo ? 16'h8000 : l0_zw2[15:0];
+  assign l0_z2 = l0_z2_hi ? 16'h7fff : \$697 ;
+  assign \$698  = $signed(l0_z2) < $signed(1'h0);
+  assign \$699  = - $signed(l0_z2);
+  assign \$700  = \$698  ? \$699  : { l0_z2[15], l0_z2[15], l0_z2 };
+  assign \$702  = \$701  < 11'h400;
+  assign \$704  = \$703  + 15'h4000;
+  assign \$706  = \$705  < 15'h4c00;
+  assign \$708  = \$707  + 15'h5000;
+  assign \$710  = \$709  < 13'h1400;
+  assign \$712  = \$711  + 15'h6c00;
+  assign \$713  = \$710  ? \$712  : 19'h08000;
+  assign \$714  = \$706  ? \$708  : { 2'h0, \$713  };
+  assign \$715  = \$702  ? \$704  : \$714 ;
+  assign \$716  = \$715  + 5'h10;
+  assign \$718  = $signed(l0_z2) < $signed(1'h0);
+  assign \$719  = 11'h400 - \$717 [11:0];
+  assign \$720  = \$718  ? \$719  : { 1'h0, \$717 [11:0] };
+  assign \$721  = $signed(l0_acc3) + $signed(5'h08);
   assign l0_z3_hi = $signed(l0_zw3) > $signed(16'h7fff);
   assign l0_z3_lo = $signed(l0_zw3) < $signed(16'h8000);
-  assign \$793  = l0_z3_lo ? 16'h8000 : l0_zw3[15:0];
-  assign l0_z3 = l0_z3_hi ? 16'h7fff : \$793 ;
-  assign \$794  = $signed(l0_z3) < $signed(1'h0);
-  assign \$795  = - $signed(l0_z3);
-  assign \$796  = \$794  ? \$795  : { l0_z3[15], l0_z3[15], l0_z3 };
-  assign \$798  = \$797  < 11'h400;
-  assign \$800  = \$799  + 15'h4000;
-  assign \$802  = \$801  < 15'h4c00;
-  assign \$804  = \$803  + 15'h5000;
-  assign \$806  = \$805  < 13'h1400;
-  assign \$808  = \$807  + 15'h6c00;
-  assign \$809  = \$806  ? \$808  : 19'h08000;
-  assign \$810  = \$802  ? \$804  : { 2'h0, \$809  };
-  assign \$811  = \$798  ? \$800  : \$810 ;
-  assign \$812  = \$811  + 5'h10;
-  assign \$814  = $signed(l0_z3) < $signed(1'h0);
-  assign \$815  = 11'h400 - \$813 [11:0];
-  assign \$816  = \$814  ? \$815  : { 1'h0, \$813 [11:0] };
-  assign \$817  = $signed(l0_acc4) + $signed(5'h08);
+  assign \$722  = l0_z3_lo ? 16'h8000 : l0_zw3[15:0];
+  assign l0_z3 = l0_z3_hi ? 16'h7fff : \$722 ;
+  assign \$723  = $signed(l0_z3) < $signed(1'h0);
+  assign \$724  = - $signed(l0_z3);
+  assign \$725  = \$723  ? \$724  : { l0_z3[15], l0_z3[15], l0_z3 };
+  assign \$727  = \$726  < 11'h400;
+  assign \$729  = \$728  + 15'h4000;
+  assign \$731  = \$730  < 15'h4c00;
+  assign \$733  = \$732  + 15'h5000;
+  assign \$735  = \$734  < 13'h1400;
+  assign \$737  = \$736  + 15'h6c00;
+  assign \$738  = \$735  ? \$737  : 19'h08000;
+  assign \$739  = \$731  ? \$733  : { 2'h0, \$738  };
+  assign \$740  = \$727  ? \$729  : \$739 ;
+  assign \$741  = \$740  + 5'h10;
+  assign \$743  = $signed(l0_z3) < $signed(1'h0);
+  assign \$744  = 11'h400 - \$742 [11:0];
+  assign \$745  = \$743  ? \$744  : { 1'h0, \$742 [11:0] };
+  assign \$746  = $signed(l0_acc4) + $signed(5'h08);
   assign l0_z4_hi = $signed(l0_zw4) > $signed(16'h7fff);
   assign l0_z4_lo = $signed(l0_zw4) < $signed(16'h8000);
-  assign \$818  = l0_z4_lo ? 16'h8000 : l0_zw4[15:0];
-  assign l0_z4 = l0_z4_hi ? 16'h7fff : \$818 ;
-  assign \$819  = $signed(l0_z4) < $signed(1'h0);
-  assign \$820  = - $signed(l0_z4);
-  assign \$821  = \$819  ? \$820  : { l0_z4[15], l0_z4[15], l0_z4 };
-  assign \$823  = \$822  < 11'h400;
-  assign \$825  = \$824  + 15'h4000;
-  assign \$827  = \$826  < 15'h4c00;
-  assign \$829  = \$828  + 15'h5000;
-  assign \$831  = \$830  < 13'h1400;
-  assign \$833  = \$832  + 15'h6c00;
-  assign \$834  = \$831  ? \$833  : 19'h08000;
-  assign \$835  = \$827  ? \$829  : { 2'h0, \$834  };
-  assign \$836  = \$823  ? \$825  : \$835 ;
-  assign \$837  = \$836  + 5'h10;
-  assign \$839  = $signed(l0_z4) < $signed(1'h0);
-  assign \$840  = 11'h400 - \$838 [11:0];
-  assign \$841  = \$839  ? \$840  : { 1'h0, \$838 [11:0] };
-  assign \$842  = $signed(l0_acc5) + $signed(5'h08);
+  assign \$747  = l0_z4_lo ? 16'h8000 : l0_zw4[15:0];
+  assign l0_z4 = l0_z4_hi ? 16'h7fff : \$747 ;
+  assign \$748  = $signed(l0_z4) < $signed(1'h0);
+  assign \$749  = - $signed(l0_z4);
+  assign \$750  = \$748  ? \$749  : { l0_z4[15], l0_z4[15], l0_z4 };
+  assign \$752  = \$751  < 11'h400;
+  assign \$754  = \$753  + 15'h4000;
+  assign \$756  = \$755  < 15'h4c00;
+  assign \$758  = \$757  + 15'h5000;
+  assign \$760  = \$759  < 13'h1400;
+  assign \$762  = \$761  + 15'h6c00;
+  assign \$763  = \$760  ? \$762  : 19'h08000;
+  assign \$764  = \$756  ? \$758  : { 2'h0, \$763  };
+  assign \$765  = \$752  ? \$754  : \$764 ;
+  assign \$766  = \$765  + 5'h10;
+  assign \$768  = $signed(l0_z4) < $signed(1'h0);
+  assign \$769  = 11'h400 - \$767 [11:0];
+  assign \$770  = \$768  ? \$769  : { 1'h0, \$767 [11:0] };
+  assign \$771  = $signed(l0_acc5) + $signed(5'h08);
   assign l0_z5_hi = $signed(l0_zw5) > $signed(16'h7fff);
   assign l0_z5_lo = $signed(l0_zw5) < $signed(16'h8000);
-  assign \$843  = l0_z5_lo ? 16'h8000 : l0_zw5[15:0];
-  assign l0_z5 = l0_z5_hi ? 16'h7fff : \$843 ;
-  assign \$844  = $signed(l0_z5) < $signed(1'h0);
-  assign \$845  = - $signed(l0_z5);
-  assign \$846  = \$844  ? \$845  : { l0_z5[15], l0_z5[15], l0_z5 };
-  assign \$848  = \$847  < 11'h400;
-  assign \$850  = \$849  + 15'h4000;
-  assign \$852  = \$851  < 15'h4c00;
-  assign \$854  = \$853  + 15'h5000;
-  assign \$856  = \$855  < 13'h1400;
-  assign \$858  = \$857  + 15'h6c00;
-  assign \$859  = \$856  ? \$858  : 19'h08000;
-  assign \$860  = \$852  ? \$854  : { 2'h0, \$859  };
-  assign \$861  = \$848  ? \$850  : \$860 ;
-  assign \$862  = \$861  + 5'h10;
-  assign \$864  = $signed(l0_z5) < $signed(1'h0);
-  assign \$865  = 11'h400 - \$863 [11:0];
-  assign \$866  = \$864  ? \$865  : { 1'h0, \$863 [11:0] };
-  assign \$867  = code_lfsr & key_rd__data[32:1];
-  assign \$868  = ^ \$867 ;
-  assign \$869  = - $signed(ctilde);
-  assign \$870  = \$868  ? \$869  : { ctilde[15], ctilde };
-  assign l0_sct0 = key_rd__data[0] ? \$870  : 17'h00000;
-  assign l0_u0_gsum = $signed(\$signature__data$190 [23:0]) + $signed(l0_sct0);
+  assign \$772  = l0_z5_lo ? 16'h8000 : l0_zw5[15:0];
+  assign l0_z5 = l0_z5_hi ? 16'h7fff : \$772 ;
+  assign \$773  = $signed(l0_z5) < $signed(1'h0);
+  assign \$774  = - $signed(l0_z5);
+  assign \$775  = \$773  ? \$774  : { l0_z5[15], l0_z5[15], l0_z5 };
+  assign \$777  = \$776  < 11'h400;
+  assign \$779  = \$778  + 15'h4000;
+  assign \$781  = \$780  < 15'h4c00;
+  assign \$783  = \$782  + 15'h5000;
+  assign \$785  = \$784  < 13'h1400;
+  assign \$787  = \$786  + 15'h6c00;
+  assign \$788  = \$785  ? \$787  : 19'h08000;
+  assign \$789  = \$781  ? \$783  : { 2'h0, \$788  };
+  assign \$790  = \$777  ? \$779  : \$789 ;
+  assign \$791  = \$790  + 5'h10;
+  assign \$793  = $signed(l0_z5) < $signed(1'h0);
+  assign \$794  = 11'h400 - \$792 [11:0];
+  assign \$795  = \$793  ? \$794  : { 1'h0, \$792 [11:0] };
+  assign \$796  = code_lfsr & key_rd__data[32:1];
+  assign \$797  = ^ \$796 ;
+  assign \$798  = - $signed(ctilde);
+  assign \$799  = \$797  ? \$798  : { ctilde[15], ctilde };
+  assign l0_sct0 = key_rd__data[0] ? \$799  : 17'h00000;
+  assign l0_u0_gsum = $signed(\$signature__data$196 [23:0]) + $signed(l0_sct0);
   assign l0_u0_gsat_hi = $signed(l0_u0_gsum) > $signed(24'h7fffff);
   assign l0_u0_gsat_lo = $signed(l0_u0_gsum) < $signed(24'h800000);
-  assign \$871  = l0_u0_gsat_lo ? 24'h800000 : l0_u0_gsum[23:0];
-  assign l0_u0_gsat = l0_u0_gsat_hi ? 24'h7fffff : \$871 ;
-  assign \$872  = ~ clearing;
-  assign l0_u0_gacc = clearing ? \$signature__data$190 [23:0] : l0_u0_gsat;
-  assign \$873  = $signed(l0_u0_gacc) + $signed(2'h1);
-  assign l0_u0_tdiff = $signed(\$signature__data$144 [15:0]) - $signed(l0_u0_step);
+  assign \$800  = l0_u0_gsat_lo ? 24'h800000 : l0_u0_gsum[23:0];
+  assign l0_u0_gsat = l0_u0_gsat_hi ? 24'h7fffff : \$800 ;
+  assign \$801  = ~ clearing;
+  assign l0_u0_gacc = clearing ? \$signature__data$196 [23:0] : l0_u0_gsat;
+  assign \$802  = $signed(l0_u0_gacc) + $signed(2'h1);
+  assign l0_u0_tdiff = $signed(\$signature__data$150 [15:0]) - $signed(l0_u0_step);
   assign l0_u0_tsat_hi = $signed(l0_u0_tdiff) > $signed(16'h7fff);
   assign l0_u0_tsat_lo = $signed(l0_u0_tdiff) < $signed(16'h8000);
-  assign \$874  = l0_u0_tsat_lo ? 16'h8000 : l0_u0_tdiff[15:0];
-  assign l0_u0_tsat = l0_u0_tsat_hi ? 16'h7fff : \$874 ;
-  assign \$875  = th_cnt == 3'h7;
-  assign \$876  = ~ clearing;
-  assign \$877  = \$875  & \$876 ;
-  assign l0_u0_tnext = \$877  ? l0_u0_tsat : \$signature__data$144 [15:0];
-  assign \$878  = th_cnt == 3'h7;
-  assign \$879  = ~ clearing;
-  assign \$880  = \$878  & \$879 ;
-  assign l0_u0_gnext = \$880  ? 24'h000000 : l0_u0_gacc;
-  assign \$881  = code_lfsr & key_rd__data[65:34];
-  assign \$882  = ^ \$881 ;
-  assign \$883  = - $signed(ctilde);
-  assign \$884  = \$882  ? \$883  : { ctilde[15], ctilde };
-  assign l0_sct1 = key_rd__data[33] ? \$884  : 17'h00000;
-  assign l0_u1_gsum = $signed(\$signature__data$190 [47:24]) + $signed(l0_sct1);
+  assign \$803  = l0_u0_tsat_lo ? 16'h8000 : l0_u0_tdiff[15:0];
+  assign l0_u0_tsat = l0_u0_tsat_hi ? 16'h7fff : \$803 ;
+  assign \$804  = th_cnt == 3'h7;
+  assign \$805  = ~ clearing;
+  assign \$806  = \$804  & \$805 ;
+  assign l0_u0_tnext = \$806  ? l0_u0_tsat : \$signature__data$150 [15:0];
+  assign \$807  = th_cnt == 3'h7;
+  assign \$808  = ~ clearing;
+  assign \$809  = \$807  & \$808 ;
+  assign l0_u0_gnext = \$809  ? 24'h000000 : l0_u0_gacc;
+  assign \$810  = code_lfsr & key_rd__data[65:34];
+  assign \$811  = ^ \$810 ;
+  assign \$812  = - $signed(ctilde);
+  assign \$813  = \$811  ? \$812  : { ctilde[15], ctilde };
+  assign l0_sct1 = key_rd__data[33] ? \$813  : 17'h00000;
+  assign l0_u1_gsum = $signed(\$signature__data$196 [47:24]) + $signed(l0_sct1);
   assign l0_u1_gsat_hi = $signed(l0_u1_gsum) > $signed(24'h7fffff);
   assign l0_u1_gsat_lo = $signed(l0_u1_gsum) < $signed(24'h800000);
-  assign \$885  = l0_u1_gsat_lo ? 24'h800000 : l0_u1_gsum[23:0];
-  assign l0_u1_gsat = l0_u1_gsat_hi ? 24'h7fffff : \$885 ;
-  assign \$886  = ~ clearing;
-  assign l0_u1_gacc = clearing ? \$signature__data$190 [47:24] : l0_u1_gsat;
-  assign \$887  = $signed(l0_u1_gacc) + $signed(2'h1);
-  assign l0_u1_tdiff = $signed(\$signature__data$144 [31:16]) - $signed(l0_u1_step);
+  assign \$814  = l0_u1_gsat_lo ? 24'h800000 : l0_u1_gsum[23:0];
+  assign l0_u1_gsat = l0_u1_gsat_hi ? 24'h7fffff : \$814 ;
+  assign \$815  = ~ clearing;
+  assign l0_u1_gacc = clearing ? \$signature__data$196 [47:24] : l0_u1_gsat;
+  assign \$816  = $signed(l0_u1_gacc) + $signed(2'h1);
+  assign l0_u1_tdiff = $signed(\$signature__data$150 [31:16]) - $signed(l0_u1_step);
   assign l0_u1_tsat_hi = $signed(l0_u1_tdiff) > $signed(16'h7fff);
   assign l0_u1_tsat_lo = $signed(l0_u1_tdiff) < $signed(16'h8000);
-  assign \$888  = l0_u1_tsat_lo ? 16'h8000 : l0_u1_tdiff[15:0];
-  assign l0_u1_tsat = l0_u1_tsat_hi ? 16'h7fff : \$888 ;
-  assign \$889  = th_cnt == 3'h7;
-  assign \$890  = ~ clearing;
-  assign \$891  = \$889  & \$890 ;
-  assign l0_u1_tnext = \$891  ? l0_u1_tsat : \$signature__data$144 [31:16];
-  assign \$892  = th_cnt == 3'h7;
-  assign \$893  = ~ clearing;
-  assign \$894  = \$892  & \$893 ;
-  assign l0_u1_gnext = \$894  ? 24'h000000 : l0_u1_gacc;
-  assign \$895  = code_lfsr & key_rd__data[98:67];
-  assign \$896  = ^ \$895 ;
-  assign \$897  = - $signed(ctilde);
-  assign \$898  = \$896  ? \$897  : { ctilde[15], ctilde };
-  assign l0_sct2 = key_rd__data[66] ? \$898  : 17'h00000;
-  assign l0_u2_gsum = $signed(\$signature__data$190 [71:48]) + $signed(l0_sct2);
+  assign \$817  = l0_u1_tsat_lo ? 16'h8000 : l0_u1_tdiff[15:0];
+  assign l0_u1_tsat = l0_u1_tsat_hi ? 16'h7fff : \$817 ;
+  assign \$818  = th_cnt == 3'h7;
+  assign \$819  = ~ clearing;
+  assign \$820  = \$818  & \$819 ;
+  assign l0_u1_tnext = \$820  ? l0_u1_tsat : \$signature__data$150 [31:16];
+  assign \$821  = th_cnt == 3'h7;
+  assign \$822  = ~ clearing;
+  assign \$823  = \$821  & \$822 ;
+  assign l0_u1_gnext = \$823  ? 24'h000000 : l0_u1_gacc;
+  assign \$824  = code_lfsr & key_rd__data[98:67];
+  assign \$825  = ^ \$824 ;
+  assign \$826  = - $signed(ctilde);
+  assign \$827  = \$825  ? \$826  : { ctilde[15], ctilde };
+  assign l0_sct2 = key_rd__data[66] ? \$827  : 17'h00000;
+  assign l0_u2_gsum = $signed(\$signature__data$196 [71:48]) + $signed(l0_sct2);
   assign l0_u2_gsat_hi = $signed(l0_u2_gsum) > $signed(24'h7fffff);
   assign l0_u2_gsat_lo = $signed(l0_u2_gsum) < $signed(24'h800000);
-  assign \$899  = l0_u2_gsat_lo ? 24'h800000 : l0_u2_gsum[23:0];
-  assign l0_u2_gsat = l0_u2_gsat_hi ? 24'h7fffff : \$899 ;
-  assign \$900  = ~ clearing;
-  assign l0_u2_gacc = clearing ? \$signature__data$190 [71:48] : l0_u2_gsat;
-  assign \$901  = $signed(l0_u2_gacc) + $signed(2'h1);
-  assign l0_u2_tdiff = $signed(\$signature__data$144 [47:32]) - $signed(l0_u2_step);
+  assign \$828  = l0_u2_gsat_lo ? 24'h800000 : l0_u2_gsum[23:0];
+  assign l0_u2_gsat = l0_u2_gsat_hi ? 24'h7fffff : \$828 ;
+  assign \$829  = ~ clearing;
+  assign l0_u2_gacc = clearing ? \$signature__data$196 [71:48] : l0_u2_gsat;
+  assign \$830  = $signed(l0_u2_gacc) + $signed(2'h1);
+  assign l0_u2_tdiff = $signed(\$signature__data$150 [47:32]) - $signed(l0_u2_step);
   assign l0_u2_tsat_hi = $signed(l0_u2_tdiff) > $signed(16'h7fff);
   assign l0_u2_tsat_lo = $signed(l0_u2_tdiff) < $signed(16'h8000);
-  assign \$902  = l0_u2_tsat_lo ? 16'h8000 : l0_u2_tdiff[15:0];
-  assign l0_u2_tsat = l0_u2_tsat_hi ? 16'h7fff : \$902 ;
-  assign \$903  = th_cnt == 3'h7;
-  assign \$904  = ~ clearing;
-  assign \$905  = \$903  & \$904 ;
-  assign l0_u2_tnext = \$905  ? l0_u2_tsat : \$signature__data$144 [47:32];
-  assign \$906  = th_cnt == 3'h7;
-  assign \$907  = ~ clearing;
-  assign \$908  = \$906  & \$907 ;
-  assign l0_u2_gnext = \$908  ? 24'h000000 : l0_u2_gacc;
-  assign \$909  = code_lfsr & key_rd__data[131:100];
-  assign \$910  = ^ \$909 ;
-  assign \$911  = - $signed(ctilde);
-  assign \$912  = \$910  ? \$911  : { ctilde[15], ctilde };
-  assign l0_sct3 = key_rd__data[99] ? \$912  : 17'h00000;
-  assign l0_u3_gsum = $signed(\$signature__data$190 [95:72]) + $signed(l0_sct3);
+  assign \$831  = l0_u2_tsat_lo ? 16'h8000 : l0_u2_tdiff[15:0];
+  assign l0_u2_tsat = l0_u2_tsat_hi ? 16'h7fff : \$831 ;
+  assign \$832  = th_cnt == 3'h7;
+  assign \$833  = ~ clearing;
+  assign \$834  = \$832  & \$833 ;
+  assign l0_u2_tnext = \$834  ? l0_u2_tsat : \$signature__data$150 [47:32];
+  assign \$835  = th_cnt == 3'h7;
+  assign \$836  = ~ clearing;
+  assign \$837  = \$835  & \$836 ;
+  assign l0_u2_gnext = \$837  ? 24'h000000 : l0_u2_gacc;
+  assign \$838  = code_lfsr & key_rd__data[131:100];
+  assign \$839  = ^ \$838 ;
+  assign \$840  = - $signed(ctilde);
+  assign \$841  = \$839  ? \$840  : { ctilde[15], ctilde };
+  assign l0_sct3 = key_rd__data[99] ? \$841  : 17'h00000;
+  assign l0_u3_gsum = $signed(\$signature__data$196 [95:72]) + $signed(l0_sct3);
   assign l0_u3_gsat_hi = $signed(l0_u3_gsum) > $signed(24'h7fffff);
   assign l0_u3_gsat_lo = $signed(l0_u3_gsum) < $signed(24'h800000);
-  assign \$913  = l0_u3_gsat_lo ? 24'h800000 : l0_u3_gsum[23:0];
-  assign l0_u3_gsat = l0_u3_gsat_hi ? 24'h7fffff : \$913 ;
-  assign \$914  = ~ clearing;
-  assign l0_u3_gacc = clearing ? \$signature__data$190 [95:72] : l0_u3_gsat;
-  assign \$915  = $signed(l0_u3_gacc) + $signed(2'h1);
-  assign l0_u3_tdiff = $signed(\$signature__data$144 [63:48]) - $signed(l0_u3_step);
+  assign \$842  = l0_u3_gsat_lo ? 24'h800000 : l0_u3_gsum[23:0];
+  assign l0_u3_gsat = l0_u3_gsat_hi ? 24'h7fffff : \$842 ;
+  assign \$843  = ~ clearing;
+  assign l0_u3_gacc = clearing ? \$signature__data$196 [95:72] : l0_u3_gsat;
+  assign \$844  = $signed(l0_u3_gacc) + $signed(2'h1);
+  assign l0_u3_tdiff = $signed(\$signature__data$150 [63:48]) - $signed(l0_u3_step);
   assign l0_u3_tsat_hi = $signed(l0_u3_tdiff) > $signed(16'h7fff);
   assign l0_u3_tsat_lo = $signed(l0_u3_tdiff) < $signed(16'h8000);
-  assign \$916  = l0_u3_tsat_lo ? 16'h8000 : l0_u3_tdiff[15:0];
-  assign l0_u3_tsat = l0_u3_tsat_hi ? 16'h7fff : \$916 ;
-  assign \$917  = th_cnt == 3'h7;
-  assign \$918  = ~ clearing;
-  assign \$919  = \$917  & \$918 ;
-  assign l0_u3_tnext = \$919  ? l0_u3_tsat : \$signature__data$144 [63:48];
-  assign \$920  = th_cnt == 3'h7;
-  assign \$921  = ~ clearing;
-  assign \$922  = \$920  & \$921 ;
-  assign l0_u3_gnext = \$922  ? 24'h000000 : l0_u3_gacc;
-  assign \$923  = code_lfsr & key_rd__data[164:133];
-  assign \$924  = ^ \$923 ;
-  assign \$925  = - $signed(ctilde);
-  assign \$926  = \$924  ? \$925  : { ctilde[15], ctilde };
-  assign l0_sct4 = key_rd__data[132] ? \$926  : 17'h00000;
-  assign l0_u4_gsum = $signed(\$signature__data$190 [119:96]) + $signed(l0_sct4);
+  assign \$845  = l0_u3_tsat_lo ? 16'h8000 : l0_u3_tdiff[15:0];
+  assign l0_u3_tsat = l0_u3_tsat_hi ? 16'h7fff : \$845 ;
+  assign \$846  = th_cnt == 3'h7;
+  assign \$847  = ~ clearing;
+  assign \$848  = \$846  & \$847 ;
+  assign l0_u3_tnext = \$848  ? l0_u3_tsat : \$signature__data$150 [63:48];
+  assign \$849  = th_cnt == 3'h7;
+  assign \$850  = ~ clearing;
+  assign \$851  = \$849  & \$850 ;
+  assign l0_u3_gnext = \$851  ? 24'h000000 : l0_u3_gacc;
+  assign \$852  = code_lfsr & key_rd__data[164:133];
+  assign \$853  = ^ \$852 ;
+  assign \$854  = - $signed(ctilde);
+  assign \$855  = \$853  ? \$854  : { ctilde[15], ctilde };
+  assign l0_sct4 = key_rd__data[132] ? \$855  : 17'h00000;
+  assign l0_u4_gsum = $signed(\$signature__data$196 [119:96]) + $signed(l0_sct4);
   assign l0_u4_gsat_hi = $signed(l0_u4_gsum) > $signed(24'h7fffff);
   assign l0_u4_gsat_lo = $signed(l0_u4_gsum) < $signed(24'h800000);
-  assign \$927  = l0_u4_gsat_lo ? 24'h800000 : l0_u4_gsum[23:0];
-  assign l0_u4_gsat = l0_u4_gsat_hi ? 24'h7fffff : \$927 ;
-  assign \$928  = ~ clearing;
-  assign l0_u4_gacc = clearing ? \$signature__data$190 [119:96] : l0_u4_gsat;
-  assign \$929  = $signed(l0_u4_gacc) + $signed(2'h1);
-  assign l0_u4_tdiff = $signed(\$signature__data$144 [79:64]) - $signed(l0_u4_step);
+  assign \$856  = l0_u4_gsat_lo ? 24'h800000 : l0_u4_gsum[23:0];
+  assign l0_u4_gsat = l0_u4_gsat_hi ? 24'h7fffff : \$856 ;
+  assign \$857  = ~ clearing;
+  assign l0_u4_gacc = clearing ? \$signature__data$196 [119:96] : l0_u4_gsat;
+  assign \$858  = $signed(l0_u4_gacc) + $signed(2'h1);
+  assign l0_u4_tdiff = $signed(\$signature__data$150 [79:64]) - $signed(l0_u4_step);
   assign l0_u4_tsat_hi = $signed(l0_u4_tdiff) > $signed(16'h7fff);
   assign l0_u4_tsat_lo = $signed(l0_u4_tdiff) < $signed(16'h8000);
-  assign \$930  = l0_u4_tsat_lo ? 16'h8000 : l0_u4_tdiff[15:0];
-  assign l0_u4_tsat = l0_u4_tsat_hi ? 16'h7fff : \$930 ;
-  assign \$931  = th_cnt == 3'h7;
-  assign \$932  = ~ clearing;
-  assign \$933  = \$931  & \$932 ;
-  assign l0_u4_tnext = \$933  ? l0_u4_tsat : \$signature__data$144 [79:64];
-  assign \$934  = th_cnt == 3'h7;
-  assign \$935  = ~ clearing;
-  assign \$936  = \$934  & \$935 ;
-  assign l0_u4_gnext = \$936  ? 24'h000000 : l0_u4_gacc;
-  assign \$937  = code_lfsr & key_rd__data[197:166];
-  assign \$938  = ^ \$937 ;
-  assign \$939  = - $signed(ctilde);
-  assign \$940  = \$938  ? \$939  : { ctilde[15], ctilde };
-  assign l0_sct5 = key_rd__data[165] ? \$940  : 17'h00000;
-  assign l0_u5_gsum = $signed(\$signature__data$190 [143:120]) + $signed(l0_sct5);
+  assign \$859  = l0_u4_tsat_lo ? 16'h8000 : l0_u4_tdiff[15:0];
+  assign l0_u4_tsat = l0_u4_tsat_hi ? 16'h7fff : \$859 ;
+  assign \$860  = th_cnt == 3'h7;
+  assign \$861  = ~ clearing;
+  assign \$862  = \$860  & \$861 ;
+  assign l0_u4_tnext = \$862  ? l0_u4_tsat : \$signature__data$150 [79:64];
+  assign \$863  = th_cnt == 3'h7;
+  assign \$864  = ~ clearing;
+  assign \$865  = \$863  & \$864 ;
+  assign l0_u4_gnext = \$865  ? 24'h000000 : l0_u4_gacc;
+  assign \$866  = code_lfsr & key_rd__data[197:166];
+  assign \$867  = ^ \$866 ;
+  assign \$868  = - $signed(ctilde);
+  assign \$869  = \$867  ? \$868  : { ctilde[15], ctilde };
+  assign l0_sct5 = key_rd__data[165] ? \$869  : 17'h00000;
+  assign l0_u5_gsum = $signed(\$signature__data$196 [143:120]) + $signed(l0_sct5);
   assign l0_u5_gsat_hi = $signed(l0_u5_gsum) > $signed(24'h7fffff);
   assign l0_u5_gsat_lo = $signed(l0_u5_gsum) < $signed(24'h800000);
-  assign \$941  = l0_u5_gsat_lo ? 24'h800000 : l0_u5_gsum[23:0];
-  assign l0_u5_gsat = l0_u5_gsat_hi ? 24'h7fffff : \$941 ;
-  assign \$942  = ~ clearing;
-  assign l0_u5_gacc = clearing ? \$signature__data$190 [143:120] : l0_u5_gsat;
-  assign \$943  = $signed(l0_u5_gacc) + $signed(2'h1);
-  assign l0_u5_tdiff = $signed(\$signature__data$144 [95:80]) - $signed(l0_u5_step);
+  assign \$870  = l0_u5_gsat_lo ? 24'h800000 : l0_u5_gsum[23:0];
+  assign l0_u5_gsat = l0_u5_gsat_hi ? 24'h7fffff : \$870 ;
+  assign \$871  = ~ clearing;
+  assign l0_u5_gacc = clearing ? \$signature__data$196 [143:120] : l0_u5_gsat;
+  assign \$872  = $signed(l0_u5_gacc) + $signed(2'h1);
+  assign l0_u5_tdiff = $signed(\$signature__data$150 [95:80]) - $signed(l0_u5_step);
   assign l0_u5_tsat_hi = $signed(l0_u5_tdiff) > $signed(16'h7fff);
   assign l0_u5_tsat_lo = $signed(l0_u5_tdiff) < $signed(16'h8000);
-  assign \$944  = l0_u5_tsat_lo ? 16'h8000 : l0_u5_tdiff[15:0];
-  assign l0_u5_tsat = l0_u5_tsat_hi ? 16'h7fff : \$944 ;
-  assign \$945  = th_cnt == 3'h7;
-  assign \$946  = ~ clearing;
-  assign \$947  = \$945  & \$946 ;
-  assign l0_u5_tnext = \$947  ? l0_u5_tsat : \$signature__data$144 [95:80];
-  assign \$948  = th_cnt == 3'h7;
-  assign \$949  = ~ clearing;
-  assign \$950  = \$948  & \$949 ;
-  assign l0_u5_gnext = \$950  ? 24'h000000 : l0_u5_gacc;
-  assign \$951  = ! s1_layer;
-  assign \$952  = \$signal  & \$951 ;
-  assign \$953  = state == 3'h5;
-  assign \$954  = ! state;
-  assign \$955  = \$953  | \$954 ;
-  assign th_wr__en = \$952  & \$955 ;
-  assign \$956  = clearing ? 24'h000000 : l0_u0_gnext;
-  assign \$957  = clearing ? 24'h000000 : l0_u1_gnext;
-  assign \$958  = clearing ? 24'h000000 : l0_u2_gnext;
-  assign \$959  = clearing ? 24'h000000 : l0_u3_gnext;
-  assign \$960  = clearing ? 24'h000000 : l0_u4_gnext;
-  assign \$961  = clearing ? 24'h000000 : l0_u5_gnext;
-  assign \$962  = ! s1_layer;
-  assign \$963  = \$signal  & \$962 ;
-  assign \$964  = state == 3'h5;
-  assign \$965  = ! state;
-  assign \$966  = \$964  | \$965 ;
-  assign g_wr__en = \$963  & \$966 ;
-  assign l1_in0 = s1_last ? 13'h0400 : { \$967 [11], \$967  };
-  assign \$968  = state == 2'h2;
-  assign \$969  = ~ base_pending;
-  assign \$970  = \$968  & \$969 ;
-  assign \$971  = \$970  & \key_rd__data$253 [0];
-  assign \$972  = code_lfsr & \key_rd__data$253 [32:1];
-  assign \$973  = ^ \$972 ;
-  assign \$974  = \$973  ? 17'h1fff0 : 17'h00010;
-  assign \$975  = \$971  ? \$974  : 17'h00000;
-  assign \$976  = $signed(\$signature__data$252 ) + $signed(\$975 );
-  assign \$977  = $signed(l1_acc0) + $signed(11'h200);
+  assign \$873  = l0_u5_tsat_lo ? 16'h8000 : l0_u5_tdiff[15:0];
+  assign l0_u5_tsat = l0_u5_tsat_hi ? 16'h7fff : \$873 ;
+  assign \$874  = th_cnt == 3'h7;
+  assign \$875  = ~ clearing;
+  assign \$876  = \$874  & \$875 ;
+  assign l0_u5_tnext = \$876  ? l0_u5_tsat : \$signature__data$150 [95:80];
+  assign \$877  = th_cnt == 3'h7;
+  assign \$878  = ~ clearing;
+  assign \$879  = \$877  & \$878 ;
+  assign l0_u5_gnext = \$879  ? 24'h000000 : l0_u5_gacc;
+  assign \$880  = ! s1_layer;
+  assign \$881  = s1_valid & \$880 ;
+  assign \$882  = in_sweep_only | in_clear;
+  assign th_wr__en = \$881  & \$882 ;
+  assign \$883  = clearing ? 24'h000000 : l0_u0_gnext;
+  assign \$884  = clearing ? 24'h000000 : l0_u1_gnext;
+  assign \$885  = clearing ? 24'h000000 : l0_u2_gnext;
+  assign \$886  = clearing ? 24'h000000 : l0_u3_gnext;
+  assign \$887  = clearing ? 24'h000000 : l0_u4_gnext;
+  assign \$888  = clearing ? 24'h000000 : l0_u5_gnext;
+  assign \$889  = ! s1_layer;
+  assign \$890  = s1_valid & \$889 ;
+  assign \$891  = in_sweep_only | in_clear;
+  assign g_wr__en = \$890  & \$891 ;
+  assign l1_in0 = s1_last ? 13'h0400 : { \$892 [11], \$892  };
+  assign \$893  = ~ base_pending;
+  assign \$894  = in_pass & \$893 ;
+  assign \$895  = \$894  & \key_rd__data$259 [0];
+  assign \$896  = code_lfsr & \key_rd__data$259 [32:1];
+  assign \$897  = ^ \$896 ;
+  assign \$898  = \$897  ? 17'h1fff0 : 17'h00010;
+  assign \$899  = \$895  ? \$898  : 17'h00000;
+  assign \$900  = $signed(\$signature__data$258 ) + $signed(\$899 );
+  assign \$901  = $signed(l1_acc0) + $signed(11'h200);
   assign l1_z0_hi = $signed(l1_zw0) > $signed(16'h7fff);
   assign l1_z0_lo = $signed(l1_zw0) < $signed(16'h8000);
-  assign \$978  = l1_z0_lo ? 16'h8000 : l1_zw0[15:0];
-  assign l1_z0 = l1_z0_hi ? 16'h7fff : \$978 ;
-  assign \$979  = $signed(l1_z0) < $signed(1'h0);
-  assign \$980  = - $signed(l1_z0);
-  assign \$981  = \$979  ? \$980  : { l1_z0[15], l1_z0[15], l1_z0 };
-  assign \$983  = \$982  < 11'h400;
-  assign \$985  = \$984  + 15'h4000;
-  assign \$987  = \$986  < 15'h4c00;
-  assign \$989  = \$988  + 15'h5000;
-  assign \$991  = \$990  < 13'h1400;
-  assign \$993  = \$992  + 15'h6c00;
-  assign \$994  = \$991  ? \$993  : 19'h08000;
-  assign \$995  = \$987  ? \$989  : { 2'h0, \$994  };
-  assign \$996  = \$983  ? \$985  : \$995 ;
-  assign \$997  = \$996  + 5'h10;
-  assign \$999  = $signed(l1_z0) < $signed(1'h0);
-  assign \$1000  = 11'h400 - \$998 [11:0];
-  assign \$1001  = \$999  ? \$1000  : { 1'h0, \$998 [11:0] };
-  assign err0 = $signed(\$1001 [11:0]) - $signed(\$1002 );
-  assign \$1003  = code_lfsr & \key_rd__data$253 [32:1];
-  assign \$1004  = ^ \$1003 ;
-  assign \$1005  = - $signed(ctilde);
-  assign \$1006  = \$1004  ? \$1005  : { ctilde[15], ctilde };
-  assign l1_sct0 = \key_rd__data$253 [0] ? \$1006  : 17'h00000;
-  assign l1_u0_gsum = $signed(\$signature__data$265 ) + $signed(l1_sct0);
+  assign \$902  = l1_z0_lo ? 16'h8000 : l1_zw0[15:0];
+  assign l1_z0 = l1_z0_hi ? 16'h7fff : \$902 ;
+  assign \$903  = $signed(l1_z0) < $signed(1'h0);
+  assign \$904  = - $signed(l1_z0);
+  assign \$905  = \$903  ? \$904  : { l1_z0[15], l1_z0[15], l1_z0 };
+  assign \$907  = \$906  < 11'h400;
+  assign \$909  = \$908  + 15'h4000;
+  assign \$911  = \$910  < 15'h4c00;
+  assign \$913  = \$912  + 15'h5000;
+  assign \$915  = \$914  < 13'h1400;
+  assign \$917  = \$916  + 15'h6c00;
+  assign \$918  = \$915  ? \$917  : 19'h08000;
+  assign \$919  = \$911  ? \$913  : { 2'h0, \$918  };
+  assign \$920  = \$907  ? \$909  : \$919 ;
+  assign \$921  = \$920  + 5'h10;
+  assign \$923  = $signed(l1_z0) < $signed(1'h0);
+  assign \$924  = 11'h400 - \$922 [11:0];
+  assign \$925  = \$923  ? \$924  : { 1'h0, \$922 [11:0] };
+  assign err0 = $signed(\$925 [11:0]) - $signed(\$926 );
+  assign \$927  = code_lfsr & \key_rd__data$259 [32:1];
+  assign \$928  = ^ \$927 ;
+  assign \$929  = - $signed(ctilde);
+  assign \$930  = \$928  ? \$929  : { ctilde[15], ctilde };
+  assign l1_sct0 = \key_rd__data$259 [0] ? \$930  : 17'h00000;
+  assign l1_u0_gsum = $signed(\$signature__data$271 ) + $signed(l1_sct0);
   assign l1_u0_gsat_hi = $signed(l1_u0_gsum) > $signed(24'h7fffff);
   assign l1_u0_gsat_lo = $signed(l1_u0_gsum) < $signed(24'h800000);
-  assign \$1007  = l1_u0_gsat_lo ? 24'h800000 : l1_u0_gsum[23:0];
-  assign l1_u0_gsat = l1_u0_gsat_hi ? 24'h7fffff : \$1007 ;
-  assign \$1008  = ~ clearing;
-  assign l1_u0_gacc = clearing ? \$signature__data$265  : l1_u0_gsat;
-  assign \$1009  = $signed(l1_u0_gacc) + $signed(2'h1);
-  assign l1_u0_tdiff = $signed(\$signature__data$252 ) - $signed(l1_u0_step);
+  assign \$931  = l1_u0_gsat_lo ? 24'h800000 : l1_u0_gsum[23:0];
+  assign l1_u0_gsat = l1_u0_gsat_hi ? 24'h7fffff : \$931 ;
+  assign \$932  = ~ clearing;
+  assign l1_u0_gacc = clearing ? \$signature__data$271  : l1_u0_gsat;
+  assign \$933  = $signed(l1_u0_gacc) + $signed(2'h1);
+  assign l1_u0_tdiff = $signed(\$signature__data$258 ) - $signed(l1_u0_step);
   assign l1_u0_tsat_hi = $signed(l1_u0_tdiff) > $signed(16'h7fff);
   assign l1_u0_tsat_lo = $signed(l1_u0_tdiff) < $signed(16'h8000);
-  assign \$1010  = l1_u0_tsat_lo ? 16'h8000 : l1_u0_tdiff[15:0];
-  assign l1_u0_tsat = l1_u0_tsat_hi ? 16'h7fff : \$1010 ;
-  assign \$1011  = th_cnt == 3'h7;
-  assign \$1012  = ~ clearing;
-  assign \$1013  = \$1011  & \$1012 ;
-  assign l1_u0_tnext = \$1013  ? l1_u0_tsat : \$signature__data$252 ;
-  assign \$1014  = th_cnt == 3'h7;
-  assign \$1015  = ~ clearing;
-  assign \$1016  = \$1014  & \$1015 ;
-  assign l1_u0_gnext = \$1016  ? 24'h000000 : l1_u0_gacc;
-  assign \$1018  = \$signal  & \$1017 ;
-  assign \$1019  = state == 3'h5;
-  assign \$1020  = ! state;
-  assign \$1021  = \$1019  | \$1020 ;
-  assign \th_wr__en$275  = \$1018  & \$1021 ;
-  assign \g_wr__data$277  = clearing ? 24'h000000 : l1_u0_gnext;
-  assign \$1023  = \$signal  & \$1022 ;
-  assign \$1024  = state == 3'h5;
-  assign \$1025  = ! state;
-  assign \$1026  = \$1024  | \$1025 ;
-  assign \g_wr__en$278  = \$1023  & \$1026 ;
-  assign \$1027  = $signed(cost_acc) + $signed(7'h20);
+  assign \$934  = l1_u0_tsat_lo ? 16'h8000 : l1_u0_tdiff[15:0];
+  assign l1_u0_tsat = l1_u0_tsat_hi ? 16'h7fff : \$934 ;
+  assign \$935  = th_cnt == 3'h7;
+  assign \$936  = ~ clearing;
+  assign \$937  = \$935  & \$936 ;
+  assign l1_u0_tnext = \$937  ? l1_u0_tsat : \$signature__data$258 ;
+  assign \$938  = th_cnt == 3'h7;
+  assign \$939  = ~ clearing;
+  assign \$940  = \$938  & \$939 ;
+  assign l1_u0_gnext = \$940  ? 24'h000000 : l1_u0_gacc;
+  assign \$942  = s1_valid & \$941 ;
+  assign \$943  = in_sweep_only | in_clear;
+  assign \th_wr__en$281  = \$942  & \$943 ;
+  assign \g_wr__data$283  = clearing ? 24'h000000 : l1_u0_gnext;
+  assign \$945  = s1_valid & \$944 ;
+  assign \$946  = in_sweep_only | in_clear;
+  assign \g_wr__en$284  = \$945  & \$946 ;
+  assign \$947  = $signed(cost_acc) + $signed(7'h20);
   assign c_val_hi = $signed(c_wide) > $signed(16'h7fff);
   assign c_val_lo = $signed(c_wide) < $signed(16'h8000);
-  assign \$1028  = c_val_lo ? 16'h8000 : c_wide[15:0];
-  assign c_val = c_val_hi ? 16'h7fff : \$1028 ;
+  assign \$948  = c_val_lo ? 16'h8000 : c_wide[15:0];
+  assign c_val = c_val_hi ? 16'h7fff : \$948 ;
   assign ct_wide = $signed(cost) - $signed(cost0);
   assign ct_sat_hi = $signed(ct_wide) > $signed(16'h7fff);
   assign ct_sat_lo = $signed(ct_wide) < $signed(16'h8000);
-  assign \$1029  = ct_sat_lo ? 16'h8000 : ct_wide[15:0];
-  assign ct_val = ct_sat_hi ? 16'h7fff : \$1029 ;
-  assign \$1030  = state != 1'h1;
-  assign \$1031  = | state;
-  assign busy = \$1030  & \$1031 ;
-  assign \$1032  = state == 1'h1;
-  assign \$1033  = | step_limit;
-  assign \$1034  = step_count >= step_limit;
-  assign \$1035  = \$1033  & \$1034 ;
-  assign done = \$1032  & \$1035 ;
-  assign \$1036  = state == 3'h6;
-  assign \$1037  = th_cnt == 3'h7;
-  assign updated = \$1036  & \$1037 ;
-  assign \$1038  = param_row - 1'h0;
-  assign \$1039  = param_row - 3'h4;
-  assign \$2268  = lane_d * 5'h10;
-  assign \$1040  = \$signature__data$284  >> \$2268 ;
+  assign \$949  = ct_sat_lo ? 16'h8000 : ct_wide[15:0];
+  assign ct = ct_sat_hi ? 16'h7fff : \$949 ;
+  assign \$950  = ~ in_idle;
+  assign \$951  = ~ in_clear;
+  assign busy = \$950  & \$951 ;
+  assign \$952  = | step_limit;
+  assign \$953  = step_count >= step_limit;
+  assign \$954  = \$952  & \$953 ;
+  assign done = in_idle & \$954 ;
+  assign \$955  = th_cnt == 3'h7;
+  assign updated = code_advance & \$955 ;
+  assign \$956  = param_row - 1'h0;
+  assign \$957  = param_row - 3'h4;
+  assign \$2103  = lane_d * 5'h10;
+  assign \$958  = \$signature__data$291  >> \$2103 ;
+  assign in_clear = ! fsm_state;
+  assign in_idle = fsm_state == 1'h1;
+  assign in_pass = fsm_state == 2'h2;
+  assign in_cost = fsm_state == 2'h3;
+  assign in_ct = fsm_state == 3'h4;
+  assign in_sweep_only = fsm_state == 3'h5;
+  assign code_advance = fsm_state == 3'h6;
   always @(posedge clk)
-    cycle <= \$1041 ;
+    cycle <= \$959 ;
   always @(posedge clk)
-    ic <= \$1042 ;
+    ic <= \$960 ;
   always @(posedge clk)
-    \$signal  <= \$1043 ;
+    s1_valid <= \$961 ;
   always @(posedge clk)
-    s1_last <= \$1044 ;
+    s1_last <= \$962 ;
   always @(posedge clk)
-    s1_layer <= \$1045 ;
+    s1_layer <= \$963 ;
   always @(posedge clk)
-    \$like  <= \$1046 ;
+    s1_row <= \$964 ;
   always @(posedge clk)
-    \$like$37  <= \$1047 ;
+    s1_c <= \$965 ;
   always @(posedge clk)
-    s2_valid <= \$1048 ;
+    s2_valid <= \$966 ;
   always @(posedge clk)
-    \$like$41  <= \$1049 ;
+    s2_layer <= \$967 ;
   always @(posedge clk)
-    l0_acc0 <= \$1050 ;
+    l0_acc0 <= \$968 ;
   always @(posedge clk)
-    l0_acc1 <= \$1051 ;
+    l0_acc1 <= \$969 ;
   always @(posedge clk)
-    l0_acc2 <= \$1052 ;
+    l0_acc2 <= \$970 ;
   always @(posedge clk)
-    l0_acc3 <= \$1053 ;
+    l0_acc3 <= \$971 ;
   always @(posedge clk)
-    l0_acc4 <= \$1054 ;
+    l0_acc4 <= \$972 ;
   always @(posedge clk)
-    l0_acc5 <= \$1055 ;
+    l0_acc5 <= \$973 ;
   always @(posedge clk)
-    h1_0 <= \$1056 ;
+    h1_0 <= \$974 ;
   always @(posedge clk)
-    h1_1 <= \$1057 ;
+    h1_1 <= \$975 ;
   always @(posedge clk)
-    h1_2 <= \$1058 ;
+    h1_2 <= \$976 ;
   always @(posedge clk)
-    h1_3 <= \$1059 ;
+    h1_3 <= \$977 ;
   always @(posedge clk)
-    h1_4 <= \$1060 ;
+    h1_4 <= \$978 ;
   always @(posedge clk)
-    h1_5 <= \$1061 ;
+    h1_5 <= \$979 ;
   always @(posedge clk)
-    l1_acc0 <= \$1062 ;
+    l1_acc0 <= \$980 ;
   always @(posedge clk)
-    cost_acc <= \$1063 ;
+    cost_acc <= \$981 ;
   always @(posedge clk)
-    sat_z <= \$1064 ;
+    sat_z <= \$982 ;
   always @(posedge clk)
-    sat_act <= \$1065 ;
+    sat_act <= \$983 ;
   always @(posedge clk)
-    sat_g <= \$1066 ;
+    sat_g <= \$984 ;
   always @(posedge clk)
-    sat_theta <= \$1067 ;
+    sat_theta <= \$985 ;
   always @(posedge clk)
-    sat_cost <= \$1068 ;
+    sat_cost <= \$986 ;
   always @(posedge clk)
-    sat_ctilde <= \$1069 ;
+    sat_ctilde <= \$987 ;
   always @(posedge clk)
-    state <= \$1070 ;
+    clearing <= \$988 ;
   always @(posedge clk)
-    clearing <= \$1071 ;
+    fsm_state <= \$989 ;
   always @(posedge clk)
-    layer <= \$1072 ;
+    layer <= \$990 ;
   always @(posedge clk)
-    t <= \$1073 ;
+    t <= \$991 ;
   always @(posedge clk)
-    cost0 <= \$1074 ;
+    cost0 <= \$992 ;
   always @(posedge clk)
-    base_pending <= \$1075 ;
+    base_pending <= \$993 ;
   always @(posedge clk)
-    cost <= \$1076 ;
+    cost <= \$994 ;
   always @(posedge clk)
-    ctilde <= \$1077 ;
+    ctilde <= \$995 ;
   always @(posedge clk)
-    step_count <= \$1078 ;
+    step_count <= \$996 ;
   always @(posedge clk)
-    x_cnt <= \$1079 ;
+    x_cnt <= \$997 ;
   always @(posedge clk)
-    th_cnt <= \$1080 ;
+    th_cnt <= \$998 ;
   always @(posedge clk)
-    update_count <= \$1081 ;
+    update_count <= \$999 ;
   always @(posedge clk)
-    sample <= \$1082 ;
+    sample <= \$1000 ;
   always @(posedge clk)
-    x_base <= \$1083 ;
+    x_base <= \$1001 ;
   always @(posedge clk)
-    code_sub <= \$1084 ;
+    code_lfsr <= \$1002 ;
   always @(posedge clk)
-    code_lfsr <= \$1085 ;
+    lane_d <= \$1003 ;
   always @(posedge clk)
-    lane_d <= \$1086 ;
-  always @(posedge clk)
-    sel_d <= \$1087 ;
+    sel_d <= \$1004 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
@@ -2752,9 +2594,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$584  = 4'h4;
+          \$518  = 4'h4;
       1'h1:
-          \$584  = 4'h7;
+          \$518  = 4'h7;
     endcase
   end
   always @* begin
@@ -2762,9 +2604,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$587  = 4'h4;
+          \$521  = 4'h4;
       1'h1:
-          \$587  = 4'h7;
+          \$521  = 4'h7;
     endcase
   end
   always @* begin
@@ -2772,9 +2614,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$601  = 4'h4;
+          \$534  = 4'h4;
       1'h1:
-          \$601  = 4'h7;
+          \$534  = 4'h7;
     endcase
   end
   always @* begin
@@ -2782,27 +2624,47 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$658  = 4'h4;
+          \$541  = 4'h4;
       1'h1:
-          \$658  = 4'h7;
+          \$541  = 4'h7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = 12'h000;
-    casez (\$like$37 )
+    (* full_case = 32'd1 *)
+    casez (layer)
+      1'h0:
+          \$544  = 4'h4;
+      1'h1:
+          \$544  = 4'h7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (layer)
+      1'h0:
+          \$595  = 4'h4;
+      1'h1:
+          \$595  = 4'h7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$892  = 12'h000;
+    casez (s1_c)
       3'h0:
-          \$967  = h1_0;
+          \$892  = h1_0;
       3'h1:
-          \$967  = h1_1;
+          \$892  = h1_1;
       3'h2:
-          \$967  = h1_2;
+          \$892  = h1_2;
       3'h3:
-          \$967  = h1_3;
+          \$892  = h1_3;
       3'h4:
-          \$967  = h1_4;
+          \$892  = h1_4;
       3'h5:
-          \$967  = h1_5;
+          \$892  = h1_5;
     endcase
   end
   always @* begin
@@ -2810,448 +2672,491 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (sel_d)
       1'h0:
-          param_data = \$1040 ;
+          param_data = \$958 ;
       1'h1:
-          param_data = \$signature__data$285 ;
+          param_data = \$signature__data$292 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = \$1 [47:0];
+    \$959  = \$1 [47:0];
     if (rst) begin
-      \$1041  = 48'h000000000000;
+      \$959  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = ic;
+    \$960  = ic;
     if (issuing) begin
-      \$1042  = \$5 [2:0];
+      \$960  = \$5 [2:0];
     end
-    casez (state)
-      3'h0, 3'h5:
-          if (\$586 ) begin
-          end else if (\$589 ) begin
-            if (\$592 ) begin
-              \$1042  = 3'h0;
+    casez (fsm_state)
+      3'h0:
+          if (\$520 ) begin
+          end else if (\$523 ) begin
+            if (\$525 ) begin
+              \$960  = 3'h0;
             end
           end
       3'h1:
-          if (\$600 ) begin
-            \$1042  = 3'h0;
+          if (\$533 ) begin
+            \$960  = 3'h0;
           end
       3'h2:
-          if (\$603 ) begin
+          if (\$536 ) begin
             (* full_case = 32'd1 *)
-            if (\$604 ) begin
+            if (\$537 ) begin
             end else begin
-              \$1042  = 3'h0;
+              \$960  = 3'h0;
             end
           end
       3'h3:
           if (base_pending) begin
-            \$1042  = 3'h0;
+            \$960  = 3'h0;
           end
       3'h4:
-          \$1042  = 3'h0;
+          \$960  = 3'h0;
+      3'h5:
+          if (\$543 ) begin
+          end else if (\$546 ) begin
+            if (\$548 ) begin
+              \$960  = 3'h0;
+            end
+          end
       3'h6:
-          if (\$640 ) begin
-            \$1042  = 3'h0;
+          if (\$585 ) begin
+            \$960  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$1042  = 3'h0;
+      \$960  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = issuing;
+    \$961  = issuing;
     if (rst) begin
-      \$1043  = 1'h0;
+      \$961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = \$11 ;
+    \$962  = \$11 ;
     if (rst) begin
-      \$1044  = 1'h0;
+      \$962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = layer;
+    \$963  = layer;
     if (rst) begin
-      \$1045  = 1'h0;
+      \$963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = t;
+    \$964  = t;
     if (rst) begin
-      \$1046  = 4'h0;
+      \$964  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = ic;
+    \$965  = ic;
     if (rst) begin
-      \$1047  = 3'h0;
+      \$965  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = \$14 ;
+    \$966  = \$13 ;
     if (rst) begin
-      \$1048  = 1'h0;
+      \$966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = s1_layer;
+    \$967  = s1_layer;
     if (rst) begin
-      \$1049  = 1'h0;
+      \$967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = l0_acc0;
-    if (\$18 ) begin
-      \$1050  = \$22 [29:0];
-    end
-    if (rst) begin
-      \$1050  = 30'h00000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = l0_acc1;
-    if (\$26 ) begin
-      \$1051  = \$30 [29:0];
+    \$968  = l0_acc0;
+    if (\$16 ) begin
+      \$968  = \$20 [29:0];
     end
     if (rst) begin
-      \$1051  = 30'h00000000;
+      \$968  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = l0_acc2;
-    if (\$34 ) begin
-      \$1052  = \$38 [29:0];
+    \$969  = l0_acc1;
+    if (\$23 ) begin
+      \$969  = \$27 [29:0];
     end
     if (rst) begin
-      \$1052  = 30'h00000000;
+      \$969  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = l0_acc3;
-    if (\$42 ) begin
-      \$1053  = \$46 [29:0];
+    \$970  = l0_acc2;
+    if (\$30 ) begin
+      \$970  = \$34 [29:0];
     end
     if (rst) begin
-      \$1053  = 30'h00000000;
+      \$970  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = l0_acc4;
-    if (\$50 ) begin
-      \$1054  = \$54 [29:0];
+    \$971  = l0_acc3;
+    if (\$37 ) begin
+      \$971  = \$41 [29:0];
     end
     if (rst) begin
-      \$1054  = 30'h00000000;
+      \$971  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = l0_acc5;
-    if (\$58 ) begin
-      \$1055  = \$62 [29:0];
+    \$972  = l0_acc4;
+    if (\$44 ) begin
+      \$972  = \$48 [29:0];
     end
     if (rst) begin
-      \$1055  = 30'h00000000;
+      \$972  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = h1_0;
-    if (\$66 ) begin
-      \$1056  = \$741 [11:0];
+    \$973  = l0_acc5;
+    if (\$51 ) begin
+      \$973  = \$55 [29:0];
     end
     if (rst) begin
-      \$1056  = 12'h000;
+      \$973  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = h1_1;
-    if (\$70 ) begin
-      \$1057  = \$766 [11:0];
+    \$974  = h1_0;
+    if (\$59 ) begin
+      \$974  = \$670 [11:0];
     end
     if (rst) begin
-      \$1057  = 12'h000;
+      \$974  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = h1_2;
-    if (\$74 ) begin
-      \$1058  = \$791 [11:0];
+    \$975  = h1_1;
+    if (\$63 ) begin
+      \$975  = \$695 [11:0];
     end
     if (rst) begin
-      \$1058  = 12'h000;
+      \$975  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = h1_3;
-    if (\$78 ) begin
-      \$1059  = \$816 [11:0];
+    \$976  = h1_2;
+    if (\$67 ) begin
+      \$976  = \$720 [11:0];
     end
     if (rst) begin
-      \$1059  = 12'h000;
+      \$976  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = h1_4;
+    \$977  = h1_3;
+    if (\$71 ) begin
+      \$977  = \$745 [11:0];
+    end
+    if (rst) begin
+      \$977  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$978  = h1_4;
+    if (\$75 ) begin
+      \$978  = \$770 [11:0];
+    end
+    if (rst) begin
+      \$978  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$979  = h1_5;
+    if (\$79 ) begin
+      \$979  = \$795 [11:0];
+    end
+    if (rst) begin
+      \$979  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$980  = l1_acc0;
     if (\$82 ) begin
-      \$1060  = \$841 [11:0];
+      \$980  = \$86 [29:0];
     end
     if (rst) begin
-      \$1060  = 12'h000;
+      \$980  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = h1_5;
-    if (\$86 ) begin
-      \$1061  = \$866 [11:0];
+    \$981  = cost_acc;
+    if (\$88 ) begin
+      \$981  = \$90 [27:0];
     end
-    if (rst) begin
-      \$1061  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = l1_acc0;
-    if (\$90 ) begin
-      \$1062  = \$94 [29:0];
-    end
-    if (rst) begin
-      \$1062  = 30'h00000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = cost_acc;
-    if (\$96 ) begin
-      \$1063  = \$98 [27:0];
-    end
-    casez (state)
-      3'h0, 3'h5:
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
       3'h2:
           /* empty */;
       3'h3:
-          \$1063  = 28'h0000000;
+          \$981  = 28'h0000000;
     endcase
     if (rst) begin
-      \$1063  = 28'h0000000;
+      \$981  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = \$170 [31:0];
+    \$982  = \$162 [31:0];
     if (rst) begin
-      \$1064  = 32'd0;
+      \$982  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = \$228 [31:0];
+    \$983  = \$220 [31:0];
     if (rst) begin
-      \$1065  = 32'd0;
+      \$983  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = \$384 [31:0];
+    \$984  = \$348 [31:0];
     if (rst) begin
-      \$1066  = 32'd0;
+      \$984  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = \$568 [31:0];
+    \$985  = \$504 [31:0];
     if (rst) begin
-      \$1067  = 32'd0;
+      \$985  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = sat_cost;
-    if (\$569 ) begin
-      \$1068  = \$575 [31:0];
-    end
-    if (rst) begin
-      \$1068  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = sat_ctilde;
-    if (\$576 ) begin
-      \$1069  = \$582 [31:0];
+    \$986  = sat_cost;
+    if (in_cost) begin
+      \$986  = \$510 [31:0];
     end
     if (rst) begin
-      \$1069  = 32'd0;
+      \$986  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = state;
-    casez (state)
-      3'h0, 3'h5:
-          if (\$586 ) begin
-            \$1070  = \$591 ;
+    \$987  = sat_ctilde;
+    if (in_ct) begin
+      \$987  = \$516 [31:0];
+    end
+    if (rst) begin
+      \$987  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$988  = clearing;
+    casez (fsm_state)
+      3'h0:
+          if (\$520 ) begin
+            \$988  = 1'h0;
           end
       3'h1:
-          if (\$600 ) begin
-            \$1070  = 3'h2;
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h5:
+          if (\$543 ) begin
+            \$988  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$988  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$989  = fsm_state;
+    casez (fsm_state)
+      3'h0:
+          if (\$520 ) begin
+            \$989  = 3'h1;
+          end
+      3'h1:
+          if (\$533 ) begin
+            \$989  = 3'h2;
           end
       3'h2:
-          if (\$603 ) begin
-            if (\$604 ) begin
-              \$1070  = 3'h3;
+          if (\$536 ) begin
+            if (\$537 ) begin
+              \$989  = 3'h3;
             end
           end
       3'h3:
           (* full_case = 32'd1 *)
           if (base_pending) begin
-            \$1070  = 3'h2;
+            \$989  = 3'h2;
           end else begin
-            \$1070  = 3'h4;
+            \$989  = 3'h4;
           end
       3'h4:
-          \$1070  = 3'h5;
+          \$989  = 3'h5;
+      3'h5:
+          if (\$543 ) begin
+            \$989  = 3'h6;
+          end
       3'h6:
           (* full_case = 32'd1 *)
-          if (\$640 ) begin
-            \$1070  = 3'h2;
+          if (\$585 ) begin
+            \$989  = 3'h2;
           end else begin
-            \$1070  = 3'h1;
+            \$989  = 3'h1;
           end
     endcase
     if (rst) begin
-      \$1070  = 3'h0;
+      \$989  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = clearing;
-    casez (state)
-      3'h0, 3'h5:
-          if (\$586 ) begin
-            \$1071  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$1071  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = layer;
-    casez (state)
-      3'h0, 3'h5:
-          if (\$586 ) begin
-          end else if (\$589 ) begin
-            if (\$592 ) begin
-              \$1072  = \$593 [0];
+    \$990  = layer;
+    casez (fsm_state)
+      3'h0:
+          if (\$520 ) begin
+          end else if (\$523 ) begin
+            if (\$525 ) begin
+              \$990  = \$526 [0];
             end
           end
       3'h1:
-          if (\$600 ) begin
-            \$1072  = 1'h0;
+          if (\$533 ) begin
+            \$990  = 1'h0;
           end
       3'h2:
-          if (\$603 ) begin
+          if (\$536 ) begin
             (* full_case = 32'd1 *)
-            if (\$604 ) begin
+            if (\$537 ) begin
             end else begin
-              \$1072  = \$605 [0];
+              \$990  = \$538 [0];
             end
           end
       3'h3:
           if (base_pending) begin
-            \$1072  = 1'h0;
+            \$990  = 1'h0;
           end
       3'h4:
-          \$1072  = 1'h0;
+          \$990  = 1'h0;
+      3'h5:
+          if (\$543 ) begin
+          end else if (\$546 ) begin
+            if (\$548 ) begin
+              \$990  = \$549 [0];
+            end
+          end
       3'h6:
-          if (\$640 ) begin
-            \$1072  = 1'h0;
+          if (\$585 ) begin
+            \$990  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$1072  = 1'h0;
+      \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = t;
-    casez (state)
-      3'h0, 3'h5:
+    \$991  = t;
+    casez (fsm_state)
+      3'h0:
           (* full_case = 32'd1 *)
-          if (\$586 ) begin
-          end else if (\$589 ) begin
+          if (\$520 ) begin
+          end else if (\$523 ) begin
             (* full_case = 32'd1 *)
-            if (\$592 ) begin
-              \$1073  = 4'h0;
+            if (\$525 ) begin
+              \$991  = 4'h0;
             end else begin
-              \$1073  = \$594 [3:0];
+              \$991  = \$527 [3:0];
             end
           end else begin
-            \$1073  = \$595 [3:0];
+            \$991  = \$528 [3:0];
           end
       3'h1:
-          if (\$600 ) begin
-            \$1073  = 4'h0;
+          if (\$533 ) begin
+            \$991  = 4'h0;
           end
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$603 ) begin
+          if (\$536 ) begin
             (* full_case = 32'd1 *)
-            if (\$604 ) begin
+            if (\$537 ) begin
             end else begin
-              \$1073  = 4'h0;
+              \$991  = 4'h0;
             end
           end else begin
-            \$1073  = \$606 [3:0];
+            \$991  = \$539 [3:0];
           end
       3'h3:
           if (base_pending) begin
-            \$1073  = 4'h0;
+            \$991  = 4'h0;
           end
       3'h4:
-          \$1073  = 4'h0;
+          \$991  = 4'h0;
+      3'h5:
+          (* full_case = 32'd1 *)
+          if (\$543 ) begin
+          end else if (\$546 ) begin
+            (* full_case = 32'd1 *)
+            if (\$548 ) begin
+              \$991  = 4'h0;
+            end else begin
+              \$991  = \$550 [3:0];
+            end
+          end else begin
+            \$991  = \$551 [3:0];
+          end
       3'h6:
-          if (\$640 ) begin
-            \$1073  = 4'h0;
+          if (\$585 ) begin
+            \$991  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$1073  = 4'h0;
+      \$991  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = cost0;
-    casez (state)
-      3'h0, 3'h5:
+    \$992  = cost0;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -3259,18 +3164,18 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h3:
           if (base_pending) begin
-            \$1074  = c_val;
+            \$992  = c_val;
           end
     endcase
     if (rst) begin
-      \$1074  = 16'h0000;
+      \$992  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = base_pending;
-    casez (state)
-      3'h0, 3'h5:
+    \$993  = base_pending;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -3278,22 +3183,24 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h3:
           if (base_pending) begin
-            \$1075  = 1'h0;
+            \$993  = 1'h0;
           end
       3'h4:
           /* empty */;
+      3'h5:
+          /* empty */;
       3'h6:
-          \$1075  = \$619 ;
+          \$993  = \$564 ;
     endcase
     if (rst) begin
-      \$1075  = 1'h1;
+      \$993  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = cost;
-    casez (state)
-      3'h0, 3'h5:
+    \$994  = cost;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -3303,18 +3210,18 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           (* full_case = 32'd1 *)
           if (base_pending) begin
           end else begin
-            \$1076  = c_val;
+            \$994  = c_val;
           end
     endcase
     if (rst) begin
-      \$1076  = 16'h0000;
+      \$994  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = ctilde;
-    casez (state)
-      3'h0, 3'h5:
+    \$995  = ctilde;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -3323,17 +3230,17 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h3:
           /* empty */;
       3'h4:
-          \$1077  = ct_val;
+          \$995  = ct;
     endcase
     if (rst) begin
-      \$1077  = 16'h0000;
+      \$995  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = step_count;
-    casez (state)
-      3'h0, 3'h5:
+    \$996  = step_count;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -3343,18 +3250,20 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h4:
           /* empty */;
+      3'h5:
+          /* empty */;
       3'h6:
-          \$1078  = \$610 [31:0];
+          \$996  = \$555 [31:0];
     endcase
     if (rst) begin
-      \$1078  = 32'd0;
+      \$996  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = x_cnt;
-    casez (state)
-      3'h0, 3'h5:
+    \$997  = x_cnt;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -3364,18 +3273,20 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h4:
           /* empty */;
+      3'h5:
+          /* empty */;
       3'h6:
-          \$1079  = \$613 [0];
+          \$997  = \$558 [0];
     endcase
     if (rst) begin
-      \$1079  = 1'h0;
+      \$997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = th_cnt;
-    casez (state)
-      3'h0, 3'h5:
+    \$998  = th_cnt;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -3385,18 +3296,20 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h4:
           /* empty */;
+      3'h5:
+          /* empty */;
       3'h6:
-          \$1080  = \$616 [2:0];
+          \$998  = \$561 [2:0];
     endcase
     if (rst) begin
-      \$1080  = 3'h0;
+      \$998  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = update_count;
-    casez (state)
-      3'h0, 3'h5:
+    \$999  = update_count;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -3406,20 +3319,22 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h4:
           /* empty */;
+      3'h5:
+          /* empty */;
       3'h6:
-          if (\$620 ) begin
-            \$1081  = \$624 [31:0];
+          if (\$565 ) begin
+            \$999  = \$569 [31:0];
           end
     endcase
     if (rst) begin
-      \$1081  = 32'd0;
+      \$999  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = sample;
-    casez (state)
-      3'h0, 3'h5:
+    \$1000  = sample;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -3429,20 +3344,22 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h4:
           /* empty */;
+      3'h5:
+          /* empty */;
       3'h6:
-          if (\$625 ) begin
-            \$1082  = \$628 [2:0];
+          if (\$570 ) begin
+            \$1000  = \$573 [2:0];
           end
     endcase
     if (rst) begin
-      \$1082  = 3'h0;
+      \$1000  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = x_base;
-    casez (state)
-      3'h0, 3'h5:
+    \$1001  = x_base;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -3452,248 +3369,242 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h4:
           /* empty */;
+      3'h5:
+          /* empty */;
       3'h6:
-          if (\$625 ) begin
-            \$1083  = \$631 [4:0];
+          if (\$570 ) begin
+            \$1001  = \$576 [4:0];
           end
     endcase
     if (rst) begin
-      \$1083  = 5'h00;
+      \$1001  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = code_sub;
-    if (\$641 ) begin
-      \$1084  = \$644 [0];
+    \$1002  = code_lfsr;
+    if (code_advance) begin
+      \$1002  = \$588 ;
     end
     if (rst) begin
-      \$1084  = 1'h0;
+      \$1002  = 32'd44257;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = code_lfsr;
-    if (\$641 ) begin
-      if (\$645 ) begin
-        \$1085  = \$648 ;
-      end
-    end
+    \$1003  = param_lane;
     if (rst) begin
-      \$1085  = 32'd44257;
+      \$1003  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = param_lane;
-    if (rst) begin
-      \$1086  = 3'h0;
+    \$1004  = sel_d;
+    if (\$589 ) begin
+      \$1004  = 1'h0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = sel_d;
-    if (\$649 ) begin
-      \$1087  = 1'h0;
-    end
-    if (\$652 ) begin
-      \$1087  = 1'h1;
+    if (\$592 ) begin
+      \$1004  = 1'h1;
     end
     if (rst) begin
-      \$1087  = 1'h0;
+      \$1004  = 1'h0;
     end
   end
   assign \cycle$27  = cycle;
-  assign l0_w0 = \$671 [16:0];
-  assign l0_w1 = \$680 [16:0];
-  assign l0_w2 = \$689 [16:0];
-  assign l0_w3 = \$698 [16:0];
-  assign l0_w4 = \$707 [16:0];
-  assign l0_w5 = \$716 [16:0];
-  assign l0_h0 = \$741 [11:0];
-  assign l0_h1 = \$766 [11:0];
-  assign l0_h2 = \$791 [11:0];
-  assign l0_h3 = \$816 [11:0];
-  assign l0_h4 = \$841 [11:0];
-  assign l0_h5 = \$866 [11:0];
-  assign l1_w0 = \$976 [16:0];
+  assign l0_w0 = \$605 [16:0];
+  assign l0_w1 = \$613 [16:0];
+  assign l0_w2 = \$621 [16:0];
+  assign l0_w3 = \$629 [16:0];
+  assign l0_w4 = \$637 [16:0];
+  assign l0_w5 = \$645 [16:0];
+  assign l0_h0 = \$670 [11:0];
+  assign l0_h1 = \$695 [11:0];
+  assign l0_h2 = \$720 [11:0];
+  assign l0_h3 = \$745 [11:0];
+  assign l0_h4 = \$770 [11:0];
+  assign l0_h5 = \$795 [11:0];
+  assign l1_w0 = \$900 [16:0];
   assign ct_reg = ctilde;
-  assign \$signature__addr  = \$660 [4:0];
-  assign \$signature__addr$133  = sample;
-  assign \$signature__addr$134  = ld_addr;
+  assign \$signature__addr  = \$597 [4:0];
+  assign t_rd__addr = sample;
+  assign \$signature__addr$139  = ld_addr;
   assign \$signature__data  = ld_data[5:0];
   assign t_wr__addr = ld_addr[2:0];
   assign t_wr__data = ld_data;
+  assign \$signature__addr$146  = t[1:0];
+  assign \$signature__addr$147  = t[1:0];
   assign key_rd__addr = t[1:0];
-  assign \$signature__addr$141  = t[1:0];
-  assign \$signature__addr$142  = t[1:0];
   assign l0_zp0 = { l0_z0[15], l0_z0 };
-  assign l0_h0_sig_u = \$721 [16:0];
-  assign l0_h0_sig_v = { 2'h0, \$736  };
-  assign l0_h0_sig_f = \$738 [11:0];
-  assign l0_h0_sig = \$741 [11:0];
+  assign l0_h0_sig_u = \$650 [16:0];
+  assign l0_h0_sig_v = { 2'h0, \$665  };
+  assign l0_h0_sig_f = \$667 [11:0];
+  assign l0_h0_sig = \$670 [11:0];
   assign l0_zp1 = { l0_z1[15], l0_z1 };
-  assign l0_h1_sig_u = \$746 [16:0];
-  assign l0_h1_sig_v = { 2'h0, \$761  };
-  assign l0_h1_sig_f = \$763 [11:0];
-  assign l0_h1_sig = \$766 [11:0];
+  assign l0_h1_sig_u = \$675 [16:0];
+  assign l0_h1_sig_v = { 2'h0, \$690  };
+  assign l0_h1_sig_f = \$692 [11:0];
+  assign l0_h1_sig = \$695 [11:0];
   assign l0_zp2 = { l0_z2[15], l0_z2 };
-  assign l0_h2_sig_u = \$771 [16:0];
-  assign l0_h2_sig_v = { 2'h0, \$786  };
-  assign l0_h2_sig_f = \$788 [11:0];
-  assign l0_h2_sig = \$791 [11:0];
+  assign l0_h2_sig_u = \$700 [16:0];
+  assign l0_h2_sig_v = { 2'h0, \$715  };
+  assign l0_h2_sig_f = \$717 [11:0];
+  assign l0_h2_sig = \$720 [11:0];
   assign l0_zp3 = { l0_z3[15], l0_z3 };
-  assign l0_h3_sig_u = \$796 [16:0];
-  assign l0_h3_sig_v = { 2'h0, \$811  };
-  assign l0_h3_sig_f = \$813 [11:0];
-  assign l0_h3_sig = \$816 [11:0];
+  assign l0_h3_sig_u = \$725 [16:0];
+  assign l0_h3_sig_v = { 2'h0, \$740  };
+  assign l0_h3_sig_f = \$742 [11:0];
+  assign l0_h3_sig = \$745 [11:0];
   assign l0_zp4 = { l0_z4[15], l0_z4 };
-  assign l0_h4_sig_u = \$821 [16:0];
-  assign l0_h4_sig_v = { 2'h0, \$836  };
-  assign l0_h4_sig_f = \$838 [11:0];
-  assign l0_h4_sig = \$841 [11:0];
+  assign l0_h4_sig_u = \$750 [16:0];
+  assign l0_h4_sig_v = { 2'h0, \$765  };
+  assign l0_h4_sig_f = \$767 [11:0];
+  assign l0_h4_sig = \$770 [11:0];
   assign l0_zp5 = { l0_z5[15], l0_z5 };
-  assign l0_h5_sig_u = \$846 [16:0];
-  assign l0_h5_sig_v = { 2'h0, \$861  };
-  assign l0_h5_sig_f = \$863 [11:0];
-  assign l0_h5_sig = \$866 [11:0];
-  assign th_wr__addr = \$like [1:0];
+  assign l0_h5_sig_u = \$775 [16:0];
+  assign l0_h5_sig_v = { 2'h0, \$790  };
+  assign l0_h5_sig_f = \$792 [11:0];
+  assign l0_h5_sig = \$795 [11:0];
+  assign th_wr__addr = s1_row[1:0];
   assign th_wr__data = { l0_u5_tnext, l0_u4_tnext, l0_u3_tnext, l0_u2_tnext, l0_u1_tnext, l0_u0_tnext };
-  assign g_wr__addr = \$like [1:0];
-  assign g_wr__data = { \$961 , \$960 , \$959 , \$958 , \$957 , \$956  };
-  assign \key_rd__addr$249  = t[2:0];
-  assign \$signature__addr$250  = t[2:0];
-  assign \$signature__addr$251  = t[2:0];
+  assign g_wr__addr = s1_row[1:0];
+  assign g_wr__data = { \$888 , \$887 , \$886 , \$885 , \$884 , \$883  };
+  assign \$signature__addr$255  = t[2:0];
+  assign \$signature__addr$256  = t[2:0];
+  assign \key_rd__addr$257  = t[2:0];
   assign l1_zp0 = { l1_z0[15], l1_z0 };
-  assign l1_h0_sig_u = \$981 [16:0];
-  assign l1_h0_sig_v = { 2'h0, \$996  };
-  assign l1_h0_sig_f = \$998 [11:0];
-  assign l1_h0_sig = \$1001 [11:0];
-  assign l1_h0 = \$1001 [11:0];
-  assign \th_wr__addr$273  = \$like [2:0];
-  assign \th_wr__data$274  = l1_u0_tnext;
-  assign \g_wr__addr$276  = \$like [2:0];
-  assign ct_sat = ct_val;
-  assign \$signature__addr$282  = \$1038 [1:0];
-  assign \$signature__addr$283  = \$1039 [2:0];
+  assign l1_h0_sig_u = \$905 [16:0];
+  assign l1_h0_sig_v = { 2'h0, \$920  };
+  assign l1_h0_sig_f = \$922 [11:0];
+  assign l1_h0_sig = \$925 [11:0];
+  assign l1_h0 = \$925 [11:0];
+  assign \th_wr__addr$279  = s1_row[2:0];
+  assign \th_wr__data$280  = l1_u0_tnext;
+  assign \g_wr__addr$282  = s1_row[2:0];
+  assign ct_sat = ct;
+  assign in_next = code_advance;
+  assign \$signature__addr$289  = \$956 [1:0];
+  assign \$signature__addr$290  = \$957 [2:0];
   assign sat_d = 32'd0;
-  assign \$1002  = \$signature__data$262 ;
+  assign \$926  = t_rd__data;
   assign \$8  = 2'h1;
-  assign \$65  = 1'h1;
-  assign \$66  = \$64 ;
-  assign \$69  = 1'h1;
-  assign \$70  = \$68 ;
-  assign \$73  = 1'h1;
-  assign \$74  = \$72 ;
-  assign \$77  = 1'h1;
-  assign \$78  = \$76 ;
-  assign \$81  = 1'h1;
-  assign \$82  = \$80 ;
-  assign \$85  = 1'h1;
-  assign \$86  = \$84 ;
-  assign \$87  = s1_layer;
-  assign \$95  = \$like$41 ;
-  assign l1_zw0 = { \$977 [30], \$977 [30], \$977 [30], \$977 [30], \$977 [30], \$977 [30], \$977 [30], \$977 [30], \$977 [30], \$977 [30], \$977 [30:10] };
-  assign \$982  = { 1'h0, \$981 [16:0] };
-  assign \$984  = { \$981 [16:0], 3'h0 };
-  assign \$986  = { \$981 [16:0], 3'h0 };
-  assign \$988  = { 1'h0, \$981 [16:0], 2'h0 };
-  assign \$990  = { 1'h0, \$981 [16:0] };
-  assign \$992  = { 1'h0, \$981 [16:0] };
-  assign \$998  = { 5'h00, \$997 [23:5] };
-  assign l0_zw0 = { \$717 [30], \$717 [30], \$717 [30], \$717 [30], \$717 [30:4] };
-  assign l0_zw1 = { \$742 [30], \$742 [30], \$742 [30], \$742 [30], \$742 [30:4] };
-  assign l0_zw2 = { \$767 [30], \$767 [30], \$767 [30], \$767 [30], \$767 [30:4] };
-  assign l0_zw3 = { \$792 [30], \$792 [30], \$792 [30], \$792 [30], \$792 [30:4] };
-  assign l0_zw4 = { \$817 [30], \$817 [30], \$817 [30], \$817 [30], \$817 [30:4] };
-  assign l0_zw5 = { \$842 [30], \$842 [30], \$842 [30], \$842 [30], \$842 [30:4] };
-  assign \$127  = \$like$41 ;
-  assign \$163  = \$like$41 ;
-  assign \$173  = 1'h0;
-  assign \$176  = 1'h0;
-  assign \$177  = 2'h0;
+  assign \$58  = 1'h1;
+  assign \$59  = \$57 ;
+  assign \$62  = 1'h1;
+  assign \$63  = \$61 ;
+  assign \$66  = 1'h1;
+  assign \$67  = \$65 ;
+  assign \$70  = 1'h1;
+  assign \$71  = \$69 ;
+  assign \$74  = 1'h1;
+  assign \$75  = \$73 ;
+  assign \$78  = 1'h1;
+  assign \$79  = \$77 ;
+  assign \$80  = s1_layer;
+  assign \$87  = s2_layer;
+  assign l1_zw0 = { \$901 [30], \$901 [30], \$901 [30], \$901 [30], \$901 [30], \$901 [30], \$901 [30], \$901 [30], \$901 [30], \$901 [30], \$901 [30:10] };
+  assign \$906  = { 1'h0, \$905 [16:0] };
+  assign \$908  = { \$905 [16:0], 3'h0 };
+  assign \$910  = { \$905 [16:0], 3'h0 };
+  assign \$912  = { 1'h0, \$905 [16:0], 2'h0 };
+  assign \$914  = { 1'h0, \$905 [16:0] };
+  assign \$916  = { 1'h0, \$905 [16:0] };
+  assign \$922  = { 5'h00, \$921 [23:5] };
+  assign l0_zw0 = { \$646 [30], \$646 [30], \$646 [30], \$646 [30], \$646 [30:4] };
+  assign l0_zw1 = { \$671 [30], \$671 [30], \$671 [30], \$671 [30], \$671 [30:4] };
+  assign l0_zw2 = { \$696 [30], \$696 [30], \$696 [30], \$696 [30], \$696 [30:4] };
+  assign l0_zw3 = { \$721 [30], \$721 [30], \$721 [30], \$721 [30], \$721 [30:4] };
+  assign l0_zw4 = { \$746 [30], \$746 [30], \$746 [30], \$746 [30], \$746 [30:4] };
+  assign l0_zw5 = { \$771 [30], \$771 [30], \$771 [30], \$771 [30], \$771 [30:4] };
+  assign \$119  = s2_layer;
+  assign \$155  = s2_layer;
+  assign \$165  = 1'h0;
+  assign \$168  = 1'h0;
+  assign \$169  = 2'h0;
+  assign \$172  = 1'h0;
+  assign \$175  = 1'h0;
+  assign \$176  = 2'h0;
+  assign \$177  = 3'h0;
   assign \$180  = 1'h0;
   assign \$183  = 1'h0;
   assign \$184  = 2'h0;
-  assign \$185  = 3'h0;
-  assign \$188  = 1'h0;
-  assign \$191  = 1'h0;
-  assign \$192  = 2'h0;
-  assign \$193  = \$like$41 ;
-  assign \$195  = 1'h0;
-  assign \$196  = 3'h0;
-  assign \$197  = 4'h0;
-  assign \$202  = 1'h0;
-  assign \$205  = 1'h0;
-  assign \$206  = 2'h0;
+  assign \$185  = s2_layer;
+  assign \$187  = 1'h0;
+  assign \$188  = 3'h0;
+  assign \$189  = 4'h0;
+  assign \$194  = 1'h0;
+  assign \$197  = 1'h0;
+  assign \$198  = 2'h0;
+  assign \$201  = 1'h0;
+  assign \$204  = 1'h0;
+  assign \$205  = 2'h0;
+  assign \$206  = 3'h0;
   assign \$209  = 1'h0;
   assign \$212  = 1'h0;
   assign \$213  = 2'h0;
-  assign \$214  = 3'h0;
-  assign \$217  = 1'h0;
-  assign \$220  = 1'h0;
-  assign \$221  = 2'h0;
-  assign \$222  = \$like$41 ;
-  assign \$224  = 1'h0;
-  assign \$225  = 3'h0;
-  assign \$226  = 4'h0;
-  assign \$293  = s1_layer;
-  assign \$371  = s1_layer;
-  assign l0_u0_step = { \$873 [24], \$873 [24:1] };
-  assign l0_u1_step = { \$887 [24], \$887 [24:1] };
-  assign l0_u2_step = { \$901 [24], \$901 [24:1] };
-  assign l0_u3_step = { \$915 [24], \$915 [24:1] };
-  assign l0_u4_step = { \$929 [24], \$929 [24:1] };
-  assign l0_u5_step = { \$943 [24], \$943 [24:1] };
-  assign \$461  = s1_layer;
-  assign l1_u0_step = { \$1009 [24], \$1009 [24:1] };
-  assign \$553  = s1_layer;
-  assign c_wide = { \$1027 [28], \$1027 [28], \$1027 [28], \$1027 [28], \$1027 [28], \$1027 [28], \$1027 [28:6] };
-  assign \$583  = layer;
-  assign \$604  = layer;
-  assign \$646  = { 1'h0, code_lfsr[31:1] };
-  assign \$722  = { 1'h0, \$721 [16:0] };
-  assign \$724  = { \$721 [16:0], 3'h0 };
-  assign \$726  = { \$721 [16:0], 3'h0 };
-  assign \$728  = { 1'h0, \$721 [16:0], 2'h0 };
-  assign \$730  = { 1'h0, \$721 [16:0] };
-  assign \$732  = { 1'h0, \$721 [16:0] };
-  assign \$738  = { 5'h00, \$737 [23:5] };
-  assign \$747  = { 1'h0, \$746 [16:0] };
-  assign \$749  = { \$746 [16:0], 3'h0 };
-  assign \$751  = { \$746 [16:0], 3'h0 };
-  assign \$753  = { 1'h0, \$746 [16:0], 2'h0 };
-  assign \$755  = { 1'h0, \$746 [16:0] };
-  assign \$757  = { 1'h0, \$746 [16:0] };
-  assign \$763  = { 5'h00, \$762 [23:5] };
-  assign \$772  = { 1'h0, \$771 [16:0] };
-  assign \$774  = { \$771 [16:0], 3'h0 };
-  assign \$776  = { \$771 [16:0], 3'h0 };
-  assign \$778  = { 1'h0, \$771 [16:0], 2'h0 };
-  assign \$780  = { 1'h0, \$771 [16:0] };
-  assign \$782  = { 1'h0, \$771 [16:0] };
-  assign \$788  = { 5'h00, \$787 [23:5] };
-  assign \$797  = { 1'h0, \$796 [16:0] };
-  assign \$799  = { \$796 [16:0], 3'h0 };
-  assign \$801  = { \$796 [16:0], 3'h0 };
-  assign \$803  = { 1'h0, \$796 [16:0], 2'h0 };
-  assign \$805  = { 1'h0, \$796 [16:0] };
-  assign \$807  = { 1'h0, \$796 [16:0] };
-  assign \$813  = { 5'h00, \$812 [23:5] };
-  assign \$822  = { 1'h0, \$821 [16:0] };
-  assign \$824  = { \$821 [16:0], 3'h0 };
-  assign \$826  = { \$821 [16:0], 3'h0 };
-  assign \$828  = { 1'h0, \$821 [16:0], 2'h0 };
-  assign \$830  = { 1'h0, \$821 [16:0] };
-  assign \$832  = { 1'h0, \$821 [16:0] };
-  assign \$838  = { 5'h00, \$837 [23:5] };
-  assign \$847  = { 1'h0, \$846 [16:0] };
-  assign \$849  = { \$846 [16:0], 3'h0 };
-  assign \$851  = { \$846 [16:0], 3'h0 };
-  assign \$853  = { 1'h0, \$846 [16:0], 2'h0 };
-  assign \$855  = { 1'h0, \$846 [16:0] };
-  assign \$857  = { 1'h0, \$846 [16:0] };
-  assign \$863  = { 5'h00, \$862 [23:5] };
-  assign \$1017  = s1_layer;
-  assign \$1022  = s1_layer;
+  assign \$214  = s2_layer;
+  assign \$216  = 1'h0;
+  assign \$217  = 3'h0;
+  assign \$218  = 4'h0;
+  assign \$273  = s1_layer;
+  assign \$337  = s1_layer;
+  assign l0_u0_step = { \$802 [24], \$802 [24:1] };
+  assign l0_u1_step = { \$816 [24], \$816 [24:1] };
+  assign l0_u2_step = { \$830 [24], \$830 [24:1] };
+  assign l0_u3_step = { \$844 [24], \$844 [24:1] };
+  assign l0_u4_step = { \$858 [24], \$858 [24:1] };
+  assign l0_u5_step = { \$872 [24], \$872 [24:1] };
+  assign \$413  = s1_layer;
+  assign l1_u0_step = { \$933 [24], \$933 [24:1] };
+  assign \$491  = s1_layer;
+  assign c_wide = { \$947 [28], \$947 [28], \$947 [28], \$947 [28], \$947 [28], \$947 [28], \$947 [28:6] };
+  assign \$517  = layer;
+  assign \$524  = layer;
+  assign \$537  = layer;
+  assign \$540  = layer;
+  assign \$547  = layer;
+  assign \$586  = { 1'h0, code_lfsr[31:1] };
+  assign \$651  = { 1'h0, \$650 [16:0] };
+  assign \$653  = { \$650 [16:0], 3'h0 };
+  assign \$655  = { \$650 [16:0], 3'h0 };
+  assign \$657  = { 1'h0, \$650 [16:0], 2'h0 };
+  assign \$659  = { 1'h0, \$650 [16:0] };
+  assign \$661  = { 1'h0, \$650 [16:0] };
+  assign \$667  = { 5'h00, \$666 [23:5] };
+  assign \$676  = { 1'h0, \$675 [16:0] };
+  assign \$678  = { \$675 [16:0], 3'h0 };
+  assign \$680  = { \$675 [16:0], 3'h0 };
+  assign \$682  = { 1'h0, \$675 [16:0], 2'h0 };
+  assign \$684  = { 1'h0, \$675 [16:0] };
+  assign \$686  = { 1'h0, \$675 [16:0] };
+  assign \$692  = { 5'h00, \$691 [23:5] };
+  assign \$701  = { 1'h0, \$700 [16:0] };
+  assign \$703  = { \$700 [16:0], 3'h0 };
+  assign \$705  = { \$700 [16:0], 3'h0 };
+  assign \$707  = { 1'h0, \$700 [16:0], 2'h0 };
+  assign \$709  = { 1'h0, \$700 [16:0] };
+  assign \$711  = { 1'h0, \$700 [16:0] };
+  assign \$717  = { 5'h00, \$716 [23:5] };
+  assign \$726  = { 1'h0, \$725 [16:0] };
+  assign \$728  = { \$725 [16:0], 3'h0 };
+  assign \$730  = { \$725 [16:0], 3'h0 };
+  assign \$732  = { 1'h0, \$725 [16:0], 2'h0 };
+  assign \$734  = { 1'h0, \$725 [16:0] };
+  assign \$736  = { 1'h0, \$725 [16:0] };
+  assign \$742  = { 5'h00, \$741 [23:5] };
+  assign \$751  = { 1'h0, \$750 [16:0] };
+  assign \$753  = { \$750 [16:0], 3'h0 };
+  assign \$755  = { \$750 [16:0], 3'h0 };
+  assign \$757  = { 1'h0, \$750 [16:0], 2'h0 };
+  assign \$759  = { 1'h0, \$750 [16:0] };
+  assign \$761  = { 1'h0, \$750 [16:0] };
+  assign \$767  = { 5'h00, \$766 [23:5] };
+  assign \$776  = { 1'h0, \$775 [16:0] };
+  assign \$778  = { \$775 [16:0], 3'h0 };
+  assign \$780  = { \$775 [16:0], 3'h0 };
+  assign \$782  = { 1'h0, \$775 [16:0], 2'h0 };
+  assign \$784  = { 1'h0, \$775 [16:0] };
+  assign \$786  = { 1'h0, \$775 [16:0] };
+  assign \$792  = { 5'h00, \$791 [23:5] };
+  assign \$941  = s1_layer;
+  assign \$944  = s1_layer;
 endmodule

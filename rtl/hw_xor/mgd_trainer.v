@@ -9,13 +9,14 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg [1:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire [1:0] \$102 ;
-  wire \$103 ;
-  wire \$104 ;
+  wire [2:0] \$102 ;
+  wire [32:0] \$103 ;
+  wire [32:0] \$104 ;
   wire \$105 ;
-  wire [2:0] \$106 ;
-  wire [32:0] \$107 ;
-  wire [32:0] \$108 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire [5:0] \$1086 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
@@ -26,12 +27,11 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire [5:0] \$1171 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  wire [1:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
@@ -39,10 +39,10 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire [1:0] \$129 ;
+  wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
+  wire [2:0] \$130 ;
+  wire [32:0] \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
@@ -52,8 +52,8 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [2:0] \$140 ;
-  wire [32:0] \$141 ;
+  wire \$140 ;
+  wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
@@ -61,7 +61,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [1:0] \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
@@ -71,13 +71,13 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [2:0] \$158 ;
+  wire [32:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
+  wire [32:0] \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire [1:0] \$163 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
@@ -89,15 +89,15 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [2:0] \$174 ;
-  wire [32:0] \$175 ;
-  wire [32:0] \$176 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
-  wire \$18 ;
+  wire [32:0] \$18 ;
   wire \$180 ;
-  wire \$181 ;
+  wire [1:0] \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
@@ -106,11 +106,11 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire \$19 ;
+  wire [23:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
+  wire [2:0] \$192 ;
+  wire [32:0] \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
@@ -118,9 +118,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$198 ;
   wire \$199 ;
   reg [1:0] \$2 ;
-  wire [32:0] \$20 ;
+  wire [33:0] \$20 ;
   wire \$200 ;
-  wire [1:0] \$201 ;
+  wire \$201 ;
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
@@ -129,475 +129,424 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
-  wire [23:0] \$21 ;
+  wire \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
-  wire [2:0] \$214 ;
-  wire [32:0] \$215 ;
+  wire \$214 ;
+  wire [1:0] \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
-  wire [33:0] \$22 ;
+  wire \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
+  wire [2:0] \$226 ;
+  wire [32:0] \$227 ;
+  wire [32:0] \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire \$230 ;
+  wire [32:0] \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
+  wire [32:0] \$233 ;
+  wire [32:0] \$234 ;
   wire \$235 ;
-  wire \$236 ;
+  wire [32:0] \$236 ;
   wire \$237 ;
   wire \$238 ;
-  wire \$239 ;
+  wire [32:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire [1:0] \$241 ;
-  wire \$242 ;
+  wire [32:0] \$240 ;
+  wire \$241 ;
+  reg [2:0] \$242 ;
   wire \$243 ;
   wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
+  reg [2:0] \$245 ;
+  wire [3:0] \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
+  wire [32:0] \$25 ;
+  wire [1:0] \$250 ;
+  wire [3:0] \$251 ;
+  wire [3:0] \$252 ;
   wire \$253 ;
-  wire [2:0] \$254 ;
-  wire [32:0] \$255 ;
-  wire [32:0] \$256 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
   wire \$257 ;
-  wire \$258 ;
-  wire [32:0] \$259 ;
-  wire \$26 ;
+  reg [2:0] \$258 ;
+  wire [3:0] \$259 ;
+  wire [23:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire [32:0] \$262 ;
-  wire [32:0] \$263 ;
+  wire [1:0] \$262 ;
+  wire [3:0] \$263 ;
   wire \$264 ;
-  wire \$265 ;
-  wire [32:0] \$266 ;
+  reg [2:0] \$265 ;
+  wire \$266 ;
   wire \$267 ;
-  wire \$268 ;
-  wire [32:0] \$269 ;
-  wire \$27 ;
-  wire [32:0] \$270 ;
+  reg [2:0] \$268 ;
+  wire [3:0] \$269 ;
+  wire [33:0] \$27 ;
+  wire \$270 ;
   wire \$271 ;
-  reg [2:0] \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  reg [2:0] \$275 ;
-  wire [3:0] \$276 ;
+  wire \$272 ;
+  wire [1:0] \$273 ;
+  wire [3:0] \$274 ;
+  wire [3:0] \$275 ;
+  wire [32:0] \$276 ;
   wire \$277 ;
-  wire \$278 ;
-  wire [2:0] \$279 ;
-  wire [32:0] \$28 ;
+  wire [32:0] \$278 ;
+  wire [32:0] \$279 ;
+  wire \$28 ;
   wire \$280 ;
   wire [1:0] \$281 ;
-  wire [3:0] \$282 ;
-  wire [3:0] \$283 ;
-  wire \$284 ;
-  wire \$285 ;
+  wire [1:0] \$282 ;
+  wire \$283 ;
+  wire [2:0] \$284 ;
+  wire [2:0] \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
-  reg [2:0] \$289 ;
-  wire [23:0] \$29 ;
-  wire [3:0] \$290 ;
+  wire \$289 ;
+  wire \$29 ;
+  wire [32:0] \$290 ;
   wire \$291 ;
-  wire \$292 ;
-  wire [1:0] \$293 ;
-  wire [3:0] \$294 ;
-  wire [32:0] \$295 ;
-  wire \$296 ;
-  wire [32:0] \$297 ;
-  wire [32:0] \$298 ;
-  wire \$299 ;
+  wire [32:0] \$292 ;
+  wire [32:0] \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire [2:0] \$296 ;
+  wire [2:0] \$297 ;
+  wire \$298 ;
+  wire [3:0] \$299 ;
   wire \$3 ;
-  wire [33:0] \$30 ;
-  wire [1:0] \$300 ;
-  wire [1:0] \$301 ;
-  wire \$302 ;
-  wire [2:0] \$303 ;
-  wire [2:0] \$304 ;
-  wire \$305 ;
+  wire \$30 ;
+  wire [3:0] \$300 ;
+  wire \$301 ;
+  wire [32:0] \$302 ;
+  wire \$303 ;
+  wire [32:0] \$304 ;
+  wire [32:0] \$305 ;
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire [32:0] \$309 ;
+  wire \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire [32:0] \$311 ;
-  wire [32:0] \$312 ;
+  wire [31:0] \$310 ;
+  wire [31:0] \$311 ;
+  wire [31:0] \$312 ;
   wire \$313 ;
   wire \$314 ;
-  wire [2:0] \$315 ;
-  wire [2:0] \$316 ;
+  wire \$315 ;
+  wire \$316 ;
   wire \$317 ;
-  wire [3:0] \$318 ;
-  wire [3:0] \$319 ;
+  wire \$318 ;
+  reg [2:0] \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire [32:0] \$321 ;
+  wire [3:0] \$321 ;
   wire \$322 ;
-  wire [32:0] \$323 ;
-  wire [32:0] \$324 ;
-  wire \$325 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire [31:0] \$325 ;
   wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
+  wire [16:0] \$327 ;
+  wire [16:0] \$328 ;
+  wire [17:0] \$329 ;
   wire \$33 ;
   wire \$330 ;
-  wire [1:0] \$331 ;
-  wire [1:0] \$332 ;
-  wire \$333 ;
-  wire [31:0] \$334 ;
-  wire [31:0] \$335 ;
-  wire [31:0] \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire [31:0] \$333 ;
+  wire \$334 ;
+  wire [16:0] \$335 ;
+  wire [16:0] \$336 ;
+  wire [17:0] \$337 ;
+  wire [33:0] \$338 ;
+  wire [15:0] \$339 ;
   wire \$34 ;
   wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
+  wire [18:0] \$341 ;
+  wire [18:0] \$342 ;
+  wire [18:0] \$343 ;
   wire \$344 ;
-  wire \$345 ;
-  reg [2:0] \$346 ;
-  wire \$347 ;
-  wire [3:0] \$348 ;
-  wire \$349 ;
+  wire [20:0] \$345 ;
+  wire [21:0] \$346 ;
+  wire [20:0] \$347 ;
+  wire \$348 ;
+  wire [20:0] \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
+  wire [21:0] \$350 ;
+  wire [18:0] \$351 ;
   wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire [31:0] \$355 ;
-  wire \$356 ;
-  wire [16:0] \$357 ;
-  wire [16:0] \$358 ;
-  wire [17:0] \$359 ;
+  wire [18:0] \$353 ;
+  wire [19:0] \$354 ;
+  wire [19:0] \$355 ;
+  wire [21:0] \$356 ;
+  wire [21:0] \$357 ;
+  wire [24:0] \$358 ;
+  wire [24:0] \$359 ;
   wire \$36 ;
   wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire [31:0] \$364 ;
+  wire [15:0] \$361 ;
+  wire [15:0] \$362 ;
+  wire [33:0] \$363 ;
+  wire [15:0] \$364 ;
   wire \$365 ;
-  wire [16:0] \$366 ;
-  wire [16:0] \$367 ;
-  wire [17:0] \$368 ;
-  wire [33:0] \$369 ;
+  wire [18:0] \$366 ;
+  wire [18:0] \$367 ;
+  wire [18:0] \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  wire [15:0] \$370 ;
-  wire \$371 ;
-  wire [18:0] \$372 ;
-  wire [18:0] \$373 ;
-  wire [18:0] \$374 ;
-  wire \$375 ;
-  wire [20:0] \$376 ;
-  wire [21:0] \$377 ;
-  wire [20:0] \$378 ;
-  wire \$379 ;
+  wire [20:0] \$370 ;
+  wire [21:0] \$371 ;
+  wire [20:0] \$372 ;
+  wire \$373 ;
+  wire [20:0] \$374 ;
+  wire [21:0] \$375 ;
+  wire [18:0] \$376 ;
+  wire \$377 ;
+  wire [18:0] \$378 ;
+  wire [19:0] \$379 ;
   wire \$38 ;
-  wire [20:0] \$380 ;
+  wire [19:0] \$380 ;
   wire [21:0] \$381 ;
-  wire [18:0] \$382 ;
-  wire \$383 ;
-  wire [18:0] \$384 ;
-  wire [19:0] \$385 ;
-  wire [19:0] \$386 ;
-  wire [21:0] \$387 ;
-  wire [21:0] \$388 ;
-  wire [24:0] \$389 ;
+  wire [21:0] \$382 ;
+  wire [24:0] \$383 ;
+  wire [24:0] \$384 ;
+  wire \$385 ;
+  wire [15:0] \$386 ;
+  wire [15:0] \$387 ;
+  wire [31:0] \$388 ;
+  wire \$389 ;
   wire \$39 ;
-  wire [24:0] \$390 ;
-  wire \$391 ;
-  wire [15:0] \$392 ;
-  wire [15:0] \$393 ;
-  wire [33:0] \$394 ;
-  wire [15:0] \$395 ;
+  wire [16:0] \$390 ;
+  wire [16:0] \$391 ;
+  wire [23:0] \$392 ;
+  wire \$393 ;
+  wire [15:0] \$394 ;
+  wire \$395 ;
   wire \$396 ;
-  wire [18:0] \$397 ;
-  wire [18:0] \$398 ;
-  wire [18:0] \$399 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire [2:0] \$4 ;
-  wire \$40 ;
+  wire [32:0] \$40 ;
   wire \$400 ;
-  wire [20:0] \$401 ;
-  wire [21:0] \$402 ;
-  wire [20:0] \$403 ;
-  wire \$404 ;
-  wire [20:0] \$405 ;
-  wire [21:0] \$406 ;
-  wire [18:0] \$407 ;
+  wire [31:0] \$401 ;
+  wire \$402 ;
+  wire [16:0] \$403 ;
+  wire [16:0] \$404 ;
+  wire [23:0] \$405 ;
+  wire \$406 ;
+  wire [15:0] \$407 ;
   wire \$408 ;
-  wire [18:0] \$409 ;
-  wire \$41 ;
-  wire [19:0] \$410 ;
-  wire [19:0] \$411 ;
-  wire [21:0] \$412 ;
-  wire [21:0] \$413 ;
-  wire [24:0] \$414 ;
-  wire [24:0] \$415 ;
+  wire \$409 ;
+  wire [33:0] \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
   wire \$416 ;
-  wire [15:0] \$417 ;
-  wire [15:0] \$418 ;
-  wire [31:0] \$419 ;
-  wire \$42 ;
+  wire [23:0] \$417 ;
+  wire [23:0] \$418 ;
+  wire \$419 ;
+  wire [34:0] \$42 ;
   wire \$420 ;
-  wire [16:0] \$421 ;
-  wire [16:0] \$422 ;
-  wire [23:0] \$423 ;
+  wire \$421 ;
+  reg [15:0] \$422 ;
+  wire \$423 ;
   wire \$424 ;
-  wire [15:0] \$425 ;
-  wire \$426 ;
+  wire \$425 ;
+  wire [31:0] \$426 ;
   wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire [16:0] \$428 ;
+  wire [16:0] \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire [31:0] \$432 ;
+  wire [17:0] \$430 ;
+  wire [33:0] \$431 ;
+  wire [15:0] \$432 ;
   wire \$433 ;
-  wire [16:0] \$434 ;
-  wire [16:0] \$435 ;
-  wire [23:0] \$436 ;
+  wire [17:0] \$434 ;
+  wire [17:0] \$435 ;
+  wire [17:0] \$436 ;
   wire \$437 ;
-  wire [15:0] \$438 ;
-  wire \$439 ;
-  wire [32:0] \$44 ;
-  wire \$440 ;
+  wire [19:0] \$438 ;
+  wire [20:0] \$439 ;
+  wire \$44 ;
+  wire [19:0] \$440 ;
   wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
+  wire [19:0] \$442 ;
+  wire [20:0] \$443 ;
+  wire [17:0] \$444 ;
   wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
+  wire [17:0] \$446 ;
+  wire [18:0] \$447 ;
+  wire [18:0] \$448 ;
+  wire [20:0] \$449 ;
   wire [33:0] \$45 ;
-  wire [23:0] \$450 ;
+  wire [20:0] \$450 ;
   wire [23:0] \$451 ;
-  wire \$452 ;
+  wire [23:0] \$452 ;
   wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  reg [15:0] \$457 ;
+  wire [14:0] \$454 ;
+  wire [14:0] \$455 ;
+  wire [15:0] \$456 ;
+  wire [31:0] \$457 ;
   wire \$458 ;
-  wire \$459 ;
-  wire [34:0] \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire [31:0] \$462 ;
-  wire \$463 ;
-  wire [16:0] \$464 ;
-  wire [16:0] \$465 ;
-  wire [17:0] \$466 ;
-  wire [33:0] \$467 ;
-  wire [15:0] \$468 ;
+  wire [16:0] \$459 ;
+  wire [36:0] \$46 ;
+  wire [16:0] \$460 ;
+  wire [23:0] \$461 ;
+  wire \$462 ;
+  wire [15:0] \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
   wire \$469 ;
   wire \$47 ;
-  wire [17:0] \$470 ;
-  wire [17:0] \$471 ;
-  wire [17:0] \$472 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
   wire \$473 ;
-  wire [19:0] \$474 ;
-  wire [20:0] \$475 ;
-  wire [19:0] \$476 ;
-  wire \$477 ;
-  wire [19:0] \$478 ;
-  wire [20:0] \$479 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire [36:0] \$476 ;
+  wire [15:0] \$477 ;
+  wire [15:0] \$478 ;
+  wire \$479 ;
   wire \$48 ;
-  wire [17:0] \$480 ;
+  wire \$480 ;
   wire \$481 ;
-  wire [17:0] \$482 ;
-  wire [18:0] \$483 ;
-  wire [18:0] \$484 ;
-  wire [20:0] \$485 ;
-  wire [20:0] \$486 ;
-  wire [23:0] \$487 ;
-  wire [23:0] \$488 ;
-  wire \$489 ;
-  wire [33:0] \$49 ;
-  wire [14:0] \$490 ;
-  wire [14:0] \$491 ;
-  wire [15:0] \$492 ;
-  wire [31:0] \$493 ;
-  wire \$494 ;
-  wire [16:0] \$495 ;
-  wire [16:0] \$496 ;
-  wire [23:0] \$497 ;
-  wire \$498 ;
-  wire [15:0] \$499 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire [3:0] \$485 ;
+  wire [3:0] \$486 ;
+  wire [15:0] \$487 ;
+  reg [47:0] \$488 ;
+  reg [1:0] \$489 ;
+  wire \$49 ;
+  reg \$490 ;
+  reg \$491 ;
+  reg \$492 ;
+  reg [2:0] \$493 ;
+  reg [1:0] \$494 ;
+  reg \$495 ;
+  reg \$496 ;
+  reg [32:0] \$497 ;
+  reg [32:0] \$498 ;
+  reg [15:0] \$499 ;
   wire [2:0] \$5 ;
-  wire [36:0] \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  wire \$50 ;
+  reg [15:0] \$500 ;
+  reg [32:0] \$501 ;
+  reg [35:0] \$502 ;
+  reg [31:0] \$503 ;
+  reg [31:0] \$504 ;
+  reg [31:0] \$505 ;
+  reg [31:0] \$506 ;
+  reg [31:0] \$507 ;
+  reg [31:0] \$508 ;
+  reg \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire [36:0] \$516 ;
-  wire [15:0] \$517 ;
-  wire [15:0] \$518 ;
-  wire \$519 ;
+  reg [2:0] \$510 ;
+  reg \$511 ;
+  reg [2:0] \$512 ;
+  reg [15:0] \$513 ;
+  reg \$514 ;
+  reg [15:0] \$515 ;
+  reg [15:0] \$516 ;
+  reg [31:0] \$517 ;
+  reg \$518 ;
+  reg [1:0] \$519 ;
   wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire [3:0] \$527 ;
-  wire [3:0] \$528 ;
-  wire [15:0] \$529 ;
+  reg [31:0] \$520 ;
+  reg [1:0] \$521 ;
+  reg [2:0] \$522 ;
+  reg [31:0] \$523 ;
+  reg \$524 ;
+  reg \$525 ;
   wire \$53 ;
-  reg [47:0] \$530 ;
-  reg [1:0] \$531 ;
-  reg \$532 ;
-  reg \$533 ;
-  reg \$534 ;
-  reg [2:0] \$535 ;
-  reg [1:0] \$536 ;
-  reg \$537 ;
-  reg \$538 ;
-  reg [32:0] \$539 ;
   wire \$54 ;
-  reg [32:0] \$540 ;
-  reg [15:0] \$541 ;
-  reg [15:0] \$542 ;
-  reg [32:0] \$543 ;
-  reg [35:0] \$544 ;
-  reg [31:0] \$545 ;
-  reg [31:0] \$546 ;
-  reg [31:0] \$547 ;
-  reg [31:0] \$548 ;
-  reg [31:0] \$549 ;
-  wire \$55 ;
-  reg [31:0] \$550 ;
-  reg [2:0] \$551 ;
-  reg \$552 ;
-  reg \$553 ;
-  reg [2:0] \$554 ;
-  reg [15:0] \$555 ;
-  reg \$556 ;
-  reg [15:0] \$557 ;
-  reg [15:0] \$558 ;
-  reg [31:0] \$559 ;
+  wire [1:0] \$55 ;
   wire \$56 ;
-  reg \$560 ;
-  reg [1:0] \$561 ;
-  reg [31:0] \$562 ;
-  reg [1:0] \$563 ;
-  reg [2:0] \$564 ;
-  reg \$565 ;
-  reg [31:0] \$566 ;
-  reg \$567 ;
-  reg \$568 ;
   wire \$57 ;
   wire \$58 ;
-  wire [1:0] \$59 ;
+  wire \$59 ;
   reg [1:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
+  wire [2:0] \$60 ;
+  wire [32:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [2:0] \$64 ;
-  wire [32:0] \$65 ;
+  wire \$64 ;
+  wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$71 ;
+  wire [1:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [1:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
+  wire \$75 ;
+  wire [2:0] \$76 ;
+  wire [32:0] \$77 ;
+  wire [32:0] \$78 ;
   wire \$79 ;
   wire [1:0] \$8 ;
-  wire [2:0] \$80 ;
-  wire [32:0] \$81 ;
-  wire [32:0] \$82 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [1:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [1:0] \$89 ;
+  wire [2:0] \$89 ;
   wire [1:0] \$9 ;
-  wire \$90 ;
+  wire [32:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire [2:0] \$93 ;
-  wire [32:0] \$94 ;
+  wire \$93 ;
+  wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire \$98 ;
+  wire [1:0] \$98 ;
   wire \$99 ;
-  reg [2:0] \$like  = 3'h0;
-  reg [1:0] \$like$37  = 2'h0;
-  wire [-1:0] \$like$38 ;
-  reg \$like$41  = 1'h0;
-  reg \$signal  = 1'h0;
   wire [2:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$101 ;
-  wire [1:0] \$signature__addr$102 ;
-  wire [1:0] \$signature__addr$148 ;
-  wire [1:0] \$signature__addr$149 ;
-  wire [1:0] \$signature__addr$180 ;
-  wire [1:0] \$signature__addr$181 ;
-  (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$93 ;
-  wire [2:0] \$signature__addr$94 ;
+  wire [1:0] \$signature__addr$106 ;
+  wire [1:0] \$signature__addr$107 ;
+  wire [1:0] \$signature__addr$153 ;
+  wire [1:0] \$signature__addr$154 ;
+  wire [1:0] \$signature__addr$187 ;
+  wire [1:0] \$signature__addr$188 ;
+  wire [2:0] \$signature__addr$99 ;
   wire [5:0] \$signature__data ;
-  wire [5:0] \$signature__data$103 ;
-  wire [31:0] \$signature__data$104 ;
-  wire [47:0] \$signature__data$124 ;
-  wire [15:0] \$signature__data$150 ;
-  wire [15:0] \$signature__data$160 ;
-  wire [23:0] \$signature__data$163 ;
-  wire [31:0] \$signature__data$182 ;
-  wire [15:0] \$signature__data$183 ;
+  wire [5:0] \$signature__data$109 ;
+  wire [31:0] \$signature__data$110 ;
+  wire [47:0] \$signature__data$130 ;
+  wire [15:0] \$signature__data$156 ;
+  wire [23:0] \$signature__data$169 ;
+  wire [31:0] \$signature__data$189 ;
+  wire [15:0] \$signature__data$190 ;
   wire \$signature__en ;
   reg base_pending = 1'h1;
   output busy;
@@ -609,19 +558,19 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg clearing = 1'h1;
   input clk;
   wire clk;
+  wire code_advance;
   reg [31:0] code_lfsr = 32'd44257;
-  reg code_sub = 1'h0;
   output [15:0] cost;
   reg [15:0] cost = 16'h0000;
   output [15:0] cost0;
   reg [15:0] cost0 = 16'h0000;
   reg [35:0] cost_acc = 36'h000000000;
+  wire [15:0] ct;
   (* init = 16'h0000 *)
   wire [15:0] ct_reg;
   wire [15:0] ct_sat;
   wire ct_sat_hi;
   wire ct_sat_lo;
-  wire [15:0] ct_val;
   wire [16:0] ct_wide;
   output [15:0] ctilde;
   reg [15:0] ctilde = 16'h0000;
@@ -632,21 +581,29 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   output done;
   wire done;
   wire [16:0] err0;
+  reg [2:0] fsm_state = 3'h0;
   wire [1:0] g_wr__addr;
-  wire [1:0] \g_wr__addr$174 ;
+  wire [1:0] \g_wr__addr$180 ;
   wire [47:0] g_wr__data;
-  wire [23:0] \g_wr__data$175 ;
+  wire [23:0] \g_wr__data$181 ;
   wire g_wr__en;
-  wire \g_wr__en$176 ;
+  wire \g_wr__en$182 ;
   reg [15:0] h1_0 = 16'h0000;
   reg [15:0] h1_1 = 16'h0000;
   reg [1:0] ic = 2'h0;
   wire [-1:0] ig;
+  wire in_clear;
+  wire in_cost;
+  wire in_ct;
+  wire in_idle;
+  wire in_next;
+  wire in_pass;
+  wire in_sweep_only;
   wire issuing;
   wire [1:0] key_rd__addr;
-  wire [1:0] \key_rd__addr$147 ;
+  wire [1:0] \key_rd__addr$155 ;
   wire [65:0] key_rd__data;
-  wire [32:0] \key_rd__data$151 ;
+  wire [32:0] \key_rd__data$157 ;
   reg [32:0] l0_acc0 = 33'h000000000;
   reg [32:0] l0_acc1 = 33'h000000000;
   wire [15:0] l0_h0;
@@ -746,9 +703,14 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire rst;
   input run;
   wire run;
+  reg [1:0] s1_c = 2'h0;
+  wire [-1:0] s1_g;
   reg s1_last = 1'h0;
   reg s1_layer = 1'h0;
+  reg [2:0] s1_row = 3'h0;
+  reg s1_valid = 1'h0;
   wire [-1:0] s2_g;
+  reg s2_layer = 1'h0;
   reg s2_valid = 1'h0;
   reg [1:0] sample = 2'h0;
   output [31:0] sat_act;
@@ -766,22 +728,24 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   output [31:0] sat_z;
   reg [31:0] sat_z = 32'd0;
   reg sel_d = 1'h0;
-  reg [2:0] state = 3'h0;
   output [31:0] step_count;
   reg [31:0] step_count = 32'd0;
   input [31:0] step_limit;
   wire [31:0] step_limit;
   reg [2:0] t = 3'h0;
+  (* init = 2'h0 *)
+  wire [1:0] t_rd__addr;
+  wire [15:0] t_rd__data;
   wire [1:0] t_wr__addr;
   wire [15:0] t_wr__data;
   wire t_wr__en;
   reg [1:0] th_cnt = 2'h0;
   wire [1:0] th_wr__addr;
-  wire [1:0] \th_wr__addr$171 ;
+  wire [1:0] \th_wr__addr$177 ;
   wire [31:0] th_wr__data;
-  wire [15:0] \th_wr__data$172 ;
+  wire [15:0] \th_wr__data$178 ;
   wire th_wr__en;
-  wire \th_wr__en$173 ;
+  wire \th_wr__en$179 ;
   output [31:0] update_count;
   reg [31:0] update_count = 32'd0;
   output updated;
@@ -796,13 +760,13 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   always @(posedge clk) begin
     if (g_wr__en)
-      g0[\$like [1:0]] <= { \$451 , \$450  };
+      g0[s1_row[1:0]] <= { \$418 , \$417  };
   end
   reg [47:0] _0_;
   always @(posedge clk) begin
     _0_ <= g0[t[1:0]];
   end
-  assign \$signature__data$124  = _0_;
+  assign \$signature__data$130  = _0_;
   reg [23:0] g1 [2:0];
   initial begin
     g1[0] = 24'h000000;
@@ -810,14 +774,14 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     g1[2] = 24'h000000;
   end
   always @(posedge clk) begin
-    if (\g_wr__en$176 )
-      g1[\$like [1:0]] <= \g_wr__data$175 ;
+    if (\g_wr__en$182 )
+      g1[s1_row[1:0]] <= \g_wr__data$181 ;
   end
   reg [23:0] _1_;
   always @(posedge clk) begin
     _1_ <= g1[t[1:0]];
   end
-  assign \$signature__data$163  = _1_;
+  assign \$signature__data$169  = _1_;
   reg [65:0] key0 [2:0];
   initial begin
     key0[0] = 66'h00000004e0000000f;
@@ -839,7 +803,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   always @(posedge clk) begin
     _3_ <= key1[t[1:0]];
   end
-  assign \key_rd__data$151  = _3_;
+  assign \key_rd__data$157  = _3_;
   reg [15:0] t_mem [3:0];
   initial begin
     t_mem[0] = 16'h1000;
@@ -855,7 +819,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   always @(posedge clk) begin
     _4_ <= t_mem[sample];
   end
-  assign \$signature__data$160  = _4_;
+  assign t_rd__data = _4_;
   reg [31:0] theta0 [2:0];
   initial begin
     theta0[0] = 32'd60752054;
@@ -864,16 +828,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   always @(posedge clk) begin
     if (th_wr__en)
-      theta0[\$like [1:0]] <= { l0_u1_tnext, l0_u0_tnext };
+      theta0[s1_row[1:0]] <= { l0_u1_tnext, l0_u0_tnext };
   end
   reg [31:0] _5_;
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _5_ <= theta0[\$527 [1:0]];
+    _5_ <= theta0[\$485 [1:0]];
     _6_ <= theta0[t[1:0]];
   end
-  assign \$signature__data$182  = _5_;
-  assign \$signature__data$104  = _6_;
+  assign \$signature__data$189  = _5_;
+  assign \$signature__data$110  = _6_;
   reg [15:0] theta1 [2:0];
   initial begin
     theta1[0] = 16'hfcf8;
@@ -881,17 +845,17 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     theta1[2] = 16'h0000;
   end
   always @(posedge clk) begin
-    if (\th_wr__en$173 )
-      theta1[\$like [1:0]] <= l1_u0_tnext;
+    if (\th_wr__en$179 )
+      theta1[s1_row[1:0]] <= l1_u0_tnext;
   end
   reg [15:0] _7_;
   reg [15:0] _8_;
   always @(posedge clk) begin
-    _7_ <= theta1[\$528 [1:0]];
+    _7_ <= theta1[\$486 [1:0]];
     _8_ <= theta1[t[1:0]];
   end
-  assign \$signature__data$183  = _7_;
-  assign \$signature__data$150  = _8_;
+  assign \$signature__data$190  = _7_;
+  assign \$signature__data$156  = _8_;
   reg [5:0] x_mem [7:0];
   initial begin
     x_mem[0] = 6'h10;
@@ -909,247 +873,168 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   reg [5:0] _9_;
   always @(posedge clk) begin
-    _9_ <= x_mem[\$348 [2:0]];
+    _9_ <= x_mem[\$321 [2:0]];
   end
-  assign \$signature__data$103  = _9_;
-  assign \$417  = 14'h2000 - \$415 [14:0];
-  assign \$418  = \$416  ? \$417  : { 1'h0, \$415 [14:0] };
-  assign l0_h1 = $signed(\$418 [14:0]) - $signed(14'h1000);
-  assign \$419  = code_lfsr & key_rd__data[32:1];
-  assign \$420  = ^ \$419 ;
-  assign \$421  = - $signed(ctilde);
-  assign \$422  = \$420  ? \$421  : { ctilde[15], ctilde };
-  assign l0_sct0 = key_rd__data[0] ? \$422  : 17'h00000;
-  assign l0_u0_gsum = $signed(\$signature__data$124 [23:0]) + $signed(l0_sct0);
-  assign l0_u0_gsat_hi = $signed(l0_u0_gsum) > $signed(24'h7fffff);
-  assign l0_u0_gsat_lo = $signed(l0_u0_gsum) < $signed(24'h800000);
-  assign \$423  = l0_u0_gsat_lo ? 24'h800000 : l0_u0_gsum[23:0];
-  assign l0_u0_gsat = l0_u0_gsat_hi ? 24'h7fffff : \$423 ;
-  assign \$424  = ~ clearing;
-  assign l0_u0_gacc = clearing ? \$signature__data$124 [23:0] : l0_u0_gsat;
-  assign l0_u0_tdiff = $signed(\$signature__data$104 [15:0]) - $signed(l0_u0_gacc);
-  assign l0_u0_tsat_hi = $signed(l0_u0_tdiff) > $signed(16'h7fff);
-  assign l0_u0_tsat_lo = $signed(l0_u0_tdiff) < $signed(16'h8000);
-  assign \$425  = l0_u0_tsat_lo ? 16'h8000 : l0_u0_tdiff[15:0];
-  assign l0_u0_tsat = l0_u0_tsat_hi ? 16'h7fff : \$425 ;
-  assign \$426  = th_cnt == 2'h3;
-  assign \$427  = ~ clearing;
-  assign \$428  = \$426  & \$427 ;
-  assign l0_u0_tnext = \$428  ? l0_u0_tsat : \$signature__data$104 [15:0];
-  assign \$429  = th_cnt == 2'h3;
-  assign \$430  = ~ clearing;
-  assign \$431  = \$429  & \$430 ;
-  assign l0_u0_gnext = \$431  ? 24'h000000 : l0_u0_gacc;
-  assign \$432  = code_lfsr & key_rd__data[65:34];
-  assign \$433  = ^ \$432 ;
-  assign \$434  = - $signed(ctilde);
-  assign \$435  = \$433  ? \$434  : { ctilde[15], ctilde };
-  assign l0_sct1 = key_rd__data[33] ? \$435  : 17'h00000;
-  assign l0_u1_gsum = $signed(\$signature__data$124 [47:24]) + $signed(l0_sct1);
-  assign l0_u1_gsat_hi = $signed(l0_u1_gsum) > $signed(24'h7fffff);
-  assign l0_u1_gsat_lo = $signed(l0_u1_gsum) < $signed(24'h800000);
-  assign \$436  = l0_u1_gsat_lo ? 24'h800000 : l0_u1_gsum[23:0];
-  assign l0_u1_gsat = l0_u1_gsat_hi ? 24'h7fffff : \$436 ;
-  assign \$437  = ~ clearing;
-  assign l0_u1_gacc = clearing ? \$signature__data$124 [47:24] : l0_u1_gsat;
-  assign l0_u1_tdiff = $signed(\$signature__data$104 [31:16]) - $signed(l0_u1_gacc);
-  assign l0_u1_tsat_hi = $signed(l0_u1_tdiff) > $signed(16'h7fff);
-  assign l0_u1_tsat_lo = $signed(l0_u1_tdiff) < $signed(16'h8000);
-  assign \$438  = l0_u1_tsat_lo ? 16'h8000 : l0_u1_tdiff[15:0];
-  assign l0_u1_tsat = l0_u1_tsat_hi ? 16'h7fff : \$438 ;
-  assign \$439  = th_cnt == 2'h3;
-  assign \$440  = ~ clearing;
-  assign \$441  = \$439  & \$440 ;
-  assign l0_u1_tnext = \$441  ? l0_u1_tsat : \$signature__data$104 [31:16];
-  assign \$442  = th_cnt == 2'h3;
-  assign \$443  = ~ clearing;
-  assign \$444  = \$442  & \$443 ;
-  assign l0_u1_gnext = \$444  ? 24'h000000 : l0_u1_gacc;
-  assign \$445  = ! s1_layer;
-  assign \$446  = \$signal  & \$445 ;
-  assign \$447  = state == 3'h5;
-  assign \$448  = ! state;
-  assign \$449  = \$447  | \$448 ;
-  assign th_wr__en = \$446  & \$449 ;
-  assign \$450  = clearing ? 24'h000000 : l0_u0_gnext;
-  assign \$451  = clearing ? 24'h000000 : l0_u1_gnext;
-  assign \$452  = ! s1_layer;
-  assign \$453  = \$signal  & \$452 ;
-  assign \$454  = state == 3'h5;
-  assign \$455  = ! state;
-  assign \$456  = \$454  | \$455 ;
-  assign g_wr__en = \$453  & \$456 ;
-  assign l1_in0 = s1_last ? 17'h01000 : { \$457 [15], \$457  };
-  assign \$458  = state == 2'h2;
-  assign \$459  = ~ base_pending;
-  assign \$460  = \$458  & \$459 ;
-  assign \$461  = \$460  & \key_rd__data$151 [0];
-  assign \$462  = code_lfsr & \key_rd__data$151 [32:1];
-  assign \$463  = ^ \$462 ;
-  assign \$464  = \$463  ? 17'h1fff0 : 17'h00010;
-  assign \$465  = \$461  ? \$464  : 17'h00000;
-  assign \$466  = $signed(\$signature__data$150 ) + $signed(\$465 );
-  assign \$467  = $signed(l1_acc0) + $signed(13'h0800);
+  assign \$signature__data$109  = _9_;
   assign l1_z0_hi = $signed(l1_zw0) > $signed(16'h7fff);
   assign l1_z0_lo = $signed(l1_zw0) < $signed(16'h8000);
-  assign \$468  = l1_z0_lo ? 16'h8000 : l1_zw0[15:0];
-  assign l1_z0 = l1_z0_hi ? 16'h7fff : \$468 ;
-  assign \$469  = $signed(l1_z0) < $signed(1'h0);
-  assign \$470  = - $signed(l1_z0);
-  assign \$471  = \$469  ? \$470  : { l1_z0[15], l1_z0[15], l1_z0 };
-  assign \$473  = \$472  < 11'h400;
-  assign \$475  = \$474  + 15'h4000;
-  assign \$477  = \$476  < 15'h4c00;
-  assign \$479  = \$478  + 15'h5000;
-  assign \$481  = \$480  < 13'h1400;
-  assign \$483  = \$482  + 15'h6c00;
-  assign \$484  = \$481  ? \$483  : 19'h08000;
-  assign \$485  = \$477  ? \$479  : { 2'h0, \$484  };
-  assign \$486  = \$473  ? \$475  : \$485 ;
-  assign \$487  = \$486  + 3'h4;
-  assign \$489  = $signed(l1_z0) < $signed(1'h0);
-  assign \$490  = 13'h1000 - \$488 [13:0];
-  assign \$491  = \$489  ? \$490  : { 1'h0, \$488 [13:0] };
-  assign err0 = $signed(\$491 [13:0]) - $signed(\$492 );
-  assign \$493  = code_lfsr & \key_rd__data$151 [32:1];
-  assign \$494  = ^ \$493 ;
-  assign \$495  = - $signed(ctilde);
-  assign \$496  = \$494  ? \$495  : { ctilde[15], ctilde };
-  assign l1_sct0 = \key_rd__data$151 [0] ? \$496  : 17'h00000;
-  assign l1_u0_gsum = $signed(\$signature__data$163 ) + $signed(l1_sct0);
+  assign \$432  = l1_z0_lo ? 16'h8000 : l1_zw0[15:0];
+  assign l1_z0 = l1_z0_hi ? 16'h7fff : \$432 ;
+  assign \$433  = $signed(l1_z0) < $signed(1'h0);
+  assign \$434  = - $signed(l1_z0);
+  assign \$435  = \$433  ? \$434  : { l1_z0[15], l1_z0[15], l1_z0 };
+  assign \$437  = \$436  < 11'h400;
+  assign \$439  = \$438  + 15'h4000;
+  assign \$441  = \$440  < 15'h4c00;
+  assign \$443  = \$442  + 15'h5000;
+  assign \$445  = \$444  < 13'h1400;
+  assign \$447  = \$446  + 15'h6c00;
+  assign \$448  = \$445  ? \$447  : 19'h08000;
+  assign \$449  = \$441  ? \$443  : { 2'h0, \$448  };
+  assign \$450  = \$437  ? \$439  : \$449 ;
+  assign \$451  = \$450  + 3'h4;
+  assign \$453  = $signed(l1_z0) < $signed(1'h0);
+  assign \$454  = 13'h1000 - \$452 [13:0];
+  assign \$455  = \$453  ? \$454  : { 1'h0, \$452 [13:0] };
+  assign err0 = $signed(\$455 [13:0]) - $signed(\$456 );
+  assign \$457  = code_lfsr & \key_rd__data$157 [32:1];
+  assign \$458  = ^ \$457 ;
+  assign \$459  = - $signed(ctilde);
+  assign \$460  = \$458  ? \$459  : { ctilde[15], ctilde };
+  assign l1_sct0 = \key_rd__data$157 [0] ? \$460  : 17'h00000;
+  assign l1_u0_gsum = $signed(\$signature__data$169 ) + $signed(l1_sct0);
   assign l1_u0_gsat_hi = $signed(l1_u0_gsum) > $signed(24'h7fffff);
   assign l1_u0_gsat_lo = $signed(l1_u0_gsum) < $signed(24'h800000);
-  assign \$497  = l1_u0_gsat_lo ? 24'h800000 : l1_u0_gsum[23:0];
-  assign l1_u0_gsat = l1_u0_gsat_hi ? 24'h7fffff : \$497 ;
-  assign \$498  = ~ clearing;
-  assign l1_u0_gacc = clearing ? \$signature__data$163  : l1_u0_gsat;
-  assign l1_u0_tdiff = $signed(\$signature__data$150 ) - $signed(l1_u0_gacc);
+  assign \$461  = l1_u0_gsat_lo ? 24'h800000 : l1_u0_gsum[23:0];
+  assign l1_u0_gsat = l1_u0_gsat_hi ? 24'h7fffff : \$461 ;
+  assign \$462  = ~ clearing;
+  assign l1_u0_gacc = clearing ? \$signature__data$169  : l1_u0_gsat;
+  assign l1_u0_tdiff = $signed(\$signature__data$156 ) - $signed(l1_u0_gacc);
   assign l1_u0_tsat_hi = $signed(l1_u0_tdiff) > $signed(16'h7fff);
   assign l1_u0_tsat_lo = $signed(l1_u0_tdiff) < $signed(16'h8000);
-  assign \$499  = l1_u0_tsat_lo ? 16'h8000 : l1_u0_tdiff[15:0];
-  assign l1_u0_tsat = l1_u0_tsat_hi ? 16'h7fff : \$499 ;
-  assign \$500  = th_cnt == 2'h3;
-  assign \$501  = ~ clearing;
-  assign \$502  = \$500  & \$501 ;
-  assign l1_u0_tnext = \$502  ? l1_u0_tsat : \$signature__data$150 ;
-  assign \$503  = th_cnt == 2'h3;
-  assign \$504  = ~ clearing;
-  assign \$505  = \$503  & \$504 ;
-  assign l1_u0_gnext = \$505  ? 24'h000000 : l1_u0_gacc;
-  assign \$507  = \$signal  & \$506 ;
-  assign \$508  = state == 3'h5;
-  assign \$509  = ! state;
-  assign \$510  = \$508  | \$509 ;
-  assign \th_wr__en$173  = \$507  & \$510 ;
-  assign \g_wr__data$175  = clearing ? 24'h000000 : l1_u0_gnext;
-  assign \$512  = \$signal  & \$511 ;
-  assign \$513  = state == 3'h5;
-  assign \$514  = ! state;
-  assign \$515  = \$513  | \$514 ;
-  assign \g_wr__en$176  = \$512  & \$515 ;
-  assign \$516  = $signed(cost_acc) + $signed(11'h200);
+  assign \$463  = l1_u0_tsat_lo ? 16'h8000 : l1_u0_tdiff[15:0];
+  assign l1_u0_tsat = l1_u0_tsat_hi ? 16'h7fff : \$463 ;
+  assign \$464  = th_cnt == 2'h3;
+  assign \$465  = ~ clearing;
+  assign \$466  = \$464  & \$465 ;
+  assign l1_u0_tnext = \$466  ? l1_u0_tsat : \$signature__data$156 ;
+  assign \$467  = th_cnt == 2'h3;
+  assign \$468  = ~ clearing;
+  assign \$469  = \$467  & \$468 ;
+  assign l1_u0_gnext = \$469  ? 24'h000000 : l1_u0_gacc;
+  assign \$471  = s1_valid & \$470 ;
+  assign \$472  = in_sweep_only | in_clear;
+  assign \th_wr__en$179  = \$471  & \$472 ;
+  assign \g_wr__data$181  = clearing ? 24'h000000 : l1_u0_gnext;
+  assign \$474  = s1_valid & \$473 ;
+  assign \$475  = in_sweep_only | in_clear;
+  assign \g_wr__en$182  = \$474  & \$475 ;
+  assign \$476  = $signed(cost_acc) + $signed(11'h200);
   assign c_val_hi = $signed(c_wide) > $signed(16'h7fff);
   assign c_val_lo = $signed(c_wide) < $signed(16'h8000);
-  assign \$517  = c_val_lo ? 16'h8000 : c_wide[15:0];
-  assign c_val = c_val_hi ? 16'h7fff : \$517 ;
+  assign \$477  = c_val_lo ? 16'h8000 : c_wide[15:0];
+  assign c_val = c_val_hi ? 16'h7fff : \$477 ;
   assign ct_wide = $signed(cost) - $signed(cost0);
   assign ct_sat_hi = $signed(ct_wide) > $signed(16'h7fff);
   assign ct_sat_lo = $signed(ct_wide) < $signed(16'h8000);
-  assign \$518  = ct_sat_lo ? 16'h8000 : ct_wide[15:0];
-  assign ct_val = ct_sat_hi ? 16'h7fff : \$518 ;
-  assign \$519  = state != 1'h1;
-  assign \$520  = | state;
-  assign busy = \$519  & \$520 ;
-  assign \$521  = state == 1'h1;
-  assign \$522  = | step_limit;
-  assign \$523  = step_count >= step_limit;
-  assign \$524  = \$522  & \$523 ;
-  assign done = \$521  & \$524 ;
-  assign \$525  = state == 3'h6;
-  assign \$526  = th_cnt == 2'h3;
-  assign updated = \$525  & \$526 ;
-  assign \$527  = param_row - 1'h0;
-  assign \$528  = param_row - 2'h3;
-  assign \$1171  = lane_d * 5'h10;
-  assign \$529  = \$signature__data$182  >> \$1171 ;
+  assign \$478  = ct_sat_lo ? 16'h8000 : ct_wide[15:0];
+  assign ct = ct_sat_hi ? 16'h7fff : \$478 ;
+  assign \$479  = ~ in_idle;
+  assign \$480  = ~ in_clear;
+  assign busy = \$479  & \$480 ;
+  assign \$481  = | step_limit;
+  assign \$482  = step_count >= step_limit;
+  assign \$483  = \$481  & \$482 ;
+  assign done = in_idle & \$483 ;
+  assign \$484  = th_cnt == 2'h3;
+  assign updated = code_advance & \$484 ;
+  assign \$485  = param_row - 1'h0;
+  assign \$486  = param_row - 2'h3;
+  assign \$1086  = lane_d * 5'h10;
+  assign \$487  = \$signature__data$189  >> \$1086 ;
+  assign in_clear = ! fsm_state;
+  assign in_idle = fsm_state == 1'h1;
+  assign in_pass = fsm_state == 2'h2;
+  assign in_cost = fsm_state == 2'h3;
+  assign in_ct = fsm_state == 3'h4;
+  assign in_sweep_only = fsm_state == 3'h5;
+  assign code_advance = fsm_state == 3'h6;
   always @(posedge clk)
-    cycle <= \$530 ;
+    cycle <= \$488 ;
   always @(posedge clk)
-    ic <= \$531 ;
+    ic <= \$489 ;
   always @(posedge clk)
-    \$signal  <= \$532 ;
+    s1_valid <= \$490 ;
   always @(posedge clk)
-    s1_last <= \$533 ;
+    s1_last <= \$491 ;
   always @(posedge clk)
-    s1_layer <= \$534 ;
+    s1_layer <= \$492 ;
   always @(posedge clk)
-    \$like  <= \$535 ;
+    s1_row <= \$493 ;
   always @(posedge clk)
-    \$like$37  <= \$536 ;
+    s1_c <= \$494 ;
   always @(posedge clk)
-    s2_valid <= \$537 ;
+    s2_valid <= \$495 ;
   always @(posedge clk)
-    \$like$41  <= \$538 ;
+    s2_layer <= \$496 ;
   always @(posedge clk)
-    l0_acc0 <= \$539 ;
+    l0_acc0 <= \$497 ;
   always @(posedge clk)
-    l0_acc1 <= \$540 ;
+    l0_acc1 <= \$498 ;
   always @(posedge clk)
-    h1_0 <= \$541 ;
+    h1_0 <= \$499 ;
   always @(posedge clk)
-    h1_1 <= \$542 ;
+    h1_1 <= \$500 ;
   always @(posedge clk)
-    l1_acc0 <= \$543 ;
+    l1_acc0 <= \$501 ;
   always @(posedge clk)
-    cost_acc <= \$544 ;
+    cost_acc <= \$502 ;
   always @(posedge clk)
-    sat_z <= \$545 ;
+    sat_z <= \$503 ;
   always @(posedge clk)
-    sat_act <= \$546 ;
+    sat_act <= \$504 ;
   always @(posedge clk)
-    sat_g <= \$547 ;
+    sat_g <= \$505 ;
   always @(posedge clk)
-    sat_theta <= \$548 ;
+    sat_theta <= \$506 ;
   always @(posedge clk)
-    sat_cost <= \$549 ;
+    sat_cost <= \$507 ;
   always @(posedge clk)
-    sat_ctilde <= \$550 ;
+    sat_ctilde <= \$508 ;
   always @(posedge clk)
-    state <= \$551 ;
+    clearing <= \$509 ;
   always @(posedge clk)
-    clearing <= \$552 ;
+    fsm_state <= \$510 ;
   always @(posedge clk)
-    layer <= \$553 ;
+    layer <= \$511 ;
   always @(posedge clk)
-    t <= \$554 ;
+    t <= \$512 ;
   always @(posedge clk)
-    cost0 <= \$555 ;
+    cost0 <= \$513 ;
   always @(posedge clk)
-    base_pending <= \$556 ;
+    base_pending <= \$514 ;
   always @(posedge clk)
-    cost <= \$557 ;
+    cost <= \$515 ;
   always @(posedge clk)
-    ctilde <= \$558 ;
+    ctilde <= \$516 ;
   always @(posedge clk)
-    step_count <= \$559 ;
+    step_count <= \$517 ;
   always @(posedge clk)
-    x_cnt <= \$560 ;
+    x_cnt <= \$518 ;
   always @(posedge clk)
-    th_cnt <= \$561 ;
+    th_cnt <= \$519 ;
   always @(posedge clk)
-    update_count <= \$562 ;
+    update_count <= \$520 ;
   always @(posedge clk)
-    sample <= \$563 ;
+    sample <= \$521 ;
   always @(posedge clk)
-    x_base <= \$564 ;
+    x_base <= \$522 ;
   always @(posedge clk)
-    code_sub <= \$565 ;
+    code_lfsr <= \$523 ;
   always @(posedge clk)
-    code_lfsr <= \$566 ;
+    lane_d <= \$524 ;
   always @(posedge clk)
-    lane_d <= \$567 ;
-  always @(posedge clk)
-    sel_d <= \$568 ;
+    sel_d <= \$525 ;
   assign \$1  = cycle + 1'h1;
   assign \$3  = \$2  == ic;
   assign \$4  = ic + 1'h1;
@@ -1157,754 +1042,824 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$7  = \$6  == ic;
   assign \$9  = \$7  ? 2'h1 : 2'h0;
   assign \$11  = \$10  == ic;
-  assign \$12  = \$signal  & s1_last;
-  assign \$13  = state == 2'h2;
-  assign \$14  = \$12  & \$13 ;
-  assign \$15  = ! s1_layer;
-  assign \$16  = \$signal  & \$15 ;
-  assign \$17  = state == 2'h2;
-  assign \$18  = \$16  & \$17 ;
-  assign \$19  = ! \$like$37 ;
-  assign \$20  = \$19  ? 33'h000000000 : l0_acc0;
-  assign \$21  = $signed(\$359 [16:0]) * $signed(l0_in0);
-  assign \$22  = $signed(\$20 ) + $signed(\$21 );
-  assign \$23  = ! s1_layer;
-  assign \$24  = \$signal  & \$23 ;
-  assign \$25  = state == 2'h2;
-  assign \$26  = \$24  & \$25 ;
-  assign \$27  = ! \$like$37 ;
-  assign \$28  = \$27  ? 33'h000000000 : l0_acc1;
-  assign \$29  = $signed(\$368 [16:0]) * $signed(l0_in0);
-  assign \$30  = $signed(\$28 ) + $signed(\$29 );
-  assign \$31  = ! \$like$41 ;
-  assign \$32  = s2_valid & \$31 ;
-  assign \$35  = ! \$like$41 ;
-  assign \$36  = s2_valid & \$35 ;
-  assign \$40  = \$signal  & \$39 ;
-  assign \$41  = state == 2'h2;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = ! \$like$37 ;
-  assign \$44  = \$43  ? 33'h000000000 : l1_acc0;
-  assign \$45  = $signed(\$466 [16:0]) * $signed(l1_in0);
-  assign \$46  = $signed(\$44 ) + $signed(\$45 );
+  assign \$12  = s1_valid & s1_last;
+  assign \$13  = \$12  & in_pass;
+  assign \$14  = ! s1_layer;
+  assign \$15  = s1_valid & \$14 ;
+  assign \$16  = \$15  & in_pass;
+  assign \$17  = ! s1_c;
+  assign \$18  = \$17  ? 33'h000000000 : l0_acc0;
+  assign \$19  = $signed(\$329 [16:0]) * $signed(l0_in0);
+  assign \$20  = $signed(\$18 ) + $signed(\$19 );
+  assign \$21  = ! s1_layer;
+  assign \$22  = s1_valid & \$21 ;
+  assign \$23  = \$22  & in_pass;
+  assign \$24  = ! s1_c;
+  assign \$25  = \$24  ? 33'h000000000 : l0_acc1;
+  assign \$26  = $signed(\$337 [16:0]) * $signed(l0_in0);
+  assign \$27  = $signed(\$25 ) + $signed(\$26 );
+  assign \$28  = ! s2_layer;
+  assign \$29  = s2_valid & \$28 ;
+  assign \$32  = ! s2_layer;
+  assign \$33  = s2_valid & \$32 ;
+  assign \$37  = s1_valid & \$36 ;
+  assign \$38  = \$37  & in_pass;
+  assign \$39  = ! s1_c;
+  assign \$40  = \$39  ? 33'h000000000 : l1_acc0;
+  assign \$41  = $signed(\$430 [16:0]) * $signed(l1_in0);
+  assign \$42  = $signed(\$40 ) + $signed(\$41 );
+  assign \$44  = s2_valid & \$43 ;
+  assign \$45  = $signed(err0) * $signed(err0);
+  assign \$46  = $signed(cost_acc) + $signed(\$45 );
+  assign \$47  = ! s2_layer;
   assign \$48  = s2_valid & \$47 ;
-  assign \$49  = $signed(err0) * $signed(err0);
-  assign \$50  = $signed(cost_acc) + $signed(\$49 );
-  assign \$51  = ! \$like$41 ;
+  assign \$49  = l0_z0_hi | l0_z0_lo;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = ! s2_layer;
   assign \$52  = s2_valid & \$51 ;
-  assign \$53  = l0_z0_hi | l0_z0_lo;
+  assign \$53  = l0_z1_hi | l0_z1_lo;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = ! \$like$41 ;
-  assign \$56  = s2_valid & \$55 ;
-  assign \$57  = l0_z1_hi | l0_z1_lo;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$54  + \$58 ;
-  assign \$61  = s2_valid & \$60 ;
-  assign \$62  = l1_z0_hi | l1_z0_lo;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = \$59  + \$63 ;
-  assign \$65  = sat_z + \$64 ;
-  assign \$66  = \$65  > 32'd4294967295;
-  assign \$67  = ! \$like$41 ;
+  assign \$55  = \$50  + \$54 ;
+  assign \$57  = s2_valid & \$56 ;
+  assign \$58  = l1_z0_hi | l1_z0_lo;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = \$55  + \$59 ;
+  assign \$61  = sat_z + \$60 ;
+  assign \$62  = \$61  > 32'd4294967295;
+  assign \$63  = ! s2_layer;
+  assign \$64  = s2_valid & \$63 ;
+  assign \$65  = l0_z0_hi | l0_z0_lo;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = ! s2_layer;
   assign \$68  = s2_valid & \$67 ;
-  assign \$69  = l0_z0_hi | l0_z0_lo;
+  assign \$69  = l0_z1_hi | l0_z1_lo;
   assign \$70  = \$68  & \$69 ;
-  assign \$71  = ! \$like$41 ;
-  assign \$72  = s2_valid & \$71 ;
-  assign \$73  = l0_z1_hi | l0_z1_lo;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = \$70  + \$74 ;
-  assign \$77  = s2_valid & \$76 ;
-  assign \$78  = l1_z0_hi | l1_z0_lo;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = \$75  + \$79 ;
-  assign \$81  = sat_z + \$80 ;
-  assign \$82  = \$66  ? 33'h0ffffffff : \$81 ;
-  assign \$83  = ! \$like$41 ;
-  assign \$84  = s2_valid & \$83 ;
-  assign \$86  = ! \$like$41 ;
+  assign \$71  = \$66  + \$70 ;
+  assign \$73  = s2_valid & \$72 ;
+  assign \$74  = l1_z0_hi | l1_z0_lo;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = \$71  + \$75 ;
+  assign \$77  = sat_z + \$76 ;
+  assign \$78  = \$62  ? 33'h0ffffffff : \$77 ;
+  assign \$79  = ! s2_layer;
+  assign \$80  = s2_valid & \$79 ;
+  assign \$82  = ! s2_layer;
+  assign \$83  = s2_valid & \$82 ;
   assign \$87  = s2_valid & \$86 ;
-  assign \$91  = s2_valid & \$90 ;
-  assign \$94  = sat_act + 3'h0;
-  assign \$95  = \$94  > 32'd4294967295;
-  assign \$96  = ! \$like$41 ;
-  assign \$97  = s2_valid & \$96 ;
-  assign \$99  = ! \$like$41 ;
+  assign \$90  = sat_act + 3'h0;
+  assign \$91  = \$90  > 32'd4294967295;
+  assign \$92  = ! s2_layer;
+  assign \$93  = s2_valid & \$92 ;
+  assign \$95  = ! s2_layer;
+  assign \$96  = s2_valid & \$95 ;
   assign \$100  = s2_valid & \$99 ;
-  assign \$104  = s2_valid & \$103 ;
-  assign \$107  = sat_act + 3'h0;
-  assign \$108  = \$95  ? 33'h0ffffffff : \$107 ;
-  assign \$109  = ! s1_layer;
-  assign \$110  = \$signal  & \$109 ;
-  assign \$111  = state == 3'h5;
-  assign \$112  = ! state;
-  assign \$113  = \$111  | \$112 ;
-  assign \$114  = \$110  & \$113 ;
-  assign \$115  = ~ clearing;
-  assign \$116  = l0_u0_gsat_hi | l0_u0_gsat_lo;
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = \$114  & \$117 ;
-  assign \$119  = ! s1_layer;
-  assign \$120  = \$signal  & \$119 ;
-  assign \$121  = state == 3'h5;
-  assign \$122  = ! state;
-  assign \$123  = \$121  | \$122 ;
-  assign \$124  = \$120  & \$123 ;
-  assign \$125  = ~ clearing;
-  assign \$126  = l0_u1_gsat_hi | l0_u1_gsat_lo;
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = \$124  & \$127 ;
-  assign \$129  = \$118  + \$128 ;
-  assign \$131  = \$signal  & \$130 ;
-  assign \$132  = state == 3'h5;
-  assign \$133  = ! state;
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = \$131  & \$134 ;
-  assign \$136  = ~ clearing;
-  assign \$137  = l1_u0_gsat_hi | l1_u0_gsat_lo;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = \$135  & \$138 ;
-  assign \$140  = \$129  + \$139 ;
-  assign \$141  = sat_g + \$140 ;
-  assign \$142  = \$141  > 32'd4294967295;
-  assign \$143  = ! s1_layer;
-  assign \$144  = \$signal  & \$143 ;
-  assign \$145  = state == 3'h5;
-  assign \$146  = ! state;
-  assign \$147  = \$145  | \$146 ;
+  assign \$103  = sat_act + 3'h0;
+  assign \$104  = \$91  ? 33'h0ffffffff : \$103 ;
+  assign \$105  = ! s1_layer;
+  assign \$106  = s1_valid & \$105 ;
+  assign \$107  = in_sweep_only | in_clear;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = ~ clearing;
+  assign \$110  = l0_u0_gsat_hi | l0_u0_gsat_lo;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = \$108  & \$111 ;
+  assign \$113  = ! s1_layer;
+  assign \$114  = s1_valid & \$113 ;
+  assign \$115  = in_sweep_only | in_clear;
+  assign \$116  = \$114  & \$115 ;
+  assign \$117  = ~ clearing;
+  assign \$118  = l0_u1_gsat_hi | l0_u1_gsat_lo;
+  assign \$119  = \$117  & \$118 ;
+  assign \$120  = \$116  & \$119 ;
+  assign \$121  = \$112  + \$120 ;
+  assign \$123  = s1_valid & \$122 ;
+  assign \$124  = in_sweep_only | in_clear;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = ~ clearing;
+  assign \$127  = l1_u0_gsat_hi | l1_u0_gsat_lo;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = \$125  & \$128 ;
+  assign \$130  = \$121  + \$129 ;
+  assign \$131  = sat_g + \$130 ;
+  assign \$132  = \$131  > 32'd4294967295;
+  assign \$133  = ! s1_layer;
+  assign \$134  = s1_valid & \$133 ;
+  assign \$135  = in_sweep_only | in_clear;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = ~ clearing;
+  assign \$138  = l0_u0_gsat_hi | l0_u0_gsat_lo;
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = \$136  & \$139 ;
+  assign \$141  = ! s1_layer;
+  assign \$142  = s1_valid & \$141 ;
+  assign \$143  = in_sweep_only | in_clear;
+  assign \$144  = \$142  & \$143 ;
+  assign \$145  = ~ clearing;
+  assign \$146  = l0_u1_gsat_hi | l0_u1_gsat_lo;
+  assign \$147  = \$145  & \$146 ;
   assign \$148  = \$144  & \$147 ;
-  assign \$149  = ~ clearing;
-  assign \$150  = l0_u0_gsat_hi | l0_u0_gsat_lo;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = \$148  & \$151 ;
-  assign \$153  = ! s1_layer;
-  assign \$154  = \$signal  & \$153 ;
-  assign \$155  = state == 3'h5;
-  assign \$156  = ! state;
-  assign \$157  = \$155  | \$156 ;
-  assign \$158  = \$154  & \$157 ;
-  assign \$159  = ~ clearing;
-  assign \$160  = l0_u1_gsat_hi | l0_u1_gsat_lo;
-  assign \$161  = \$159  & \$160 ;
-  assign \$162  = \$158  & \$161 ;
-  assign \$163  = \$152  + \$162 ;
-  assign \$165  = \$signal  & \$164 ;
-  assign \$166  = state == 3'h5;
-  assign \$167  = ! state;
-  assign \$168  = \$166  | \$167 ;
-  assign \$169  = \$165  & \$168 ;
-  assign \$170  = ~ clearing;
-  assign \$171  = l1_u0_gsat_hi | l1_u0_gsat_lo;
-  assign \$172  = \$170  & \$171 ;
-  assign \$173  = \$169  & \$172 ;
-  assign \$174  = \$163  + \$173 ;
-  assign \$175  = sat_g + \$174 ;
-  assign \$176  = \$142  ? 33'h0ffffffff : \$175 ;
-  assign \$177  = ! s1_layer;
-  assign \$178  = \$signal  & \$177 ;
-  assign \$179  = state == 3'h5;
-  assign \$180  = ! state;
-  assign \$181  = \$179  | \$180 ;
-  assign \$182  = \$178  & \$181 ;
-  assign \$183  = th_cnt == 2'h3;
-  assign \$184  = ~ clearing;
+  assign \$149  = \$140  + \$148 ;
+  assign \$151  = s1_valid & \$150 ;
+  assign \$152  = in_sweep_only | in_clear;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = ~ clearing;
+  assign \$155  = l1_u0_gsat_hi | l1_u0_gsat_lo;
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = \$153  & \$156 ;
+  assign \$158  = \$149  + \$157 ;
+  assign \$159  = sat_g + \$158 ;
+  assign \$160  = \$132  ? 33'h0ffffffff : \$159 ;
+  assign \$161  = ! s1_layer;
+  assign \$162  = s1_valid & \$161 ;
+  assign \$163  = in_sweep_only | in_clear;
+  assign \$164  = \$162  & \$163 ;
+  assign \$165  = th_cnt == 2'h3;
+  assign \$166  = ~ clearing;
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = l0_u0_tsat_hi | l0_u0_tsat_lo;
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = \$164  & \$169 ;
+  assign \$171  = ! s1_layer;
+  assign \$172  = s1_valid & \$171 ;
+  assign \$173  = in_sweep_only | in_clear;
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = th_cnt == 2'h3;
+  assign \$176  = ~ clearing;
+  assign \$177  = \$175  & \$176 ;
+  assign \$178  = l0_u1_tsat_hi | l0_u1_tsat_lo;
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = \$174  & \$179 ;
+  assign \$181  = \$170  + \$180 ;
+  assign \$183  = s1_valid & \$182 ;
+  assign \$184  = in_sweep_only | in_clear;
   assign \$185  = \$183  & \$184 ;
-  assign \$186  = l0_u0_tsat_hi | l0_u0_tsat_lo;
-  assign \$187  = \$185  & \$186 ;
-  assign \$188  = \$182  & \$187 ;
-  assign \$189  = ! s1_layer;
-  assign \$190  = \$signal  & \$189 ;
-  assign \$191  = state == 3'h5;
-  assign \$192  = ! state;
-  assign \$193  = \$191  | \$192 ;
-  assign \$194  = \$190  & \$193 ;
-  assign \$195  = th_cnt == 2'h3;
-  assign \$196  = ~ clearing;
-  assign \$197  = \$195  & \$196 ;
-  assign \$198  = l0_u1_tsat_hi | l0_u1_tsat_lo;
-  assign \$199  = \$197  & \$198 ;
-  assign \$200  = \$194  & \$199 ;
-  assign \$201  = \$188  + \$200 ;
-  assign \$203  = \$signal  & \$202 ;
-  assign \$204  = state == 3'h5;
-  assign \$205  = ! state;
-  assign \$206  = \$204  | \$205 ;
-  assign \$207  = \$203  & \$206 ;
-  assign \$208  = th_cnt == 2'h3;
-  assign \$209  = ~ clearing;
-  assign \$210  = \$208  & \$209 ;
-  assign \$211  = l1_u0_tsat_hi | l1_u0_tsat_lo;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = \$207  & \$212 ;
-  assign \$214  = \$201  + \$213 ;
-  assign \$215  = sat_theta + \$214 ;
-  assign \$216  = \$215  > 32'd4294967295;
-  assign \$217  = ! s1_layer;
-  assign \$218  = \$signal  & \$217 ;
-  assign \$219  = state == 3'h5;
-  assign \$220  = ! state;
-  assign \$221  = \$219  | \$220 ;
-  assign \$222  = \$218  & \$221 ;
-  assign \$223  = th_cnt == 2'h3;
-  assign \$224  = ~ clearing;
-  assign \$225  = \$223  & \$224 ;
-  assign \$226  = l0_u0_tsat_hi | l0_u0_tsat_lo;
-  assign \$227  = \$225  & \$226 ;
-  assign \$228  = \$222  & \$227 ;
-  assign \$229  = ! s1_layer;
-  assign \$230  = \$signal  & \$229 ;
-  assign \$231  = state == 3'h5;
-  assign \$232  = ! state;
-  assign \$233  = \$231  | \$232 ;
-  assign \$234  = \$230  & \$233 ;
-  assign \$235  = th_cnt == 2'h3;
-  assign \$236  = ~ clearing;
-  assign \$237  = \$235  & \$236 ;
-  assign \$238  = l0_u1_tsat_hi | l0_u1_tsat_lo;
-  assign \$239  = \$237  & \$238 ;
-  assign \$240  = \$234  & \$239 ;
-  assign \$241  = \$228  + \$240 ;
-  assign \$243  = \$signal  & \$242 ;
-  assign \$244  = state == 3'h5;
-  assign \$245  = ! state;
-  assign \$246  = \$244  | \$245 ;
-  assign \$247  = \$243  & \$246 ;
-  assign \$248  = th_cnt == 2'h3;
-  assign \$249  = ~ clearing;
-  assign \$250  = \$248  & \$249 ;
-  assign \$251  = l1_u0_tsat_hi | l1_u0_tsat_lo;
-  assign \$252  = \$250  & \$251 ;
-  assign \$253  = \$247  & \$252 ;
-  assign \$254  = \$241  + \$253 ;
-  assign \$255  = sat_theta + \$254 ;
-  assign \$256  = \$216  ? 33'h0ffffffff : \$255 ;
-  assign \$257  = state == 2'h3;
-  assign \$258  = c_val_hi | c_val_lo;
-  assign \$259  = sat_cost + \$258 ;
-  assign \$260  = \$259  > 32'd4294967295;
-  assign \$261  = c_val_hi | c_val_lo;
-  assign \$262  = sat_cost + \$261 ;
-  assign \$263  = \$260  ? 33'h0ffffffff : \$262 ;
-  assign \$264  = state == 3'h4;
-  assign \$265  = ct_sat_hi | ct_sat_lo;
-  assign \$266  = sat_ctilde + \$265 ;
-  assign \$267  = \$266  > 32'd4294967295;
-  assign \$268  = ct_sat_hi | ct_sat_lo;
-  assign \$269  = sat_ctilde + \$268 ;
-  assign \$270  = \$267  ? 33'h0ffffffff : \$269 ;
-  assign \$273  = \$272  == t;
-  assign \$274  = \$271  & \$273 ;
-  assign \$276  = \$275  - 1'h1;
-  assign \$277  = t == \$276 ;
-  assign \$278  = ! state;
-  assign \$279  = \$278  ? 3'h1 : 3'h6;
-  assign \$280  = ~ layer;
-  assign \$281  = layer + 1'h1;
-  assign \$282  = t + 1'h1;
-  assign \$283  = t + 1'h1;
-  assign \$284  = | step_limit;
-  assign \$285  = step_count >= step_limit;
-  assign \$286  = \$284  & \$285 ;
-  assign \$287  = ~ \$286 ;
-  assign \$288  = run & \$287 ;
-  assign \$290  = \$289  + 1'h1;
-  assign \$291  = t == \$290 ;
-  assign \$293  = layer + 1'h1;
-  assign \$294  = t + 1'h1;
-  assign \$295  = step_count + 1'h1;
-  assign \$296  = \$295  > 32'd4294967295;
-  assign \$297  = step_count + 1'h1;
-  assign \$298  = \$296  ? 33'h0ffffffff : \$297 ;
-  assign \$299  = ! x_cnt;
-  assign \$300  = x_cnt + 1'h1;
-  assign \$301  = x_cnt ? \$300  : 2'h0;
-  assign \$302  = th_cnt == 2'h3;
-  assign \$303  = th_cnt + 1'h1;
-  assign \$304  = \$302  ? 3'h0 : \$303 ;
-  assign \$305  = ! x_cnt;
-  assign \$306  = th_cnt == 2'h3;
-  assign \$307  = \$305  | \$306 ;
-  assign \$308  = th_cnt == 2'h3;
-  assign \$309  = update_count + 1'h1;
-  assign \$310  = \$309  > 32'd4294967295;
-  assign \$311  = update_count + 1'h1;
-  assign \$312  = \$310  ? 33'h0ffffffff : \$311 ;
-  assign \$313  = ! x_cnt;
-  assign \$314  = sample == 2'h3;
-  assign \$315  = sample + 1'h1;
-  assign \$316  = \$314  ? 3'h0 : \$315 ;
-  assign \$317  = sample == 2'h3;
-  assign \$318  = x_base + 2'h2;
-  assign \$319  = \$317  ? 4'h0 : \$318 ;
-  assign \$320  = | step_limit;
-  assign \$321  = step_count + 1'h1;
-  assign \$322  = \$321  > 32'd4294967295;
-  assign \$323  = step_count + 1'h1;
-  assign \$324  = \$322  ? 33'h0ffffffff : \$323 ;
-  assign \$325  = \$324  >= step_limit;
-  assign \$326  = \$320  & \$325 ;
-  assign \$327  = ~ \$326 ;
-  assign \$328  = run & \$327 ;
-  assign \$329  = state == 3'h6;
-  assign \$330  = ! code_sub;
-  assign \$331  = code_sub + 1'h1;
-  assign \$332  = code_sub ? \$331  : 2'h0;
-  assign \$333  = ! code_sub;
-  assign \$335  = code_lfsr[0] ? 32'd2149580803 : 32'd0;
-  assign \$336  = \$334  ^ \$335 ;
-  assign \$337  = param_row < 2'h3;
-  assign \$338  = param_row < 3'h6;
-  assign \$339  = param_row >= 2'h3;
-  assign \$340  = \$338  & \$339 ;
-  assign \$341  = state == 2'h2;
-  assign \$342  = state == 3'h5;
-  assign \$343  = ! state;
-  assign \$344  = \$342  | \$343 ;
-  assign \$345  = \$341  | \$344 ;
-  assign \$347  = \$346  > t;
-  assign issuing = \$345  & \$347 ;
-  assign \$348  = x_base + ic;
-  assign \$349  = state == 1'h1;
-  assign \$signature__en  = ld_x_en & \$349 ;
-  assign \$350  = state == 1'h1;
-  assign t_wr__en = ld_t_en & \$350 ;
-  assign l0_in0 = s1_last ? 7'h10 : { \$signature__data$103 [5], \$signature__data$103  };
-  assign \$351  = state == 2'h2;
-  assign \$352  = ~ base_pending;
-  assign \$353  = \$351  & \$352 ;
-  assign \$354  = \$353  & key_rd__data[0];
-  assign \$355  = code_lfsr & key_rd__data[32:1];
-  assign \$356  = ^ \$355 ;
-  assign \$357  = \$356  ? 17'h1fff0 : 17'h00010;
-  assign \$358  = \$354  ? \$357  : 17'h00000;
-  assign \$359  = $signed(\$signature__data$104 [15:0]) + $signed(\$358 );
-  assign \$360  = state == 2'h2;
-  assign \$361  = ~ base_pending;
-  assign \$362  = \$360  & \$361 ;
-  assign \$363  = \$362  & key_rd__data[33];
-  assign \$364  = code_lfsr & key_rd__data[65:34];
-  assign \$365  = ^ \$364 ;
-  assign \$366  = \$365  ? 17'h1fff0 : 17'h00010;
-  assign \$367  = \$363  ? \$366  : 17'h00000;
-  assign \$368  = $signed(\$signature__data$104 [31:16]) + $signed(\$367 );
-  assign \$369  = $signed(l0_acc0) + $signed(5'h08);
+  assign \$186  = th_cnt == 2'h3;
+  assign \$187  = ~ clearing;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = l1_u0_tsat_hi | l1_u0_tsat_lo;
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = \$185  & \$190 ;
+  assign \$192  = \$181  + \$191 ;
+  assign \$193  = sat_theta + \$192 ;
+  assign \$194  = \$193  > 32'd4294967295;
+  assign \$195  = ! s1_layer;
+  assign \$196  = s1_valid & \$195 ;
+  assign \$197  = in_sweep_only | in_clear;
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = th_cnt == 2'h3;
+  assign \$200  = ~ clearing;
+  assign \$201  = \$199  & \$200 ;
+  assign \$202  = l0_u0_tsat_hi | l0_u0_tsat_lo;
+  assign \$203  = \$201  & \$202 ;
+  assign \$204  = \$198  & \$203 ;
+  assign \$205  = ! s1_layer;
+  assign \$206  = s1_valid & \$205 ;
+  assign \$207  = in_sweep_only | in_clear;
+  assign \$208  = \$206  & \$207 ;
+  assign \$209  = th_cnt == 2'h3;
+  assign \$210  = ~ clearing;
+  assign \$211  = \$209  & \$210 ;
+  assign \$212  = l0_u1_tsat_hi | l0_u1_tsat_lo;
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = \$208  & \$213 ;
+  assign \$215  = \$204  + \$214 ;
+  assign \$217  = s1_valid & \$216 ;
+  assign \$218  = in_sweep_only | in_clear;
+  assign \$219  = \$217  & \$218 ;
+  assign \$220  = th_cnt == 2'h3;
+  assign \$221  = ~ clearing;
+  assign \$222  = \$220  & \$221 ;
+  assign \$223  = l1_u0_tsat_hi | l1_u0_tsat_lo;
+  assign \$224  = \$222  & \$223 ;
+  assign \$225  = \$219  & \$224 ;
+  assign \$226  = \$215  + \$225 ;
+  assign \$227  = sat_theta + \$226 ;
+  assign \$228  = \$194  ? 33'h0ffffffff : \$227 ;
+  assign \$229  = c_val_hi | c_val_lo;
+  assign \$230  = sat_cost + \$229 ;
+  assign \$231  = \$230  > 32'd4294967295;
+  assign \$232  = c_val_hi | c_val_lo;
+  assign \$233  = sat_cost + \$232 ;
+  assign \$234  = \$231  ? 33'h0ffffffff : \$233 ;
+  assign \$235  = ct_sat_hi | ct_sat_lo;
+  assign \$236  = sat_ctilde + \$235 ;
+  assign \$237  = \$236  > 32'd4294967295;
+  assign \$238  = ct_sat_hi | ct_sat_lo;
+  assign \$239  = sat_ctilde + \$238 ;
+  assign \$240  = \$237  ? 33'h0ffffffff : \$239 ;
+  assign \$243  = \$242  == t;
+  assign \$244  = \$241  & \$243 ;
+  assign \$246  = \$245  - 1'h1;
+  assign \$247  = t == \$246 ;
+  assign \$249  = ~ \$248 ;
+  assign \$250  = layer + 1'h1;
+  assign \$251  = t + 1'h1;
+  assign \$252  = t + 1'h1;
+  assign \$253  = | step_limit;
+  assign \$254  = step_count >= step_limit;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = ~ \$255 ;
+  assign \$257  = run & \$256 ;
+  assign \$259  = \$258  + 1'h1;
+  assign \$260  = t == \$259 ;
+  assign \$262  = layer + 1'h1;
+  assign \$263  = t + 1'h1;
+  assign \$266  = \$265  == t;
+  assign \$267  = \$264  & \$266 ;
+  assign \$269  = \$268  - 1'h1;
+  assign \$270  = t == \$269 ;
+  assign \$272  = ~ \$271 ;
+  assign \$273  = layer + 1'h1;
+  assign \$274  = t + 1'h1;
+  assign \$275  = t + 1'h1;
+  assign \$276  = step_count + 1'h1;
+  assign \$277  = \$276  > 32'd4294967295;
+  assign \$278  = step_count + 1'h1;
+  assign \$279  = \$277  ? 33'h0ffffffff : \$278 ;
+  assign \$280  = ! x_cnt;
+  assign \$281  = x_cnt + 1'h1;
+  assign \$282  = x_cnt ? \$281  : 2'h0;
+  assign \$283  = th_cnt == 2'h3;
+  assign \$284  = th_cnt + 1'h1;
+  assign \$285  = \$283  ? 3'h0 : \$284 ;
+  assign \$286  = ! x_cnt;
+  assign \$287  = th_cnt == 2'h3;
+  assign \$288  = \$286  | \$287 ;
+  assign \$289  = th_cnt == 2'h3;
+  assign \$290  = update_count + 1'h1;
+  assign \$291  = \$290  > 32'd4294967295;
+  assign \$292  = update_count + 1'h1;
+  assign \$293  = \$291  ? 33'h0ffffffff : \$292 ;
+  assign \$294  = ! x_cnt;
+  assign \$295  = sample == 2'h3;
+  assign \$296  = sample + 1'h1;
+  assign \$297  = \$295  ? 3'h0 : \$296 ;
+  assign \$298  = sample == 2'h3;
+  assign \$299  = x_base + 2'h2;
+  assign \$300  = \$298  ? 4'h0 : \$299 ;
+  assign \$301  = | step_limit;
+  assign \$302  = step_count + 1'h1;
+  assign \$303  = \$302  > 32'd4294967295;
+  assign \$304  = step_count + 1'h1;
+  assign \$305  = \$303  ? 33'h0ffffffff : \$304 ;
+  assign \$306  = \$305  >= step_limit;
+  assign \$307  = \$301  & \$306 ;
+  assign \$308  = ~ \$307 ;
+  assign \$309  = run & \$308 ;
+  assign \$311  = code_lfsr[0] ? 32'd2149580803 : 32'd0;
+  assign \$312  = \$310  ^ \$311 ;
+  assign \$313  = param_row < 2'h3;
+  assign \$314  = param_row < 3'h6;
+  assign \$315  = param_row >= 2'h3;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = in_sweep_only | in_clear;
+  assign \$318  = in_pass | \$317 ;
+  assign \$320  = \$319  > t;
+  assign issuing = \$318  & \$320 ;
+  assign \$321  = x_base + ic;
+  assign \$signature__en  = ld_x_en & in_idle;
+  assign t_wr__en = ld_t_en & in_idle;
+  assign l0_in0 = s1_last ? 7'h10 : { \$signature__data$109 [5], \$signature__data$109  };
+  assign \$322  = ~ base_pending;
+  assign \$323  = in_pass & \$322 ;
+  assign \$324  = \$323  & key_rd__data[0];
+  assign \$325  = code_lfsr & key_rd__data[32:1];
+  assign \$326  = ^ \$325 ;
+  assign \$327  = \$326  ? 17'h1fff0 : 17'h00010;
+  assign \$328  = \$324  ? \$327  : 17'h00000;
+  assign \$329  = $signed(\$signature__data$110 [15:0]) + $signed(\$328 );
+  assign \$330  = ~ base_pending;
+  assign \$331  = in_pass & \$330 ;
+  assign \$332  = \$331  & key_rd__data[33];
+  assign \$333  = code_lfsr & key_rd__data[65:34];
+  assign \$334  = ^ \$333 ;
+  assign \$335  = \$334  ? 17'h1fff0 : 17'h00010;
+  assign \$336  = \$332  ? \$335  : 17'h00000;
+  assign \$337  = $signed(\$signature__data$110 [31:16]) + $signed(\$336 );
+  assign \$338  = $signed(l0_acc0) + $signed(5'h08);
   assign l0_z0_hi = $signed(l0_zw0) > $signed(16'h7fff);
   assign l0_z0_lo = $signed(l0_zw0) < $signed(16'h8000);
-  assign \$370  = l0_z0_lo ? 16'h8000 : l0_zw0[15:0];
-  assign l0_z0 = l0_z0_hi ? 16'h7fff : \$370 ;
-  assign \$371  = $signed(l0_h0_2z) < $signed(1'h0);
-  assign \$372  = - $signed(l0_h0_2z);
-  assign \$373  = \$371  ? \$372  : { l0_h0_2z[17], l0_h0_2z };
-  assign \$375  = \$374  < 11'h400;
-  assign \$377  = \$376  + 15'h4000;
-  assign \$379  = \$378  < 15'h4c00;
-  assign \$381  = \$380  + 15'h5000;
-  assign \$383  = \$382  < 13'h1400;
-  assign \$385  = \$384  + 15'h6c00;
-  assign \$386  = \$383  ? \$385  : 20'h08000;
-  assign \$387  = \$379  ? \$381  : { 2'h0, \$386  };
-  assign \$388  = \$375  ? \$377  : \$387 ;
-  assign \$389  = \$388  + 2'h2;
-  assign \$391  = $signed(l0_h0_2z) < $signed(1'h0);
-  assign \$392  = 14'h2000 - \$390 [14:0];
-  assign \$393  = \$391  ? \$392  : { 1'h0, \$390 [14:0] };
-  assign l0_h0 = $signed(\$393 [14:0]) - $signed(14'h1000);
-  assign \$394  = $signed(l0_acc1) + $signed(5'h08);
+  assign \$339  = l0_z0_lo ? 16'h8000 : l0_zw0[15:0];
+  assign l0_z0 = l0_z0_hi ? 16'h7fff : \$339 ;
+  assign \$340  = $signed(l0_h0_2z) < $signed(1'h0);
+  assign \$341  = - $signed(l0_h0_2z);
+  assign \$342  = \$340  ? \$341  : { l0_h0_2z[17], l0_h0_2z };
+  assign \$344  = \$343  < 11'h400;
+  assign \$346  = \$345  + 15'h4000;
+  assign \$348  = \$347  < 15'h4c00;
+  assign \$350  = \$349  + 15'h5000;
+  assign \$352  = \$351  < 13'h1400;
+  assign \$354  = \$353  + 15'h6c00;
+  assign \$355  = \$352  ? \$354  : 20'h08000;
+  assign \$356  = \$348  ? \$350  : { 2'h0, \$355  };
+  assign \$357  = \$344  ? \$346  : \$356 ;
+  assign \$358  = \$357  + 2'h2;
+  assign \$360  = $signed(l0_h0_2z) < $signed(1'h0);
+  assign \$361  = 14'h2000 - \$359 [14:0];
+  assign \$362  = \$360  ? \$361  : { 1'h0, \$359 [14:0] };
+  assign l0_h0 = $signed(\$362 [14:0]) - $signed(14'h1000);
+  assign \$363  = $signed(l0_acc1) + $signed(5'h08);
   assign l0_z1_hi = $signed(l0_zw1) > $signed(16'h7fff);
   assign l0_z1_lo = $signed(l0_zw1) < $signed(16'h8000);
-  assign \$395  = l0_z1_lo ? 16'h8000 : l0_zw1[15:0];
-  assign l0_z1 = l0_z1_hi ? 16'h7fff : \$395 ;
-  assign \$396  = $signed(l0_h1_2z) < $signed(1'h0);
-  assign \$397  = - $signed(l0_h1_2z);
-  assign \$398  = \$396  ? \$397  : { l0_h1_2z[17], l0_h1_2z };
-  assign \$400  = \$399  < 11'h400;
-  assign \$402  = \$401  + 15'h4000;
-  assign \$404  = \$403  < 15'h4c00;
-  assign \$406  = \$405  + 15'h5000;
-  assign \$408  = \$407  < 13'h1400;
-  assign \$410  = \$409  + 15'h6c00;
-  assign \$411  = \$408  ? \$410  : 20'h08000;
-  assign \$412  = \$404  ? \$406  : { 2'h0, \$411  };
-  assign \$413  = \$400  ? \$402  : \$412 ;
-  assign \$414  = \$413  + 2'h2;
-  assign \$416  = $signed(l0_h1_2z) < $signed(1'h0);
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = 16'h0000;
-    casez (\$like$37 )
-      2'h0:
-          \$457  = h1_0;
-      2'h1:
-          \$457  = h1_1;
-    endcase
-  end
+  assign \$364  = l0_z1_lo ? 16'h8000 : l0_zw1[15:0];
+  assign l0_z1 = l0_z1_hi ? 16'h7fff : \$364 ;
+  assign \$365  = $signed(l0_h1_2z) < $signed(1'h0);
+  assign \$366  = - $signed(l0_h1_2z);
+  assign \$367  = \$365  ? \$366  : { l0_h1_2z[17], l0_h1_2z };
+  assign \$369  = \$368  < 11'h400;
+  assign \$371  = \$370  + 15'h4000;
+  assign \$373  = \$372  < 15'h4c00;
+  assign \$375  = \$374  + 15'h5000;
+  assign \$377  = \$376  < 13'h1400;
+  assign \$379  = \$378  + 15'h6c00;
+  assign \$380  = \$377  ? \$379  : 20'h08000;
+  assign \$381  = \$373  ? \$375  : { 2'h0, \$380  };
+  assign \$382  = \$369  ? \$371  : \$381 ;
+  assign \$383  = \$382  + 2'h2;
+  assign \$385  = $signed(l0_h1_2z) < $signed(1'h0);
+  assign \$386  = 14'h2000 - \$384 [14:0];
+  assign \$387  = \$385  ? \$386  : { 1'h0, \$384 [14:0] };
+  assign l0_h1 = $signed(\$387 [14:0]) - $signed(14'h1000);
+  assign \$388  = code_lfsr & key_rd__data[32:1];
+  assign \$389  = ^ \$388 ;
+  assign \$390  = - $signed(ctilde);
+  assign \$391  = \$389  ? \$390  : { ctilde[15], ctilde };
+  assign l0_sct0 = key_rd__data[0] ? \$391  : 17'h00000;
+  assign l0_u0_gsum = $signed(\$signature__data$130 [23:0]) + $signed(l0_sct0);
+  assign l0_u0_gsat_hi = $signed(l0_u0_gsum) > $signed(24'h7fffff);
+  assign l0_u0_gsat_lo = $signed(l0_u0_gsum) < $signed(24'h800000);
+  assign \$392  = l0_u0_gsat_lo ? 24'h800000 : l0_u0_gsum[23:0];
+  assign l0_u0_gsat = l0_u0_gsat_hi ? 24'h7fffff : \$392 ;
+  assign \$393  = ~ clearing;
+  assign l0_u0_gacc = clearing ? \$signature__data$130 [23:0] : l0_u0_gsat;
+  assign l0_u0_tdiff = $signed(\$signature__data$110 [15:0]) - $signed(l0_u0_gacc);
+  assign l0_u0_tsat_hi = $signed(l0_u0_tdiff) > $signed(16'h7fff);
+  assign l0_u0_tsat_lo = $signed(l0_u0_tdiff) < $signed(16'h8000);
+  assign \$394  = l0_u0_tsat_lo ? 16'h8000 : l0_u0_tdiff[15:0];
+  assign l0_u0_tsat = l0_u0_tsat_hi ? 16'h7fff : \$394 ;
+  assign \$395  = th_cnt == 2'h3;
+  assign \$396  = ~ clearing;
+  assign \$397  = \$395  & \$396 ;
+  assign l0_u0_tnext = \$397  ? l0_u0_tsat : \$signature__data$110 [15:0];
+  assign \$398  = th_cnt == 2'h3;
+  assign \$399  = ~ clearing;
+  assign \$400  = \$398  & \$399 ;
+  assign l0_u0_gnext = \$400  ? 24'h000000 : l0_u0_gacc;
+  assign \$401  = code_lfsr & key_rd__data[65:34];
+  assign \$402  = ^ \$401 ;
+  assign \$403  = - $signed(ctilde);
+  assign \$404  = \$402  ? \$403  : { ctilde[15], ctilde };
+  assign l0_sct1 = key_rd__data[33] ? \$404  : 17'h00000;
+  assign l0_u1_gsum = $signed(\$signature__data$130 [47:24]) + $signed(l0_sct1);
+  assign l0_u1_gsat_hi = $signed(l0_u1_gsum) > $signed(24'h7fffff);
+  assign l0_u1_gsat_lo = $signed(l0_u1_gsum) < $signed(24'h800000);
+  assign \$405  = l0_u1_gsat_lo ? 24'h800000 : l0_u1_gsum[23:0];
+  assign l0_u1_gsat = l0_u1_gsat_hi ? 24'h7fffff : \$405 ;
+  assign \$406  = ~ clearing;
+  assign l0_u1_gacc = clearing ? \$signature__data$130 [47:24] : l0_u1_gsat;
+  assign l0_u1_tdiff = $signed(\$signature__data$110 [31:16]) - $signed(l0_u1_gacc);
+  assign l0_u1_tsat_hi = $signed(l0_u1_tdiff) > $signed(16'h7fff);
+  assign l0_u1_tsat_lo = $signed(l0_u1_tdiff) < $signed(16'h8000);
+  assign \$407  = l0_u1_tsat_lo ? 16'h8000 : l0_u1_tdiff[15:0];
+  assign l0_u1_tsat = l0_u1_tsat_hi ? 16'h7fff : \$407 ;
+  assign \$408  = th_cnt == 2'h3;
+  assign \$409  = ~ clearing;
+  assign \$410  = \$408  & \$409 ;
+  assign l0_u1_tnext = \$410  ? l0_u1_tsat : \$signature__data$110 [31:16];
+  assign \$411  = th_cnt == 2'h3;
+  assign \$412  = ~ clearing;
+  assign \$413  = \$411  & \$412 ;
+  assign l0_u1_gnext = \$413  ? 24'h000000 : l0_u1_gacc;
+  assign \$414  = ! s1_layer;
+  assign \$415  = s1_valid & \$414 ;
+  assign \$416  = in_sweep_only | in_clear;
+  assign th_wr__en = \$415  & \$416 ;
+  assign \$417  = clearing ? 24'h000000 : l0_u0_gnext;
+  assign \$418  = clearing ? 24'h000000 : l0_u1_gnext;
+  assign \$419  = ! s1_layer;
+  assign \$420  = s1_valid & \$419 ;
+  assign \$421  = in_sweep_only | in_clear;
+  assign g_wr__en = \$420  & \$421 ;
+  assign l1_in0 = s1_last ? 17'h01000 : { \$422 [15], \$422  };
+  assign \$423  = ~ base_pending;
+  assign \$424  = in_pass & \$423 ;
+  assign \$425  = \$424  & \key_rd__data$157 [0];
+  assign \$426  = code_lfsr & \key_rd__data$157 [32:1];
+  assign \$427  = ^ \$426 ;
+  assign \$428  = \$427  ? 17'h1fff0 : 17'h00010;
+  assign \$429  = \$425  ? \$428  : 17'h00000;
+  assign \$430  = $signed(\$signature__data$156 ) + $signed(\$429 );
+  assign \$431  = $signed(l1_acc0) + $signed(13'h0800);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (sel_d)
       1'h0:
-          param_data = \$529 ;
+          param_data = \$487 ;
       1'h1:
-          param_data = \$signature__data$183 ;
+          param_data = \$signature__data$190 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = \$1 [47:0];
+    \$488  = \$1 [47:0];
     if (rst) begin
-      \$530  = 48'h000000000000;
+      \$488  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = ic;
+    \$489  = ic;
     if (issuing) begin
-      \$531  = \$5 [1:0];
+      \$489  = \$5 [1:0];
     end
-    casez (state)
-      3'h0, 3'h5:
-          if (\$274 ) begin
-          end else if (\$277 ) begin
-            if (\$280 ) begin
-              \$531  = 2'h0;
+    casez (fsm_state)
+      3'h0:
+          if (\$244 ) begin
+          end else if (\$247 ) begin
+            if (\$249 ) begin
+              \$489  = 2'h0;
             end
           end
       3'h1:
-          if (\$288 ) begin
-            \$531  = 2'h0;
+          if (\$257 ) begin
+            \$489  = 2'h0;
           end
       3'h2:
-          if (\$291 ) begin
+          if (\$260 ) begin
             (* full_case = 32'd1 *)
-            if (\$292 ) begin
+            if (\$261 ) begin
             end else begin
-              \$531  = 2'h0;
+              \$489  = 2'h0;
             end
           end
       3'h3:
           if (base_pending) begin
-            \$531  = 2'h0;
+            \$489  = 2'h0;
           end
       3'h4:
-          \$531  = 2'h0;
+          \$489  = 2'h0;
+      3'h5:
+          if (\$267 ) begin
+          end else if (\$270 ) begin
+            if (\$272 ) begin
+              \$489  = 2'h0;
+            end
+          end
       3'h6:
-          if (\$328 ) begin
-            \$531  = 2'h0;
+          if (\$309 ) begin
+            \$489  = 2'h0;
           end
     endcase
     if (rst) begin
-      \$531  = 2'h0;
+      \$489  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = issuing;
+    \$490  = issuing;
     if (rst) begin
-      \$532  = 1'h0;
+      \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = \$11 ;
+    \$491  = \$11 ;
     if (rst) begin
-      \$533  = 1'h0;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = layer;
+    \$492  = layer;
     if (rst) begin
-      \$534  = 1'h0;
+      \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = t;
+    \$493  = t;
     if (rst) begin
-      \$535  = 3'h0;
+      \$493  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = ic;
+    \$494  = ic;
     if (rst) begin
-      \$536  = 2'h0;
+      \$494  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = \$14 ;
+    \$495  = \$13 ;
     if (rst) begin
-      \$537  = 1'h0;
+      \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = s1_layer;
+    \$496  = s1_layer;
     if (rst) begin
-      \$538  = 1'h0;
+      \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = l0_acc0;
-    if (\$18 ) begin
-      \$539  = \$22 [32:0];
-    end
-    if (rst) begin
-      \$539  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = l0_acc1;
-    if (\$26 ) begin
-      \$540  = \$30 [32:0];
+    \$497  = l0_acc0;
+    if (\$16 ) begin
+      \$497  = \$20 [32:0];
     end
     if (rst) begin
-      \$540  = 33'h000000000;
+      \$497  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = h1_0;
-    if (\$34 ) begin
-      \$541  = l0_h0;
+    \$498  = l0_acc1;
+    if (\$23 ) begin
+      \$498  = \$27 [32:0];
     end
     if (rst) begin
-      \$541  = 16'h0000;
+      \$498  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = h1_1;
+    \$499  = h1_0;
+    if (\$31 ) begin
+      \$499  = l0_h0;
+    end
+    if (rst) begin
+      \$499  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$500  = h1_1;
+    if (\$35 ) begin
+      \$500  = l0_h1;
+    end
+    if (rst) begin
+      \$500  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$501  = l1_acc0;
     if (\$38 ) begin
-      \$542  = l0_h1;
+      \$501  = \$42 [32:0];
     end
     if (rst) begin
-      \$542  = 16'h0000;
+      \$501  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = l1_acc0;
-    if (\$42 ) begin
-      \$543  = \$46 [32:0];
+    \$502  = cost_acc;
+    if (\$44 ) begin
+      \$502  = \$46 [35:0];
     end
-    if (rst) begin
-      \$543  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = cost_acc;
-    if (\$48 ) begin
-      \$544  = \$50 [35:0];
-    end
-    casez (state)
-      3'h0, 3'h5:
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
       3'h2:
           /* empty */;
       3'h3:
-          \$544  = 36'h000000000;
+          \$502  = 36'h000000000;
     endcase
     if (rst) begin
-      \$544  = 36'h000000000;
+      \$502  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = \$82 [31:0];
+    \$503  = \$78 [31:0];
     if (rst) begin
-      \$545  = 32'd0;
+      \$503  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = \$108 [31:0];
+    \$504  = \$104 [31:0];
     if (rst) begin
-      \$546  = 32'd0;
+      \$504  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = \$176 [31:0];
+    \$505  = \$160 [31:0];
     if (rst) begin
-      \$547  = 32'd0;
+      \$505  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = \$256 [31:0];
+    \$506  = \$228 [31:0];
     if (rst) begin
-      \$548  = 32'd0;
+      \$506  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = sat_cost;
-    if (\$257 ) begin
-      \$549  = \$263 [31:0];
-    end
-    if (rst) begin
-      \$549  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = sat_ctilde;
-    if (\$264 ) begin
-      \$550  = \$270 [31:0];
+    \$507  = sat_cost;
+    if (in_cost) begin
+      \$507  = \$234 [31:0];
     end
     if (rst) begin
-      \$550  = 32'd0;
+      \$507  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = state;
-    casez (state)
-      3'h0, 3'h5:
-          if (\$274 ) begin
-            \$551  = \$279 ;
+    \$508  = sat_ctilde;
+    if (in_ct) begin
+      \$508  = \$240 [31:0];
+    end
+    if (rst) begin
+      \$508  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$509  = clearing;
+    casez (fsm_state)
+      3'h0:
+          if (\$244 ) begin
+            \$509  = 1'h0;
           end
       3'h1:
-          if (\$288 ) begin
-            \$551  = 3'h2;
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h5:
+          if (\$267 ) begin
+            \$509  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$509  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$510  = fsm_state;
+    casez (fsm_state)
+      3'h0:
+          if (\$244 ) begin
+            \$510  = 3'h1;
+          end
+      3'h1:
+          if (\$257 ) begin
+            \$510  = 3'h2;
           end
       3'h2:
-          if (\$291 ) begin
-            if (\$292 ) begin
-              \$551  = 3'h3;
+          if (\$260 ) begin
+            if (\$261 ) begin
+              \$510  = 3'h3;
             end
           end
       3'h3:
           (* full_case = 32'd1 *)
           if (base_pending) begin
-            \$551  = 3'h2;
+            \$510  = 3'h2;
           end else begin
-            \$551  = 3'h4;
+            \$510  = 3'h4;
           end
       3'h4:
-          \$551  = 3'h5;
+          \$510  = 3'h5;
+      3'h5:
+          if (\$267 ) begin
+            \$510  = 3'h6;
+          end
       3'h6:
           (* full_case = 32'd1 *)
-          if (\$328 ) begin
-            \$551  = 3'h2;
+          if (\$309 ) begin
+            \$510  = 3'h2;
           end else begin
-            \$551  = 3'h1;
+            \$510  = 3'h1;
           end
     endcase
     if (rst) begin
-      \$551  = 3'h0;
+      \$510  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = clearing;
-    casez (state)
-      3'h0, 3'h5:
-          if (\$274 ) begin
-            \$552  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$552  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = layer;
-    casez (state)
-      3'h0, 3'h5:
-          if (\$274 ) begin
-          end else if (\$277 ) begin
-            if (\$280 ) begin
-              \$553  = \$281 [0];
+    \$511  = layer;
+    casez (fsm_state)
+      3'h0:
+          if (\$244 ) begin
+          end else if (\$247 ) begin
+            if (\$249 ) begin
+              \$511  = \$250 [0];
             end
           end
       3'h1:
-          if (\$288 ) begin
-            \$553  = 1'h0;
+          if (\$257 ) begin
+            \$511  = 1'h0;
           end
       3'h2:
-          if (\$291 ) begin
+          if (\$260 ) begin
             (* full_case = 32'd1 *)
-            if (\$292 ) begin
+            if (\$261 ) begin
             end else begin
-              \$553  = \$293 [0];
+              \$511  = \$262 [0];
             end
           end
       3'h3:
           if (base_pending) begin
-            \$553  = 1'h0;
+            \$511  = 1'h0;
           end
       3'h4:
-          \$553  = 1'h0;
+          \$511  = 1'h0;
+      3'h5:
+          if (\$267 ) begin
+          end else if (\$270 ) begin
+            if (\$272 ) begin
+              \$511  = \$273 [0];
+            end
+          end
       3'h6:
-          if (\$328 ) begin
-            \$553  = 1'h0;
+          if (\$309 ) begin
+            \$511  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$553  = 1'h0;
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = t;
-    casez (state)
-      3'h0, 3'h5:
+    \$512  = t;
+    casez (fsm_state)
+      3'h0:
           (* full_case = 32'd1 *)
-          if (\$274 ) begin
-          end else if (\$277 ) begin
+          if (\$244 ) begin
+          end else if (\$247 ) begin
             (* full_case = 32'd1 *)
-            if (\$280 ) begin
-              \$554  = 3'h0;
+            if (\$249 ) begin
+              \$512  = 3'h0;
             end else begin
-              \$554  = \$282 [2:0];
+              \$512  = \$251 [2:0];
             end
           end else begin
-            \$554  = \$283 [2:0];
+            \$512  = \$252 [2:0];
           end
       3'h1:
-          if (\$288 ) begin
-            \$554  = 3'h0;
+          if (\$257 ) begin
+            \$512  = 3'h0;
           end
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$291 ) begin
+          if (\$260 ) begin
             (* full_case = 32'd1 *)
-            if (\$292 ) begin
+            if (\$261 ) begin
             end else begin
-              \$554  = 3'h0;
+              \$512  = 3'h0;
             end
           end else begin
-            \$554  = \$294 [2:0];
+            \$512  = \$263 [2:0];
           end
       3'h3:
           if (base_pending) begin
-            \$554  = 3'h0;
+            \$512  = 3'h0;
           end
       3'h4:
-          \$554  = 3'h0;
+          \$512  = 3'h0;
+      3'h5:
+          (* full_case = 32'd1 *)
+          if (\$267 ) begin
+          end else if (\$270 ) begin
+            (* full_case = 32'd1 *)
+            if (\$272 ) begin
+              \$512  = 3'h0;
+            end else begin
+              \$512  = \$274 [2:0];
+            end
+          end else begin
+            \$512  = \$275 [2:0];
+          end
       3'h6:
-          if (\$328 ) begin
-            \$554  = 3'h0;
+          if (\$309 ) begin
+            \$512  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$554  = 3'h0;
+      \$512  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = cost0;
-    casez (state)
-      3'h0, 3'h5:
+    \$513  = cost0;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -1912,18 +1867,18 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h3:
           if (base_pending) begin
-            \$555  = c_val;
+            \$513  = c_val;
           end
     endcase
     if (rst) begin
-      \$555  = 16'h0000;
+      \$513  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = base_pending;
-    casez (state)
-      3'h0, 3'h5:
+    \$514  = base_pending;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -1931,22 +1886,24 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h3:
           if (base_pending) begin
-            \$556  = 1'h0;
+            \$514  = 1'h0;
           end
       3'h4:
           /* empty */;
+      3'h5:
+          /* empty */;
       3'h6:
-          \$556  = \$307 ;
+          \$514  = \$288 ;
     endcase
     if (rst) begin
-      \$556  = 1'h1;
+      \$514  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = cost;
-    casez (state)
-      3'h0, 3'h5:
+    \$515  = cost;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -1956,18 +1913,18 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           (* full_case = 32'd1 *)
           if (base_pending) begin
           end else begin
-            \$557  = c_val;
+            \$515  = c_val;
           end
     endcase
     if (rst) begin
-      \$557  = 16'h0000;
+      \$515  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = ctilde;
-    casez (state)
-      3'h0, 3'h5:
+    \$516  = ctilde;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -1976,17 +1933,17 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h3:
           /* empty */;
       3'h4:
-          \$558  = ct_val;
+          \$516  = ct;
     endcase
     if (rst) begin
-      \$558  = 16'h0000;
+      \$516  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = step_count;
-    casez (state)
-      3'h0, 3'h5:
+    \$517  = step_count;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -1996,18 +1953,20 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h4:
           /* empty */;
+      3'h5:
+          /* empty */;
       3'h6:
-          \$559  = \$298 [31:0];
+          \$517  = \$279 [31:0];
     endcase
     if (rst) begin
-      \$559  = 32'd0;
+      \$517  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = x_cnt;
-    casez (state)
-      3'h0, 3'h5:
+    \$518  = x_cnt;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -2017,18 +1976,20 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h4:
           /* empty */;
+      3'h5:
+          /* empty */;
       3'h6:
-          \$560  = \$301 [0];
+          \$518  = \$282 [0];
     endcase
     if (rst) begin
-      \$560  = 1'h0;
+      \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = th_cnt;
-    casez (state)
-      3'h0, 3'h5:
+    \$519  = th_cnt;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -2038,18 +1999,20 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h4:
           /* empty */;
+      3'h5:
+          /* empty */;
       3'h6:
-          \$561  = \$304 [1:0];
+          \$519  = \$285 [1:0];
     endcase
     if (rst) begin
-      \$561  = 2'h0;
+      \$519  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = update_count;
-    casez (state)
-      3'h0, 3'h5:
+    \$520  = update_count;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -2059,20 +2022,22 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h4:
           /* empty */;
+      3'h5:
+          /* empty */;
       3'h6:
-          if (\$308 ) begin
-            \$562  = \$312 [31:0];
+          if (\$289 ) begin
+            \$520  = \$293 [31:0];
           end
     endcase
     if (rst) begin
-      \$562  = 32'd0;
+      \$520  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = sample;
-    casez (state)
-      3'h0, 3'h5:
+    \$521  = sample;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -2082,20 +2047,22 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h4:
           /* empty */;
+      3'h5:
+          /* empty */;
       3'h6:
-          if (\$313 ) begin
-            \$563  = \$316 [1:0];
+          if (\$294 ) begin
+            \$521  = \$297 [1:0];
           end
     endcase
     if (rst) begin
-      \$563  = 2'h0;
+      \$521  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = x_base;
-    casez (state)
-      3'h0, 3'h5:
+    \$522  = x_base;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
       3'h1:
           /* empty */;
@@ -2105,55 +2072,45 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h4:
           /* empty */;
+      3'h5:
+          /* empty */;
       3'h6:
-          if (\$313 ) begin
-            \$564  = \$319 [2:0];
+          if (\$294 ) begin
+            \$522  = \$300 [2:0];
           end
     endcase
     if (rst) begin
-      \$564  = 3'h0;
+      \$522  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = code_sub;
-    if (\$329 ) begin
-      \$565  = \$332 [0];
+    \$523  = code_lfsr;
+    if (code_advance) begin
+      \$523  = \$312 ;
     end
     if (rst) begin
-      \$565  = 1'h0;
+      \$523  = 32'd44257;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = code_lfsr;
-    if (\$329 ) begin
-      if (\$333 ) begin
-        \$566  = \$336 ;
-      end
-    end
+    \$524  = param_lane;
     if (rst) begin
-      \$566  = 32'd44257;
+      \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = param_lane;
-    if (rst) begin
-      \$567  = 1'h0;
+    \$525  = sel_d;
+    if (\$313 ) begin
+      \$525  = 1'h0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = sel_d;
-    if (\$337 ) begin
-      \$568  = 1'h0;
-    end
-    if (\$340 ) begin
-      \$568  = 1'h1;
+    if (\$316 ) begin
+      \$525  = 1'h1;
     end
     if (rst) begin
-      \$568  = 1'h0;
+      \$525  = 1'h0;
     end
   end
   always @* begin
@@ -2191,9 +2148,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$272  = 3'h3;
+          \$242  = 3'h3;
       1'h1:
-          \$272  = 3'h3;
+          \$242  = 3'h3;
     endcase
   end
   always @* begin
@@ -2201,9 +2158,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$275  = 3'h3;
+          \$245  = 3'h3;
       1'h1:
-          \$275  = 3'h3;
+          \$245  = 3'h3;
     endcase
   end
   always @* begin
@@ -2211,9 +2168,9 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$289  = 3'h3;
+          \$258  = 3'h3;
       1'h1:
-          \$289  = 3'h3;
+          \$258  = 3'h3;
     endcase
   end
   always @* begin
@@ -2221,114 +2178,148 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (layer)
       1'h0:
-          \$346  = 3'h3;
+          \$265  = 3'h3;
       1'h1:
-          \$346  = 3'h3;
+          \$265  = 3'h3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (layer)
+      1'h0:
+          \$268  = 3'h3;
+      1'h1:
+          \$268  = 3'h3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (layer)
+      1'h0:
+          \$319  = 3'h3;
+      1'h1:
+          \$319  = 3'h3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$422  = 16'h0000;
+    casez (s1_c)
+      2'h0:
+          \$422  = h1_0;
+      2'h1:
+          \$422  = h1_1;
     endcase
   end
   assign \cycle$27  = cycle;
-  assign l0_w0 = \$359 [16:0];
-  assign l0_w1 = \$368 [16:0];
-  assign l1_w0 = \$466 [16:0];
+  assign l0_w0 = \$329 [16:0];
+  assign l0_w1 = \$337 [16:0];
+  assign l1_w0 = \$430 [16:0];
   assign ct_reg = ctilde;
-  assign \$signature__addr  = \$348 [2:0];
-  assign \$signature__addr$93  = sample;
-  assign \$signature__addr$94  = ld_addr;
+  assign \$signature__addr  = \$321 [2:0];
+  assign t_rd__addr = sample;
+  assign \$signature__addr$99  = ld_addr;
   assign \$signature__data  = ld_data[5:0];
   assign t_wr__addr = ld_addr[1:0];
   assign t_wr__data = ld_data;
+  assign \$signature__addr$106  = t[1:0];
+  assign \$signature__addr$107  = t[1:0];
   assign key_rd__addr = t[1:0];
-  assign \$signature__addr$101  = t[1:0];
-  assign \$signature__addr$102  = t[1:0];
   assign l0_zp0 = { l0_z0[15], l0_z0 };
-  assign l0_h0_sig2_u = \$373 [17:0];
-  assign l0_h0_sig2_v = { 2'h0, \$388  };
-  assign l0_h0_sig2_f = \$390 [14:0];
-  assign l0_h0_sig2 = \$393 [14:0];
+  assign l0_h0_sig2_u = \$342 [17:0];
+  assign l0_h0_sig2_v = { 2'h0, \$357  };
+  assign l0_h0_sig2_f = \$359 [14:0];
+  assign l0_h0_sig2 = \$362 [14:0];
   assign l0_zp1 = { l0_z1[15], l0_z1 };
-  assign l0_h1_sig2_u = \$398 [17:0];
-  assign l0_h1_sig2_v = { 2'h0, \$413  };
-  assign l0_h1_sig2_f = \$415 [14:0];
-  assign l0_h1_sig2 = \$418 [14:0];
+  assign l0_h1_sig2_u = \$367 [17:0];
+  assign l0_h1_sig2_v = { 2'h0, \$382  };
+  assign l0_h1_sig2_f = \$384 [14:0];
+  assign l0_h1_sig2 = \$387 [14:0];
   assign l0_u0_step = { l0_u0_gacc[23], l0_u0_gacc };
   assign l0_u1_step = { l0_u1_gacc[23], l0_u1_gacc };
-  assign th_wr__addr = \$like [1:0];
+  assign th_wr__addr = s1_row[1:0];
   assign th_wr__data = { l0_u1_tnext, l0_u0_tnext };
-  assign g_wr__addr = \$like [1:0];
-  assign g_wr__data = { \$451 , \$450  };
-  assign \key_rd__addr$147  = t[1:0];
-  assign \$signature__addr$148  = t[1:0];
-  assign \$signature__addr$149  = t[1:0];
+  assign g_wr__addr = s1_row[1:0];
+  assign g_wr__data = { \$418 , \$417  };
+  assign \$signature__addr$153  = t[1:0];
+  assign \$signature__addr$154  = t[1:0];
+  assign \key_rd__addr$155  = t[1:0];
   assign l1_zp0 = { l1_z0[15], l1_z0 };
-  assign l1_h0_sig_u = \$471 [16:0];
-  assign l1_h0_sig_v = { 2'h0, \$486  };
-  assign l1_h0_sig_f = \$488 [13:0];
-  assign l1_h0_sig = \$491 [13:0];
-  assign l1_h0 = { \$491 [13], \$491 [13], \$491 [13:0] };
+  assign l1_h0_sig_u = \$435 [16:0];
+  assign l1_h0_sig_v = { 2'h0, \$450  };
+  assign l1_h0_sig_f = \$452 [13:0];
+  assign l1_h0_sig = \$455 [13:0];
+  assign l1_h0 = { \$455 [13], \$455 [13], \$455 [13:0] };
   assign l1_u0_step = { l1_u0_gacc[23], l1_u0_gacc };
-  assign \th_wr__addr$171  = \$like [1:0];
-  assign \th_wr__data$172  = l1_u0_tnext;
-  assign \g_wr__addr$174  = \$like [1:0];
-  assign ct_sat = ct_val;
-  assign \$signature__addr$180  = \$527 [1:0];
-  assign \$signature__addr$181  = \$528 [1:0];
+  assign \th_wr__addr$177  = s1_row[1:0];
+  assign \th_wr__data$178  = l1_u0_tnext;
+  assign \g_wr__addr$180  = s1_row[1:0];
+  assign ct_sat = ct;
+  assign in_next = code_advance;
+  assign \$signature__addr$187  = \$485 [1:0];
+  assign \$signature__addr$188  = \$486 [1:0];
   assign sat_d = 32'd0;
-  assign \$492  = \$signature__data$160 ;
+  assign \$456  = t_rd__data;
   assign \$8  = 2'h1;
-  assign \$33  = 1'h1;
-  assign \$34  = \$32 ;
-  assign \$37  = 1'h1;
-  assign \$38  = \$36 ;
-  assign \$39  = s1_layer;
-  assign \$47  = \$like$41 ;
-  assign l1_zw0 = { \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33], \$467 [33:12] };
-  assign \$472  = { 1'h0, \$471 [16:0] };
-  assign \$474  = { \$471 [16:0], 3'h0 };
-  assign \$476  = { \$471 [16:0], 3'h0 };
-  assign \$478  = { 1'h0, \$471 [16:0], 2'h0 };
-  assign \$480  = { 1'h0, \$471 [16:0] };
-  assign \$482  = { 1'h0, \$471 [16:0] };
-  assign \$488  = { 3'h0, \$487 [23:3] };
-  assign l0_zw0 = { \$369 [33], \$369 [33], \$369 [33], \$369 [33], \$369 [33:4] };
-  assign l0_zw1 = { \$394 [33], \$394 [33], \$394 [33], \$394 [33], \$394 [33:4] };
-  assign \$60  = \$like$41 ;
-  assign \$76  = \$like$41 ;
-  assign \$85  = 1'h0;
+  assign \$30  = 1'h1;
+  assign \$31  = \$29 ;
+  assign \$34  = 1'h1;
+  assign \$35  = \$33 ;
+  assign \$36  = s1_layer;
+  assign \$43  = s2_layer;
+  assign l1_zw0 = { \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33:12] };
+  assign \$436  = { 1'h0, \$435 [16:0] };
+  assign \$438  = { \$435 [16:0], 3'h0 };
+  assign \$440  = { \$435 [16:0], 3'h0 };
+  assign \$442  = { 1'h0, \$435 [16:0], 2'h0 };
+  assign \$444  = { 1'h0, \$435 [16:0] };
+  assign \$446  = { 1'h0, \$435 [16:0] };
+  assign \$452  = { 3'h0, \$451 [23:3] };
+  assign l0_zw0 = { \$338 [33], \$338 [33], \$338 [33], \$338 [33], \$338 [33:4] };
+  assign l0_zw1 = { \$363 [33], \$363 [33], \$363 [33], \$363 [33], \$363 [33:4] };
+  assign \$56  = s2_layer;
+  assign \$72  = s2_layer;
+  assign \$81  = 1'h0;
+  assign \$84  = 1'h0;
+  assign \$85  = 2'h0;
+  assign \$86  = s2_layer;
   assign \$88  = 1'h0;
-  assign \$89  = 2'h0;
-  assign \$90  = \$like$41 ;
-  assign \$92  = 1'h0;
-  assign \$93  = 3'h0;
-  assign \$98  = 1'h0;
+  assign \$89  = 3'h0;
+  assign \$94  = 1'h0;
+  assign \$97  = 1'h0;
+  assign \$98  = 2'h0;
+  assign \$99  = s2_layer;
   assign \$101  = 1'h0;
-  assign \$102  = 2'h0;
-  assign \$103  = \$like$41 ;
-  assign \$105  = 1'h0;
-  assign \$106  = 3'h0;
-  assign \$130  = s1_layer;
-  assign \$164  = s1_layer;
-  assign \$202  = s1_layer;
-  assign \$242  = s1_layer;
-  assign c_wide = { \$516 [36], \$516 [36], \$516 [36], \$516 [36], \$516 [36], \$516 [36], \$516 [36], \$516 [36], \$516 [36], \$516 [36], \$516 [36:10] };
+  assign \$102  = 3'h0;
+  assign \$122  = s1_layer;
+  assign \$150  = s1_layer;
+  assign \$182  = s1_layer;
+  assign \$216  = s1_layer;
+  assign c_wide = { \$476 [36], \$476 [36], \$476 [36], \$476 [36], \$476 [36], \$476 [36], \$476 [36], \$476 [36], \$476 [36], \$476 [36], \$476 [36:10] };
+  assign \$241  = layer;
+  assign \$248  = layer;
+  assign \$261  = layer;
+  assign \$264  = layer;
   assign \$271  = layer;
-  assign \$292  = layer;
-  assign \$334  = { 1'h0, code_lfsr[31:1] };
+  assign \$310  = { 1'h0, code_lfsr[31:1] };
   assign l0_h0_2z = { l0_z0[15], l0_z0, 1'h0 };
-  assign \$374  = { 1'h0, \$373 [17:0] };
-  assign \$376  = { \$373 [17:0], 3'h0 };
-  assign \$378  = { \$373 [17:0], 3'h0 };
-  assign \$380  = { 1'h0, \$373 [17:0], 2'h0 };
-  assign \$382  = { 1'h0, \$373 [17:0] };
-  assign \$384  = { 1'h0, \$373 [17:0] };
-  assign \$390  = { 2'h0, \$389 [24:2] };
+  assign \$343  = { 1'h0, \$342 [17:0] };
+  assign \$345  = { \$342 [17:0], 3'h0 };
+  assign \$347  = { \$342 [17:0], 3'h0 };
+  assign \$349  = { 1'h0, \$342 [17:0], 2'h0 };
+  assign \$351  = { 1'h0, \$342 [17:0] };
+  assign \$353  = { 1'h0, \$342 [17:0] };
+  assign \$359  = { 2'h0, \$358 [24:2] };
   assign l0_h1_2z = { l0_z1[15], l0_z1, 1'h0 };
-  assign \$399  = { 1'h0, \$398 [17:0] };
-  assign \$401  = { \$398 [17:0], 3'h0 };
-  assign \$403  = { \$398 [17:0], 3'h0 };
-  assign \$405  = { 1'h0, \$398 [17:0], 2'h0 };
-  assign \$407  = { 1'h0, \$398 [17:0] };
-  assign \$409  = { 1'h0, \$398 [17:0] };
-  assign \$415  = { 2'h0, \$414 [24:2] };
-  assign \$506  = s1_layer;
-  assign \$511  = s1_layer;
+  assign \$368  = { 1'h0, \$367 [17:0] };
+  assign \$370  = { \$367 [17:0], 3'h0 };
+  assign \$372  = { \$367 [17:0], 3'h0 };
+  assign \$374  = { 1'h0, \$367 [17:0], 2'h0 };
+  assign \$376  = { 1'h0, \$367 [17:0] };
+  assign \$378  = { 1'h0, \$367 [17:0] };
+  assign \$384  = { 2'h0, \$383 [24:2] };
+  assign \$470  = s1_layer;
+  assign \$473  = s1_layer;
 endmodule
