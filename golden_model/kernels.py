@@ -37,7 +37,8 @@ import numpy as np
 from llvmlite import ir
 from numba.extending import intrinsic
 
-from .network import MLP, Variation
+from .activations import Variation
+from .network import MLP
 
 # Activation and cost kinds as the integers the kernel branches on.
 LINEAR, SIGMOID, TANH, RELU, HARD_SIGMOID = range(5)

@@ -33,8 +33,10 @@ import os
 
 import numpy as np
 
+from .activations import Variation
+from .bit_codes import BitCodes, DigitSplit
 from .config import MGDConfig
-from .network import MLP, BitCodes, DigitSplit, Variation
+from .network import MLP
 from .optim import Optimizer, quantize
 from .streams import (
     CODES,

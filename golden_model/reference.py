@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .activations import ACTIVATION_FUNCTIONS
 from .config import MGDConfig
-from .network import ACTIVATION_FUNCTIONS, MLP
+from .network import MLP
 from .optim import quantize
 from .streams import (
     CODES,

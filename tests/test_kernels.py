@@ -23,10 +23,11 @@ import pytest
 numba = pytest.importorskip("numba")
 
 from golden_model import kernels  # noqa: E402
+from golden_model.activations import draw_variation  # noqa: E402
 from golden_model.config import build_config  # noqa: E402
 from golden_model.datasets import load_dataset  # noqa: E402
 from golden_model.mgd import NUMBA_ENV, MGDEnsemble  # noqa: E402
-from golden_model.network import MLP, draw_variation  # noqa: E402
+from golden_model.network import MLP  # noqa: E402
 from golden_model.reference import reference_run  # noqa: E402
 from golden_model.streams import DEVICE, run_rngs  # noqa: E402
 from golden_model.train import device_variation, initial_params, make_network  # noqa: E402
