@@ -8,8 +8,6 @@ comes from those modules and the config; nothing is copied by hand.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
@@ -17,6 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.config import MGDConfig
 from golden_model.hw_layout import TrainerLayout
+from golden_model.hw_spec import hw_spec
 
 from .datapath import rescale
 from .fixed import CodeGen, counter_add, ctilde, lanes, popcount, saturate, tree_sum
@@ -179,11 +178,9 @@ class Trainer(wiring.Component):
         cfg, h, lay = self.cfg, self.cfg.hw, self.layout
         node = cfg.mgd.mode == "node"
         ab = h.act_bits
-        # Node perturbation: G carries the act LSB too (D_j h_p), as in HwTrainer.
-        h_wu = h
-        if node:
-            h_wu = dataclasses.replace(h, g_bits=h.g_bits + ab, v_bits=h.v_bits + ab,
-                                       eta_shift=h.eta_shift + h.act_frac)
+        # Node perturbation: G carries the act LSB too (D_j h_p), as in HwTrainer; the
+        # spec holds the update format of the lanes.
+        h_wu = hw_spec(cfg).update_hw
         codes = CodeGen(m, cfg, lay.n_nodes if node else lay.n_params)
         x_rd, t_rd = self._sample_memories(m, ctl)
         h_regs = [None] + [[Signal(signed(ab), name=f"h{l}_{j}") for j in range(x.n_in)]
