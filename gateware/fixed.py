@@ -77,8 +77,10 @@ def popcount(bits: list) -> Value:
 
 def parity(bits: list) -> Value:
     """XOR of a list of 1-bit values (Const(0) for an empty list)."""
-    out = Const(0, 1)
-    for b in bits:
+    if not bits:
+        return Const(0, 1)
+    out = bits[0]
+    for b in bits[1:]:
         out = out ^ b
     return out
 

@@ -406,22 +406,22 @@ module mgd_core(cost__payload, cost__valid, load_en, load_addr, load_data, clk, 
   \mgd_core.gen  gen (
     .clk(clk),
     .code_advance(step),
-    .\port$162$0 (\$137 ),
-    .\port$165$0 (\$138 ),
-    .\port$168$0 (\$139 ),
-    .\port$171$0 (\$140 ),
-    .\port$174$0 (\$141 ),
-    .\port$177$0 (\$142 ),
-    .\port$180$0 (\$143 ),
-    .\port$183$0 (\$144 ),
-    .\port$186$0 (\$145 ),
-    .\port$189$0 (\$146 ),
-    .\port$192$0 (\$147 ),
-    .\port$195$0 (\$148 ),
-    .\port$198$0 (\$149 ),
-    .\port$201$0 (\$150 ),
-    .\port$204$0 (\$151 ),
-    .\port$207$0 (\$152 ),
+    .\port$161$0 (\$137 ),
+    .\port$163$0 (\$138 ),
+    .\port$165$0 (\$139 ),
+    .\port$167$0 (\$140 ),
+    .\port$169$0 (\$141 ),
+    .\port$171$0 (\$142 ),
+    .\port$173$0 (\$143 ),
+    .\port$175$0 (\$144 ),
+    .\port$177$0 (\$145 ),
+    .\port$179$0 (\$146 ),
+    .\port$181$0 (\$147 ),
+    .\port$183$0 (\$148 ),
+    .\port$185$0 (\$149 ),
+    .\port$187$0 (\$150 ),
+    .\port$189$0 (\$151 ),
+    .\port$191$0 (\$152 ),
     .rst(rst)
   );
   \mgd_core.wu  wu (
@@ -431,22 +431,22 @@ module mgd_core(cost__payload, cost__valid, load_en, load_addr, load_data, clk, 
     .load_addr(load_addr),
     .load_data(load_data),
     .load_en(\load_en$43 ),
-    .\port$162$0 (\$137 ),
-    .\port$165$0 (\$138 ),
-    .\port$168$0 (\$139 ),
-    .\port$171$0 (\$140 ),
-    .\port$174$0 (\$141 ),
-    .\port$177$0 (\$142 ),
-    .\port$180$0 (\$143 ),
-    .\port$183$0 (\$144 ),
-    .\port$186$0 (\$145 ),
-    .\port$189$0 (\$146 ),
-    .\port$192$0 (\$147 ),
-    .\port$195$0 (\$148 ),
-    .\port$198$0 (\$149 ),
-    .\port$201$0 (\$150 ),
-    .\port$204$0 (\$151 ),
-    .\port$207$0 (\$152 ),
+    .\port$161$0 (\$137 ),
+    .\port$163$0 (\$138 ),
+    .\port$165$0 (\$139 ),
+    .\port$167$0 (\$140 ),
+    .\port$169$0 (\$141 ),
+    .\port$171$0 (\$142 ),
+    .\port$173$0 (\$143 ),
+    .\port$175$0 (\$144 ),
+    .\port$177$0 (\$145 ),
+    .\port$179$0 (\$146 ),
+    .\port$181$0 (\$147 ),
+    .\port$183$0 (\$148 ),
+    .\port$185$0 (\$149 ),
+    .\port$187$0 (\$150 ),
+    .\port$189$0 (\$151 ),
+    .\port$191$0 (\$152 ),
     .rst(rst),
     .sat_g(sat_g),
     .sat_theta(sat_theta),
@@ -832,7 +832,7 @@ module \mgd_core.acc (rst, cost__valid, ctilde__ready, cost__ready, cost__payloa
 endmodule
 
 (* generator = "Amaranth" *)
-module \mgd_core.gen (rst, code_advance, \port$162$0 , \port$165$0 , \port$168$0 , \port$171$0 , \port$174$0 , \port$177$0 , \port$180$0 , \port$183$0 , \port$186$0 , \port$189$0 , \port$192$0 , \port$195$0 , \port$198$0 , \port$201$0 , \port$204$0 , \port$207$0 , clk);
+module \mgd_core.gen (rst, code_advance, \port$161$0 , \port$163$0 , \port$165$0 , \port$167$0 , \port$169$0 , \port$171$0 , \port$173$0 , \port$175$0 , \port$177$0 , \port$179$0 , \port$181$0 , \port$183$0 , \port$185$0 , \port$187$0 , \port$189$0 , \port$191$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -860,28 +860,12 @@ module \mgd_core.gen (rst, code_advance, \port$162$0 , \port$165$0 , \port$168$0
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [31:0] \$33 ;
+  wire [31:0] \$34 ;
+  wire [31:0] \$35 ;
+  reg [31:0] \$36 ;
   wire \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire [31:0] \$49 ;
   wire \$5 ;
-  wire [31:0] \$50 ;
-  wire [31:0] \$51 ;
-  reg [31:0] \$52 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
@@ -893,128 +877,112 @@ module \mgd_core.gen (rst, code_advance, \port$162$0 , \port$165$0 , \port$168$0
   wire code_advance;
   reg [31:0] code_lfsr = 32'd44257;
   wire [15:0] neg;
-  output \port$162$0 ;
-  wire \port$162$0 ;
+  output \port$161$0 ;
+  wire \port$161$0 ;
+  output \port$163$0 ;
+  wire \port$163$0 ;
   output \port$165$0 ;
   wire \port$165$0 ;
-  output \port$168$0 ;
-  wire \port$168$0 ;
+  output \port$167$0 ;
+  wire \port$167$0 ;
+  output \port$169$0 ;
+  wire \port$169$0 ;
   output \port$171$0 ;
   wire \port$171$0 ;
-  output \port$174$0 ;
-  wire \port$174$0 ;
+  output \port$173$0 ;
+  wire \port$173$0 ;
+  output \port$175$0 ;
+  wire \port$175$0 ;
   output \port$177$0 ;
   wire \port$177$0 ;
-  output \port$180$0 ;
-  wire \port$180$0 ;
+  output \port$179$0 ;
+  wire \port$179$0 ;
+  output \port$181$0 ;
+  wire \port$181$0 ;
   output \port$183$0 ;
   wire \port$183$0 ;
-  output \port$186$0 ;
-  wire \port$186$0 ;
+  output \port$185$0 ;
+  wire \port$185$0 ;
+  output \port$187$0 ;
+  wire \port$187$0 ;
   output \port$189$0 ;
   wire \port$189$0 ;
-  output \port$192$0 ;
-  wire \port$192$0 ;
-  output \port$195$0 ;
-  wire \port$195$0 ;
-  output \port$198$0 ;
-  wire \port$198$0 ;
-  output \port$201$0 ;
-  wire \port$201$0 ;
-  output \port$204$0 ;
-  wire \port$204$0 ;
-  output \port$207$0 ;
-  wire \port$207$0 ;
+  output \port$191$0 ;
+  wire \port$191$0 ;
   input rst;
   wire rst;
   wire step;
-  assign \$48  = \$47  ^ code_lfsr[17];
-  assign \$50  = code_lfsr[0] ? 32'd2149580803 : 32'd0;
-  assign \$51  = \$49  ^ \$50 ;
+  assign \$1  = code_lfsr[0] ^ code_lfsr[1];
+  assign \$2  = \$1  ^ code_lfsr[2];
+  assign \$3  = code_lfsr[0] ^ code_lfsr[1];
+  assign \$4  = \$3  ^ code_lfsr[3];
+  assign \$5  = code_lfsr[0] ^ code_lfsr[1];
+  assign \$6  = \$5  ^ code_lfsr[4];
+  assign \$7  = code_lfsr[0] ^ code_lfsr[1];
+  assign \$8  = \$7  ^ code_lfsr[5];
+  assign \$9  = code_lfsr[0] ^ code_lfsr[1];
+  assign \$10  = \$9  ^ code_lfsr[6];
+  assign \$11  = code_lfsr[0] ^ code_lfsr[1];
+  assign \$12  = \$11  ^ code_lfsr[7];
+  assign \$13  = code_lfsr[0] ^ code_lfsr[1];
+  assign \$14  = \$13  ^ code_lfsr[8];
+  assign \$15  = code_lfsr[0] ^ code_lfsr[1];
+  assign \$16  = \$15  ^ code_lfsr[9];
+  assign \$17  = code_lfsr[0] ^ code_lfsr[1];
+  assign \$18  = \$17  ^ code_lfsr[10];
+  assign \$19  = code_lfsr[0] ^ code_lfsr[1];
+  assign \$20  = \$19  ^ code_lfsr[11];
+  assign \$21  = code_lfsr[0] ^ code_lfsr[1];
+  assign \$22  = \$21  ^ code_lfsr[12];
+  assign \$23  = code_lfsr[0] ^ code_lfsr[1];
+  assign \$24  = \$23  ^ code_lfsr[13];
+  assign \$25  = code_lfsr[0] ^ code_lfsr[1];
+  assign \$26  = \$25  ^ code_lfsr[14];
+  assign \$27  = code_lfsr[0] ^ code_lfsr[1];
+  assign \$28  = \$27  ^ code_lfsr[15];
+  assign \$29  = code_lfsr[0] ^ code_lfsr[1];
+  assign \$30  = \$29  ^ code_lfsr[16];
+  assign \$31  = code_lfsr[0] ^ code_lfsr[1];
+  assign \$32  = \$31  ^ code_lfsr[17];
+  assign \$34  = code_lfsr[0] ? 32'd2149580803 : 32'd0;
+  assign \$35  = \$33  ^ \$34 ;
   always @(posedge clk)
-    code_lfsr <= \$52 ;
-  assign \$2  = \$1  ^ code_lfsr[1];
-  assign \$3  = \$2  ^ code_lfsr[2];
-  assign \$5  = \$4  ^ code_lfsr[1];
-  assign \$6  = \$5  ^ code_lfsr[3];
-  assign \$8  = \$7  ^ code_lfsr[1];
-  assign \$9  = \$8  ^ code_lfsr[4];
-  assign \$11  = \$10  ^ code_lfsr[1];
-  assign \$12  = \$11  ^ code_lfsr[5];
-  assign \$14  = \$13  ^ code_lfsr[1];
-  assign \$15  = \$14  ^ code_lfsr[6];
-  assign \$17  = \$16  ^ code_lfsr[1];
-  assign \$18  = \$17  ^ code_lfsr[7];
-  assign \$20  = \$19  ^ code_lfsr[1];
-  assign \$21  = \$20  ^ code_lfsr[8];
-  assign \$23  = \$22  ^ code_lfsr[1];
-  assign \$24  = \$23  ^ code_lfsr[9];
-  assign \$26  = \$25  ^ code_lfsr[1];
-  assign \$27  = \$26  ^ code_lfsr[10];
-  assign \$29  = \$28  ^ code_lfsr[1];
-  assign \$30  = \$29  ^ code_lfsr[11];
-  assign \$32  = \$31  ^ code_lfsr[1];
-  assign \$33  = \$32  ^ code_lfsr[12];
-  assign \$35  = \$34  ^ code_lfsr[1];
-  assign \$36  = \$35  ^ code_lfsr[13];
-  assign \$38  = \$37  ^ code_lfsr[1];
-  assign \$39  = \$38  ^ code_lfsr[14];
-  assign \$41  = \$40  ^ code_lfsr[1];
-  assign \$42  = \$41  ^ code_lfsr[15];
-  assign \$44  = \$43  ^ code_lfsr[1];
-  assign \$45  = \$44  ^ code_lfsr[16];
-  assign \$47  = \$46  ^ code_lfsr[1];
+    code_lfsr <= \$36 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$52  = code_lfsr;
+    \$36  = code_lfsr;
     if (code_advance) begin
-      \$52  = \$51 ;
+      \$36  = \$35 ;
     end
     if (rst) begin
-      \$52  = 32'd44257;
+      \$36  = 32'd44257;
     end
   end
   assign step = code_advance;
-  assign neg = { \$48 , \$45 , \$42 , \$39 , \$36 , \$33 , \$30 , \$27 , \$24 , \$21 , \$18 , \$15 , \$12 , \$9 , \$6 , \$3  };
+  assign neg = { \$32 , \$30 , \$28 , \$26 , \$24 , \$22 , \$20 , \$18 , \$16 , \$14 , \$12 , \$10 , \$8 , \$6 , \$4 , \$2  };
   assign active = 16'hffff;
-  assign \port$162$0  = \$3 ;
+  assign \port$161$0  = \$2 ;
+  assign \port$163$0  = \$4 ;
   assign \port$165$0  = \$6 ;
-  assign \port$168$0  = \$9 ;
+  assign \port$167$0  = \$8 ;
+  assign \port$169$0  = \$10 ;
   assign \port$171$0  = \$12 ;
-  assign \port$174$0  = \$15 ;
+  assign \port$173$0  = \$14 ;
+  assign \port$175$0  = \$16 ;
   assign \port$177$0  = \$18 ;
-  assign \port$180$0  = \$21 ;
+  assign \port$179$0  = \$20 ;
+  assign \port$181$0  = \$22 ;
   assign \port$183$0  = \$24 ;
-  assign \port$186$0  = \$27 ;
+  assign \port$185$0  = \$26 ;
+  assign \port$187$0  = \$28 ;
   assign \port$189$0  = \$30 ;
-  assign \port$192$0  = \$33 ;
-  assign \port$195$0  = \$36 ;
-  assign \port$198$0  = \$39 ;
-  assign \port$201$0  = \$42 ;
-  assign \port$204$0  = \$45 ;
-  assign \port$207$0  = \$48 ;
-  assign \$1  = code_lfsr[0];
-  assign \$4  = code_lfsr[0];
-  assign \$7  = code_lfsr[0];
-  assign \$10  = code_lfsr[0];
-  assign \$13  = code_lfsr[0];
-  assign \$16  = code_lfsr[0];
-  assign \$19  = code_lfsr[0];
-  assign \$22  = code_lfsr[0];
-  assign \$25  = code_lfsr[0];
-  assign \$28  = code_lfsr[0];
-  assign \$31  = code_lfsr[0];
-  assign \$34  = code_lfsr[0];
-  assign \$37  = code_lfsr[0];
-  assign \$40  = code_lfsr[0];
-  assign \$43  = code_lfsr[0];
-  assign \$46  = code_lfsr[0];
-  assign \$49  = { 1'h0, code_lfsr[31:1] };
+  assign \port$191$0  = \$32 ;
+  assign \$33  = { 1'h0, code_lfsr[31:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0 , \port$165$0 , \port$168$0 , \port$171$0 , \port$174$0 , \port$177$0 , \port$180$0 , \port$183$0 , \port$186$0 , \port$189$0 , \port$192$0 , \port$195$0 , \port$198$0 , \port$201$0 , \port$204$0 
-, \port$207$0 , ct, theta_0, theta_1, theta_2, theta_3, theta_4, theta_5, theta_6, theta_7, theta_8, theta_9, theta_10, theta_11, theta_12, theta_13, theta_14, theta_15, sat_g, sat_theta, load_addr
+module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$161$0 , \port$163$0 , \port$165$0 , \port$167$0 , \port$169$0 , \port$171$0 , \port$173$0 , \port$175$0 , \port$177$0 , \port$179$0 , \port$181$0 , \port$183$0 , \port$185$0 , \port$187$0 , \port$189$0 
+, \port$191$0 , ct, theta_0, theta_1, theta_2, theta_3, theta_4, theta_5, theta_6, theta_7, theta_8, theta_9, theta_10, theta_11, theta_12, theta_13, theta_14, theta_15, sat_g, sat_theta, load_addr
 );
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [16:0] \$1 ;
@@ -1613,38 +1581,38 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
   wire [15:0] p9_tsat;
   wire p9_tsat_hi;
   wire p9_tsat_lo;
-  input \port$162$0 ;
-  wire \port$162$0 ;
+  input \port$161$0 ;
+  wire \port$161$0 ;
+  input \port$163$0 ;
+  wire \port$163$0 ;
   input \port$165$0 ;
   wire \port$165$0 ;
-  input \port$168$0 ;
-  wire \port$168$0 ;
+  input \port$167$0 ;
+  wire \port$167$0 ;
+  input \port$169$0 ;
+  wire \port$169$0 ;
   input \port$171$0 ;
   wire \port$171$0 ;
-  input \port$174$0 ;
-  wire \port$174$0 ;
+  input \port$173$0 ;
+  wire \port$173$0 ;
+  input \port$175$0 ;
+  wire \port$175$0 ;
   input \port$177$0 ;
   wire \port$177$0 ;
-  input \port$180$0 ;
-  wire \port$180$0 ;
+  input \port$179$0 ;
+  wire \port$179$0 ;
+  input \port$181$0 ;
+  wire \port$181$0 ;
   input \port$183$0 ;
   wire \port$183$0 ;
-  input \port$186$0 ;
-  wire \port$186$0 ;
+  input \port$185$0 ;
+  wire \port$185$0 ;
+  input \port$187$0 ;
+  wire \port$187$0 ;
   input \port$189$0 ;
   wire \port$189$0 ;
-  input \port$192$0 ;
-  wire \port$192$0 ;
-  input \port$195$0 ;
-  wire \port$195$0 ;
-  input \port$198$0 ;
-  wire \port$198$0 ;
-  input \port$201$0 ;
-  wire \port$201$0 ;
-  input \port$204$0 ;
-  wire \port$204$0 ;
-  input \port$207$0 ;
-  wire \port$207$0 ;
+  input \port$191$0 ;
+  wire \port$191$0 ;
   wire ready;
   input rst;
   wire rst;
@@ -1688,7 +1656,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
   input update;
   wire update;
   assign \$1  = - $signed(ct);
-  assign \$2  = \port$162$0  ? \$1  : { ct[15], ct };
+  assign \$2  = \port$161$0  ? \$1  : { ct[15], ct };
   assign p0_gsum = $signed(g_0) + $signed(p0_sct);
   assign p0_gsat_hi = $signed(p0_gsum) > $signed(24'h7fffff);
   assign p0_gsat_lo = $signed(p0_gsum) < $signed(24'h800000);
@@ -1704,7 +1672,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
   assign p0_tnext = update ? p0_tsat : theta_0;
   assign p0_gnext = update ? 24'h000000 : p0_gacc;
   assign \$6  = - $signed(ct);
-  assign \$7  = \port$165$0  ? \$6  : { ct[15], ct };
+  assign \$7  = \port$163$0  ? \$6  : { ct[15], ct };
   assign p1_gsum = $signed(g_1) + $signed(p1_sct);
   assign p1_gsat_hi = $signed(p1_gsum) > $signed(24'h7fffff);
   assign p1_gsat_lo = $signed(p1_gsum) < $signed(24'h800000);
@@ -1720,7 +1688,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
   assign p1_tnext = update ? p1_tsat : theta_1;
   assign p1_gnext = update ? 24'h000000 : p1_gacc;
   assign \$11  = - $signed(ct);
-  assign \$12  = \port$168$0  ? \$11  : { ct[15], ct };
+  assign \$12  = \port$165$0  ? \$11  : { ct[15], ct };
   assign p2_gsum = $signed(g_2) + $signed(p2_sct);
   assign p2_gsat_hi = $signed(p2_gsum) > $signed(24'h7fffff);
   assign p2_gsat_lo = $signed(p2_gsum) < $signed(24'h800000);
@@ -1736,7 +1704,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
   assign p2_tnext = update ? p2_tsat : theta_2;
   assign p2_gnext = update ? 24'h000000 : p2_gacc;
   assign \$16  = - $signed(ct);
-  assign \$17  = \port$171$0  ? \$16  : { ct[15], ct };
+  assign \$17  = \port$167$0  ? \$16  : { ct[15], ct };
   assign p3_gsum = $signed(g_3) + $signed(p3_sct);
   assign p3_gsat_hi = $signed(p3_gsum) > $signed(24'h7fffff);
   assign p3_gsat_lo = $signed(p3_gsum) < $signed(24'h800000);
@@ -1752,7 +1720,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
   assign p3_tnext = update ? p3_tsat : theta_3;
   assign p3_gnext = update ? 24'h000000 : p3_gacc;
   assign \$21  = - $signed(ct);
-  assign \$22  = \port$174$0  ? \$21  : { ct[15], ct };
+  assign \$22  = \port$169$0  ? \$21  : { ct[15], ct };
   assign p4_gsum = $signed(g_4) + $signed(p4_sct);
   assign p4_gsat_hi = $signed(p4_gsum) > $signed(24'h7fffff);
   assign p4_gsat_lo = $signed(p4_gsum) < $signed(24'h800000);
@@ -1768,7 +1736,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
   assign p4_tnext = update ? p4_tsat : theta_4;
   assign p4_gnext = update ? 24'h000000 : p4_gacc;
   assign \$26  = - $signed(ct);
-  assign \$27  = \port$177$0  ? \$26  : { ct[15], ct };
+  assign \$27  = \port$171$0  ? \$26  : { ct[15], ct };
   assign p5_gsum = $signed(g_5) + $signed(p5_sct);
   assign p5_gsat_hi = $signed(p5_gsum) > $signed(24'h7fffff);
   assign p5_gsat_lo = $signed(p5_gsum) < $signed(24'h800000);
@@ -1784,7 +1752,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
   assign p5_tnext = update ? p5_tsat : theta_5;
   assign p5_gnext = update ? 24'h000000 : p5_gacc;
   assign \$31  = - $signed(ct);
-  assign \$32  = \port$180$0  ? \$31  : { ct[15], ct };
+  assign \$32  = \port$173$0  ? \$31  : { ct[15], ct };
   assign p6_gsum = $signed(g_6) + $signed(p6_sct);
   assign p6_gsat_hi = $signed(p6_gsum) > $signed(24'h7fffff);
   assign p6_gsat_lo = $signed(p6_gsum) < $signed(24'h800000);
@@ -1800,7 +1768,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
   assign p6_tnext = update ? p6_tsat : theta_6;
   assign p6_gnext = update ? 24'h000000 : p6_gacc;
   assign \$36  = - $signed(ct);
-  assign \$37  = \port$183$0  ? \$36  : { ct[15], ct };
+  assign \$37  = \port$175$0  ? \$36  : { ct[15], ct };
   assign p7_gsum = $signed(g_7) + $signed(p7_sct);
   assign p7_gsat_hi = $signed(p7_gsum) > $signed(24'h7fffff);
   assign p7_gsat_lo = $signed(p7_gsum) < $signed(24'h800000);
@@ -1816,7 +1784,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
   assign p7_tnext = update ? p7_tsat : theta_7;
   assign p7_gnext = update ? 24'h000000 : p7_gacc;
   assign \$41  = - $signed(ct);
-  assign \$42  = \port$186$0  ? \$41  : { ct[15], ct };
+  assign \$42  = \port$177$0  ? \$41  : { ct[15], ct };
   assign p8_gsum = $signed(g_8) + $signed(p8_sct);
   assign p8_gsat_hi = $signed(p8_gsum) > $signed(24'h7fffff);
   assign p8_gsat_lo = $signed(p8_gsum) < $signed(24'h800000);
@@ -1832,7 +1800,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
   assign p8_tnext = update ? p8_tsat : theta_8;
   assign p8_gnext = update ? 24'h000000 : p8_gacc;
   assign \$46  = - $signed(ct);
-  assign \$47  = \port$189$0  ? \$46  : { ct[15], ct };
+  assign \$47  = \port$179$0  ? \$46  : { ct[15], ct };
   assign p9_gsum = $signed(g_9) + $signed(p9_sct);
   assign p9_gsat_hi = $signed(p9_gsum) > $signed(24'h7fffff);
   assign p9_gsat_lo = $signed(p9_gsum) < $signed(24'h800000);
@@ -1848,7 +1816,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
   assign p9_tnext = update ? p9_tsat : theta_9;
   assign p9_gnext = update ? 24'h000000 : p9_gacc;
   assign \$51  = - $signed(ct);
-  assign \$52  = \port$192$0  ? \$51  : { ct[15], ct };
+  assign \$52  = \port$181$0  ? \$51  : { ct[15], ct };
   assign p10_gsum = $signed(g_10) + $signed(p10_sct);
   assign p10_gsat_hi = $signed(p10_gsum) > $signed(24'h7fffff);
   assign p10_gsat_lo = $signed(p10_gsum) < $signed(24'h800000);
@@ -1864,7 +1832,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
   assign p10_tnext = update ? p10_tsat : theta_10;
   assign p10_gnext = update ? 24'h000000 : p10_gacc;
   assign \$56  = - $signed(ct);
-  assign \$57  = \port$195$0  ? \$56  : { ct[15], ct };
+  assign \$57  = \port$183$0  ? \$56  : { ct[15], ct };
   assign p11_gsum = $signed(g_11) + $signed(p11_sct);
   assign p11_gsat_hi = $signed(p11_gsum) > $signed(24'h7fffff);
   assign p11_gsat_lo = $signed(p11_gsum) < $signed(24'h800000);
@@ -1880,7 +1848,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
   assign p11_tnext = update ? p11_tsat : theta_11;
   assign p11_gnext = update ? 24'h000000 : p11_gacc;
   assign \$61  = - $signed(ct);
-  assign \$62  = \port$198$0  ? \$61  : { ct[15], ct };
+  assign \$62  = \port$185$0  ? \$61  : { ct[15], ct };
   assign p12_gsum = $signed(g_12) + $signed(p12_sct);
   assign p12_gsat_hi = $signed(p12_gsum) > $signed(24'h7fffff);
   assign p12_gsat_lo = $signed(p12_gsum) < $signed(24'h800000);
@@ -1896,7 +1864,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
   assign p12_tnext = update ? p12_tsat : theta_12;
   assign p12_gnext = update ? 24'h000000 : p12_gacc;
   assign \$66  = - $signed(ct);
-  assign \$67  = \port$201$0  ? \$66  : { ct[15], ct };
+  assign \$67  = \port$187$0  ? \$66  : { ct[15], ct };
   assign p13_gsum = $signed(g_13) + $signed(p13_sct);
   assign p13_gsat_hi = $signed(p13_gsum) > $signed(24'h7fffff);
   assign p13_gsat_lo = $signed(p13_gsum) < $signed(24'h800000);
@@ -1912,7 +1880,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
   assign p13_tnext = update ? p13_tsat : theta_13;
   assign p13_gnext = update ? 24'h000000 : p13_gacc;
   assign \$71  = - $signed(ct);
-  assign \$72  = \port$204$0  ? \$71  : { ct[15], ct };
+  assign \$72  = \port$189$0  ? \$71  : { ct[15], ct };
   assign p14_gsum = $signed(g_14) + $signed(p14_sct);
   assign p14_gsat_hi = $signed(p14_gsum) > $signed(24'h7fffff);
   assign p14_gsat_lo = $signed(p14_gsum) < $signed(24'h800000);
@@ -1928,7 +1896,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
   assign p14_tnext = update ? p14_tsat : theta_14;
   assign p14_gnext = update ? 24'h000000 : p14_gacc;
   assign \$76  = - $signed(ct);
-  assign \$77  = \port$207$0  ? \$76  : { ct[15], ct };
+  assign \$77  = \port$191$0  ? \$76  : { ct[15], ct };
   assign p15_gsum = $signed(g_15) + $signed(p15_sct);
   assign p15_gsat_hi = $signed(p15_gsum) > $signed(24'h7fffff);
   assign p15_gsat_lo = $signed(p15_gsum) < $signed(24'h800000);
@@ -2494,7 +2462,7 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$162$0
     end
   end
   assign active = 16'hffff;
-  assign neg = { \port$207$0 , \port$204$0 , \port$201$0 , \port$198$0 , \port$195$0 , \port$192$0 , \port$189$0 , \port$186$0 , \port$183$0 , \port$180$0 , \port$177$0 , \port$174$0 , \port$171$0 , \port$168$0 , \port$165$0 , \port$162$0  };
+  assign neg = { \port$191$0 , \port$189$0 , \port$187$0 , \port$185$0 , \port$183$0 , \port$181$0 , \port$179$0 , \port$177$0 , \port$175$0 , \port$173$0 , \port$171$0 , \port$169$0 , \port$167$0 , \port$165$0 , \port$163$0 , \port$161$0  };
   assign ready = 1'h1;
   assign theta = { theta_15, theta_14, theta_13, theta_12, theta_11, theta_10, theta_9, theta_8, theta_7, theta_6, theta_5, theta_4, theta_3, theta_2, theta_1, theta_0 };
   assign p0_sct = \$2 ;

@@ -47,14 +47,8 @@ module mgd_core(cost__payload, cost__valid, load_en, load_addr, load_data, param
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [6:0] \$137 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
   wire [3:0] \$15 ;
   wire [3:0] \$16 ;
   wire \$17 ;
@@ -297,7 +291,7 @@ module mgd_core(cost__payload, cost__valid, load_en, load_addr, load_data, param
   assign cost__ready = param_valid & \cost__ready$22 ;
   assign busy = ~ \$67 ;
   assign \$61  = 64'hffffffffffffffff >> addr_d;
-  assign \$62  = { \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80  } >> addr_d;
+  assign \$62  = { \$137 [6], \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$137 [5], \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$137 [4], \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$137 [3], \$83 , \$82 , \$81 , \$137 [2], \$80 , \$137 [1:0] } >> addr_d;
   assign \$63  = \$62  ? 17'h1ff00 : 17'h00100;
   assign \$64  = \$61  ? \$63  : 17'h00000;
   assign \$65  = param_baseline ? 17'h00000 : \$64 ;
@@ -340,70 +334,64 @@ module mgd_core(cost__payload, cost__valid, load_en, load_addr, load_data, param
   \mgd_core.gen  gen (
     .clk(clk),
     .code_advance(step),
+    .code_k(\$137 ),
     .\port$102$0 (\$80 ),
     .\port$103$0 (\$81 ),
-    .\port$105$0 (\$82 ),
+    .\port$104$0 (\$82 ),
     .\port$106$0 (\$83 ),
-    .\port$108$0 (\$84 ),
-    .\port$110$0 (\$85 ),
-    .\port$113$0 (\$86 ),
-    .\port$114$0 (\$87 ),
-    .\port$116$0 (\$88 ),
-    .\port$118$0 (\$89 ),
-    .\port$121$0 (\$90 ),
-    .\port$123$0 (\$91 ),
-    .\port$126$0 (\$92 ),
-    .\port$129$0 (\$93 ),
-    .\port$133$0 (\$94 ),
-    .\port$134$0 (\$95 ),
-    .\port$136$0 (\$96 ),
-    .\port$138$0 (\$97 ),
-    .\port$141$0 (\$98 ),
-    .\port$143$0 (\$99 ),
-    .\port$146$0 (\$100 ),
-    .\port$149$0 (\$101 ),
-    .\port$153$0 (\$102 ),
-    .\port$155$0 (\$103 ),
-    .\port$158$0 (\$104 ),
-    .\port$161$0 (\$105 ),
-    .\port$165$0 (\$106 ),
-    .\port$168$0 (\$107 ),
-    .\port$172$0 (\$108 ),
-    .\port$176$0 (\$109 ),
-    .\port$181$0 (\$110 ),
-    .\port$182$0 (\$111 ),
-    .\port$184$0 (\$112 ),
-    .\port$186$0 (\$113 ),
-    .\port$189$0 (\$114 ),
-    .\port$191$0 (\$115 ),
-    .\port$194$0 (\$116 ),
-    .\port$197$0 (\$117 ),
-    .\port$201$0 (\$118 ),
-    .\port$203$0 (\$119 ),
-    .\port$206$0 (\$120 ),
-    .\port$209$0 (\$121 ),
-    .\port$213$0 (\$122 ),
-    .\port$216$0 (\$123 ),
-    .\port$220$0 (\$124 ),
-    .\port$224$0 (\$125 ),
-    .\port$229$0 (\$126 ),
-    .\port$231$0 (\$127 ),
-    .\port$234$0 (\$128 ),
-    .\port$237$0 (\$129 ),
-    .\port$241$0 (\$130 ),
-    .\port$244$0 (\$131 ),
-    .\port$248$0 (\$132 ),
-    .\port$252$0 (\$133 ),
-    .\port$257$0 (\$134 ),
-    .\port$260$0 (\$135 ),
-    .\port$264$0 (\$136 ),
-    .\port$268$0 (\$137 ),
-    .\port$273$0 (\$138 ),
-    .\port$277$0 (\$139 ),
-    .\port$282$0 (\$140 ),
-    .\port$287$0 (\$141 ),
-    .\port$293$0 (\$142 ),
-    .\port$294$0 (\$143 ),
+    .\port$107$0 (\$84 ),
+    .\port$108$0 (\$85 ),
+    .\port$110$0 (\$86 ),
+    .\port$111$0 (\$87 ),
+    .\port$113$0 (\$88 ),
+    .\port$115$0 (\$89 ),
+    .\port$118$0 (\$90 ),
+    .\port$119$0 (\$91 ),
+    .\port$120$0 (\$92 ),
+    .\port$122$0 (\$93 ),
+    .\port$123$0 (\$94 ),
+    .\port$125$0 (\$95 ),
+    .\port$127$0 (\$96 ),
+    .\port$130$0 (\$97 ),
+    .\port$131$0 (\$98 ),
+    .\port$133$0 (\$99 ),
+    .\port$135$0 (\$100 ),
+    .\port$138$0 (\$101 ),
+    .\port$140$0 (\$102 ),
+    .\port$143$0 (\$103 ),
+    .\port$146$0 (\$104 ),
+    .\port$150$0 (\$105 ),
+    .\port$151$0 (\$106 ),
+    .\port$152$0 (\$107 ),
+    .\port$154$0 (\$108 ),
+    .\port$155$0 (\$109 ),
+    .\port$157$0 (\$110 ),
+    .\port$159$0 (\$111 ),
+    .\port$162$0 (\$112 ),
+    .\port$163$0 (\$113 ),
+    .\port$165$0 (\$114 ),
+    .\port$167$0 (\$115 ),
+    .\port$170$0 (\$116 ),
+    .\port$172$0 (\$117 ),
+    .\port$175$0 (\$118 ),
+    .\port$178$0 (\$119 ),
+    .\port$182$0 (\$120 ),
+    .\port$183$0 (\$121 ),
+    .\port$185$0 (\$122 ),
+    .\port$187$0 (\$123 ),
+    .\port$190$0 (\$124 ),
+    .\port$192$0 (\$125 ),
+    .\port$195$0 (\$126 ),
+    .\port$198$0 (\$127 ),
+    .\port$202$0 (\$128 ),
+    .\port$204$0 (\$129 ),
+    .\port$207$0 (\$130 ),
+    .\port$210$0 (\$131 ),
+    .\port$214$0 (\$132 ),
+    .\port$217$0 (\$133 ),
+    .\port$221$0 (\$134 ),
+    .\port$225$0 (\$135 ),
+    .\port$230$0 (\$136 ),
     .rst(rst)
   );
   \mgd_core.wu  wu (
@@ -415,68 +403,62 @@ module mgd_core(cost__payload, cost__valid, load_en, load_addr, load_data, param
     .load_en(\load_en$45 ),
     .\port$102$0 (\$80 ),
     .\port$103$0 (\$81 ),
-    .\port$105$0 (\$82 ),
+    .\port$104$0 (\$82 ),
     .\port$106$0 (\$83 ),
-    .\port$108$0 (\$84 ),
-    .\port$110$0 (\$85 ),
-    .\port$113$0 (\$86 ),
-    .\port$114$0 (\$87 ),
-    .\port$116$0 (\$88 ),
-    .\port$118$0 (\$89 ),
-    .\port$121$0 (\$90 ),
-    .\port$123$0 (\$91 ),
-    .\port$126$0 (\$92 ),
-    .\port$129$0 (\$93 ),
-    .\port$133$0 (\$94 ),
-    .\port$134$0 (\$95 ),
-    .\port$136$0 (\$96 ),
-    .\port$138$0 (\$97 ),
-    .\port$141$0 (\$98 ),
-    .\port$143$0 (\$99 ),
-    .\port$146$0 (\$100 ),
-    .\port$149$0 (\$101 ),
-    .\port$153$0 (\$102 ),
-    .\port$155$0 (\$103 ),
-    .\port$158$0 (\$104 ),
-    .\port$161$0 (\$105 ),
-    .\port$165$0 (\$106 ),
-    .\port$168$0 (\$107 ),
-    .\port$172$0 (\$108 ),
-    .\port$176$0 (\$109 ),
-    .\port$181$0 (\$110 ),
-    .\port$182$0 (\$111 ),
-    .\port$184$0 (\$112 ),
-    .\port$186$0 (\$113 ),
-    .\port$189$0 (\$114 ),
-    .\port$191$0 (\$115 ),
-    .\port$194$0 (\$116 ),
-    .\port$197$0 (\$117 ),
-    .\port$201$0 (\$118 ),
-    .\port$203$0 (\$119 ),
-    .\port$206$0 (\$120 ),
-    .\port$209$0 (\$121 ),
-    .\port$213$0 (\$122 ),
-    .\port$216$0 (\$123 ),
-    .\port$220$0 (\$124 ),
-    .\port$224$0 (\$125 ),
-    .\port$229$0 (\$126 ),
-    .\port$231$0 (\$127 ),
-    .\port$234$0 (\$128 ),
-    .\port$237$0 (\$129 ),
-    .\port$241$0 (\$130 ),
-    .\port$244$0 (\$131 ),
-    .\port$248$0 (\$132 ),
-    .\port$252$0 (\$133 ),
-    .\port$257$0 (\$134 ),
-    .\port$260$0 (\$135 ),
-    .\port$264$0 (\$136 ),
-    .\port$268$0 (\$137 ),
-    .\port$273$0 (\$138 ),
-    .\port$277$0 (\$139 ),
-    .\port$282$0 (\$140 ),
-    .\port$287$0 (\$141 ),
-    .\port$293$0 (\$142 ),
-    .\port$294$0 (\$143 ),
+    .\port$107$0 (\$84 ),
+    .\port$108$0 (\$85 ),
+    .\port$110$0 (\$86 ),
+    .\port$111$0 (\$87 ),
+    .\port$113$0 (\$88 ),
+    .\port$115$0 (\$89 ),
+    .\port$118$0 (\$90 ),
+    .\port$119$0 (\$91 ),
+    .\port$120$0 (\$92 ),
+    .\port$122$0 (\$93 ),
+    .\port$123$0 (\$94 ),
+    .\port$125$0 (\$95 ),
+    .\port$127$0 (\$96 ),
+    .\port$130$0 (\$97 ),
+    .\port$131$0 (\$98 ),
+    .\port$133$0 (\$99 ),
+    .\port$135$0 (\$100 ),
+    .\port$138$0 (\$101 ),
+    .\port$140$0 (\$102 ),
+    .\port$143$0 (\$103 ),
+    .\port$146$0 (\$104 ),
+    .\port$150$0 (\$105 ),
+    .\port$151$0 (\$106 ),
+    .\port$152$0 (\$107 ),
+    .\port$154$0 (\$108 ),
+    .\port$155$0 (\$109 ),
+    .\port$157$0 (\$110 ),
+    .\port$159$0 (\$111 ),
+    .\port$162$0 (\$112 ),
+    .\port$163$0 (\$113 ),
+    .\port$165$0 (\$114 ),
+    .\port$167$0 (\$115 ),
+    .\port$170$0 (\$116 ),
+    .\port$172$0 (\$117 ),
+    .\port$175$0 (\$118 ),
+    .\port$178$0 (\$119 ),
+    .\port$182$0 (\$120 ),
+    .\port$183$0 (\$121 ),
+    .\port$185$0 (\$122 ),
+    .\port$187$0 (\$123 ),
+    .\port$190$0 (\$124 ),
+    .\port$192$0 (\$125 ),
+    .\port$195$0 (\$126 ),
+    .\port$198$0 (\$127 ),
+    .\port$202$0 (\$128 ),
+    .\port$204$0 (\$129 ),
+    .\port$207$0 (\$130 ),
+    .\port$210$0 (\$131 ),
+    .\port$214$0 (\$132 ),
+    .\port$217$0 (\$133 ),
+    .\port$221$0 (\$134 ),
+    .\port$225$0 (\$135 ),
+    .\port$230$0 (\$136 ),
+    .\port$748$0 (\$137 ),
     .rd_addr(param_addr),
     .rd_data(theta_data),
     .ready(ready),
@@ -661,8 +643,8 @@ module mgd_core(cost__payload, cost__valid, load_en, load_addr, load_data, param
   assign \step_count$28  = step_count;
   assign \update_count$31  = update_count;
   assign \sample_next$32  = sample_next;
-  assign neg = { \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80  };
-  assign \neg$38  = { \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80  };
+  assign neg = { \$137 [6], \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$137 [5], \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$137 [4], \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$137 [3], \$83 , \$82 , \$81 , \$137 [2], \$80 , \$137 [1:0] };
+  assign \neg$38  = { \$137 [6], \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$137 [5], \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$137 [4], \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$137 [3], \$83 , \$82 , \$81 , \$137 [2], \$80 , \$137 [1:0] };
   assign active = 64'hffffffffffffffff;
   assign \active$40  = 64'hffffffffffffffff;
   assign ctilde__payload = ct;
@@ -859,10 +841,9 @@ module \mgd_core.acc (rst, cost__valid, ctilde__ready, cost__ready, cost__payloa
 endmodule
 
 (* generator = "Amaranth" *)
-module \mgd_core.gen (rst, code_advance, \port$102$0 , \port$103$0 , \port$105$0 , \port$106$0 , \port$108$0 , \port$110$0 , \port$113$0 , \port$114$0 , \port$116$0 , \port$118$0 , \port$121$0 , \port$123$0 , \port$126$0 , \port$129$0 , \port$133$0 , \port$134$0 , \port$136$0 , \port$138$0 , \port$141$0 
-, \port$143$0 , \port$146$0 , \port$149$0 , \port$153$0 , \port$155$0 , \port$158$0 , \port$161$0 , \port$165$0 , \port$168$0 , \port$172$0 , \port$176$0 , \port$181$0 , \port$182$0 , \port$184$0 , \port$186$0 , \port$189$0 , \port$191$0 , \port$194$0 , \port$197$0 , \port$201$0 , \port$203$0 
-, \port$206$0 , \port$209$0 , \port$213$0 , \port$216$0 , \port$220$0 , \port$224$0 , \port$229$0 , \port$231$0 , \port$234$0 , \port$237$0 , \port$241$0 , \port$244$0 , \port$248$0 , \port$252$0 , \port$257$0 , \port$260$0 , \port$264$0 , \port$268$0 , \port$273$0 , \port$277$0 , \port$282$0 
-, \port$287$0 , \port$293$0 , \port$294$0 , clk);
+module \mgd_core.gen (rst, code_advance, \port$102$0 , \port$103$0 , \port$104$0 , \port$106$0 , \port$107$0 , \port$108$0 , \port$110$0 , \port$111$0 , \port$113$0 , \port$115$0 , \port$118$0 , \port$119$0 , \port$120$0 , \port$122$0 , \port$123$0 , \port$125$0 , \port$127$0 , \port$130$0 , \port$131$0 
+, \port$133$0 , \port$135$0 , \port$138$0 , \port$140$0 , \port$143$0 , \port$146$0 , \port$150$0 , \port$151$0 , \port$152$0 , \port$154$0 , \port$155$0 , \port$157$0 , \port$159$0 , \port$162$0 , \port$163$0 , \port$165$0 , \port$167$0 , \port$170$0 , \port$172$0 , \port$175$0 , \port$178$0 
+, \port$182$0 , \port$183$0 , \port$185$0 , \port$187$0 , \port$190$0 , \port$192$0 , \port$195$0 , \port$198$0 , \port$202$0 , \port$204$0 , \port$207$0 , \port$210$0 , \port$214$0 , \port$217$0 , \port$221$0 , \port$225$0 , \port$230$0 , code_k, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -899,78 +880,14 @@ module \mgd_core.gen (rst, code_advance, \port$102$0 , \port$103$0 , \port$105$0
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [7:0] \$130 ;
+  reg [6:0] \$131 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire [7:0] \$194 ;
-  reg [6:0] \$195 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -1064,419 +981,335 @@ module \mgd_core.gen (rst, code_advance, \port$102$0 , \port$103$0 , \port$105$0
   wire clk;
   input code_advance;
   wire code_advance;
+  output [6:0] code_k;
   reg [6:0] code_k = 7'h00;
   wire [63:0] neg;
   output \port$102$0 ;
   wire \port$102$0 ;
   output \port$103$0 ;
   wire \port$103$0 ;
-  output \port$105$0 ;
-  wire \port$105$0 ;
+  output \port$104$0 ;
+  wire \port$104$0 ;
   output \port$106$0 ;
   wire \port$106$0 ;
+  output \port$107$0 ;
+  wire \port$107$0 ;
   output \port$108$0 ;
   wire \port$108$0 ;
   output \port$110$0 ;
   wire \port$110$0 ;
+  output \port$111$0 ;
+  wire \port$111$0 ;
   output \port$113$0 ;
   wire \port$113$0 ;
-  output \port$114$0 ;
-  wire \port$114$0 ;
-  output \port$116$0 ;
-  wire \port$116$0 ;
+  output \port$115$0 ;
+  wire \port$115$0 ;
   output \port$118$0 ;
   wire \port$118$0 ;
-  output \port$121$0 ;
-  wire \port$121$0 ;
+  output \port$119$0 ;
+  wire \port$119$0 ;
+  output \port$120$0 ;
+  wire \port$120$0 ;
+  output \port$122$0 ;
+  wire \port$122$0 ;
   output \port$123$0 ;
   wire \port$123$0 ;
-  output \port$126$0 ;
-  wire \port$126$0 ;
-  output \port$129$0 ;
-  wire \port$129$0 ;
+  output \port$125$0 ;
+  wire \port$125$0 ;
+  output \port$127$0 ;
+  wire \port$127$0 ;
+  output \port$130$0 ;
+  wire \port$130$0 ;
+  output \port$131$0 ;
+  wire \port$131$0 ;
   output \port$133$0 ;
   wire \port$133$0 ;
-  output \port$134$0 ;
-  wire \port$134$0 ;
-  output \port$136$0 ;
-  wire \port$136$0 ;
+  output \port$135$0 ;
+  wire \port$135$0 ;
   output \port$138$0 ;
   wire \port$138$0 ;
-  output \port$141$0 ;
-  wire \port$141$0 ;
+  output \port$140$0 ;
+  wire \port$140$0 ;
   output \port$143$0 ;
   wire \port$143$0 ;
   output \port$146$0 ;
   wire \port$146$0 ;
-  output \port$149$0 ;
-  wire \port$149$0 ;
-  output \port$153$0 ;
-  wire \port$153$0 ;
+  output \port$150$0 ;
+  wire \port$150$0 ;
+  output \port$151$0 ;
+  wire \port$151$0 ;
+  output \port$152$0 ;
+  wire \port$152$0 ;
+  output \port$154$0 ;
+  wire \port$154$0 ;
   output \port$155$0 ;
   wire \port$155$0 ;
-  output \port$158$0 ;
-  wire \port$158$0 ;
-  output \port$161$0 ;
-  wire \port$161$0 ;
+  output \port$157$0 ;
+  wire \port$157$0 ;
+  output \port$159$0 ;
+  wire \port$159$0 ;
+  output \port$162$0 ;
+  wire \port$162$0 ;
+  output \port$163$0 ;
+  wire \port$163$0 ;
   output \port$165$0 ;
   wire \port$165$0 ;
-  output \port$168$0 ;
-  wire \port$168$0 ;
+  output \port$167$0 ;
+  wire \port$167$0 ;
+  output \port$170$0 ;
+  wire \port$170$0 ;
   output \port$172$0 ;
   wire \port$172$0 ;
-  output \port$176$0 ;
-  wire \port$176$0 ;
-  output \port$181$0 ;
-  wire \port$181$0 ;
+  output \port$175$0 ;
+  wire \port$175$0 ;
+  output \port$178$0 ;
+  wire \port$178$0 ;
   output \port$182$0 ;
   wire \port$182$0 ;
-  output \port$184$0 ;
-  wire \port$184$0 ;
-  output \port$186$0 ;
-  wire \port$186$0 ;
-  output \port$189$0 ;
-  wire \port$189$0 ;
-  output \port$191$0 ;
-  wire \port$191$0 ;
-  output \port$194$0 ;
-  wire \port$194$0 ;
-  output \port$197$0 ;
-  wire \port$197$0 ;
-  output \port$201$0 ;
-  wire \port$201$0 ;
-  output \port$203$0 ;
-  wire \port$203$0 ;
-  output \port$206$0 ;
-  wire \port$206$0 ;
-  output \port$209$0 ;
-  wire \port$209$0 ;
-  output \port$213$0 ;
-  wire \port$213$0 ;
-  output \port$216$0 ;
-  wire \port$216$0 ;
-  output \port$220$0 ;
-  wire \port$220$0 ;
-  output \port$224$0 ;
-  wire \port$224$0 ;
-  output \port$229$0 ;
-  wire \port$229$0 ;
-  output \port$231$0 ;
-  wire \port$231$0 ;
-  output \port$234$0 ;
-  wire \port$234$0 ;
-  output \port$237$0 ;
-  wire \port$237$0 ;
-  output \port$241$0 ;
-  wire \port$241$0 ;
-  output \port$244$0 ;
-  wire \port$244$0 ;
-  output \port$248$0 ;
-  wire \port$248$0 ;
-  output \port$252$0 ;
-  wire \port$252$0 ;
-  output \port$257$0 ;
-  wire \port$257$0 ;
-  output \port$260$0 ;
-  wire \port$260$0 ;
-  output \port$264$0 ;
-  wire \port$264$0 ;
-  output \port$268$0 ;
-  wire \port$268$0 ;
-  output \port$273$0 ;
-  wire \port$273$0 ;
-  output \port$277$0 ;
-  wire \port$277$0 ;
-  output \port$282$0 ;
-  wire \port$282$0 ;
-  output \port$287$0 ;
-  wire \port$287$0 ;
-  output \port$293$0 ;
-  wire \port$293$0 ;
-  output \port$294$0 ;
-  wire \port$294$0 ;
+  output \port$183$0 ;
+  wire \port$183$0 ;
+  output \port$185$0 ;
+  wire \port$185$0 ;
+  output \port$187$0 ;
+  wire \port$187$0 ;
+  output \port$190$0 ;
+  wire \port$190$0 ;
+  output \port$192$0 ;
+  wire \port$192$0 ;
+  output \port$195$0 ;
+  wire \port$195$0 ;
+  output \port$198$0 ;
+  wire \port$198$0 ;
+  output \port$202$0 ;
+  wire \port$202$0 ;
+  output \port$204$0 ;
+  wire \port$204$0 ;
+  output \port$207$0 ;
+  wire \port$207$0 ;
+  output \port$210$0 ;
+  wire \port$210$0 ;
+  output \port$214$0 ;
+  wire \port$214$0 ;
+  output \port$217$0 ;
+  wire \port$217$0 ;
+  output \port$221$0 ;
+  wire \port$221$0 ;
+  output \port$225$0 ;
+  wire \port$225$0 ;
+  output \port$230$0 ;
+  wire \port$230$0 ;
   input rst;
   wire rst;
   wire step;
-  assign \$4  = \$3  ^ code_k[1];
-  assign \$7  = \$6  ^ code_k[2];
-  assign \$9  = \$8  ^ code_k[2];
-  assign \$11  = \$10  ^ code_k[1];
-  assign \$12  = \$11  ^ code_k[2];
-  assign \$15  = \$14  ^ code_k[3];
+  assign \$1  = code_k[0] ^ code_k[1];
+  assign \$2  = code_k[0] ^ code_k[2];
+  assign \$3  = code_k[1] ^ code_k[2];
+  assign \$4  = code_k[0] ^ code_k[1];
+  assign \$5  = \$4  ^ code_k[2];
+  assign \$6  = code_k[0] ^ code_k[3];
+  assign \$7  = code_k[1] ^ code_k[3];
+  assign \$8  = code_k[0] ^ code_k[1];
+  assign \$9  = \$8  ^ code_k[3];
+  assign \$10  = code_k[2] ^ code_k[3];
+  assign \$11  = code_k[0] ^ code_k[2];
+  assign \$12  = \$11  ^ code_k[3];
+  assign \$13  = code_k[1] ^ code_k[2];
+  assign \$14  = \$13  ^ code_k[3];
+  assign \$15  = code_k[0] ^ code_k[1];
+  assign \$16  = \$15  ^ code_k[2];
   assign \$17  = \$16  ^ code_k[3];
-  assign \$19  = \$18  ^ code_k[1];
-  assign \$20  = \$19  ^ code_k[3];
-  assign \$22  = \$21  ^ code_k[3];
-  assign \$24  = \$23  ^ code_k[2];
-  assign \$25  = \$24  ^ code_k[3];
-  assign \$27  = \$26  ^ code_k[2];
-  assign \$28  = \$27  ^ code_k[3];
-  assign \$30  = \$29  ^ code_k[1];
-  assign \$31  = \$30  ^ code_k[2];
-  assign \$32  = \$31  ^ code_k[3];
-  assign \$35  = \$34  ^ code_k[4];
+  assign \$18  = code_k[0] ^ code_k[4];
+  assign \$19  = code_k[1] ^ code_k[4];
+  assign \$20  = code_k[0] ^ code_k[1];
+  assign \$21  = \$20  ^ code_k[4];
+  assign \$22  = code_k[2] ^ code_k[4];
+  assign \$23  = code_k[0] ^ code_k[2];
+  assign \$24  = \$23  ^ code_k[4];
+  assign \$25  = code_k[1] ^ code_k[2];
+  assign \$26  = \$25  ^ code_k[4];
+  assign \$27  = code_k[0] ^ code_k[1];
+  assign \$28  = \$27  ^ code_k[2];
+  assign \$29  = \$28  ^ code_k[4];
+  assign \$30  = code_k[3] ^ code_k[4];
+  assign \$31  = code_k[0] ^ code_k[3];
+  assign \$32  = \$31  ^ code_k[4];
+  assign \$33  = code_k[1] ^ code_k[3];
+  assign \$34  = \$33  ^ code_k[4];
+  assign \$35  = code_k[0] ^ code_k[1];
+  assign \$36  = \$35  ^ code_k[3];
   assign \$37  = \$36  ^ code_k[4];
-  assign \$39  = \$38  ^ code_k[1];
-  assign \$40  = \$39  ^ code_k[4];
+  assign \$38  = code_k[2] ^ code_k[3];
+  assign \$39  = \$38  ^ code_k[4];
+  assign \$40  = code_k[0] ^ code_k[2];
+  assign \$41  = \$40  ^ code_k[3];
   assign \$42  = \$41  ^ code_k[4];
-  assign \$44  = \$43  ^ code_k[2];
+  assign \$43  = code_k[1] ^ code_k[2];
+  assign \$44  = \$43  ^ code_k[3];
   assign \$45  = \$44  ^ code_k[4];
+  assign \$46  = code_k[0] ^ code_k[1];
   assign \$47  = \$46  ^ code_k[2];
-  assign \$48  = \$47  ^ code_k[4];
-  assign \$50  = \$49  ^ code_k[1];
-  assign \$51  = \$50  ^ code_k[2];
-  assign \$52  = \$51  ^ code_k[4];
-  assign \$54  = \$53  ^ code_k[4];
-  assign \$56  = \$55  ^ code_k[3];
-  assign \$57  = \$56  ^ code_k[4];
-  assign \$59  = \$58  ^ code_k[3];
-  assign \$60  = \$59  ^ code_k[4];
-  assign \$62  = \$61  ^ code_k[1];
-  assign \$63  = \$62  ^ code_k[3];
-  assign \$64  = \$63  ^ code_k[4];
-  assign \$66  = \$65  ^ code_k[3];
-  assign \$67  = \$66  ^ code_k[4];
-  assign \$69  = \$68  ^ code_k[2];
-  assign \$70  = \$69  ^ code_k[3];
-  assign \$71  = \$70  ^ code_k[4];
-  assign \$73  = \$72  ^ code_k[2];
-  assign \$74  = \$73  ^ code_k[3];
-  assign \$75  = \$74  ^ code_k[4];
-  assign \$77  = \$76  ^ code_k[1];
-  assign \$78  = \$77  ^ code_k[2];
-  assign \$79  = \$78  ^ code_k[3];
-  assign \$80  = \$79  ^ code_k[4];
-  assign \$83  = \$82  ^ code_k[5];
-  assign \$85  = \$84  ^ code_k[5];
-  assign \$87  = \$86  ^ code_k[1];
-  assign \$88  = \$87  ^ code_k[5];
-  assign \$90  = \$89  ^ code_k[5];
-  assign \$92  = \$91  ^ code_k[2];
-  assign \$93  = \$92  ^ code_k[5];
-  assign \$95  = \$94  ^ code_k[2];
-  assign \$96  = \$95  ^ code_k[5];
-  assign \$98  = \$97  ^ code_k[1];
+  assign \$48  = \$47  ^ code_k[3];
+  assign \$49  = \$48  ^ code_k[4];
+  assign \$50  = code_k[0] ^ code_k[5];
+  assign \$51  = code_k[1] ^ code_k[5];
+  assign \$52  = code_k[0] ^ code_k[1];
+  assign \$53  = \$52  ^ code_k[5];
+  assign \$54  = code_k[2] ^ code_k[5];
+  assign \$55  = code_k[0] ^ code_k[2];
+  assign \$56  = \$55  ^ code_k[5];
+  assign \$57  = code_k[1] ^ code_k[2];
+  assign \$58  = \$57  ^ code_k[5];
+  assign \$59  = code_k[0] ^ code_k[1];
+  assign \$60  = \$59  ^ code_k[2];
+  assign \$61  = \$60  ^ code_k[5];
+  assign \$62  = code_k[3] ^ code_k[5];
+  assign \$63  = code_k[0] ^ code_k[3];
+  assign \$64  = \$63  ^ code_k[5];
+  assign \$65  = code_k[1] ^ code_k[3];
+  assign \$66  = \$65  ^ code_k[5];
+  assign \$67  = code_k[0] ^ code_k[1];
+  assign \$68  = \$67  ^ code_k[3];
+  assign \$69  = \$68  ^ code_k[5];
+  assign \$70  = code_k[2] ^ code_k[3];
+  assign \$71  = \$70  ^ code_k[5];
+  assign \$72  = code_k[0] ^ code_k[2];
+  assign \$73  = \$72  ^ code_k[3];
+  assign \$74  = \$73  ^ code_k[5];
+  assign \$75  = code_k[1] ^ code_k[2];
+  assign \$76  = \$75  ^ code_k[3];
+  assign \$77  = \$76  ^ code_k[5];
+  assign \$78  = code_k[0] ^ code_k[1];
+  assign \$79  = \$78  ^ code_k[2];
+  assign \$80  = \$79  ^ code_k[3];
+  assign \$81  = \$80  ^ code_k[5];
+  assign \$82  = code_k[4] ^ code_k[5];
+  assign \$83  = code_k[0] ^ code_k[4];
+  assign \$84  = \$83  ^ code_k[5];
+  assign \$85  = code_k[1] ^ code_k[4];
+  assign \$86  = \$85  ^ code_k[5];
+  assign \$87  = code_k[0] ^ code_k[1];
+  assign \$88  = \$87  ^ code_k[4];
+  assign \$89  = \$88  ^ code_k[5];
+  assign \$90  = code_k[2] ^ code_k[4];
+  assign \$91  = \$90  ^ code_k[5];
+  assign \$92  = code_k[0] ^ code_k[2];
+  assign \$93  = \$92  ^ code_k[4];
+  assign \$94  = \$93  ^ code_k[5];
+  assign \$95  = code_k[1] ^ code_k[2];
+  assign \$96  = \$95  ^ code_k[4];
+  assign \$97  = \$96  ^ code_k[5];
+  assign \$98  = code_k[0] ^ code_k[1];
   assign \$99  = \$98  ^ code_k[2];
-  assign \$100  = \$99  ^ code_k[5];
-  assign \$102  = \$101  ^ code_k[5];
-  assign \$104  = \$103  ^ code_k[3];
-  assign \$105  = \$104  ^ code_k[5];
-  assign \$107  = \$106  ^ code_k[3];
-  assign \$108  = \$107  ^ code_k[5];
-  assign \$110  = \$109  ^ code_k[1];
+  assign \$100  = \$99  ^ code_k[4];
+  assign \$101  = \$100  ^ code_k[5];
+  assign \$102  = code_k[3] ^ code_k[4];
+  assign \$103  = \$102  ^ code_k[5];
+  assign \$104  = code_k[0] ^ code_k[3];
+  assign \$105  = \$104  ^ code_k[4];
+  assign \$106  = \$105  ^ code_k[5];
+  assign \$107  = code_k[1] ^ code_k[3];
+  assign \$108  = \$107  ^ code_k[4];
+  assign \$109  = \$108  ^ code_k[5];
+  assign \$110  = code_k[0] ^ code_k[1];
   assign \$111  = \$110  ^ code_k[3];
-  assign \$112  = \$111  ^ code_k[5];
-  assign \$114  = \$113  ^ code_k[3];
-  assign \$115  = \$114  ^ code_k[5];
-  assign \$117  = \$116  ^ code_k[2];
+  assign \$112  = \$111  ^ code_k[4];
+  assign \$113  = \$112  ^ code_k[5];
+  assign \$114  = code_k[2] ^ code_k[3];
+  assign \$115  = \$114  ^ code_k[4];
+  assign \$116  = \$115  ^ code_k[5];
+  assign \$117  = code_k[0] ^ code_k[2];
   assign \$118  = \$117  ^ code_k[3];
-  assign \$119  = \$118  ^ code_k[5];
-  assign \$121  = \$120  ^ code_k[2];
+  assign \$119  = \$118  ^ code_k[4];
+  assign \$120  = \$119  ^ code_k[5];
+  assign \$121  = code_k[1] ^ code_k[2];
   assign \$122  = \$121  ^ code_k[3];
-  assign \$123  = \$122  ^ code_k[5];
-  assign \$125  = \$124  ^ code_k[1];
+  assign \$123  = \$122  ^ code_k[4];
+  assign \$124  = \$123  ^ code_k[5];
+  assign \$125  = code_k[0] ^ code_k[1];
   assign \$126  = \$125  ^ code_k[2];
   assign \$127  = \$126  ^ code_k[3];
-  assign \$128  = \$127  ^ code_k[5];
-  assign \$130  = \$129  ^ code_k[5];
-  assign \$132  = \$131  ^ code_k[4];
-  assign \$133  = \$132  ^ code_k[5];
-  assign \$135  = \$134  ^ code_k[4];
-  assign \$136  = \$135  ^ code_k[5];
-  assign \$138  = \$137  ^ code_k[1];
-  assign \$139  = \$138  ^ code_k[4];
-  assign \$140  = \$139  ^ code_k[5];
-  assign \$142  = \$141  ^ code_k[4];
-  assign \$143  = \$142  ^ code_k[5];
-  assign \$145  = \$144  ^ code_k[2];
-  assign \$146  = \$145  ^ code_k[4];
-  assign \$147  = \$146  ^ code_k[5];
-  assign \$149  = \$148  ^ code_k[2];
-  assign \$150  = \$149  ^ code_k[4];
-  assign \$151  = \$150  ^ code_k[5];
-  assign \$153  = \$152  ^ code_k[1];
-  assign \$154  = \$153  ^ code_k[2];
-  assign \$155  = \$154  ^ code_k[4];
-  assign \$156  = \$155  ^ code_k[5];
-  assign \$158  = \$157  ^ code_k[4];
-  assign \$159  = \$158  ^ code_k[5];
-  assign \$161  = \$160  ^ code_k[3];
-  assign \$162  = \$161  ^ code_k[4];
-  assign \$163  = \$162  ^ code_k[5];
-  assign \$165  = \$164  ^ code_k[3];
-  assign \$166  = \$165  ^ code_k[4];
-  assign \$167  = \$166  ^ code_k[5];
-  assign \$169  = \$168  ^ code_k[1];
-  assign \$170  = \$169  ^ code_k[3];
-  assign \$171  = \$170  ^ code_k[4];
-  assign \$172  = \$171  ^ code_k[5];
-  assign \$174  = \$173  ^ code_k[3];
-  assign \$175  = \$174  ^ code_k[4];
-  assign \$176  = \$175  ^ code_k[5];
-  assign \$178  = \$177  ^ code_k[2];
-  assign \$179  = \$178  ^ code_k[3];
-  assign \$180  = \$179  ^ code_k[4];
-  assign \$181  = \$180  ^ code_k[5];
-  assign \$183  = \$182  ^ code_k[2];
-  assign \$184  = \$183  ^ code_k[3];
-  assign \$185  = \$184  ^ code_k[4];
-  assign \$186  = \$185  ^ code_k[5];
-  assign \$188  = \$187  ^ code_k[1];
-  assign \$189  = \$188  ^ code_k[2];
-  assign \$190  = \$189  ^ code_k[3];
-  assign \$191  = \$190  ^ code_k[4];
-  assign \$192  = \$191  ^ code_k[5];
-  assign \$194  = code_k + 1'h1;
+  assign \$128  = \$127  ^ code_k[4];
+  assign \$129  = \$128  ^ code_k[5];
+  assign \$130  = code_k + 1'h1;
   always @(posedge clk)
-    code_k <= \$195 ;
+    code_k <= \$131 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$195  = code_k;
+    \$131  = code_k;
     if (code_advance) begin
-      \$195  = \$194 [6:0];
+      \$131  = \$130 [6:0];
     end
     if (rst) begin
-      \$195  = 7'h00;
+      \$131  = 7'h00;
     end
   end
   assign step = code_advance;
-  assign neg = { \$193 , \$192 , \$186 , \$181 , \$176 , \$172 , \$167 , \$163 , \$159 , \$156 , \$151 , \$147 , \$143 , \$140 , \$136 , \$133 , \$130 , \$128 , \$123 , \$119 , \$115 , \$112 , \$108 , \$105 , \$102 , \$100 , \$96 , \$93 , \$90 , \$88 , \$85 , \$83 , \$81 , \$80 , \$75 , \$71 , \$67 , \$64 , \$60 , \$57 , \$54 , \$52 , \$48 , \$45 , \$42 , \$40 , \$37 , \$35 , \$33 , \$32 , \$28 , \$25 , \$22 , \$20 , \$17 , \$15 , \$13 , \$12 , \$9 , \$7 , \$5 , \$4 , \$2 , \$1  };
+  assign neg = { code_k[6], \$129 , \$124 , \$120 , \$116 , \$113 , \$109 , \$106 , \$103 , \$101 , \$97 , \$94 , \$91 , \$89 , \$86 , \$84 , \$82 , \$81 , \$77 , \$74 , \$71 , \$69 , \$66 , \$64 , \$62 , \$61 , \$58 , \$56 , \$54 , \$53 , \$51 , \$50 , code_k[5], \$49 , \$45 , \$42 , \$39 , \$37 , \$34 , \$32 , \$30 , \$29 , \$26 , \$24 , \$22 , \$21 , \$19 , \$18 , code_k[4], \$17 , \$14 , \$12 , \$10 , \$9 , \$7 , \$6 , code_k[3], \$5 , \$3 , \$2 , code_k[2], \$1 , code_k[1:0] };
   assign active = 64'hffffffffffffffff;
   assign \port$102$0  = \$1 ;
   assign \port$103$0  = \$2 ;
-  assign \port$105$0  = \$4 ;
+  assign \port$104$0  = \$3 ;
   assign \port$106$0  = \$5 ;
+  assign \port$107$0  = \$6 ;
   assign \port$108$0  = \$7 ;
   assign \port$110$0  = \$9 ;
+  assign \port$111$0  = \$10 ;
   assign \port$113$0  = \$12 ;
-  assign \port$114$0  = \$13 ;
-  assign \port$116$0  = \$15 ;
+  assign \port$115$0  = \$14 ;
   assign \port$118$0  = \$17 ;
-  assign \port$121$0  = \$20 ;
+  assign \port$119$0  = \$18 ;
+  assign \port$120$0  = \$19 ;
+  assign \port$122$0  = \$21 ;
   assign \port$123$0  = \$22 ;
-  assign \port$126$0  = \$25 ;
-  assign \port$129$0  = \$28 ;
+  assign \port$125$0  = \$24 ;
+  assign \port$127$0  = \$26 ;
+  assign \port$130$0  = \$29 ;
+  assign \port$131$0  = \$30 ;
   assign \port$133$0  = \$32 ;
-  assign \port$134$0  = \$33 ;
-  assign \port$136$0  = \$35 ;
+  assign \port$135$0  = \$34 ;
   assign \port$138$0  = \$37 ;
-  assign \port$141$0  = \$40 ;
+  assign \port$140$0  = \$39 ;
   assign \port$143$0  = \$42 ;
   assign \port$146$0  = \$45 ;
-  assign \port$149$0  = \$48 ;
-  assign \port$153$0  = \$52 ;
+  assign \port$150$0  = \$49 ;
+  assign \port$151$0  = \$50 ;
+  assign \port$152$0  = \$51 ;
+  assign \port$154$0  = \$53 ;
   assign \port$155$0  = \$54 ;
-  assign \port$158$0  = \$57 ;
-  assign \port$161$0  = \$60 ;
+  assign \port$157$0  = \$56 ;
+  assign \port$159$0  = \$58 ;
+  assign \port$162$0  = \$61 ;
+  assign \port$163$0  = \$62 ;
   assign \port$165$0  = \$64 ;
-  assign \port$168$0  = \$67 ;
+  assign \port$167$0  = \$66 ;
+  assign \port$170$0  = \$69 ;
   assign \port$172$0  = \$71 ;
-  assign \port$176$0  = \$75 ;
-  assign \port$181$0  = \$80 ;
+  assign \port$175$0  = \$74 ;
+  assign \port$178$0  = \$77 ;
   assign \port$182$0  = \$81 ;
-  assign \port$184$0  = \$83 ;
-  assign \port$186$0  = \$85 ;
-  assign \port$189$0  = \$88 ;
-  assign \port$191$0  = \$90 ;
-  assign \port$194$0  = \$93 ;
-  assign \port$197$0  = \$96 ;
-  assign \port$201$0  = \$100 ;
-  assign \port$203$0  = \$102 ;
-  assign \port$206$0  = \$105 ;
-  assign \port$209$0  = \$108 ;
-  assign \port$213$0  = \$112 ;
-  assign \port$216$0  = \$115 ;
-  assign \port$220$0  = \$119 ;
-  assign \port$224$0  = \$123 ;
-  assign \port$229$0  = \$128 ;
-  assign \port$231$0  = \$130 ;
-  assign \port$234$0  = \$133 ;
-  assign \port$237$0  = \$136 ;
-  assign \port$241$0  = \$140 ;
-  assign \port$244$0  = \$143 ;
-  assign \port$248$0  = \$147 ;
-  assign \port$252$0  = \$151 ;
-  assign \port$257$0  = \$156 ;
-  assign \port$260$0  = \$159 ;
-  assign \port$264$0  = \$163 ;
-  assign \port$268$0  = \$167 ;
-  assign \port$273$0  = \$172 ;
-  assign \port$277$0  = \$176 ;
-  assign \port$282$0  = \$181 ;
-  assign \port$287$0  = \$186 ;
-  assign \port$293$0  = \$192 ;
-  assign \port$294$0  = \$193 ;
-  assign \$1  = code_k[0];
-  assign \$2  = code_k[1];
-  assign \$3  = code_k[0];
-  assign \$5  = code_k[2];
-  assign \$6  = code_k[0];
-  assign \$8  = code_k[1];
-  assign \$10  = code_k[0];
-  assign \$13  = code_k[3];
-  assign \$14  = code_k[0];
-  assign \$16  = code_k[1];
-  assign \$18  = code_k[0];
-  assign \$21  = code_k[2];
-  assign \$23  = code_k[0];
-  assign \$26  = code_k[1];
-  assign \$29  = code_k[0];
-  assign \$33  = code_k[4];
-  assign \$34  = code_k[0];
-  assign \$36  = code_k[1];
-  assign \$38  = code_k[0];
-  assign \$41  = code_k[2];
-  assign \$43  = code_k[0];
-  assign \$46  = code_k[1];
-  assign \$49  = code_k[0];
-  assign \$53  = code_k[3];
-  assign \$55  = code_k[0];
-  assign \$58  = code_k[1];
-  assign \$61  = code_k[0];
-  assign \$65  = code_k[2];
-  assign \$68  = code_k[0];
-  assign \$72  = code_k[1];
-  assign \$76  = code_k[0];
-  assign \$81  = code_k[5];
-  assign \$82  = code_k[0];
-  assign \$84  = code_k[1];
-  assign \$86  = code_k[0];
-  assign \$89  = code_k[2];
-  assign \$91  = code_k[0];
-  assign \$94  = code_k[1];
-  assign \$97  = code_k[0];
-  assign \$101  = code_k[3];
-  assign \$103  = code_k[0];
-  assign \$106  = code_k[1];
-  assign \$109  = code_k[0];
-  assign \$113  = code_k[2];
-  assign \$116  = code_k[0];
-  assign \$120  = code_k[1];
-  assign \$124  = code_k[0];
-  assign \$129  = code_k[4];
-  assign \$131  = code_k[0];
-  assign \$134  = code_k[1];
-  assign \$137  = code_k[0];
-  assign \$141  = code_k[2];
-  assign \$144  = code_k[0];
-  assign \$148  = code_k[1];
-  assign \$152  = code_k[0];
-  assign \$157  = code_k[3];
-  assign \$160  = code_k[0];
-  assign \$164  = code_k[1];
-  assign \$168  = code_k[0];
-  assign \$173  = code_k[2];
-  assign \$177  = code_k[0];
-  assign \$182  = code_k[1];
-  assign \$187  = code_k[0];
-  assign \$193  = code_k[6];
+  assign \port$183$0  = \$82 ;
+  assign \port$185$0  = \$84 ;
+  assign \port$187$0  = \$86 ;
+  assign \port$190$0  = \$89 ;
+  assign \port$192$0  = \$91 ;
+  assign \port$195$0  = \$94 ;
+  assign \port$198$0  = \$97 ;
+  assign \port$202$0  = \$101 ;
+  assign \port$204$0  = \$103 ;
+  assign \port$207$0  = \$106 ;
+  assign \port$210$0  = \$109 ;
+  assign \port$214$0  = \$113 ;
+  assign \port$217$0  = \$116 ;
+  assign \port$221$0  = \$120 ;
+  assign \port$225$0  = \$124 ;
+  assign \port$230$0  = \$129 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \mgd_core.wu (load_data, rd_addr, clk, rst, ct_valid, update, load_en, \port$102$0 , \port$103$0 , \port$105$0 , \port$106$0 , \port$108$0 , \port$110$0 , \port$113$0 , \port$114$0 , \port$116$0 , \port$118$0 , \port$121$0 , \port$123$0 , \port$126$0 , \port$129$0 
-, \port$133$0 , \port$134$0 , \port$136$0 , \port$138$0 , \port$141$0 , \port$143$0 , \port$146$0 , \port$149$0 , \port$153$0 , \port$155$0 , \port$158$0 , \port$161$0 , \port$165$0 , \port$168$0 , \port$172$0 , \port$176$0 , \port$181$0 , \port$182$0 , \port$184$0 , \port$186$0 , \port$189$0 
-, \port$191$0 , \port$194$0 , \port$197$0 , \port$201$0 , \port$203$0 , \port$206$0 , \port$209$0 , \port$213$0 , \port$216$0 , \port$220$0 , \port$224$0 , \port$229$0 , \port$231$0 , \port$234$0 , \port$237$0 , \port$241$0 , \port$244$0 , \port$248$0 , \port$252$0 , \port$257$0 , \port$260$0 
-, \port$264$0 , \port$268$0 , \port$273$0 , \port$277$0 , \port$282$0 , \port$287$0 , \port$293$0 , \port$294$0 , ready, rd_data, ct, sat_g, sat_theta, load_addr);
+module \mgd_core.wu (load_data, rd_addr, clk, rst, ct_valid, update, load_en, \port$102$0 , \port$103$0 , \port$104$0 , \port$106$0 , \port$107$0 , \port$108$0 , \port$110$0 , \port$111$0 , \port$113$0 , \port$115$0 , \port$118$0 , \port$119$0 , \port$120$0 , \port$122$0 
+, \port$123$0 , \port$125$0 , \port$127$0 , \port$130$0 , \port$131$0 , \port$133$0 , \port$135$0 , \port$138$0 , \port$140$0 , \port$143$0 , \port$146$0 , \port$150$0 , \port$151$0 , \port$152$0 , \port$154$0 , \port$155$0 , \port$157$0 , \port$159$0 , \port$162$0 , \port$163$0 , \port$165$0 
+, \port$167$0 , \port$170$0 , \port$172$0 , \port$175$0 , \port$178$0 , \port$182$0 , \port$183$0 , \port$185$0 , \port$187$0 , \port$190$0 , \port$192$0 , \port$195$0 , \port$198$0 , \port$202$0 , \port$204$0 , \port$207$0 , \port$210$0 , \port$214$0 , \port$217$0 , \port$221$0 , \port$225$0 
+, \port$230$0 , ready, rd_data, \port$748$0 , ct, sat_g, sat_theta, load_addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire \$1 ;
   wire [3:0] \$10 ;
@@ -1962,130 +1795,118 @@ module \mgd_core.wu (load_data, rd_addr, clk, rst, ct_valid, update, load_en, \p
   wire \port$102$0 ;
   input \port$103$0 ;
   wire \port$103$0 ;
-  input \port$105$0 ;
-  wire \port$105$0 ;
+  input \port$104$0 ;
+  wire \port$104$0 ;
   input \port$106$0 ;
   wire \port$106$0 ;
+  input \port$107$0 ;
+  wire \port$107$0 ;
   input \port$108$0 ;
   wire \port$108$0 ;
   input \port$110$0 ;
   wire \port$110$0 ;
+  input \port$111$0 ;
+  wire \port$111$0 ;
   input \port$113$0 ;
   wire \port$113$0 ;
-  input \port$114$0 ;
-  wire \port$114$0 ;
-  input \port$116$0 ;
-  wire \port$116$0 ;
+  input \port$115$0 ;
+  wire \port$115$0 ;
   input \port$118$0 ;
   wire \port$118$0 ;
-  input \port$121$0 ;
-  wire \port$121$0 ;
+  input \port$119$0 ;
+  wire \port$119$0 ;
+  input \port$120$0 ;
+  wire \port$120$0 ;
+  input \port$122$0 ;
+  wire \port$122$0 ;
   input \port$123$0 ;
   wire \port$123$0 ;
-  input \port$126$0 ;
-  wire \port$126$0 ;
-  input \port$129$0 ;
-  wire \port$129$0 ;
+  input \port$125$0 ;
+  wire \port$125$0 ;
+  input \port$127$0 ;
+  wire \port$127$0 ;
+  input \port$130$0 ;
+  wire \port$130$0 ;
+  input \port$131$0 ;
+  wire \port$131$0 ;
   input \port$133$0 ;
   wire \port$133$0 ;
-  input \port$134$0 ;
-  wire \port$134$0 ;
-  input \port$136$0 ;
-  wire \port$136$0 ;
+  input \port$135$0 ;
+  wire \port$135$0 ;
   input \port$138$0 ;
   wire \port$138$0 ;
-  input \port$141$0 ;
-  wire \port$141$0 ;
+  input \port$140$0 ;
+  wire \port$140$0 ;
   input \port$143$0 ;
   wire \port$143$0 ;
   input \port$146$0 ;
   wire \port$146$0 ;
-  input \port$149$0 ;
-  wire \port$149$0 ;
-  input \port$153$0 ;
-  wire \port$153$0 ;
+  input \port$150$0 ;
+  wire \port$150$0 ;
+  input \port$151$0 ;
+  wire \port$151$0 ;
+  input \port$152$0 ;
+  wire \port$152$0 ;
+  input \port$154$0 ;
+  wire \port$154$0 ;
   input \port$155$0 ;
   wire \port$155$0 ;
-  input \port$158$0 ;
-  wire \port$158$0 ;
-  input \port$161$0 ;
-  wire \port$161$0 ;
+  input \port$157$0 ;
+  wire \port$157$0 ;
+  input \port$159$0 ;
+  wire \port$159$0 ;
+  input \port$162$0 ;
+  wire \port$162$0 ;
+  input \port$163$0 ;
+  wire \port$163$0 ;
   input \port$165$0 ;
   wire \port$165$0 ;
-  input \port$168$0 ;
-  wire \port$168$0 ;
+  input \port$167$0 ;
+  wire \port$167$0 ;
+  input \port$170$0 ;
+  wire \port$170$0 ;
   input \port$172$0 ;
   wire \port$172$0 ;
-  input \port$176$0 ;
-  wire \port$176$0 ;
-  input \port$181$0 ;
-  wire \port$181$0 ;
+  input \port$175$0 ;
+  wire \port$175$0 ;
+  input \port$178$0 ;
+  wire \port$178$0 ;
   input \port$182$0 ;
   wire \port$182$0 ;
-  input \port$184$0 ;
-  wire \port$184$0 ;
-  input \port$186$0 ;
-  wire \port$186$0 ;
-  input \port$189$0 ;
-  wire \port$189$0 ;
-  input \port$191$0 ;
-  wire \port$191$0 ;
-  input \port$194$0 ;
-  wire \port$194$0 ;
-  input \port$197$0 ;
-  wire \port$197$0 ;
-  input \port$201$0 ;
-  wire \port$201$0 ;
-  input \port$203$0 ;
-  wire \port$203$0 ;
-  input \port$206$0 ;
-  wire \port$206$0 ;
-  input \port$209$0 ;
-  wire \port$209$0 ;
-  input \port$213$0 ;
-  wire \port$213$0 ;
-  input \port$216$0 ;
-  wire \port$216$0 ;
-  input \port$220$0 ;
-  wire \port$220$0 ;
-  input \port$224$0 ;
-  wire \port$224$0 ;
-  input \port$229$0 ;
-  wire \port$229$0 ;
-  input \port$231$0 ;
-  wire \port$231$0 ;
-  input \port$234$0 ;
-  wire \port$234$0 ;
-  input \port$237$0 ;
-  wire \port$237$0 ;
-  input \port$241$0 ;
-  wire \port$241$0 ;
-  input \port$244$0 ;
-  wire \port$244$0 ;
-  input \port$248$0 ;
-  wire \port$248$0 ;
-  input \port$252$0 ;
-  wire \port$252$0 ;
-  input \port$257$0 ;
-  wire \port$257$0 ;
-  input \port$260$0 ;
-  wire \port$260$0 ;
-  input \port$264$0 ;
-  wire \port$264$0 ;
-  input \port$268$0 ;
-  wire \port$268$0 ;
-  input \port$273$0 ;
-  wire \port$273$0 ;
-  input \port$277$0 ;
-  wire \port$277$0 ;
-  input \port$282$0 ;
-  wire \port$282$0 ;
-  input \port$287$0 ;
-  wire \port$287$0 ;
-  input \port$293$0 ;
-  wire \port$293$0 ;
-  input \port$294$0 ;
-  wire \port$294$0 ;
+  input \port$183$0 ;
+  wire \port$183$0 ;
+  input \port$185$0 ;
+  wire \port$185$0 ;
+  input \port$187$0 ;
+  wire \port$187$0 ;
+  input \port$190$0 ;
+  wire \port$190$0 ;
+  input \port$192$0 ;
+  wire \port$192$0 ;
+  input \port$195$0 ;
+  wire \port$195$0 ;
+  input \port$198$0 ;
+  wire \port$198$0 ;
+  input \port$202$0 ;
+  wire \port$202$0 ;
+  input \port$204$0 ;
+  wire \port$204$0 ;
+  input \port$207$0 ;
+  wire \port$207$0 ;
+  input \port$210$0 ;
+  wire \port$210$0 ;
+  input \port$214$0 ;
+  wire \port$214$0 ;
+  input \port$217$0 ;
+  wire \port$217$0 ;
+  input \port$221$0 ;
+  wire \port$221$0 ;
+  input \port$225$0 ;
+  wire \port$225$0 ;
+  input \port$230$0 ;
+  wire \port$230$0 ;
+  input [6:0] \port$748$0 ;
+  wire [6:0] \port$748$0 ;
   input [5:0] rd_addr;
   wire [5:0] rd_addr;
   output [15:0] rd_data;
@@ -2662,7 +2483,7 @@ module \mgd_core.wu (load_data, rd_addr, clk, rst, ct_valid, update, load_en, \p
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$299  = neg_l;
     if (accept) begin
-      \$299  = { \port$294$0 , \port$293$0 , \port$287$0 , \port$282$0 , \port$277$0 , \port$273$0 , \port$268$0 , \port$264$0 , \port$260$0 , \port$257$0 , \port$252$0 , \port$248$0 , \port$244$0 , \port$241$0 , \port$237$0 , \port$234$0 , \port$231$0 , \port$229$0 , \port$224$0 , \port$220$0 , \port$216$0 , \port$213$0 , \port$209$0 , \port$206$0 , \port$203$0 , \port$201$0 , \port$197$0 , \port$194$0 , \port$191$0 , \port$189$0 , \port$186$0 , \port$184$0 , \port$182$0 , \port$181$0 , \port$176$0 , \port$172$0 , \port$168$0 , \port$165$0 , \port$161$0 , \port$158$0 , \port$155$0 , \port$153$0 , \port$149$0 , \port$146$0 , \port$143$0 , \port$141$0 , \port$138$0 , \port$136$0 , \port$134$0 , \port$133$0 , \port$129$0 , \port$126$0 , \port$123$0 , \port$121$0 , \port$118$0 , \port$116$0 , \port$114$0 , \port$113$0 , \port$110$0 , \port$108$0 , \port$106$0 , \port$105$0 , \port$103$0 , \port$102$0  };
+      \$299  = { \port$748$0 [6], \port$230$0 , \port$225$0 , \port$221$0 , \port$217$0 , \port$214$0 , \port$210$0 , \port$207$0 , \port$204$0 , \port$202$0 , \port$198$0 , \port$195$0 , \port$192$0 , \port$190$0 , \port$187$0 , \port$185$0 , \port$183$0 , \port$182$0 , \port$178$0 , \port$175$0 , \port$172$0 , \port$170$0 , \port$167$0 , \port$165$0 , \port$163$0 , \port$162$0 , \port$159$0 , \port$157$0 , \port$155$0 , \port$154$0 , \port$152$0 , \port$151$0 , \port$748$0 [5], \port$150$0 , \port$146$0 , \port$143$0 , \port$140$0 , \port$138$0 , \port$135$0 , \port$133$0 , \port$131$0 , \port$130$0 , \port$127$0 , \port$125$0 , \port$123$0 , \port$122$0 , \port$120$0 , \port$119$0 , \port$748$0 [4], \port$118$0 , \port$115$0 , \port$113$0 , \port$111$0 , \port$110$0 , \port$108$0 , \port$107$0 , \port$748$0 [3], \port$106$0 , \port$104$0 , \port$103$0 , \port$748$0 [2], \port$102$0 , \port$748$0 [1:0] };
     end else if (busy) begin
       \$299  = \$97 ;
     end
@@ -2752,7 +2573,7 @@ module \mgd_core.wu (load_data, rd_addr, clk, rst, ct_valid, update, load_en, \p
   assign v_wr__data = { lane7_vnext, lane6_vnext, lane5_vnext, lane4_vnext, lane3_vnext, lane2_vnext, lane1_vnext, lane0_vnext };
   assign v_wr__en = busy;
   assign t_user__addr = \$96 [2:0];
-  assign neg = { \port$294$0 , \port$293$0 , \port$287$0 , \port$282$0 , \port$277$0 , \port$273$0 , \port$268$0 , \port$264$0 , \port$260$0 , \port$257$0 , \port$252$0 , \port$248$0 , \port$244$0 , \port$241$0 , \port$237$0 , \port$234$0 , \port$231$0 , \port$229$0 , \port$224$0 , \port$220$0 , \port$216$0 , \port$213$0 , \port$209$0 , \port$206$0 , \port$203$0 , \port$201$0 , \port$197$0 , \port$194$0 , \port$191$0 , \port$189$0 , \port$186$0 , \port$184$0 , \port$182$0 , \port$181$0 , \port$176$0 , \port$172$0 , \port$168$0 , \port$165$0 , \port$161$0 , \port$158$0 , \port$155$0 , \port$153$0 , \port$149$0 , \port$146$0 , \port$143$0 , \port$141$0 , \port$138$0 , \port$136$0 , \port$134$0 , \port$133$0 , \port$129$0 , \port$126$0 , \port$123$0 , \port$121$0 , \port$118$0 , \port$116$0 , \port$114$0 , \port$113$0 , \port$110$0 , \port$108$0 , \port$106$0 , \port$105$0 , \port$103$0 , \port$102$0  };
+  assign neg = { \port$748$0 [6], \port$230$0 , \port$225$0 , \port$221$0 , \port$217$0 , \port$214$0 , \port$210$0 , \port$207$0 , \port$204$0 , \port$202$0 , \port$198$0 , \port$195$0 , \port$192$0 , \port$190$0 , \port$187$0 , \port$185$0 , \port$183$0 , \port$182$0 , \port$178$0 , \port$175$0 , \port$172$0 , \port$170$0 , \port$167$0 , \port$165$0 , \port$163$0 , \port$162$0 , \port$159$0 , \port$157$0 , \port$155$0 , \port$154$0 , \port$152$0 , \port$151$0 , \port$748$0 [5], \port$150$0 , \port$146$0 , \port$143$0 , \port$140$0 , \port$138$0 , \port$135$0 , \port$133$0 , \port$131$0 , \port$130$0 , \port$127$0 , \port$125$0 , \port$123$0 , \port$122$0 , \port$120$0 , \port$119$0 , \port$748$0 [4], \port$118$0 , \port$115$0 , \port$113$0 , \port$111$0 , \port$110$0 , \port$108$0 , \port$107$0 , \port$748$0 [3], \port$106$0 , \port$104$0 , \port$103$0 , \port$748$0 [2], \port$102$0 , \port$748$0 [1:0] };
   assign active = 64'hffffffffffffffff;
   assign \$18  = { v_rd__data[25], v_rd__data[25], v_rd__data[25:2] };
   assign \$21  = { lane0_vsat[25], lane0_vsat[25], lane0_vsat[25:2] };
