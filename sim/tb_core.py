@@ -19,9 +19,8 @@ import numpy as np
 from cocotb.triggers import FallingEdge
 
 from golden_model.config import MGDConfig
-from golden_model.fixed import sat
-from golden_model.hw_blocks import pack_signed
-from golden_model.hw_core import IDLE, MGDCoreModel
+from golden_model.core import IDLE, MGDCoreModel
+from golden_model.fixed import pack_signed, sat
 from sim.tb_common import check, config_from_env, settle, start, unpack_signed
 
 SCALAR_OUTPUTS = (

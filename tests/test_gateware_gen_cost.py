@@ -28,8 +28,9 @@ from amaranth.lib.wiring import In, Out
 from gateware.cost_acc import CostAcc
 from gateware.perturb_gen import PerturbGen
 from golden_model.config import ConfigError, build_config
+from golden_model.cost_acc import CostAccModel
 from golden_model.fixed import smax, smin
-from golden_model.hw_blocks import CostAccModel, PerturbGenModel
+from golden_model.perturb_gen import PerturbGenModel
 from sim.amaranth_bench import run_testbench
 
 KINDS = ("code", "walsh", "time", "frequency")

@@ -12,18 +12,16 @@ import numpy as np
 import pytest
 
 from golden_model.config import ConfigError, HardwareConfig, build_config, load_config
+from golden_model.cost_acc import CostAccModel
+from golden_model.datapath import HwData, HwMLP, activation, quantize_values
 from golden_model.datasets import DataError, load_dataset
-from golden_model.hw_blocks import CostAccModel, PerturbGenModel, WeightUpdateModel
-from golden_model.hw_network import HwData, HwMLP, activation, quantize_values
-from golden_model.hw_train import (
-    CodeSequence,
-    HwTrainer,
-    float_twin,
-    initial_theta,
-    sample_order,
-    train_hw,
-)
+from golden_model.float_twin import float_twin
 from golden_model.network import MLP
+from golden_model.perturb_gen import CodeSequence, PerturbGenModel
+from golden_model.train_hw import train_hw
+from golden_model.trainer import HwTrainer
+from golden_model.trainer_image import initial_theta, sample_order
+from golden_model.weight_update import WeightUpdateModel
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
