@@ -7,7 +7,7 @@ the test checks that the cost fell (``MGD_EXTRA`` ``{"expect_learning": true}``)
 
 :class:`CoreStimulus` holds everything but the simulator (the model, the bowl, the
 random inputs and the comparison), so the Amaranth-simulator tests in
-tests/test_gateware_core.py drive the same stimulus.
+tests/test_core.py drive the same stimulus.
 """
 
 from __future__ import annotations

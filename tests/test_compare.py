@@ -1,5 +1,5 @@
 """``mgd-hw compare`` (mgd_hw.compare, mgd_hw.formats, mgd_hw.compare_report) and the
-sub-LSB counter of golden_model.hw_train.
+sub-LSB counter of golden_model.trainer.
 
 Short XOR runs (a few hundred steps) without RTL, and one with a short RTL run under
 Verilator. Every output goes to tmp_path.

@@ -1,4 +1,4 @@
-"""The compiled trainer kernel (golden_model.hw_kernels) against the NumPy HwTrainer:
+"""The compiled trainer kernel (golden_model.trainer_kernel) against the NumPy HwTrainer:
 the same integers in every Trace, theta after every update, counters and state, over
 a matrix of small configs; chunked calls against one call; the fallbacks."""
 
@@ -19,7 +19,7 @@ pytest.importorskip("numba")
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-# Formats of the matrix (as tests/test_hw_network.py's trainer cases).
+# Formats of the matrix (as tests/test_trainer_model.py's trainer cases).
 BASE_HW = {"lfsr_bits": 16, "theta_bits": 12, "theta_frac": 8, "z_frac": 8, "act_bits": 12,
            "act_frac": 9, "acc_bits": 32, "cost_frac": 10}
 # Narrow enough that z, act, cost, C~ and G saturate often, and with 8-bit counters so

@@ -1,4 +1,4 @@
-"""The weight-update units against WeightUpdateModel (golden_model.hw_blocks).
+"""The weight-update units against WeightUpdateModel (golden_model.weight_update).
 
 (a) Amaranth-simulator tests: ready, the counters and the parameters compared with
     the model on every cycle, a few thousand cycles per configuration, over N in
