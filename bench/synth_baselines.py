@@ -19,7 +19,8 @@ import tempfile
 from pathlib import Path
 
 from gateware.generate import default_top
-from gateware.synth import TARGETS, baseline_configs, parse_device, run_synth
+from gateware.synth import baseline_configs, parse_device, run_synth
+from gateware.synth_devices import TARGETS
 from gateware.synth_report import RESOURCES, regressions
 from golden_model.config import load_config
 

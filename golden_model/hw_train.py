@@ -7,7 +7,7 @@ import argparse
 
 import numpy as np
 
-from .config import ConfigError, load_config, parse_assignment
+from .config import ConfigError, derive, load_config, parse_assignment
 from .datapath import HwMLP
 from .datasets import DataError, load_dataset
 from .float_twin import float_twin
@@ -54,8 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.float:
         from .train import train_mgd
 
-        twin = float_twin(cfg)
-        twin.runs = runs
+        twin = derive(float_twin(cfg), {"runs": runs})
         res = train_mgd(twin, data)
         acc = res.history.array("test_acc")
         for r in range(runs):

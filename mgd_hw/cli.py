@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from golden_model.config import ConfigError, load_config, parse_assignment
+from golden_model.config import ConfigError, derive, load_config, parse_assignment
 from golden_model.datasets import DataError, load_dataset
 
 # CLI flag -> dotted config field. Each is a shortcut for --set FIELD=VALUE.
@@ -200,8 +200,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     checkpoints = log_checkpoints(args.max_steps)
     curves = {}
     for mode in modes:
-        cfg.mgd.mode = mode
-        curves[mode] = gradient_cosine(cfg, data, checkpoints)
+        curves[mode] = gradient_cosine(derive(cfg, {"mgd": {"mode": mode}}), data, checkpoints)
     summary = {
         "task": cfg.task.name,
         "runs": cfg.runs,
