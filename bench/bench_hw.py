@@ -34,7 +34,8 @@ import sys
 import time
 
 from golden_model.config import build_config
-from golden_model.hw_blocks import PerturbGenModel, WeightUpdateModel
+from golden_model.perturb_gen import PerturbGenModel
+from golden_model.weight_update import WeightUpdateModel
 from sim import bare
 
 N = 1024

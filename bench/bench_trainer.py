@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from golden_model.config import load_config
+from golden_model.datapath import HwData
 from golden_model.datasets import load_dataset
 from golden_model.hw_layout import Schedule
-from golden_model.hw_network import HwData
-from golden_model.hw_train import HwTrainer
+from golden_model.trainer import HwTrainer
 from sim import bare_trainer
 from sim.trainer_run import TRACE_DEPTH, run_trainer
 

@@ -1,6 +1,6 @@
 """MGDCore: perturbation generator, cost accumulator and weight-update unit wired
 together for chip-in-the-loop training. The bit-exact specification, including the
-handshake and every cycle of the scheduler, is golden_model.hw_core.MGDCoreModel."""
+handshake and every cycle of the scheduler, is golden_model.core.MGDCoreModel."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import MGDConfig
-from golden_model.hw_core import STATE_NAMES
+from golden_model.core import STATE_NAMES
 
 from .cost_acc import CostAcc
 from .fixed import counter_add, lanes

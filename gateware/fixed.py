@@ -26,8 +26,8 @@ from amaranth.lib import data
 
 from golden_model.config import MGDConfig
 from golden_model.fixed import smax, smin
-from golden_model.hw_blocks import walsh_size
 from golden_model.lfsr import code_masks, tap_mask
+from golden_model.perturb_gen import walsh_size
 
 __all__ = ["CodeGen", "counter_add", "ctilde", "divmod_const", "lanes", "parity", "period_strobe",
            "popcount", "saturate", "shift_round", "tree_sum"]

@@ -1,6 +1,6 @@
 """PerturbGen: the perturbation-code generator (code, walsh, time and frequency kinds).
 
-The bit-exact, cycle-level specification is golden_model.hw_blocks.PerturbGenModel;
+The bit-exact, cycle-level specification is golden_model.perturb_gen.PerturbGenModel;
 every constant (LFSR length, taps, seed, code masks, Walsh period) is taken from the
 golden model, nothing is copied by hand. The code, walsh and time kinds are the shared
 code generator of gateware.fixed (:class:`~gateware.fixed.CodeGen`, also the trainer's).

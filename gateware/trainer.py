@@ -1,6 +1,6 @@
 """Trainer: the on-chip network and its MGD training loop, with no host in the loop.
 
-The arithmetic is ``golden_model.hw_train.HwTrainer`` (the bit-exact model), the memory
+The arithmetic is ``golden_model.trainer.HwTrainer`` (the bit-exact model), the memory
 layout and the cycle schedule ``golden_model.hw_layout`` (docs/hardware_network.md,
 "Trainer gateware"). Every width, shift, segment table, code key and memory image
 comes from those modules and the config; nothing is copied by hand.
@@ -335,9 +335,9 @@ def trainer_for_config(cfg: MGDConfig, trace_depth: int = 0, run: int = 0) -> Tr
     Raises ``DataError`` (one line) when the data set does not fit the sample memory
     or its formats.
     """
+    from golden_model.datapath import HwData
     from golden_model.datasets import load_dataset
-    from golden_model.hw_network import HwData
-    from golden_model.hw_train import trainer_image
+    from golden_model.trainer_image import trainer_image
 
     cfg.validate_trainer()
     data = HwData.from_dataset(load_dataset(cfg.task, cfg.seed), cfg.hw)

@@ -16,7 +16,7 @@ import numpy as np
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory
 
-from golden_model.hw_blocks import pack_signed
+from golden_model.fixed import pack_signed
 
 from .datapath import activation, rescale
 from .fixed import CodeGen, lanes, saturate, tree_sum

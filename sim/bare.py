@@ -42,13 +42,9 @@ from functools import lru_cache
 import numpy as np
 
 from golden_model.config import MGDConfig
-from golden_model.fixed import to_signed
-from golden_model.hw_blocks import (
-    PerturbGenModel,
-    WeightUpdateModel,
-    code_neg_words,
-    pack_signed,
-)
+from golden_model.fixed import pack_signed, to_signed
+from golden_model.perturb_gen import PerturbGenModel, code_neg_words
+from golden_model.weight_update import WeightUpdateModel
 
 MASK = (1 << 64) - 1
 GAMMA = 0x9E3779B97F4A7C15  # cycle increment of the generator, and the digest's P

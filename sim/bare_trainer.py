@@ -121,10 +121,10 @@ def run(exe: pathlib.Path, steps: int) -> BareResult:
 def check_against_model(cfg: MGDConfig, result: BareResult, steps: int,
                         run_index: int = 0) -> str | None:
     """None when the bare run's final state is the model's; else the first difference."""
+    from golden_model.datapath import HwData
     from golden_model.datasets import load_dataset
     from golden_model.fixed import to_signed
     from golden_model.hw_layout import Schedule
-    from golden_model.hw_network import HwData
     from sim.tb_trainer import TrainerRun
 
     data = HwData.from_dataset(load_dataset(cfg.task, cfg.seed), cfg.hw)

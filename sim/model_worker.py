@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from golden_model.config import MGDConfig, build_config
+from golden_model.datapath import HwData
 from golden_model.datasets import load_dataset
-from golden_model.hw_network import HwData
-from golden_model.hw_train import HwTrainer
+from golden_model.trainer import HwTrainer
 
 # A batch is sent after this many costs even when no update is due (long windows).
 COST_BATCH = 1 << 14

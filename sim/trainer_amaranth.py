@@ -12,10 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from golden_model.config import MGDConfig
+from golden_model.datapath import HwData
 from golden_model.datasets import load_dataset
 from golden_model.hw_layout import Schedule
-from golden_model.hw_network import HwData
-from golden_model.hw_train import HwTrainer, trainer_image
+from golden_model.trainer import HwTrainer
+from golden_model.trainer_image import trainer_image
 from sim.amaranth_bench import run_testbench
 from sim.tb_common import Mismatch, check
 from sim.tb_trainer import COUNTERS, TrainerRun

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from golden_model.config import build_config
-from golden_model.hw_blocks import pack_signed
+from golden_model.fixed import pack_signed
 from sim import bare
 
 CYCLES = 20_000
