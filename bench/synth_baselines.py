@@ -18,9 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gateware.generate import default_top
 from gateware.synth import TARGETS, baseline_configs, parse_device, run_synth
 from gateware.synth_report import RESOURCES, regressions
+from gateware.tops import default_top
 from golden_model.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]

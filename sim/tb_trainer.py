@@ -23,7 +23,8 @@ cycles, rates) goes to a JSON file in the build folder for ``mgd-hw sim`` to pri
 
 MGD_EXTRA: ``steps``, ``run`` (run index: the images' seed), ``trace_depth`` (K, as
 the design was built with), ``result`` (the JSON file), ``python`` (the interpreter
-for the worker).
+for the worker). MGD_DATA: the data file the design was built from (sim.data_file),
+read here for the final accuracy and by the model worker.
 """
 
 from __future__ import annotations
@@ -39,12 +40,12 @@ from cocotb.clock import Clock
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from gateware.trainer import CYCLE_BITS
-from golden_model.datasets import load_dataset
 from golden_model.hw_layout import Schedule, TrainerLayout
 from golden_model.hw_network import HwData, HwMLP, evaluate
 from golden_model.hw_train import HwTrainer
+from sim.data_file import read_data
 from sim.model_worker import ModelStream
-from sim.tb_common import CLOCK_NS, Mismatch, check, config_from_env
+from sim.tb_common import CLOCK_NS, Mismatch, check, config_from_env, data_path_from_env
 
 COUNTERS = ("z", "act", "cost", "ctilde", "d", "g", "theta")
 
@@ -204,7 +205,9 @@ async def trainer_training_run(dut):
     assert len(dut.trace_costs) == int(extra["trace_depth"]) * h.cost_bits
     assert len(dut.cost) == h.cost_bits
     per_batch = len(dut.upd_thetas) // shadow_bits
-    stream = ModelStream(cfg, int(extra.get("run", 0)), steps, per_batch, extra["python"])
+    data_path = data_path_from_env()
+    stream = ModelStream(cfg, data_path, int(extra.get("run", 0)), steps, per_batch,
+                         extra["python"])
     checker = Checker(dut, cfg, stream, layout)
 
     # The clock: generated in the HDL wrapper of sim.runner (ports-only builds), else
@@ -245,7 +248,7 @@ async def trainer_training_run(dut):
     _check_counters(dut, last.end_counters, cycle)
     check(cycle, "cycle (done)", int(checker.sched.step_start(np.array([steps]))[0]), cycle)
 
-    data = HwData.from_dataset(load_dataset(cfg.task, cfg.seed), h)
+    data = read_data(data_path)
     theta = shadow_to_theta(layout, dut.theta_shadow.value.to_unsigned(), h.theta_bits)
     net = HwMLP.from_config(cfg)
     cost, train_acc = evaluate(net, theta, data.x_train, data.t_train, data.labels_train)

@@ -11,25 +11,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from gateware.tops import load_data
 from golden_model.config import MGDConfig
-from golden_model.datasets import load_dataset
 from golden_model.hw_layout import Schedule
 from golden_model.hw_network import HwData
-from golden_model.hw_train import HwTrainer, trainer_image
+from golden_model.hw_train import HwTrainer
 from sim.amaranth_bench import run_testbench
 from sim.tb_common import Mismatch, check
 from sim.tb_trainer import COUNTERS, TrainerRun
 
 
-def check_trainer(cfg: MGDConfig, steps: int, run: int = 0, trace_depth: int = 4) -> dict:
+def check_trainer(cfg: MGDConfig, steps: int, run: int = 0, trace_depth: int = 4,
+                  data: HwData | None = None) -> dict:
     """Simulate ``steps`` steps of the trainer of ``cfg``; raise :class:`Mismatch` at the
-    first difference with the model. Returns the final counters and cycle."""
-    from gateware.trainer import Trainer
+    first difference with the model. Returns the final counters and cycle.
+
+    ``data``: the task in the hardware formats (loaded once here when not given).
+    """
+    from gateware.trainer import trainer_for_config
 
     cfg.validate_trainer()
-    data = HwData.from_dataset(load_dataset(cfg.task, cfg.seed), cfg.hw)
-    image = trainer_image(cfg, data, run)
-    dut = Trainer(cfg, image.theta0, image.x_train, image.t_train, trace_depth=trace_depth)
+    data = load_data(cfg) if data is None else data
+    dut = trainer_for_config(cfg, data, trace_depth=trace_depth, run=run)
     ref = TrainerRun(cfg, data, run)
     # per-step costs of the whole (short) run from a second model
     costs = HwTrainer(cfg, data, run).advance(steps, record=True).cost

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from golden_model.config import MGDConfig, network_sizes
+from golden_model.hw_network import HwData
 
 # Costs per trace chunk: one Python wake-up per TRACE_DEPTH steps.
 TRACE_DEPTH = 256
@@ -68,20 +69,28 @@ class TrainerSimResult:
 
 
 def run_trainer(cfg: MGDConfig, *, waves: bool = False, run: int = 0,
-                trace_depth: int = TRACE_DEPTH) -> TrainerSimResult:
+                trace_depth: int = TRACE_DEPTH, data: HwData | None = None) -> TrainerSimResult:
     """Build the trainer of ``cfg`` (run ``run``'s memory images) and train ``cfg.steps``
-    steps in RTL, comparing with the bit-exact model (sim/tb_trainer.py)."""
+    steps in RTL, comparing with the bit-exact model (sim/tb_trainer.py).
+
+    ``data``: the task in the hardware formats; loaded here (once) when not given. The
+    design is built from it and the testbench and model worker read it from the build
+    folder's data file.
+    """
+    from gateware.tops import load_data
     from sim.runner import run_cocotb
 
     cfg.validate_trainer()
     start = time.perf_counter()
+    if data is None:
+        data = load_data(cfg)
     options = {"trace_depth": trace_depth, "run": run}
     # The testbench runs in the build folder and writes its result there (a stale one
     # from an earlier run is removed by the runner's fresh results.xml check below).
-    sim = run_cocotb(cfg, "trainer", "sim.tb_trainer", cycles=0, waves=waves,
+    sim = run_cocotb(cfg, "trainer", cycles=0, waves=waves,
                      extra={"steps": cfg.steps, "run": run, "trace_depth": trace_depth,
                             "result": RESULT_FILE, "python": sys.executable},
-                     options=options, fresh=[RESULT_FILE], ports_only=True)
+                     options=options, fresh=[RESULT_FILE], ports_only=True, data=data)
     out = sim.build_dir / RESULT_FILE
     result = json.loads(out.read_text()) if sim.passed and out.exists() else {}
     return TrainerSimResult(cfg, sim.passed and bool(result), sim.message, str(sim.build_dir),

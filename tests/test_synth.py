@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gateware import synth_report as rep
-from gateware.generate import build, default_top, port_list
+from gateware.generate import build, port_list
 from gateware.synth import (
     DEFAULT_DEVICE,
     DEVICES,
@@ -30,6 +30,7 @@ from gateware.synth import (
     run_synth,
     yosys_script,
 )
+from gateware.tops import default_top
 from golden_model.config import load_config
 from mgd_hw.cli import main
 
