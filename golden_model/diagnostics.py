@@ -9,12 +9,11 @@ which is why it converges sooner (paper 2).
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
 
-from .config import MGDConfig
+from .config import MGDConfig, derive
 from .datasets import Dataset
 from .mgd import MGDEnsemble
 from .train import device_variation, initial_params, make_network
@@ -49,9 +48,8 @@ def gradient_cosine(cfg: MGDConfig, data: Dataset, checkpoints: list[int]) -> Co
     Uses the config's perturbation, mode, amplitude and baseline; tau_x and tau_theta
     are set past the last checkpoint so neither the sample nor theta changes.
     """
-    cfg = copy.deepcopy(cfg)
     horizon = max(checkpoints) + 1
-    cfg.mgd.tau_x = cfg.mgd.tau_theta = horizon
+    cfg = derive(cfg, {"mgd": {"tau_x": horizon, "tau_theta": horizon}})
     net = make_network(cfg, data)
     variation = device_variation(cfg, net)
     theta0 = initial_params(cfg, net)

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import ConfigError, MGDConfig, build_config, load_config, parse_assignment
+from .config import ConfigError, MGDConfig, build_config, derive, load_config, parse_assignment
 from .datasets import DataError, Dataset, load_dataset
 from .fixed import sat, shift_round, smax
 from .hw_blocks import WeightUpdateModel, counter_add, lfsr_jump, lfsr_sequence, walsh_size
@@ -582,8 +582,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.float:
         from .train import train_mgd
 
-        twin = float_twin(cfg)
-        twin.runs = runs
+        twin = derive(float_twin(cfg), {"runs": runs})
         res = train_mgd(twin, data)
         acc = res.history.array("test_acc")
         for r in range(runs):

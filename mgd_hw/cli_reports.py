@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from golden_model.config import MGDConfig, build_config
+from golden_model.config import MGDConfig, derive
 from golden_model.datasets import load_dataset
 
 from .cli_args import CLIError, add_config_flags, config_from_args, positive
@@ -196,7 +196,7 @@ def _measured_fmax(cfg: MGDConfig, target: str, settings: dict) -> dict:
         raise CLIError(str(exc)) from None
     out = {}
     for name, setting in settings.items():
-        c = build_config(cfg.to_dict(), {"hw": setting})
+        c = derive(cfg, {"hw": setting})
         with tempfile.TemporaryDirectory(prefix="mgd_synth_") as tmp:
             try:
                 res = run_synth(c, "trainer", device, Path(tmp))

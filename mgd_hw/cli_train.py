@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from golden_model.config import MODES
+from golden_model.config import MODES, derive
 from golden_model.datasets import load_dataset
 
 from .cli_args import CLIError, add_config_flags, config_from_args, fmt_steps
@@ -112,8 +112,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     checkpoints = log_checkpoints(args.max_steps)
     curves = {}
     for mode in modes:
-        cfg.mgd.mode = mode
-        curves[mode] = gradient_cosine(cfg, data, checkpoints)
+        curves[mode] = gradient_cosine(derive(cfg, {"mgd": {"mode": mode}}), data, checkpoints)
     summary = {
         "task": cfg.task.name,
         "runs": cfg.runs,

@@ -29,7 +29,6 @@ written; the model ``tick``s in between, exactly as the rising edge does.
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 
@@ -37,7 +36,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge
 
-from golden_model.config import MGDConfig
+from golden_model.config import MGDConfig, derive
 from golden_model.fixed import smax, smin
 from golden_model.hw_blocks import WeightUpdateModel, pack_bits, pack_signed
 from sim.tb_common import check, config_from_env, start, unpack_signed
@@ -119,9 +118,7 @@ def model_config(cfg: MGDConfig, extra: dict) -> MGDConfig:
     offset = int(extra.get("model_eta_shift_offset", 0))
     if not offset:
         return cfg
-    mcfg = copy.deepcopy(cfg)
-    mcfg.hw.eta_shift += offset
-    return mcfg
+    return derive(cfg, {"hw": {"eta_shift": cfg.hw.eta_shift + offset}})
 
 
 def edge_writes_theta(model: WeightUpdateModel, ct_valid: int, update: int,

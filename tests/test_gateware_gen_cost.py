@@ -15,6 +15,7 @@ parallel workers never share a build.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import re
 import warnings
@@ -107,9 +108,10 @@ def test_perturb_gen_ports():
 
 def test_perturb_gen_validates_config():
     cfg = gen_config("code", 16, 1)
-    cfg.hw.n_params = 100
-    cfg.hw.lfsr_bits = 8  # at most C(8, 3) = 56 codes
-    cfg.hw.lfsr_seed = 1
+    # an invalid config built on purpose (derive would refuse it): the block must check
+    # (at most C(8, 3) = 56 codes with an 8-bit LFSR)
+    cfg = dataclasses.replace(
+        cfg, hw=dataclasses.replace(cfg.hw, n_params=100, lfsr_bits=8, lfsr_seed=1))
     with warnings.catch_warnings():
         # the half-built component is never elaborated
         warnings.simplefilter("ignore", UnusedElaboratable)

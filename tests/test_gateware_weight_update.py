@@ -20,6 +20,7 @@ workers never share a build.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import os
@@ -212,7 +213,8 @@ def test_weight_update_ports():
 
 def test_weight_update_validates_config():
     cfg = wu_config(8, 0)
-    cfg.hw.lanes = 3
+    # an invalid config built on purpose (derive would refuse it): the block must check
+    cfg = dataclasses.replace(cfg, hw=dataclasses.replace(cfg.hw, lanes=3))
     with pytest.raises(ConfigError, match="hw.lanes must divide hw.n_params"):
         weight_update(cfg)
     with warnings.catch_warnings():

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from golden_model.config import ConfigError, HardwareConfig, build_config, load_config
+from golden_model.config import ConfigError, HardwareConfig, build_config, derive, load_config
 from golden_model.datasets import DataError, load_dataset
 from golden_model.hw_blocks import CostAccModel, PerturbGenModel, WeightUpdateModel
 from golden_model.hw_network import HwData, HwMLP, activation, quantize_values
@@ -505,8 +505,7 @@ def test_digits_example_reaches_90_and_stays_within_3_points_of_float(name) -> N
     cfg = load_config(EXAMPLES / f"{name}.toml")
     data = load_dataset(cfg.task)
     fixed = [train_hw(cfg, data, r).history.array("test_acc")[-1, 0] for r in range(runs)]
-    twin = float_twin(cfg)
-    twin.runs = runs
+    twin = derive(float_twin(cfg), {"runs": runs})
     flt = train_mgd(twin, data).history.array("test_acc")[-1]
     assert min(fixed) >= 0.9, fixed
     assert np.median(fixed) >= np.median(flt) - 0.03, (fixed, flt)

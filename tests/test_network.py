@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from golden_model.config import build_config
+from golden_model.config import build_config, derive
 from golden_model.datasets import load_dataset
 from golden_model.diagnostics import gradient_cosine, log_checkpoints
 from golden_model.network import MLP, draw_variation, predict_labels
@@ -97,10 +97,8 @@ def test_gradient_cosine_rises_and_node_beats_weight() -> None:
     )
     data = load_dataset(cfg.task, cfg.seed)
     checkpoints = log_checkpoints(4000, per_decade=4)
-    cfg.mgd.mode = "weight"
-    wp = gradient_cosine(cfg, data, checkpoints)
-    cfg.mgd.mode = "node"
-    np_ = gradient_cosine(cfg, data, checkpoints)
+    wp = gradient_cosine(derive(cfg, {"mgd": {"mode": "weight"}}), data, checkpoints)
+    np_ = gradient_cosine(derive(cfg, {"mgd": {"mode": "node"}}), data, checkpoints)
     for curve in (wp, np_):
         med = curve.median()
         assert med[-1] > 0.9
