@@ -23,11 +23,9 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from gateware.tops import load_data
 from golden_model.config import load_config
-from golden_model.hw_layout import Schedule
+from golden_model.hw_spec import hw_spec
 from golden_model.hw_train import HwTrainer
 from sim import bare_trainer
 from sim.trainer_run import TRACE_DEPTH, run_trainer
@@ -37,7 +35,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 def run(config: Path, steps: int) -> dict:
     cfg = load_config(config, {"steps": steps})
-    cycles = int(Schedule(cfg).step_start(np.array([steps]))[0])
+    cycles = hw_spec(cfg).step_cycles(steps)
 
     data = load_data(cfg)  # once: the bare build, both checks and the model share it
     exe = bare_trainer.build(cfg, TRACE_DEPTH, data=data)

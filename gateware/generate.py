@@ -6,7 +6,7 @@ from the same validated config object the golden model uses.
 
 from __future__ import annotations
 
-from golden_model.config import ConfigError, MGDConfig
+from golden_model.config import MGDConfig
 
 from . import tops
 
@@ -19,16 +19,7 @@ def build(cfg: MGDConfig, top: str, data=None, **options):
     trainer's ``trace_depth``, ``run``).
     """
     record = tops.get(top)
-    cfg.validate_hardware()
-    if record.datapath != cfg.hw.datapath:
-        if cfg.hw.datapath == "mlp":
-            raise ConfigError(
-                f"--top {top} needs hw.datapath 'none'; a config with hw.datapath 'mlp' "
-                "describes the on-chip trainer (--top trainer)"
-            )
-        raise ConfigError(
-            f"--top {top} needs hw.datapath 'mlp' (the on-chip network), not 'none'"
-        )
+    record.spec(cfg)  # validated once per config (cached), for the top's tier
     factory = record.component_factory()
     if record.needs_data:
         return factory(cfg, tops.load_data(cfg) if data is None else data, **options)

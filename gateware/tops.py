@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any
 
-from golden_model.config import MGDConfig
+from golden_model.config import ConfigError, MGDConfig
+from golden_model.hw_spec import HwSpec, hw_spec
 
 
 def resolve(path: str) -> Any:
@@ -56,10 +57,10 @@ class Bare:
     bench_cycles: tuple[int, int] = (0, 0)
     bench_tick_cycles: int = 0
 
-    def refusal(self, cfg: MGDConfig, top: str) -> str | None:
-        """Why ``cfg`` cannot run in this harness (one line), or None."""
+    def refusal(self, spec: HwSpec, top: str) -> str | None:
+        """Why the config of ``spec`` cannot run in this harness (one line), or None."""
         for dotted, want in self.requires:
-            value = cfg
+            value = spec.cfg
             for part in dotted.split("."):
                 value = getattr(value, part)
             if value != want:
@@ -118,6 +119,21 @@ class Top:
     def tier(self) -> str:
         """"block" (a stand-alone block or the core) or "trainer"."""
         return "trainer" if self.datapath == "mlp" else "block"
+
+    def spec(self, cfg: MGDConfig) -> HwSpec:
+        """The spec of ``cfg`` (validated once, cached) for this top: a ConfigError
+        when the config's tier is not the top's."""
+        spec = hw_spec(cfg)
+        if spec.tier == self.tier:
+            return spec
+        if spec.trainer:
+            raise ConfigError(
+                f"--top {self.name} needs hw.datapath 'none'; a config with hw.datapath "
+                "'mlp' describes the on-chip trainer (--top trainer)"
+            )
+        raise ConfigError(
+            f"--top {self.name} needs hw.datapath 'mlp' (the on-chip network), not 'none'"
+        )
 
     def component_factory(self):
         return resolve(self.factory)

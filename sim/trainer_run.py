@@ -12,8 +12,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from golden_model.config import MGDConfig, network_sizes
+from golden_model.config import MGDConfig
 from golden_model.hw_network import HwData
+from golden_model.hw_spec import hw_spec
 
 # Costs per trace chunk: one Python wake-up per TRACE_DEPTH steps.
 TRACE_DEPTH = 256
@@ -37,7 +38,7 @@ class TrainerSimResult:
         return {
             "top": "trainer",
             "task": c.task.name,
-            "network": network_sizes(c),
+            "network": list(hw_spec(c).sizes),
             "mode": c.mgd.mode,
             "perturbation": c.mgd.perturbation,
             "macs": c.hw.macs,
@@ -53,7 +54,7 @@ class TrainerSimResult:
 
     def describe(self) -> str:
         c, r = self.cfg, self.result
-        net = "-".join(str(s) for s in network_sizes(c))
+        net = "-".join(str(s) for s in hw_spec(c).sizes)
         head = f"trainer {c.task.name} {net} {c.mgd.mode}/{c.mgd.perturbation}"
         if not self.passed:
             return (f"{head}: MISMATCH: {self.message} (build and logs in {self.build_dir})"
@@ -77,13 +78,14 @@ def run_trainer(cfg: MGDConfig, *, waves: bool = False, run: int = 0,
     design is built from it and the testbench and model worker read it from the build
     folder's data file.
     """
-    from gateware.tops import load_data
+    from gateware import tops
     from sim.runner import run_cocotb
 
-    cfg.validate_trainer()
+    if not hw_spec(cfg).trainer:
+        cfg.validate_trainer()  # the one-line reason (hw.datapath must be 'mlp')
     start = time.perf_counter()
     if data is None:
-        data = load_data(cfg)
+        data = tops.load_data(cfg)
     options = {"trace_depth": trace_depth, "run": run}
     # The testbench runs in the build folder and writes its result there (a stale one
     # from an earlier run is removed by the runner's fresh results.xml check below).

@@ -8,12 +8,10 @@ outputs must be equal. Builds go to the session's temporary MGD_BUILD_ROOT
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
-from golden_model.config import build_config
+from golden_model.config import build_config, derive
 from golden_model.hw_blocks import pack_signed
 from sim import bare, bare_harness, bare_protocol, bare_weight_update
 
@@ -102,7 +100,7 @@ def test_weight_update_bare_matches_model(build_root):
     assert model.outputs["sat_g"] > 0 and model.outputs["sat_theta"] > 0
 
     # the same executable, a model that differs in one shift: the check must notice
-    wrong = dataclasses.replace(cfg, hw=dataclasses.replace(cfg.hw, eta_shift=2))
+    wrong = derive(cfg, {"hw": {"eta_shift": 2}})
     assert bare.first_difference(rtl, bare.model_run(wrong, "weight_update", CYCLES, 12),
                                  cfg) is not None
     # and a different stimulus seed gives a different run
