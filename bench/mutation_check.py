@@ -1,14 +1,14 @@
 """Mutation check: one wrong rounding, LFSR tap, code order or saturation bound in the
 gateware must make the cocotb regression fail.
 
-Each mutation is applied in this process by patching a name the gateware uses while
-it elaborates (sim/mutation.py; no source file is touched, the golden model keeps the
-true definitions). For every case the mutated Verilog is checked to differ from the
-original, built with Verilator in its own directory under the build root
-($MGD_BUILD_ROOT, else a temp dir) and run through the block's existing testbench with
-the regression's configuration and seed. A mutant is killed when the testbench fails
-with its first-mismatch report; the unmutated configurations run first as controls and
-must pass.
+Each mutation is applied in this process by patching a name the gateware uses while it
+elaborates (sim/mutation.py; sim/mutation_run.py runs the cases; no source file is
+touched, the golden model keeps the true definitions). For every case the mutated
+Verilog is checked to differ from the original, built with Verilator in its own
+directory under the build root ($MGD_BUILD_ROOT, else a temp dir) and run through the
+block's existing testbench with the regression's configuration and seed. A mutant is
+killed when the testbench fails with its first-mismatch report; the unmutated
+configurations run first as controls and must pass.
 
 Run: ``python bench/mutation_check.py [--cycles N] [--json] [--only NAME ...]``.
 Exit status 1 if any mutant survives (or a control fails, or a mutation is a no-op).
@@ -21,7 +21,8 @@ import json
 import sys
 import time
 
-from sim.mutation import CASES, MUTATIONS, CaseResult, all_good, run_all
+from sim.mutation import CASES, MUTATIONS
+from sim.mutation_run import CaseResult, all_good, run_all
 
 COLUMNS = ("mutation", "block", "config", "killed", "cycles to detect", "first mismatch")
 

@@ -26,12 +26,10 @@ How the figures are made
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
 from pathlib import Path
@@ -40,31 +38,8 @@ from typing import Any
 from golden_model.config import MGDConfig
 
 from . import synth_report as rep
-
-TARGETS: tuple[str, ...] = ("ecp5", "ice40")
-
-# nextpnr's device flags (without the leading --) and the part each one names.
-DEVICES: dict[str, dict[str, str]] = {
-    "ecp5": {
-        "12k": "LFE5U-12F", "25k": "LFE5U-25F", "45k": "LFE5U-45F", "85k": "LFE5U-85F",
-        "um-25k": "LFE5UM-25F", "um-45k": "LFE5UM-45F", "um-85k": "LFE5UM-85F",
-        "um5g-25k": "LFE5UM5G-25F", "um5g-45k": "LFE5UM5G-45F", "um5g-85k": "LFE5UM5G-85F",
-    },
-    "ice40": {
-        "lp384": "iCE40LP384", "lp1k": "iCE40LP1K", "lp4k": "iCE40LP4K",
-        "lp8k": "iCE40LP8K", "hx1k": "iCE40HX1K", "hx4k": "iCE40HX4K",
-        "hx8k": "iCE40HX8K", "up3k": "iCE40UP3K", "up5k": "iCE40UP5K",
-        "u1k": "iCE5LP1K", "u2k": "iCE5LP2K", "u4k": "iCE5LP4K",
-    },
-}
-# The largest part of each family with an easy package: estimates fit first; a user
-# picks a smaller part with --device to see whether it fits there.
-DEFAULT_DEVICE: dict[str, str] = {"ecp5": "85k:CABGA381", "ice40": "hx8k:ct256"}
-# Every LFE5U part comes in CABGA381, nextpnr's own default (which it warns about when
-# it is left implicit). iCE40 packages differ per part: nextpnr picks one.
-_DEFAULT_PACKAGE: dict[str, str | None] = {"ecp5": "CABGA381", "ice40": None}
-# iCE40 parts with SB_MAC16 multipliers: only there does Yosys map to them (-dsp).
-_ICE40_DSP = frozenset({"up3k", "up5k", "u1k", "u2k", "u4k"})
+from .synth_devices import DEFAULT_DEVICE, DEFAULT_PACKAGE, DEVICES, TARGETS, Device
+from .synth_scripts import HARNESS, SEED, harness_verilog, nextpnr_args, synth_pass, yosys_script
 
 # The Python distribution and import name of each tool.
 _TOOLS: dict[str, tuple[str, str, str]] = {
@@ -75,8 +50,6 @@ _TOOLS: dict[str, tuple[str, str, str]] = {
 INSTALL_HINT = (
     "pip install 'mgd-hw[synth]' (in a checkout: .venv/bin/pip install -e '.[synth]')"
 )
-HARNESS = "mgd_synth_harness"
-SEED = 1
 OUTPUT_FILES: tuple[str, ...] = ("synth.json", "yosys.log", "nextpnr.log")
 
 
@@ -90,22 +63,6 @@ class ToolsMissing(SynthError):
 
 class DoesNotFit(SynthError):
     """The design needs more of some resource than the device has."""
-
-
-@dataclass(frozen=True)
-class Device:
-    """A nextpnr device: ``name`` is its flag without ``--`` (``85k``, ``hx8k``)."""
-
-    target: str
-    name: str
-    package: str | None
-
-    @property
-    def part(self) -> str:
-        return DEVICES[self.target][self.name]
-
-    def nextpnr_args(self) -> list[str]:
-        return [f"--{self.name}", *(["--package", self.package] if self.package else [])]
 
 
 def check_target(target: str) -> str:
@@ -142,7 +99,7 @@ def parse_device(target: str, text: str | None = None) -> Device:
             f"--device for {target} must be one of {', '.join(DEVICES[target])} "
             f"(optionally NAME:PACKAGE), not {text!r}"
         )
-    return Device(target, name, package.strip() or _DEFAULT_PACKAGE[target])
+    return Device(target, name, package.strip() or DEFAULT_PACKAGE[target])
 
 
 def missing_tools(target: str) -> list[str]:
@@ -162,80 +119,6 @@ def require_tools(target: str) -> None:
             f"mgd-hw synth needs the optional synthesis tools ({', '.join(missing)} "
             f"missing); install them with {INSTALL_HINT}"
         )
-
-
-def _identifier(name: str) -> str:
-    """A Verilog identifier for a port name (escaped when it is not a plain one)."""
-    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", name) else f"\\{name} "
-
-
-def harness_verilog(module: str, ports: list[dict[str, Any]]) -> str:
-    """A top level around ``module`` that reaches all of its ports through four pins.
-
-    Parameters
-    ----------
-    module : str
-        The design's Verilog module name.
-    ports : list of dict
-        ``gateware.generate.port_list`` of the design (``clk`` is wired straight
-        through; every other input, ``rst`` included, comes from the scan chain).
-
-    Returns
-    -------
-    str
-        Verilog of module :data:`HARNESS` with ports clk, scan_in, capture, scan_out.
-    """
-    ins = [p for p in ports if p["direction"] == "input" and p["name"] != "clk"]
-    outs = [p for p in ports if p["direction"] == "output"]
-    n_in = max(1, sum(p["width"] for p in ins))
-    n_out = max(1, sum(p["width"] for p in outs))
-    conns = [".clk(clk)"]
-    for bus, group in (("in_chain", ins), ("dut_out", outs)):
-        lo = 0
-        for p in group:
-            conns.append(f".{_identifier(p['name'])}({bus}[{lo + p['width'] - 1}:{lo}])")
-            lo += p["width"]
-    body = ",\n    ".join(conns)
-    return f"""// Scan harness for synthesis estimates (gateware/synth.py): inputs shift in,
-// outputs are captured and shift out, so the design needs four pins.
-module {HARNESS}(input clk, input scan_in, input capture, output scan_out);
-  reg [{n_in - 1}:0] in_chain;
-  reg [{n_out - 1}:0] out_chain;
-  wire [{n_out - 1}:0] dut_out;
-  always @(posedge clk) in_chain <= (in_chain << 1) | scan_in;
-  always @(posedge clk) out_chain <= capture ? dut_out : (out_chain << 1);
-  assign scan_out = out_chain[{n_out - 1}];
-  {module} dut (
-    {body}
-  );
-endmodule
-"""
-
-
-def yosys_script(device: Device) -> str:
-    """The Yosys script: read design.v and harness.v, synthesize, write stat and netlist."""
-    dsp = " -dsp" if device.target == "ice40" and device.name in _ICE40_DSP else ""
-    return (
-        "read_verilog design.v\n"
-        "read_verilog harness.v\n"
-        f"{_synth_pass(device)} -top {HARNESS} -noflatten{dsp} -json netlist.json\n"
-        "tee -q -o stat.json stat -json\n"
-    )
-
-
-def _synth_pass(device: Device) -> str:
-    return f"synth_{device.target}"
-
-
-def nextpnr_args(device: Device) -> list[str]:
-    """nextpnr's arguments (relative paths: it runs in the scratch folder)."""
-    # No pin constraints: nextpnr places the harness's four pins where it likes.
-    constraints = {"ecp5": "lpf", "ice40": "pcf"}[device.target]
-    return [
-        *device.nextpnr_args(), "--json", "netlist.json", "--report", "report.json",
-        "--log", "nextpnr.log", "--seed", str(SEED), "--timing-allow-fail", "-q",
-        f"--{constraints}-allow-unconstrained",
-    ]
 
 
 def _run(tool: str, args: list[str], workdir: Path) -> subprocess.CompletedProcess:
@@ -304,37 +187,16 @@ def run_synth(
     ToolsMissing, DoesNotFit, SynthError
         One-line messages; the logs stay in ``workdir``.
     """
-    from amaranth.back import verilog
-
-    from .generate import build, port_list
-
     require_tools(device.target)
     note = progress or (lambda message: None)
     module = f"mgd_{top}"
-    note(f"generating the Verilog of {module}")
-    component = build(cfg, top)
-    text = verilog.convert(component, name=module, emit_src=False)
     workdir = Path(workdir)
-    (workdir / "design.v").write_text(text)
-    (workdir / "harness.v").write_text(harness_verilog(module, port_list(component)))
-    (workdir / "synth.ys").write_text(yosys_script(device))
-
-    note(f"Yosys {_synth_pass(device)} (a tool's first run compiles it, ~30 s)")
-    proc = _run("yosys", ["-q", "-l", "yosys.log", "synth.ys"], workdir)
-    if proc.returncode:
-        log = _read(workdir / "yosys.log") + proc.stdout + proc.stderr
-        raise SynthError(f"Yosys failed: {rep.first_error(log) or 'see yosys.log'}")
-    stat = _read(workdir / "stat.json")
-    blocks = rep.block_cells(stat, module, label=top)
-    harness = rep.resources(device.target, rep.harness_cells(stat, HARNESS))
-
+    note(f"generating the Verilog of {module}")
+    text = _write_inputs(cfg, top, module, device, workdir)
+    note(f"Yosys {synth_pass(device)} (a tool's first run compiles it, ~30 s)")
+    blocks, harness = _yosys(module, top, device, workdir)
     note(f"nextpnr-{device.target} on {device.part}")
-    proc = _run(device.target, nextpnr_args(device), workdir)
-    log = _read(workdir / "nextpnr.log")
-    if proc.returncode:
-        _raise_nextpnr_failure(module, device, log + proc.stdout + proc.stderr, harness)
-    figures = rep.nextpnr_figures(_read(workdir / "report.json"))
-
+    figures = _nextpnr(module, device, workdir, harness)
     return {
         "top": top,
         "module": module,
@@ -342,7 +204,7 @@ def run_synth(
         "device": device.name,
         "part": device.part,
         "package": device.package or "nextpnr's default package",
-        "yosys_pass": f"{_synth_pass(device)} -noflatten",
+        "yosys_pass": f"{synth_pass(device)} -noflatten",
         "seed": SEED,
         "n_params": cfg.hw.n_params,
         **rep.summarize(device.target, blocks, cfg.hw.n_params),
@@ -351,6 +213,41 @@ def run_synth(
         "tools": _tool_versions(device.target),
         "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
     }
+
+
+def _write_inputs(cfg: MGDConfig, top: str, module: str, device: Device, workdir: Path) -> str:
+    """Write design.v, harness.v and synth.ys into ``workdir``; return the design's Verilog."""
+    from amaranth.back import verilog
+
+    from .generate import build, port_list
+
+    component = build(cfg, top)
+    text = verilog.convert(component, name=module, emit_src=False)
+    (workdir / "design.v").write_text(text)
+    (workdir / "harness.v").write_text(harness_verilog(module, port_list(component)))
+    (workdir / "synth.ys").write_text(yosys_script(device))
+    return text
+
+
+def _yosys(module: str, top: str, device: Device, workdir: Path) -> tuple[dict, dict]:
+    """Run Yosys; return the design's cells per block and the harness's resources."""
+    proc = _run("yosys", ["-q", "-l", "yosys.log", "synth.ys"], workdir)
+    if proc.returncode:
+        log = _read(workdir / "yosys.log") + proc.stdout + proc.stderr
+        raise SynthError(f"Yosys failed: {rep.first_error(log) or 'see yosys.log'}")
+    stat = _read(workdir / "stat.json")
+    blocks = rep.block_cells(stat, module, label=top)
+    harness = rep.resources(device.target, rep.harness_cells(stat, HARNESS))
+    return blocks, harness
+
+
+def _nextpnr(module: str, device: Device, workdir: Path, harness: dict) -> dict[str, Any]:
+    """Place and route; return nextpnr's figures (Fmax, critical path, device use)."""
+    proc = _run(device.target, nextpnr_args(device), workdir)
+    log = _read(workdir / "nextpnr.log")
+    if proc.returncode:
+        _raise_nextpnr_failure(module, device, log + proc.stdout + proc.stderr, harness)
+    return rep.nextpnr_figures(_read(workdir / "report.json"))
 
 
 def _raise_nextpnr_failure(module: str, device: Device, log: str, harness: dict) -> None:

@@ -33,8 +33,10 @@ import os
 
 import numpy as np
 
+from .activations import Variation
+from .bit_codes import BitCodes, DigitSplit
 from .config import MGDConfig
-from .network import MLP, BitCodes, DigitSplit, Variation
+from .network import MLP
 from .optim import Optimizer, quantize
 from .streams import (
     CODES,
@@ -157,23 +159,7 @@ class MGDEnsemble:
         self.codes = PeriodCodes(streams, packed=self.bit_codes or self.kernel is not None)
         if self.bit_codes and self.kernel is None:
             self._inputs = DigitSplit.for_values(x_train, net.sizes[0])
-        self.order = EnsembleBuffer(
-            [SampleOrder(len(x_train), run_rng(seed, r, SAMPLES)) for r in range(runs)],
-            dtype=np.int64,
-        )
-        self.cost_noise = (
-            EnsembleBuffer([NormalStream(run_rng(seed, r, COST_NOISE)) for r in range(runs)])
-            if q.cost_noise > 0
-            else None
-        )
-        self.update_noise = (
-            EnsembleBuffer(
-                [NormalStream(run_rng(seed, r, UPDATE_NOISE)) for r in range(runs)],
-                budget=max(1 << 20, 4 * runs * net.n_params),
-            )
-            if q.update_noise > 0
-            else None
-        )
+        self._sample_and_noise_streams()
         self.theta = np.array(theta0, dtype=float, copy=True)
         self.saturations = 0
         self._quantize()
@@ -199,6 +185,27 @@ class MGDEnsemble:
         self.record = record_costs
         self.costs: list[np.ndarray] = []  # measured perturbed costs, (R, k) chunks
         self.baselines: list[np.ndarray] = []  # measured C0, (R,) each
+
+    def _sample_and_noise_streams(self) -> None:
+        """Every run's sample order, and its cost and update noise where there is any."""
+        seed, runs, q = self.cfg.seed, self.runs, self.q
+        self.order = EnsembleBuffer(
+            [SampleOrder(len(self.x), run_rng(seed, r, SAMPLES)) for r in range(runs)],
+            dtype=np.int64,
+        )
+        self.cost_noise = (
+            EnsembleBuffer([NormalStream(run_rng(seed, r, COST_NOISE)) for r in range(runs)])
+            if q.cost_noise > 0
+            else None
+        )
+        self.update_noise = (
+            EnsembleBuffer(
+                [NormalStream(run_rng(seed, r, UPDATE_NOISE)) for r in range(runs)],
+                budget=max(1 << 20, 4 * runs * self.net.n_params),
+            )
+            if q.update_noise > 0
+            else None
+        )
 
     def _bit_codes_pay(self) -> bool:
         """Whether one batched evaluation holds enough weight codes for BitCodes."""

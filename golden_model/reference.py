@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .activations import ACTIVATION_FUNCTIONS
 from .config import MGDConfig
-from .network import ACTIVATION_FUNCTIONS, MLP
+from .network import MLP
 from .optim import quantize
 from .streams import (
     CODES,
@@ -61,6 +62,73 @@ def _split(net, theta):
     return weights, biases
 
 
+class _PlainOptimizer:
+    """The optimizer step with G for one run, then the update noise and the weight
+    quantization of the non-idealities (``mgd`` and ``nonideal`` sections)."""
+
+    def __init__(self, cfg: MGDConfig, n_params: int, update_noise: NormalStream):
+        self.m, self.q = cfg.mgd, cfg.nonideal
+        self.n_params = n_params
+        self.update_noise = update_noise
+        self.velocity = np.zeros(n_params)
+        self.adam_m = np.zeros(n_params)
+        self.adam_v = np.zeros(n_params)
+        self.adam_t = 0
+
+    def step(self, theta: np.ndarray, g: np.ndarray) -> np.ndarray:
+        m, q = self.m, self.q
+        if m.optimizer == "sgd":
+            theta = theta - m.eta * g
+        elif m.optimizer == "momentum":
+            self.velocity[:] = m.momentum * self.velocity + g
+            theta = theta - m.eta * self.velocity
+        else:
+            self.adam_t += 1
+            self.adam_m[:] = m.adam_beta1 * self.adam_m + (1 - m.adam_beta1) * g
+            self.adam_v[:] = m.adam_beta2 * self.adam_v + (1 - m.adam_beta2) * g * g
+            m_hat = self.adam_m / (1 - m.adam_beta1**self.adam_t)
+            v_hat = self.adam_v / (1 - m.adam_beta2**self.adam_t)
+            theta = theta - m.eta * m_hat / (np.sqrt(v_hat) + m.adam_eps)
+        if q.update_noise > 0:
+            theta = theta + q.update_noise * self.update_noise.block(self.n_params)
+        return self.quantize(theta)
+
+    def quantize(self, theta: np.ndarray) -> np.ndarray:
+        """theta on the weight grid of ``nonideal.weight_bits`` (as is when 0)."""
+        q = self.q
+        if q.weight_bits:
+            theta, _ = quantize(theta, q.weight_bits, q.weight_frac)
+        return theta
+
+
+def _clamp(c_tilde: float, limit: float) -> float:
+    """C~ clamped to +-limit (no clamp when limit is 0)."""
+    return min(max(c_tilde, -limit), limit) if limit > 0 else c_tilde
+
+
+def _node_gradient(net: MLP, e: np.ndarray, inputs: list[np.ndarray]) -> np.ndarray:
+    """Node perturbation: neuron j's error e_j becomes G_W += e x^T, G_b += e."""
+    g = np.zeros(net.n_params)
+    for l, s in enumerate(net.node_slices):
+        g[net.w_slices[l]] = np.outer(e[s], inputs[l]).ravel()
+        g[net.b_slices[l]] = e[s]
+    return g
+
+
+def _streams(
+    cfg: MGDConfig, run: int, n_pert: int, n_samples: int
+) -> tuple[CodeStream, SampleOrder, NormalStream, NormalStream]:
+    """Run ``run``'s codes, sample order, cost noise and update noise (the model's own)."""
+    m, seed = cfg.mgd, cfg.seed
+    return (
+        CodeStream(m.perturbation, n_pert, run_rng(seed, run, CODES), m.sparsity,
+                   m.freq_min, m.freq_max),
+        SampleOrder(n_samples, run_rng(seed, run, SAMPLES)),
+        NormalStream(run_rng(seed, run, COST_NOISE)),
+        NormalStream(run_rng(seed, run, UPDATE_NOISE)),
+    )
+
+
 def reference_run(
     cfg: MGDConfig,
     net: MLP,
@@ -77,32 +145,19 @@ def reference_run(
     final theta (N,), every measured perturbed cost and every measured baseline C0.
     """
     m, q = cfg.mgd, cfg.nonideal
-    seed = cfg.seed
     node = m.mode == "node"
     n_pert = net.n_nodes if node else net.n_params
     a = m.dtheta / np.sqrt(n_pert)
-    codes = CodeStream(
-        m.perturbation, n_pert, run_rng(seed, run, CODES), m.sparsity, m.freq_min, m.freq_max
-    )
-    order = SampleOrder(len(x_train), run_rng(seed, run, SAMPLES))
-    cost_noise = NormalStream(run_rng(seed, run, COST_NOISE))
-    update_noise = NormalStream(run_rng(seed, run, UPDATE_NOISE))
+    codes, order, cost_noise, update_noise = _streams(cfg, run, n_pert, len(x_train))
+    optimizer = _PlainOptimizer(cfg, net.n_params, update_noise)
     alpha = m.tau_hp / (m.tau_hp + 1.0)
 
-    theta = np.array(theta0, dtype=float)
-    if q.weight_bits:
-        theta, _ = quantize(theta, q.weight_bits, q.weight_frac)
+    theta = optimizer.quantize(np.array(theta0, dtype=float))
     G = np.zeros_like(theta)
-    velocity = np.zeros_like(theta)
-    adam_m = np.zeros_like(theta)
-    adam_v = np.zeros_like(theta)
-    adam_t = 0
     costs: list[float] = []
     baselines: list[float] = []
-    c0 = 0.0
-    c0_valid = False
-    ct = 0.0
-    c_prev = 0.0
+    c0, c0_valid = 0.0, False
+    ct = c_prev = 0.0  # the analog high-pass state
 
     def measure(weights, biases, x, node_pert=None):
         y, inputs = _plain_forward(net, weights, biases, x, variation, node_pert)
@@ -110,26 +165,6 @@ def reference_run(
         if q.cost_noise > 0:
             c += q.cost_noise * cost_noise.block(1)[0]
         return c, inputs
-
-    def update(theta, g):
-        nonlocal adam_t
-        if m.optimizer == "sgd":
-            theta = theta - m.eta * g
-        elif m.optimizer == "momentum":
-            velocity[:] = m.momentum * velocity + g
-            theta = theta - m.eta * velocity
-        else:
-            adam_t += 1
-            adam_m[:] = m.adam_beta1 * adam_m + (1 - m.adam_beta1) * g
-            adam_v[:] = m.adam_beta2 * adam_v + (1 - m.adam_beta2) * g * g
-            m_hat = adam_m / (1 - m.adam_beta1**adam_t)
-            v_hat = adam_v / (1 - m.adam_beta2**adam_t)
-            theta = theta - m.eta * m_hat / (np.sqrt(v_hat) + m.adam_eps)
-        if q.update_noise > 0:
-            theta = theta + q.update_noise * update_noise.block(net.n_params)
-        if q.weight_bits:
-            theta, _ = quantize(theta, q.weight_bits, q.weight_frac)
-        return theta
 
     for n in range(steps):
         new_sample = n % m.tau_x == 0
@@ -146,42 +181,31 @@ def reference_run(
             baselines.append(c0)
             c0_valid = True
 
-        if node:
+        if node:  # the perturbation rides on the pre-activations
             pert = [a * u[s] for s in net.node_slices]
             c, inputs = measure(weights, biases, x, pert)
         else:
-            w_p, b_p = _split(net, theta + a * u)
-            c, inputs = measure(w_p, b_p, x)
+            c, inputs = measure(*_split(net, theta + a * u), x)
         costs.append(c)
 
         if m.baseline == "discrete":
-            c_tilde = c - c0
-        else:
-            ct = 0.0 if new_sample else alpha * (ct + c - c_prev)
+            c_tilde = _clamp(c - c0, m.clamp)
+        else:  # the analog high-pass, reset by a new sample; it keeps the clamped C~
+            ct = _clamp(0.0 if new_sample else alpha * (ct + c - c_prev), m.clamp)
             c_prev = c
             c_tilde = ct
-        if m.clamp > 0:
-            c_tilde = min(max(c_tilde, -m.clamp), m.clamp)
-        if m.baseline == "analog":
-            ct = c_tilde
 
         # Error signal e = C~ * theta~ / dtheta^2, mapped onto the parameters.
         e = c_tilde * (a * u) / m.dtheta**2
-        if node:
-            g = np.zeros_like(theta)
-            for l, s in enumerate(net.node_slices):
-                g[net.w_slices[l]] = np.outer(e[s], inputs[l]).ravel()
-                g[net.b_slices[l]] = e[s]
-        else:
-            g = e
+        g = _node_gradient(net, e, inputs) if node else e
 
         if m.baseline == "discrete":
             G += g
             if (n + 1) % m.tau_theta == 0:
-                theta = update(theta, G)
+                theta = optimizer.step(theta, G)
                 G[:] = 0.0
                 c0_valid = False
         else:
             G += (g - G) / m.tau_theta
-            theta = update(theta, G)
+            theta = optimizer.step(theta, G)
     return theta, costs, baselines

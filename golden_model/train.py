@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .activations import Variation, draw_variation
 from .config import MGDConfig
 from .datasets import Dataset
 from .mgd import MGDEnsemble
-from .network import MLP, Variation, draw_variation, predict_labels
+from .network import MLP, predict_labels
 from .optim import Optimizer
 from .streams import BACKPROP_SAMPLES, DEVICE, INIT, EnsembleBuffer, SampleOrder, run_rng
 

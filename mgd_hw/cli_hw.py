@@ -59,7 +59,7 @@ def add_sim(sub) -> None:
 
 
 def add_synth(sub) -> None:
-    from gateware.synth import DEFAULT_DEVICE, TARGETS
+    from gateware.synth_devices import DEFAULT_DEVICE, TARGETS
 
     p = sub.add_parser("synth", help="LUT, FF, DSP, BRAM and Fmax estimates from Yosys and "
                        "nextpnr (needs the 'synth' extra)")

@@ -306,22 +306,7 @@ def run_compare(plan: Plan, data: Dataset, progress: Progress | None = None) -> 
         rtl = _rtl(plan, data)
     widths = _sweep(plan, data, [f.history for f in fixed], say)
 
-    n_params = fixed[0].theta.size
     seconds = round(time.perf_counter() - start, 2)
-    numerics = {
-        "sub_lsb": _sub_lsb([x["sub_lsb"] for x in runs], n_params),
-        "wide_sub_lsb": _sub_lsb([x["wide_sub_lsb"] for x in runs], n_params),
-        "saturations": _counters([f.counters for f in fixed]),
-        "wide_saturations": _counters([x["wide_counters"] for x in runs]),
-        "init_saturations": int(sum(f.init_saturations for f in fixed)),
-    }
-    param_error = {
-        "steps": fixed_hist.steps,
-        "rms": np.array([x["rms"] for x in runs]).T.tolist(),
-        "max": np.array([x["max"] for x in runs]).T.tolist(),
-        "moved_rms": np.array([x["moved"] for x in runs]).T.tolist(),
-        "theta_lsb": 2.0**-cfg.hw.theta_frac,
-    }
     results = {
         "float": RunResult("float", "steps", flt.history, flt.theta, flt.seconds),
         "fixed": RunResult("fixed", "steps", fixed_hist, np.array([f.theta for f in fixed]),
@@ -341,13 +326,37 @@ def run_compare(plan: Plan, data: Dataset, progress: Progress | None = None) -> 
             "fixed": _curves(fixed_hist),
             "wide": _curves(wide_hist),
         },
-        "param_error": param_error,
-        "numerics": numerics,
+        "param_error": _param_error(runs, fixed_hist.steps, cfg.hw.theta_frac),
+        "numerics": _numerics(runs),
         "rtl": rtl,
         "widths": widths,
     }
     out["summary"] = _summary(cfg, sizes, results, out, seconds)
     return out
+
+
+def _numerics(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Updates below one LSB and saturation counters of both bit-exact models."""
+    fixed = [x["fixed"] for x in runs]
+    n_params = fixed[0].theta.size
+    return {
+        "sub_lsb": _sub_lsb([x["sub_lsb"] for x in runs], n_params),
+        "wide_sub_lsb": _sub_lsb([x["wide_sub_lsb"] for x in runs], n_params),
+        "saturations": _counters([f.counters for f in fixed]),
+        "wide_saturations": _counters([x["wide_counters"] for x in runs]),
+        "init_saturations": int(sum(f.init_saturations for f in fixed)),
+    }
+
+
+def _param_error(runs: list[dict[str, Any]], steps: list[int], theta_frac: int) -> dict:
+    """Fixed point against the high-precision twin at each evaluation, (E, R) lists."""
+    return {
+        "steps": steps,
+        "rms": np.array([x["rms"] for x in runs]).T.tolist(),
+        "max": np.array([x["max"] for x in runs]).T.tolist(),
+        "moved_rms": np.array([x["moved"] for x in runs]).T.tolist(),
+        "theta_lsb": 2.0**-theta_frac,
+    }
 
 
 def _changed(a, b) -> dict[str, list]:

@@ -129,7 +129,17 @@ def _thin(n: int, rows: int = TABLE_ROWS) -> list[int]:
 
 def markdown(result: dict[str, Any], command: str) -> str:
     """report.md: every table of the comparison, with the figures beside it."""
-    s, n = result["summary"], result["numerics"]
+    lines = _float_vs_fixed(result, command)
+    lines += _param_error(result)
+    lines += _numerics(result["numerics"])
+    lines += _fixed_vs_rtl(result["rtl"])
+    lines += _widths(result["widths"])
+    return "\n".join(lines) + "\n"
+
+
+def _float_vs_fixed(result: dict[str, Any], command: str) -> list[str]:
+    """The title, the command and the float / fixed point / high-precision table."""
+    s = result["summary"]
     twin = result["float_twin"]
     lines = [
         f"# mgd-hw compare: {s['task']} {_net(s)} {s['mode']}/{s['perturbation']}",
@@ -166,6 +176,13 @@ def markdown(result: dict[str, Any], command: str) -> str:
         "",
         "![accuracy and cost](curves.png)",
         "",
+    ]
+    return lines
+
+
+def _param_error(result: dict[str, Any]) -> list[str]:
+    """The formats of the two bit-exact models and the parameter error over the steps."""
+    lines = [
         "## Parameter error: fixed point vs the high-precision twin",
         "",
         "RMS and max over all parameters of `|theta_fixed - theta_wide|` in real units "
@@ -187,11 +204,14 @@ def markdown(result: dict[str, Any], command: str) -> str:
         rms, mx = np.array(pe["rms"][e]), np.array(pe["max"][e])
         lines.append(f"| {pe['steps'][e]:,} | {np.median(rms):.3g} | {np.median(mx):.3g} | "
                      f"{mx.max():.3g} | {np.median(pe['moved_rms'][e]):.3g} |")
+    lines += ["", "![parameter error and updates below one LSB](param_error.png)", ""]
+    return lines
+
+
+def _numerics(n: dict[str, Any]) -> list[str]:
+    """Updates below one LSB and the saturation counters."""
     sub, wsub = n["sub_lsb"], n["wide_sub_lsb"]
-    lines += [
-        "",
-        "![parameter error and updates below one LSB](param_error.png)",
-        "",
+    lines = [
         "## Numerics",
         "",
         "Updates below one LSB: parameters whose step source (G, or V with momentum) was "
@@ -213,8 +233,12 @@ def markdown(result: dict[str, Any], command: str) -> str:
     ]
     lines += [f"| {k} | {v:,} | {n['wide_saturations'][k]:,} |"
               for k, v in n["saturations"].items()]
-    lines += ["", "## Fixed point vs RTL", "", rtl_line(result["rtl"]) + "."]
-    rtl = result["rtl"]
+    return lines
+
+
+def _fixed_vs_rtl(rtl: dict[str, Any] | None) -> list[str]:
+    """The RTL run against the bit-exact model (one line when there was none)."""
+    lines = ["", "## Fixed point vs RTL", "", rtl_line(rtl) + "."]
     if rtl is not None:
         lines += [
             "",
@@ -230,10 +254,15 @@ def markdown(result: dict[str, Any], command: str) -> str:
             f"`{rtl['theta_sha256_model'][:16]}` |",
             f"| cycles | {_opt(rtl['cycles'], ',')} | |",
         ]
-    lines += ["", "## Widths", ""]
-    if not result["widths"]:
+    return lines
+
+
+def _widths(widths: list[dict[str, Any]]) -> list[str]:
+    """One table per width sweep."""
+    lines = ["", "## Widths", ""]
+    if not widths:
         lines.append("No sweep (`--widths FIELD=V1,V2,...` makes one).")
-    for w in result["widths"]:
+    for w in widths:
         frac = next(k for k in w["points"][0] if k.endswith("_frac"))
         lines += [
             f"`hw.{w['field']}` (the config: {w['config_bits']}), {w['runs']} run(s) of "
@@ -251,9 +280,9 @@ def markdown(result: dict[str, Any], command: str) -> str:
             for p in w["points"]
         ]
         lines.append("")
-    if result["widths"]:
+    if widths:
         lines.append("![test accuracy against the width](widths.png)")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _opt(v, fmt: str = ".3f") -> str:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from golden_model.bit_codes import BitCodes, DigitSplit
 from golden_model.config import build_config
 from golden_model.mgd import MGDEnsemble
-from golden_model.network import MLP, BitCodes, DigitSplit
+from golden_model.network import MLP
 from golden_model.reference import reference_run
 from golden_model.streams import CODES, CodeStream, run_rng
 from golden_model.train import initial_params

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from golden_model.activations import draw_variation
 from golden_model.config import build_config
 from golden_model.datasets import load_dataset
 from golden_model.mgd import MGDEnsemble
-from golden_model.network import MLP, draw_variation
+from golden_model.network import MLP
 from golden_model.reference import reference_run
 from golden_model.streams import run_rng, run_rngs
 from golden_model.train import device_variation, initial_params, make_network

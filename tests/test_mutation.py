@@ -1,5 +1,6 @@
-"""Mutation check (sim/mutation.py, bench/mutation_check.py): a wrong LFSR tap, rounding,
-code order or saturation bound in the gateware must make the regression fail.
+"""Mutation check (sim/mutation.py, sim/mutation_run.py, bench/mutation_check.py): a
+wrong LFSR tap, rounding, code order or saturation bound in the gateware must make the
+regression fail.
 
 Default run (quick):
 (a) every mutation patches only the gateware's binding, restores it afterwards, and
@@ -26,11 +27,8 @@ import gateware.perturb_gen as gw_perturb_gen
 import gateware.weight_update as gw_weight_update
 import golden_model.fixed
 import golden_model.lfsr
-from sim.mutation import (
-    CASES,
-    CONFIGS,
-    MUTATIONS,
-    _recompiled,
+from sim.mutation import CASES, CONFIGS, MUTATIONS, _recompiled
+from sim.mutation_run import (
     all_good,
     mutant_verilog,
     parse_mismatch,

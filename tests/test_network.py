@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from golden_model.activations import draw_variation
 from golden_model.config import build_config, derive
 from golden_model.datasets import load_dataset
 from golden_model.diagnostics import gradient_cosine, log_checkpoints
-from golden_model.network import MLP, draw_variation, predict_labels
+from golden_model.network import MLP, predict_labels
 from golden_model.optim import Optimizer, quantize
 from golden_model.streams import run_rngs
 
