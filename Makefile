@@ -33,9 +33,9 @@ bench: $(STAMP)
 # runs) on 2 cores, then the mgd-hw regress matrix of the example configs (trainer
 # runs capped at 50k steps; the full runs are in the slow tests).
 regress: $(STAMP)
-	$(BIN)/pytest -n 2 -q -m "slow or not slow" tests/test_gateware_gen_cost.py \
-		tests/test_gateware_weight_update.py tests/test_gateware_core.py \
-		tests/test_bare_rtl.py tests/test_mutation.py tests/test_trainer_gateware.py
+	$(BIN)/pytest -n 2 -q -m "slow or not slow" tests/test_perturb_gen.py \
+		tests/test_cost_acc.py tests/test_weight_update.py tests/test_core.py \
+		tests/test_bare_rtl.py tests/test_mutation.py tests/test_trainer.py
 	$(BIN)/mgd-hw regress -n 2 --max-steps 50000
 
 # Regenerate the committed Verilog of every examples/hw_core_*.toml and of the XOR and

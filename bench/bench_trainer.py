@@ -26,7 +26,7 @@ from pathlib import Path
 from gateware.tops import load_data
 from golden_model.config import load_config
 from golden_model.hw_spec import hw_spec
-from golden_model.hw_train import HwTrainer
+from golden_model.trainer import HwTrainer
 from sim import bare_trainer
 from sim.trainer_run import TRACE_DEPTH, run_trainer
 

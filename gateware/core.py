@@ -1,6 +1,6 @@
 """MGDCore: perturbation generator, cost accumulator and weight-update unit wired
 together for chip-in-the-loop training. The bit-exact specification, including the
-handshake and every cycle of the scheduler, is golden_model.hw_core.MGDCoreModel."""
+handshake and every cycle of the scheduler, is golden_model.core.MGDCoreModel."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import MGDConfig
-from golden_model.hw_core import IDLE, MEASURE, WAIT_CT, WAIT_WU
+from golden_model.core import IDLE, MEASURE, WAIT_CT, WAIT_WU
 
 from .cost_acc import CostAcc
 from .perturb_gen import PerturbGen

@@ -1,6 +1,6 @@
 """CostAcc: the cost accumulator (minibatch mean, baseline, C~, high-pass, saturation).
 
-The bit-exact, cycle-level specification is golden_model.hw_blocks.CostAccModel; the
+The bit-exact, cycle-level specification is golden_model.cost_acc.CostAccModel; the
 formats and saturation rules are in docs/hardware_contract.md.
 """
 

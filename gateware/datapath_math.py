@@ -1,7 +1,7 @@
 """Combinational arithmetic of the on-chip network: narrowing, activations, squared error.
 
 Each function builds the hardware for one value and mirrors one function of
-``golden_model.hw_network`` (same segment tables, same rounding, same saturation), so
+``golden_model.datapath`` (same segment tables, same rounding, same saturation), so
 the trainer's datapath computes the model's integers. Widths are chosen so nothing
 can wrap before the explicit saturation: every intermediate is one bit wider than the
 largest value it can hold.
@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Signal, signed
 
-from golden_model.hw_network import HARD_SEGMENTS, PLAN_SEGMENTS
+from golden_model.datapath import HARD_SEGMENTS, PLAN_SEGMENTS
 
 from . import weight_update
 
 
 def rescale(x, k: int, rounding: str):
     """x * 2^-k: a rounded arithmetic shift right for k > 0 (``fixed.shift_round``),
-    the exact shift left for k <= 0 (``hw_network.rescale``). The datapath's own
+    the exact shift left for k <= 0 (``datapath.rescale``). The datapath's own
     rounding (``hw.z_rounding``), kept apart from the update's ``_shift_round`` so the
     two decisions stay separate in the gateware as in the config."""
     if k <= 0:
@@ -36,7 +36,7 @@ def saturate(m: Module, x, bits: int, name: str) -> tuple[Signal, object]:
 
 def _sigmoid_like(m: Module, z, z_frac: int, out_frac: int, segments, rounding: str,
                   name: str) -> Signal:
-    """``hw_network.sigmoid_like``: segment table on |z|, one rounding, reflected for z < 0.
+    """``datapath.sigmoid_like``: segment table on |z|, one rounding, reflected for z < 0.
 
     The segment value u 2^(5 - slope) + offset 2^z_frac is formed exactly in units of
     2^-(z_frac + 5); every bound u < num / 2^d is compared exactly as
@@ -58,7 +58,7 @@ def _sigmoid_like(m: Module, z, z_frac: int, out_frac: int, segments, rounding: 
 
 
 def activation(m: Module, kind: str, z, h, name: str) -> tuple[Signal, object]:
-    """``hw_network.activation`` of z (z_frac) to the act format: (h, saturated).
+    """``datapath.activation`` of z (z_frac) to the act format: (h, saturated).
 
     ``h`` is the ``hw`` config section. ``z`` may be one bit wider than z_bits (node
     perturbation adds the amplitude without saturating).

@@ -1,6 +1,6 @@
 """PerturbGen: the perturbation-code generator (code, walsh, time and frequency kinds).
 
-The bit-exact, cycle-level specification is golden_model.hw_blocks.PerturbGenModel;
+The bit-exact, cycle-level specification is golden_model.perturb_gen.PerturbGenModel;
 every constant (LFSR length, taps, seed, code masks, Walsh period) is taken from the
 golden model, nothing is copied by hand.
 """
@@ -12,8 +12,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import MGDConfig
-from golden_model.hw_blocks import walsh_size
 from golden_model.lfsr import mask_taps, tap_mask
+from golden_model.perturb_gen import walsh_size
 
 
 def _parity(bits: list) -> object:

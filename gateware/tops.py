@@ -144,21 +144,21 @@ class Top:
 
 TOPS: dict[str, Top] = {t.name: t for t in (
     Top("perturb_gen", "none", "gateware.perturb_gen:PerturbGen",
-        "golden_model.hw_blocks:PerturbGenModel", "sim.tb_perturb_gen",
+        "golden_model.perturb_gen:PerturbGenModel", "sim.tb_perturb_gen",
         bare=Bare("sim.bare_perturb_gen", (("mgd.perturbation", "code"),),
                   bench={"hw": {"n_params": 1024, "lfsr_bits": 24}, "mgd": {"tau_p": 1}},
                   bench_cycles=(4_000_000, 500_000), bench_tick_cycles=50_000)),
     Top("cost_acc", "none", "gateware.cost_acc:CostAcc",
-        "golden_model.hw_blocks:CostAccModel", "sim.tb_cost_acc"),
+        "golden_model.cost_acc:CostAccModel", "sim.tb_cost_acc"),
     Top("weight_update", "none", "gateware.weight_update:weight_update",
-        "golden_model.hw_blocks:WeightUpdateModel", "sim.tb_weight_update",
+        "golden_model.weight_update:WeightUpdateModel", "sim.tb_weight_update",
         bare=Bare("sim.bare_weight_update", (("hw.lanes", 0),),
                   bench={"hw": {"n_params": 1024, "lanes": 0}},
                   bench_cycles=(300_000, 30_000), bench_tick_cycles=3_000)),
-    Top("core", "none", "gateware.core:MGDCore", "golden_model.hw_core:MGDCoreModel",
+    Top("core", "none", "gateware.core:MGDCore", "golden_model.core:MGDCoreModel",
         "sim.tb_core", default=True),
     Top("trainer", "mlp", "gateware.trainer:trainer_for_config",
-        "golden_model.hw_train:HwTrainer", "sim.tb_trainer", default=True, needs_data=True,
+        "golden_model.trainer:HwTrainer", "sim.tb_trainer", default=True, needs_data=True,
         regress_seeds=(0, 1), bare=Bare("sim.bare_trainer")),
 )}
 
@@ -166,8 +166,8 @@ TOPS: dict[str, Top] = {t.name: t for t in (
 def load_data(cfg: MGDConfig):
     """The config's task in the hardware formats (``HwData``): what a ``needs_data``
     top is built from. Load it once per run and hand it on."""
+    from golden_model.datapath import HwData
     from golden_model.datasets import load_dataset
-    from golden_model.hw_network import HwData
 
     return HwData.from_dataset(load_dataset(cfg.task, cfg.seed), cfg.hw)
 

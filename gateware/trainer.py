@@ -1,6 +1,6 @@
 """Trainer: the on-chip network and its MGD training loop, with no host in the loop.
 
-The arithmetic is ``golden_model.hw_train.HwTrainer`` (the bit-exact model), the memory
+The arithmetic is ``golden_model.trainer.HwTrainer`` (the bit-exact model), the memory
 layout and the cycle schedule ``golden_model.hw_layout`` (docs/hardware_network.md,
 "Trainer gateware"). Every width, shift, segment table, code key and memory image
 comes from those modules and the config; nothing is copied by hand.
@@ -16,10 +16,11 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import MGDConfig
-from golden_model.hw_blocks import pack_signed, walsh_size
+from golden_model.datapath import HwData
+from golden_model.fixed import pack_signed
 from golden_model.hw_layout import TrainerLayout
-from golden_model.hw_network import HwData
 from golden_model.lfsr import code_masks, tap_mask
+from golden_model.perturb_gen import walsh_size
 
 from . import weight_update as wu_math
 from .datapath_math import activation, rescale, saturate
@@ -666,7 +667,7 @@ def trainer_for_config(cfg: MGDConfig, data: HwData, trace_depth: int = 0,
     Raises ``DataError`` (one line) when the data set does not fit the sample memory
     or the network.
     """
-    from golden_model.hw_train import trainer_image
+    from golden_model.trainer_image import trainer_image
 
     image = trainer_image(cfg, data, run)
     return Trainer(cfg, image.theta0, image.x_train, image.t_train, trace_depth=trace_depth)

@@ -1,6 +1,6 @@
 """Weight-update units: gradient accumulators G, optional momentum V, parameters theta.
 
-The bit-exact, cycle-level specification is ``golden_model.hw_blocks.WeightUpdateModel``;
+The bit-exact, cycle-level specification is ``golden_model.weight_update.WeightUpdateModel``;
 the formats, rounding and saturation rules are in docs/hardware_contract.md. Every width
 and shift comes from the config (``cfg.hw``), nothing is copied by hand.
 

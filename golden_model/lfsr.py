@@ -8,12 +8,18 @@ non-zero masks give pairwise independent, balanced bits, and each costs two XOR 
 the random-number generator stays one register however large N grows.
 
 Code bit 0 means +1, 1 means -1.
+
+The jump and sequence helpers (:func:`lfsr_jump`, :func:`lfsr_sequence`) step the LFSR
+many periods at once, as GF(2) matrix powers and byte-indexed lookup tables
+(:func:`byte_tables`, :func:`apply_tables`), for the models' multi-cycle fast paths.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from itertools import combinations, islice
+
+import numpy as np
 
 # Maximal-length polynomials (exponents of the feedback taps, x^L first), from the
 # standard tables (Xilinx XAPP052). The Galois tap mask has bit (t - 1) set for each t.
@@ -59,3 +65,96 @@ def code_masks(n: int, bits: int) -> tuple[int, ...]:
 def mask_taps(n: int, bits: int) -> tuple[tuple[int, int, int], ...]:
     """The three state-bit indices of each parameter's mask (what the gateware XORs)."""
     return tuple(islice(combinations(range(bits), 3), n))
+
+
+# --------------------------------------------------------------------------------
+# The LFSR as a GF(2)-linear map.
+#
+# One Galois step is linear over GF(2): column j of its matrix is the step applied to
+# state bit j alone. k steps are the k-th matrix power (repeated squaring), and a
+# linear map of a whole array of states is a few byte-indexed table lookups.
+def _gf2_apply(cols: list[int], x: int) -> int:
+    out, j = 0, 0
+    while x:
+        if x & 1:
+            out ^= cols[j]
+        x >>= 1
+        j += 1
+    return out
+
+
+def _gf2_compose(a: list[int], b: list[int]) -> list[int]:
+    """Columns of the map ``a after b``."""
+    return [_gf2_apply(a, col) for col in b]
+
+
+def _lfsr_power(bits: int, steps: int) -> list[int]:
+    """Columns of ``steps`` LFSR steps."""
+    tap = tap_mask(bits)
+    base = [lfsr_next(1 << j, bits, tap) for j in range(bits)]
+    out = [1 << j for j in range(bits)]
+    while steps:
+        if steps & 1:
+            out = _gf2_compose(base, out)
+        base = _gf2_compose(base, base)
+        steps >>= 1
+    return out
+
+
+def byte_tables(cols: np.ndarray) -> np.ndarray:
+    """Lookup tables of a GF(2)-linear map from ``len(cols)`` input bits.
+
+    cols: (L, W) unsigned words, row j the image of input bit j. Returns
+    (ceil(L / 8), 256, W): table[b, v] is the image of byte value v at byte b.
+    """
+    n_in, width = cols.shape
+    tables = np.zeros(((n_in + 7) // 8, 256, width), cols.dtype)
+    for b in range(len(tables)):
+        for j in range(8):
+            lo = 1 << j
+            col = cols[8 * b + j] if 8 * b + j < n_in else 0
+            tables[b, lo:2 * lo] = tables[b, :lo] ^ col
+    return tables
+
+
+def apply_tables(tables: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The images (M, W) of the uint64 inputs ``x`` (M,)."""
+    out = tables[0][(x & np.uint64(255)).astype(np.intp)]
+    for b in range(1, len(tables)):
+        out ^= tables[b][((x >> np.uint64(8 * b)) & np.uint64(255)).astype(np.intp)]
+    return out
+
+
+def lfsr_jump(state: int, steps: int, bits: int) -> int:
+    """The LFSR state ``steps`` steps after ``state`` (``lfsr_next`` applied steps times)."""
+    if steps < 64:  # a few steps are cheaper stepped than as a matrix power
+        tap = tap_mask(bits)
+        for _ in range(steps):
+            state = lfsr_next(state, bits, tap)
+        return state
+    return _gf2_apply(_lfsr_power(bits, steps), state)
+
+
+def lfsr_sequence(state: int, count: int, bits: int) -> np.ndarray:
+    """The first ``count`` states from ``state`` (that one first), as uint64.
+
+    A short sequence is stepped directly; then each pass maps the states known so far
+    through the jump by their number, doubling them, so the cost is a few table
+    lookups per state.
+    """
+    out = np.empty(count, np.uint64)
+    tap = tap_mask(bits)
+    filled = min(count, 64)
+    for i in range(filled):
+        out[i] = state
+        state = lfsr_next(state, bits, tap)
+    if filled == count:  # short: no jump needed (its matrix power is the costly part)
+        return out
+    jump = _lfsr_power(bits, filled)
+    while filled < count:
+        take = min(filled, count - filled)
+        tables = byte_tables(np.array(jump, np.uint64)[:, None])
+        out[filled:filled + take] = apply_tables(tables, out[:take])[:, 0]
+        filled += take
+        jump = _gf2_compose(jump, jump)
+    return out

@@ -1,8 +1,8 @@
 """``mgd-hw compare``: one trainer config in the float model, the bit-exact model and
 the RTL, and where they part.
 
-- **float vs fixed**: the float twin (``hw_train.float_twin``, trained with
-  ``train.train_mgd``) against the fixed-point model (``hw_train.train_hw``): accuracy
+- **float vs fixed**: the float twin (``float_twin.float_twin``, trained with
+  ``train.train_mgd``) against the fixed-point model (``train_hw.train_hw``): accuracy
   and cost at every evaluation. The float twin has its own codes and sample order, so
   its parameters cannot be compared one by one with the fixed-point model's.
 - **parameter error**: that is what the high-precision twin is for
@@ -35,10 +35,13 @@ from typing import Any
 import numpy as np
 
 from golden_model.config import ConfigError, MGDConfig, build_config, network_sizes
+from golden_model.datapath import HwData, evaluate
 from golden_model.datasets import Dataset
-from golden_model.hw_network import HwData, evaluate
-from golden_model.hw_train import HwTrainer, float_twin, initial_theta, train_hw
+from golden_model.float_twin import float_twin
 from golden_model.train import EVAL_TRAIN_SAMPLES, History, RunResult, train_mgd
+from golden_model.train_hw import train_hw
+from golden_model.trainer import HwTrainer
+from golden_model.trainer_image import initial_theta
 
 from .formats import WIDE_EXTRA, Shift, wide_twin, width_config
 from .report import summarize

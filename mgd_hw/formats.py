@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from golden_model.config import ConfigError, MGDConfig, acc_bits_needed, build_config
 from golden_model.config import network_sizes as _sizes
-from golden_model.hw_train import float_twin
+from golden_model.float_twin import float_twin
 
 # Fraction bits the high-precision twin adds to every format (fewer where a field limit
 # of the config stops it, e.g. act_bits <= 24).

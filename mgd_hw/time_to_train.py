@@ -2,7 +2,7 @@
 
 For a trainer config (hw.datapath = "mlp"):
 
-1. steps to the target accuracy, from the bit-exact model (``hw_train.train_hw``,
+1. steps to the target accuracy, from the bit-exact model (``train_hw.train_hw``,
    evaluated every ``eval_every`` steps). Every parallelism setting gives the same
    numbers, so the steps are the same for all of them;
 2. cycles to the target for each parallelism setting: ``hw_layout.Schedule`` (the
@@ -25,9 +25,10 @@ import numpy as np
 
 from golden_model.config import MGDConfig, build_config, network_sizes
 from golden_model.datasets import Dataset
+from golden_model.float_twin import float_twin
 from golden_model.hw_layout import Schedule
-from golden_model.hw_train import float_twin, train_hw
 from golden_model.train import evaluate, initial_params, make_network
+from golden_model.train_hw import train_hw
 
 BACKPROP_STREAM = 7  # the seed-sequence key of the backprop baseline's sample draws
 

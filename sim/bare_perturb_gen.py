@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from golden_model.config import MGDConfig
-from golden_model.hw_blocks import PerturbGenModel, code_neg_words
+from golden_model.perturb_gen import PerturbGenModel, code_neg_words
 from sim.bare_protocol import draws, fold, int_words, row_digests
 
 SETUP = "    const uint64_t k0 = stream_key(seed, 0);"

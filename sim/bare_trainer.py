@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from golden_model.config import MGDConfig
-from golden_model.hw_network import HwData
+from golden_model.datapath import HwData
 from golden_model.hw_spec import hw_spec
 from sim.bare import BareResult, compile_bare
 

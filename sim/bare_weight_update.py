@@ -17,7 +17,8 @@ import time
 import numpy as np
 
 from golden_model.config import MGDConfig
-from golden_model.hw_blocks import WeightUpdateModel, pack_signed
+from golden_model.fixed import pack_signed
+from golden_model.weight_update import WeightUpdateModel
 from sim.bare_protocol import MASK, draws, field_words, fold, row_digests, signed_field
 
 POOL = 64  # code vectors of the stimulus (a power of two)

@@ -12,7 +12,7 @@ import pathlib
 
 import numpy as np
 
-from golden_model.hw_network import HwData
+from golden_model.datapath import HwData
 
 DATA_FILE = "data.npz"
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from golden_model.config import MGDConfig, build_config
-from golden_model.hw_network import HwData
-from golden_model.hw_train import HwTrainer
+from golden_model.datapath import HwData
+from golden_model.trainer import HwTrainer
 from sim.data_file import read_data
 
 # A batch is sent after this many costs even when no update is due (long windows).

@@ -14,8 +14,9 @@ instead of silently testing nothing.
 
 A :class:`MutationCase` names the block (top), the configuration and the stimulus
 (seed and ``MGD_EXTRA``) of an existing regression entry (the configurations mirror
-the matrices of tests/test_gateware_*.py; tests/test_mutation.py checks they still
-match). :mod:`sim.mutation_run` builds and runs the cases.
+the matrices of tests/test_perturb_gen.py, test_cost_acc.py, test_weight_update.py and
+test_core.py; tests/test_mutation.py checks they still match). :mod:`sim.mutation_run`
+builds and runs the cases.
 """
 
 from __future__ import annotations
@@ -272,8 +273,8 @@ def _acc(**hw: Any) -> MGDConfig:
 
 
 # config name -> (top, config factory, stimulus seed, MGD_EXTRA), each the same as the
-# regression entry of that name (tests/test_gateware_gen_cost.py GEN_MATRIX /
-# ACC_MATRIX, tests/test_gateware_weight_update.py MATRIX, tests/test_gateware_core.py
+# regression entry of that name (tests/test_perturb_gen.py GEN_MATRIX,
+# tests/test_cost_acc.py ACC_MATRIX, tests/test_weight_update.py MATRIX, tests/test_core.py
 # examples), seeds included.
 CONFIGS: dict[str, tuple[str, Callable[[], MGDConfig], int, dict]] = {
     "code-N16-taup1": ("perturb_gen", lambda: _gen("code", 16, 1), 17, {}),
@@ -289,7 +290,7 @@ CONFIGS: dict[str, tuple[str, Callable[[], MGDConfig], int, dict]] = {
     "ser-N48-P4-floor-mom-narrow": (
         "weight_update", lambda: _wu(48, 4, "floor", 2, **_NARROW), 27,
         {"expect_saturation": True}),
-    "ser-narrow-saturating": (  # tests/test_gateware_core.py SLOW_MATRIX (slow)
+    "ser-narrow-saturating": (  # tests/test_core.py SLOW_MATRIX (slow)
         "core", lambda: build_config({
             "mgd": {"perturbation": "walsh", "tau_x": 4, "tau_p": 1, "tau_theta": 4},
             "hw": {"n_params": 8, "lanes": 4, "amp_log2": 2, "eta_shift": 2,

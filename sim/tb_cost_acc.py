@@ -18,8 +18,8 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, Timer
 
+from golden_model.cost_acc import CostAccModel
 from golden_model.fixed import smax, smin
-from golden_model.hw_blocks import CostAccModel
 from sim.tb_common import check, config_from_env, start
 
 

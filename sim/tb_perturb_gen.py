@@ -16,7 +16,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge
 
-from golden_model.hw_blocks import PerturbGenModel
+from golden_model.perturb_gen import PerturbGenModel
 from sim.tb_common import check, config_from_env, start
 
 OUTPUTS = ("neg", "active")

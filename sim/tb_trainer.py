@@ -40,10 +40,10 @@ from cocotb.clock import Clock
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from gateware.trainer import CYCLE_BITS
+from golden_model.datapath import HwData, HwMLP, evaluate
 from golden_model.hw_layout import TrainerLayout
-from golden_model.hw_network import HwData, HwMLP, evaluate
 from golden_model.hw_spec import HwSpec, hw_spec
-from golden_model.hw_train import HwTrainer
+from golden_model.trainer import HwTrainer
 from sim.data_file import read_data
 from sim.model_worker import ModelStream
 from sim.tb_common import CLOCK_NS, Mismatch, check, config_from_env, data_path_from_env

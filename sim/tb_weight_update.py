@@ -37,8 +37,8 @@ import numpy as np
 from cocotb.triggers import FallingEdge
 
 from golden_model.config import MGDConfig, derive
-from golden_model.fixed import smax, smin
-from golden_model.hw_blocks import WeightUpdateModel, pack_bits, pack_signed
+from golden_model.fixed import pack_bits, pack_signed, smax, smin
+from golden_model.weight_update import WeightUpdateModel
 from sim.tb_common import check, config_from_env, start, unpack_signed
 
 CODE_POOL = 32

@@ -13,9 +13,9 @@ import numpy as np
 
 from gateware.tops import load_data
 from golden_model.config import MGDConfig
-from golden_model.hw_network import HwData
+from golden_model.datapath import HwData
 from golden_model.hw_spec import hw_spec
-from golden_model.hw_train import HwTrainer
+from golden_model.trainer import HwTrainer
 from sim.amaranth_bench import run_testbench
 from sim.tb_common import Mismatch, check
 from sim.tb_trainer import TrainerRun

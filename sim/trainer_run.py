@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from golden_model.config import MGDConfig
-from golden_model.hw_network import HwData
+from golden_model.datapath import HwData
 from golden_model.hw_spec import hw_spec
 
 # Costs per trace chunk: one Python wake-up per TRACE_DEPTH steps.

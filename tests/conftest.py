@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-# numba's on-disk cache of the compiled kernels (golden_model/kernels.py, hw_kernels.py)
+# numba's on-disk cache of the compiled kernels (golden_model/kernels.py, trainer_kernel.py)
 # goes to the system temp dir, not the checkout's __pycache__; set before numba loads.
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / "mgd_hw_numba"))
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from golden_model.config import build_config, derive
-from golden_model.hw_blocks import pack_signed
+from golden_model.fixed import pack_signed
 from sim import bare, bare_harness, bare_protocol, bare_weight_update
 
 CYCLES = 20_000

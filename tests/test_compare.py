@@ -1,5 +1,5 @@
 """``mgd-hw compare`` (mgd_hw.compare, mgd_hw.formats, mgd_hw.compare_report) and the
-sub-LSB counter of golden_model.hw_train.
+sub-LSB counter of golden_model.trainer.
 
 Short XOR runs (a few hundred steps) without RTL, and one with a short RTL run under
 Verilator. Every output goes to tmp_path.
@@ -14,11 +14,14 @@ import numpy as np
 import pytest
 
 from golden_model.config import ConfigError, acc_bits_needed, build_config, load_config
+from golden_model.datapath import HwData
 from golden_model.datasets import load_dataset
 from golden_model.fixed import sat
-from golden_model.hw_network import HwData
-from golden_model.hw_train import HwTrainer, float_twin, initial_theta, train_hw
+from golden_model.float_twin import float_twin
 from golden_model.train import train_mgd
+from golden_model.train_hw import train_hw
+from golden_model.trainer import HwTrainer
+from golden_model.trainer_image import initial_theta
 from mgd_hw.cli import main
 from mgd_hw.compare import CompareSettings, prepare, run_compare
 from mgd_hw.formats import Shift, parse_widths, shift_formats, wide_twin, width_config

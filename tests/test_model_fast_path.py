@@ -13,16 +13,10 @@ import numpy as np
 import pytest
 
 from golden_model.config import build_config
-from golden_model.fixed import smax, smin
-from golden_model.hw_blocks import (
-    PerturbGenModel,
-    WeightUpdateModel,
-    code_neg_words,
-    lfsr_jump,
-    lfsr_sequence,
-    pack_bits,
-)
-from golden_model.lfsr import LFSR_TAPS, lfsr_next
+from golden_model.fixed import pack_bits, smax, smin
+from golden_model.lfsr import LFSR_TAPS, lfsr_jump, lfsr_next, lfsr_sequence
+from golden_model.perturb_gen import PerturbGenModel, code_neg_words
+from golden_model.weight_update import WeightUpdateModel
 
 NARROW = {"ctilde_bits": 6, "g_bits": 8, "v_bits": 9, "theta_bits": 6, "theta_frac": 3,
           "amp_log2": 1, "eta_shift": 1, "counter_bits": 8}

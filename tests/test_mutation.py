@@ -112,9 +112,10 @@ def test_mutant_verilog_differs(mutation, config):
 # ---------------------------------------------------------------------------------
 # (c) the cases are the regression's entries
 def test_cases_mirror_regression():
-    from test_gateware_core import SLOW_MATRIX as CORE_SLOW
-    from test_gateware_gen_cost import ACC_MATRIX, GEN_MATRIX, acc_config, gen_config
-    from test_gateware_weight_update import MATRIX, matrix_config
+    from test_core import SLOW_MATRIX as CORE_SLOW
+    from test_cost_acc import ACC_MATRIX, acc_config
+    from test_perturb_gen import GEN_MATRIX, gen_config
+    from test_weight_update import MATRIX, matrix_config
 
     from golden_model.config import load_config
     from sim.mutation import EXAMPLES
@@ -140,7 +141,7 @@ def test_cases_mirror_regression():
 # ---------------------------------------------------------------------------------
 # (d) Amaranth simulator: the existing benches catch the mutants
 def test_lfsr_tap_killed_amaranth():
-    from test_gateware_gen_cost import rtl_perturb_gen
+    from test_perturb_gen import rtl_perturb_gen
 
     cfg = case("lfsr_tap", "code-N16-taup1").make_config()
     rtl_perturb_gen(cfg, cycles=500, seed=1)  # the unmutated design passes
@@ -154,7 +155,7 @@ def test_lfsr_tap_killed_amaranth():
     ("wu_sat_bound", "par-N32-floor-mom-narrow"),
 ])
 def test_weight_update_mutants_killed_amaranth(mutation, config):
-    from test_gateware_weight_update import rtl_weight_update
+    from test_weight_update import rtl_weight_update
 
     c = case(mutation, config)
     with MUTATIONS[mutation].apply(), pytest.raises(AssertionError, match=MISMATCH):
@@ -167,7 +168,7 @@ def test_weight_update_mutants_killed_amaranth(mutation, config):
     ("cost_sat_bound", "discrete"),
 ])
 def test_cost_acc_mutants_killed_amaranth(mutation, config):
-    from test_gateware_gen_cost import rtl_cost_acc
+    from test_cost_acc import rtl_cost_acc
 
     cfg = case(mutation, config).make_config()
     with MUTATIONS[mutation].apply(), pytest.raises(AssertionError, match=MISMATCH):

@@ -1,4 +1,4 @@
-"""The weight-update units against WeightUpdateModel (golden_model.hw_blocks).
+"""The weight-update units against WeightUpdateModel (golden_model.weight_update).
 
 (a) Amaranth-simulator tests: ready, the counters and the parameters compared with
     the model on every cycle, a few thousand cycles per configuration, over N in
@@ -34,7 +34,8 @@ from amaranth.hdl import UnusedElaboratable
 
 from gateware.weight_update import WeightUpdateParallel, WeightUpdateSerial, weight_update
 from golden_model.config import ConfigError, build_config
-from golden_model.hw_blocks import WeightUpdateModel, pack_signed
+from golden_model.fixed import pack_signed
+from golden_model.weight_update import WeightUpdateModel
 from sim.amaranth_bench import run_testbench
 from sim.tb_common import check, unpack_signed
 from sim.tb_weight_update import edge_writes_theta, model_config, stimulus

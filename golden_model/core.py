@@ -27,7 +27,10 @@ from __future__ import annotations
 import numpy as np
 
 from .config import MGDConfig
-from .hw_blocks import CostAccModel, PerturbGenModel, WeightUpdateModel, counter_add
+from .cost_acc import CostAccModel
+from .fixed import counter_add
+from .perturb_gen import PerturbGenModel
+from .weight_update import WeightUpdateModel
 
 IDLE, MEASURE, WAIT_CT, WAIT_WU = range(4)
 STATE_NAMES = ("IDLE", "MEASURE", "WAIT_CT", "WAIT_WU")

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from golden_model.config import ConfigError, load_config, parse_assignment
+from golden_model.datapath import HwData
 from golden_model.datasets import DataError, load_dataset
 from golden_model.hw_layout import Schedule, TrainerLayout
-from golden_model.hw_network import HwData
-from golden_model.hw_train import HwTrainer, trainer_image
+from golden_model.trainer import HwTrainer
+from golden_model.trainer_image import trainer_image
 from sim.trainer_amaranth import check_trainer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

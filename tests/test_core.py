@@ -1,4 +1,4 @@
-"""MGDCore against MGDCoreModel (golden_model.hw_core), every output on every cycle.
+"""MGDCore against MGDCoreModel (golden_model.core), every output on every cycle.
 
 (a) Amaranth simulator: a few thousand cycles per configuration, parallel and
     time-multiplexed weight update, every code kind, discrete and high-pass

@@ -1,4 +1,4 @@
-"""The compiled trainer kernel (golden_model.hw_kernels) against the NumPy HwTrainer:
+"""The compiled trainer kernel (golden_model.trainer_kernel) against the NumPy HwTrainer:
 the same integers in every Trace, theta after every update, counters and state, over
 a matrix of small configs; chunked calls against one call; the fallbacks."""
 
@@ -9,17 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from golden_model import hw_train
+from golden_model import trainer as trainer_module
 from golden_model.config import build_config, load_config
+from golden_model.datapath import HwData, HwMLP
 from golden_model.datasets import load_dataset
-from golden_model.hw_network import HwData, HwMLP
-from golden_model.hw_train import HwTrainer
+from golden_model.trainer import HwTrainer
 
 pytest.importorskip("numba")
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-# Formats of the matrix (as tests/test_hw_network.py's trainer cases).
+# Formats of the matrix (as tests/test_trainer_model.py's trainer cases).
 BASE_HW = {"lfsr_bits": 16, "theta_bits": 12, "theta_frac": 8, "z_frac": 8, "act_bits": 12,
            "act_frac": 9, "acc_bits": 32, "cost_frac": 10}
 # Narrow enough that z, act, cost, C~ and G saturate often, and with 8-bit counters so
@@ -197,18 +197,18 @@ def test_example_configs_match(name) -> None:
 def test_default_path_and_the_switch(monkeypatch) -> None:
     cfg = _case_cfg("xor weight code")
     data = _data(cfg)
-    monkeypatch.delenv(hw_train.NUMBA_ENV, raising=False)
+    monkeypatch.delenv(trainer_module.NUMBA_ENV, raising=False)
     assert HwTrainer(cfg, data).kernel is not None
     for off in ("0", "false", "Off"):
-        monkeypatch.setenv(hw_train.NUMBA_ENV, off)
+        monkeypatch.setenv(trainer_module.NUMBA_ENV, off)
         assert HwTrainer(cfg, data).kernel is None
     # Asked for explicitly, the kernel runs whatever the switch says.
     assert HwTrainer(cfg, data, compiled=True).kernel is not None
 
 
 def test_without_numba_the_numpy_path_runs(monkeypatch) -> None:
-    monkeypatch.setattr(hw_train, "_kernels_module", lambda: None)
-    monkeypatch.delenv(hw_train.NUMBA_ENV, raising=False)
+    monkeypatch.setattr(trainer_module, "_kernels_module", lambda: None)
+    monkeypatch.delenv(trainer_module.NUMBA_ENV, raising=False)
     cfg = _case_cfg("xor weight code")
     data = _data(cfg)
     trainer = HwTrainer(cfg, data)

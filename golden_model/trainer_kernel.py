@@ -1,4 +1,4 @@
-"""Compiled (numba) kernel of the bit-exact trainer model (``hw_train.HwTrainer``).
+"""Compiled (numba) kernel of the bit-exact trainer model (``trainer.HwTrainer``).
 
 ``HwTrainer``'s NumPy path batches an update window into a few array calls, which is
 fast for wide networks and long windows but pays some 100 us of NumPy overhead per
@@ -7,7 +7,7 @@ kernel runs the same schedule as plain integer loops, one step at a time, for a 
 ``advance`` call: the codes of each period, the sample, the baseline pass at a segment
 start, the perturbed pass, C~, the accumulation (G, or D and its outer-product flush),
 the update, and the saturation counts. Every number is the NumPy path's (the same
-int64 integers, not an approximation; tests/test_hw_kernels.py compares them).
+int64 integers, not an approximation; tests/test_trainer_kernel.py compares them).
 
 Why the integers are equal, piece by piece:
 
@@ -17,7 +17,7 @@ Why the integers are equal, piece by piece:
 - forward pass: the sums are exact (validation bounds acc_bits), so the order of the
   multiply-accumulate does not matter; weight perturbation forms theta + a s, which
   is the integer the NumPy path gets as theta h + a (s h); rescale, saturation and the
-  activations follow ``hw_network`` rule for rule;
+  activations follow ``datapath`` rule for rule;
 - accumulation: G and D saturate at every step, which is what ``accumulate`` does
   (its one-product shortcut is taken only when no step can saturate);
 - counters: the kernel returns raw counts and the caller adds them with
@@ -28,21 +28,20 @@ The kernel keeps no state of its own: the trainer's arrays (theta, G, V, D, the
 baseline inputs) are updated in place, so the NumPy path, ``counters()`` and the
 trainer's helpers see the same state whichever path ran.
 
-Compiled code is cached (``cache=True``) in the package's ``__pycache__``. This module
-imports numba; ``hw_train`` imports it only when the compiled path is chosen.
+Compiled code is cached (``cache=True``) in the package's ``__pycache__``. numba checks
+a cached function against its own source file only, not against the files of the
+functions it calls, so every compiled function (and every constant they read) lives in
+this one module: an edit anywhere in it recompiles the kernel. ``trainer_compiled``
+builds the kernel's integers from a config and calls :func:`run_steps`; the trainer
+imports it (and so numba) only when the compiled path is chosen.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numba
 import numpy as np
 
-from .config import HardwareConfig, MGDConfig
-from .hw_blocks import walsh_size
-from .hw_network import HARD_SEGMENTS, PLAN_SEGMENTS, HwMLP
-from .lfsr import mask_taps, tap_mask
+from .datapath import HARD_SEGMENTS, PLAN_SEGMENTS
 
 # Activation and code kinds as the integers the kernel branches on.
 LINEAR, SIGMOID, TANH, RELU, HARD_SIGMOID = range(5)
@@ -108,7 +107,7 @@ def _segments(u, z_frac, table):
 
 @_top
 def _sigmoid_like(z, z_frac, out_frac, hard, half_up):
-    """``hw_network.sigmoid_like`` of one value with the PLAN or the hard table."""
+    """``datapath.sigmoid_like`` of one value with the PLAN or the hard table."""
     u = -z if z < 0 else z
     v = _segments(u, z_frac, HARD_SEGMENTS) if hard else _segments(u, z_frac, PLAN_SEGMENTS)
     f = _rescale(v, z_frac + 5 - out_frac, half_up)
@@ -117,7 +116,7 @@ def _sigmoid_like(z, z_frac, out_frac, hard, half_up):
 
 @_top
 def _activation(kind, z, z_frac, act_bits, act_frac, half_up):
-    """``hw_network.activation`` of one value: (h, 1 if it saturated else 0)."""
+    """``datapath.activation`` of one value: (h, 1 if it saturated else 0)."""
     if kind == SIGMOID:
         return _sigmoid_like(z, z_frac, act_frac, False, half_up), 0
     if kind == HARD_SIGMOID:
@@ -367,7 +366,7 @@ def _gradient(end, s, ct, D, h0, layout, spec, G, counts):
 
 
 @_top
-def _run(n0, n1, spec, layout, taps, lfsr, theta, G, V, D, h0, c0, x, t, order, counts,
+def run_steps(n0, n1, spec, layout, taps, lfsr, theta, G, V, D, h0, c0, x, t, order, counts,
         rec, every, updates0, snap, snap_n):
     """Steps n0..n1-1 of the trainer (``HwTrainer.advance``); returns the updates done.
 
@@ -436,104 +435,3 @@ def _run(n0, n1, spec, layout, taps, lfsr, theta, G, V, D, h0, c0, x, t, order, 
     lfsr[0] = state
     c0[0] = base
     return updates
-
-
-# --- the trainer's handle -------------------------------------------------------------
-def supports(cfg: MGDConfig) -> bool:
-    """Whether the kernel covers a (hardware-validated, ``datapath = "mlp"``) config:
-    every activation and code kind of the model, LFSRs up to 64 bits."""
-    n = cfg.network
-    return (
-        n.activation in ACTIVATIONS and n.output_activation in ACTIVATIONS
-        and cfg.mgd.perturbation in CODE_KINDS and cfg.hw.lfsr_bits <= 64
-    )
-
-
-class TrainerKernel:
-    """The compiled trainer of one config: its spec and layout, and ``run``.
-
-    Parameters
-    ----------
-    cfg : the trainer's config
-    net : its ``HwMLP``
-    wu_hw : the ``hw`` section of its weight-update unit (node perturbation's wider G,
-        V and larger eta_shift)
-    """
-
-    def __init__(self, cfg: MGDConfig, net: HwMLP, wu_hw: HardwareConfig):
-        h, m = cfg.hw, cfg.mgd
-        node = m.mode == "node"
-        fields = {
-            TAU_X: m.tau_x, TAU_P: m.tau_p, TAU_THETA: m.tau_theta, NODE: int(node),
-            KIND: CODE_KINDS[m.perturbation], AMP: 1 << h.amp_log2,
-            THETA_FRAC: h.theta_frac, THETA_BITS: wu_hw.theta_bits, Z_BITS: h.z_bits,
-            Z_FRAC: h.z_frac, ACT_BITS: h.act_bits, ACT_FRAC: h.act_frac,
-            X_FRAC: h.x_frac, Z_HALF_UP: int(h.z_rounding == "half_up"),
-            COST_K: 2 * h.act_frac + h.cost_shift - h.cost_frac, COST_BITS: h.cost_bits,
-            CTILDE_BITS: h.ctilde_bits, CLAMP: h.clamp, G_BITS: h.g_bits,
-            GW_BITS: wu_hw.g_bits, MOMENTUM: wu_hw.momentum_shift, V_BITS: wu_hw.v_bits,
-            ETA: wu_hw.eta_shift, UPD_HALF_UP: int(wu_hw.rounding == "half_up"),
-            WALSH_M: walsh_size(net.n_nodes if node else net.n_params),
-        }
-        spec = [0] * SPEC_LEN
-        for k, v in fields.items():
-            spec[k] = int(v)
-        # A tuple, not an array: the compiled code can keep its fields in registers
-        # (an array might alias the arrays the kernel writes, so every read would be a
-        # load).
-        self.spec = tuple(spec)
-        rows = []
-        h_in = 0
-        for l in range(net.n_layers):
-            rows.append((
-                net.sizes[l], net.sizes[l + 1], net.w_slices[l].start, net.b_slices[l].start,
-                net.node_slices[l].start, h_in, ACTIVATIONS[net.activations[l]],
-                h.x_frac if l == 0 else h.act_frac,
-            ))
-            h_in += net.sizes[l]
-        self.layout = np.array(rows, np.int64)
-        # The flat baseline inputs: every layer's input, in layer order.
-        self.input_slices = [slice(r[H_IN], r[H_IN] + r[N_IN]) for r in rows]
-        self.h0_size = h_in
-        n_pert = net.n_nodes if node else net.n_params
-        self.taps = (np.array(mask_taps(n_pert, h.lfsr_bits), np.int64).reshape(-1, 3)
-                     if m.perturbation == "code" else np.zeros((0, 3), np.int64))
-        self.tap = np.uint64(tap_mask(h.lfsr_bits))
-
-    def run(self, n0: int, n1: int, arrays: dict, state: int, c0: int, every: int,
-            updates0: int, record: bool) -> KernelRun:
-        """Steps n0..n1-1; ``arrays`` holds the trainer's theta, G, V, D, h0 (flat),
-        x, t and order (int64, contiguous; theta, G, V, D and h0 change in place);
-        ``state`` is the LFSR state of period n0 // tau_p and ``c0`` the open
-        segment's baseline cost."""
-        a = arrays
-        lfsr = np.array([state, self.tap], np.uint64)
-        c0_buf = np.array([c0], np.int64)
-        counts = np.zeros(len(COUNT_NAMES), np.int64)
-        rec = np.zeros((3, n1 - n0 if record else 0), np.int64)
-        n_snap = 0
-        if every > 0:  # updates come at the multiples of tau_theta in (n0, n1]
-            tt = self.spec[TAU_THETA]
-            n_snap = (updates0 + n1 // tt - n0 // tt) // every - updates0 // every
-        snap = np.zeros((n_snap, len(a["theta"])), np.int64)
-        snap_n = np.zeros(n_snap, np.int64)
-        updates = _run(n0, n1, self.spec, self.layout, self.taps, lfsr, a["theta"], a["G"],
-                      a["V"], a["D"], a["h0"], c0_buf, a["x"], a["t"], a["order"], counts,
-                      rec, every, updates0, snap, snap_n)
-        return KernelRun(int(updates), int(lfsr[0]), int(c0_buf[0]),
-                         dict(zip(COUNT_NAMES, counts.tolist(), strict=True)), rec,
-                         list(zip(snap_n.tolist(), snap, strict=True)))
-
-
-class KernelRun(NamedTuple):
-    """What ``TrainerKernel.run`` returns: updates done, the LFSR state of the last
-    period, the open segment's C0, the raw counts by name (``COUNT_NAMES``: the
-    saturations and the forward passes), the (3, K) record of C, C0 and C~ (K = 0
-    without ``record``) and the (step, theta) snapshots."""
-
-    updates: int
-    state: int
-    c0: int
-    counts: dict
-    rec: np.ndarray
-    thetas: list
