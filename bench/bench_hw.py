@@ -1,7 +1,8 @@
 """Benchmark: the bit-exact model's fast paths against bare Verilator RTL, N = 1024.
 
 Issue requirement: for N = 1024 the bit-exact model's throughput is at least the
-Verilator RTL's for the same block, the RTL run without per-cycle Python. Two blocks:
+Verilator RTL's for the same block, the RTL run without per-cycle Python. Every top the
+bare harness runs (``gateware.tops``: its record's ``bare.bench`` config and cycles):
 
 - ``perturb_gen``: PerturbGen, code kind, 24-bit LFSR, tau_p = 1, step on half the
   cycles;
@@ -33,45 +34,16 @@ import json
 import sys
 import time
 
+from gateware import tops
 from golden_model.config import build_config
-from golden_model.perturb_gen import PerturbGenModel
-from golden_model.weight_update import WeightUpdateModel
 from sim import bare
-
-N = 1024
-BLOCKS = {
-    "perturb_gen": {"hw": {"n_params": N, "lfsr_bits": 24}, "mgd": {"tau_p": 1}},
-    "weight_update": {"hw": {"n_params": N, "lanes": 0}},
-}
-CYCLES = {"perturb_gen": (4_000_000, 500_000), "weight_update": (300_000, 30_000)}
-TICK_CYCLES = {"perturb_gen": 50_000, "weight_update": 3_000}
-
-
-def _tick_rate(cfg, top: str, cycles: int, seed: int) -> float:
-    """Cycles per second of the per-cycle model on the bench's stimulus."""
-    if top == "perturb_gen":
-        model = PerturbGenModel(cfg)
-        step = bare.perturb_gen_stimulus(seed, 0, cycles).tolist()
-        start = time.perf_counter()
-        for s in step:
-            model.tick(s)
-        return cycles / (time.perf_counter() - start)
-    model = WeightUpdateModel(cfg)
-    _, _, pool = bare.weight_update_pool(cfg, seed)
-    st = bare.weight_update_stimulus(cfg, seed, 0, cycles)
-    keys = ("ct_valid", "ct", "update", "load_en", "load_addr", "load_data")
-    rows = list(zip(*(st[k].tolist() for k in keys), strict=True))
-    codes = st["code"].tolist()
-    start = time.perf_counter()
-    for t in range(cycles):
-        model.tick(pool[codes[t]], *rows[t])
-    return cycles / (time.perf_counter() - start)
 
 
 def bench_block(top: str, cycles: int, seed: int, tick_cycles: int) -> dict:
-    cfg = build_config(BLOCKS[top])
+    record = tops.get(top)
+    cfg = build_config(record.bare.bench)
     folder = bare.build_folder(cfg, top)
-    cached = (folder / "obj" / f"mgd_{top}_bare").exists()
+    cached = (folder / "obj" / f"{record.module}_bare").exists()
     start = time.perf_counter()
     exe = bare.build(cfg, top)
     build_s = time.perf_counter() - start
@@ -84,7 +56,7 @@ def bench_block(top: str, cycles: int, seed: int, tick_cycles: int) -> dict:
         diff = "the RTL run without the digest ended elsewhere"
     best_rtl = max(rtl.rate, raw.rate)
     return {
-        "n_params": N,
+        "n_params": cfg.hw.n_params,
         "cycles": cycles,
         "seed": seed,
         "build_seconds": round(build_s, 1),
@@ -93,7 +65,8 @@ def bench_block(top: str, cycles: int, seed: int, tick_cycles: int) -> dict:
         "rtl_cycles_per_s": round(rtl.rate),
         "rtl_raw_cycles_per_s": round(raw.rate),
         "rtl_startup_seconds": round(rtl.wall_seconds - rtl.seconds, 4),
-        "tick_cycles_per_s": round(_tick_rate(cfg, top, tick_cycles, seed)),
+        "tick_cycles_per_s": round(
+            tops.resolve(record.bare.harness).tick_rate(cfg, tick_cycles, seed)),
         "ratio_model_over_rtl": round(model.rate / best_rtl, 2),
         "equal": diff is None,
         "difference": diff,
@@ -105,9 +78,10 @@ def bench_block(top: str, cycles: int, seed: int, tick_cycles: int) -> dict:
 
 def run(quick: bool = False, seed: int = 1, cycles: dict | None = None) -> dict:
     out = {}
-    for top in BLOCKS:
-        k = (cycles or {}).get(top) or CYCLES[top][1 if quick else 0]
-        tick = TICK_CYCLES[top] // (5 if quick else 1)
+    for record in tops.bare_tops("block"):
+        top = record.name
+        k = (cycles or {}).get(top) or record.bare.bench_cycles[1 if quick else 0]
+        tick = record.bare.bench_tick_cycles // (5 if quick else 1)
         out[top] = bench_block(top, k, seed, tick)
     return out
 

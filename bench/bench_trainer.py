@@ -23,12 +23,9 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
+from gateware.tops import load_data
 from golden_model.config import load_config
-from golden_model.datapath import HwData
-from golden_model.datasets import load_dataset
-from golden_model.hw_layout import Schedule
+from golden_model.hw_spec import hw_spec
 from golden_model.trainer import HwTrainer
 from sim import bare_trainer
 from sim.trainer_run import TRACE_DEPTH, run_trainer
@@ -38,18 +35,18 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 def run(config: Path, steps: int) -> dict:
     cfg = load_config(config, {"steps": steps})
-    cycles = int(Schedule(cfg).step_start(np.array([steps]))[0])
+    cycles = hw_spec(cfg).step_cycles(steps)
 
-    exe = bare_trainer.build(cfg, TRACE_DEPTH)
+    data = load_data(cfg)  # once: the bare build, both checks and the model share it
+    exe = bare_trainer.build(cfg, TRACE_DEPTH, data=data)
     bare = bare_trainer.run(exe, steps)
-    bare_diff = bare_trainer.check_against_model(cfg, bare, steps)
+    bare_diff = bare_trainer.check_against_model(cfg, bare, steps, data=data)
 
-    sim = run_trainer(cfg)
+    sim = run_trainer(cfg, data=data)
     if not sim.passed:
         raise SystemExit(f"cocotb run failed: {sim.message}")
     cocotb_rate = sim.result["cycles_per_second"]
 
-    data = HwData.from_dataset(load_dataset(cfg.task, cfg.seed), cfg.hw)
     model = HwTrainer(cfg, data, 0)
     start = time.perf_counter()
     model.advance(steps)

@@ -18,10 +18,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gateware.generate import default_top
 from gateware.synth import baseline_configs, parse_device, run_synth
 from gateware.synth_devices import TARGETS
 from gateware.synth_report import RESOURCES, regressions
+from gateware.tops import default_top
 from golden_model.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]

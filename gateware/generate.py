@@ -1,92 +1,66 @@
 """Verilog generation: the configured top (or one block) as a Verilog module.
 
-``TOPS`` names every component that can be a top level. Each is built from the same
-validated config object the golden model uses.
+The tops and their factories are the records of :mod:`gateware.tops`. Each is built
+from the same validated config object the golden model uses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from importlib import import_module
+from golden_model.config import MGDConfig
 
-from golden_model.config import ConfigError, MGDConfig
-
-# top name -> "module:factory"; the factory takes the config and returns a Component.
-TOPS: dict[str, str] = {
-    "perturb_gen": "gateware.perturb_gen:PerturbGen",
-    "cost_acc": "gateware.cost_acc:CostAcc",
-    "weight_update": "gateware.weight_update:weight_update",
-    "core": "gateware.core:MGDCore",
-    "trainer": "gateware.trainer:trainer_for_config",
-}
-# The tops of each hw.datapath: the blocks and MGDCore stand alone ("none"); the
-# on-chip trainer has its own network ("mlp").
-DATAPATH_TOPS = {"none": ("perturb_gen", "cost_acc", "weight_update", "core"),
-                 "mlp": ("trainer",)}
+from . import tops
 
 
-def default_top(cfg: MGDConfig) -> str:
-    """``core`` for the blocks' configs, ``trainer`` for hw.datapath = "mlp"."""
-    return "trainer" if cfg.hw.datapath == "mlp" else "core"
-
-
-def component_factory(top: str) -> Callable[[MGDConfig], object]:
-    if top not in TOPS:
-        raise ValueError(f"--top must be one of {', '.join(TOPS)}, not {top!r}")
-    module, attr = TOPS[top].split(":")
-    return getattr(import_module(module), attr)
-
-
-def build(cfg: MGDConfig, top: str, **options):
+def build(cfg: MGDConfig, top: str, data=None, **options):
     """The Amaranth component of ``top`` for this config (hardware-validated).
 
-    ``options`` go to the factory (the trainer's ``trace_depth``, ``run``).
+    ``data`` is the task in the hardware formats (``HwData``) for a top that holds it
+    (the trainer), loaded here when not given; ``options`` go to the factory (the
+    trainer's ``trace_depth``, ``run``).
     """
-    cfg.validate_hardware()
-    allowed = DATAPATH_TOPS[cfg.hw.datapath]
-    if top in TOPS and top not in allowed:
-        if cfg.hw.datapath == "mlp":
-            raise ConfigError(
-                f"--top {top} needs hw.datapath 'none'; a config with hw.datapath 'mlp' "
-                "describes the on-chip trainer (--top trainer)"
-            )
-        raise ConfigError(
-            "--top trainer needs hw.datapath 'mlp' (the on-chip network), not 'none'"
-        )
-    return component_factory(top)(cfg, **options)
+    record = tops.get(top)
+    record.spec(cfg)  # validated once per config (cached), for the top's tier
+    factory = record.component_factory()
+    if record.needs_data:
+        return factory(cfg, tops.load_data(cfg) if data is None else data, **options)
+    return factory(cfg, **options)
 
 
-def verilog_for(cfg: MGDConfig, top: str, name: str | None = None, **options) -> str:
-    """Verilog text of ``top`` as module ``name`` (default ``mgd_<top>``)."""
+def verilog_of(component, name: str) -> str:
+    """Verilog text of a built component as module ``name``."""
     from amaranth.back import verilog
 
-    component = build(cfg, top, **options)
-    return verilog.convert(component, name=name or f"mgd_{top}", emit_src=False)
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def verilog_for(cfg: MGDConfig, top: str, name: str | None = None, data=None,
+                **options) -> str:
+    """Verilog text of ``top`` as module ``name`` (default the top's module name)."""
+    return verilog_of(build(cfg, top, data, **options), name or tops.get(top).module)
 
 
 def port_list(component) -> list[dict]:
     """Every port of a component: name, direction, width, signedness (clk, rst first).
 
-    Interface members (the cost streams) are flattened as the Verilog names them:
-    ``cost.valid`` is the port ``cost__valid``.
+    Read from the component's metadata (``amaranth.lib.wiring.ComponentMetadata``), so
+    a member that is itself an interface (a stream) lists its ports under the names
+    the Verilog gives them.
     """
-    from amaranth.hdl import Shape
-    from amaranth.lib.wiring import Flow
-
     ports = [
         {"name": "clk", "direction": "input", "width": 1, "signed": False},
         {"name": "rst", "direction": "input", "width": 1, "signed": False},
     ]
-    for path, member, _ in component.signature.flatten(component):
-        shape = Shape.cast(member.shape)
-        ports.append(
-            {
-                "name": "__".join(path),
-                "direction": "input" if member.flow == Flow.In else "output",
-                "width": shape.width,
-                "signed": shape.signed,
-            }
-        )
+
+    def walk(members: dict) -> None:
+        for member in members.values():
+            if member["type"] == "interface":
+                walk(member["members"])
+                continue
+            ports.append({"name": member["name"],
+                          "direction": "input" if member["dir"] == "in" else "output",
+                          "width": member["width"], "signed": member["signed"]})
+
+    walk(component.metadata.as_json()["interface"]["members"])
     return ports
 
 
@@ -106,7 +80,7 @@ def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False) -> dic
     from pathlib import Path
 
     out_dir = Path(out_dir)
-    name = f"mgd_{top}"
+    name = tops.get(top).module
     v_path, m_path = out_dir / f"{name}.v", out_dir / f"{name}.json"
     if not force:
         existing = [str(p) for p in (v_path, m_path) if p.exists()]
@@ -117,9 +91,7 @@ def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False) -> dic
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"-o '{out_dir}' is a file, not a folder")
     component = build(cfg, top)
-    from amaranth.back import verilog
-
-    text = verilog.convert(component, name=name, emit_src=False)
+    text = verilog_of(component, name)
     manifest = {
         "top": top,
         "module": name,

@@ -164,7 +164,7 @@ def run_synth(
     cfg : MGDConfig
         The config (validated for hardware here).
     top : str
-        A name of ``gateware.generate.TOPS``.
+        A name of ``gateware.tops.TOPS``.
     device : Device
         From :func:`parse_device`.
     workdir : Path

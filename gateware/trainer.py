@@ -14,6 +14,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import MGDConfig
+from golden_model.datapath import HwData
 from golden_model.hw_layout import TrainerLayout
 from golden_model.hw_spec import hw_spec
 
@@ -328,18 +329,16 @@ class Trainer(wiring.Component):
         m.d.comb += [count_port.eq(count), valid_port.eq(valid)]
 
 
-def trainer_for_config(cfg: MGDConfig, trace_depth: int = 0, run: int = 0) -> Trainer:
-    """The trainer of ``cfg`` with the memory images of run ``run``: the task's data set
-    quantized and in the model's sample order, and the model's initial parameters.
+def trainer_for_config(cfg: MGDConfig, data: HwData, trace_depth: int = 0,
+                       run: int = 0) -> Trainer:
+    """The trainer of ``cfg`` with the memory images of run ``run``: ``data`` (the task
+    in the hardware formats, loaded once by the caller) in the model's sample order,
+    and the model's initial parameters.
 
     Raises ``DataError`` (one line) when the data set does not fit the sample memory
-    or its formats.
+    or the network.
     """
-    from golden_model.datapath import HwData
-    from golden_model.datasets import load_dataset
     from golden_model.trainer_image import trainer_image
 
-    cfg.validate_trainer()
-    data = HwData.from_dataset(load_dataset(cfg.task, cfg.seed), cfg.hw)
     image = trainer_image(cfg, data, run)
     return Trainer(cfg, image.theta0, image.x_train, image.t_train, trace_depth=trace_depth)

@@ -1,9 +1,10 @@
 """``mgd-hw regress``: the cocotb/Verilator regression over the example configs.
 
-The matrix (:func:`jobs`): every block of every ``examples/hw_core_*.toml`` (perturb
-generator, cost accumulator, weight update, MGDCore), each with two stimulus seeds,
-compared with the golden model on every cycle; and whole training runs of every
-trainer example (``examples/hw_{xor,parity3,digits,digits_node}.toml``) for two runs
+The matrix (:func:`jobs`): every block top of the registry (``gateware.tops``: perturb
+generator, cost accumulator, weight update, MGDCore) on every
+``examples/hw_core_*.toml``, for its record's cycles and stimulus seeds, compared with
+the golden model on every cycle; and whole training runs of every trainer example
+(``examples/hw_{xor,parity3,digits,digits_node}.toml``) for the trainer record's runs
 (seeds), plus XOR at three parallelism settings. Jobs run in ``-n`` worker processes;
 each (top, config) has its own build folder, so workers never share one.
 """
@@ -16,10 +17,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from gateware import tops
 from golden_model.config import load_config, parse_assignment
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-BLOCK_TOPS = ("perturb_gen", "cost_acc", "weight_update", "core")
 TRAINER_EXAMPLES = ("hw_xor", "hw_parity3", "hw_digits", "hw_digits_node")
 XOR_PARALLELISM = (("hw.macs=1", "hw.mac_inputs=1"), ("hw.macs=1", "hw.mac_inputs=2"),
                    ("hw.mac_inputs=0",))
@@ -35,7 +36,7 @@ class Job:
     top: str
     seed: int
     sets: tuple[str, ...] = ()
-    cycles: int = 100_000
+    cycles: int = 0
     steps: int = 0
 
 
@@ -52,13 +53,14 @@ def jobs(max_steps: int = 0, examples: Path = EXAMPLES) -> list[Job]:
     """The regression matrix; ``max_steps`` > 0 caps every trainer run's steps."""
     out = []
     for path in sorted(examples.glob("hw_core_*.toml")):
-        for top in BLOCK_TOPS:
-            for seed in (1, 2):
-                out.append(Job(f"{path.stem}/{top}/seed{seed}", path.name, top, seed))
+        for top in tops.tops_of("none"):
+            for seed in top.regress_seeds:
+                out.append(Job(f"{path.stem}/{top.name}/seed{seed}", path.name, top.name,
+                               seed, cycles=top.regress_cycles))
     for stem in TRAINER_EXAMPLES:
         cfg = load_config(examples / f"{stem}.toml")
         steps = min(cfg.steps, max_steps) if max_steps else cfg.steps
-        for run in (0, 1):
+        for run in tops.get("trainer").regress_seeds:
             out.append(Job(f"{stem}/trainer/run{run}", f"{stem}.toml", "trainer", run,
                            steps=steps))
     cfg = load_config(examples / "hw_xor.toml")
@@ -73,7 +75,7 @@ def run_job(job: Job, examples: str = str(EXAMPLES)) -> Outcome:
     """Run one job in this process (a pool worker)."""
     start = time.perf_counter()
     layers = [parse_assignment(s) for s in job.sets]
-    if job.top == "trainer":
+    if tops.get(job.top).tier == "trainer":
         from sim.trainer_run import run_trainer
 
         cfg = load_config(Path(examples) / job.example, *layers, {"steps": job.steps})
@@ -87,7 +89,7 @@ def run_job(job: Job, examples: str = str(EXAMPLES)) -> Outcome:
     from sim.runner import run_cocotb
 
     cfg = load_config(Path(examples) / job.example, *layers)
-    res = run_cocotb(cfg, job.top, f"sim.tb_{job.top}", cycles=job.cycles, stim_seed=job.seed)
+    res = run_cocotb(cfg, job.top, cycles=job.cycles, stim_seed=job.seed)
     return Outcome(job.name, res.passed, res.message, time.perf_counter() - start,
                    f"{job.cycles:,} cycles")
 

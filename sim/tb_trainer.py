@@ -7,7 +7,7 @@ testbench sleeps until one of three events of the design's verification taps
 
 - ``trace_valid``: K more perturbed costs, each with the cycle on which it first
   showed on ``cost``, are in ``trace_costs``/``trace_cycles``; both are compared with
-  the model's costs and ``hw_layout.Schedule.cost_cycle``;
+  the model's costs and the spec's ``Schedule.cost_cycle``;
 - ``upd_valid``: U more updates, each with the parameters it left and the cycle of its
   NEXT, are in ``upd_thetas``/``upd_cycles``; each is compared with the model's
   parameters after that update and ``Schedule.next_cycle``, and every saturation
@@ -23,7 +23,8 @@ cycles, rates) goes to a JSON file in the build folder for ``mgd-hw sim`` to pri
 
 MGD_EXTRA: ``steps``, ``run`` (run index: the images' seed), ``trace_depth`` (K, as
 the design was built with), ``result`` (the JSON file), ``python`` (the interpreter
-for the worker).
+for the worker). MGD_DATA: the data file the design was built from (sim.data_file),
+read here for the final accuracy and by the model worker.
 """
 
 from __future__ import annotations
@@ -40,13 +41,12 @@ from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from gateware.trainer import CYCLE_BITS
 from golden_model.datapath import HwData, HwMLP, evaluate
-from golden_model.datasets import load_dataset
-from golden_model.hw_layout import Schedule, TrainerLayout
+from golden_model.hw_layout import TrainerLayout
+from golden_model.hw_spec import HwSpec, hw_spec
 from golden_model.trainer import HwTrainer
+from sim.data_file import read_data
 from sim.model_worker import ModelStream
-from sim.tb_common import CLOCK_NS, Mismatch, check, config_from_env
-
-COUNTERS = ("z", "act", "cost", "ctilde", "d", "g", "theta")
+from sim.tb_common import CLOCK_NS, Mismatch, check, config_from_env, data_path_from_env
 
 
 def unpack_fields(bus: int, count: int, width: int, signed: bool = True) -> np.ndarray:
@@ -65,10 +65,10 @@ class TrainerRun:
     """An in-process model of one run, advanced on demand (the Amaranth-simulator check
     and the bare run's final check; the cocotb testbench streams from a worker)."""
 
-    def __init__(self, cfg, data: HwData, run: int):
-        self.cfg = cfg
-        self.model = HwTrainer(cfg, data, run)
-        self.layout = TrainerLayout(cfg)
+    def __init__(self, spec: HwSpec, data: HwData, run: int):
+        self.cfg = spec.cfg
+        self.model = HwTrainer(spec.cfg, data, run)
+        self.layout = spec.layout
 
     def ensure(self, n: int) -> None:
         """Advance the model to step n (exclusive) if it is not there yet."""
@@ -89,8 +89,8 @@ def shadow_to_theta(layout: TrainerLayout, bus: int, theta_bits: int) -> np.ndar
     return layout.from_memory(parts)
 
 
-def _check_counters(dut, want: dict[str, int], cycle: int) -> None:
-    for name in COUNTERS:
+def _check_counters(dut, names: tuple[str, ...], want: dict[str, int], cycle: int) -> None:
+    for name in names:
         check(cycle, f"sat_{name}", want[name], getattr(dut, f"sat_{name}").value.to_unsigned())
 
 
@@ -113,12 +113,12 @@ class Checker:
     two mismatches is reported: the first divergence, not the first chunk to fill.
     """
 
-    def __init__(self, dut, cfg, stream: ModelStream, layout: TrainerLayout):
-        self.dut, self.cfg, self.stream, self.layout = dut, cfg, stream, layout
-        self.sched = Schedule(cfg)
+    def __init__(self, dut, spec: HwSpec, stream: ModelStream):
+        self.dut, self.spec, self.stream = dut, spec, stream
+        self.cfg, self.layout, self.sched = spec.cfg, spec.layout, spec.schedule
         self.steps_done = 0  # costs compared
         self.updates_done = 0  # updates compared
-        self.k = len(dut.trace_costs) // cfg.hw.cost_bits
+        self.k = len(dut.trace_costs) // self.cfg.hw.cost_bits
         self.shadow_bits = len(dut.theta_shadow)
         self.u = len(dut.upd_thetas) // self.shadow_bits
 
@@ -188,24 +188,27 @@ class Checker:
                 raise Mismatch(want_cycle, f"theta[{j}] (update {u + 1})", int(want[j]),
                                int(theta[j]))
         # the counters now are those after the chunk's last update
-        _check_counters(self.dut, counters, cycle)
+        _check_counters(self.dut, self.spec.counter_names, counters, cycle)
         self.updates_done += count
 
 
 @cocotb.test()
 async def trainer_training_run(dut):
     cfg, _, _, extra = config_from_env()
+    spec = hw_spec(cfg)
     steps = int(extra["steps"])
     h = cfg.hw
-    layout = TrainerLayout(cfg)
+    layout = spec.layout
     # sizes read back from the design must be the model's
-    shadow_bits = sum(x.rows * x.lanes for x in layout.layers) * h.theta_bits
+    shadow_bits = spec.shadow_bits
     assert len(dut.theta_shadow) == shadow_bits
     assert len(dut.trace_costs) == int(extra["trace_depth"]) * h.cost_bits
     assert len(dut.cost) == h.cost_bits
     per_batch = len(dut.upd_thetas) // shadow_bits
-    stream = ModelStream(cfg, int(extra.get("run", 0)), steps, per_batch, extra["python"])
-    checker = Checker(dut, cfg, stream, layout)
+    data_path = data_path_from_env()
+    stream = ModelStream(cfg, data_path, int(extra.get("run", 0)), steps, per_batch,
+                         extra["python"])
+    checker = Checker(dut, spec, stream)
 
     # The clock: generated in the HDL wrapper of sim.runner (ports-only builds), else
     # cocotb's GPI clock. Reset covers the first two rising edges either way.
@@ -242,10 +245,10 @@ async def trainer_training_run(dut):
     check(cycle, "update_count", last.updates, dut.update_count.value.to_unsigned())
     check(cycle, "steps compared", steps, checker.steps_done)
     check(cycle, "updates compared", last.updates, checker.updates_done)
-    _check_counters(dut, last.end_counters, cycle)
-    check(cycle, "cycle (done)", int(checker.sched.step_start(np.array([steps]))[0]), cycle)
+    _check_counters(dut, spec.counter_names, last.end_counters, cycle)
+    check(cycle, "cycle (done)", spec.step_cycles(steps), cycle)
 
-    data = HwData.from_dataset(load_dataset(cfg.task, cfg.seed), h)
+    data = read_data(data_path)
     theta = shadow_to_theta(layout, dut.theta_shadow.value.to_unsigned(), h.theta_bits)
     net = HwMLP.from_config(cfg)
     cost, train_acc = evaluate(net, theta, data.x_train, data.t_train, data.labels_train)

@@ -11,30 +11,34 @@ from __future__ import annotations
 
 import numpy as np
 
+from gateware.tops import load_data
 from golden_model.config import MGDConfig
 from golden_model.datapath import HwData
-from golden_model.datasets import load_dataset
-from golden_model.hw_layout import Schedule
+from golden_model.hw_spec import hw_spec
 from golden_model.trainer import HwTrainer
-from golden_model.trainer_image import trainer_image
 from sim.amaranth_bench import run_testbench
 from sim.tb_common import Mismatch, check
-from sim.tb_trainer import COUNTERS, TrainerRun
+from sim.tb_trainer import TrainerRun
 
 
-def check_trainer(cfg: MGDConfig, steps: int, run: int = 0, trace_depth: int = 4) -> dict:
+def check_trainer(cfg: MGDConfig, steps: int, run: int = 0, trace_depth: int = 4,
+                  data: HwData | None = None) -> dict:
     """Simulate ``steps`` steps of the trainer of ``cfg``; raise :class:`Mismatch` at the
-    first difference with the model. Returns the final counters and cycle."""
-    from gateware.trainer import Trainer
+    first difference with the model. Returns the final counters and cycle.
 
-    cfg.validate_trainer()
-    data = HwData.from_dataset(load_dataset(cfg.task, cfg.seed), cfg.hw)
-    image = trainer_image(cfg, data, run)
-    dut = Trainer(cfg, image.theta0, image.x_train, image.t_train, trace_depth=trace_depth)
-    ref = TrainerRun(cfg, data, run)
+    ``data``: the task in the hardware formats (loaded once here when not given).
+    """
+    from gateware.trainer import trainer_for_config
+
+    spec = hw_spec(cfg)
+    if not spec.trainer:
+        cfg.validate_trainer()  # the one-line reason (hw.datapath must be 'mlp')
+    data = load_data(cfg) if data is None else data
+    dut = trainer_for_config(cfg, data, trace_depth=trace_depth, run=run)
+    ref = TrainerRun(spec, data, run)
     # per-step costs of the whole (short) run from a second model
     costs = HwTrainer(cfg, data, run).advance(steps, record=True).cost
-    sched = Schedule(cfg)
+    sched, counters = spec.schedule, spec.counter_names
     cost_cycles = sched.cost_cycle(np.arange(steps))
     out: dict = {}
 
@@ -42,7 +46,7 @@ def check_trainer(cfg: MGDConfig, steps: int, run: int = 0, trace_depth: int = 4
         ctx.set(dut.run, 1)
         ctx.set(dut.step_limit, steps)
         step = 0
-        for cycle in range(int(sched.step_start(np.array([steps]))[0]) + 2):
+        for cycle in range(spec.step_cycles(steps) + 2):
             got_cycle = ctx.get(dut.cycle)
             check(cycle, "cycle", cycle, got_cycle)
             if step < steps and cycle == cost_cycles[step]:
@@ -58,7 +62,7 @@ def check_trainer(cfg: MGDConfig, steps: int, run: int = 0, trace_depth: int = 4
                     raise Mismatch(cycle, f"theta[{int(bad[0])}]", int(ref.model.theta[bad[0]]),
                                    int(theta[bad[0]]))
                 want = ref.model.counters()
-                for name in COUNTERS:
+                for name in counters:
                     check(cycle, f"sat_{name}", want[name], ctx.get(getattr(dut, f"sat_{name}")))
             if ctx.get(dut.done):
                 break
@@ -67,9 +71,9 @@ def check_trainer(cfg: MGDConfig, steps: int, run: int = 0, trace_depth: int = 4
         check(cycle, "done", 1, ctx.get(dut.done))
         check(cycle, "step_count", steps, ctx.get(dut.step_count))
         check(cycle, "update_count", ref.model.updates, ctx.get(dut.update_count))
-        check(cycle, "done cycle", int(sched.step_start(np.array([steps]))[0]), cycle)
+        check(cycle, "done cycle", spec.step_cycles(steps), cycle)
         want = ref.model.counters()
-        for name in COUNTERS:
+        for name in counters:
             check(cycle, f"sat_{name}", want[name], ctx.get(getattr(dut, f"sat_{name}")))
         out.update(want | {"cycle": cycle, "updates": ref.model.updates})
 

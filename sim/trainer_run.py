@@ -12,7 +12,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from golden_model.config import MGDConfig, network_sizes
+from golden_model.config import MGDConfig
+from golden_model.datapath import HwData
+from golden_model.hw_spec import hw_spec
 
 # Costs per trace chunk: one Python wake-up per TRACE_DEPTH steps.
 TRACE_DEPTH = 256
@@ -36,7 +38,7 @@ class TrainerSimResult:
         return {
             "top": "trainer",
             "task": c.task.name,
-            "network": network_sizes(c),
+            "network": list(hw_spec(c).sizes),
             "mode": c.mgd.mode,
             "perturbation": c.mgd.perturbation,
             "macs": c.hw.macs,
@@ -52,7 +54,7 @@ class TrainerSimResult:
 
     def describe(self) -> str:
         c, r = self.cfg, self.result
-        net = "-".join(str(s) for s in network_sizes(c))
+        net = "-".join(str(s) for s in hw_spec(c).sizes)
         head = f"trainer {c.task.name} {net} {c.mgd.mode}/{c.mgd.perturbation}"
         if not self.passed:
             return (f"{head}: MISMATCH: {self.message} (build and logs in {self.build_dir})"
@@ -68,20 +70,29 @@ class TrainerSimResult:
 
 
 def run_trainer(cfg: MGDConfig, *, waves: bool = False, run: int = 0,
-                trace_depth: int = TRACE_DEPTH) -> TrainerSimResult:
+                trace_depth: int = TRACE_DEPTH, data: HwData | None = None) -> TrainerSimResult:
     """Build the trainer of ``cfg`` (run ``run``'s memory images) and train ``cfg.steps``
-    steps in RTL, comparing with the bit-exact model (sim/tb_trainer.py)."""
+    steps in RTL, comparing with the bit-exact model (sim/tb_trainer.py).
+
+    ``data``: the task in the hardware formats; loaded here (once) when not given. The
+    design is built from it and the testbench and model worker read it from the build
+    folder's data file.
+    """
+    from gateware import tops
     from sim.runner import run_cocotb
 
-    cfg.validate_trainer()
+    if not hw_spec(cfg).trainer:
+        cfg.validate_trainer()  # the one-line reason (hw.datapath must be 'mlp')
     start = time.perf_counter()
+    if data is None:
+        data = tops.load_data(cfg)
     options = {"trace_depth": trace_depth, "run": run}
     # The testbench runs in the build folder and writes its result there (a stale one
     # from an earlier run is removed by the runner's fresh results.xml check below).
-    sim = run_cocotb(cfg, "trainer", "sim.tb_trainer", cycles=0, waves=waves,
+    sim = run_cocotb(cfg, "trainer", cycles=0, waves=waves,
                      extra={"steps": cfg.steps, "run": run, "trace_depth": trace_depth,
                             "result": RESULT_FILE, "python": sys.executable},
-                     options=options, fresh=[RESULT_FILE], ports_only=True)
+                     options=options, fresh=[RESULT_FILE], ports_only=True, data=data)
     out = sim.build_dir / RESULT_FILE
     result = json.loads(out.read_text()) if sim.passed and out.exists() else {}
     return TrainerSimResult(cfg, sim.passed and bool(result), sim.message, str(sim.build_dir),

@@ -8,14 +8,12 @@ outputs must be equal. Builds go to the session's temporary MGD_BUILD_ROOT
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
-from golden_model.config import build_config
+from golden_model.config import build_config, derive
 from golden_model.fixed import pack_signed
-from sim import bare
+from sim import bare, bare_harness, bare_protocol, bare_weight_update
 
 CYCLES = 20_000
 NARROW = {"ctilde_bits": 6, "g_bits": 8, "v_bits": 9, "theta_bits": 6, "theta_frac": 3,
@@ -45,48 +43,48 @@ def compare(cfg, top, cycles, seed, fast_compile=True):
 # ---------------------------------------------------------------------------------
 # the NumPy side of the protocol
 def test_draws_match_scalar_mix():
-    key = bare.stream_key(3, 1)
-    got = bare.draws(3, 1, 10, 4).tolist()
-    assert got == [bare.mix64(key + t * bare.GAMMA) for t in range(10, 14)]
+    key = bare_protocol.stream_key(3, 1)
+    got = bare_protocol.draws(3, 1, 10, 4).tolist()
+    assert got == [bare_protocol.mix64(key + t * bare_protocol.GAMMA) for t in range(10, 14)]
 
 
 def test_fold_is_the_per_cycle_recurrence():
     d = np.random.default_rng(0).integers(0, 1 << 63, 50, dtype=np.uint64) * np.uint64(3)
     h = 12345
     for v in d.tolist():
-        h = (h * bare.GAMMA + v) & bare.MASK
-    assert bare.fold(12345, d) == h
-    assert bare.fold(bare.fold(12345, d[:17]), d[17:]) == h
+        h = (h * bare_protocol.GAMMA + v) & bare_protocol.MASK
+    assert bare_protocol.fold(12345, d) == h
+    assert bare_protocol.fold(bare_protocol.fold(12345, d[:17]), d[17:]) == h
 
 
 @pytest.mark.parametrize("width", [6, 13, 16, 32])
 def test_field_words_match_pack_signed(width):
     rng = np.random.default_rng(width)
     values = rng.integers(-(1 << (width - 1)), 1 << (width - 1), (3, 37))
-    words = bare.field_words(values, width)
+    words = bare_protocol.field_words(values, width)
     for row, w in zip(values, words, strict=True):
         packed = pack_signed(row, width)
-        assert w.tolist() == [(packed >> (64 * i)) & bare.MASK for i in range(len(w))]
+        assert w.tolist() == [(packed >> (64 * i)) & bare_protocol.MASK for i in range(len(w))]
 
 
 def test_weight_update_stimulus_in_pieces():
     cfg = wu_config()
-    whole = bare.weight_update_stimulus(cfg, 5, 0, 1000)
-    a = bare.weight_update_stimulus(cfg, 5, 0, 400)
-    b = bare.weight_update_stimulus(cfg, 5, 400, 600, code0=int(a["code"][-1]))
+    whole = bare_weight_update.stimulus(cfg, 5, 0, 1000)
+    a = bare_weight_update.stimulus(cfg, 5, 0, 400)
+    b = bare_weight_update.stimulus(cfg, 5, 400, 600, code0=int(a["code"][-1]))
     for key, value in whole.items():
         assert np.array_equal(value, np.concatenate([a[key], b[key]])), key
-    _, _, codes = bare.weight_update_pool(cfg, 5)
-    assert codes.shape == (bare.POOL, 64) and (codes[0] != 0).all()
+    _, _, codes = bare_weight_update.pool(cfg, 5)
+    assert codes.shape == (bare_weight_update.POOL, 64) and (codes[0] != 0).all()
 
 
 def test_unsupported_configs_are_refused():
     with pytest.raises(ValueError, match="perturbation 'code'"):
-        bare.harness_source(build_config({"mgd": {"perturbation": "walsh"}}), "perturb_gen")
+        bare_harness.harness_source(build_config({"mgd": {"perturbation": "walsh"}}), "perturb_gen")
     with pytest.raises(ValueError, match="hw.lanes = 0"):
-        bare.harness_source(wu_config(lanes=4), "weight_update")
+        bare_harness.harness_source(wu_config(lanes=4), "weight_update")
     with pytest.raises(ValueError, match="top must be one of"):
-        bare.harness_source(wu_config(), "core")
+        bare_harness.harness_source(wu_config(), "core")
 
 
 # ---------------------------------------------------------------------------------
@@ -102,7 +100,7 @@ def test_weight_update_bare_matches_model(build_root):
     assert model.outputs["sat_g"] > 0 and model.outputs["sat_theta"] > 0
 
     # the same executable, a model that differs in one shift: the check must notice
-    wrong = dataclasses.replace(cfg, hw=dataclasses.replace(cfg.hw, eta_shift=2))
+    wrong = derive(cfg, {"hw": {"eta_shift": 2}})
     assert bare.first_difference(rtl, bare.model_run(wrong, "weight_update", CYCLES, 12),
                                  cfg) is not None
     # and a different stimulus seed gives a different run

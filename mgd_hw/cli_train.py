@@ -1,0 +1,135 @@
+"""``mgd-hw train`` and ``mgd-hw gradcheck``: the float model on a task."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from golden_model.config import MODES, derive
+from golden_model.datasets import load_dataset
+
+from .cli_args import CLIError, add_config_flags, config_from_args, fmt_steps
+
+
+def add_train(sub) -> None:
+    p = sub.add_parser("train", help="train with MGD (float model) and the backprop baseline")
+    add_config_flags(p)
+    p.add_argument("--out", default="out/train", help="output folder (default out/train)")
+    p.add_argument("--force", action="store_true", help="overwrite results already in --out")
+    p.add_argument("--no-backprop", action="store_true", help="skip the backprop baseline")
+    p.set_defaults(func=cmd_train)
+
+
+def add_gradcheck(sub) -> None:
+    p = sub.add_parser("gradcheck", help="cosine of the MGD gradient estimate with backprop's")
+    add_config_flags(p)
+    p.add_argument("--max-steps", type=int, default=100_000, help="longest integration")
+    p.set_defaults(func=cmd_gradcheck)
+
+
+def _progress_bar(total: int, desc: str, quiet: bool):
+    """A callback (step, metrics) driving a tqdm bar, and the bar itself."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="step", unit_scale=True, disable=quiet, leave=False)
+
+    def update(step: int, metrics: dict[str, float]) -> None:
+        bar.update(step - bar.n)
+        bar.set_postfix(cost=f"{metrics['cost']:.4g}", acc=f"{metrics['test_acc']:.3f}")
+
+    return update, bar
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from golden_model.train import backprop_updates, train_backprop, train_mgd
+
+    from .report import check_output_folder, summarize, write_outputs
+
+    cfg = config_from_args(args)
+    out = Path(args.out)
+    try:
+        check_output_folder(out, args.force)
+    except FileExistsError as exc:
+        raise CLIError(str(exc)) from None
+    data = load_dataset(cfg.task, cfg.seed)
+    quiet = args.quiet or args.json
+
+    update, bar = _progress_bar(cfg.steps, "MGD", quiet)
+    results = [train_mgd(cfg, data, update)]
+    bar.close()
+    if cfg.backprop.enabled and not args.no_backprop:
+        update, bar = _progress_bar(backprop_updates(cfg), "backprop", quiet)
+        results.append(train_backprop(cfg, data, update))
+        bar.close()
+
+    summary: dict[str, Any] = {
+        "task": cfg.task.name,
+        "network": [data.n_inputs, *cfg.network.hidden, data.n_outputs],
+        "mode": cfg.mgd.mode,
+        "perturbation": cfg.mgd.perturbation,
+        "seed": cfg.seed,
+        "runs": cfg.runs,
+        "steps": cfg.steps,
+        "out": str(out),
+    }
+    for r in results:
+        summary[r.method] = summarize(r)
+    write_outputs(out, cfg, results, summary)
+    print(json.dumps(summary) if args.json else _summary_line(summary))
+    return 0
+
+
+def _summary_line(s: dict[str, Any]) -> str:
+    m = s["mgd"]
+    net = "-".join(str(n) for n in s["network"])
+    line = (
+        f"{s['task']} {net} MGD {s['mode']}/{s['perturbation']}: test acc "
+        f"{m['final_test_acc']:.3f} (max {m['max_test_acc']:.3f}), 90% at "
+        f"{fmt_steps(m['steps_to_90pct'])} steps, 95% at {fmt_steps(m['steps_to_95pct'])}"
+    )
+    if s["runs"] > 1:
+        line += f", solved {m['solved_runs']}/{s['runs']} runs (median over runs)"
+    if "backprop" in s:
+        b = s["backprop"]
+        line += (
+            f"; backprop {b['final_test_acc']:.3f} (90% at {fmt_steps(b['updates_to_90pct'])}"
+            f" updates, 95% at {fmt_steps(b['updates_to_95pct'])}"
+        )
+        line += f", solved {b['solved_runs']}/{s['runs']})" if s["runs"] > 1 else ")"
+    return line + f"; results in {s['out']}"
+
+
+def cmd_gradcheck(args: argparse.Namespace) -> int:
+    from golden_model.diagnostics import gradient_cosine, log_checkpoints
+
+    cfg = config_from_args(args)
+    if args.max_steps < 1:
+        raise CLIError(f"--max-steps must be a positive integer, not {args.max_steps}")
+    data = load_dataset(cfg.task, cfg.seed)
+    modes = [args.mode] if args.mode else list(MODES)
+    checkpoints = log_checkpoints(args.max_steps)
+    curves = {}
+    for mode in modes:
+        curves[mode] = gradient_cosine(derive(cfg, {"mgd": {"mode": mode}}), data, checkpoints)
+    summary = {
+        "task": cfg.task.name,
+        "runs": cfg.runs,
+        "perturbation": cfg.mgd.perturbation,
+        "steps": checkpoints,
+        "median_cosine": {m: [round(float(v), 5) for v in c.median()] for m, c in curves.items()},
+        "steps_to_0.95": {m: c.steps_to(0.95) for m, c in curves.items()},
+    }
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"{'steps':>9} " + " ".join(f"{m + ' cos':>12}" for m in modes))
+    for i, step in enumerate(checkpoints):
+        print(f"{step:>9} " + " ".join(f"{curves[m].median()[i]:>12.3f}" for m in modes))
+    print(
+        "steps to median cosine 0.95: "
+        + ", ".join(f"{m} {fmt_steps(c.steps_to(0.95))}" for m, c in curves.items())
+        + f" (median of {cfg.runs} runs, {cfg.task.name}, {cfg.mgd.perturbation} codes)"
+    )
+    return 0
