@@ -12,6 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.config import MGDConfig
 from golden_model.core import STATE_NAMES
+from golden_model.hw_spec import HwSpec, as_spec
 
 from .cost_acc import CostAcc
 from .fixed import counter_add, lanes
@@ -58,8 +59,9 @@ class MGDCore(wiring.Component):
     (parallel unit) or for the N / lanes cycles of the sweep plus one.
     """
 
-    def __init__(self, cfg: MGDConfig):
-        cfg.validate_hardware()
+    def __init__(self, cfg: MGDConfig | HwSpec):
+        self.spec = as_spec(cfg)
+        cfg = self.spec.cfg
         self.cfg = cfg
         h = cfg.hw
         n, tb, cb = h.n_params, h.theta_bits, h.counter_bits

@@ -11,6 +11,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import MGDConfig
+from golden_model.hw_spec import HwSpec, as_spec
 
 from .fixed import counter_add, ctilde
 
@@ -31,7 +32,7 @@ class CostAcc(wiring.Component):
     Parameters
     ----------
     cfg : MGDConfig
-        Validated for hardware (``cfg.validate_hardware()`` is called here). Uses
+        Or its :class:`~golden_model.hw_spec.HwSpec` (``hw_spec`` validates it once). Uses
         ``cfg.hw``: ``cost_bits`` (CB), ``ctilde_bits`` (TB), ``batch_log2`` (b),
         ``highpass_shift`` (k; 0 = discrete baseline), ``clamp`` (0 = off) and
         ``counter_bits``.
@@ -57,8 +58,9 @@ class CostAcc(wiring.Component):
     In discrete mode a baseline batch gives no output.
     """
 
-    def __init__(self, cfg: MGDConfig):
-        cfg.validate_hardware()
+    def __init__(self, cfg: MGDConfig | HwSpec):
+        self.spec = as_spec(cfg)
+        cfg = self.spec.cfg
         self.cfg = cfg
         h = cfg.hw
         super().__init__({

@@ -13,6 +13,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import MGDConfig
+from golden_model.hw_spec import HwSpec, as_spec
 
 from .fixed import CodeGen, period_strobe
 
@@ -23,7 +24,7 @@ class PerturbGen(wiring.Component):
     Parameters
     ----------
     cfg : MGDConfig
-        Validated for hardware (``cfg.validate_hardware()`` is called here).
+        Or its :class:`~golden_model.hw_spec.HwSpec` (``hw_spec`` validates it once).
         N = ``cfg.hw.n_params``; the kind is ``cfg.mgd.perturbation`` (``code``,
         ``walsh``, ``time`` or ``frequency``); ``cfg.mgd.tau_p`` is the number of
         steps per perturbation period; ``cfg.hw.lfsr_bits`` / ``cfg.hw.lfsr_seed`` set
@@ -47,8 +48,9 @@ class PerturbGen(wiring.Component):
     counter k = 0, sub-step counter 0, square-wave counters and phases 0.
     """
 
-    def __init__(self, cfg: MGDConfig):
-        cfg.validate_hardware()
+    def __init__(self, cfg: MGDConfig | HwSpec):
+        self.spec = as_spec(cfg)
+        cfg = self.spec.cfg
         self.cfg = cfg
         self.n = cfg.hw.n_params
         self.kind = cfg.mgd.perturbation

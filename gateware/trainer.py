@@ -15,8 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.config import MGDConfig
 from golden_model.datapath import HwData
-from golden_model.hw_layout import TrainerLayout
-from golden_model.hw_spec import hw_spec
+from golden_model.hw_spec import HwSpec, trainer_spec
 
 from .datapath import rescale
 from .fixed import CodeGen, counter_add, ctilde, lanes, popcount, saturate, tree_sum
@@ -78,11 +77,13 @@ class Trainer(wiring.Component):
     and V (theta keeps its contents), then the trainer idles until ``run``.
     """
 
-    def __init__(self, cfg: MGDConfig, theta0, x_train, t_train, trace_depth: int = 0):
-        cfg.validate_trainer()
+    def __init__(self, cfg: MGDConfig | HwSpec, theta0, x_train, t_train,
+                 trace_depth: int = 0):
+        self.spec = spec = cfg if isinstance(cfg, HwSpec) else trainer_spec(cfg)
+        cfg = spec.cfg
         h = cfg.hw
         self.cfg = cfg
-        self.layout = lay = TrainerLayout(cfg)
+        self.layout = lay = spec.layout
         self.theta0 = np.asarray(theta0, np.int64)
         self.x_train = np.asarray(x_train, np.int64)
         self.t_train = np.asarray(t_train, np.int64)
@@ -181,7 +182,7 @@ class Trainer(wiring.Component):
         ab = h.act_bits
         # Node perturbation: G carries the act LSB too (D_j h_p), as in HwTrainer; the
         # spec holds the update format of the lanes.
-        h_wu = hw_spec(cfg).update_hw
+        h_wu = self.spec.update_hw
         codes = CodeGen(m, cfg, lay.n_nodes if node else lay.n_params)
         x_rd, t_rd = self._sample_memories(m, ctl)
         h_regs = [None] + [[Signal(signed(ab), name=f"h{l}_{j}") for j in range(x.n_in)]

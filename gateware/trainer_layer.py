@@ -220,7 +220,7 @@ class LayerUnit:
         hin = Signal(signed(ab + 1), name=f"l{l}_fin{lane}")
         bias_in = Const(1 << h.act_frac, signed(ab + 1)) if q == 0 else 0
         m.d.comb += hin.eq(Mux(ctl.s1_last, bias_in, x_in))
-        inc = Signal(signed(h.g_bits + ab + 1), name=f"l{l}_inc{lane}")
+        inc = Signal(signed(sh.h_wu.g_bits + 1), name=f"l{l}_inc{lane}")  # D h: G's width
         m.d.comb += inc.eq(dsel * hin)
         return inc
 

@@ -22,6 +22,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import MGDConfig
+from golden_model.hw_spec import HwSpec, as_spec
 
 from .fixed import counter_add, divmod_const, lanes, popcount, saturate, shift_round
 
@@ -138,8 +139,9 @@ class WeightUpdateParallel(wiring.Component):
     cycle after its edge. No output depends combinationally on an input.
     """
 
-    def __init__(self, cfg: MGDConfig):
-        cfg.validate_hardware()
+    def __init__(self, cfg: MGDConfig | HwSpec):
+        self.spec = as_spec(cfg)
+        cfg = self.spec.cfg
         h = cfg.hw
         if h.lanes != 0:
             raise ValueError(
@@ -220,8 +222,9 @@ class WeightUpdateSerial(wiring.Component):
     ``rst``; only the control registers and counters are.
     """
 
-    def __init__(self, cfg: MGDConfig):
-        cfg.validate_hardware()
+    def __init__(self, cfg: MGDConfig | HwSpec):
+        self.spec = as_spec(cfg)
+        cfg = self.spec.cfg
         h = cfg.hw
         if h.lanes == 0:
             raise ValueError(
@@ -393,15 +396,15 @@ class WeightUpdateSerial(wiring.Component):
         m.d.comb += self.rd_data.eq(mem["theta_user_lanes"][lane_d])
 
 
-def weight_update(cfg: MGDConfig) -> WeightUpdateParallel | WeightUpdateSerial:
+def weight_update(cfg: MGDConfig | HwSpec) -> WeightUpdateParallel | WeightUpdateSerial:
     """The weight-update unit for ``cfg``: parallel when hw.lanes = 0, else serial.
 
     Parameters
     ----------
     cfg : MGDConfig
-        The configuration; validated for hardware here.
+        The configuration (or its spec); validated once by ``hw_spec``.
     """
-    cfg.validate_hardware()
-    if cfg.hw.lanes == 0:
-        return WeightUpdateParallel(cfg)
-    return WeightUpdateSerial(cfg)
+    spec = as_spec(cfg)
+    if spec.hw.lanes == 0:
+        return WeightUpdateParallel(spec)
+    return WeightUpdateSerial(spec)

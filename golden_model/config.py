@@ -250,21 +250,6 @@ class MGDConfig:
         check_config(self)
         return self
 
-    def validate_hardware(self) -> MGDConfig:
-        """``validate`` plus the rules of generating hardware (``config_rules``)."""
-        from .config_rules import check_hardware
-
-        check_hardware(self)
-        return self
-
-    def validate_trainer(self) -> MGDConfig:
-        """``validate_hardware`` plus the rules of the trainer gateware (hw.datapath =
-        "mlp")."""
-        from .config_rules import check_trainer
-
-        check_trainer(self)
-        return self
-
     def to_dict(self) -> dict[str, Any]:
         """The config as plain data (JSON/TOML-ready)."""
         return dataclasses.asdict(self)

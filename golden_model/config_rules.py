@@ -1,13 +1,13 @@
 """Every rule a config must satisfy, in three tiers.
 
 - :func:`check_config`: each field's type and range, and the rules between fields
-  (the float model needs no more);
-- :func:`check_hardware`: generating hardware (the block models and gateware);
+  (the float model needs no more); ``config.build_config`` runs it;
+- :func:`check_hardware`: a hardware config (the bit-exact models and the gateware);
 - :func:`check_trainer`: the on-chip trainer gateware (hw.datapath = "mlp").
 
 Each raises :class:`~golden_model.config.ConfigError` with one line naming the field,
-its value and what is allowed. ``MGDConfig.validate*`` and ``hw_spec.hw_spec`` call
-them; nothing else validates.
+its value and what is allowed. ``config.build_config`` runs the first, ``hw_spec.hw_spec`` the
+other two; nothing else validates.
 """
 
 from __future__ import annotations
@@ -287,8 +287,8 @@ def _check_node_datapath(cfg: MGDConfig) -> None:
 
 
 def check_hardware(cfg: MGDConfig) -> None:
-    """Extra rules for generating hardware from this config (beyond ``validate``)."""
-    check_config(cfg)
+    """Extra rules of a hardware config (the block models, the gateware and the trainer
+    model), beyond :func:`check_config`, which ``build_config`` ran."""
     m, h = cfg.mgd, cfg.hw
     if m.tau_theta % m.tau_p:
         raise ConfigError(
@@ -311,8 +311,7 @@ def check_hardware(cfg: MGDConfig) -> None:
 
 def check_trainer(cfg: MGDConfig) -> None:
     """Extra rules of the trainer gateware (``hw.datapath = "mlp"``), beyond
-    ``validate_hardware`` (which the bit-exact model needs too)."""
-    check_hardware(cfg)
+    :func:`check_hardware` (which the bit-exact model needs too); call that first."""
     m, h = cfg.mgd, cfg.hw
     if h.datapath != "mlp":
         raise ConfigError(

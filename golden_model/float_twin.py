@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import MGDConfig, build_config
+from .config import MGDConfig, derive
 from .datapath import HwMLP
 
 
@@ -32,4 +32,4 @@ def float_twin(cfg: MGDConfig) -> MGDConfig:
         mgd |= {"optimizer": "momentum", "momentum": 1.0 - 2.0**-h.momentum_shift}
     if h.clamp:
         mgd["clamp"] = h.clamp * lsb_c * 2.0**h.cost_shift / n_out
-    return build_config(cfg.to_dict(), {"mgd": mgd})
+    return derive(cfg, {"mgd": mgd})

@@ -1,6 +1,6 @@
 """Memory layout and cycle schedule of the on-chip trainer (gateware.trainer.Trainer).
 
-The arithmetic of the trainer is ``hw_train.HwTrainer``; this module says where each
+The arithmetic of the trainer is ``trainer.HwTrainer``; this module says where each
 number lives in the hardware and on which cycle it appears. Both are pure functions of
 the config, so the testbench, the CLI and the gateware share them.
 

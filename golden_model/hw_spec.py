@@ -2,9 +2,12 @@
 
 Model, gateware, testbenches, the bare harness and the reports read widths, layouts,
 the schedule, counter names, code keys and trace widths here, so a derived fact is
-written once. ``hw_spec(cfg)`` validates (``config_rules``: the hardware tier, and the
-trainer tier for ``hw.datapath = "mlp"``) and caches the result by the config's JSON,
-so asking again in the same process costs a dictionary look-up.
+written once. ``hw_spec(cfg)`` validates (``config_rules``: the hardware rules, and for
+``hw.datapath = "mlp"`` the trainer gateware's) and caches the result by the config's
+JSON, so asking again in the same process costs a dictionary look-up. The bit-exact
+models ask for ``hw_spec(cfg, gateware=False)``: they also run what the gateware does
+not build (frequency codes in the trainer model). ``trainer_spec(cfg)`` insists on a
+trainer config. Nothing else in the toolkit validates a hardware config.
 
 Two tiers:
 
@@ -23,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import HardwareConfig, MGDConfig, derive, network_sizes
+from .config import ConfigError, HardwareConfig, MGDConfig, derive, network_sizes
+from .config_rules import check_config, check_hardware, check_trainer
 from .hw_layout import Schedule, TrainerLayout, TrainerTiming
 from .lfsr import code_masks
 
@@ -40,6 +44,8 @@ class HwSpec:
     ----------
     cfg : MGDConfig
         The config, validated for this tier. Frozen, like the spec.
+    gateware : bool
+        The gateware's rules were checked too (else only the models' hardware rules).
     tier : str
         ``"block"`` or ``"trainer"``.
     n : int
@@ -67,6 +73,7 @@ class HwSpec:
     cfg: MGDConfig
     tier: str
     n: int
+    gateware: bool = True
     sizes: tuple[int, ...] | None = None
     layout: TrainerLayout | None = None
     timing: TrainerTiming | None = None
@@ -115,38 +122,57 @@ class HwSpec:
         return int(self.schedule.step_start(np.array([steps]))[0])
 
     def with_changes(self, *layers: dict) -> HwSpec:
-        """The spec of ``derive(self.cfg, *layers)`` (validated again)."""
-        return hw_spec(derive(self.cfg, *layers))
+        """The spec of ``derive(self.cfg, *layers)`` (validated again, same tier)."""
+        return hw_spec(derive(self.cfg, *layers), gateware=self.gateware)
 
 
-def hw_spec(cfg: MGDConfig) -> HwSpec:
-    """The spec of ``cfg``: validated for hardware (and for the trainer gateware when
-    ``hw.datapath = "mlp"``), derived once and cached by the config's JSON.
+def hw_spec(cfg: MGDConfig, gateware: bool = True) -> HwSpec:
+    """The spec of ``cfg``: validated for hardware (``gateware``: also for what the
+    gateware builds, e.g. the trainer's rules when ``hw.datapath = "mlp"``), derived
+    once and cached by the config's JSON.
 
     Raises :class:`~golden_model.config.ConfigError` (one line) on a bad config.
     """
-    key = cfg.to_json()
+    key = (cfg.to_json(), gateware)
     spec = _SPECS.get(key)
     if spec is None:
         if len(_SPECS) >= 64:  # bounded: sweeps make many configs
             _SPECS.pop(next(iter(_SPECS)))
-        spec = _SPECS[key] = _build(cfg)
+        spec = _SPECS[key] = _build(cfg, gateware)
     return spec
 
 
-# Specs by config JSON: equal configs share one spec (configs are frozen).
-_SPECS: dict[str, HwSpec] = {}
-
-
-def _build(cfg: MGDConfig) -> HwSpec:
+def trainer_spec(cfg: MGDConfig, gateware: bool = True) -> HwSpec:
+    """``hw_spec`` of a trainer config; one line naming hw.datapath otherwise."""
     if cfg.hw.datapath != "mlp":
-        cfg.validate_hardware()
-        return HwSpec(cfg, "block", cfg.hw.n_params)
-    cfg.validate_trainer()
-    return _trainer_spec(cfg)
+        raise ConfigError(
+            f"hw.datapath must be 'mlp' for the on-chip trainer, not {cfg.hw.datapath!r}")
+    return hw_spec(cfg, gateware)
 
 
-def _trainer_spec(cfg: MGDConfig) -> HwSpec:
+def as_spec(cfg_or_spec: MGDConfig | HwSpec, gateware: bool = True) -> HwSpec:
+    """A spec given as is, or the ``hw_spec`` of a config: what the blocks' and models'
+    constructors call, so callers may hand either."""
+    if isinstance(cfg_or_spec, HwSpec):
+        return cfg_or_spec
+    return hw_spec(cfg_or_spec, gateware)
+
+
+# Specs by (config JSON, tier): equal configs share one spec (configs are frozen).
+_SPECS: dict[tuple[str, bool], HwSpec] = {}
+
+
+def _build(cfg: MGDConfig, gateware: bool) -> HwSpec:
+    check_config(cfg)  # a config made without build_config (tests) is checked too
+    check_hardware(cfg)
+    if cfg.hw.datapath != "mlp":
+        return HwSpec(cfg, "block", cfg.hw.n_params, gateware)
+    if gateware:
+        check_trainer(cfg)
+    return _trainer_spec(cfg, gateware)
+
+
+def _trainer_spec(cfg: MGDConfig, gateware: bool) -> HwSpec:
     h = cfg.hw
     layout = TrainerLayout(cfg)
     node = cfg.mgd.mode == "node"
@@ -156,7 +182,7 @@ def _trainer_spec(cfg: MGDConfig) -> HwSpec:
             h, g_bits=h.g_bits + h.act_bits, v_bits=h.v_bits + h.act_bits,
             eta_shift=h.eta_shift + h.act_frac)
     return HwSpec(
-        cfg, "trainer", layout.n_params,
+        cfg, "trainer", layout.n_params, gateware,
         sizes=tuple(network_sizes(cfg)),
         layout=layout,
         timing=TrainerTiming.from_config(cfg),

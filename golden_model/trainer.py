@@ -37,7 +37,6 @@ MGD_NUMBA=0 choose the NumPy path.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib.util
 import os
@@ -45,10 +44,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import ConfigError, MGDConfig
+from .config import MGDConfig
 from .datapath import HwData, HwMLP
 from .datasets import DataError
 from .fixed import counter_add, ctilde, sat, shift_round, smax
+from .hw_spec import trainer_spec
 from .lfsr import lfsr_jump
 from .mgd import NUMBA_ENV
 from .perturb_gen import CodeSequence
@@ -135,7 +135,7 @@ class HwTrainer:
 
     Parameters
     ----------
-    cfg : a config with ``hw.datapath = "mlp"`` (checked with ``validate_hardware``)
+    cfg : a config with ``hw.datapath = "mlp"`` (checked by ``hw_spec.trainer_spec``)
     data : the task in the hardware formats
     run : run index: initial weights and sample order use seed ``cfg.seed + run``
     theta0 : optional initial parameters (theta LSBs) instead of the float draw
@@ -160,12 +160,8 @@ class HwTrainer:
         compiled: bool | None = None,
         count_sub_lsb: bool = False,
     ):
-        cfg.validate_hardware()
+        self.spec = spec = trainer_spec(cfg, gateware=False)
         h, m = cfg.hw, cfg.mgd
-        if h.datapath != "mlp":
-            raise ConfigError(
-                f"hw.datapath must be 'mlp' for the on-chip trainer, not {h.datapath!r}"
-            )
         self.cfg, self.hw, self.m, self.data = cfg, h, m, data
         self.net = net = HwMLP.from_config(cfg)
         if data.x_train.shape[1] != net.sizes[0] or data.t_train.shape[1] != net.sizes[-1]:
@@ -180,16 +176,10 @@ class HwTrainer:
         self.init_saturations = 0
         if theta0 is None:
             theta0, self.init_saturations = initial_theta(cfg, run)
-        # Node perturbation: G carries the activation LSB too (D_j * h_p), so it is
-        # act_bits wider and the update shifts act_frac further. The model is the
-        # parallel unit: lanes change when parameters are written, not the numbers.
-        wu_hw = dataclasses.replace(h, lanes=0)
-        if self.node:
-            wu_hw = dataclasses.replace(
-                wu_hw, g_bits=h.g_bits + h.act_bits, v_bits=h.v_bits + h.act_bits,
-                eta_shift=h.eta_shift + h.act_frac,
-            )
-        self.wu = WeightUpdateModel(dataclasses.replace(cfg, hw=wu_hw), theta0)
+        # The spec's update format (node perturbation: G carries the activation LSB
+        # too). The model is the parallel unit: lanes change when parameters are
+        # written, not the numbers.
+        self.wu = WeightUpdateModel(spec.update_cfg, theta0)
         self.D = np.zeros(net.n_nodes, dtype=np.int64)
         self.n = 0
         self.updates = 0
@@ -205,7 +195,7 @@ class HwTrainer:
             compiled = False  # the kernel does not count sub-LSB updates
         if count_sub_lsb and compiled:
             raise ValueError("count_sub_lsb needs the NumPy path (compiled=False)")
-        self.kernel = self._compiled_kernel(compiled, wu_hw)
+        self.kernel = self._compiled_kernel(compiled, spec.update_cfg.hw)
 
     def _compiled_kernel(self, compiled: bool | None, wu_hw):
         """The compiled trainer (trainer_compiled.TrainerKernel), or None for the NumPy path."""
@@ -376,6 +366,6 @@ class HwTrainer:
             x = h_in[l] << (h.act_frac - h.x_frac) if l == 0 else h_in[l]
             inc[net.w_slices[l]] = np.outer(d, x).ravel()
             inc[net.b_slices[l]] = d << h.act_frac
-        self.wu.G, s = sat(self.wu.G + inc, h.g_bits + h.act_bits)
+        self.wu.G, s = sat(self.wu.G + inc, self.spec.update_hw.g_bits)
         self.wu.sat_g = counter_add(self.wu.sat_g, int(np.count_nonzero(s)), h.counter_bits)
         self.D[:] = 0

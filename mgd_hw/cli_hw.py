@@ -15,6 +15,7 @@ from pathlib import Path
 
 from gateware import tops
 from golden_model.config import HW_DATAPATHS, MGDConfig
+from golden_model.hw_spec import hw_spec
 
 from .cli_args import CLIError, add_config_flags, config_from_args, one_of, positive
 
@@ -88,7 +89,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     top = _top(args, cfg)
-    cfg.validate_hardware()  # before the output checks: a bad config is the first error
+    hw_spec(cfg)  # before the output checks: a bad config is the first error
     try:
         info = write_verilog(cfg, top.name, Path(args.output), force=args.force)
     except (FileExistsError, OutputError) as exc:
@@ -117,7 +118,7 @@ def _sim_block(args: argparse.Namespace, cfg: MGDConfig, top: tops.Top, cycles: 
     """``mgd-hw sim`` of a block or the core: ``cycles`` cycles against the model."""
     from sim.runner import run_cocotb
 
-    cfg.validate_hardware()
+    hw_spec(cfg)
     start = time.perf_counter()
     result = run_cocotb(cfg, top.name, cycles=cycles, stim_seed=args.stim_seed,
                         waves=args.waves)
@@ -159,7 +160,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     device = _device(args.target, args.device)
     cfg = config_from_args(args)
     top = _top(args, cfg).name
-    cfg.validate_hardware()
+    hw_spec(cfg)
     out = Path(args.output) if args.output else None
     try:
         if out is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from golden_model.config import MGDConfig, derive
 from golden_model.datasets import load_dataset
+from golden_model.hw_spec import trainer_spec
 
 from .cli_args import CLIError, add_config_flags, config_from_args, positive
 
@@ -169,7 +170,7 @@ def cmd_time_to_train(args: argparse.Namespace) -> int:
     from . import time_to_train as ttt
 
     cfg = config_from_args(args)
-    cfg.validate_trainer()
+    trainer_spec(cfg)
     if not 0 < args.target <= 1:
         raise CLIError(f"--target must be an accuracy in (0, 1], not {args.target}")
     if args.fmax <= 0:

@@ -34,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from golden_model.config import ConfigError, MGDConfig, build_config, network_sizes
+from golden_model.config import ConfigError, MGDConfig, derive, network_sizes
 from golden_model.datapath import HwData, evaluate
 from golden_model.datasets import Dataset
 from golden_model.float_twin import float_twin
+from golden_model.hw_spec import hw_spec, trainer_spec
 from golden_model.train import EVAL_TRAIN_SAMPLES, History, RunResult, train_mgd
 from golden_model.train_hw import train_hw
 from golden_model.trainer import HwTrainer
@@ -94,7 +95,7 @@ def prepare(cfg: MGDConfig, settings: CompareSettings) -> Plan:
             "mgd-hw compare needs a trainer config (hw.datapath = 'mlp', e.g. "
             f"examples/hw_xor.toml), not hw.datapath {cfg.hw.datapath!r}"
         )
-    cfg.validate_hardware()
+    hw_spec(cfg, gateware=False)
     wide, shift = wide_twin(cfg, settings.extra)
     rtl = None
     if settings.rtl_steps is not None:
@@ -103,13 +104,13 @@ def prepare(cfg: MGDConfig, settings: CompareSettings) -> Plan:
                 f"--rtl-steps must be from 1 to the config's steps ({cfg.steps}), not "
                 f"{settings.rtl_steps}"
             )
-        rtl = build_config(cfg.to_dict(), {"steps": settings.rtl_steps}).validate_trainer()
+        rtl = trainer_spec(derive(cfg, {"steps": settings.rtl_steps})).cfg
     runs = settings.sweep_runs or min(cfg.runs, SWEEP_RUNS)
     steps = settings.sweep_steps or cfg.steps
     for name, value in (("--sweep-runs", runs), ("--sweep-steps", steps)):
         if value < 1:
             raise ConfigError(f"{name} must be a positive integer, not {value}")
-    base = build_config(cfg.to_dict(), {"runs": runs, "steps": steps})
+    base = derive(cfg, {"runs": runs, "steps": steps})
     sweeps = [(name, [(bits, width_config(base, name, bits)) for bits in values])
               for name, values in settings.widths]
     return Plan(cfg, wide, shift, rtl, sweeps)

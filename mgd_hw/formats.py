@@ -23,9 +23,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from golden_model.config import ConfigError, MGDConfig, acc_bits_needed, build_config
+from golden_model.config import ConfigError, MGDConfig, acc_bits_needed, derive
 from golden_model.config import network_sizes as _sizes
 from golden_model.float_twin import float_twin
+from golden_model.hw_spec import hw_spec
 
 # Fraction bits the high-precision twin adds to every format (fewer where a field limit
 # of the config stops it, e.g. act_bits <= 24).
@@ -120,8 +121,7 @@ def shift_formats(cfg: MGDConfig, shift: Shift) -> MGDConfig:
     sizes = _sizes(cfg)
     moved = dataclasses.replace(h, **fields)
     fields["acc_bits"] = _acc_need(moved, sizes) + max(0, h.acc_bits - _acc_need(h, sizes))
-    out = build_config(cfg.to_dict(), {"hw": fields})
-    out.validate_hardware()
+    out = hw_spec(derive(cfg, {"hw": fields}), gateware=False).cfg
     check_equivalent(cfg, out)
     return out
 

@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from golden_model.config import MGDConfig, build_config, network_sizes
+from golden_model.config import MGDConfig, derive, network_sizes
 from golden_model.datasets import Dataset
 from golden_model.float_twin import float_twin
-from golden_model.hw_layout import Schedule
+from golden_model.hw_spec import trainer_spec
 from golden_model.train import evaluate, initial_params, make_network
 from golden_model.train_hw import train_hw
 
@@ -81,10 +81,8 @@ def steps_to_target(cfg: MGDConfig, data: Dataset, target: float) -> tuple[int |
 
 def cycles_for(cfg: MGDConfig, steps: int, setting: dict) -> tuple[int, float]:
     """(cycles of ``steps`` steps, cycles per step) with a parallelism ``setting``."""
-    c = build_config(cfg.to_dict(), {"hw": setting})
-    c.validate_trainer()
-    start = Schedule(c).step_start(np.array([steps]))[0]
-    return int(start), float(start / max(steps, 1))
+    start = trainer_spec(derive(cfg, {"hw": setting})).step_cycles(steps)
+    return start, float(start / max(steps, 1))
 
 
 def _sample_rng(cfg: MGDConfig) -> np.random.Generator:

@@ -36,6 +36,7 @@ from typing import Any
 from unittest import mock
 
 from golden_model.config import MGDConfig, build_config, load_config
+from golden_model.hw_spec import hw_spec
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
@@ -330,7 +331,7 @@ class MutationCase:
 
     def make_config(self) -> MGDConfig:
         """A fresh, hardware-validated config object of this case."""
-        return CONFIGS[self.config][1]().validate_hardware()
+        return hw_spec(CONFIGS[self.config][1]()).cfg
 
     @property
     def id(self) -> str:

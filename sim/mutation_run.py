@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from golden_model.config import MGDConfig
+from golden_model.hw_spec import hw_spec
 from sim.mutation import CASES, CONFIGS, MutationCase
 
 MISMATCH_RE = re.compile(r"cycle (\d+): signal (\S+): expected (.+?), got (.+)")
@@ -165,7 +166,7 @@ def run_control(config: str, cycles: int) -> CaseResult:
     """The unmutated configuration, same seed and cycles, in the regression's build dir."""
     t0 = time.perf_counter()
     top, make, seed, extra = CONFIGS[config]
-    passed, message, build_dir = _run(make().validate_hardware(), top, cycles, seed,
+    passed, message, build_dir = _run(hw_spec(make()).cfg, top, cycles, seed,
                                       dict(extra), None)
     return CaseResult(
         mutation="(none)", block=top, top=top, config=config,

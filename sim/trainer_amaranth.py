@@ -14,7 +14,7 @@ import numpy as np
 from gateware.tops import load_data
 from golden_model.config import MGDConfig
 from golden_model.datapath import HwData
-from golden_model.hw_spec import hw_spec
+from golden_model.hw_spec import trainer_spec
 from golden_model.trainer import HwTrainer
 from sim.amaranth_bench import run_testbench
 from sim.tb_common import Mismatch, check
@@ -30,9 +30,7 @@ def check_trainer(cfg: MGDConfig, steps: int, run: int = 0, trace_depth: int = 4
     """
     from gateware.trainer import trainer_for_config
 
-    spec = hw_spec(cfg)
-    if not spec.trainer:
-        cfg.validate_trainer()  # the one-line reason (hw.datapath must be 'mlp')
+    spec = trainer_spec(cfg)
     data = load_data(cfg) if data is None else data
     dut = trainer_for_config(cfg, data, trace_depth=trace_depth, run=run)
     ref = TrainerRun(spec, data, run)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from golden_model.config import MGDConfig
 from golden_model.datapath import HwData
-from golden_model.hw_spec import hw_spec
+from golden_model.hw_spec import hw_spec, trainer_spec
 
 # Costs per trace chunk: one Python wake-up per TRACE_DEPTH steps.
 TRACE_DEPTH = 256
@@ -81,8 +81,7 @@ def run_trainer(cfg: MGDConfig, *, waves: bool = False, run: int = 0,
     from gateware import tops
     from sim.runner import run_cocotb
 
-    if not hw_spec(cfg).trainer:
-        cfg.validate_trainer()  # the one-line reason (hw.datapath must be 'mlp')
+    trainer_spec(cfg)  # one line when cfg is no trainer config
     start = time.perf_counter()
     if data is None:
         data = tops.load_data(cfg)

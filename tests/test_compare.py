@@ -18,6 +18,7 @@ from golden_model.datapath import HwData
 from golden_model.datasets import load_dataset
 from golden_model.fixed import sat
 from golden_model.float_twin import float_twin
+from golden_model.hw_spec import trainer_spec
 from golden_model.train import train_mgd
 from golden_model.train_hw import train_hw
 from golden_model.trainer import HwTrainer
@@ -64,7 +65,7 @@ def test_wide_twin_is_the_same_algorithm_in_real_units(name):
     assert w.cost_bits - w.cost_frac == h.cost_bits - h.cost_frac
     assert (w.x_bits, w.x_frac) == (h.x_bits, h.x_frac)
     assert _real(wide) == _real(cfg)
-    wide.validate_trainer()
+    trainer_spec(wide)
     # a learning rate in real units: G_real 2^(cost_frac - eta_shift - theta_frac)
     assert w.cost_frac - w.eta_shift - w.theta_frac == h.cost_frac - h.eta_shift - h.theta_frac
 

@@ -13,6 +13,7 @@ from golden_model.config import ConfigError, load_config, parse_assignment
 from golden_model.datapath import HwData
 from golden_model.datasets import DataError, load_dataset
 from golden_model.hw_layout import Schedule, TrainerLayout
+from golden_model.hw_spec import trainer_spec
 from golden_model.trainer import HwTrainer
 from golden_model.trainer_image import trainer_image
 from sim.trainer_amaranth import check_trainer
@@ -196,7 +197,7 @@ ERRORS = {
 def test_trainer_config_errors(name):
     sets, message = ERRORS[name]
     with pytest.raises(ConfigError) as info:
-        _cfg("hw_digits.toml", *sets).validate_trainer()
+        trainer_spec(_cfg("hw_digits.toml", *sets))
     assert str(info.value) == message
 
 

@@ -15,6 +15,7 @@ from golden_model.cost_acc import CostAccModel
 from golden_model.datapath import HwData, HwMLP
 from golden_model.datasets import load_dataset
 from golden_model.float_twin import float_twin
+from golden_model.hw_spec import hw_spec
 from golden_model.network import MLP
 from golden_model.perturb_gen import PerturbGenModel
 from golden_model.train_hw import train_hw
@@ -214,7 +215,7 @@ def test_float_twin_maps_the_shifts() -> None:
 @pytest.mark.parametrize("name", ["hw_xor", "hw_parity3", "hw_digits", "hw_digits_node"])
 def test_example_trainer_configs_are_hardware_valid(name) -> None:
     cfg = load_config(EXAMPLES / f"{name}.toml")
-    assert cfg.validate_hardware().hw.datapath == "mlp"
+    assert hw_spec(cfg, gateware=False).cfg.hw.datapath == "mlp"
     assert cfg.hw.n_params == HwMLP.from_config(cfg).n_params
 
 
