@@ -1,11 +1,8 @@
 """Bit-exact, cycle-level model of the cost accumulator (gateware.cost_acc).
 
-Like every block model it has two methods: ``outputs(**inputs)`` gives the values the
-block shows during the current cycle, ``tick(**inputs)`` is the rising clock edge (it
-samples the inputs and updates the registers). A testbench drives the inputs of cycle
-t, compares ``outputs`` with the DUT before the edge, then calls ``tick``. Reset puts
-every register at the value ``__init__`` gives it. The formats, rounding and saturation
-rules are in docs/hardware_contract.md.
+It follows the block-model protocol (``outputs`` during a cycle, ``tick`` at its edge)
+stated in ``golden_model.perturb_gen``; formats, rounding and saturation are in
+docs/hardware_contract.md.
 """
 
 from __future__ import annotations

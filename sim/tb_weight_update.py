@@ -156,14 +156,7 @@ async def weight_update_matches_model(dut):
     dut._log.info("weight_update: N=%d lanes=%d cycles=%d stim_seed=%d extra=%s",
                   n, h.lanes, cycles, seed, extra)
 
-    # sizes read back from the design must match the config
-    assert len(dut.neg) == n and len(dut.active) == n
-    assert len(dut.ct) == h.ctilde_bits and len(dut.load_data) == tb
-    assert len(dut.sat_g) == h.counter_bits and len(dut.sat_theta) == h.counter_bits
-    if parallel:
-        assert len(dut.theta) == n * tb
-    else:
-        assert len(dut.rd_data) == tb
+    _check_sizes(dut, h, parallel)
 
     st = stimulus(cfg, cycles, seed, extra)
     model = WeightUpdateModel(model_config(cfg, extra))
@@ -237,6 +230,24 @@ async def weight_update_matches_model(dut):
     for p in ports:
         getattr(dut, p).value = 0
     final = await _read_back(dut, model, cycles, parallel, exp_rd, tb)
+    _report(model, final, extra)
+
+
+def _check_sizes(dut, h, parallel: bool) -> None:
+    """Sizes read back from the design must match the config."""
+    n, tb = h.n_params, h.theta_bits
+    assert len(dut.neg) == n and len(dut.active) == n
+    assert len(dut.ct) == h.ctilde_bits and len(dut.load_data) == tb
+    assert len(dut.sat_g) == h.counter_bits and len(dut.sat_theta) == h.counter_bits
+    if parallel:
+        assert len(dut.theta) == n * tb
+    else:
+        assert len(dut.rd_data) == tb
+
+
+def _report(model: WeightUpdateModel, final, extra: dict) -> None:
+    """Write the final state where the caller asked, and check the saturation a
+    config meant to saturate did saturate."""
     if extra.get("theta_out"):
         with open(extra["theta_out"], "w") as f:
             json.dump({"theta": final, "sat_g": model.sat_g, "sat_theta": model.sat_theta}, f)
