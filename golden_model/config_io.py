@@ -16,6 +16,8 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML config file as plain data; a missing or malformed file is a ConfigError."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"config file {str(p)!r} is a folder, not a file")
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} does not exist")
     try:

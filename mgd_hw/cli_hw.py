@@ -146,6 +146,8 @@ def _sim_trainer(args: argparse.Namespace, cfg: MGDConfig) -> int:
     """``mgd-hw sim`` of a trainer config: a whole training run in RTL against the model."""
     from sim.trainer_run import run_trainer
 
+    if args.run < 0:
+        raise CLIError(f"--run must be a run index >= 0, not {args.run}")
     res = run_trainer(cfg, waves=args.waves, run=args.run)
     print(json.dumps(res.summary()) if args.json else res.describe())
     return 0 if res.passed else 1

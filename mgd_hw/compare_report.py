@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .compare_plots import plot_curves, plot_param_error, plot_widths
+from .report import require_writable_folder
 
 OUTPUT_FILES = ("report.md", "compare.json", "curves.png", "param_error.png", "widths.png")
 # Rows of the parameter-error table in the report (evaluations are thinned to this).
@@ -25,11 +26,7 @@ def check_output(out: Path, force: bool) -> None:
             f"output folder '{out}' is not empty; pass --force to overwrite the compare "
             "results in it or choose another --out"
         )
-    parent = out
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent != out and not parent.is_dir():
-        raise FileExistsError(f"cannot create --out '{out}': '{parent}' is a file")
+    require_writable_folder(out)
 
 
 def write_report(out: Path, result: dict[str, Any], command: str) -> list[Path]:

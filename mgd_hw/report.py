@@ -56,12 +56,33 @@ def check_output_folder(out: Path, force: bool) -> None:
             f"output folder '{out}' already holds results ({', '.join(existing)}); "
             "pass --force to overwrite them or choose another --out"
         )
-    # a bad --out must fail before the training, without creating anything
+    require_writable_folder(out)
+
+
+def require_writable_folder(out: Path) -> None:
+    """A bad ``--out`` fails before any work: a parent that is a file, or a folder that
+    cannot be created or written (FileExistsError with one line). The check creates
+    the missing folders and a probe file, and removes them again: nothing is left."""
+    import tempfile
+
+    missing = []
     parent = out
     while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
         parent = parent.parent
     if parent != out and not parent.is_dir():
         raise FileExistsError(f"cannot create --out '{out}': '{parent}' is a file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise FileExistsError(
+            f"cannot write to --out '{out}': {exc.strerror or exc}") from None
+    finally:
+        for folder in missing:  # deepest first: only the folders made here, all empty
+            if folder.is_dir():
+                folder.rmdir()
 
 
 def write_outputs(

@@ -16,6 +16,7 @@ import pytest
 
 from mgd_hw.cli import main
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TINY = ["--task", "xor", "--steps", "2000", "--eval-every", "500", "--runs", "2", "--quiet"]
 
 
@@ -291,3 +292,26 @@ def test_train_out_below_a_file_is_one_line_error(tmp_path, capsys):
                  "--out", str(blocker / "sub")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mgd-hw: error: cannot create --out") and err.count("\n") == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_out_that_cannot_be_written_fails_before_any_work(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = "/proc/mgd_hw_no_such_folder/out"  # mkdir there fails, even as root
+    if command == "train":
+        argv = ["train", "--task", "xor", "--steps", "10", "--quiet", "--out", out]
+    else:
+        argv = ["compare", "--config", str(EXAMPLES / "hw_xor.toml"), "--no-rtl", "--out", out]
+    assert main(argv) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line == f"mgd-hw: error: cannot write to --out '{out}': No such file or directory"
+
+
+def test_config_that_is_a_folder_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--config", str(tmp_path), "--quiet"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line == f"mgd-hw: error: config file {str(tmp_path)!r} is a folder, not a file"

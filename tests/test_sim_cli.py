@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,8 @@ from mgd_hw.cli import main
 from sim.fst_support import lz4_support_dir
 
 SMALL = ["--set", "hw.n_params=4", "--set", "hw.lfsr_bits=16", "--perturbation", "code"]
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def test_sim_cli_bit_exact_with_waves(build_root, capsys):
@@ -32,6 +35,8 @@ def test_sim_cli_bit_exact_with_waves(build_root, capsys):
                             "trainer, not 'nope'"),
         (["--cycles", "0"], "--cycles must be a positive integer, not 0"),
         (["--set", "hw.n_params=0"], "hw.n_params"),
+        (["--config", str(EXAMPLES / "hw_xor.toml"), "--run", "-1"],
+         "mgd-hw: error: --run must be a run index >= 0, not -1"),
     ],
 )
 def test_sim_cli_bad_input(capsys, argv, message):
