@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import ConfigError, HardwareConfig, MGDConfig, derive, network_sizes
+from .config import ConfigError, HardwareConfig, MGDConfig, network_sizes
 from .config_rules import check_config, check_hardware, check_trainer
 from .hw_layout import Schedule, TrainerLayout, TrainerTiming
 from .lfsr import code_masks
@@ -120,10 +120,6 @@ class HwSpec:
         if self.schedule is None:
             raise ValueError("step_cycles belongs to a trainer spec")
         return int(self.schedule.step_start(np.array([steps]))[0])
-
-    def with_changes(self, *layers: dict) -> HwSpec:
-        """The spec of ``derive(self.cfg, *layers)`` (validated again, same tier)."""
-        return hw_spec(derive(self.cfg, *layers), gateware=self.gateware)
 
 
 def hw_spec(cfg: MGDConfig, gateware: bool = True) -> HwSpec:
