@@ -33,6 +33,15 @@ instead, with the same integers: it avoids NumPy's per-call overhead, which domi
 small networks with short windows, and was faster on every network measured (2-2-1
 to 64-256-10, docs/hardware_network.md). ``HwTrainer``'s ``compiled`` argument and
 MGD_NUMBA=0 choose the NumPy path.
+
+Streaming trainer (``hw.pipeline = "stream"``, ``self.stream``): the same arithmetic
+per pass, but evaluations enter one per slot and an update reaches the forward passes
+D evaluations late, so the forward parameters (``stream.theta_fwd``) lag the
+weight-update unit's (``theta``, the G frame); a baseline is taken after a sample
+change or an update's arrival, not at a window start. ``trainer_stream`` holds that
+schedule (a per-evaluation reference, and the glue of the kernel's ``run_stream``);
+docs/hardware_network.md, "Streaming trainer: the contract", states it. ``Trace.evals``
+and ``update_evals`` say on which evaluation each step and each update happened.
 """
 
 from __future__ import annotations

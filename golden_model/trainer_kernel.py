@@ -24,6 +24,11 @@ Why the integers are equal, piece by piece:
   ``counter_add``; a saturating sum of non-negative increments is the same whether it
   is taken per step or once per call: min(min(c + a, M) + b, M) = min(c + a + b, M).
 
+:func:`run_stream` is the streaming trainer's schedule (``hw.pipeline = "stream"``,
+``trainer_stream``) with the same helpers: one evaluation per loop (a baseline or a
+step's perturbed pass), the forward parameters kept apart from the G frame's theta,
+and the queued updates arriving D evaluations after the C~ that completed them.
+
 The kernel keeps no state of its own: the trainer's arrays (theta, G, V, D, the
 baseline inputs) are updated in place, so the NumPy path, ``counters()`` and the
 trainer's helpers see the same state whichever path ran.
