@@ -45,6 +45,7 @@ class Batch:
     # of each update's last one (their cycles are ``StreamTiming``'s); None otherwise
     evals: np.ndarray | None = None
     update_evals: list[int] | None = None
+    passes: int = 0  # the model's forward evaluations so far (baselines included)
 
 
 def batches(cfg: MGDConfig, data: HwData, run: int, steps: int,
@@ -70,7 +71,7 @@ def batches(cfg: MGDConfig, data: HwData, run: int, steps: int,
                         counters, model.counters(), model.updates,
                         np.concatenate(evals) if stream else None,
                         [int(e) for e in model.update_evals[update0:update0 + len(thetas)]]
-                        if stream else None)
+                        if stream else None, model.passes)
             first += n_costs
             update0 += len(thetas)
             costs, evals, thetas, counters = [], [], [], []

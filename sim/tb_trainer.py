@@ -270,6 +270,7 @@ async def trainer_training_run(dut):
     result = {
         "peak_rss_mb": {"simulator": round(own / 1024, 1), "model_worker": round(worker / 1024, 1)},
         "steps": steps,
+        "evaluations": last.passes,
         "updates": checker.updates_done,
         "cycles": cycle,
         "wakes": wakes,
