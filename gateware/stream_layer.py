@@ -155,7 +155,7 @@ class StreamLayer:
                 if len(rows) == 1:
                     # one row (the layer fully parallel): constant keys, so a lane's
                     # code is an XOR of a few state bits instead of a masked parity
-                    consts = [(codes.key(p), 1) if p >= 0 else (0, 0) for p in rows[0]]
+                    consts = [(codes.key(int(p)), 1) if p >= 0 else (0, 0) for p in rows[0]]
                     fw.append(consts)
                     gp.append(consts)
                     continue
