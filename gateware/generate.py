@@ -6,6 +6,8 @@ from the same validated config object the golden model uses.
 
 from __future__ import annotations
 
+import re
+
 from golden_model.config import MGDConfig
 
 from . import tops
@@ -26,11 +28,49 @@ def build(cfg: MGDConfig, top: str, data=None, **options):
     return factory(cfg, **options)
 
 
+# Yosys' write_verilog gives every module with a combinational process one register,
+# ``reg \$auto$verilog_backend.cc:N:dump_module$M = 0;``, that every ``always @*``
+# block reads (``if (\$auto$... ) begin end``): the event of its initial value makes
+# each block run once at time zero, also a block whose real inputs never change.
+_TRIGGER_DECL = re.compile(
+    r"^(?P<indent>[ \t]*)reg (?P<name>\\\$auto\$verilog_backend\S*) +=\s*(?P<init>[^;]+);$",
+    re.M)
+
+
+def portable_verilog(text: str) -> str:
+    """``text`` with the time-zero trigger of its ``always @*`` blocks made portable.
+
+    Yosys' Verilog relies on a declaration initializer (``reg \$auto$... = 0;``) to
+    evaluate every combinational ``always @*`` block once at time zero. In Verilog-2005
+    a declaration initializer is an ``initial`` assignment, an event at time zero that
+    the waiting blocks see. In SystemVerilog (IEEE 1800 6.8: a variable's initializer
+    is set before any process starts) it is no event at all, so under ``iverilog
+    -g2012`` (cocotb's default) or an SV-mode simulator a block whose inputs never
+    change stays X for ever (the trainer never leaves CLEAR).
+
+    The fix: declare the register without initializer and assign it with
+    ``initial #0``. Its value goes from X to 0, which is a change (an event) in both
+    language modes. The ``#0`` puts the assignment in the inactive region of time
+    zero (IEEE 1364 11.3 / IEEE 1800 4.4.2.3), which runs only after every process
+    started at time zero, so every ``always @*`` block is already waiting on its event
+    control and sees the change whatever order the simulator starts processes in (a
+    plain ``initial`` would race with the ``always`` blocks). Verilator evaluates the
+    combinational logic without events and honours or ignores ``#0`` alike (no
+    ``--timing`` option needed; with ``--no-timing`` it warns ``STMTDLY``, waived for
+    the generated files).
+    """
+    return _TRIGGER_DECL.sub(
+        lambda m: (f"{m['indent']}reg {m['name']} ;\n"
+                   f"{m['indent']}initial #0 {m['name']}  = {m['init'].strip()};"),
+        text)
+
+
 def verilog_of(component, name: str) -> str:
-    """Verilog text of a built component as module ``name``."""
+    """Verilog text of a built component as module ``name``, portable across Verilog
+    and SystemVerilog simulators (:func:`portable_verilog`)."""
     from amaranth.back import verilog
 
-    return verilog.convert(component, name=name, emit_src=False)
+    return portable_verilog(verilog.convert(component, name=name, emit_src=False))
 
 
 def verilog_for(cfg: MGDConfig, top: str, name: str | None = None, data=None,
