@@ -40,7 +40,7 @@ _TRIGGER_DECL = re.compile(
 def portable_verilog(text: str) -> str:
     """``text`` with the time-zero trigger of its ``always @*`` blocks made portable.
 
-    Yosys' Verilog relies on a declaration initializer (``reg \$auto$... = 0;``) to
+    Yosys' Verilog relies on a declaration initializer (``reg \\$auto$... = 0;``) to
     evaluate every combinational ``always @*`` block once at time zero. In Verilog-2005
     a declaration initializer is an ``initial`` assignment, an event at time zero that
     the waiting blocks see. In SystemVerilog (IEEE 1800 6.8: a variable's initializer
@@ -48,20 +48,26 @@ def portable_verilog(text: str) -> str:
     -g2012`` (cocotb's default) or an SV-mode simulator a block whose inputs never
     change stays X for ever (the trainer never leaves CLEAR).
 
-    The fix: declare the register without initializer and assign it with
-    ``initial #0``. Its value goes from X to 0, which is a change (an event) in both
-    language modes. The ``#0`` puts the assignment in the inactive region of time
-    zero (IEEE 1364 11.3 / IEEE 1800 4.4.2.3), which runs only after every process
-    started at time zero, so every ``always @*`` block is already waiting on its event
-    control and sees the change whatever order the simulator starts processes in (a
-    plain ``initial`` would race with the ``always`` blocks). Verilator evaluates the
-    combinational logic without events and honours or ignores ``#0`` alike (no
-    ``--timing`` option needed; with ``--no-timing`` it warns ``STMTDLY``, waived for
-    the generated files).
+    The fix: declare the register without initializer and give it its value with a
+    nonblocking assignment in an ``initial`` block, ``initial r <= 1'b0;``. Its value
+    goes from X to 0, which is an event in both language modes; and a nonblocking
+    update happens in the NBA region of time zero (IEEE 1364-2005 11.4, IEEE 1800
+    4.4.2.6), only after every process started at time zero has run up to its first
+    wait, so every ``always @*`` block is already waiting on its event control and sees
+    the change, whatever order the simulator starts processes in. A blocking ``initial
+    r = 1'b0;`` would race with the ``always`` blocks; ``initial #0 r = 1'b0;`` would
+    work in simulators but Verilator refuses any delay without ``--timing`` or
+    ``--no-timing`` (NEEDTIMINGOPT). Verilator executes the nonblocking assignment as
+    a blocking one (it evaluates combinational logic without events) and says so with
+    ``INITIALDLY``, switched off around that line only by metacomments, so the output
+    stays lint clean under any Verilator invocation. Synthesis reads the assignment
+    as the register's initial value, as before.
     """
     return _TRIGGER_DECL.sub(
         lambda m: (f"{m['indent']}reg {m['name']} ;\n"
-                   f"{m['indent']}initial #0 {m['name']}  = {m['init'].strip()};"),
+                   f"{m['indent']}/* verilator lint_off INITIALDLY */\n"
+                   f"{m['indent']}initial {m['name']}  <= {m['init'].strip()};\n"
+                   f"{m['indent']}/* verilator lint_on INITIALDLY */"),
         text)
 
 
