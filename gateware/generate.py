@@ -110,15 +110,31 @@ def port_list(component) -> list[dict]:
     return ports
 
 
+# The Verilator lint waivers of the generated Verilog (docs/verilog_lint.md), written
+# beside it by write_verilog under this name.
+WAIVERS_NAME = "lint_waivers.vlt"
+
+
+def waivers_path():
+    """The waiver file in the package (gateware/lint_waivers.vlt)."""
+    from pathlib import Path
+
+    return Path(__file__).with_name(WAIVERS_NAME)
+
+
 class OutputError(OSError):
     """The output folder cannot be created or written (one-line message)."""
 
 
 def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False) -> dict:
-    """Write ``<name>.v`` and ``<name>.json`` (the manifest) into out_dir.
+    """Write ``<name>.v``, ``<name>.json`` (the manifest) and the Verilator waiver file
+    ``lint_waivers.vlt`` into out_dir.
 
-    The manifest holds the ports, the full config, the toolkit version and a SHA-256
-    of the Verilog text. Existing files are only replaced with ``force``.
+    The manifest holds the ports, the full config, the toolkit version, a SHA-256 of
+    the Verilog text and the name of the waiver file (``lint_waivers``): ``verilator
+    --lint-only -Wall <name>.v lint_waivers.vlt`` in out_dir warns about nothing.
+    Existing files are only replaced with ``force`` (a waiver file that is already
+    the same is no conflict: several tops can share a folder).
     """
     import hashlib
     import json
@@ -128,8 +144,11 @@ def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False) -> dic
     out_dir = Path(out_dir)
     name = tops.get(top).module
     v_path, m_path = out_dir / f"{name}.v", out_dir / f"{name}.json"
+    w_path = out_dir / WAIVERS_NAME
     if not force:
         existing = [str(p) for p in (v_path, m_path) if p.exists()]
+        if w_path.is_file() and w_path.read_text() != waivers_path().read_text():
+            existing.append(str(w_path))
         if existing:
             raise FileExistsError(
                 f"{', '.join(existing)} already exist; pass --force to overwrite them"
@@ -143,6 +162,7 @@ def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False) -> dic
         "module": name,
         "toolkit_version": version("mgd-hw"),
         "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "lint_waivers": WAIVERS_NAME,
         "ports": port_list(component),
         "config": cfg.to_dict(),
     }
@@ -150,9 +170,11 @@ def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False) -> dic
         out_dir.mkdir(parents=True, exist_ok=True)
         v_path.write_text(text)
         m_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        w_path.write_text(waivers_path().read_text())
     except OSError as exc:  # e.g. a parent of -o is a file, or no permission
         raise OutputError(f"cannot write to -o '{out_dir}': {exc.strerror or exc}") from None
-    return {"verilog": str(v_path), "manifest": str(m_path), "module": name,
+    return {"verilog": str(v_path), "manifest": str(m_path), "lint_waivers": str(w_path),
+            "module": name,
             "ports": len(manifest["ports"]), "sha256": manifest["verilog_sha256"]}
 
 

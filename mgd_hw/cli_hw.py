@@ -107,8 +107,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(json.dumps(info))
     else:
         print(
-            f"wrote {info['verilog']} (module {info['module']}, {info['ports']} ports) and "
-            f"{info['manifest']}; sha256 {info['sha256'][:16]}"
+            f"wrote {info['verilog']} (module {info['module']}, {info['ports']} ports), "
+            f"{info['manifest']} and the Verilator lint waivers {info['lint_waivers']}; "
+            f"sha256 {info['sha256'][:16]}"
         )
     return 0
 
