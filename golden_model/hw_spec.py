@@ -30,6 +30,7 @@ from .config import ConfigError, HardwareConfig, MGDConfig, network_sizes
 from .config_rules import check_config, check_hardware, check_trainer
 from .hw_layout import Schedule, TrainerLayout, TrainerTiming
 from .lfsr import code_masks
+from .stream_timing import StreamTiming
 
 # The trainer's saturation counters, in port and report order (``sat_<name>``): the
 # datapath (z, act, cost), C~, node perturbation's D, G (and V), theta.
@@ -68,6 +69,8 @@ class HwSpec:
         The trainer's saturation counters (``sat_<name>`` ports), else empty.
     shadow_bits : int or None
         Width of the trainer's theta shadow tap: every memory lane, theta_bits each.
+    stream : StreamTiming or None
+        The streaming trainer's slots and update delay (``hw.pipeline = "stream"``).
     """
 
     cfg: MGDConfig
@@ -83,6 +86,7 @@ class HwSpec:
     update_hw: HardwareConfig | None = None
     counter_names: tuple[str, ...] = ()
     shadow_bits: int | None = None
+    stream: StreamTiming | None = None
 
     @property
     def hw(self) -> HardwareConfig:
@@ -188,4 +192,5 @@ def _trainer_spec(cfg: MGDConfig, gateware: bool) -> HwSpec:
         update_hw=update_hw,
         counter_names=TRAINER_COUNTERS,
         shadow_bits=sum(x.rows * x.lanes for x in layout.layers) * h.theta_bits,
+        stream=StreamTiming.from_config(cfg) if h.pipeline == "stream" else None,
     )
