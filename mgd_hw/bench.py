@@ -9,6 +9,9 @@ the CPU), and prints one table:
 - bit-exact block models vs bare-Verilator RTL (bench/bench_hw.py);
 - the trainer: autonomous cocotb vs bare Verilator, the bit-exact model vs both, and
   the memory of the cocotb run (bench/bench_trainer.py);
+- the same cocotb runs (XOR trainer, per-cycle MGDCore testbench) under Verilator
+  and Icarus Verilog, cycles/s and their ratio (bench/bench_simulators.py; without
+  iverilog, the reason instead);
 - projected FPGA time-to-train vs backprop on this CPU (mgd_hw.time_to_train).
 """
 
@@ -58,6 +61,8 @@ def run(quick: bool = False, trainer_steps: int = 50_000, fmax: float = 50.0) ->
         "model": _script("bench_model.py", *q),
         "blocks": _script("bench_hw.py", *q),
         "trainer": _script("bench_trainer.py", "--steps", str(trainer_steps)),
+        "simulators": _script("bench_simulators.py",
+                              *(["--steps", "1000", "--cycles", "3000"] if quick else [])),
         "time_to_train": _time_to_train("hw_digits.toml", 0.9, fmax),
     }
 
@@ -86,6 +91,17 @@ def report(res: dict) -> str:
         f"{t['peak_rss_mb']['simulator']:>7.0f} MB sim, {t['peak_rss_mb']['model_worker']:.0f} MB "
         f"model ({t['cycles']:,} cycles)",
     ]
+    sims = res["simulators"]
+    for name, label in (("trainer_xor", "XOR trainer, autonomous"),
+                        ("core_per_cycle", "MGDCore, per-cycle")):
+        f = sims[name]
+        if "icarus" in f:
+            lines.append(f"icarus vs verilator, {label:<24} {f['icarus']['cycles_per_s']:>10,} "
+                         f"cycles/s    {f['icarus_over_verilator']:>8.3f}   (verilator "
+                         f"{f['verilator']['cycles_per_s']:,}; same {f['verilator']['cycles']:,}"
+                         f" cycles)")
+    if sims["icarus_missing"]:
+        lines.append(f"icarus vs verilator: not measured: {sims['icarus_missing']}")
     for s in p["settings"]:
         sp = f"{s['speedup']:.2g}x" if s["speedup"] else "-"
         fpga = f"{s['fpga_seconds'] * 1e3:.1f} ms" if s["fpga_seconds"] else "never"

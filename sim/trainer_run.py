@@ -32,11 +32,13 @@ class TrainerSimResult:
     seconds: float
     waves: str | None = None
     result: dict = field(default_factory=dict)
+    simulator: str = "verilator"
 
     def summary(self) -> dict:
         c = self.cfg
         return {
             "top": "trainer",
+            "simulator": self.simulator,
             "task": c.task.name,
             "network": list(hw_spec(c).sizes),
             "mode": c.mgd.mode,
@@ -55,24 +57,28 @@ class TrainerSimResult:
     def describe(self) -> str:
         c, r = self.cfg, self.result
         net = "-".join(str(s) for s in hw_spec(c).sizes)
-        head = f"trainer {c.task.name} {net} {c.mgd.mode}/{c.mgd.perturbation}"
+        head = (f"trainer {c.task.name} {net} {c.mgd.mode}/{c.mgd.perturbation} "
+                f"({self.simulator})")
         if not self.passed:
             return (f"{head}: MISMATCH: {self.message} (build and logs in {self.build_dir})"
                     + (f"; waves in {self.waves}" if self.waves else ""))
         rate = r["cycles_per_second"]
+        speed = f"{rate / 1e6:.2f} M" if rate >= 100_000 else f"{rate:,}"
         return (
             f"{head}, {c.steps:,} steps in RTL: test acc {r['test_acc']:.3f} (train "
             f"{r['train_acc']:.3f}); bit-exact with the golden model at all {r['updates']:,} "
             f"updates and every step's cost; {r['cycles']:,} cycles in {r['seconds']:.1f} s "
-            f"({rate / 1e6:.2f} M cycles/s), {self.seconds:.1f} s with the build"
+            f"({speed} cycles/s), {self.seconds:.1f} s with the build"
             + (f"; waves in {self.waves}" if self.waves else "")
         )
 
 
 def run_trainer(cfg: MGDConfig, *, waves: bool = False, run: int = 0,
-                trace_depth: int = TRACE_DEPTH, data: HwData | None = None) -> TrainerSimResult:
+                trace_depth: int = TRACE_DEPTH, data: HwData | None = None,
+                simulator: str = "verilator", icarus_std: str = "2012") -> TrainerSimResult:
     """Build the trainer of ``cfg`` (run ``run``'s memory images) and train ``cfg.steps``
-    steps in RTL, comparing with the bit-exact model (sim/tb_trainer.py).
+    steps in RTL under ``simulator`` (``sim.runner.SIMULATORS``; Icarus in language
+    mode ``icarus_std``), comparing with the bit-exact model (sim/tb_trainer.py).
 
     ``data``: the task in the hardware formats; loaded here (once) when not given. The
     design is built from it and the testbench and model worker read it from the build
@@ -91,9 +97,10 @@ def run_trainer(cfg: MGDConfig, *, waves: bool = False, run: int = 0,
     sim = run_cocotb(cfg, "trainer", cycles=0, waves=waves,
                      extra={"steps": cfg.steps, "run": run, "trace_depth": trace_depth,
                             "result": RESULT_FILE, "python": sys.executable},
-                     options=options, fresh=[RESULT_FILE], ports_only=True, data=data)
+                     options=options, fresh=[RESULT_FILE], ports_only=True, data=data,
+                     simulator=simulator, icarus_std=icarus_std)
     out = sim.build_dir / RESULT_FILE
     result = json.loads(out.read_text()) if sim.passed and out.exists() else {}
     return TrainerSimResult(cfg, sim.passed and bool(result), sim.message, str(sim.build_dir),
                             time.perf_counter() - start,
-                            str(sim.waves) if sim.waves else None, result)
+                            str(sim.waves) if sim.waves else None, result, simulator)

@@ -120,10 +120,35 @@ def test_trainer_verilog_lints_clean(tmp_path, config):
 
 @pytest.mark.parametrize("stem", sorted(reference_configs(ROOT)))
 def test_committed_rtl_lints_clean(stem):
-    sources = sorted((ROOT / "rtl" / stem).glob("mgd_*.v"))
+    """With the waiver file committed beside the Verilog (what generate writes)."""
+    folder = ROOT / "rtl" / stem
+    sources = sorted(folder.glob("mgd_*.v"))
     assert sources, f"rtl/{stem}/ has no Verilog; run `make rtl`"
+    assert (folder / "lint_waivers.vlt").read_text() == WAIVERS.read_text()
     for source in sources:
-        _assert_clean(lint(source, source.stem, str(WAIVERS)), f"rtl/{stem}/{source.name}")
+        _assert_clean(lint(source, source.stem, "lint_waivers.vlt"), f"rtl/{stem}/{source.name}")
+
+
+@pytest.mark.parametrize("config, top", [("hw_core_serial", "core"), ("hw_xor", "trainer"),
+                                         ("hw_core_lfsr", "weight_update")])
+def test_user_lints_generate_output(tmp_path, capsys, config, top):
+    """What a user runs on `mgd-hw generate`'s folder, the waiver file named by the
+    manifest, either order, no --top-module: no warning at all."""
+    import json
+
+    from mgd_hw.cli import main
+
+    out = tmp_path / "out"
+    assert main(["generate", "--config", str(EXAMPLES / f"{config}.toml"), "--top", top,
+                 "-o", str(out)]) == 0
+    capsys.readouterr()
+    manifest = json.loads((out / f"mgd_{top}.json").read_text())
+    waivers = manifest["lint_waivers"]
+    exe, env = _verilator()
+    for files in ([f"mgd_{top}.v", waivers], [waivers, f"mgd_{top}.v"]):
+        proc = subprocess.run([exe, "--lint-only", "-Wall", *files], capture_output=True,
+                              text=True, cwd=out, env=env, timeout=300)
+        _assert_clean(proc, f"verilator --lint-only -Wall {' '.join(files)} ({config})")
 
 
 def test_waivers_stay_narrow(tmp_path):

@@ -122,11 +122,23 @@ def test_bench_report_formats_every_figure():
                     "model_over_cocotb": 9.0, "peak_rss_mb": {"simulator": 300.0,
                                                               "model_worker": 100.0},
                     "cycles": 6},
+        "simulators": {"icarus_missing": None,
+                       "trainer_xor": {"verilator": {"cycles": 7, "cycles_per_s": 400},
+                                       "icarus": {"cycles": 7, "cycles_per_s": 100},
+                                       "icarus_over_verilator": 0.25},
+                       "core_per_cycle": {"verilator": {"cycles": 8, "cycles_per_s": 80},
+                                          "icarus": {"cycles": 8, "cycles_per_s": 40},
+                                          "icarus_over_verilator": 0.5}},
         "time_to_train": {"task": "digits", "target": 0.9, "backprop_engine": "numpy",
                           "backprop_seconds": 2.0,
                           "settings": [{"name": "fully parallel", "speedup": 10.0,
                                         "fpga_seconds": 0.2, "fmax_mhz": 50.0}]},
     }
     text = bench.report(res)
-    for needle in ("30.0x", "21.0x", "0.40", "9.0x", "300 MB", "fully parallel", "10x"):
+    for needle in ("30.0x", "21.0x", "0.40", "9.0x", "300 MB", "fully parallel", "10x",
+                   "0.250", "0.500", "icarus vs verilator"):
         assert needle in text
+    res["simulators"] = {"icarus_missing": "Icarus Verilog is not installed",
+                         "trainer_xor": {"verilator": {"cycles": 7, "cycles_per_s": 400}},
+                         "core_per_cycle": {"verilator": {"cycles": 8, "cycles_per_s": 80}}}
+    assert "not measured: Icarus Verilog is not installed" in bench.report(res)

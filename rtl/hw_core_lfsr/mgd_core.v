@@ -3,7 +3,10 @@
 (* top =  1  *)
 (* generator = "Amaranth" *)
 module mgd_core(cost__payload, cost__valid, load_en, load_addr, load_data, clk, rst, param_valid, param_baseline, cost__ready, sample_next, busy, step_count, update_count, sat_ctilde, sat_g, sat_theta, params, theta, enable);
-  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$1 ;
+  /* verilator lint_off INITIALDLY */
+  initial \$auto$verilog_backend.cc:2355:dump_module$1  <= 0;
+  /* verilator lint_on INITIALDLY */
   wire \$1 ;
   wire [32:0] \$10 ;
   wire [17:0] \$100 ;
@@ -703,7 +706,10 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \mgd_core.acc (rst, cost__valid, ctilde__ready, cost__ready, cost__payload, ctilde__valid, ctilde__payload, sat_count, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$2 ;
+  /* verilator lint_off INITIALDLY */
+  initial \$auto$verilog_backend.cc:2355:dump_module$2  <= 0;
+  /* verilator lint_on INITIALDLY */
   wire \$1 ;
   wire [32:0] \$10 ;
   wire \$11 ;
@@ -833,7 +839,10 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \mgd_core.gen (rst, code_advance, \port$161$0 , \port$163$0 , \port$165$0 , \port$167$0 , \port$169$0 , \port$171$0 , \port$173$0 , \port$175$0 , \port$177$0 , \port$179$0 , \port$181$0 , \port$183$0 , \port$185$0 , \port$187$0 , \port$189$0 , \port$191$0 , clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$3 ;
+  /* verilator lint_off INITIALDLY */
+  initial \$auto$verilog_backend.cc:2355:dump_module$3  <= 0;
+  /* verilator lint_on INITIALDLY */
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -984,7 +993,10 @@ endmodule
 module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$161$0 , \port$163$0 , \port$165$0 , \port$167$0 , \port$169$0 , \port$171$0 , \port$173$0 , \port$175$0 , \port$177$0 , \port$179$0 , \port$181$0 , \port$183$0 , \port$185$0 , \port$187$0 , \port$189$0 
 , \port$191$0 , ct, theta_0, theta_1, theta_2, theta_3, theta_4, theta_5, theta_6, theta_7, theta_8, theta_9, theta_10, theta_11, theta_12, theta_13, theta_14, theta_15, sat_g, sat_theta, load_addr
 );
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$4 ;
+  /* verilator lint_off INITIALDLY */
+  initial \$auto$verilog_backend.cc:2355:dump_module$4  <= 0;
+  /* verilator lint_on INITIALDLY */
   wire [16:0] \$1 ;
   wire [15:0] \$10 ;
   wire \$100 ;

@@ -4,7 +4,10 @@
 (* generator = "Amaranth" *)
 module mgd_core(cost__payload, cost__valid, load_en, load_addr, load_data, param_addr, clk, rst, param_valid, param_baseline, cost__ready, sample_next, busy, step_count, update_count, sat_ctilde, sat_g, sat_theta, param_data, theta_data, enable
 );
-  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$1 ;
+  /* verilator lint_off INITIALDLY */
+  initial \$auto$verilog_backend.cc:2355:dump_module$1  <= 0;
+  /* verilator lint_on INITIALDLY */
   wire \$1 ;
   wire [32:0] \$10 ;
   wire \$100 ;
@@ -668,7 +671,10 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \mgd_core.acc (rst, cost__valid, ctilde__ready, cost__ready, cost__payload, ctilde__valid, ctilde__payload, sat_count, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$2 ;
+  /* verilator lint_off INITIALDLY */
+  initial \$auto$verilog_backend.cc:2355:dump_module$2  <= 0;
+  /* verilator lint_on INITIALDLY */
   wire \$1 ;
   wire [1:0] \$10 ;
   wire \$11 ;
@@ -844,7 +850,10 @@ endmodule
 module \mgd_core.gen (rst, code_advance, \port$102$0 , \port$103$0 , \port$104$0 , \port$106$0 , \port$107$0 , \port$108$0 , \port$110$0 , \port$111$0 , \port$113$0 , \port$115$0 , \port$118$0 , \port$119$0 , \port$120$0 , \port$122$0 , \port$123$0 , \port$125$0 , \port$127$0 , \port$130$0 , \port$131$0 
 , \port$133$0 , \port$135$0 , \port$138$0 , \port$140$0 , \port$143$0 , \port$146$0 , \port$150$0 , \port$151$0 , \port$152$0 , \port$154$0 , \port$155$0 , \port$157$0 , \port$159$0 , \port$162$0 , \port$163$0 , \port$165$0 , \port$167$0 , \port$170$0 , \port$172$0 , \port$175$0 , \port$178$0 
 , \port$182$0 , \port$183$0 , \port$185$0 , \port$187$0 , \port$190$0 , \port$192$0 , \port$195$0 , \port$198$0 , \port$202$0 , \port$204$0 , \port$207$0 , \port$210$0 , \port$214$0 , \port$217$0 , \port$221$0 , \port$225$0 , \port$230$0 , code_k, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$3 ;
+  /* verilator lint_off INITIALDLY */
+  initial \$auto$verilog_backend.cc:2355:dump_module$3  <= 0;
+  /* verilator lint_on INITIALDLY */
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -1310,7 +1319,10 @@ module \mgd_core.wu (load_data, rd_addr, clk, rst, ct_valid, update, load_en, \p
 , \port$123$0 , \port$125$0 , \port$127$0 , \port$130$0 , \port$131$0 , \port$133$0 , \port$135$0 , \port$138$0 , \port$140$0 , \port$143$0 , \port$146$0 , \port$150$0 , \port$151$0 , \port$152$0 , \port$154$0 , \port$155$0 , \port$157$0 , \port$159$0 , \port$162$0 , \port$163$0 , \port$165$0 
 , \port$167$0 , \port$170$0 , \port$172$0 , \port$175$0 , \port$178$0 , \port$182$0 , \port$183$0 , \port$185$0 , \port$187$0 , \port$190$0 , \port$192$0 , \port$195$0 , \port$198$0 , \port$202$0 , \port$204$0 , \port$207$0 , \port$210$0 , \port$214$0 , \port$217$0 , \port$221$0 , \port$225$0 
 , \port$230$0 , ready, rd_data, \port$748$0 , ct, sat_g, sat_theta, load_addr);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$4 ;
+  /* verilator lint_off INITIALDLY */
+  initial \$auto$verilog_backend.cc:2355:dump_module$4  <= 0;
+  /* verilator lint_on INITIALDLY */
   wire \$1 ;
   wire [3:0] \$10 ;
   wire [3:0] \$100 ;

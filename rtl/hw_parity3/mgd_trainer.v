@@ -4,7 +4,10 @@
 (* generator = "Amaranth" *)
 module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr, ld_data, clk, rst, busy, done, updated, step_count, update_count, cost, cost0, ctilde, cycle, param_data, sat_z, sat_act
 , sat_cost, sat_ctilde, sat_d, sat_g, sat_theta, run);
-  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$1 ;
+  /* verilator lint_off INITIALDLY */
+  initial \$auto$verilog_backend.cc:2355:dump_module$1  <= 0;
+  /* verilator lint_on INITIALDLY */
   wire [48:0] \$1 ;
   reg [2:0] \$10 ;
   wire \$100 ;
