@@ -86,7 +86,7 @@ def _summary_line(s: dict[str, Any]) -> str:
     net = "-".join(str(n) for n in s["network"])
     line = (
         f"{s['task']} {net} MGD {s['mode']}/{s['perturbation']}: test acc "
-        f"{m['final_test_acc']:.3f} (max {m['max_test_acc']:.3f}), 90% at "
+        f"{m['median_final_test_acc']:.3f} (max {m['median_max_test_acc']:.3f}), 90% at "
         f"{fmt_steps(m['steps_to_90pct'])} steps, 95% at {fmt_steps(m['steps_to_95pct'])}"
     )
     if s["runs"] > 1:
@@ -94,7 +94,7 @@ def _summary_line(s: dict[str, Any]) -> str:
     if "backprop" in s:
         b = s["backprop"]
         line += (
-            f"; backprop {b['final_test_acc']:.3f} (90% at {fmt_steps(b['updates_to_90pct'])}"
+            f"; backprop {b['median_final_test_acc']:.3f} (90% at {fmt_steps(b['updates_to_90pct'])}"
             f" updates, 95% at {fmt_steps(b['updates_to_95pct'])}"
         )
         line += f", solved {b['solved_runs']}/{s['runs']})" if s["runs"] > 1 else ")"

@@ -94,7 +94,7 @@ def plot_widths(path: Path, result: dict[str, Any]) -> None:
     plt = _pyplot()
     sweeps = result["widths"]
     fig, axes = plt.subplots(1, len(sweeps), figsize=(5.5 * len(sweeps), 4), squeeze=False)
-    flt = result["summary"]["float"]["final_test_acc"]
+    flt = result["summary"]["float"]["median_final_test_acc"]
     for ax, w in zip(axes[0], sweeps, strict=True):
         bits = [p["bits"] for p in w["points"]]
         for p in w["points"]:

@@ -88,7 +88,7 @@ def summary_lines(result: dict[str, Any], out: Path | None = None) -> list[str]:
     solved = runs > 1 and any(m["solved_runs"] for m in (f, x, w))
 
     def acc(m: dict[str, Any]) -> str:
-        line = f"final test acc {m['final_test_acc']:.3f} (max {m['max_test_acc']:.3f})"
+        line = f"final test acc {m['median_final_test_acc']:.3f} (max {m['median_max_test_acc']:.3f})"
         return line + (f", solved {m['solved_runs']}/{runs} runs" if solved else "")
 
     pe = s["param_error_final"]
@@ -155,7 +155,7 @@ def _float_vs_fixed(result: dict[str, Any], command: str) -> list[str]:
         "real-valued amplitude and learning rate, and the same codes, sample order and "
         "initial parameters as the fixed-point run.",
         "",
-        "| model | final test acc | best test acc | final cost | solved runs | "
+        "| model | median final test acc | median best test acc | median final cost | solved runs | "
         "steps to 90% | steps to 95% |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -163,8 +163,8 @@ def _float_vs_fixed(result: dict[str, Any], command: str) -> list[str]:
     for key, label in names.items():
         m = s[key]
         lines.append(
-            f"| {label} | {m['final_test_acc']:.3f} | {m['max_test_acc']:.3f} | "
-            f"{m['final_cost']:.4g} | {m['solved_runs']}/{s['runs']} | "
+            f"| {label} | {m['median_final_test_acc']:.3f} | {m['median_max_test_acc']:.3f} | "
+            f"{m['median_final_cost']:.4g} | {m['solved_runs']}/{s['runs']} | "
             f"{_steps(m['steps_to_90pct'])} | {_steps(m['steps_to_95pct'])} |")
     lines += [
         "",

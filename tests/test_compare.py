@@ -208,7 +208,7 @@ def test_float_and_fixed_curves_are_the_models_runs(xor_result):
         # (the mean over the outputs)
         cost = [row[r] for row in curves["fixed"]["cost"]]
         assert np.allclose(cost, 2 * own.array("cost")[:, 0])
-    assert res["summary"]["fixed"]["final_cost"] == np.median(curves["fixed"]["cost"][-1])
+    assert res["summary"]["fixed"]["median_final_cost"] == np.median(curves["fixed"]["cost"][-1])
     flt = train_mgd(float_twin(cfg), data).history
     assert curves["float"]["test_acc"] == flt.array("test_acc").tolist()
     for name in ("float", "fixed", "wide"):
