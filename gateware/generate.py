@@ -68,11 +68,12 @@ class OutputError(OSError):
     """The output folder cannot be created or written (one-line message)."""
 
 
-def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False) -> dict:
+def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False, data=None) -> dict:
     """Write ``<name>.v`` and ``<name>.json`` (the manifest) into out_dir.
 
     The manifest holds the ports, the full config, the toolkit version and a SHA-256
-    of the Verilog text. Existing files are only replaced with ``force``.
+    of the Verilog text. Existing files are only replaced with ``force``. ``data``: the
+    task in the hardware formats for a top that holds it (loaded when not given).
     """
     import hashlib
     import json
@@ -90,7 +91,7 @@ def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False) -> dic
             )
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"-o '{out_dir}' is a file, not a folder")
-    component = build(cfg, top)
+    component = build(cfg, top, data)
     text = verilog_of(component, name)
     manifest = {
         "top": top,

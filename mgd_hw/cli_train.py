@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from golden_model.config import MODES, derive
+from golden_model.dataset_user import check_data_fits
 from golden_model.datasets import load_dataset
 
 from .cli_args import CLIError, add_config_flags, config_from_args, fmt_steps
@@ -30,22 +31,35 @@ def add_gradcheck(sub) -> None:
 
 
 def _progress_bar(total: int, desc: str, quiet: bool):
-    """A callback (step, metrics) driving a tqdm bar, and the bar itself."""
+    """A callback (step, metrics) and a closer: a tqdm bar on a terminal; when stderr is
+    not a terminal (a log file), one plain line per evaluation instead of the bar's
+    carriage-return updates."""
+    import sys
+
+    if quiet:
+        return None, lambda: None
+    if not sys.stderr.isatty():
+        def line(step: int, metrics: dict[str, float]) -> None:
+            print(f"{desc} {step:,}/{total:,}: cost {metrics['cost']:.4g}, test acc "
+                  f"{metrics['test_acc']:.3f}", file=sys.stderr, flush=True)
+
+        return line, lambda: None
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit="step", unit_scale=True, disable=quiet, leave=False)
+    bar = tqdm(total=total, desc=desc, unit="step", unit_scale=True, leave=False)
 
     def update(step: int, metrics: dict[str, float]) -> None:
         bar.update(step - bar.n)
         bar.set_postfix(cost=f"{metrics['cost']:.4g}", acc=f"{metrics['test_acc']:.3f}")
 
-    return update, bar
+    return update, bar.close
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from golden_model.train import backprop_updates, train_backprop, train_mgd
+    from golden_model.train import backprop_updates
 
-    from .report import check_output_folder, summarize, write_outputs
+    from . import api
+    from .report import check_output_folder
 
     cfg = config_from_args(args)
     out = Path(args.out)
@@ -53,30 +67,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_output_folder(out, args.force)
     except FileExistsError as exc:
         raise CLIError(str(exc)) from None
-    data = load_dataset(cfg.task, cfg.seed)
+    data = api.load(cfg)
     quiet = args.quiet or args.json
 
-    update, bar = _progress_bar(cfg.steps, "MGD", quiet)
-    results = [train_mgd(cfg, data, update)]
-    bar.close()
-    if cfg.backprop.enabled and not args.no_backprop:
-        update, bar = _progress_bar(backprop_updates(cfg), "backprop", quiet)
-        results.append(train_backprop(cfg, data, update))
-        bar.close()
+    update, close = _progress_bar(cfg.steps, "MGD", quiet)
+    bp_update, bp_close = _progress_bar(backprop_updates(cfg), "backprop", quiet)
 
-    summary: dict[str, Any] = {
-        "task": cfg.task.name,
-        "network": [data.n_inputs, *cfg.network.hidden, data.n_outputs],
-        "mode": cfg.mgd.mode,
-        "perturbation": cfg.mgd.perturbation,
-        "seed": cfg.seed,
-        "runs": cfg.runs,
-        "steps": cfg.steps,
-        "out": str(out),
-    }
-    for r in results:
-        summary[r.method] = summarize(r)
-    write_outputs(out, cfg, results, summary)
+    def mgd_progress(step: int, metrics: dict[str, float]) -> None:
+        if update is not None:
+            update(step, metrics)
+        if step >= cfg.steps:
+            close()
+
+    try:
+        res = api.train_float(cfg, data, backprop=not args.no_backprop,
+                              progress=mgd_progress, backprop_progress=bp_update)
+    finally:
+        close()
+        bp_close()
+    summary: dict[str, Any] = {**res.summary, "out": str(out)}
+    res.summary = summary
+    res.write(out)
     print(json.dumps(summary) if args.json else _summary_line(summary))
     return 0
 
@@ -108,6 +119,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     if args.max_steps < 1:
         raise CLIError(f"--max-steps must be a positive integer, not {args.max_steps}")
     data = load_dataset(cfg.task, cfg.seed)
+    check_data_fits(cfg.task, data)
     modes = [args.mode] if args.mode else list(MODES)
     checkpoints = log_checkpoints(args.max_steps)
     curves = {}

@@ -207,8 +207,8 @@ def _rtl(plan: Plan, data: Dataset) -> dict[str, Any]:
     from sim.trainer_run import run_trainer
 
     cfg = plan.rtl
-    sim = run_trainer(cfg)
     hd = HwData.from_dataset(data, cfg.hw)
+    sim = run_trainer(cfg, data=hd)  # the data given, never reloaded by task name
     model = HwTrainer(cfg, hd, 0)
     model.advance(cfg.steps)
     sha = hashlib.sha256(model.theta.astype("<i8").tobytes()).hexdigest()
