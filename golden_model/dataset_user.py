@@ -170,12 +170,9 @@ def _read_csv(path: Path, where: str) -> tuple[np.ndarray, np.ndarray, list[str]
     if len(header) < 2:
         raise DataError(f"{where} has {len(header)} column; it needs input columns and a "
                         "target column (named 'label', or the last one)")
-    try:
-        [float(c) for c in header]
+    if all(_is_number(c) for c in header):
         raise DataError(f"{where} has no header row: its first row is numbers; add a row "
                         "of column names")
-    except ValueError:
-        pass
     target = header.index("label") if "label" in header else len(header) - 1
     values = np.empty((len(rows) - 1, len(header)))
     if len(values) == 0:
@@ -197,6 +194,14 @@ def _read_csv(path: Path, where: str) -> tuple[np.ndarray, np.ndarray, list[str]
             values[i, j] = v
     inputs = [j for j in range(len(header)) if j != target]
     return values[:, inputs], values[:, target], [header[j] for j in inputs]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _numeric(a, name: str, where: str) -> np.ndarray:
