@@ -349,6 +349,9 @@ def _numerics(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "saturations": _counters([f.counters for f in fixed]),
         "wide_saturations": _counters([x["wide_counters"] for x in runs]),
         "init_saturations": int(sum(f.init_saturations for f in fixed)),
+        # forward passes of all runs: the z and act counters count values of every
+        # neuron of every pass, the cost counter one value a pass
+        "passes": int(sum(f.passes for f in fixed)),
     }
 
 

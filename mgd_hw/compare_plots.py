@@ -71,7 +71,9 @@ def plot_param_error(path: Path, result: dict[str, Any]) -> None:
     ax_err.plot(x, moved, color="gray", ls="--", lw=1.5,
                 label="twin's rms distance from theta_0")
     ax_err.set(xlabel="MGD steps", ylim=(0, None),
-               ylabel=f"|theta fixed - theta high-precision| (LSB {pe['theta_lsb']:.2g})")
+               ylabel="|theta fixed - theta high-precision| (real units)")
+    ax_err.axhline(pe["theta_lsb"], color="black", ls=":", lw=1,
+                   label=f"one theta LSB = {pe['theta_lsb']:.2g}")
     ax_err.legend(loc="upper left")
     sub = result["numerics"]["sub_lsb"]
     frac = np.array([np.nan if v is None else v for v in sub["interval_fraction"]], float)
@@ -111,7 +113,9 @@ def plot_widths(path: Path, result: dict[str, Any]) -> None:
                title=f"{w['runs']} run(s), {w['steps']:,} steps")
         ax.set_xticks(bits)
         ax.grid(alpha=0.3)
-        ax.legend(loc="best")
-    fig.tight_layout()
+    # one legend under the panels: inside one it covered the points
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
