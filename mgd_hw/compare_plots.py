@@ -115,7 +115,9 @@ def plot_widths(path: Path, result: dict[str, Any]) -> None:
         ax.grid(alpha=0.3)
     # one legend under the panels: inside one it covered the points
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    ncol = min(len(labels), 2 * len(sweeps))
+    rows = -(-len(labels) // ncol)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False)
+    fig.tight_layout(rect=(0, 0.07 * rows, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
