@@ -359,7 +359,8 @@ from .shapes import (  # noqa: E402
 
 __all__ = [
     "ACTIVATIONS", "BASELINES", "COSTS", "MODES", "OPTIMIZERS", "OUTPUT_ACTIVATIONS",
-    "PERTURBATIONS", "TASKS", "TASK_PRESETS", "TASK_SCALES", "TASK_TARGETS", "TASK_SHAPES", "HW_DATAPATHS", "HW_ROUNDINGS",
+    "PERTURBATIONS", "TASKS", "TASK_PRESETS", "TASK_SCALES", "TASK_TARGETS", "TASK_SHAPES",
+    "HW_DATAPATHS", "HW_ROUNDINGS",
     "BackpropConfig", "ConfigError", "HardwareConfig", "MGDConfig", "MGDSettings",
     "NetworkConfig", "NonIdealConfig", "TaskConfig", "acc_bits_needed", "build_config",
     "derive", "layer_parallelism", "load_config", "load_toml", "network_param_count",

@@ -105,7 +105,8 @@ def _summary_line(s: dict[str, Any]) -> str:
     if "backprop" in s:
         b = s["backprop"]
         line += (
-            f"; backprop {b['median_final_test_acc']:.3f} (90% at {fmt_steps(b['updates_to_90pct'])}"
+            f"; backprop {b['median_final_test_acc']:.3f} "
+            f"(90% at {fmt_steps(b['updates_to_90pct'])}"
             f" updates, 95% at {fmt_steps(b['updates_to_95pct'])}"
         )
         line += f", solved {b['solved_runs']}/{s['runs']})" if s["runs"] > 1 else ")"

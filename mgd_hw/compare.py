@@ -395,7 +395,8 @@ def _summary(cfg: MGDConfig, sizes: list[int], results: dict[str, RunResult],
         "saturations": out["numerics"]["saturations"],
         "seconds": seconds,
     }
-    s["fixed_minus_float"] = s["fixed"]["median_final_test_acc"] - s["float"]["median_final_test_acc"]
+    s["fixed_minus_float"] = (s["fixed"]["median_final_test_acc"]
+                              - s["float"]["median_final_test_acc"])
     rtl = out["rtl"]
     s["rtl"] = None if rtl is None else {k: rtl[k] for k in (
         "steps", "identical", "message", "updates", "cycles", "rtl_test_acc",

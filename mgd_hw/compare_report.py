@@ -88,7 +88,8 @@ def summary_lines(result: dict[str, Any], out: Path | None = None) -> list[str]:
     solved = runs > 1 and any(m["solved_runs"] for m in (f, x, w))
 
     def acc(m: dict[str, Any]) -> str:
-        line = f"final test acc {m['median_final_test_acc']:.3f} (max {m['median_max_test_acc']:.3f})"
+        line = (f"final test acc {m['median_final_test_acc']:.3f} "
+                f"(max {m['median_max_test_acc']:.3f})")
         return line + (f", solved {m['solved_runs']}/{runs} runs" if solved else "")
 
     pe = s["param_error_final"]
@@ -173,8 +174,8 @@ def _float_vs_fixed(result: dict[str, Any], command: str) -> list[str]:
         "real-valued amplitude and learning rate, and the same codes, sample order and "
         "initial parameters as the fixed-point run.",
         "",
-        "| model | median final test acc | median best test acc | median final cost | solved runs | "
-        "steps to 90% | steps to 95% |",
+        "| model | median final test acc | median best test acc | median final cost | "
+        "solved runs | steps to 90% | steps to 95% |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     names = {"float": "float twin", "fixed": "fixed point", "wide": "high-precision twin"}

@@ -208,3 +208,20 @@ def test_hw_train_data_error_is_one_line(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         hw_main([str(cfg)])
     assert str(exc.value).startswith("error: a train input 'a' (row 0): value 5.0 does not fit")
+
+
+def test_generate_bakes_the_given_data_into_the_memories(tmp_path: Path) -> None:
+    x, y = _blobs(12)
+    a = Dataset.from_arrays(x, y, test_fraction=0.0)
+    b = Dataset.from_arrays(x[::-1].copy(), y[::-1].copy(), test_fraction=0.0)
+    cfg = api.config(data=a, steps=10, network={"hidden": [3]}, hw={"datapath": "mlp"})
+    ia = api.generate(cfg, a, tmp_path / "a")
+    ib = api.generate(cfg, b, tmp_path / "b")
+    assert ia["sha256"] != ib["sha256"]
+    from sim.data_file import data_digest
+
+    hw_a, hw_b = (HwData.from_dataset(d, cfg.hw) for d in (a, b))
+    assert data_digest(hw_a) != data_digest(hw_b) and data_digest(hw_a) == data_digest(
+        HwData.from_dataset(a, cfg.hw))
+    with pytest.raises(DataError, match="holds the data set: pass the data"):
+        api.generate(cfg, None, tmp_path / "c")
