@@ -30,29 +30,42 @@ def add_gradcheck(sub) -> None:
     p.set_defaults(func=cmd_gradcheck)
 
 
-def _progress_bar(total: int, desc: str, quiet: bool):
-    """A callback (step, metrics) and a closer: a tqdm bar on a terminal; when stderr is
-    not a terminal (a log file), one plain line per evaluation instead of the bar's
-    carriage-return updates."""
-    import sys
+class _Progress:
+    """A progress callback (step, metrics): a tqdm bar on a terminal, opened on the
+    first call (so the backprop bar appears when backprop starts); when stderr is not
+    a terminal (a log file), one plain line per evaluation instead of the bar's
+    carriage-return updates; nothing when quiet."""
 
-    if quiet:
-        return None, lambda: None
-    if not sys.stderr.isatty():
-        def line(step: int, metrics: dict[str, float]) -> None:
-            print(f"{desc} {step:,}/{total:,}: cost {metrics['cost']:.4g}, test acc "
-                  f"{metrics['test_acc']:.3f}", file=sys.stderr, flush=True)
+    def __init__(self, total: int, desc: str, quiet: bool):
+        import sys
 
-        return line, lambda: None
-    from tqdm import tqdm
+        self.total, self.desc, self.quiet = total, desc, quiet
+        self.tty = sys.stderr.isatty()
+        self.bar = None
 
-    bar = tqdm(total=total, desc=desc, unit="step", unit_scale=True, leave=False)
+    def __call__(self, step: int, metrics: dict[str, float]) -> None:
+        import sys
 
-    def update(step: int, metrics: dict[str, float]) -> None:
-        bar.update(step - bar.n)
-        bar.set_postfix(cost=f"{metrics['cost']:.4g}", acc=f"{metrics['test_acc']:.3f}")
+        if self.quiet:
+            return
+        if not self.tty:
+            print(f"{self.desc} {step:,}/{self.total:,}: cost {metrics['cost']:.4g}, test "
+                  f"acc {metrics['test_acc']:.3f}", file=sys.stderr, flush=True)
+            return
+        if self.bar is None:
+            from tqdm import tqdm
 
-    return update, bar.close
+            self.bar = tqdm(total=self.total, desc=self.desc, unit="step", unit_scale=True,
+                            leave=False)
+        self.bar.update(step - self.bar.n)
+        self.bar.set_postfix(cost=f"{metrics['cost']:.4g}", acc=f"{metrics['test_acc']:.3f}")
+        if step >= self.total:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -69,26 +82,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from None
     data = api.load(cfg)
     quiet = args.quiet or args.json
-
-    update, close = _progress_bar(cfg.steps, "MGD", quiet)
-    bp_update, bp_close = _progress_bar(backprop_updates(cfg), "backprop", quiet)
-
-    def mgd_progress(step: int, metrics: dict[str, float]) -> None:
-        if update is not None:
-            update(step, metrics)
-        if step >= cfg.steps:
-            close()
-
+    mgd_bar = _Progress(cfg.steps, "MGD", quiet)
+    bp_bar = _Progress(backprop_updates(cfg), "backprop", quiet)
     try:
         res = api.train_float(cfg, data, backprop=not args.no_backprop,
-                              progress=mgd_progress, backprop_progress=bp_update)
+                              progress=mgd_bar, backprop_progress=bp_bar)
     finally:
-        close()
-        bp_close()
-    summary: dict[str, Any] = {**res.summary, "out": str(out)}
-    res.summary = summary
+        mgd_bar.close()
+        bp_bar.close()
+    res.summary = {**res.summary, "out": str(out)}
     res.write(out)
-    print(json.dumps(summary) if args.json else _summary_line(summary))
+    print(json.dumps(res.summary) if args.json else _summary_line(res.summary))
     return 0
 
 
