@@ -174,6 +174,9 @@ class BackpropConfig(_Section):
 
 HW_ROUNDINGS = ("floor", "half_up")
 HW_DATAPATHS = ("none", "mlp")
+# The trainer gateware: one forward pass at a time with sweeps between steps, or a
+# pipeline that takes a new evaluation every II cycles (docs/hardware_network.md).
+HW_PIPELINES = ("sequential", "stream")
 
 @dataclass(frozen=True)
 class HardwareConfig(_Section):
@@ -213,7 +216,10 @@ class HardwareConfig(_Section):
     inputs each MAC takes per cycle (int or per layer; 0 = all); it must divide the
     layer's fan-in. Both change only the timing, never the numbers.
     ``sample_memory``: the trainer's sample memory holds at most this many training
-    samples (the data set must fit).
+    samples (the data set must fit). ``pipeline``: the trainer's schedule,
+    "sequential" (one forward pass at a time, sweeps between steps) or "stream" (a new
+    evaluation enters every II cycles; updates reach the stream a fixed number of
+    evaluations late, docs/hardware_network.md "Streaming trainer").
     """
 
     n_params: int = 16
@@ -248,6 +254,7 @@ class HardwareConfig(_Section):
     macs: int | list[int] = 0
     mac_inputs: int | list[int] = 1
     sample_memory: int = 4096
+    pipeline: str = "sequential"
 
 
 @dataclass(frozen=True)
@@ -360,7 +367,7 @@ from .shapes import (  # noqa: E402
 __all__ = [
     "ACTIVATIONS", "BASELINES", "COSTS", "MODES", "OPTIMIZERS", "OUTPUT_ACTIVATIONS",
     "PERTURBATIONS", "TASKS", "TASK_PRESETS", "TASK_SCALES", "TASK_TARGETS", "TASK_SHAPES",
-    "HW_DATAPATHS", "HW_ROUNDINGS",
+    "HW_DATAPATHS", "HW_PIPELINES", "HW_ROUNDINGS",
     "BackpropConfig", "ConfigError", "HardwareConfig", "MGDConfig", "MGDSettings",
     "NetworkConfig", "NonIdealConfig", "TaskConfig", "acc_bits_needed", "build_config",
     "derive", "layer_parallelism", "load_config", "load_toml", "network_param_count",

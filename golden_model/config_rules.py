@@ -20,6 +20,7 @@ from .config import (
     BASELINES,
     COSTS,
     HW_DATAPATHS,
+    HW_PIPELINES,
     HW_ROUNDINGS,
     MODES,
     OPTIMIZERS,
@@ -212,6 +213,7 @@ def _check_hw(cfg: MGDConfig) -> None:
     for name in ("macs", "mac_inputs"):
         _int_or_list(h, f"hw.{name}")
     _int(h, "hw.sample_memory", minimum=1, maximum=1 << 20)
+    _choice(h, "hw.pipeline", HW_PIPELINES)
     if h.datapath == "mlp":
         _check_datapath(cfg)
 
@@ -348,6 +350,16 @@ def check_trainer(cfg: MGDConfig) -> None:
             "gateware: the bias is the weight of a constant input 1.0 in the x format, "
             f"not {h.x_frac}"
         )
+    if h.pipeline == "stream":
+        from .stream_timing import StreamTiming
+
+        need = StreamTiming.from_config(cfg).min_tau_theta
+        if m.tau_theta < need:
+            raise ConfigError(
+                f"mgd.tau_theta must be at least {need} with hw.pipeline 'stream' at this "
+                "parallelism (the pipeline's depth in slots plus one, so one update "
+                f"reaches every layer before the next begins), not {m.tau_theta}"
+            )
 
 
 def _get(obj: Any, dotted: str) -> Any:

@@ -30,6 +30,7 @@ from .config import ConfigError, HardwareConfig, MGDConfig, network_sizes
 from .config_rules import check_config, check_hardware, check_trainer
 from .hw_layout import Schedule, TrainerLayout, TrainerTiming
 from .lfsr import code_masks
+from .stream_timing import StreamTiming
 
 # The trainer's saturation counters, in port and report order (``sat_<name>``): the
 # datapath (z, act, cost), C~, node perturbation's D, G (and V), theta.
@@ -68,6 +69,8 @@ class HwSpec:
         The trainer's saturation counters (``sat_<name>`` ports), else empty.
     shadow_bits : int or None
         Width of the trainer's theta shadow tap: every memory lane, theta_bits each.
+    stream : StreamTiming or None
+        The streaming trainer's slots and update delay (``hw.pipeline = "stream"``).
     """
 
     cfg: MGDConfig
@@ -83,6 +86,7 @@ class HwSpec:
     update_hw: HardwareConfig | None = None
     counter_names: tuple[str, ...] = ()
     shadow_bits: int | None = None
+    stream: StreamTiming | None = None
 
     @property
     def hw(self) -> HardwareConfig:
@@ -116,9 +120,15 @@ class HwSpec:
 
     def step_cycles(self, steps: int) -> int:
         """The trainer's exact cycle count for ``steps`` steps, from reset (CLEAR
-        included): the first cycle of step ``steps``."""
+        included): the first cycle of step ``steps``. Streaming trainer: the first
+        cycle of the slot after the last step's perturbed evaluation
+        (``StreamTiming.step_evals``; slot 0's first cycle for no steps)."""
         if self.schedule is None:
             raise ValueError("step_cycles belongs to a trainer spec")
+        if self.stream is not None:
+            m = self.cfg.mgd
+            last = self.stream.step_evals(steps, m.tau_x, m.tau_theta)[-1] if steps else -1
+            return int(self.stream.slot_cycle(last + 1))
         return int(self.schedule.step_start(np.array([steps]))[0])
 
 
@@ -188,4 +198,5 @@ def _trainer_spec(cfg: MGDConfig, gateware: bool) -> HwSpec:
         update_hw=update_hw,
         counter_names=TRAINER_COUNTERS,
         shadow_bits=sum(x.rows * x.lanes for x in layout.layers) * h.theta_bits,
+        stream=StreamTiming.from_config(cfg) if h.pipeline == "stream" else None,
     )
