@@ -126,7 +126,7 @@ class OutputError(OSError):
     """The output folder cannot be created or written (one-line message)."""
 
 
-def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False) -> dict:
+def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False, data=None) -> dict:
     """Write ``<name>.v``, ``<name>.json`` (the manifest) and the Verilator waiver file
     ``lint_waivers.vlt`` into out_dir.
 
@@ -134,7 +134,8 @@ def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False) -> dic
     the Verilog text and the name of the waiver file (``lint_waivers``): ``verilator
     --lint-only -Wall <name>.v lint_waivers.vlt`` in out_dir warns about nothing.
     Existing files are only replaced with ``force`` (a waiver file that is already
-    the same is no conflict: several tops can share a folder).
+    the same is no conflict: several tops can share a folder). ``data``: the task in
+    the hardware formats for a top that holds it (loaded when not given).
     """
     import hashlib
     import json
@@ -155,7 +156,7 @@ def write_verilog(cfg: MGDConfig, top: str, out_dir, force: bool = False) -> dic
             )
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"-o '{out_dir}' is a file, not a folder")
-    component = build(cfg, top)
+    component = build(cfg, top, data)
     text = verilog_of(component, name)
     manifest = {
         "top": top,

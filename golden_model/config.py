@@ -30,7 +30,11 @@ class ConfigError(ValueError):
     """A config field has an invalid value; the message is one line naming it."""
 
 
-TASKS = ("xor", "parity", "images7", "digits", "mnist", "fashion_mnist", "cifar10")
+TASKS = ("xor", "parity", "images7", "digits", "mnist", "fashion_mnist", "cifar10", "file",
+         "arrays")
+# How a user's data (task "file" or "arrays") is read: its targets and input scaling.
+TASK_TARGETS = ("auto", "class", "value")
+TASK_SCALES = ("none", "minmax", "standard")
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "hard_sigmoid")
 OUTPUT_ACTIVATIONS = ACTIVATIONS + ("linear",)
 COSTS = ("mse", "cross_entropy")
@@ -60,6 +64,18 @@ class TaskConfig(_Section):
     (mnist, fashion_mnist, cifar10); ``train_limit``/``test_limit`` keep the first
     samples only (0 keeps all); ``images_per_class`` and ``image_noise`` shape the
     generated 7x7 set.
+
+    A user's data: ``name = "file"`` reads ``path`` (an ``.npz`` with x_train,
+    y_train, x_test, y_test or x, y; or a ``.csv`` with a header row whose ``label``
+    column, else the last, is the target); ``name = "arrays"`` is data handed over in
+    Python (``Dataset.from_arrays``, ``mgd_hw.api``). ``target``: "class" (integer
+    labels), "value" (regression) or "auto" (class when every target is a whole
+    number >= 0). ``scale``: the inputs' scaling, fitted on the training split:
+    "none", "minmax" (to [0, 1]) or "standard" (zero mean, unit variance).
+    ``test_fraction`` of the samples (drawn with ``split_seed``) is the test split when
+    the file has no split of its own (0: test on the training set). ``inputs`` and
+    ``outputs``: the data's sizes (0 = read from the data; an "arrays" task must set
+    them, which ``mgd_hw.api.config(data=...)`` does).
     """
 
     name: str = "xor"
@@ -69,6 +85,13 @@ class TaskConfig(_Section):
     test_limit: int = 0
     images_per_class: int = 50
     image_noise: float = 0.1
+    path: str = ""
+    target: str = "auto"
+    scale: str = "none"
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    inputs: int = 0
+    outputs: int = 0
 
 
 @dataclass(frozen=True)
@@ -267,17 +290,20 @@ class MGDConfig:
 
 # Per-task defaults: what `mgd-hw train --task NAME` runs with no other settings.
 
-def build_config(*layers: dict[str, Any]) -> MGDConfig:
+def build_config(*layers: dict[str, Any], preset: bool = True) -> MGDConfig:
     """Merge plain-data layers over the defaults and the task preset, then validate.
 
     The task is read from the merged layers first, so the preset sits under them.
+    ``preset=False`` leaves the preset out: the dataclass defaults and the layers only
+    (what ``mgd_hw.api.config`` builds). A user's data (task "file" or "arrays") has no
+    preset either way.
     """
     merged: dict[str, Any] = {}
     for layer in layers:
         _merge(merged, layer)
     task_section = merged.get("task", {})
     task = task_section.get("name", TaskConfig.name) if isinstance(task_section, dict) else None
-    preset = TASK_PRESETS.get(task, {}) if isinstance(task, str) else {}
+    preset = TASK_PRESETS.get(task, {}) if preset and isinstance(task, str) else {}
     full: dict[str, Any] = {}
     _merge(full, preset)
     _merge(full, merged)
@@ -293,7 +319,7 @@ def derive(cfg: MGDConfig, *layers: dict[str, Any]) -> MGDConfig:
     """A new validated config: ``cfg`` with plain-data ``layers`` merged over it, e.g.
     ``derive(cfg, {"hw": {"act_bits": 12}}, {"steps": 5})``. The one way to vary a
     config (configs are frozen)."""
-    return build_config(cfg.to_dict(), *layers)
+    return build_config(cfg.to_dict(), *layers, preset=False)
 
 
 def _merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
@@ -340,8 +366,8 @@ from .shapes import (  # noqa: E402
 
 __all__ = [
     "ACTIVATIONS", "BASELINES", "COSTS", "MODES", "OPTIMIZERS", "OUTPUT_ACTIVATIONS",
-    "PERTURBATIONS", "TASKS", "TASK_PRESETS", "TASK_SHAPES", "HW_DATAPATHS", "HW_PIPELINES",
-    "HW_ROUNDINGS",
+    "PERTURBATIONS", "TASKS", "TASK_PRESETS", "TASK_SCALES", "TASK_TARGETS", "TASK_SHAPES",
+    "HW_DATAPATHS", "HW_PIPELINES", "HW_ROUNDINGS",
     "BackpropConfig", "ConfigError", "HardwareConfig", "MGDConfig", "MGDSettings",
     "NetworkConfig", "NonIdealConfig", "TaskConfig", "acc_bits_needed", "build_config",
     "derive", "layer_parallelism", "load_config", "load_toml", "network_param_count",

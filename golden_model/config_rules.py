@@ -26,6 +26,8 @@ from .config import (
     OPTIMIZERS,
     OUTPUT_ACTIVATIONS,
     PERTURBATIONS,
+    TASK_SCALES,
+    TASK_TARGETS,
     TASKS,
     ConfigError,
     MGDConfig,
@@ -65,6 +67,23 @@ def _check_task(cfg: MGDConfig) -> None:
     _real(t, "task.image_noise", minimum=0.0)
     if not isinstance(t.data_dir, str):
         raise ConfigError(f"task.data_dir must be a folder path, not {t.data_dir!r}")
+    _choice(t, "task.target", TASK_TARGETS)
+    _choice(t, "task.scale", TASK_SCALES)
+    _real(t, "task.test_fraction", minimum=0.0, maximum=0.95)
+    _int(t, "task.split_seed", minimum=0)
+    _int(t, "task.inputs", minimum=0)
+    _int(t, "task.outputs", minimum=0)
+    if not isinstance(t.path, str):
+        raise ConfigError(f"task.path must be a file path, not {t.path!r}")
+    if t.name == "file" and not t.path.lower().endswith((".npz", ".csv")):
+        raise ConfigError(
+            f"task.path must name an .npz or .csv file with task.name 'file', not {t.path!r}")
+    if t.name != "file" and t.path:
+        raise ConfigError(f"task.path applies to task.name 'file' only, not {t.name!r}")
+    if t.name not in ("file", "arrays") and (t.inputs or t.outputs):
+        raise ConfigError(
+            f"task.inputs and task.outputs apply to a user's data (task.name 'file' or "
+            f"'arrays'); task {t.name!r} has its own sizes")
 
 
 def _check_network(cfg: MGDConfig) -> None:

@@ -262,11 +262,13 @@ class HwMLP:
 # --- data ------------------------------------------------------------------------
 
 
-def quantize_values(values: np.ndarray, bits: int, frac: int, what: str) -> np.ndarray:
+def quantize_values(values: np.ndarray, bits: int, frac: int, what: str,
+                    columns: tuple[str, ...] = (), hint: str = "") -> np.ndarray:
     """Round floats half up to signed (bits, frac) fixed point, as int64 LSB counts.
 
     Raises :class:`~golden_model.datasets.DataError` (one line) when a value does not
-    fit the format after rounding.
+    fit the format after rounding; it names the column (``columns``: the names of a 2-D
+    array's columns, else its index) and ends with ``hint``.
     """
     v = np.asarray(values, dtype=np.float64)
     q = np.floor(v * float(1 << frac) + 0.5)
@@ -274,9 +276,15 @@ def quantize_values(values: np.ndarray, bits: int, frac: int, what: str) -> np.n
     bad = (q < lo) | (q > hi) | ~np.isfinite(q)
     if bad.any():
         first = float(v[bad].flat[0])
+        where = ""
+        if v.ndim == 2:
+            row, col = (int(i) for i in np.argwhere(bad)[0])
+            name = columns[col] if col < len(columns) else f"column {col}"
+            where = f" {name!r}" if col < len(columns) else f" {name}"
+            where += f" (row {row})"
         raise DataError(
-            f"{what}: value {first!r} does not fit {bits}-bit fixed point with {frac} "
-            f"fraction bits (range {lo / (1 << frac)} to {hi / (1 << frac)})"
+            f"{what}{where}: value {first!r} does not fit {bits}-bit fixed point with {frac} "
+            f"fraction bits (range {lo / (1 << frac)} to {hi / (1 << frac)}){hint}"
         )
     return q.astype(np.int64)
 
@@ -296,10 +304,14 @@ class HwData:
     def from_dataset(cls, data: Dataset, hw) -> HwData:
         """Quantize a :class:`~golden_model.datasets.Dataset` into the ``hw`` formats."""
         def x(v, split):
-            return quantize_values(v, hw.x_bits, hw.x_frac, f"{data.name} {split} input")
+            hint = ("; scale the inputs (task.scale = 'minmax' or 'standard') or widen "
+                    "hw.x_bits" if data.columns else "")
+            return quantize_values(v, hw.x_bits, hw.x_frac, f"{data.name} {split} input",
+                                   data.columns, hint)
 
         def t(v, split):
-            return quantize_values(v, hw.act_bits, hw.act_frac, f"{data.name} {split} target")
+            return quantize_values(v, hw.act_bits, hw.act_frac, f"{data.name} {split} target",
+                                   tuple(f"target {i}" for i in range(v.shape[1])))
 
         return cls(
             x(data.x_train, "train"), t(data.y_train, "train"), data.labels_train,
@@ -320,4 +332,9 @@ def evaluate(
     """Mean cost (as a real number) and accuracy of the unperturbed network on a set."""
     out = net.forward(theta, x)
     c, _ = net.cost(out.y, t)
-    return float(c.mean()) / (1 << net.hw.cost_frac), float(np.mean(net.predict(out.y) == labels))
+    cost = float(c.mean()) / (1 << net.hw.cost_frac)
+    if len(labels) and labels[0] < 0:  # value targets: R^2 (scale-free, so in LSBs)
+        from .network import r2_score
+
+        return cost, float(r2_score(out.y, t))
+    return cost, float(np.mean(net.predict(out.y) == labels))

@@ -51,7 +51,12 @@ class Dataset:
         Targets, shape ``(n_samples, n_outputs)``, float64: one column of 0.0 / 1.0 for
         binary tasks, one-hot rows otherwise.
     labels_train, labels_test : numpy.ndarray
-        Class labels, shape ``(n_samples,)``, int64.
+        Class labels, shape ``(n_samples,)``, int64; -1 for value (regression) targets.
+    target : str
+        ``"class"`` (labels and one-hot or 0/1 targets) or ``"value"`` (float targets;
+        the accuracy figures are then R^2, the coefficient of determination).
+    columns : tuple of str
+        Names of the input columns (a CSV file's header), for messages; may be empty.
     """
 
     name: str
@@ -61,6 +66,25 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     labels_test: np.ndarray
+    target: str = "class"
+    columns: tuple[str, ...] = ()
+
+    @classmethod
+    def from_arrays(cls, x_train, y_train, x_test=None, y_test=None, *,
+                    target: str = "auto", scale: str = "none", name: str = "arrays",
+                    test_fraction: float = 0.2, split_seed: int = 0,
+                    columns: list[str] | None = None) -> Dataset:
+        """A data set from arrays: inputs (samples x features) and targets (integer
+        class labels, or float values with ``target="value"``), with a test split
+        given or split off (``test_fraction``, seeded by ``split_seed``). ``scale``
+        (``"none"``, ``"minmax"``, ``"standard"``) is fitted on the training split.
+        Bad arrays raise :class:`DataError` (one line); see
+        :mod:`golden_model.dataset_user`."""
+        from .dataset_user import from_arrays
+
+        return from_arrays(x_train, y_train, x_test, y_test, target=target, scale=scale,
+                           name=name, test_fraction=test_fraction, split_seed=split_seed,
+                           columns=columns)
 
     def __post_init__(self) -> None:
         for split in ("train", "test"):
@@ -139,6 +163,15 @@ def load_dataset(task: TaskConfig, seed: int = 0) -> Dataset:
     elif name == "cifar10":
         tr, te = cifar10(data_dir(task, "CIFAR-10", "binary batches"))
         n_classes = 10
+    elif name == "file":
+        from .dataset_user import load_file
+
+        return _limited(load_file(task), task)
+    elif name == "arrays":
+        raise DataError(
+            "task 'arrays' holds its data in memory, not in a file: pass the Dataset "
+            "(mgd_hw.api takes it), or use task.name = 'file' with task.path"
+        )
     else:
         raise DataError(f"unknown task {name!r} (known: {', '.join(TASKS)})")
     x_tr, l_tr = _limit(*tr, task.train_limit)
@@ -155,6 +188,20 @@ def load_dataset(task: TaskConfig, seed: int = 0) -> Dataset:
 
 
 # --------------------------------------------------------------------------- helpers
+
+def _limited(data: Dataset, task: TaskConfig) -> Dataset:
+    """``data`` with ``task.train_limit``/``test_limit`` applied."""
+    if not task.train_limit and not task.test_limit:
+        return data
+    import dataclasses
+
+    cut = {}
+    for split, limit in (("train", task.train_limit), ("test", task.test_limit)):
+        for k in ("x", "y", "labels"):
+            a = getattr(data, f"{k}_{split}")
+            cut[f"{k}_{split}"] = a[:limit] if limit > 0 else a
+    return dataclasses.replace(data, **cut)
+
 
 _Split = tuple[np.ndarray, np.ndarray]
 

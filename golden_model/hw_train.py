@@ -24,7 +24,16 @@ def _summary(history: History) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m golden_model.hw_train CONFIG [--runs R] [--float] [--set F=V]``."""
+    """``python -m golden_model.hw_train CONFIG [--runs R] [--float] [--set F=V]``; a bad
+    config or data set (also one found while training, e.g. an input that does not fit
+    the x format) ends in one line, as with ``mgd-hw``."""
+    try:
+        _main(argv)
+    except (ConfigError, DataError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _main(argv: list[str] | None) -> None:
     ap = argparse.ArgumentParser(prog="python -m golden_model.hw_train")
     ap.add_argument("config")
     ap.add_argument("--runs", type=int, default=None, help="runs (seeds seed..); default cfg")

@@ -222,3 +222,13 @@ def predict_labels(y: np.ndarray) -> np.ndarray:
     if y.shape[-1] == 1:
         return (y[..., 0] > 0.5).astype(np.int64)
     return np.argmax(y, axis=-1)
+
+
+def r2_score(y: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """R^2 of outputs ``y`` (..., n, n_out) against targets ``t`` (n, n_out), over the
+    sample and output axes: 1 - SSE / SST (1 is perfect, 0 predicts the mean). What the
+    accuracy figures hold for value (regression) targets, whose labels are -1."""
+    t = np.asarray(t, dtype=np.float64)
+    sst = float(((t - t.mean(axis=0)) ** 2).sum()) or 1.0
+    sse = ((np.asarray(y, dtype=np.float64) - t) ** 2).sum(axis=(-2, -1))
+    return 1.0 - sse / sst

@@ -25,7 +25,22 @@ TASK_SHAPES: dict[str, tuple[int, int]] = {
 
 
 def task_shape(task: TaskConfig) -> tuple[int, int]:
-    """(n_in, n_out) of a task's data, the same numbers ``load_dataset`` returns."""
+    """(n_in, n_out) of a task's data, the same numbers ``load_dataset`` returns.
+
+    A user's data: ``task.inputs``/``task.outputs`` when set; else a "file" task's file
+    is read (once, cached) for them, and an "arrays" task is refused in one line.
+    """
+    if task.name in ("file", "arrays"):
+        if task.inputs and task.outputs:
+            return task.inputs, task.outputs
+        if task.name == "arrays":
+            raise ConfigError(
+                "task.inputs and task.outputs must be set for task 'arrays' (the data's "
+                "sizes; mgd_hw.api.config(data=...) sets them)")
+        from .dataset_user import file_shape
+
+        n_in, n_out = file_shape(task)
+        return task.inputs or n_in, task.outputs or n_out
     n_in, n_out = TASK_SHAPES[task.name]
     return (task.parity_bits if task.name == "parity" else n_in), n_out
 

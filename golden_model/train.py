@@ -17,7 +17,7 @@ from .activations import Variation, draw_variation
 from .config import MGDConfig
 from .datasets import Dataset
 from .mgd import MGDEnsemble
-from .network import MLP, predict_labels
+from .network import MLP, predict_labels, r2_score
 from .optim import Optimizer
 from .streams import BACKPROP_SAMPLES, DEVICE, INIT, EnsembleBuffer, SampleOrder, run_rng
 
@@ -99,6 +99,8 @@ def evaluate(
     """Mean cost and accuracy of every run on a data set: two (R,) arrays."""
     out, _ = net.forward(theta, x[None, :, :], variation)
     cost = net.cost(out, y[None]).mean(axis=1)
+    if len(labels) and labels[0] < 0:  # value targets: R^2 instead of accuracy
+        return cost, r2_score(out, y)
     acc = (predict_labels(out) == labels[None]).mean(axis=1)
     return cost, acc
 

@@ -94,13 +94,16 @@ def _top(args: argparse.Namespace, cfg: MGDConfig) -> tops.Top:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from gateware.generate import OutputError, write_verilog
+    from gateware.generate import OutputError
+
+    from . import api
 
     cfg = config_from_args(args)
     top = _top(args, cfg)
     hw_spec(cfg)  # before the output checks: a bad config is the first error
+    data = api.load(cfg) if top.needs_data else None  # once: baked into the memories
     try:
-        info = write_verilog(cfg, top.name, Path(args.output), force=args.force)
+        info = api.generate(cfg, data, Path(args.output), top=top.name, force=args.force)
     except (FileExistsError, OutputError) as exc:
         raise CLIError(str(exc)) from None
     if args.json:
@@ -160,9 +163,12 @@ def _sim_block(args: argparse.Namespace, cfg: MGDConfig, top: tops.Top, cycles: 
 
 def _sim_trainer(args: argparse.Namespace, cfg: MGDConfig) -> int:
     """``mgd-hw sim`` of a trainer config: a whole training run in RTL against the model."""
-    from sim.trainer_run import run_trainer
+    from . import api
 
-    res = run_trainer(cfg, waves=args.waves, run=args.run, simulator=args.simulator)
+    if args.run < 0:
+        raise CLIError(f"--run must be a run index >= 0, not {args.run}")
+    res = api.rtl_run(cfg, api.load(cfg), run=args.run, waves=args.waves,
+                      simulator=args.simulator)
     print(json.dumps(res.summary()) if args.json else res.describe())
     return 0 if res.passed else 1
 

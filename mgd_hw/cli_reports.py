@@ -148,7 +148,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """``mgd-hw compare``: float twin, fixed point and RTL of a trainer config."""
     import shlex
 
-    from .compare import prepare, run_compare
+    from .compare import prepare
     from .compare_report import check_output, summary_lines, write_report
 
     cfg = config_from_args(args)
@@ -165,8 +165,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         check_output(out, args.force)
     except FileExistsError as exc:
         raise CLIError(str(exc)) from None
-    data = load_dataset(cfg.task, cfg.seed)
-    result = run_compare(plan, data, _progress("compare", args))
+    from . import api
+
+    settings = _compare_settings(args, cfg)
+    result = api.compare(cfg, api.load(cfg), rtl_steps=settings.rtl_steps,
+                         widths=settings.widths, sweep_runs=settings.sweep_runs,
+                         sweep_steps=settings.sweep_steps,
+                         progress=_progress("compare", args))
     write_report(out, result, "mgd-hw " + shlex.join(args.argv))
     if args.json:
         print(json.dumps(result))

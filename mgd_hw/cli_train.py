@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from golden_model.config import MODES, derive
+from golden_model.dataset_user import check_data_fits
 from golden_model.datasets import load_dataset
 
 from .cli_args import CLIError, add_config_flags, config_from_args, fmt_steps
@@ -29,23 +30,49 @@ def add_gradcheck(sub) -> None:
     p.set_defaults(func=cmd_gradcheck)
 
 
-def _progress_bar(total: int, desc: str, quiet: bool):
-    """A callback (step, metrics) driving a tqdm bar, and the bar itself."""
-    from tqdm import tqdm
+class _Progress:
+    """A progress callback (step, metrics): a tqdm bar on a terminal, opened on the
+    first call (so the backprop bar appears when backprop starts); when stderr is not
+    a terminal (a log file), one plain line per evaluation instead of the bar's
+    carriage-return updates; nothing when quiet."""
 
-    bar = tqdm(total=total, desc=desc, unit="step", unit_scale=True, disable=quiet, leave=False)
+    def __init__(self, total: int, desc: str, quiet: bool):
+        import sys
 
-    def update(step: int, metrics: dict[str, float]) -> None:
-        bar.update(step - bar.n)
-        bar.set_postfix(cost=f"{metrics['cost']:.4g}", acc=f"{metrics['test_acc']:.3f}")
+        self.total, self.desc, self.quiet = total, desc, quiet
+        self.tty = sys.stderr.isatty()
+        self.bar = None
 
-    return update, bar
+    def __call__(self, step: int, metrics: dict[str, float]) -> None:
+        import sys
+
+        if self.quiet:
+            return
+        if not self.tty:
+            print(f"{self.desc} {step:,}/{self.total:,}: cost {metrics['cost']:.4g}, test "
+                  f"acc {metrics['test_acc']:.3f}", file=sys.stderr, flush=True)
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, desc=self.desc, unit="step", unit_scale=True,
+                            leave=False)
+        self.bar.update(step - self.bar.n)
+        self.bar.set_postfix(cost=f"{metrics['cost']:.4g}", acc=f"{metrics['test_acc']:.3f}")
+        if step >= self.total:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from golden_model.train import backprop_updates, train_backprop, train_mgd
+    from golden_model.train import backprop_updates
 
-    from .report import check_output_folder, summarize, write_outputs
+    from . import api
+    from .report import check_output_folder
 
     cfg = config_from_args(args)
     out = Path(args.out)
@@ -53,31 +80,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_output_folder(out, args.force)
     except FileExistsError as exc:
         raise CLIError(str(exc)) from None
-    data = load_dataset(cfg.task, cfg.seed)
+    data = api.load(cfg)
     quiet = args.quiet or args.json
-
-    update, bar = _progress_bar(cfg.steps, "MGD", quiet)
-    results = [train_mgd(cfg, data, update)]
-    bar.close()
-    if cfg.backprop.enabled and not args.no_backprop:
-        update, bar = _progress_bar(backprop_updates(cfg), "backprop", quiet)
-        results.append(train_backprop(cfg, data, update))
-        bar.close()
-
-    summary: dict[str, Any] = {
-        "task": cfg.task.name,
-        "network": [data.n_inputs, *cfg.network.hidden, data.n_outputs],
-        "mode": cfg.mgd.mode,
-        "perturbation": cfg.mgd.perturbation,
-        "seed": cfg.seed,
-        "runs": cfg.runs,
-        "steps": cfg.steps,
-        "out": str(out),
-    }
-    for r in results:
-        summary[r.method] = summarize(r)
-    write_outputs(out, cfg, results, summary)
-    print(json.dumps(summary) if args.json else _summary_line(summary))
+    mgd_bar = _Progress(cfg.steps, "MGD", quiet)
+    bp_bar = _Progress(backprop_updates(cfg), "backprop", quiet)
+    try:
+        res = api.train_float(cfg, data, backprop=not args.no_backprop,
+                              progress=mgd_bar, backprop_progress=bp_bar)
+    finally:
+        mgd_bar.close()
+        bp_bar.close()
+    res.summary = {**res.summary, "out": str(out)}
+    res.write(out)
+    print(json.dumps(res.summary) if args.json else _summary_line(res.summary))
     return 0
 
 
@@ -86,7 +101,7 @@ def _summary_line(s: dict[str, Any]) -> str:
     net = "-".join(str(n) for n in s["network"])
     line = (
         f"{s['task']} {net} MGD {s['mode']}/{s['perturbation']}: test acc "
-        f"{m['final_test_acc']:.3f} (max {m['max_test_acc']:.3f}), 90% at "
+        f"{m['median_final_test_acc']:.3f} (max {m['median_max_test_acc']:.3f}), 90% at "
         f"{fmt_steps(m['steps_to_90pct'])} steps, 95% at {fmt_steps(m['steps_to_95pct'])}"
     )
     if s["runs"] > 1:
@@ -94,7 +109,8 @@ def _summary_line(s: dict[str, Any]) -> str:
     if "backprop" in s:
         b = s["backprop"]
         line += (
-            f"; backprop {b['final_test_acc']:.3f} (90% at {fmt_steps(b['updates_to_90pct'])}"
+            f"; backprop {b['median_final_test_acc']:.3f} "
+            f"(90% at {fmt_steps(b['updates_to_90pct'])}"
             f" updates, 95% at {fmt_steps(b['updates_to_95pct'])}"
         )
         line += f", solved {b['solved_runs']}/{s['runs']})" if s["runs"] > 1 else ")"
@@ -108,6 +124,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     if args.max_steps < 1:
         raise CLIError(f"--max-steps must be a positive integer, not {args.max_steps}")
     data = load_dataset(cfg.task, cfg.seed)
+    check_data_fits(cfg.task, data)
     modes = [args.mode] if args.mode else list(MODES)
     checkpoints = log_checkpoints(args.max_steps)
     curves = {}

@@ -207,8 +207,8 @@ def _rtl(plan: Plan, data: Dataset) -> dict[str, Any]:
     from sim.trainer_run import run_trainer
 
     cfg = plan.rtl
-    sim = run_trainer(cfg)
     hd = HwData.from_dataset(data, cfg.hw)
+    sim = run_trainer(cfg, data=hd)  # the data given, never reloaded by task name
     model = HwTrainer(cfg, hd, 0)
     model.advance(cfg.steps)
     sha = hashlib.sha256(model.theta.astype("<i8").tobytes()).hexdigest()
@@ -349,6 +349,9 @@ def _numerics(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "saturations": _counters([f.counters for f in fixed]),
         "wide_saturations": _counters([x["wide_counters"] for x in runs]),
         "init_saturations": int(sum(f.init_saturations for f in fixed)),
+        # forward passes of all runs: the z and act counters count values of every
+        # neuron of every pass, the cost counter one value a pass
+        "passes": int(sum(f.passes for f in fixed)),
     }
 
 
@@ -392,7 +395,8 @@ def _summary(cfg: MGDConfig, sizes: list[int], results: dict[str, RunResult],
         "saturations": out["numerics"]["saturations"],
         "seconds": seconds,
     }
-    s["fixed_minus_float"] = s["fixed"]["final_test_acc"] - s["float"]["final_test_acc"]
+    s["fixed_minus_float"] = (s["fixed"]["median_final_test_acc"]
+                              - s["float"]["median_final_test_acc"])
     rtl = out["rtl"]
     s["rtl"] = None if rtl is None else {k: rtl[k] for k in (
         "steps", "identical", "message", "updates", "cycles", "rtl_test_acc",

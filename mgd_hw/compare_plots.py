@@ -71,7 +71,9 @@ def plot_param_error(path: Path, result: dict[str, Any]) -> None:
     ax_err.plot(x, moved, color="gray", ls="--", lw=1.5,
                 label="twin's rms distance from theta_0")
     ax_err.set(xlabel="MGD steps", ylim=(0, None),
-               ylabel=f"|theta fixed - theta high-precision| (LSB {pe['theta_lsb']:.2g})")
+               ylabel="|theta fixed - theta high-precision| (real units)")
+    ax_err.axhline(pe["theta_lsb"], color="black", ls=":", lw=1,
+                   label=f"one theta LSB = {pe['theta_lsb']:.2g}")
     ax_err.legend(loc="upper left")
     sub = result["numerics"]["sub_lsb"]
     frac = np.array([np.nan if v is None else v for v in sub["interval_fraction"]], float)
@@ -94,7 +96,7 @@ def plot_widths(path: Path, result: dict[str, Any]) -> None:
     plt = _pyplot()
     sweeps = result["widths"]
     fig, axes = plt.subplots(1, len(sweeps), figsize=(5.5 * len(sweeps), 4), squeeze=False)
-    flt = result["summary"]["float"]["final_test_acc"]
+    flt = result["summary"]["float"]["median_final_test_acc"]
     for ax, w in zip(axes[0], sweeps, strict=True):
         bits = [p["bits"] for p in w["points"]]
         for p in w["points"]:
@@ -111,7 +113,11 @@ def plot_widths(path: Path, result: dict[str, Any]) -> None:
                title=f"{w['runs']} run(s), {w['steps']:,} steps")
         ax.set_xticks(bits)
         ax.grid(alpha=0.3)
-        ax.legend(loc="best")
-    fig.tight_layout()
+    # one legend under the panels: inside one it covered the points
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    ncol = min(len(labels), 2 * len(sweeps))
+    rows = -(-len(labels) // ncol)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False)
+    fig.tight_layout(rect=(0, 0.07 * rows, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)

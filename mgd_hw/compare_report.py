@@ -88,7 +88,8 @@ def summary_lines(result: dict[str, Any], out: Path | None = None) -> list[str]:
     solved = runs > 1 and any(m["solved_runs"] for m in (f, x, w))
 
     def acc(m: dict[str, Any]) -> str:
-        line = f"final test acc {m['final_test_acc']:.3f} (max {m['max_test_acc']:.3f})"
+        line = (f"final test acc {m['median_final_test_acc']:.3f} "
+                f"(max {m['median_max_test_acc']:.3f})")
         return line + (f", solved {m['solved_runs']}/{runs} runs" if solved else "")
 
     pe = s["param_error_final"]
@@ -104,7 +105,7 @@ def summary_lines(result: dict[str, Any], out: Path | None = None) -> list[str]:
         f"from theta_0; theta LSB {s['theta_lsb']:.3g})",
         f"  updates below one LSB: {_pct(s['sub_lsb_fraction'])} of parameter updates "
         f"({_pct(s['sub_lsb_of_nonzero'])} of those with G != 0); saturations: "
-        + (", ".join(f"{k} {v:,}" for k, v in sat.items()) if sat else "none"),
+        + saturation_text(sat, result["numerics"].get("passes", 0), s["network"]),
         "  " + rtl_line(result["rtl"]),
     ]
     for sw in s["widths"]:
@@ -115,6 +116,24 @@ def summary_lines(result: dict[str, Any], out: Path | None = None) -> list[str]:
     if out is not None:
         lines.append(f"  report in {out / 'report.md'}")
     return lines
+
+
+def saturation_text(sat: dict[str, int], passes: int, network: list[int]) -> str:
+    """The saturation counters with what they mean: the share of the values a counter
+    watches (z and act: every neuron of every forward pass; cost: one a pass) and a
+    word on when that matters."""
+    if not sat:
+        return "none (no value was clipped to its format's range)"
+    neurons = sum(network[1:])
+    per = {"z": passes * neurons, "act": passes * neurons, "cost": passes}
+    parts = []
+    for k, v in sat.items():
+        share = f" ({_pct(v / per[k])} of {k} values)" if per.get(k) else ""
+        parts.append(f"{k} {v:,}{share}")
+    return (", ".join(parts) + "; a saturated value was clipped to its format's limit: "
+            "a small share of z or act values is harmless with sigmoid-like layers (flat "
+            "there anyway), a large share or any theta, g or ctilde saturation means that "
+            "format is too narrow for this run")
 
 
 def _thin(n: int, rows: int = TABLE_ROWS) -> list[int]:
@@ -155,16 +174,16 @@ def _float_vs_fixed(result: dict[str, Any], command: str) -> list[str]:
         "real-valued amplitude and learning rate, and the same codes, sample order and "
         "initial parameters as the fixed-point run.",
         "",
-        "| model | final test acc | best test acc | final cost | solved runs | "
-        "steps to 90% | steps to 95% |",
+        "| model | median final test acc | median best test acc | median final cost | "
+        "solved runs | steps to 90% | steps to 95% |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     names = {"float": "float twin", "fixed": "fixed point", "wide": "high-precision twin"}
     for key, label in names.items():
         m = s[key]
         lines.append(
-            f"| {label} | {m['final_test_acc']:.3f} | {m['max_test_acc']:.3f} | "
-            f"{m['final_cost']:.4g} | {m['solved_runs']}/{s['runs']} | "
+            f"| {label} | {m['median_final_test_acc']:.3f} | {m['median_max_test_acc']:.3f} | "
+            f"{m['median_final_cost']:.4g} | {m['solved_runs']}/{s['runs']} | "
             f"{_steps(m['steps_to_90pct'])} | {_steps(m['steps_to_95pct'])} |")
     lines += [
         "",

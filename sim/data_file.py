@@ -25,6 +25,19 @@ def write_data(data: HwData, path: pathlib.Path) -> pathlib.Path:
     return path
 
 
+def data_digest(data: HwData) -> str:
+    """A short SHA-256 of the arrays of ``data``: part of a build folder's name, so two
+    data sets with one config never share a build."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in dataclasses.fields(HwData):
+        a = np.ascontiguousarray(getattr(data, f.name))
+        h.update(f"{f.name}{a.dtype}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:12]
+
+
 def read_data(path: str | pathlib.Path) -> HwData:
     """The :class:`HwData` a :func:`write_data` file holds."""
     with np.load(path) as npz:

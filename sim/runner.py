@@ -158,7 +158,12 @@ def run_cocotb(
     record.spec(cfg)  # a bad config fails here, before any build
     if record.needs_data and data is None:
         data = tops.load_data(cfg)
-    key = config_hash(cfg, f"{top}:{sorted(options.items())}" if options else top)
+    tag = f"{top}:{sorted(options.items())}" if options else top
+    if data is not None:  # the data is in the design: one build per data set
+        from sim.data_file import data_digest
+
+        tag += f":{data_digest(data)}"
+    key = config_hash(cfg, tag)
     sim_tag = "" if simulator == "verilator" else f"_icarus{icarus_std}"
     build_dir = build_dir or build_root() / f"{top}_{key}{sim_tag}{'_w' if waves else ''}"
     build_dir.mkdir(parents=True, exist_ok=True)

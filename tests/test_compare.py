@@ -208,7 +208,7 @@ def test_float_and_fixed_curves_are_the_models_runs(xor_result):
         # (the mean over the outputs)
         cost = [row[r] for row in curves["fixed"]["cost"]]
         assert np.allclose(cost, 2 * own.array("cost")[:, 0])
-    assert res["summary"]["fixed"]["final_cost"] == np.median(curves["fixed"]["cost"][-1])
+    assert res["summary"]["fixed"]["median_final_cost"] == np.median(curves["fixed"]["cost"][-1])
     flt = train_mgd(float_twin(cfg), data).history
     assert curves["float"]["test_acc"] == flt.array("test_acc").tolist()
     for name in ("float", "fixed", "wide"):
@@ -352,3 +352,13 @@ def test_compare_with_a_short_rtl_run(build_root, tmp_path, capsys):
     assert rtl["theta_sha256_rtl"] == rtl["theta_sha256_model"]
     assert rtl["rtl_test_acc"] == rtl["model_test_acc"]
     assert rtl["steps"] == 300 and rtl["updates"] == 75 and rtl["cycles"] > 0
+
+
+def test_saturations_say_what_they_mean() -> None:
+    from mgd_hw.compare_report import saturation_text
+
+    text = saturation_text({"z": 5378, "theta": 2}, 1_200_000, [2, 2, 1])
+    assert text.startswith("z 5,378 (0.15% of z values), theta 2; a saturated value was "
+                           "clipped to its format's limit")
+    assert "too narrow" in text
+    assert saturation_text({}, 10, [2, 2, 1]).startswith("none")

@@ -183,7 +183,7 @@ BAD_VALUES = [
     (
         {"task": {"name": "nope"}},
         "task.name must be one of 'xor', 'parity', 'images7', 'digits', 'mnist', "
-        "'fashion_mnist', 'cifar10', not 'nope'",
+        "'fashion_mnist', 'cifar10', 'file', 'arrays', not 'nope'",
     ),
     ({"task": {"parity_bits": 1}}, "task.parity_bits must be an integer from 2 to 16, not 1"),
     ({"task": {"parity_bits": 17}}, "task.parity_bits must be an integer from 2 to 16, not 17"),
