@@ -4,26 +4,25 @@ of the devices (for the physical-limit line).
 
 The tables (no synthesis tool is needed to read them):
 
-- ``bench/synth_fits.json`` (written by the fit search of ``mgd-hw synth``), schema::
+- ``bench/synth_fits.json``, the fit table written by ``mgd-hw synth --fit ...
+  --record`` (``gateware/synth_fits.py`` and docs/synthesis.md, "The fit table", own
+  the schema)::
 
       {"about": "...",
-       "results": {                        # or these entries at the top level
+       "fits": {
          "<config name>": {                # the examples/ file's stem, e.g. "hw_xor"
-           "<setting label>": {            # free text, e.g. "stream fully parallel ecp5"
-             "pipeline": "sequential",     # hw.pipeline of the measured design
-             "macs": 0, "mac_inputs": 1,   # hw.macs, hw.mac_inputs (int or per layer)
-             "target": "ecp5", "device": "85k", "part": "LFE5U-85F",
-             "fits": true, "failing": "",  # what does not fit, when it does not
-             "fmax_mhz": 32.5,
-             "lut": 2520, "ff": 744, "dsp": 4, "bram": 0,
-             "tools": {...}, "date": "2026-12-04", "source": "how it was measured"
-           }, ...
-         }, ...}}
+           "<setting>": {                  # e.g. "sequential macs=2,1 mac_inputs=1,1"
+             "<target>-<device>": {        # e.g. "ecp5-85k"
+               "pipeline": "sequential", "macs": [2, 1], "mac_inputs": [1, 1],
+               "target": "ecp5", "device": "85k", "part": "LFE5U-85F",
+               "fits": true,               # false: does not fit; null: undecided
+               "failing": null,            # why not ("ICESTORM_LC 9120 of 7680", ...)
+               "fmax_mhz": 32.59, "luts": 2506, "ffs": 743, "dsps": 4, "brams": 0,
+               "yosys": "...", "nextpnr": "...", "date": "..."}}}}}
 
-  A record may also be a list of such records (one per device). Missing
-  ``pipeline``/``macs``/``mac_inputs`` are read from ``key=value`` words of the label
-  (e.g. ``"pipeline=stream macs=0 mac_inputs=0"``). ``luts``/``ffs``/``dsps``/
-  ``brams`` are accepted for ``lut``/``ff``/``dsp``/``bram``.
+  Read here without importing the gateware. A setting's value may also be one row or
+  a list of rows; missing ``pipeline``/``macs``/``mac_inputs`` are read from
+  ``key=value`` words of the setting (the first word may be the pipeline).
 - ``bench/synth_baselines.json`` (``python bench/synth_baselines.py``): its trainer
   entries (``"top": "trainer"``) are measurements of the config as committed.
 
@@ -95,7 +94,7 @@ class Measured:
     target: str
     device: str
     part: str
-    fits: bool
+    fits: bool | None  # None: undecided (skipped, timed out)
     failing: str
     fmax_mhz: float | None
     resources: dict
@@ -113,9 +112,13 @@ _ALIASES = {"luts": "lut", "ffs": "ff", "dsps": "dsp", "brams": "bram"}
 
 def _label_fields(label: str) -> dict:
     out = {}
-    for key, value in re.findall(r"(\w+)=([\w,\[\]]+)", label):
+    first = label.split()[0] if label.split() else ""
+    if first in ("sequential", "stream"):
+        out["pipeline"] = first
+    for key, value in re.findall(r"(\w+)=([\d,\[\]]+|\w+)", label):
         if key in ("macs", "mac_inputs"):
-            value = json.loads(value) if value.startswith("[") else int(value)
+            items = [int(v) for v in value.strip("[]").split(",")]
+            value = items if len(items) > 1 or "," in value else items[0]
         out[key] = value
     return out
 
@@ -136,13 +139,27 @@ def _record(cfg: MGDConfig, name: str, label: str, rec: dict, source: str) -> Me
     fmax = rec.get("fmax_mhz")
     return Measured(name, label, measured.hw.pipeline, par, str(rec.get("target", "")),
                     str(rec.get("device", "")), str(rec.get("part", "")),
-                    bool(rec.get("fits", True)), str(rec.get("failing", "")),
+                    rec.get("fits", True), str(rec.get("failing") or ""),
                     float(fmax) if fmax is not None else None, res,
                     str(rec.get("source", source)))
 
 
 def _entries(table: dict) -> dict:
-    return table.get("results", table) if isinstance(table, dict) else {}
+    if not isinstance(table, dict):
+        raise ValueError("a table of measured figures is a JSON object")
+    for key in ("fits", "results"):
+        if key in table:
+            return table[key]
+    return table
+
+
+def _rows(value) -> list[dict]:
+    """A setting's value as rows: one row, a list, or rows by device."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict) and not ({"fits", "fmax_mhz"} & set(value)):
+        return [v for v in value.values() if isinstance(v, dict)]
+    return [value]
 
 
 def read_measured(cfg: MGDConfig, name: str, fits: Path | None = FITS,
@@ -151,7 +168,7 @@ def read_measured(cfg: MGDConfig, name: str, fits: Path | None = FITS,
     out: list[Measured] = []
     if fits is not None and fits.exists():
         for label, recs in _entries(json.loads(fits.read_text())).get(name, {}).items():
-            for rec in recs if isinstance(recs, list) else [recs]:
+            for rec in _rows(recs):
                 m = _record(cfg, name, label, rec, f"{fits.parent.name}/{fits.name}")
                 if m is not None:
                     out.append(m)

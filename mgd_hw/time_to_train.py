@@ -221,17 +221,21 @@ def project_setting(cfg: MGDConfig, name: str, setting: dict, steps: int | None,
     mine = fpga_figures.for_setting(measured, scfg)
     row.measurements = [m.to_dict() for m in mine]
     fit = fpga_figures.best_fit(mine)
+    no_fit = [m for m in mine if m.fits is False]
+    undecided = [m for m in mine if m.fits is None]
     if fit is not None:
         row.fmax_mhz, row.fmax_source, row.fits = fit.fmax_mhz, "measured", True
         row.device = f"{fit.part or fit.device} ({fit.target} {fit.device})"
         limit_device = (fit.target, fit.device)
-    elif mine:
+    elif no_fit:
         row.fits = False
         row.fit_note = "; ".join(f"does not fit {m.part or m.device}"
-                                 + (f" ({m.failing})" if m.failing else "") for m in mine)
-        limit_device = (mine[0].target, mine[0].device)
+                                 + (f" ({m.failing})" if m.failing else "") for m in no_fit)
+        limit_device = (no_fit[0].target, no_fit[0].device)
     else:
         row.fmax_mhz, row.fmax_source = fmax, "assumed"
+        row.fit_note = "; ".join(f"undecided on {m.part or m.device}"
+                                 + (f" ({m.failing})" if m.failing else "") for m in undecided)
         limit_device = fpga_figures.DEFAULT_LIMIT_DEVICE
     if steps is None:
         return row

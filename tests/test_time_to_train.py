@@ -91,15 +91,25 @@ def test_numpy_and_torch_runs_agree_on_the_trajectory_shape(xor):
 # PLACEHOLDER figures for the tests only: not measurements.
 PLACEHOLDER_FITS = {
     "about": "PLACEHOLDER figures for tests; not measured",
-    "results": {
+    "fits": {
         "hw_xor": {
-            "fully parallel ecp5 (placeholder)": {
-                "pipeline": "sequential", "macs": 0, "mac_inputs": 0, "target": "ecp5",
-                "device": "85k", "part": "LFE5U-85F", "fits": True, "fmax_mhz": 40.0,
-                "luts": 3000, "dsps": 6, "source": "placeholder"},
-            "pipeline=sequential macs=1 mac_inputs=1": [
-                {"target": "ice40", "device": "hx8k", "part": "iCE40HX8K", "fits": False,
-                 "failing": "ICESTORM_LC 9000 of 7680", "fmax_mhz": None}],
+            "sequential macs=2,1 mac_inputs=2,2": {
+                "ecp5-85k": {
+                    "label": "fully parallel", "pipeline": "sequential", "macs": [2, 1],
+                    "mac_inputs": [2, 2], "target": "ecp5", "device": "85k",
+                    "part": "LFE5U-85F", "fits": True, "failing": None, "fmax_mhz": 40.0,
+                    "luts": 3000, "dsps": 6},
+                "ice40-up5k": {
+                    "pipeline": "sequential", "macs": [2, 1], "mac_inputs": [2, 2],
+                    "target": "ice40", "device": "up5k", "part": "iCE40UP5K", "fits": None,
+                    "failing": "timed out after 600 s", "fmax_mhz": None}},
+            "sequential macs=1,1 mac_inputs=1,1": {
+                "ice40-hx8k": {
+                    "target": "ice40", "device": "hx8k", "part": "iCE40HX8K", "fits": False,
+                    "failing": "ICESTORM_LC 9000 of 7680", "fmax_mhz": None}},
+            "stream macs=2,1 mac_inputs=1,1": [{
+                "target": "ice40", "device": "up5k", "part": "iCE40UP5K", "fits": None,
+                "failing": "skipped", "fmax_mhz": None}],
         },
     },
 }
@@ -115,11 +125,15 @@ def fits_file(tmp_path):
 def test_read_measured_matches_settings(xor, fits_file):
     cfg, _ = xor
     measured = ff.read_measured(cfg, "hw_xor", fits_file, None)
-    assert len(measured) == 2
+    assert len(measured) == 4
     full = ff.for_setting(measured, ttt.derive(cfg, {"hw": {"macs": 0, "mac_inputs": 0}}))
-    assert [m.fmax_mhz for m in full] == [40.0] and full[0].resources["lut"] == 3000
+    assert [m.fmax_mhz for m in full] == [40.0, None] and full[0].resources["lut"] == 3000
+    assert ff.best_fit(full).part == "LFE5U-85F" and full[1].fits is None
     one = ff.for_setting(measured, ttt.derive(cfg, {"hw": {"macs": 1, "mac_inputs": 1}}))
-    assert len(one) == 1 and not one[0].fits and ff.best_fit(one) is None
+    assert len(one) == 1 and one[0].fits is False and ff.best_fit(one) is None
+    assert one[0].failing == "ICESTORM_LC 9000 of 7680"
+    stream = ff.for_setting(measured, ttt.derive(cfg, {"hw": {"pipeline": "stream"}}))
+    assert len(stream) == 1 and stream[0].pipeline == "stream"
     assert ff.read_measured(cfg, "hw_other", fits_file, None) == []
 
 
