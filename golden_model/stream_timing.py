@@ -111,6 +111,12 @@ class StreamTiming:
         last = len(self.rows) - 1
         return self.slot_cycle(e + self.delay + self.starts[last]) + self.rows[last]
 
+    def done_cycle(self, e):
+        """The first cycle ``done`` shows when evaluation ``e`` was the run's last: its
+        record has left the pipeline (every C~ handled, every update written, the
+        ``updated`` strobe of the last one past) and one more cycle."""
+        return self.slot_cycle(e + self.delay + self.starts[-1] + 1) + 1
+
     @property
     def min_tau_theta(self) -> int:
         """The smallest tau_theta (steps) for which one update has reached every layer
