@@ -5,7 +5,8 @@ sequential and streaming trainers, one MAC per layer ... fully parallel):
 
 1. steps to the target accuracy, from the bit-exact model (run 0, test accuracy
    evaluated every ``steps / 1000`` steps, stopping at the first that reaches it); the
-   sequential settings give the same numbers, so they share one run;
+   sequential settings give the same numbers, so they share one run; a streaming
+   setting runs its own (its updates arrive D evaluations late);
 2. cycles for those steps: ``HwSpec.step_cycles`` of the setting (the one place the
    trainer's timing lives), and evaluations (forward passes, baselines included);
 3. the FPGA time: cycles / Fmax, with the Fmax MEASURED for that setting on a device
@@ -57,6 +58,7 @@ class SettingProjection:
     macs: object
     mac_inputs: object
     invalid: str  # why this setting cannot be built for the config ("" when it can)
+    steps_to_target: int | None = None  # of this setting's trainer (bit-exact model)
     cycles_per_step: float | None = None
     cycles_to_target: int | None = None
     evaluations: int | None = None  # forward passes to the target, baselines included
@@ -197,22 +199,36 @@ def _limit(spec: HwSpec, evals: int, mhz: float, device: tuple[str, str]) -> tup
     return mult.part, mult.count, note, evals * cycles / (mhz * 1e6)
 
 
+def setting_spec(cfg: MGDConfig, setting: dict) -> HwSpec:
+    """The spec of ``cfg`` at a parallelism ``setting``; ConfigError (one line) when
+    the setting cannot be built for it or its timing is not known here."""
+    spec = trainer_spec(derive(cfg, {"hw": setting}))
+    if not stream_cycles_ready(spec):
+        raise ConfigError("HwSpec.step_cycles does not count the streaming trainer's slots "
+                          "on this version")
+    return spec
+
+
+def numbers_key(spec: HwSpec) -> tuple:
+    """Settings with equal keys train the same numbers: every sequential setting; a
+    streaming one per update delay D (which evaluations see which parameters)."""
+    return ("stream", spec.stream.delay) if spec.stream is not None else ("sequential",)
+
+
 def project_setting(cfg: MGDConfig, name: str, setting: dict, steps: int | None,
                     fmax: float, measured: list, bp_seconds: float | None,
                     bp_setting: str) -> SettingProjection:
-    """One row of the report (module docstring) for ``setting``."""
+    """One row of the report (module docstring) for ``setting``, given the steps its
+    trainer needs (None: it does not reach the target in ``cfg.steps``)."""
     row = SettingProjection(name, setting["pipeline"], setting["macs"], setting["mac_inputs"],
                             "", backprop_seconds=bp_seconds, backprop_setting=bp_setting)
     try:
-        scfg = derive(cfg, {"hw": setting})
-        spec = trainer_spec(scfg)
+        spec = setting_spec(cfg, setting)
     except ConfigError as exc:
         row.invalid = str(exc)
         return row
-    if not stream_cycles_ready(spec):
-        row.invalid = ("HwSpec.step_cycles does not count the streaming trainer's slots "
-                       "on this version")
-        return row
+    scfg = spec.cfg
+    row.steps_to_target = steps
     n = steps if steps is not None else cfg.steps
     cycles = spec.step_cycles(n)
     row.cycles_per_step = cycles / max(n, 1)
@@ -262,17 +278,29 @@ def project(cfg: MGDConfig, data: Dataset, target: float, fmax: float = 50.0,
     settings = settings or SETTINGS
     if measured is None:
         measured = fpga_figures.read_measured(cfg, config_name) if config_name else []
-    steps, mgd_best = steps_to_target(cfg, data, target)
+    runs: dict[tuple, tuple[int | None, float]] = {}
+
+    def steps_of(spec: HwSpec) -> tuple[int | None, float]:
+        key = numbers_key(spec)
+        if key not in runs:
+            runs[key] = steps_to_target(spec.cfg, data, target)
+        return runs[key]
+
+    steps, mgd_best = steps_of(trainer_spec(cfg))
     bp = backprop if backprop is not None else backprop_grid.search(
         float_twin(cfg), data, target, grid)
     best = bp.best
     bp_seconds = best.seconds if best is not None else None
-    note = ("steps of the bit-exact model of the config's own trainer, used for every "
-            "setting")
+    note = ("steps of the bit-exact model of each setting's trainer: one run for every "
+            "sequential setting, one per update delay of the streaming ones")
     proj = Projection(cfg.task.name, config_name, network_sizes(cfg), target,
                       mgd_eval_every(cfg), steps, mgd_best, note, bp.to_dict())
     for name, setting in settings.items():
-        proj.settings.append(project_setting(cfg, name, setting, steps, fmax, measured,
+        try:
+            own = steps_of(setting_spec(cfg, setting))[0]
+        except ConfigError:
+            own = None  # project_setting says why
+        proj.settings.append(project_setting(cfg, name, setting, own, fmax, measured,
                                              bp_seconds, _backprop_setting(best)))
     return proj
 
@@ -294,8 +322,9 @@ def format_projection(p: Projection) -> str:
     if p.steps_to_target is None:
         lines.append(f"  MGD (bit-exact model) did not reach it (best {p.mgd_max_test_acc:.3f})")
     else:
-        lines.append(f"  MGD (bit-exact model): {p.steps_to_target:,} steps (evaluated every "
-                     f"{p.eval_every:,})")
+        lines.append(f"  MGD (bit-exact model of the config's own trainer): "
+                     f"{p.steps_to_target:,} steps (test accuracy evaluated every "
+                     f"{p.eval_every:,}; each setting's own steps in the table)")
     engines = " and ".join(bp["engines"])
     grid = (f"best of {bp['size']} grid points ({engines}; batch {bp['batches'][0]}.."
             f"{bp['batches'][-1]} x rate {bp['rates'][0]:g}..{bp['rates'][-1]:g}, median of "
@@ -310,8 +339,8 @@ def format_projection(p: Projection) -> str:
                      f"updates; seeds {_t(min(spread))}..{_t(max(spread))}), {grid}")
         if bp["edge"]:
             lines.append(f"  note: {bp['edge']}")
-    lines.append(f"  {'setting':<21} {'cycles/step':>11} {'Fmax MHz':>15} {'FPGA time':>10} "
-                 f"{'vs backprop':>12} {'mult. limit':>11} {'analog 1ns':>10}")
+    lines.append(f"  {'setting':<21} {'steps':>9} {'cycles/step':>11} {'Fmax MHz':>15} "
+                 f"{'FPGA time':>10} {'vs backprop':>12} {'mult. limit':>11} {'analog 1ns':>10}")
     notes = []
     for s in p.settings:
         if s.invalid:
@@ -324,7 +353,8 @@ def format_projection(p: Projection) -> str:
         vs = "-"
         if s.ratio is not None:
             vs = (f"{_times(s.ratio)} slower" if s.ratio > 1 else f"{_times(1 / s.ratio)} faster")
-        lines.append(f"  {s.name:<21} {s.cycles_per_step or 0:>11.1f} {fmax:>15} "
+        steps = f"{s.steps_to_target:,}" if s.steps_to_target else "never"
+        lines.append(f"  {s.name:<21} {steps:>9} {s.cycles_per_step or 0:>11.1f} {fmax:>15} "
                      f"{_t(s.fpga_seconds):>10} {vs:>12} {_t(s.limit_seconds):>11} "
                      f"{_t(s.analog_seconds):>10}")
         if s.verdict:
