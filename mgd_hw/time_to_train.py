@@ -35,6 +35,7 @@ from golden_model.datapath import evaluate as hw_evaluate
 from golden_model.datasets import Dataset
 from golden_model.float_twin import float_twin
 from golden_model.hw_spec import HwSpec, trainer_spec
+from golden_model.shapes import layer_parallelism
 from golden_model.trainer import HwTrainer
 
 from . import backprop_grid, fpga_figures
@@ -69,6 +70,7 @@ class SettingProjection:
     fit_note: str = ""
     fpga_seconds: float | None = None
     products_per_evaluation: int = 0
+    multipliers: int = 0  # the fold's multipliers (MACs x inputs per MAC, all layers)
     limit_device: str = ""
     limit_multipliers: int = 0
     limit_note: str = ""
@@ -234,6 +236,7 @@ def project_setting(cfg: MGDConfig, name: str, setting: dict, steps: int | None,
     row.cycles_per_step = cycles / max(n, 1)
     evals = evaluations(spec, n)
     row.products_per_evaluation = products_per_evaluation(spec)
+    row.multipliers = sum(p * q for p, q in layer_parallelism(scfg))
     mine = fpga_figures.for_setting(measured, scfg)
     row.measurements = [m.to_dict() for m in mine]
     fit = fpga_figures.best_fit(mine)
@@ -262,6 +265,14 @@ def project_setting(cfg: MGDConfig, name: str, setting: dict, steps: int | None,
         row.limit_device, row.limit_multipliers, row.limit_note, row.limit_seconds = _limit(
             spec, evals, row.fmax_mhz, limit_device)
     row.ratio, row.verdict = in_words(f"hardware MGD ({name})", row.fpga_seconds, bp_seconds)
+    hard = fpga_figures.MULTIPLIERS.get(limit_device)
+    if row.fmax_source == "assumed" and hard is not None and row.multipliers > hard.count:
+        # an assumed Fmax on a fold no device has been shown to hold: say so beside it
+        caveat = (f"fit not checked: the fold needs {row.multipliers:,} multipliers, the "
+                  f"{hard.part} has {hard.count} hard ones")
+        row.fit_note = "; ".join(x for x in (row.fit_note, caveat) if x)
+        if row.verdict:
+            row.verdict += f" ({caveat})"
     _, row.limit_verdict = in_words("the multiplier-bound limit", row.limit_seconds, bp_seconds)
     _, row.analog_verdict = in_words("the analog projection", row.analog_seconds, bp_seconds)
     return row
@@ -361,7 +372,7 @@ def format_projection(p: Projection) -> str:
             notes.append(f"  {s.verdict}")
         if s.fmax_source == "measured":
             notes.append(f"    Fmax measured on {s.device}")
-        if s.fit_note:
+        elif s.fit_note and not s.verdict:
             notes.append(f"    {s.name}: {s.fit_note}")
     lines += notes
     done = [s for s in p.settings if not s.invalid and s.evaluations]

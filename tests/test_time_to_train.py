@@ -248,3 +248,19 @@ def test_time_to_train_needs_a_trainer_config(capsys):
     assert main(["time-to-train", "--config", str(EXAMPLES / "hw_core_lfsr.toml")]) == 2
     assert capsys.readouterr().err == (
         "mgd-hw: error: hw.datapath must be 'mlp' for the on-chip trainer, not 'none'\n")
+
+
+def test_an_assumed_fmax_on_a_fold_too_big_for_the_device_says_so(xor, monkeypatch):
+    """A fold with more multipliers than the device's hard ones gets its FPGA time
+    only with the caveat beside it (XOR fully parallel needs 6; pretend 4)."""
+    cfg, data = xor
+    small = ff.Multipliers("SMALL", 4, 18, 18, "placeholder device for the test")
+    monkeypatch.setitem(ff.MULTIPLIERS, ff.DEFAULT_LIMIT_DEVICE, small)
+    p = ttt.project(cfg, data, 1.0, 50.0, "", settings={
+        "fully parallel": ttt.SETTINGS["fully parallel"],
+        "1 MAC per layer": ttt.SETTINGS["1 MAC per layer"]}, measured=[],
+        backprop=_grid_result(1e-7))
+    full, one = p.settings
+    assert full.multipliers == 6 and one.multipliers == 2
+    assert "fit not checked: the fold needs 6 multipliers, the SMALL has 4" in full.verdict
+    assert "fit not checked" not in one.verdict
