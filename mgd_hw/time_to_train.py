@@ -347,7 +347,14 @@ def format_projection(p: Projection) -> str:
         spread = [s for s in best["seed_seconds"] if s is not None]
         lines.append(f"  tuned backprop on this CPU: {_t(best['seconds'])} ({best['engine']}, "
                      f"batch {best['batch']}, rate {best['rate']:g}, {best['updates']:,} "
-                     f"updates; seeds {_t(min(spread))}..{_t(max(spread))}), {grid}")
+                     f"updates; {best['reached']} of {best['seeds']} seeds reached it, in "
+                     f"{_t(min(spread))}..{_t(max(spread))}), {grid}")
+        for engine in bp["engines"]:
+            pts = [q for q in bp["points"] if q["engine"] == engine and q["seconds"]]
+            if engine != best["engine"]:
+                lines.append(f"    best {engine} point: " + (
+                    f"{_t(min(q['seconds'] for q in pts))}" if pts else
+                    "none reached the target within the cut-off (twice the best median)"))
         if bp["edge"]:
             lines.append(f"  note: {bp['edge']}")
     lines.append(f"  {'setting':<21} {'steps':>9} {'cycles/step':>11} {'Fmax MHz':>15} "
