@@ -159,10 +159,16 @@ def test_device_multipliers():
 def test_cycles_and_evaluations_come_from_the_spec():
     cfg = load_config(EXAMPLES / "hw_digits.toml")
     for setting in ttt.SETTINGS.values():
-        if setting["pipeline"] != "sequential":
+        c = load_config(EXAMPLES / "hw_digits.toml", {"hw": setting})
+        spec = trainer_spec(c)
+        if setting["pipeline"] == "stream":
+            # the stream: the slots up to the one after the last perturbed evaluation
+            m = c.mgd
+            last = int(spec.stream.step_evals(1000, m.tau_x, m.tau_theta)[-1])
+            assert ttt.cycles_for(cfg, 1000, setting)[0] == spec.step_cycles(1000)
+            assert ttt.evaluations(spec, 1000) == last + 1
             continue
         cycles, per_step = ttt.cycles_for(cfg, 1000, setting)
-        c = load_config(EXAMPLES / "hw_digits.toml", {"hw": setting})
         assert cycles == trainer_spec(c).step_cycles(1000)
         assert cycles == int(Schedule(c).step_start(np.array([1000]))[0])
         assert per_step == pytest.approx(cycles / 1000)
@@ -202,7 +208,7 @@ def test_report_is_honest(xor, fits_file):
             continue
         assert s.ratio > 1 and "slower than tuned CPU backprop" in s.verdict
         assert s.cycles_to_target == trainer_spec(
-            ttt.derive(cfg, {"hw": ttt.SETTINGS[s.name]})).step_cycles(slow.steps_to_target)
+            ttt.derive(cfg, {"hw": ttt.SETTINGS[s.name]})).step_cycles(s.steps_to_target)
         assert s.analog_seconds == pytest.approx(s.evaluations * 1e-9)
         # the multiplier-bound limit: 6 products, one ECP5 multiplier each, 1 cycle
         assert s.limit_seconds == pytest.approx(s.evaluations / (s.fmax_mhz * 1e6))
