@@ -102,24 +102,27 @@ def time_to_train_lines(p: dict) -> list[str]:
     """The time-to-train table of one report (``time_to_train.Projection.to_dict``):
     per setting, cycles per step, Fmax (measured on a device or assumed), the FPGA
     time, the multiplier-bound limit and the analog projection against tuned backprop."""
+    from .time_to_train import _t
+
     best = p["backprop"]["best"]
-    bp = (f"{best['seconds'] * 1e3:.1f} ms ({best['engine']}, batch {best['batch']}, rate "
+    bp = (f"{_t(best['seconds'])} ({best['engine']}, batch {best['batch']}, rate "
           f"{best['rate']:g}; best of {p['backprop']['size']})" if best else "never")
     steps = f"{p['steps_to_target']:,} steps" if p["steps_to_target"] else "never"
-    lines = [f"time-to-train {p['task']} {p['target']:.0%}: MGD {steps}, tuned CPU backprop {bp}"]
+    lines = [f"time-to-train {p['task']} {p['target']:.0%}: MGD {steps}, tuned CPU backprop "
+             f"{bp}; per setting: cycles/step, FPGA time at Fmax, multiplier-bound limit, "
+             f"analog projection (1 ns per evaluation)"]
     for s in p["settings"]:
         if s["invalid"]:
             lines.append(f"  {s['name']:<21} not valid: {s['invalid']}")
             continue
         fmax = (f"{s['fmax_mhz']:.1f} MHz {'on ' + s['device'] if s['device'] else 'assumed'}"
-                if s["fmax_mhz"] else s["fit_note"] or "no fit")
-        fpga = f"{s['fpga_seconds'] * 1e3:.3g} ms" if s["fpga_seconds"] else "-"
-        limit = f"{s['limit_seconds'] * 1e3:.3g} ms" if s["limit_seconds"] else "-"
-        analog = f"{s['analog_seconds'] * 1e3:.3g} ms" if s["analog_seconds"] else "-"
+                if s["fmax_mhz"] else "no fit")
         cps = f"{s['cycles_per_step']:.1f}" if s["cycles_per_step"] else "-"
-        lines.append(f"  {s['name']:<21} {cps:>9} cyc/step  {fpga:>10} at {fmax}; "
-                     f"limit {limit}, analog {analog}; "
-                     f"{_verdict(s['ratio'])}")
+        lines.append(f"  {s['name']:<21} {cps:>7} cyc/step {_t(s['fpga_seconds']):>9} at "
+                     f"{fmax}; limit {_t(s['limit_seconds'])}, analog "
+                     f"{_t(s['analog_seconds'])}; {_verdict(s['ratio'])}")
+        if s.get("fit_note"):
+            lines.append(f"  {'':<21} {s['fit_note']}")
     return lines
 
 
