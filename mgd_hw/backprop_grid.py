@@ -31,6 +31,7 @@ the baseline is the fastest point of a grid:
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -102,6 +103,8 @@ class GridResult:
     points: list[Point]
     edge: str  # "" or why the best is still on an edge of the grid
     seconds: float  # wall-clock time of the whole search
+    load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average before, after
+    cpus: int = 0  # CPUs of this machine (the load's scale)
 
     @property
     def size(self) -> int:
@@ -298,6 +301,7 @@ def search(cfg: MGDConfig, data: Dataset, target: float, grid: Grid | str = "qui
     ratio = rates[1] / rates[0] if len(rates) > 1 else 3.0
     points: dict[tuple[str, int, float], Point] = {}
     best: Point | None = None
+    load_before = _load()
     start = time.perf_counter()
     threads = _one_thread() if "pytorch" in use else None
     budget = grid.budget
@@ -350,7 +354,17 @@ def search(cfg: MGDConfig, data: Dataset, target: float, grid: Grid | str = "qui
             edge = f"the best batch {best.batch} is the largest searched"
     return GridResult(target, use, batches, sorted(rates), grid.seeds, EVAL_SAMPLES, best,
                       sorted(points.values(), key=lambda p: (p.engine, p.batch, p.rate)),
-                      edge, time.perf_counter() - start)
+                      edge, time.perf_counter() - start, (load_before, _load()),
+                      os.cpu_count() or 0)
+
+
+def _load() -> float:
+    """The 1-minute load average (0 where the OS has none): other jobs slow the CPU
+    baseline, so the report says how busy the machine was."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
 
 
 def _one_thread() -> int:

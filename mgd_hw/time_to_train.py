@@ -357,6 +357,10 @@ def format_projection(p: Projection) -> str:
                     "none reached the target within the cut-off (twice the best median)"))
         if bp["edge"]:
             lines.append(f"  note: {bp['edge']}")
+        load = bp.get("load") or (0.0, 0.0)
+        if max(load) > 0:
+            lines.append(f"    load average {load[0]:.1f} -> {load[1]:.1f} on {bp['cpus']} CPUs "
+                         "during the search (other jobs make the CPU times longer)")
     lines.append(f"  {'setting':<21} {'steps':>9} {'cycles/step':>11} {'Fmax MHz':>15} "
                  f"{'FPGA time':>10} {'vs backprop':>12} {'mult. limit':>11} {'analog 1ns':>10}")
     notes = []
