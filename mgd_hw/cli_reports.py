@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from golden_model.config import MGDConfig, derive
+from golden_model.config import MGDConfig
 from golden_model.datasets import load_dataset
 from golden_model.hw_spec import trainer_spec
 
@@ -22,17 +22,22 @@ from .cli_args import (
     positive,
 )
 
+GRID_CHOICES = ("quick", "full")  # mgd_hw.backprop_grid.GRIDS (not imported: startup)
+
 
 def add_time_to_train(sub) -> None:
-    p = sub.add_parser("time-to-train", help="projected FPGA time-to-train of a trainer "
-                       "config against backprop on this CPU")
+    p = sub.add_parser("time-to-train", help="FPGA time-to-train of a trainer config per "
+                       "parallelism setting, against tuned backprop on this CPU")
     add_config_flags(p)
     p.add_argument("--target", type=float, default=0.9, help="test accuracy to reach "
                    "(default 0.9)")
-    p.add_argument("--fmax", type=float, default=50.0, help="clock in MHz for every "
-                   "parallelism setting when not measured (default 50)")
-    p.add_argument("--synth", metavar="TARGET", help="measure Fmax with nextpnr for ecp5 or "
-                   "ice40 (the synth extra; a few minutes per setting)")
+    p.add_argument("--fmax", type=float, default=50.0, help="clock in MHz assumed for a "
+                   "setting with no measured Fmax in the synthesis tables (default 50)")
+    p.add_argument("--grid", choices=sorted(GRID_CHOICES), default="quick",
+                   help="the backprop grid: quick (rates a factor 3 apart, 3 seeds) or full "
+                   "(10^0.25 apart, 5 seeds)")
+    p.add_argument("--fits", metavar="FILE", help="measured fits and Fmax (default: "
+                   "bench/synth_fits.json and bench/synth_baselines.json of the checkout)")
     p.set_defaults(func=cmd_time_to_train)
 
 
@@ -42,8 +47,10 @@ def add_bench(sub) -> None:
     p.add_argument("--quick", action="store_true", help="shorter model and block runs")
     p.add_argument("--trainer-steps", dest="trainer_steps", type=int, default=50_000,
                    help="steps of the digits trainer in RTL (default 50000)")
-    p.add_argument("--fmax", type=float, default=50.0, help="MHz of the time-to-train "
-                   "projection (default 50)")
+    p.add_argument("--fmax", type=float, default=50.0, help="MHz assumed in the "
+                   "time-to-train report where no Fmax is measured (default 50)")
+    p.add_argument("--grid", choices=sorted(GRID_CHOICES), default="quick",
+                   help="the backprop grid of the time-to-train report (default quick)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=cmd_bench)
 
@@ -182,6 +189,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_time_to_train(args: argparse.Namespace) -> int:
+    from . import fpga_figures
     from . import time_to_train as ttt
 
     cfg = config_from_args(args)
@@ -190,36 +198,22 @@ def cmd_time_to_train(args: argparse.Namespace) -> int:
         raise CLIError(f"--target must be an accuracy in (0, 1], not {args.target}")
     if args.fmax <= 0:
         raise CLIError(f"--fmax must be a positive number of MHz, not {args.fmax}")
+    name = Path(args.config).stem if args.config else ""
+    if args.fits:
+        fits = Path(args.fits)
+        if not fits.is_file():
+            raise CLIError(f"--fits {args.fits}: no such file")
+        try:
+            measured = fpga_figures.read_measured(cfg, name, fits, None)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CLIError(f"--fits {args.fits}: not a table of measured figures ({exc})"
+                           ) from None
+    else:
+        measured = fpga_figures.read_measured(cfg, name)
     data = load_dataset(cfg.task, cfg.seed)
-    fmax = {name: (args.fmax, "given") for name in ttt.SETTINGS}
-    if args.synth:
-        fmax = _measured_fmax(cfg, args.synth, ttt.SETTINGS)
-    proj = ttt.project(cfg, data, args.target, fmax)
+    proj = ttt.project(cfg, data, args.target, args.fmax, name, args.grid, measured=measured)
     print(json.dumps(proj.to_dict()) if args.json else ttt.format_projection(proj))
     return 0
-
-
-def _measured_fmax(cfg: MGDConfig, target: str, settings: dict) -> dict:
-    """nextpnr's Fmax of the trainer at every parallelism setting (the synth extra)."""
-    import tempfile
-
-    from gateware.synth import SynthError, check_target, parse_device, require_tools, run_synth
-
-    try:
-        device = parse_device(check_target(target))
-        require_tools(device.target)
-    except (ValueError, SynthError) as exc:
-        raise CLIError(str(exc)) from None
-    out = {}
-    for name, setting in settings.items():
-        c = derive(cfg, {"hw": setting})
-        with tempfile.TemporaryDirectory(prefix="mgd_synth_") as tmp:
-            try:
-                res = run_synth(c, "trainer", device, Path(tmp))
-            except SynthError as exc:
-                raise CLIError(f"synthesis of the {name} trainer failed: {exc}") from None
-        out[name] = (float(res["fmax_mhz"]), "synth")
-    return out
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -227,7 +221,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     positive("--trainer-steps", args.trainer_steps)
     try:
-        res = bench.run(args.quick, args.trainer_steps, args.fmax)
+        res = bench.run(args.quick, args.trainer_steps, args.fmax, args.grid)
     except bench.BenchError as exc:
         raise CLIError(str(exc)) from None
     print(json.dumps(res) if args.json else bench.report(res))

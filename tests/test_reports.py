@@ -1,73 +1,16 @@
-"""time-to-train, regress and bench: the projections and the command lines."""
+"""regress and bench: the reports and the command lines (time-to-train:
+tests/test_time_to_train.py)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from golden_model.config import load_config
-from golden_model.datasets import load_dataset
-from golden_model.hw_layout import Schedule
-from mgd_hw import time_to_train as ttt
 from mgd_hw.cli import main
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def test_cycles_per_setting_follow_the_schedule():
-    cfg = load_config(EXAMPLES / "hw_digits.toml")
-    for setting in ttt.SETTINGS.values():
-        cycles, per_step = ttt.cycles_for(cfg, 1000, setting)
-        c = load_config(EXAMPLES / "hw_digits.toml", {"hw": setting})
-        assert cycles == int(Schedule(c).step_start(np.array([1000]))[0])
-        assert per_step == pytest.approx(cycles / 1000)
-    one, _ = ttt.cycles_for(cfg, 1000, ttt.SETTINGS["1 MAC per layer"])
-    full, _ = ttt.cycles_for(cfg, 1000, ttt.SETTINGS["fully parallel"])
-    assert full < one  # more parallelism, fewer cycles for the same steps
-
-
-def test_projection_on_xor():
-    cfg = load_config(EXAMPLES / "hw_xor.toml", {"steps": 4000})
-    data = load_dataset(cfg.task, cfg.seed)
-    fmax = {name: (50.0, "given") for name in ttt.SETTINGS}
-    p = ttt.project(cfg, data, 1.0, fmax)
-    assert p.steps_to_target is not None and p.steps_to_target <= 4000
-    assert p.backprop_engine in ("numpy", "pytorch")
-    for s in p.settings:
-        assert s.fpga_seconds == pytest.approx(s.cycles_to_target / 50e6)
-        if p.backprop_seconds:
-            assert s.speedup == pytest.approx(p.backprop_seconds / s.fpga_seconds)
-            # the step time of a 100x advantage: 100 x that time per step = backprop's
-            assert s.step_ns_for_100x * 1e-9 * p.steps_to_target * 100 == pytest.approx(
-                p.backprop_seconds)
-    text = ttt.format_projection(p)
-    assert "1 MAC per layer" in text and "Fmax given, not measured" in text
-
-
-def test_time_to_train_cli(capsys):
-    argv = ["time-to-train", "--config", str(EXAMPLES / "hw_xor.toml"), "--steps", "3000",
-            "--target", "1.0", "--json"]
-    assert main(argv) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["task"] == "xor" and len(out["settings"]) == 3
-
-
-@pytest.mark.parametrize("argv, message", [
-    (["--target", "1.5"], "--target must be an accuracy in (0, 1], not 1.5"),
-    (["--fmax", "0"], "--fmax must be a positive number of MHz, not 0.0"),
-])
-def test_time_to_train_bad_flags(capsys, argv, message):
-    assert main(["time-to-train", "--config", str(EXAMPLES / "hw_xor.toml"), *argv]) == 2
-    assert capsys.readouterr().err == f"mgd-hw: error: {message}\n"
-
-
-def test_time_to_train_needs_a_trainer_config(capsys):
-    assert main(["time-to-train", "--config", str(EXAMPLES / "hw_core_lfsr.toml")]) == 2
-    assert capsys.readouterr().err == (
-        "mgd-hw: error: hw.datapath must be 'mlp' for the on-chip trainer, not 'none'\n")
 
 
 def test_regress_matrix(capsys):
@@ -129,13 +72,24 @@ def test_bench_report_formats_every_figure():
                        "core_per_cycle": {"verilator": {"cycles": 8, "cycles_per_s": 80},
                                           "icarus": {"cycles": 8, "cycles_per_s": 40},
                                           "icarus_over_verilator": 0.5}},
-        "time_to_train": {"task": "digits", "target": 0.9, "backprop_engine": "numpy",
-                          "backprop_seconds": 2.0,
-                          "settings": [{"name": "fully parallel", "speedup": 10.0,
-                                        "fpga_seconds": 0.2, "fmax_mhz": 50.0}]},
+        "time_to_train": [{
+            "task": "digits", "target": 0.9, "steps_to_target": 300_000,
+            "backprop": {"size": 96, "best": {"seconds": 0.007, "engine": "numpy", "batch": 8,
+                                               "rate": 3.0}},
+            "settings": [
+                {"name": "fully parallel", "invalid": "", "cycles_per_step": 25.0,
+                 "fmax_mhz": 30.0, "device": "LFE5U-85F (ecp5 85k)", "fit_note": "",
+                 "fpga_seconds": 0.25, "limit_seconds": 0.01, "analog_seconds": 0.0003,
+                 "ratio": 0.25 / 0.007},
+                {"name": "stream, fully par.", "invalid": "mgd.tau_theta must be ..."},
+                {"name": "1 MAC per layer", "invalid": "", "cycles_per_step": 2000.0,
+                 "fmax_mhz": 50.0, "device": "", "fit_note": "", "fpga_seconds": 0.001,
+                 "limit_seconds": None, "analog_seconds": 0.0003, "ratio": 0.001 / 0.007}]}],
     }
     text = bench.report(res)
-    for needle in ("30.0x", "21.0x", "0.40", "9.0x", "300 MB", "fully parallel", "10x",
+    for needle in ("30.0x", "21.0x", "0.40", "9.0x", "300 MB", "fully parallel",
+                   "MGD 35.7x SLOWER than tuned CPU backprop", "30.0 MHz on LFE5U-85F",
+                   "MGD 7x faster", "50.0 MHz assumed", "not valid: mgd.tau_theta",
                    "0.250", "0.500", "icarus vs verilator"):
         assert needle in text
     res["simulators"] = {"icarus_missing": "Icarus Verilog is not installed",
