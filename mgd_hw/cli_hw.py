@@ -73,6 +73,18 @@ def add_synth(sub) -> None:
     p.add_argument("-o", "--output", metavar="DIR", help="also write synth.json and the "
                    "tool logs here")
     p.add_argument("--force", action="store_true", help="overwrite results in -o")
+    fit = p.add_argument_group("fit search (trainer configs; docs/synthesis.md)")
+    fit.add_argument("--fit", action="store_true", help="try the folds of hw.macs and "
+                     "hw.mac_inputs from the most parallel to the least; stop at the "
+                     "first that fits --device")
+    fit.add_argument("--all", dest="fit_all", action="store_true",
+                     help="with --fit: try every fold, do not stop at the first fit")
+    fit.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                     help="with --fit: give each try this long (default: no limit)")
+    fit.add_argument("--no-estimate", dest="no_estimate", action="store_true",
+                     help="with --fit: also try folds estimated far beyond the device")
+    fit.add_argument("--record", metavar="FILE", help="with --fit: merge the rows into "
+                     "this fit table (bench/synth_fits.json), under the config's file name")
     p.set_defaults(func=cmd_synth)
 
 
@@ -163,6 +175,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     top = _top(args, cfg).name
     hw_spec(cfg)
+    if args.fit:
+        return _fit(args, cfg, top, device)
+    for flag, given in (("--all", args.fit_all), ("--timeout", args.timeout is not None),
+                        ("--no-estimate", args.no_estimate), ("--record", args.record)):
+        if given:
+            raise CLIError(f"{flag} belongs to the fit search: add --fit")
     out = Path(args.output) if args.output else None
     try:
         if out is not None:
@@ -209,3 +227,52 @@ def _device(target: str, device: str | None):
         return parse_device(check_target(target), device)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+
+
+def _fit(args: argparse.Namespace, cfg: MGDConfig, top: str, device) -> int:
+    """``mgd-hw synth --fit``: the fit search of ``gateware.synth_fit``."""
+    import tempfile
+
+    from gateware import synth_fits
+    from gateware.synth import SynthError, require_tools, run_synth
+    from gateware.synth_fit import format_search, search
+
+    if tops.get(top).tier != "trainer":
+        raise CLIError(f"--fit folds a trainer (hw.datapath 'mlp', --top trainer), "
+                       f"not --top {top}")
+    if args.output:
+        raise CLIError("--fit writes no -o folder; use --record FILE for its rows")
+    if args.timeout is not None and args.timeout <= 0:
+        raise CLIError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
+    name = Path(args.config).stem if args.config else "config"
+    record = Path(args.record) if args.record else None
+    try:
+        table = synth_fits.load_fits(record) if record else None
+        require_tools(device.target)
+    except (ValueError, OSError, SynthError) as exc:
+        raise CLIError(str(exc)) from None
+
+    def progress(message: str) -> None:
+        if not (args.quiet or args.json):
+            print(f"mgd-hw synth --fit: {message}", file=sys.stderr, flush=True)
+
+    def synthesize(cfg_s: MGDConfig, timeout: float | None) -> dict:
+        with tempfile.TemporaryDirectory(prefix="mgd_synth_") as tmp:
+            return run_synth(cfg_s, top, device, Path(tmp), timeout=timeout)
+
+    def on_row(row: dict) -> None:
+        # Each finished try is kept at once: a long search can be stopped midway.
+        if table is not None:
+            synth_fits.record(table, name, row)
+            synth_fits.save_fits(table, record)
+
+    rows = search(cfg, device, synthesize, timeout=args.timeout, every=args.fit_all,
+                  use_estimate=not args.no_estimate, progress=progress, on_row=on_row)
+    if args.json:
+        print(json.dumps({"config": name, "rows": rows}))
+    else:
+        print(format_search(rows, f"{name} ({cfg.hw.pipeline}) on {device.part}: "
+                            f"folds from the most parallel"))
+        if record:
+            print(f"recorded {len(rows)} rows in {record}")
+    return 0
