@@ -130,3 +130,20 @@ def save_fits(table: dict[str, Any], path: str | Path | None = None) -> Path:
     table = {"about": table.get("about", ABOUT), "fits": table.get("fits", {})}
     path.write_text(json.dumps(table, indent=1) + "\n")
     return path
+
+
+def format_rows(table: dict[str, Any]) -> list[str]:
+    """One line per measured row: config, fold, device, fits, Fmax, resources, II,
+    cycles per step (``mgd-hw bench`` prints these)."""
+    out = []
+    for r in rows(table):
+        fits = {True: "fits", False: "does not fit", None: "undecided"}[r.get("fits")]
+        fmax = f"{r['fmax_mhz']:.1f} MHz" if r.get("fmax_mhz") else "-"
+        res = (f"LUT {r['luts']} FF {r['ffs']} DSP {r['dsps']} BRAM {r['brams']}"
+               if r.get("luts") is not None else (r.get("failing") or ""))
+        ii = f" II {r['ii']}" if r.get("ii") else ""
+        cps = (f" {r['cycles_per_step']:.1f} cycles/step"
+               if r.get("cycles_per_step") else "")
+        out.append(f"{r['config']:<10} {r['setting']:<44} {r['device_key']:<11} "
+                   f"{fits:<12} {fmax:>10}  {res}{ii}{cps}")
+    return out

@@ -9,7 +9,10 @@ the CPU), and prints one table:
 - bit-exact block models vs bare-Verilator RTL (bench/bench_hw.py);
 - the trainer: autonomous cocotb vs bare Verilator, the bit-exact model vs both, and
   the memory of the cocotb run (bench/bench_trainer.py);
-- projected FPGA time-to-train vs backprop on this CPU (mgd_hw.time_to_train).
+- projected FPGA time-to-train vs backprop on this CPU (mgd_hw.time_to_train);
+- fit and Fmax per device of each measured fold of the example trainers: the
+  committed table bench/synth_fits.json (``mgd-hw synth --fit --record``; reading it
+  runs no tool).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+from gateware import synth_fits
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 EXAMPLES = BENCH.parent / "examples"
@@ -59,6 +64,7 @@ def run(quick: bool = False, trainer_steps: int = 50_000, fmax: float = 50.0) ->
         "blocks": _script("bench_hw.py", *q),
         "trainer": _script("bench_trainer.py", "--steps", str(trainer_steps)),
         "time_to_train": _time_to_train("hw_digits.toml", 0.9, fmax),
+        "fits": synth_fits.load_fits(BENCH / "synth_fits.json"),
     }
 
 
@@ -93,4 +99,9 @@ def report(res: dict) -> str:
                      f"{fpga:>10} at {s['fmax_mhz']:.0f} MHz vs backprop "
                      f"({p['backprop_engine']}) {p['backprop_seconds'] or float('nan'):.2f} s  "
                      f"{sp:>6}")
+    fits = synth_fits.format_rows(res["fits"]) if res.get("fits") else []
+    if fits:
+        lines.append("fit and Fmax per device (measured, bench/synth_fits.json; "
+                     "mgd-hw synth --fit):")
+        lines += [f"  {line}" for line in fits]
     return "\n".join(lines)

@@ -191,16 +191,22 @@ def test_fit_table_keys_record_and_lookup(tmp_path):
         synth_fits.load_fits(tmp_path / "bad.json")
 
 
+ROW_FIELDS = {"label", "pipeline", "macs", "mac_inputs", "target", "device", "part", "fits",
+              "failing", "fmax_mhz", "luts", "ffs", "dsps", "brams", "drams", "multipliers",
+              "ii", "cycles_per_step", "critical_path", "yosys", "nextpnr", "date", "seconds"}
+
+
 def test_committed_fit_table_reads_and_its_rows_are_complete():
-    table = synth_fits.load_fits()
-    fields = set(synth_fits.__doc__.split("ROW:")[1].split("Schema")[0].replace("``", "`")
-                 .split("`")[1::2])
-    for row in synth_fits.rows(table):
+    assert set(search(load_config(XOR), parse_device("ecp5", "85k"),
+                      _fake([_result(1, 1.0)])[0])[0]) == ROW_FIELDS
+    for row in synth_fits.rows(synth_fits.load_fits()):
+        assert ROW_FIELDS <= set(row), row["setting"]
         assert row["fits"] in (True, False, None)
         assert synth_fits.setting_key(row["pipeline"], row["macs"], row["mac_inputs"]) \
             == row["setting"]
-        assert {"fmax_mhz", "luts", "ffs", "dsps", "brams", "date"} <= set(row)
-        assert fields & set(row)
+        assert row["device_key"] == synth_fits.device_key(row["target"], row["device"])
+        if row["fits"]:
+            assert row["fmax_mhz"] > 0 and row["luts"] > 0 and row["yosys"]
 
 
 def _hide_tools(monkeypatch):
@@ -264,3 +270,31 @@ def test_fit_search_json_with_a_fake_synthesizer(monkeypatch, capsys, tmp_path):
     assert [r["fits"] for r in out["rows"]] == [False, True]
     stored = synth_fits.load_fits(record)
     assert len(synth_fits.rows(stored, "hw_xor")) == 2
+
+
+def test_bench_prints_the_fit_rows():
+    from mgd_hw import bench
+
+    cfg = load_config(XOR)
+    table = {"fits": {}}
+    rows = search(cfg, parse_device("ecp5", "85k"),
+                  _fake([DoesNotFit("x", [("TRELLIS_COMB", 9, 8)]), _result(2488, 32.5)])[0])
+    for row in rows:
+        synth_fits.record(table, "hw_xor", row)
+    lines = synth_fits.format_rows(table)
+    assert len(lines) == 2
+    assert "does not fit" in lines[0] and "TRELLIS_COMB 9 of 8" in lines[0]
+    assert "ecp5-85k" in lines[1] and "32.5 MHz" in lines[1] and "LUT 2488" in lines[1]
+    res = {"model": {"xor_ensemble_256": {"vectorized_run_steps_per_s": 1, "ratio": 30.0},
+                     "digits_64_32_10_tau100": {"vectorized_steps_per_s": 2, "ratio": 21.0}},
+           "blocks": {},
+           "trainer": {"cocotb_cycles_per_s": 4, "cocotb_over_bare": 0.4,
+                       "model_cycles_per_s": 5, "bare_cycles_per_s": 10,
+                       "bare_bit_exact": True, "model_over_cocotb": 9.0,
+                       "peak_rss_mb": {"simulator": 300.0, "model_worker": 100.0},
+                       "cycles": 6},
+           "time_to_train": {"task": "digits", "target": 0.9, "backprop_engine": "numpy",
+                             "backprop_seconds": 2.0, "settings": []},
+           "fits": table}
+    text = bench.report(res)
+    assert "fit and Fmax per device" in text and lines[1] in text
