@@ -80,11 +80,13 @@ def add_synth(sub) -> None:
     fit.add_argument("--all", dest="fit_all", action="store_true",
                      help="with --fit: try every fold, do not stop at the first fit")
     fit.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                     help="with --fit: give each try this long (default: no limit)")
+                     help="stop a synthesis (with --fit: each try) after this long "
+                     "(default: no limit)")
     fit.add_argument("--no-estimate", dest="no_estimate", action="store_true",
                      help="with --fit: also try folds estimated far beyond the device")
-    fit.add_argument("--record", metavar="FILE", help="with --fit: merge the rows into "
-                     "this fit table (bench/synth_fits.json), under the config's file name")
+    fit.add_argument("--record", metavar="FILE", help="merge the rows (without --fit: the "
+                     "config's own fold) into this fit table (bench/synth_fits.json), under "
+                     "the config's file name")
     p.set_defaults(func=cmd_synth)
 
 
@@ -175,12 +177,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     top = _top(args, cfg).name
     hw_spec(cfg)
-    if args.fit:
-        return _fit(args, cfg, top, device)
-    for flag, given in (("--all", args.fit_all), ("--timeout", args.timeout is not None),
-                        ("--no-estimate", args.no_estimate), ("--record", args.record)):
-        if given:
+    for flag, given in (("--all", args.fit_all), ("--no-estimate", args.no_estimate)):
+        if given and not args.fit:
             raise CLIError(f"{flag} belongs to the fit search: add --fit")
+    if args.timeout is not None and args.timeout <= 0:
+        raise CLIError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
+    if args.fit or args.record:
+        return _fit(args, cfg, top, device)
     out = Path(args.output) if args.output else None
     try:
         if out is not None:
@@ -200,7 +203,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     failure = None
     with tempfile.TemporaryDirectory(prefix="mgd_synth_") as tmp:
         try:
-            result = run_synth(cfg, top, device, Path(tmp), progress)
+            result = run_synth(cfg, top, device, Path(tmp), progress, args.timeout)
         except SynthError as exc:
             result, failure = None, str(exc) + (f"; logs in {out}" if out else "")
         try:
@@ -235,15 +238,14 @@ def _fit(args: argparse.Namespace, cfg: MGDConfig, top: str, device) -> int:
 
     from gateware import synth_fits
     from gateware.synth import SynthError, require_tools, run_synth
-    from gateware.synth_fit import format_search, search
+    from gateware.synth_fit import current_setting, format_search, search
 
+    flag = "--fit" if args.fit else "--record"
     if tops.get(top).tier != "trainer":
-        raise CLIError(f"--fit folds a trainer (hw.datapath 'mlp', --top trainer), "
+        raise CLIError(f"{flag} folds a trainer (hw.datapath 'mlp', --top trainer), "
                        f"not --top {top}")
     if args.output:
-        raise CLIError("--fit writes no -o folder; use --record FILE for its rows")
-    if args.timeout is not None and args.timeout <= 0:
-        raise CLIError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
+        raise CLIError(f"{flag} writes no -o folder; --record FILE keeps its rows")
     name = Path(args.config).stem if args.config else "config"
     record = Path(args.record) if args.record else None
     try:
@@ -266,13 +268,16 @@ def _fit(args: argparse.Namespace, cfg: MGDConfig, top: str, device) -> int:
             synth_fits.record(table, name, row)
             synth_fits.save_fits(table, record)
 
+    # --record alone: the config's own fold, one row.
+    settings = None if args.fit else [current_setting(cfg)]
     rows = search(cfg, device, synthesize, timeout=args.timeout, every=args.fit_all,
-                  use_estimate=not args.no_estimate, progress=progress, on_row=on_row)
+                  use_estimate=not args.no_estimate, settings=settings,
+                  progress=progress, on_row=on_row)
     if args.json:
         print(json.dumps({"config": name, "rows": rows}))
     else:
-        print(format_search(rows, f"{name} ({cfg.hw.pipeline}) on {device.part}: "
-                            f"folds from the most parallel"))
+        what = "folds from the most parallel" if args.fit else "the config's fold"
+        print(format_search(rows, f"{name} ({cfg.hw.pipeline}) on {device.part}: {what}"))
         if record:
             print(f"recorded {len(rows)} rows in {record}")
     return 0

@@ -222,7 +222,9 @@ def _error(capsys) -> str:
 
 @pytest.mark.parametrize("argv, message", [
     (["--all"], "--all belongs to the fit search: add --fit"),
-    (["--timeout", "5"], "--timeout belongs to the fit search"),
+    (["--no-estimate"], "--no-estimate belongs to the fit search: add --fit"),
+    (["--timeout", "-1"], "--timeout must be a positive number of seconds, not -1"),
+    (["--record", "f.json", "-o", "x"], "--record writes no -o folder"),
     (["--fit", "--timeout", "0"], "--timeout must be a positive number of seconds, not 0"),
     (["--fit", "-o", "x"], "--fit writes no -o folder"),
     (["--fit", "--top", "core"], "--fit folds a trainer"),
@@ -298,3 +300,24 @@ def test_bench_prints_the_fit_rows():
            "fits": table}
     text = bench.report(res)
     assert "fit and Fmax per device" in text and lines[1] in text
+
+
+def test_record_alone_measures_the_configs_own_fold(monkeypatch, capsys, tmp_path):
+    import gateware.synth as synth
+
+    monkeypatch.setattr(synth, "require_tools", lambda target: None)
+    seen = []
+
+    def fake_run(cfg, top, device, workdir, progress=None, timeout=None):
+        seen.append((layer_parallelism(cfg), timeout))
+        return _result(2496, 32.0)
+
+    monkeypatch.setattr(synth, "run_synth", fake_run)
+    record = tmp_path / "fits.json"
+    assert main(["synth", "--config", str(XOR), "--target", "ecp5", "--timeout", "30",
+                 "--record", str(record)]) == 0
+    assert seen == [([(2, 1), (1, 1)], 30.0)]
+    assert "hw_xor (sequential) on LFE5U-85F: the config's fold" in capsys.readouterr().out
+    row = synth_fits.lookup("hw_xor", [2, 1], [1, 1], device="ecp5-85k",
+                            table=synth_fits.load_fits(record))
+    assert row["label"] == "one MAC per neuron" and row["fmax_mhz"] == 32.0
