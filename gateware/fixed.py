@@ -194,16 +194,18 @@ class CodeGen:
         with m.If(period_strobe(m, step, self.tau_p, "code")):
             m.d.sync += self.state.eq(self.next)
 
-    def bits(self, key, valid=1) -> tuple[Value, Value]:
+    def bits(self, key, valid=1, state=None) -> tuple[Value, Value]:
         """(active, neg) of a lane whose key is ``key``.
 
         A constant key selects state bits (an XOR of a few wires, no AND gates); a
         memory field is ANDed with the state. ``valid`` = 0 marks an unused lane.
+        ``state`` is the code state to use, by default the generator's own register
+        (the streaming trainer passes the state an evaluation carries with it).
         """
         valid = Const(valid, 1) if isinstance(valid, int) else valid
+        state = self.state if state is None else state
         if self.kind == "time":
-            return valid & (self.state == key), Const(0, 1)
+            return valid & (state == key), Const(0, 1)
         if isinstance(key, int):
-            return valid, parity([self.state[j] for j in range(len(self.state))
-                                  if key >> j & 1])
-        return valid, (self.state & key).xor()
+            return valid, parity([state[j] for j in range(len(state)) if key >> j & 1])
+        return valid, (state & key).xor()

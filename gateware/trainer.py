@@ -33,6 +33,49 @@ def theta_trace_depth(shadow_bits: int, trace_depth: int) -> int:
     return max(1, min(trace_depth, THETA_TRACE_BITS // shadow_bits))
 
 
+def trainer_ports(spec: HwSpec, n_samples: int, trace_depth: int) -> tuple[dict, int]:
+    """The trainer's port signature (``Trainer``'s docstring; the streaming trainer has
+    the same) and the update trace's depth (0 without taps)."""
+    h, lay = spec.cfg.hw, spec.layout
+    cb = h.counter_bits
+    first, last = lay.layers[0], lay.layers[-1]
+    ports = {
+        "run": In(1),
+        "step_limit": In(cb),
+        "busy": Out(1),
+        "done": Out(1),
+        "updated": Out(1),
+        "step_count": Out(cb),
+        "update_count": Out(cb),
+        "cost": Out(signed(h.cost_bits)),
+        "cost0": Out(signed(h.cost_bits)),
+        "ctilde": Out(signed(h.ctilde_bits)),
+        "cycle": Out(CYCLE_BITS),
+        "param_row": In(range(max(lay.total_rows, 2))),
+        "param_lane": In(range(max(max(x.lanes for x in lay.layers), 2))),
+        "param_data": Out(signed(h.theta_bits)),
+        "ld_x_en": In(1),
+        "ld_t_en": In(1),
+        "ld_addr": In(range(max(n_samples * first.cols, 2))),
+        "ld_data": In(max(first.q * h.x_bits, last.n_out * h.act_bits)),
+    }
+    for name in ("z", "act", "cost", "ctilde", "d", "g", "theta"):
+        ports[f"sat_{name}"] = Out(cb)
+    if trace_depth:
+        shadow_bits = sum(x.rows * x.lanes for x in lay.layers) * h.theta_bits
+        theta_depth = theta_trace_depth(shadow_bits, trace_depth)
+        ports["trace_valid"] = Out(1)
+        ports["trace_count"] = Out(range(trace_depth + 1))
+        ports["trace_costs"] = Out(trace_depth * h.cost_bits)
+        ports["trace_cycles"] = Out(trace_depth * CYCLE_BITS)
+        ports["theta_shadow"] = Out(shadow_bits)
+        ports["upd_valid"] = Out(1)
+        ports["upd_count"] = Out(range(theta_depth + 1))
+        ports["upd_thetas"] = Out(theta_depth * shadow_bits)
+        ports["upd_cycles"] = Out(theta_depth * CYCLE_BITS)
+    return ports, (theta_depth if trace_depth else 0)
+
+
 class Trainer(wiring.Component):
     """The on-chip MGD trainer: network datapath, sample memory, scheduler, updates.
 
@@ -80,51 +123,13 @@ class Trainer(wiring.Component):
     def __init__(self, cfg: MGDConfig | HwSpec, theta0, x_train, t_train,
                  trace_depth: int = 0):
         self.spec = spec = cfg if isinstance(cfg, HwSpec) else trainer_spec(cfg)
-        cfg = spec.cfg
-        h = cfg.hw
-        self.cfg = cfg
-        self.layout = lay = spec.layout
+        self.cfg = spec.cfg
+        self.layout = spec.layout
         self.theta0 = np.asarray(theta0, np.int64)
         self.x_train = np.asarray(x_train, np.int64)
         self.t_train = np.asarray(t_train, np.int64)
         self.trace_depth = trace_depth
-        cb = h.counter_bits
-        first, last = lay.layers[0], lay.layers[-1]
-        n_samples = len(self.x_train)
-        ports = {
-            "run": In(1),
-            "step_limit": In(cb),
-            "busy": Out(1),
-            "done": Out(1),
-            "updated": Out(1),
-            "step_count": Out(cb),
-            "update_count": Out(cb),
-            "cost": Out(signed(h.cost_bits)),
-            "cost0": Out(signed(h.cost_bits)),
-            "ctilde": Out(signed(h.ctilde_bits)),
-            "cycle": Out(CYCLE_BITS),
-            "param_row": In(range(max(lay.total_rows, 2))),
-            "param_lane": In(range(max(max(x.lanes for x in lay.layers), 2))),
-            "param_data": Out(signed(h.theta_bits)),
-            "ld_x_en": In(1),
-            "ld_t_en": In(1),
-            "ld_addr": In(range(max(n_samples * first.cols, 2))),
-            "ld_data": In(max(first.q * h.x_bits, last.n_out * h.act_bits)),
-        }
-        for name in ("z", "act", "cost", "ctilde", "d", "g", "theta"):
-            ports[f"sat_{name}"] = Out(cb)
-        if trace_depth:
-            shadow_bits = sum(x.rows * x.lanes for x in lay.layers) * h.theta_bits
-            self.theta_depth = theta_trace_depth(shadow_bits, trace_depth)
-            ports["trace_valid"] = Out(1)
-            ports["trace_count"] = Out(range(trace_depth + 1))
-            ports["trace_costs"] = Out(trace_depth * h.cost_bits)
-            ports["trace_cycles"] = Out(trace_depth * CYCLE_BITS)
-            ports["theta_shadow"] = Out(shadow_bits)
-            ports["upd_valid"] = Out(1)
-            ports["upd_count"] = Out(range(self.theta_depth + 1))
-            ports["upd_thetas"] = Out(self.theta_depth * shadow_bits)
-            ports["upd_cycles"] = Out(self.theta_depth * CYCLE_BITS)
+        ports, self.theta_depth = trainer_ports(spec, len(self.x_train), trace_depth)
         super().__init__(ports)
 
     # Microarchitecture

@@ -50,6 +50,9 @@ class LayerLayout:
     w_offset: int  # float-layout index of W[0, 0]
     b_offset: int  # float-layout index of b[0]
     node_offset: int  # index of the layer's first neuron in network order
+    # The streaming trainer's order: every weight row (g C + c) first, then the bias
+    # rows (G C + g); its weights and biases sit in separate memories.
+    stream: bool = False
 
     @property
     def groups(self) -> int:
@@ -68,6 +71,12 @@ class LayerLayout:
     def lanes(self) -> int:
         return self.p * self.q
 
+    def row_of(self, g: int, c: int) -> int:
+        """The memory row of group g's column c (c = C: its bias row)."""
+        if not self.stream:
+            return g * (self.cols + 1) + c
+        return self.groups * self.cols + g if c == self.cols else g * self.cols + c
+
     def param_map(self) -> np.ndarray:
         """(rows, lanes) float-layout parameter index of every lane, -1 where unused."""
         out = np.full((self.rows, self.lanes), -1, np.int64)
@@ -75,10 +84,10 @@ class LayerLayout:
             for k in range(self.p):
                 i = g * self.p + k
                 for c in range(self.cols):
-                    r = g * (self.cols + 1) + c
                     j = c * self.q + np.arange(self.q)
-                    out[r, k * self.q:(k + 1) * self.q] = self.w_offset + i * self.n_in + j
-                out[g * (self.cols + 1) + self.cols, k * self.q] = self.b_offset + i
+                    out[self.row_of(g, c), k * self.q:(k + 1) * self.q] = (
+                        self.w_offset + i * self.n_in + j)
+                out[self.row_of(g, self.cols), k * self.q] = self.b_offset + i
         return out
 
     def input_map(self) -> np.ndarray:
@@ -86,7 +95,7 @@ class LayerLayout:
         out = np.full((self.rows, self.lanes), -1, np.int64)
         for g in range(self.groups):
             for c in range(self.cols + 1):
-                r = g * (self.cols + 1) + c
+                r = self.row_of(g, c)
                 for k in range(self.p):
                     if c < self.cols:
                         out[r, k * self.q:(k + 1) * self.q] = c * self.q + np.arange(self.q)
@@ -102,12 +111,14 @@ class TrainerLayout:
     def __init__(self, cfg: MGDConfig):
         sizes = network_sizes(cfg)
         self.sizes = sizes
+        stream = cfg.hw.pipeline == "stream"
         self.layers: list[LayerLayout] = []
         pos = node = 0
         for l, ((n_in, n_out), (p, q)) in enumerate(
             zip(zip(sizes[:-1], sizes[1:], strict=True), layer_parallelism(cfg), strict=True)
         ):
-            self.layers.append(LayerLayout(l, n_in, n_out, p, q, pos, pos + n_in * n_out, node))
+            self.layers.append(LayerLayout(l, n_in, n_out, p, q, pos, pos + n_in * n_out, node,
+                                           stream))
             pos += (n_in + 1) * n_out
             node += n_out
         self.n_params, self.n_nodes = pos, node
