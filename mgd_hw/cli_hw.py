@@ -249,7 +249,8 @@ def _fit(args: argparse.Namespace, cfg: MGDConfig, top: str, device) -> int:
     name = Path(args.config).stem if args.config else "config"
     record = Path(args.record) if args.record else None
     try:
-        table = synth_fits.load_fits(record) if record else None
+        if record:
+            synth_fits.load_fits(record)  # a file that is no fit table fails first
         require_tools(device.target)
     except (ValueError, OSError, SynthError) as exc:
         raise CLIError(str(exc)) from None
@@ -263,10 +264,12 @@ def _fit(args: argparse.Namespace, cfg: MGDConfig, top: str, device) -> int:
             return run_synth(cfg_s, top, device, Path(tmp), timeout=timeout)
 
     def on_row(row: dict) -> None:
-        # Each finished try is kept at once: a long search can be stopped midway.
-        if table is not None:
-            synth_fits.record(table, name, row)
-            synth_fits.save_fits(table, record)
+        # Each finished try is kept at once (a long search can be stopped midway),
+        # merged into the file as it is now (another search may have added rows).
+        if record is not None:
+            now = synth_fits.load_fits(record)
+            synth_fits.record(now, name, row)
+            synth_fits.save_fits(now, record)
 
     # --record alone: the config's own fold, one row.
     settings = None if args.fit else [current_setting(cfg)]
