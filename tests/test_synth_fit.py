@@ -265,6 +265,10 @@ def test_fit_search_json_with_a_fake_synthesizer(monkeypatch, capsys, tmp_path):
 
     monkeypatch.setattr(synth, "run_synth", fake_run)
     record = tmp_path / "fits.json"
+    # A row another search recorded stays.
+    other = {"fits": {"hw_parity3": {"sequential macs=6,1 mac_inputs=1,1": {"ice40-hx8k": {
+        "fits": True}}}}}
+    record.write_text(json.dumps(other))
     assert main(["synth", "--config", str(XOR), "--target", "ecp5", "--fit", "--json",
                  "--record", str(record)]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -272,6 +276,7 @@ def test_fit_search_json_with_a_fake_synthesizer(monkeypatch, capsys, tmp_path):
     assert [r["fits"] for r in out["rows"]] == [False, True]
     stored = synth_fits.load_fits(record)
     assert len(synth_fits.rows(stored, "hw_xor")) == 2
+    assert synth_fits.rows(stored, "hw_parity3")[0]["fits"] is True
 
 
 def test_bench_prints_the_fit_rows():
