@@ -148,18 +148,29 @@ class StreamLayer:
             def key_words(rows):
                 return [pack_lanes([(codes.key(p) << 1) | 1 if p >= 0 else 0 for p in row],
                                    kb + 1) for row in rows]
-            kw = mem("key_w", n * (kb + 1), w_rows, key_words(pmap[:w_rows]))
-            kbm = mem("key_b", P * (kb + 1), lx.groups, key_words(pmap[w_rows:][:, ::lx.q]))
-            fw = (kw.read_port(), kbm.read_port())
-            gp = (kw.read_port(), kbm.read_port())
-            m.d.comb += [fw[0].addr.eq(rc.r), fw[1].addr.eq(rc.g),
-                         gp[0].addr.eq(rc.ahead_r), gp[1].addr.eq(rc.ahead_g)]
-            self.keys_fw, self.keys_g = fw, gp
+            fw, gp = [], []
+            for name, rows, addr, ahead in (
+                    ("key_w", pmap[:w_rows], rc.r, rc.ahead_r),
+                    ("key_b", pmap[w_rows:][:, ::lx.q], rc.g, rc.ahead_g)):
+                if len(rows) == 1:
+                    # one row (the layer fully parallel): constant keys, so a lane's
+                    # code is an XOR of a few state bits instead of a masked parity
+                    consts = [(codes.key(p), 1) if p >= 0 else (0, 0) for p in rows[0]]
+                    fw.append(consts)
+                    gp.append(consts)
+                    continue
+                rom = mem(name, len(rows[0]) * (kb + 1), len(rows), key_words(rows))
+                fw.append(rom.read_port())
+                gp.append(rom.read_port())
+                m.d.comb += [fw[-1].addr.eq(addr), gp[-1].addr.eq(ahead)]
+            self.keys_fw, self.keys_g = tuple(fw), tuple(gp)
 
     def _lane_codes(self, port, count: int, state, valid) -> list:
         """(active, neg) of each lane of a key ROM word read on the previous cycle."""
         if port is None:
             return [(Const(0, 1), Const(0, 1))] * count
+        if isinstance(port, list):  # constant (key, valid) per lane
+            return [self.sh.codes.bits(key, Const(ok, 1) & valid, state) for key, ok in port]
         kb = self.sh.codes.key_bits
         fields = lanes(port.data, kb + 1, count)
         return [self.sh.codes.bits(fields[i][1:], fields[i][0] & valid, state)

@@ -17,7 +17,6 @@ from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 
 from golden_model.config import MGDConfig
-from golden_model.datapath import HwData
 from golden_model.hw_spec import HwSpec, trainer_spec
 
 from .datapath import rescale
@@ -27,7 +26,7 @@ from .stream_layer import StreamLayer, StreamShared
 from .trainer import Trainer, trainer_ports
 from .trainer_layer import pack_lanes
 
-__all__ = ["StreamTrainer", "stream_trainer_for_config"]
+__all__ = ["StreamTrainer"]
 
 
 class StreamTrainer(wiring.Component):
@@ -106,12 +105,15 @@ class StreamTrainer(wiring.Component):
         if sh.d_flags:
             m.d.sync += self.sat_d.eq(counter_add(self.sat_d, popcount(sh.d_flags)))
         updated = Signal()
+        # done waits one more cycle, so the last update's trace entry is in
+        busy_d = Signal()
+        m.d.sync += busy_d.eq(ctl.busy)
         m.d.sync += updated.eq(units[-1].update_done)
         with m.If(units[-1].update_done):
             m.d.sync += self.update_count.eq(self.update_count + 1)
         m.d.comb += [
             self.busy.eq(ctl.busy),
-            self.done.eq(ctl.running & ctl.at_limit & ~ctl.busy),
+            self.done.eq(ctl.running & ctl.at_limit & ~ctl.busy & ~busy_d),
             self.updated.eq(updated),
             self.step_count.eq(ctl.step),
             self.cycle.eq(ctl.cycle),
@@ -221,15 +223,4 @@ class StreamTrainer(wiring.Component):
             datas.append(unit.user_data(m, local, lane_d, bias_d))
             off += lx.rows
         m.d.comb += self.param_data.eq(Array(datas)[sel_d])
-
-
-def stream_trainer_for_config(cfg: MGDConfig, data: HwData, trace_depth: int = 0,
-                              run: int = 0) -> StreamTrainer:
-    """The streaming trainer of ``cfg`` with the memory images of run ``run`` (as
-    ``gateware.trainer.trainer_for_config``)."""
-    from golden_model.trainer_image import trainer_image
-
-    image = trainer_image(cfg, data, run)
-    return StreamTrainer(cfg, image.theta0, image.x_train, image.t_train,
-                         trace_depth=trace_depth)
 

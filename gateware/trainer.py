@@ -336,8 +336,9 @@ class Trainer(wiring.Component):
 
 
 def trainer_for_config(cfg: MGDConfig, data: HwData, trace_depth: int = 0,
-                       run: int = 0) -> Trainer:
-    """The trainer of ``cfg`` with the memory images of run ``run``: ``data`` (the task
+                       run: int = 0) -> wiring.Component:
+    """The trainer of ``cfg`` (the ``Trainer``, or the ``StreamTrainer`` when
+    ``hw.pipeline = "stream"``) with the memory images of run ``run``: ``data`` (the task
     in the hardware formats, loaded once by the caller) in the model's sample order,
     and the model's initial parameters.
 
@@ -347,4 +348,7 @@ def trainer_for_config(cfg: MGDConfig, data: HwData, trace_depth: int = 0,
     from golden_model.trainer_image import trainer_image
 
     image = trainer_image(cfg, data, run)
-    return Trainer(cfg, image.theta0, image.x_train, image.t_train, trace_depth=trace_depth)
+    cls = Trainer
+    if cfg.hw.pipeline == "stream":
+        from .stream_trainer import StreamTrainer as cls  # imports this module
+    return cls(cfg, image.theta0, image.x_train, image.t_train, trace_depth=trace_depth)

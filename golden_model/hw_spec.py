@@ -120,9 +120,15 @@ class HwSpec:
 
     def step_cycles(self, steps: int) -> int:
         """The trainer's exact cycle count for ``steps`` steps, from reset (CLEAR
-        included): the first cycle of step ``steps``."""
+        included): the first cycle of step ``steps``. Streaming trainer: the first
+        cycle of the slot after the last step's perturbed evaluation
+        (``StreamTiming.step_evals``; slot 0's first cycle for no steps)."""
         if self.schedule is None:
             raise ValueError("step_cycles belongs to a trainer spec")
+        if self.stream is not None:
+            m = self.cfg.mgd
+            last = self.stream.step_evals(steps, m.tau_x, m.tau_theta)[-1] if steps else -1
+            return int(self.stream.slot_cycle(last + 1))
         return int(self.schedule.step_start(np.array([steps]))[0])
 
 

@@ -11,6 +11,7 @@ from .config import ConfigError, derive, load_config, parse_assignment
 from .datapath import HwMLP
 from .datasets import DataError, load_dataset
 from .float_twin import float_twin
+from .hw_spec import trainer_spec
 from .train import History
 from .train_hw import train_hw
 
@@ -40,10 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{cfg.task.name} {sizes} {cfg.mgd.mode}/{cfg.mgd.perturbation}, "
           f"{cfg.steps:,} steps, {runs} run(s)")
     fixed = []
-    # the trainer gateware's exact cycle count at the config's parallelism (hw_layout)
-    from .hw_layout import Schedule
-
-    cycles = int(Schedule(cfg).step_start(np.array([cfg.steps]))[0])
+    # the trainer gateware's exact cycle count at the config's parallelism (hw_layout,
+    # or stream_timing for hw.pipeline = "stream")
+    cycles = trainer_spec(cfg, gateware=False).step_cycles(cfg.steps)
     for r in range(runs):
         res = train_hw(cfg, data, r)
         fixed.append(res.history.array("test_acc")[-1, 0])

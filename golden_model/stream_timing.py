@@ -25,7 +25,11 @@ the new ones.
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass
+
+import numpy as np
 
 from .config import MGDConfig, layer_parallelism, network_sizes
 
@@ -111,8 +115,60 @@ class StreamTiming:
         last = len(self.rows) - 1
         return self.slot_cycle(e + self.delay + self.starts[last]) + self.rows[last]
 
+    def done_cycle(self, e):
+        """The first cycle ``done`` shows when evaluation ``e`` was the run's last: its
+        record has left the pipeline (every C~ handled, every update written, the
+        ``updated`` strobe of the last one past) and one more cycle."""
+        return self.slot_cycle(e + self.delay + self.starts[-1] + 1) + 1
+
     @property
     def min_tau_theta(self) -> int:
         """The smallest tau_theta (steps) for which one update has reached every layer
         before the next begins: the pipeline's depth in slots, plus one."""
         return self.starts[-1] + 1
+
+    def step_evals(self, steps: int, tau_x: int, tau_theta: int) -> np.ndarray:
+        """Each step's perturbed evaluation index (``stream_evals`` with this delay)."""
+        return stream_evals(steps, tau_x, tau_theta, self.delay)
+
+
+def stream_evals(steps: int, tau_x: int, tau_theta: int, delay: int) -> np.ndarray:
+    """The evaluation index of the perturbed pass of steps 0..steps-1, (steps,) int64,
+    from the stream's rule alone (docs/hardware_network.md, "Streaming trainer: the
+    contract"): a baseline opens the run, follows every sample change (a step n with
+    n % tau_x == 0) and takes the slot on which an update arrives (the update from
+    the perturbed evaluation E of step k tau_theta - 1 arrives in slot E + delay + 1);
+    every other slot is the next step's perturbed evaluation.
+
+    The slots repeat: at a step n with n % lcm(tau_x, tau_theta) == 0 the schedule
+    depends only on the pending updates' distances, so once those repeat the rest is
+    the period shifted (one Python loop over a period or two, then NumPy)."""
+    out = np.zeros(steps, np.int64)
+    period = tau_x * tau_theta // math.gcd(tau_x, tau_theta)
+    pending: deque[int] = deque()  # apply_at of the updates not arrived yet
+    seen: dict[tuple[int, ...], tuple[int, int]] = {}
+    e, n, seg_ok = 0, 0, False
+    while n < steps:
+        if n % period == 0 and not seg_ok:
+            key = tuple(a - e for a in pending)
+            if key in seen:
+                n0, e0 = seen[key]
+                rest = np.arange(n, steps)
+                k, r = np.divmod(rest - n0, n - n0)
+                out[n:] = out[n0 + r] + k * (e - e0)
+                return out
+            seen[key] = (n, e)
+        if pending and pending[0] == e:
+            pending.popleft()
+            seg_ok = False
+        if not seg_ok:
+            seg_ok = True  # a baseline
+        else:
+            out[n] = e
+            n += 1
+            if n % tau_x == 0:
+                seg_ok = False
+            if n % tau_theta == 0:
+                pending.append(e + delay + 1)
+        e += 1
+    return out

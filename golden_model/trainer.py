@@ -53,6 +53,7 @@ from .lfsr import lfsr_jump
 from .mgd import NUMBA_ENV
 from .perturb_gen import CodeSequence
 from .trainer_image import initial_theta, sample_order
+from .trainer_stream import StreamState, advance_compiled, advance_reference
 from .weight_update import WeightUpdateModel
 
 # Rows of one batched window evaluation, times the perturbed count, kept below this.
@@ -121,13 +122,17 @@ class SubLsbCount:
 @dataclass
 class Trace:
     """Per-step record of one ``advance`` chunk: step, sample index, measured cost C,
-    its baseline C0 and C~ (cost LSBs)."""
+    its baseline C0, C~ (cost LSBs) and ``evals``, the index of the step's perturbed
+    pass among all forward passes (evaluations) of the run, baselines included: the
+    stream's evaluation (slot) of the step; sequential, n + the baselines up to
+    step n."""
 
     step: np.ndarray
     sample: np.ndarray
     cost: np.ndarray
     c0: np.ndarray
     ctilde: np.ndarray
+    evals: np.ndarray
 
 
 class HwTrainer:
@@ -183,7 +188,13 @@ class HwTrainer:
         self.D = np.zeros(net.n_nodes, dtype=np.int64)
         self.n = 0
         self.updates = 0
-        self.passes = 0  # forward passes: steps plus baselines
+        self.passes = 0  # forward passes (evaluations): steps plus baselines
+        # The streaming schedule's state (hw.pipeline = "stream"), else None; the
+        # evaluation of each update's last C~ (stream only: the testbench's
+        # StreamTiming.commit_cycle).
+        self.stream = (StreamState(spec.stream.delay, self.wu.theta.copy())
+                       if spec.stream is not None else None)
+        self.update_evals: list[int] = []
         self.sat = {"z": 0, "act": 0, "cost": 0, "ctilde": 0, "d": 0}
         self.record_theta_every = record_theta_every
         self.thetas: list[tuple[int, np.ndarray]] = []
@@ -219,7 +230,8 @@ class HwTrainer:
 
     @property
     def theta(self) -> np.ndarray:
-        """The current parameters (theta LSBs), held by the weight-update unit."""
+        """The current parameters (theta LSBs), held by the weight-update unit (the
+        stream's G frame; the forward passes see ``stream.theta_fwd``)."""
         return self.wu.theta
 
     def counters(self) -> dict[str, int]:
@@ -232,6 +244,12 @@ class HwTrainer:
     # --- the schedule ---------------------------------------------------------------
     def advance(self, steps: int, record: bool = False) -> Trace | None:
         """Run ``steps`` more steps; with ``record``, return their per-step Trace."""
+        if self.stream is not None:
+            if self.kernel is not None and steps > 0:
+                cols = advance_compiled(self, steps, record)
+            else:
+                cols = advance_reference(self, steps, record)
+            return None if cols is None else Trace(*cols)
         if self.kernel is not None and steps > 0:
             return self._advance_compiled(steps, record)
         target = self.n + steps
@@ -246,7 +264,8 @@ class HwTrainer:
                 self._update()
         if not record:
             return None
-        return Trace(*(np.concatenate([p[i] for p in parts]) for i in range(5)))
+        return self._evals(Trace(*(np.concatenate([p[i] for p in parts]) for i in range(5)),
+                                 None))
 
     def _advance_compiled(self, steps: int, record: bool) -> Trace | None:
         """``advance`` in the compiled kernel: the same state afterwards, the same Trace.
@@ -287,7 +306,15 @@ class HwTrainer:
             return None
         step = np.arange(n0, n1)
         sample = self.order[(step // m.tau_x) % len(self.order)]
-        return Trace(step, sample, res.rec[0], res.rec[1], res.rec[2])
+        return self._evals(Trace(step, sample, res.rec[0], res.rec[1], res.rec[2], None))
+
+    def _evals(self, trace: Trace) -> Trace:
+        """A sequential Trace with ``evals``: step n's perturbed pass follows the n
+        steps before it and the baselines of the segment starts k <= n."""
+        n, tx, tt = trace.step, self.m.tau_x, self.m.tau_theta
+        both = tx * tt // np.gcd(tx, tt)
+        trace.evals = n + n // tx + n // tt - n // both + 1
+        return trace
 
     def _update(self) -> None:
         # The step's source is G as it stands before the update (which clears it), or

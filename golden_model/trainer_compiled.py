@@ -49,6 +49,7 @@ from .trainer_kernel import (
     Z_FRAC,
     Z_HALF_UP,
     run_steps,
+    run_stream,
 )
 
 
@@ -137,12 +138,52 @@ class TrainerKernel:
                          dict(zip(COUNT_NAMES, counts.tolist(), strict=True)), rec,
                          list(zip(snap_n.tolist(), snap, strict=True)))
 
+    def run_stream(self, n0: int, n1: int, arrays: dict, state: int, c0: int, every: int,
+                   updates0: int, record: bool, stream) -> KernelRun:
+        """``run`` for a stream config (``trainer_stream.advance_compiled``): arrays
+        also holds theta_fwd (changed in place), ``stream`` is the trainer's
+        ``StreamState`` (updated here: e, seg_ok, the FIFO); the record has a fourth
+        row, each step's perturbed evaluation, and ``update_evals`` is filled."""
+        a = arrays
+        tt = self.spec[TAU_THETA]
+        count = n1 // tt - n0 // tt  # updates: the multiples of tau_theta in (n0, n1]
+        # Updates are at least tau_theta evaluations apart and wait D + 1 evaluations.
+        cap = (stream.delay + 1) // tt + 2
+        fifo_at = np.zeros(cap, np.int64)
+        fifo_theta = np.zeros((cap, len(a["theta"])), np.int64)
+        for i, (at, theta) in enumerate(stream.fifo):
+            fifo_at[i], fifo_theta[i] = at, theta
+        st = np.array([stream.e, int(stream.seg_ok), len(stream.fifo), stream.delay],
+                      np.int64)
+        lfsr = np.array([state, self.tap], np.uint64)
+        c0_buf = np.array([c0], np.int64)
+        counts = np.zeros(len(COUNT_NAMES), np.int64)
+        rec = np.zeros((4, n1 - n0 if record else 0), np.int64)
+        n_snap = 0
+        if every > 0:
+            n_snap = (updates0 + count) // every - updates0 // every
+        snap = np.zeros((n_snap, len(a["theta"])), np.int64)
+        snap_n = np.zeros(n_snap, np.int64)
+        update_evals = np.zeros(count, np.int64)
+        updates = run_stream(n0, n1, self.spec, self.layout, self.taps, lfsr, a["theta"],
+                             a["theta_fwd"], a["G"], a["V"], a["D"], a["h0"], c0_buf, a["x"],
+                             a["t"], a["order"], counts, rec, every, updates0, snap, snap_n,
+                             st, fifo_at, fifo_theta, update_evals)
+        stream.e, stream.seg_ok = int(st[0]), bool(st[1])
+        stream.fifo.clear()
+        stream.fifo.extend((int(fifo_at[i]), fifo_theta[i].copy()) for i in range(st[2]))
+        return KernelRun(int(updates), int(lfsr[0]), int(c0_buf[0]),
+                         dict(zip(COUNT_NAMES, counts.tolist(), strict=True)), rec,
+                         list(zip(snap_n.tolist(), snap, strict=True)),
+                         update_evals.tolist())
+
 
 class KernelRun(NamedTuple):
     """What ``TrainerKernel.run`` returns: updates done, the LFSR state of the last
     period, the open segment's C0, the raw counts by name (``COUNT_NAMES``: the
     saturations and the forward passes), the (3, K) record of C, C0 and C~ (K = 0
-    without ``record``) and the (step, theta) snapshots."""
+    without ``record``), the (step, theta) snapshots and (stream) the evaluation of
+    each update's last C~."""
 
     updates: int
     state: int
@@ -150,3 +191,4 @@ class KernelRun(NamedTuple):
     counts: dict
     rec: np.ndarray
     thetas: list
+    update_evals: list = []

@@ -435,3 +435,111 @@ def run_steps(n0, n1, spec, layout, taps, lfsr, theta, G, V, D, h0, c0, x, t, or
     lfsr[0] = state
     c0[0] = base
     return updates
+
+
+# --- the streaming schedule (hw.pipeline = "stream", ``trainer_stream``) ----------------
+# Slots of the stream's state array: the next evaluation, whether a baseline is valid,
+# the updates queued, the update delay D.
+S_E, S_SEG_OK, S_QUEUED, S_DELAY = range(4)
+
+
+@_top
+def run_stream(n0, n1, spec, layout, taps, lfsr, theta, theta_fwd, G, V, D, h0, c0, x, t,
+               order, counts, rec, every, updates0, snap, snap_n, st, fifo_at, fifo_theta,
+               update_evals):
+    """Steps n0..n1-1 of the streaming trainer (``trainer_stream.advance_reference``),
+    one evaluation per loop; returns the updates done.
+
+    As :func:`run_steps`, plus: theta_fwd (the forward passes' parameters; theta is
+    the G frame's), st (``S_*`` slots, in place), the FIFO of queued updates
+    (fifo_at[i], fifo_theta[i] for i < st[S_QUEUED], oldest first, in place),
+    update_evals[u] (the evaluation of each update's last C~), and rec (4, n1 - n0)
+    also receives each step's perturbed evaluation.
+    """
+    tau_x, tau_p, tau_theta, amp = spec[TAU_X], spec[TAU_P], spec[TAU_THETA], spec[AMP]
+    last = layout.shape[0] - 1
+    h = np.zeros(layout[last, H_IN] + layout[last, N_IN] + layout[last, N_OUT], np.int64)
+    z = np.zeros(np.max(layout[:, N_OUT]), np.int64)
+    z0 = np.zeros(layout[0, N_OUT], np.int64)
+    s = np.zeros(D.shape[0] if spec[NODE] else theta.shape[0], np.int64)
+    no_codes = np.zeros(D.shape[0], np.int64)
+    p = theta_fwd.copy()
+    state, tap = lfsr[0], lfsr[1]
+    base = c0[0]
+    e, seg_ok, queued, delay = st[S_E], st[S_SEG_OK], st[S_QUEUED], st[S_DELAY]
+    z0_sat = 0
+    if spec[NODE] and seg_ok:
+        # The segment began in an earlier call: its layer-0 z again (not a pass).
+        _load(x, order[(n0 // tau_x) % order.shape[0]], h)
+        z0_sat = _layer_z(theta_fwd, h, layout, 0, spec, z0)
+    stale = True  # p needs forming: new codes or a new theta_fwd
+    updates = 0
+    n = n0
+    while n < n1:
+        if queued > 0 and fifo_at[0] == e:
+            # The oldest queued update reaches the stream; it ends the segment.
+            theta_fwd[:] = fifo_theta[0]
+            for q in range(1, queued):
+                fifo_at[q - 1] = fifo_at[q]
+                fifo_theta[q - 1, :] = fifo_theta[q]
+            queued -= 1
+            seg_ok = 0
+            stale = True
+        sample = order[(n // tau_x) % order.shape[0]]
+        _load(x, sample, h)
+        if not seg_ok:
+            base, z0_sat = _baseline(theta_fwd, h, layout, spec, z, z0, no_codes, t, sample,
+                                     counts)
+            for j in range(h0.shape[0]):
+                h0[j] = h[j]
+            seg_ok = 1
+            e += 1
+            continue
+        # Step n's perturbed evaluation (each step has exactly one).
+        if n == n0 or n % tau_p == 0:
+            if n != n0:
+                state = _lfsr_next(state, tap)
+            _period_codes(spec[KIND], n // tau_p, state, taps, spec[WALSH_M], s)
+            stale = True
+        if stale and not spec[NODE]:
+            for i in range(theta.shape[0]):
+                p[i] = theta_fwd[i] + amp * s[i]
+            stale = False
+        c = _perturbed(p, theta_fwd, h, layout, spec, z, z0, z0_sat, s, no_codes, t, sample,
+                       counts)
+        ct = _ctilde(c, base, spec, counts)
+        # The G frame, at once.
+        if spec[NODE]:
+            counts[C_D] += _accumulate(D, s, ct, spec[G_BITS])
+        else:
+            counts[C_G] += _accumulate(G, s, ct, spec[G_BITS])
+        if rec.shape[1]:
+            rec[0, n - n0] = c
+            rec[1, n - n0] = base
+            rec[2, n - n0] = ct
+            rec[3, n - n0] = e
+        n += 1
+        if n % tau_x == 0:
+            seg_ok = 0
+        window_end = n % tau_theta == 0
+        if spec[NODE] and (window_end or not seg_ok or (queued > 0 and fifo_at[0] == e + 1)):
+            counts[C_G] += _flush(D, h0, layout, spec, G)
+        if window_end:
+            n_g, n_theta = _update(theta, G, V, spec)
+            counts[C_G] += n_g
+            counts[C_THETA] += n_theta
+            fifo_at[queued] = e + delay + 1
+            fifo_theta[queued, :] = theta
+            queued += 1
+            update_evals[updates] = e
+            updates += 1
+            done = updates0 + updates
+            if every > 0 and done % every == 0:
+                r = done // every - updates0 // every - 1
+                snap[r, :] = theta
+                snap_n[r] = n
+        e += 1
+    lfsr[0] = state
+    c0[0] = base
+    st[S_E], st[S_SEG_OK], st[S_QUEUED] = e, seg_ok, queued
+    return updates

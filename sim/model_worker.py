@@ -41,17 +41,26 @@ class Batch:
     counters: list[dict[str, int]]
     end_counters: dict[str, int]
     updates: int
+    # streaming trainer: the evaluation index of each step's perturbed evaluation and
+    # of each update's last one (their cycles are ``StreamTiming``'s); None otherwise
+    evals: np.ndarray | None = None
+    update_evals: list[int] | None = None
+    passes: int = 0  # the model's forward evaluations so far (baselines included)
 
 
 def batches(cfg: MGDConfig, data: HwData, run: int, steps: int,
             per_batch: int) -> Iterator[Batch]:
     """The model's results of ``steps`` steps, ``per_batch`` updates at a time."""
     model = HwTrainer(cfg, data, run)
+    stream = cfg.hw.pipeline == "stream"
     tau = cfg.mgd.tau_theta
-    first, costs, thetas, counters, update0 = 0, [], [], [], 0
+    first, costs, evals, thetas, counters, update0 = 0, [], [], [], [], 0
     while model.n < steps:
         k = min(tau - model.n % tau, steps - model.n)  # to the next update or the end
-        costs.append(model.advance(k, record=True).cost)
+        trace = model.advance(k, record=True)
+        costs.append(trace.cost)
+        if stream:
+            evals.append(trace.evals)
         if model.n % tau == 0:
             thetas.append(model.theta.copy())
             counters.append(model.counters())
@@ -59,10 +68,13 @@ def batches(cfg: MGDConfig, data: HwData, run: int, steps: int,
         if len(thetas) >= per_batch or n_costs >= COST_BATCH or model.n == steps:
             yield Batch(first, np.concatenate(costs), update0,
                         np.array(thetas, np.int64).reshape(len(thetas), model.wu.n),
-                        counters, model.counters(), model.updates)
+                        counters, model.counters(), model.updates,
+                        np.concatenate(evals) if stream else None,
+                        [int(e) for e in model.update_evals[update0:update0 + len(thetas)]]
+                        if stream else None, model.passes)
             first += n_costs
             update0 += len(thetas)
-            costs, thetas, counters = [], [], []
+            costs, evals, thetas, counters = [], [], [], []
 
 
 class ModelStream:
@@ -81,8 +93,10 @@ class ModelStream:
         self.proc.stdin.write((json.dumps(job) + "\n").encode())
         self.proc.stdin.close()
         self._costs = np.zeros(0, np.int64)
+        self._evals = np.zeros(0, np.int64)
         self._cost_base = 0
         self._updates: dict[int, tuple[np.ndarray, dict]] = {}
+        self._update_evals: dict[int, int] = {}
         self.last: Batch | None = None
 
     def _read(self, eof_ok: bool = False) -> bool:
@@ -94,25 +108,35 @@ class ModelStream:
                 return False
             raise RuntimeError(f"the model worker ended early (exit status {code})") from None
         self._costs = np.concatenate([self._costs, batch.costs])
+        if batch.evals is not None:
+            self._evals = np.concatenate([self._evals, batch.evals])
+            for i, e in enumerate(batch.update_evals):
+                self._update_evals[batch.update0 + i] = e
         for i, (theta, counters) in enumerate(zip(batch.thetas, batch.counters, strict=True)):
             self._updates[batch.update0 + i] = (theta, counters)
         self.last = batch
         return True
 
-    def costs(self, first: int, count: int) -> np.ndarray:
+    def costs(self, first: int, count: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The perturbed costs of steps first .. first + count - 1 and (streaming
+        trainer) their evaluation indices, else None."""
         while self._cost_base + len(self._costs) < first + count:
             self._read()
         lo = first - self._cost_base
         out = self._costs[lo:lo + count]
+        evals = self._evals[lo:lo + count] if len(self._evals) else None
         self._costs = self._costs[lo + count:]
+        self._evals = self._evals[lo + count:]
         self._cost_base = first + count
-        return out
+        return out, evals
 
-    def update(self, u: int) -> tuple[np.ndarray, dict[str, int]]:
-        """Parameters and counters after update u (0-based)."""
+    def update(self, u: int) -> tuple[np.ndarray, dict[str, int], int | None]:
+        """Parameters and counters after update u (0-based), and (streaming trainer)
+        the evaluation it was computed from, else None."""
         while u not in self._updates:
             self._read()
-        return self._updates.pop(u)
+        theta, counters = self._updates.pop(u)
+        return theta, counters, self._update_evals.pop(u, None)
 
     def finish(self) -> Batch:
         """Read to the end; the last batch (the model's final counters, update count)."""

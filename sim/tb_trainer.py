@@ -117,6 +117,7 @@ class Checker:
         self.dut, self.spec, self.stream = dut, spec, stream
         self.cfg, self.layout, self.sched = spec.cfg, spec.layout, spec.schedule
         self.steps_done = 0  # costs compared
+        self.last_eval = 0  # streaming: the evaluation of the last cost compared
         self.updates_done = 0  # updates compared
         self.k = len(dut.trace_costs) // self.cfg.hw.cost_bits
         self.shadow_bits = len(dut.theta_shadow)
@@ -149,13 +150,17 @@ class Checker:
         got = unpack_fields(costs, count, cb)
         got_cycles = unpack_fields(cycles, count, CYCLE_BITS, signed=False)
         steps = np.arange(self.steps_done, self.steps_done + count)
-        want_cycles = self.sched.cost_cycle(steps)
+        want, evals = self.stream.costs(self.steps_done, count)
+        if evals is not None:
+            self.last_eval = int(evals[-1])
+            want_cycles = self.spec.stream.cost_cycle(evals)
+        else:
+            want_cycles = self.sched.cost_cycle(steps)
         bad = np.flatnonzero(got_cycles != want_cycles)
         if len(bad):
             i = int(bad[0])
             raise Mismatch(int(got_cycles[i]), f"cost cycle (step {steps[i]})",
                            int(want_cycles[i]), int(got_cycles[i]))
-        want = self.stream.costs(self.steps_done, count)
         bad = np.flatnonzero(want != got)
         if len(bad):
             i = int(bad[0])
@@ -175,20 +180,25 @@ class Checker:
         counters = None
         for i in range(count):
             u = self.updates_done + i
-            n = (u + 1) * tau - 1  # the step of update u
-            want_cycle = int(self.sched.next_cycle(np.array([n]))[0])
+            want, counters, e = self.stream.update(u)
+            if e is not None:  # streaming: the update meets the stream late
+                want_cycle = int(self.spec.stream.commit_cycle(e))
+            else:
+                n = (u + 1) * tau - 1  # the step of update u
+                want_cycle = int(self.sched.next_cycle(np.array([n]))[0])
             check(int(got_cycles[i]), f"update cycle (update {u + 1})", want_cycle,
                   int(got_cycles[i]))
             theta = shadow_to_theta(self.layout, (thetas >> (i * self.shadow_bits)) & mask,
                                     self.cfg.hw.theta_bits)
-            want, counters = self.stream.update(u)
             bad = np.flatnonzero(theta != want)
             if len(bad):
                 j = int(bad[0])
                 raise Mismatch(want_cycle, f"theta[{j}] (update {u + 1})", int(want[j]),
                                int(theta[j]))
-        # the counters now are those after the chunk's last update
-        _check_counters(self.dut, self.spec.counter_names, counters, cycle)
+        # the counters now are those after the chunk's last update (the streaming
+        # trainer's counters run ahead of its updates: they are checked at the end)
+        if self.spec.stream is None:
+            _check_counters(self.dut, self.spec.counter_names, counters, cycle)
         self.updates_done += count
 
 
@@ -246,7 +256,9 @@ async def trainer_training_run(dut):
     check(cycle, "steps compared", steps, checker.steps_done)
     check(cycle, "updates compared", last.updates, checker.updates_done)
     _check_counters(dut, spec.counter_names, last.end_counters, cycle)
-    check(cycle, "cycle (done)", spec.step_cycles(steps), cycle)
+    done_cycle = (spec.stream.done_cycle(checker.last_eval) if spec.stream is not None
+                  else spec.step_cycles(steps))
+    check(cycle, "cycle (done)", done_cycle, cycle)
 
     data = read_data(data_path)
     theta = shadow_to_theta(layout, dut.theta_shadow.value.to_unsigned(), h.theta_bits)
@@ -258,6 +270,7 @@ async def trainer_training_run(dut):
     result = {
         "peak_rss_mb": {"simulator": round(own / 1024, 1), "model_worker": round(worker / 1024, 1)},
         "steps": steps,
+        "evaluations": last.passes,
         "updates": checker.updates_done,
         "cycles": cycle,
         "wakes": wakes,
