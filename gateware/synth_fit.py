@@ -134,9 +134,9 @@ def estimate(cfg: MGDConfig, setting: Setting, device: Device) -> dict[str, Any]
     mults = multipliers(cfg, setting)
     cap = CAPACITY.get((device.target, device.name))
     dsp = cap["dsp"] if cap else 0
-    # An iCE40 SB_MAC16 takes 16x16: the 17-bit (sign-extended) operands need two.
-    per_mult = 2 if device.target == "ice40" else 1
-    soft = max(0, mults["total"] - dsp // per_mult)
+    # One DSP per product (measured: the XOR trainer's 17-bit products take one
+    # MULT18X18D or one SB_MAC16 each).
+    soft = max(0, mults["total"] - dsp)
     bits = (h.theta_bits + 1) * (max(h.x_bits, h.act_bits) + 1)
     luts = EST_BASE + EST_PER_LANE * mults["lanes"] + EST_PER_SOFT_MULT_BIT * bits * soft
     return {"multipliers": mults["total"], "soft_multipliers": soft, "luts": luts,
