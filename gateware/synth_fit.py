@@ -286,7 +286,7 @@ def format_search(rows: list[dict[str, Any]], title: str) -> str:
     head = (f"{'setting':<22}{'fold':<30}{'fits':<6}{'LUT':>7}{'FF':>7}{'DSP':>5}"
             f"{'BRAM':>5}{'Fmax':>7}{'II':>5}{'cyc/step':>10}{'s':>6}")
     lines = [title, head]
-    notes = []
+    notes, paths = [], []
     for r in rows:
         fold = (f"macs={','.join(map(str, r['macs']))} "
                 f"mac_inputs={','.join(map(str, r['mac_inputs']))}")
@@ -299,10 +299,15 @@ def format_search(rows: list[dict[str, Any]], title: str) -> str:
         )
         if r["failing"]:
             notes.append(f"  {r['label']}: {r['failing']}")
+        path = r.get("critical_path")
+        if path:
+            paths.append(f"  {r['label']}: {path['from']} -> {path['to']}, "
+                         f"{path['logic_cells']} logic cells, {path['delay_ns']} ns")
     fitting = [r for r in rows if r["fits"]]
     if fitting:
         best = fitting[0]
         lines.append(f"first fit: {best['label']} at {best['fmax_mhz']:.1f} MHz")
     else:
         lines.append("no setting of the ladder was placed and routed on this device")
-    return "\n".join(lines + (["why not:", *notes] if notes else []))
+    return "\n".join(lines + (["critical paths:", *paths] if paths else [])
+                     + (["why not:", *notes] if notes else []))

