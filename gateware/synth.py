@@ -29,6 +29,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
@@ -38,6 +39,7 @@ from typing import Any
 from golden_model.config import MGDConfig
 
 from . import synth_report as rep
+from . import tops
 from .synth_devices import DEFAULT_DEVICE, DEFAULT_PACKAGE, DEVICES, TARGETS, Device
 from .synth_scripts import HARNESS, SEED, harness_verilog, nextpnr_args, synth_pass, yosys_script
 
@@ -62,7 +64,18 @@ class ToolsMissing(SynthError):
 
 
 class DoesNotFit(SynthError):
-    """The design needs more of some resource than the device has."""
+    """The design needs more of some resource than the device has.
+
+    ``needs``: (bel type, used, available) of every resource it overflows (empty when
+    nextpnr only said it could not place the design)."""
+
+    def __init__(self, message: str, needs: list[tuple[str, int, int]] | None = None):
+        super().__init__(message)
+        self.needs = list(needs or [])
+
+
+class TimedOut(SynthError):
+    """A tool ran past the time it was given (``run_synth``'s ``timeout``)."""
 
 
 def check_target(target: str) -> str:
@@ -121,18 +134,26 @@ def require_tools(target: str) -> None:
         )
 
 
-def _run(tool: str, args: list[str], workdir: Path) -> subprocess.CompletedProcess:
+def _run(tool: str, args: list[str], workdir: Path,
+         deadline: float | None = None) -> subprocess.CompletedProcess:
     """Run a YoWASP tool in its own Python process, with ``workdir`` as its folder.
 
     The WebAssembly runtime sees the files of the current directory, so each tool
     runs as a child process started in the scratch folder; its console output is
-    captured (the full log goes to the log file its arguments name).
+    captured (the full log goes to the log file its arguments name). ``deadline``
+    (``time.monotonic()``): the child is killed then and :class:`TimedOut` raised.
     """
     _, module, func = _TOOLS[tool]
     code = f"import sys, {module} as m; sys.exit(m.{func}(sys.argv[1:]))"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=workdir, capture_output=True, text=True
-    )
+    timeout = None if deadline is None else max(1.0, deadline - time.monotonic())
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", code, *args], cwd=workdir, capture_output=True,
+            text=True, timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        name = "Yosys" if tool == "yosys" else f"nextpnr-{tool}"
+        raise TimedOut(f"{name} ran out of time") from None
 
 
 def _read(path: Path) -> str:
@@ -156,6 +177,7 @@ def run_synth(
     device: Device,
     workdir: Path,
     progress: Callable[[str], None] | None = None,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     """Synthesize, place and route ``top`` of ``cfg`` for ``device``.
 
@@ -172,6 +194,9 @@ def run_synth(
         there (``yosys.log``, ``nextpnr.log``, ``stat.json``, ``report.json``).
     progress : callable, optional
         Called with a short message before each step.
+    timeout : float, optional
+        Seconds for Yosys and nextpnr together; a tool still running then is
+        stopped and :class:`TimedOut` raised.
 
     Returns
     -------
@@ -179,24 +204,28 @@ def run_synth(
         JSON-ready: ``blocks`` (resources per block), ``totals``, ``per_param``,
         ``cells`` (the design's Yosys cells by type), ``fmax_mhz``,
         ``critical_path``, ``device_use`` (nextpnr's bel counts, harness included),
-        ``harness`` (its resources), the device, tool versions and the Verilog's
-        SHA-256.
+        ``harness`` (its resources), the device, tool versions and the SHA-256 of
+        what Yosys read (``verilog_sha256``, or ``rtlil_sha256`` for a trainer).
 
     Raises
     ------
-    ToolsMissing, DoesNotFit, SynthError
+    ToolsMissing, DoesNotFit, TimedOut, SynthError
         One-line messages; the logs stay in ``workdir``.
     """
     require_tools(device.target)
     note = progress or (lambda message: None)
     module = f"mgd_{top}"
     workdir = Path(workdir)
-    note(f"generating the Verilog of {module}")
-    text = _write_inputs(cfg, top, module, device, workdir)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    # A trainer holds its data set in memory initialisers, which Yosys' Verilog front
+    # end reads very slowly (the digits trainer: minutes); its RTLIL reads fast.
+    form = "rtlil" if tops.get(top).needs_data else "verilog"
+    note(f"generating the {'RTLIL' if form == 'rtlil' else 'Verilog'} of {module}")
+    text = _write_inputs(cfg, top, module, device, workdir, form)
     note(f"Yosys {synth_pass(device)} (a tool's first run compiles it, ~30 s)")
-    blocks, harness = _yosys(module, top, device, workdir)
+    blocks, harness = _yosys(module, top, device, workdir, deadline)
     note(f"nextpnr-{device.target} on {device.part}")
-    figures = _nextpnr(module, device, workdir, harness)
+    figures = _nextpnr(module, device, workdir, harness, deadline)
     return {
         "top": top,
         "module": module,
@@ -211,27 +240,34 @@ def run_synth(
         **figures,
         "harness": harness,
         "tools": _tool_versions(device.target),
-        "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        f"{form}_sha256": hashlib.sha256(text.encode()).hexdigest(),
     }
 
 
-def _write_inputs(cfg: MGDConfig, top: str, module: str, device: Device, workdir: Path) -> str:
-    """Write design.v, harness.v and synth.ys into ``workdir``; return the design's Verilog."""
-    from amaranth.back import verilog
+def _write_inputs(cfg: MGDConfig, top: str, module: str, device: Device, workdir: Path,
+                  form: str = "verilog") -> str:
+    """Write the design (design.v, or design.il when ``form`` is "rtlil"), harness.v and
+    synth.ys into ``workdir``; return the design's text."""
+    from amaranth.back import rtlil, verilog
 
     from .generate import build, port_list
 
     component = build(cfg, top)
-    text = verilog.convert(component, name=module, emit_src=False)
-    (workdir / "design.v").write_text(text)
+    if form == "rtlil":
+        text = rtlil.convert(component, name=module, emit_src=False)
+    else:
+        text = verilog.convert(component, name=module, emit_src=False)
+    design = "design.il" if form == "rtlil" else "design.v"
+    (workdir / design).write_text(text)
     (workdir / "harness.v").write_text(harness_verilog(module, port_list(component)))
-    (workdir / "synth.ys").write_text(yosys_script(device))
+    (workdir / "synth.ys").write_text(yosys_script(device, design))
     return text
 
 
-def _yosys(module: str, top: str, device: Device, workdir: Path) -> tuple[dict, dict]:
+def _yosys(module: str, top: str, device: Device, workdir: Path,
+           deadline: float | None = None) -> tuple[dict, dict]:
     """Run Yosys; return the design's cells per block and the harness's resources."""
-    proc = _run("yosys", ["-q", "-l", "yosys.log", "synth.ys"], workdir)
+    proc = _run("yosys", ["-q", "-l", "yosys.log", "synth.ys"], workdir, deadline)
     if proc.returncode:
         log = _read(workdir / "yosys.log") + proc.stdout + proc.stderr
         raise SynthError(f"Yosys failed: {rep.first_error(log) or 'see yosys.log'}")
@@ -241,9 +277,10 @@ def _yosys(module: str, top: str, device: Device, workdir: Path) -> tuple[dict, 
     return blocks, harness
 
 
-def _nextpnr(module: str, device: Device, workdir: Path, harness: dict) -> dict[str, Any]:
+def _nextpnr(module: str, device: Device, workdir: Path, harness: dict,
+             deadline: float | None = None) -> dict[str, Any]:
     """Place and route; return nextpnr's figures (Fmax, critical path, device use)."""
-    proc = _run(device.target, nextpnr_args(device), workdir)
+    proc = _run(device.target, nextpnr_args(device), workdir, deadline)
     log = _read(workdir / "nextpnr.log")
     if proc.returncode:
         _raise_nextpnr_failure(module, device, log + proc.stdout + proc.stderr, harness)
@@ -260,7 +297,8 @@ def _raise_nextpnr_failure(module: str, device: Device, log: str, harness: dict)
         raise DoesNotFit(
             f"{module} does not fit {where}: " + (f"needs {needs}" if needs else error)
             + f" (with the scan harness's {harness['lut']} LUT, {harness['ff']} FF); "
-            f"choose a larger --device ({', '.join(DEVICES[device.target])})"
+            f"choose a larger --device ({', '.join(DEVICES[device.target])})",
+            short,
         )
     raise SynthError(f"nextpnr-{device.target} failed on {where}: {error}")
 

@@ -61,11 +61,13 @@ endmodule
 """
 
 
-def yosys_script(device: Device) -> str:
-    """The Yosys script: read design.v and harness.v, synthesize, write stat and netlist."""
+def yosys_script(device: Device, design: str = "design.v") -> str:
+    """The Yosys script: read the design (Verilog, or RTLIL when ``design`` ends in
+    ``.il``) and harness.v, synthesize, write stat and netlist."""
     dsp = " -dsp" if device.dsp else ""
+    reader = "read_rtlil" if design.endswith(".il") else "read_verilog"
     return (
-        "read_verilog design.v\n"
+        f"{reader} {design}\n"
         "read_verilog harness.v\n"
         f"{synth_pass(device)} -top {HARNESS} -noflatten{dsp} -json netlist.json\n"
         "tee -q -o stat.json stat -json\n"

@@ -14,6 +14,9 @@ the CPU), and prints one table:
   iverilog, the reason instead);
 - time-to-train of the digits and XOR trainers per setting against tuned CPU
   backprop (mgd_hw.time_to_train).
+- fit and Fmax per device of each measured fold of the example trainers: the
+  committed table bench/synth_fits.json (``mgd-hw synth --fit --record``; reading it
+  runs no tool).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+from gateware import synth_fits
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 EXAMPLES = BENCH.parent / "examples"
@@ -71,6 +76,7 @@ def run(quick: bool = False, trainer_steps: int = 50_000, fmax: float = 50.0,
                               *(["--steps", "1000", "--cycles", "3000"] if quick else [])),
         "time_to_train": [_time_to_train(ex, target, fmax, grid)
                           for ex, target in TIME_TO_TRAIN],
+        "fits": synth_fits.load_fits(BENCH / "synth_fits.json"),
     }
 
 
@@ -111,6 +117,11 @@ def report(res: dict) -> str:
         lines.append(f"icarus vs verilator: not measured: {sims['icarus_missing']}")
     for proj in p:
         lines += time_to_train_lines(proj)
+    fits = synth_fits.format_rows(res["fits"]) if res.get("fits") else []
+    if fits:
+        lines.append("fit and Fmax per device (measured, bench/synth_fits.json; "
+                     "mgd-hw synth --fit):")
+        lines += [f"  {line}" for line in fits]
     return "\n".join(lines)
 
 

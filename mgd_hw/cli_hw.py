@@ -82,6 +82,20 @@ def add_synth(sub) -> None:
     p.add_argument("-o", "--output", metavar="DIR", help="also write synth.json and the "
                    "tool logs here")
     p.add_argument("--force", action="store_true", help="overwrite results in -o")
+    fit = p.add_argument_group("fit search (trainer configs; docs/synthesis.md)")
+    fit.add_argument("--fit", action="store_true", help="try the folds of hw.macs and "
+                     "hw.mac_inputs from the most parallel to the least; stop at the "
+                     "first that fits --device")
+    fit.add_argument("--all", dest="fit_all", action="store_true",
+                     help="with --fit: try every fold, do not stop at the first fit")
+    fit.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                     help="stop a synthesis (with --fit: each try) after this long "
+                     "(default: no limit)")
+    fit.add_argument("--no-estimate", dest="no_estimate", action="store_true",
+                     help="with --fit: also try folds estimated far beyond the device")
+    fit.add_argument("--record", metavar="FILE", help="merge the rows (without --fit: the "
+                     "config's own fold) into this fit table (bench/synth_fits.json), under "
+                     "the config's file name")
     p.set_defaults(func=cmd_synth)
 
 
@@ -183,6 +197,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     top = _top(args, cfg).name
     hw_spec(cfg)
+    for flag, given in (("--all", args.fit_all), ("--no-estimate", args.no_estimate)):
+        if given and not args.fit:
+            raise CLIError(f"{flag} belongs to the fit search: add --fit")
+    if args.timeout is not None and args.timeout <= 0:
+        raise CLIError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
+    if args.fit or args.record:
+        return _fit(args, cfg, top, device)
     out = Path(args.output) if args.output else None
     try:
         if out is not None:
@@ -202,7 +223,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     failure = None
     with tempfile.TemporaryDirectory(prefix="mgd_synth_") as tmp:
         try:
-            result = run_synth(cfg, top, device, Path(tmp), progress)
+            result = run_synth(cfg, top, device, Path(tmp), progress, args.timeout)
         except SynthError as exc:
             result, failure = None, str(exc) + (f"; logs in {out}" if out else "")
         try:
@@ -229,3 +250,57 @@ def _device(target: str, device: str | None):
         return parse_device(check_target(target), device)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+
+
+def _fit(args: argparse.Namespace, cfg: MGDConfig, top: str, device) -> int:
+    """``mgd-hw synth --fit``: the fit search of ``gateware.synth_fit``."""
+    import tempfile
+
+    from gateware import synth_fits
+    from gateware.synth import SynthError, require_tools, run_synth
+    from gateware.synth_fit import current_setting, format_search, search
+
+    flag = "--fit" if args.fit else "--record"
+    if tops.get(top).tier != "trainer":
+        raise CLIError(f"{flag} folds a trainer (hw.datapath 'mlp', --top trainer), "
+                       f"not --top {top}")
+    if args.output:
+        raise CLIError(f"{flag} writes no -o folder; --record FILE keeps its rows")
+    name = Path(args.config).stem if args.config else "config"
+    record = Path(args.record) if args.record else None
+    try:
+        if record:
+            synth_fits.load_fits(record)  # a file that is no fit table fails first
+        require_tools(device.target)
+    except (ValueError, OSError, SynthError) as exc:
+        raise CLIError(str(exc)) from None
+
+    def progress(message: str) -> None:
+        if not (args.quiet or args.json):
+            print(f"mgd-hw synth --fit: {message}", file=sys.stderr, flush=True)
+
+    def synthesize(cfg_s: MGDConfig, timeout: float | None) -> dict:
+        with tempfile.TemporaryDirectory(prefix="mgd_synth_") as tmp:
+            return run_synth(cfg_s, top, device, Path(tmp), timeout=timeout)
+
+    def on_row(row: dict) -> None:
+        # Each finished try is kept at once (a long search can be stopped midway),
+        # merged into the file as it is now (another search may have added rows).
+        if record is not None:
+            now = synth_fits.load_fits(record)
+            synth_fits.record(now, name, row)
+            synth_fits.save_fits(now, record)
+
+    # --record alone: the config's own fold, one row.
+    settings = None if args.fit else [current_setting(cfg)]
+    rows = search(cfg, device, synthesize, timeout=args.timeout, every=args.fit_all,
+                  use_estimate=not args.no_estimate, settings=settings,
+                  progress=progress, on_row=on_row)
+    if args.json:
+        print(json.dumps({"config": name, "rows": rows}))
+    else:
+        what = "folds from the most parallel" if args.fit else "the config's fold"
+        print(format_search(rows, f"{name} ({cfg.hw.pipeline}) on {device.part}: {what}"))
+        if record:
+            print(f"recorded {len(rows)} rows in {record}")
+    return 0
