@@ -101,7 +101,8 @@ def test_sim_cli_icarus_trainer(build_root, capsys):
     out = capsys.readouterr().out
     assert rc == 0, out
     assert out.startswith("trainer xor 2-2-1 weight/code (icarus), 100 steps in RTL")
-    assert "bit-exact with the golden model at all 50 updates" in out
+    updates = 100 // load_config(EXAMPLES / "hw_xor.toml").mgd.tau_theta
+    assert f"bit-exact with the golden model at all {updates} updates" in out
 
 
 @requires_icarus

@@ -225,7 +225,7 @@ def test_dataset_must_fit_the_input_format(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", too_bright)
     with pytest.raises(DataError) as info:
         build(_cfg("hw_xor.toml"), "trainer")
-    assert str(info.value) == ("xor train input: value 2.5 does not fit 6-bit fixed point "
+    assert str(info.value) == ("xor train input column 1 (row 1): value 2.5 does not fit 6-bit fixed point "
                                "with 4 fraction bits (range -2.0 to 1.9375)")
 
 
