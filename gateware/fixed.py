@@ -34,14 +34,26 @@ __all__ = ["CodeGen", "counter_add", "ctilde", "divmod_const", "lanes", "parity"
 
 
 def saturate(m: Module, x, bits: int, name: str) -> tuple[Signal, Value]:
-    """``x`` (a wide signed value) clamped to signed ``bits``; returns (value, saturated)."""
+    """``x`` (a wide signed value) clamped to signed ``bits``; returns (value, saturated).
+
+    ``x`` fits iff its bits from ``bits - 1`` up are all equal (all sign): a test of
+    the top bits, not two full-width comparisons, so no carry chain lies on the path.
+    """
     lo, hi = smin(bits), smax(bits)
     hi_flag = Signal(name=f"{name}_hi")
     lo_flag = Signal(name=f"{name}_lo")
     out = Signal(signed(bits), name=name)
+    x = Value.cast(x)
+    width = len(x)
+    if width <= bits:
+        m.d.comb += [hi_flag.eq(0), lo_flag.eq(0), out.eq(x)]
+        return out, hi_flag | lo_flag
+    top = x[bits - 1:width]
+    fits = (top == 0) | (top == (1 << (width - bits + 1)) - 1)
+    sign = x[width - 1]
     m.d.comb += [
-        hi_flag.eq(x > hi),
-        lo_flag.eq(x < lo),
+        hi_flag.eq(~fits & ~sign),
+        lo_flag.eq(~fits & sign),
         out.eq(Mux(hi_flag, Const(hi, signed(bits)),
                    Mux(lo_flag, Const(lo, signed(bits)), x[:bits].as_signed()))),
     ]

@@ -11,11 +11,12 @@ at once, every slot:
   bias, narrows to z, adds the node code and applies the activation, writing the next
   layer's input buffer (``STAGE_CYCLES + tree`` cycles after the row; the timing is
   ``golden_model.stream_timing``);
-- the G frame reads row r one cycle before and writes it on cycle r: G += s C~
-  (weight perturbation) or node perturbation's flush G += D h0, and at a window's end
-  the update, through the weight-update unit's lane datapath (``lane_update``). Its
-  write of row r and the forward stage's read of row r fall on the same cycle, so
-  the evaluation reading then sees the old row and the next one the new: an update
+- the G frame handles row r in two registered stages: on cycle r, G += s C~ (weight
+  perturbation) or node perturbation's flush G += D h0 (``lane_accumulate``, G read
+  on cycle r - 1); on cycle r + 1, at a window's end, the update (``lane_apply``,
+  theta and V read on cycle r) and the write of the row. The forward stage reads row
+  r on cycle r and r + II: the first read sees the old row, the second the new (with
+  II = 1 the two meet on one edge and the forward port is transparent), so an update
   reaches every row between the same two evaluations.
 """
 
@@ -31,7 +32,7 @@ from .datapath import activation, rescale
 from .fixed import CodeGen, divmod_const, lanes, saturate
 from .stream_control import RowCounter, StreamControl, delayed
 from .trainer_layer import pack_lanes
-from .weight_update import lane_update
+from .weight_update import lane_accumulate, lane_apply
 
 __all__ = ["StreamLayer", "StreamShared", "pipelined_sum"]
 
@@ -130,16 +131,27 @@ class StreamLayer:
             mm = getattr(self, key)
             if mm is not None:
                 self.wr[key] = mm.write_port()
-        # forward (not transparent: it must see the row as it was before this cycle's
-        # write), user and G-frame (transparent: a row written on the cycle it is read
-        # again, II = 1) read ports
-        self.fw_w, self.fw_b = self.th_w.read_port(), self.th_b.read_port()
+        # The forward read ports: the G frame writes row r a cycle after the forward
+        # stage reads it (stage B), so the evaluation reading then sees the old row.
+        # With II = 1 that write falls on the edge the next evaluation reads row 0,
+        # which must see it: transparent then (with II >= 2 the two never meet). The
+        # user port is not transparent; the G frame's ports are, for its own writes
+        # (a row written on the edge it is read again).
+        tr = self.ctl.st.ii == 1
+        self.fw_w = self.th_w.read_port(transparent_for=(self.wr["th_w"],) if tr else ())
+        self.fw_b = self.th_b.read_port(transparent_for=(self.wr["th_b"],) if tr else ())
         self.user_w, self.user_b = self.th_w.read_port(), self.th_b.read_port()
         self.rd = {key: getattr(self, key).read_port(transparent_for=(self.wr[key],))
                    for key in self.wr}
         m.d.comb += [self.fw_w.addr.eq(rc.r), self.fw_b.addr.eq(rc.g)]
+        # G is read a cycle ahead (stage A adds to it on the row's cycle), theta and V
+        # on the row's cycle (stage B updates them on the next)
         for key, port in self.rd.items():
-            m.d.comb += port.addr.eq(rc.ahead_r if key.endswith("_w") else rc.ahead_g)
+            ahead = key.startswith("g_")
+            if key.endswith("_w"):
+                m.d.comb += port.addr.eq(rc.ahead_r if ahead else rc.r)
+            else:
+                m.d.comb += port.addr.eq(rc.ahead_g if ahead else rc.g)
         self.keys_fw = self.keys_g = (None, None)
         if not sh.node:
             codes, kb = sh.codes, sh.codes.key_bits
@@ -378,6 +390,14 @@ class StreamLayer:
             sh.d_flags.append(add & df)
 
     def _g_frame(self, m: Module, shadow_image) -> None:
+        """Two registered stages, one row per cycle. Stage A, on row r's cycle r: G +
+        the increment, saturated (``lane_accumulate``; G read on cycle r - 1). Stage B,
+        on cycle r + 1: the update from the registered G (``lane_apply``; theta and V
+        read on cycle r), and the write of theta, G and V. Splitting the lane's one
+        long path (increment, G, rounding, theta, saturations) halves it; the writes
+        land a cycle later than the forward stage's read of row r, which the module
+        docstring shows changes nothing an evaluation sees. With II = 1 the row stage
+        A reads is the one stage B writes on the same cycle: G is forwarded."""
         l, lx, sh, rc, ctl = self.l, self.lx, self.sh, self.rc, self.ctl
         h = sh.h
         if sh.node:
@@ -386,48 +406,61 @@ class StreamLayer:
                 nxt_sample = Mux(ctl.issue_edge, self.E_next.sample, self.E.sample)
                 m.d.comb += sh.x_rd_g.addr.eq(nxt_sample * lx.cols + rc.ahead_c)
         clearing = ctl.clearing & ~ctl.running
+        forward_g = ctl.st.ii == 1
         new_rows = {}
         for part in ("w", "b"):
             bias = part == "b"
             count = lx.p if bias else lx.lanes
+            addr = rc.g if bias else rc.r
             incs, inc_valid, update = self._increments(m, bias)
             th = lanes(self.rd[f"th_{part}"].data, h.theta_bits, count)
-            g = lanes(self.rd[f"g_{part}"].data, sh.h_wu.g_bits, count)
+            g_mem = lanes(self.rd[f"g_{part}"].data, sh.h_wu.g_bits, count)
             v = (lanes(self.rd[f"v_{part}"].data, sh.h_wu.v_bits, count)
                  if h.momentum_shift else None)
-            new_t, new_g, new_v = [], [], []
+            # stage A -> B registers
+            write_q = Signal(name=f"l{l}{part}_write_q")
+            update_q = Signal(name=f"l{l}{part}_update_q")
+            addr_q = Signal.like(addr, name=f"l{l}{part}_addr_q")
+            m.d.sync += [write_q.eq((inc_valid | update) & ~clearing),
+                         update_q.eq(update & ~clearing), addr_q.eq(addr)]
+            new_t, new_g, new_v, acc_q = [], [], [], []
             for i in range(count):
-                t_next, g_next, v_next, gf, tf = lane_update(
-                    m, sh.h_wu, f"l{l}{part}{i}", th[i], g[i], v[i] if v is not None else None,
-                    incs[i], inc_valid, update)
-                sh.g_flags.extend(f for f in gf)
+                acc_q.append(Signal(signed(sh.h_wu.g_bits), name=f"l{l}{part}{i}_gacc_q"))
+            for i in range(count):
+                t_next, g_next, v_next, v_flags, tf = lane_apply(
+                    m, sh.h_wu, f"l{l}{part}{i}", th[i], acc_q[i],
+                    v[i] if v is not None else None, update_q)
+                g_in = Mux(write_q, g_next, g_mem[i]) if forward_g else g_mem[i]
+                g_acc, gf = lane_accumulate(m, sh.h_wu, f"l{l}{part}{i}", g_in, incs[i],
+                                            inc_valid)
+                m.d.sync += acc_q[i].eq(g_acc)
+                sh.g_flags.extend([gf, *v_flags])
                 sh.t_flags.append(tf)
                 new_t.append(t_next)
                 new_g.append(Mux(clearing, 0, g_next))
                 if v is not None:
                     new_v.append(Mux(clearing, 0, v_next))
-            write = (inc_valid | update) & ~clearing
-            addr = rc.g if bias else rc.r
-            clear_addr = ctl.clear_row
             clear_en = clearing & (ctl.clear_row < (lx.groups if bias else lx.groups * lx.cols))
+            wr_addr = Mux(clearing, ctl.clear_row, addr_q)
             m.d.comb += [
-                self.wr[f"th_{part}"].addr.eq(addr),
+                self.wr[f"th_{part}"].addr.eq(addr_q),
                 self.wr[f"th_{part}"].data.eq(Cat(*new_t)),
-                self.wr[f"th_{part}"].en.eq(update),
-                self.wr[f"g_{part}"].addr.eq(Mux(clearing, clear_addr, addr)),
+                self.wr[f"th_{part}"].en.eq(update_q),
+                self.wr[f"g_{part}"].addr.eq(wr_addr),
                 self.wr[f"g_{part}"].data.eq(Cat(*new_g)),
-                self.wr[f"g_{part}"].en.eq(write | clear_en),
+                self.wr[f"g_{part}"].en.eq(write_q | clear_en),
             ]
             if v is not None:
                 m.d.comb += [
-                    self.wr[f"v_{part}"].addr.eq(Mux(clearing, clear_addr, addr)),
+                    self.wr[f"v_{part}"].addr.eq(wr_addr),
                     self.wr[f"v_{part}"].data.eq(Cat(*new_v)),
-                    self.wr[f"v_{part}"].en.eq(update | clear_en),
+                    self.wr[f"v_{part}"].en.eq(update_q | clear_en),
                 ]
-            new_rows[part] = (new_t, update, addr)
-        last_row = rc.r == lx.groups * lx.cols - 1
+            new_rows[part] = (new_t, update_q, addr_q)
+        last_row_q = Signal(name=f"l{l}_last_row_q")
+        m.d.sync += last_row_q.eq(rc.r == lx.groups * lx.cols - 1)
         self.update_done = Signal(name=f"l{l}_update_done")
-        m.d.comb += self.update_done.eq(new_rows["w"][1] & last_row)
+        m.d.comb += self.update_done.eq(new_rows["w"][1] & last_row_q)
         self.shadow = None
         if shadow_image is not None:
             self._shadow(m, shadow_image, new_rows)

@@ -94,26 +94,37 @@ class StreamTrainer(wiring.Component):
         with m.If(ctl.issue_edge):
             m.d.sync += ctl.meta[d].ct.eq(ctl.ct_in)
 
+        # The saturation flags are registered before they are counted, so no count
+        # sits behind a datapath (the counters settle a cycle later; done waits).
+        def flags_q(flags: list, name: str) -> list:
+            reg = Signal(max(len(flags), 1), name=f"{name}_flags_q")
+            m.d.sync += reg.eq(Cat(*flags) if flags else 0)
+            return [reg[i] for i in range(len(flags))]
+
         m.d.sync += [
-            self.sat_z.eq(counter_add(self.sat_z, popcount(sh.z_flags))),
-            self.sat_act.eq(counter_add(self.sat_act, popcount(sh.act_flags))),
-            self.sat_g.eq(counter_add(self.sat_g, popcount(sh.g_flags))),
-            self.sat_theta.eq(counter_add(self.sat_theta, popcount(sh.t_flags))),
-            self.sat_cost.eq(counter_add(self.sat_cost, c_valid & c_flag)),
-            self.sat_ctilde.eq(counter_add(self.sat_ctilde, ct_push & ct_flag)),
+            self.sat_z.eq(counter_add(self.sat_z, popcount(flags_q(sh.z_flags, "z")))),
+            self.sat_act.eq(counter_add(self.sat_act, popcount(flags_q(sh.act_flags, "act")))),
+            self.sat_g.eq(counter_add(self.sat_g, popcount(flags_q(sh.g_flags, "g")))),
+            self.sat_theta.eq(counter_add(self.sat_theta, popcount(flags_q(sh.t_flags, "t")))),
+            self.sat_cost.eq(counter_add(self.sat_cost,
+                                         popcount(flags_q([c_valid & c_flag], "cost")))),
+            self.sat_ctilde.eq(counter_add(self.sat_ctilde,
+                                           popcount(flags_q([ct_push & ct_flag], "ct")))),
         ]
         if sh.d_flags:
-            m.d.sync += self.sat_d.eq(counter_add(self.sat_d, popcount(sh.d_flags)))
+            m.d.sync += self.sat_d.eq(counter_add(self.sat_d,
+                                                  popcount(flags_q(sh.d_flags, "d"))))
         updated = Signal()
-        # done waits one more cycle, so the last update's trace entry is in
-        busy_d = Signal()
-        m.d.sync += busy_d.eq(ctl.busy)
+        # done waits two more cycles: the last update's trace entry is in and the
+        # counters have counted the last flags
+        busy_d, busy_d2 = Signal(), Signal()
+        m.d.sync += [busy_d.eq(ctl.busy), busy_d2.eq(busy_d)]
         m.d.sync += updated.eq(units[-1].update_done)
         with m.If(units[-1].update_done):
             m.d.sync += self.update_count.eq(self.update_count + 1)
         m.d.comb += [
             self.busy.eq(ctl.busy),
-            self.done.eq(ctl.running & ctl.at_limit & ~ctl.busy & ~busy_d),
+            self.done.eq(ctl.running & ctl.at_limit & ~ctl.busy & ~busy_d & ~busy_d2),
             self.updated.eq(updated),
             self.step_count.eq(ctl.step),
             self.cycle.eq(ctl.cycle),

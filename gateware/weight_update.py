@@ -18,6 +18,7 @@ gateware.generate).
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Value
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -26,8 +27,8 @@ from golden_model.hw_spec import HwSpec, as_spec
 
 from .fixed import counter_add, divmod_const, lanes, popcount, saturate, shift_round
 
-__all__ = ["WeightUpdateParallel", "WeightUpdateSerial", "lane_datapath", "lane_update",
-           "weight_update"]
+__all__ = ["WeightUpdateParallel", "WeightUpdateSerial", "lane_accumulate", "lane_apply",
+           "lane_datapath", "lane_update", "weight_update"]
 
 
 def lane_datapath(m: Module, h, name: str, theta, g, v, neg, active, ct, ct_valid, update):
@@ -50,25 +51,42 @@ def lane_update(m: Module, h, name: str, theta, g, v, inc, inc_valid, update):
 
     The part of :func:`lane_datapath` after the increment is formed; the on-chip
     trainer's node perturbation uses it with inc = D_j h_p (and its wider ``h``).
-    Returns (theta', g', v', g_flags, theta_flag) like :func:`lane_datapath`.
+    Returns (theta', g', v', g_flags, theta_flag) like :func:`lane_datapath`. It is
+    :func:`lane_accumulate` then :func:`lane_apply` in one cycle; the streaming
+    trainer registers between the two.
     """
-    gb, vb, tb = h.g_bits, h.v_bits, h.theta_bits
+    g_acc, g_flag = lane_accumulate(m, h, name, g, inc, inc_valid)
+    theta_next, g_next, v_next, v_flags, t_flag = lane_apply(m, h, name, theta, g_acc, v,
+                                                             update)
+    return theta_next, g_next, v_next, [g_flag, *v_flags], t_flag
 
+
+def lane_accumulate(m: Module, h, name: str, g, inc, inc_valid) -> tuple[Signal, Value]:
+    """G + inc, saturated to ``h.g_bits``, when ``inc_valid`` (else G). Returns
+    (G', saturated), the flag already gated by ``inc_valid``."""
+    gb = h.g_bits
     g_sum = Signal(signed(max(gb, len(inc)) + 1), name=f"{name}_gsum")
     m.d.comb += g_sum.eq(g + inc)
     g_sat, g_ovf = saturate(m, g_sum, gb, f"{name}_gsat")
     g_acc = Signal(signed(gb), name=f"{name}_gacc")
     m.d.comb += g_acc.eq(Mux(inc_valid, g_sat, g))
-    g_flags = [inc_valid & g_ovf]
+    return g_acc, inc_valid & g_ovf
 
+
+def lane_apply(m: Module, h, name: str, theta, g_acc, v, update):
+    """The update from an accumulated G when ``update``: V <- sat(V - (V >> k) + G)
+    with momentum, theta <- sat(theta - round(G or V >> eta_shift)), G <- 0. Returns
+    (theta', G', V', momentum flags, theta flag), flags gated by ``update``."""
+    gb, vb, tb = h.g_bits, h.v_bits, h.theta_bits
     # momentum: V - (V >> k) + G (V - (V >> k) fits in vb + 1 bits, + G one more)
     v_next = None
+    v_flags = []
     step_src = g_acc
     if h.momentum_shift:
         v_sum = Signal(signed(vb + 2), name=f"{name}_vsum")
         m.d.comb += v_sum.eq(v - (v >> h.momentum_shift) + g_acc)
         v_sat, v_ovf = saturate(m, v_sum, vb, f"{name}_vsat")
-        g_flags.append(update & v_ovf)
+        v_flags.append(update & v_ovf)
         v_next = Signal(signed(vb), name=f"{name}_vnext")
         m.d.comb += v_next.eq(Mux(update, v_sat, v))
         step_src = v_sat
@@ -86,7 +104,7 @@ def lane_update(m: Module, h, name: str, theta, g, v, inc, inc_valid, update):
         theta_next.eq(Mux(update, t_sat, theta)),
         g_next.eq(Mux(update, 0, g_acc)),
     ]
-    return theta_next, g_next, v_next, g_flags, update & t_ovf
+    return theta_next, g_next, v_next, v_flags, update & t_ovf
 
 
 def _common_ports(h) -> dict:

@@ -17,8 +17,10 @@ the cost takes four more cycles (square and sum, accumulate, C, C~).
 
 Update delay. The G frame of layer l (accumulation, node perturbation's flush and the
 update, one row per cycle beside the stream) handles evaluation e's C~ in slot
-e + delay + starts[l], writing row r on the same cycle layer l reads row r for
-evaluation e + delay. So an update computed from the C~ of evaluation E reaches every
+e + delay + starts[l]: it accumulates row r on the cycle layer l reads row r for
+evaluation e + delay and writes it ``G_FRAME_WRITE`` cycle later, before layer l
+reads row r for evaluation e + delay + 1 (with II = 1 on that very edge, through a
+transparent port). So an update computed from the C~ of evaluation E reaches every
 layer at once: evaluations up to E + delay see the old parameters, from E + delay + 1
 the new ones.
 """
@@ -38,6 +40,9 @@ from .config import MGDConfig, layer_parallelism, network_sizes
 STAGE_CYCLES = 4
 # Cycles from the last layer's output to C~: square-and-sum, accumulate, C, C~.
 COST_CYCLES = 4
+# The G frame writes row r this many cycles after the forward stage reads it: G is
+# accumulated on the row's cycle, the update computed and written on the next.
+G_FRAME_WRITE = 1
 
 
 def tree_levels(q: int) -> int:
@@ -113,13 +118,15 @@ class StreamTiming:
         evaluation ``e``'s C~ (``updated`` pulses then): the last layer's G frame has
         written its last row."""
         last = len(self.rows) - 1
-        return self.slot_cycle(e + self.delay + self.starts[last]) + self.rows[last]
+        return (self.slot_cycle(e + self.delay + self.starts[last]) + self.rows[last]
+                + G_FRAME_WRITE)
 
     def done_cycle(self, e):
         """The first cycle ``done`` shows when evaluation ``e`` was the run's last: its
         record has left the pipeline (every C~ handled, every update written, the
-        ``updated`` strobe of the last one past) and one more cycle."""
-        return self.slot_cycle(e + self.delay + self.starts[-1] + 1) + 1
+        ``updated`` strobe of the last one past, the saturation counters settled) and
+        two more cycles."""
+        return self.slot_cycle(e + self.delay + self.starts[-1] + 1) + 2
 
     @property
     def min_tau_theta(self) -> int:

@@ -159,7 +159,7 @@ def _wu_momentum_rounding() -> Iterator[None]:
     """The momentum decay V >> k rounded half up instead of floor."""
     import gateware.weight_update as wu
 
-    with _patch_expr(wu, "lane_update", *_half_up("v", "h.momentum_shift")):
+    with _patch_expr(wu, "lane_apply", *_half_up("v", "h.momentum_shift")):
         yield
 
 

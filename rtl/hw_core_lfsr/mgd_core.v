@@ -711,19 +711,28 @@ module \mgd_core.acc (rst, cost__valid, ctilde__ready, cost__ready, cost__payloa
   initial \$auto$verilog_backend.cc:2355:dump_module$2  <= 0;
   /* verilator lint_on INITIALDLY */
   wire \$1 ;
-  wire [32:0] \$10 ;
+  wire \$10 ;
   wire \$11 ;
   wire \$12 ;
-  wire [32:0] \$13 ;
-  wire [32:0] \$14 ;
-  reg \$15 ;
-  reg [15:0] \$16 ;
-  reg [15:0] \$17 ;
-  reg [31:0] \$18 ;
+  wire \$13 ;
+  wire [15:0] \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [32:0] \$19 ;
   wire [16:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire [32:0] \$22 ;
+  wire [32:0] \$23 ;
+  reg \$24 ;
+  reg [15:0] \$25 ;
+  reg [15:0] \$26 ;
+  reg [31:0] \$27 ;
   wire \$3 ;
   wire \$4 ;
-  wire [15:0] \$5 ;
+  wire \$5 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
@@ -764,67 +773,76 @@ module \mgd_core.acc (rst, cost__valid, ctilde__ready, cost__ready, cost__payloa
   assign \$2  = $signed(avg) - $signed(c0);
   assign \$4  = ~ cost__payload[16];
   assign emit = \$3  & \$4 ;
-  assign ct_sat_hi = $signed(\$2 ) > $signed(16'h7fff);
-  assign ct_sat_lo = $signed(\$2 ) < $signed(16'h8000);
-  assign \$5  = ct_sat_lo ? 16'h8000 : \$2 [15:0];
-  assign ct_sat = ct_sat_hi ? 16'h7fff : \$5 ;
-  assign \$6  = ctilde__valid & ctilde__ready;
-  assign \$8  = \$7  & cost__payload[16];
-  assign \$9  = ct_sat_hi | ct_sat_lo;
-  assign \$10  = sat_count + \$9 ;
-  assign \$11  = \$10  > 32'd4294967295;
-  assign \$12  = ct_sat_hi | ct_sat_lo;
-  assign \$13  = sat_count + \$12 ;
-  assign \$14  = \$11  ? 33'h0ffffffff : \$13 ;
+  assign \$5  = ! $signed(\$2 [16:15]);
+  assign \$6  = $signed(\$2 [16:15]) == $signed(1'h1);
+  assign \$7  = \$5  | \$6 ;
+  assign \$8  = ~ \$7 ;
+  assign \$9  = ~ \$2 [16];
+  assign ct_sat_hi = \$8  & \$9 ;
+  assign \$10  = ! $signed(\$2 [16:15]);
+  assign \$11  = $signed(\$2 [16:15]) == $signed(1'h1);
+  assign \$12  = \$10  | \$11 ;
+  assign \$13  = ~ \$12 ;
+  assign ct_sat_lo = \$13  & \$2 [16];
+  assign \$14  = ct_sat_lo ? 16'h8000 : \$2 [15:0];
+  assign ct_sat = ct_sat_hi ? 16'h7fff : \$14 ;
+  assign \$15  = ctilde__valid & ctilde__ready;
+  assign \$17  = \$16  & cost__payload[16];
+  assign \$18  = ct_sat_hi | ct_sat_lo;
+  assign \$19  = sat_count + \$18 ;
+  assign \$20  = \$19  > 32'd4294967295;
+  assign \$21  = ct_sat_hi | ct_sat_lo;
+  assign \$22  = sat_count + \$21 ;
+  assign \$23  = \$20  ? 33'h0ffffffff : \$22 ;
   always @(posedge clk)
-    ctilde__valid <= \$15 ;
+    ctilde__valid <= \$24 ;
   always @(posedge clk)
-    c0 <= \$16 ;
+    c0 <= \$25 ;
   always @(posedge clk)
-    ctilde__payload <= \$17 ;
+    ctilde__payload <= \$26 ;
   always @(posedge clk)
-    sat_count <= \$18 ;
+    sat_count <= \$27 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$15  = ctilde__valid;
-    if (\$6 ) begin
-      \$15  = 1'h0;
+    \$24  = ctilde__valid;
+    if (\$15 ) begin
+      \$24  = 1'h0;
     end
     if (emit) begin
-      \$15  = 1'h1;
+      \$24  = 1'h1;
     end
     if (rst) begin
-      \$15  = 1'h0;
+      \$24  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$16  = c0;
-    if (\$8 ) begin
-      \$16  = avg;
+    \$25  = c0;
+    if (\$17 ) begin
+      \$25  = avg;
     end
     if (rst) begin
-      \$16  = 16'h0000;
+      \$25  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$17  = ctilde__payload;
+    \$26  = ctilde__payload;
     if (emit) begin
-      \$17  = ct_sat;
+      \$26  = ct_sat;
     end
     if (rst) begin
-      \$17  = 16'h0000;
+      \$26  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$18  = sat_count;
+    \$27  = sat_count;
     if (emit) begin
-      \$18  = \$14 [31:0];
+      \$27  = \$23 [31:0];
     end
     if (rst) begin
-      \$18  = 32'd0;
+      \$27  = 32'd0;
     end
   end
   assign raw = { \$2 [16], \$2 [16], \$2  };
@@ -834,7 +852,7 @@ module \mgd_core.acc (rst, cost__valid, ctilde__ready, cost__ready, cost__payloa
   assign \cost__payload.restart  = cost__payload[17];
   assign avg = cost__payload[15:0];
   assign \$3  = accept;
-  assign \$7  = accept;
+  assign \$16  = accept;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -998,362 +1016,650 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$161$0
   initial \$auto$verilog_backend.cc:2355:dump_module$4  <= 0;
   /* verilator lint_on INITIALDLY */
   wire [16:0] \$1 ;
-  wire [15:0] \$10 ;
+  wire \$10 ;
   wire \$100 ;
-  wire [15:0] \$101 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire [15:0] \$104 ;
-  wire \$105 ;
+  wire [23:0] \$104 ;
+  wire [24:0] \$105 ;
   wire \$106 ;
-  wire [15:0] \$107 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
-  wire [16:0] \$11 ;
-  wire [15:0] \$110 ;
+  wire \$11 ;
+  wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire [15:0] \$113 ;
+  wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
-  wire [15:0] \$116 ;
-  wire \$117 ;
+  wire [15:0] \$115 ;
+  wire [16:0] \$116 ;
+  wire [16:0] \$117 ;
   wire \$118 ;
-  wire [15:0] \$119 ;
-  wire [16:0] \$12 ;
+  wire \$119 ;
+  wire [23:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire [15:0] \$122 ;
+  wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire [15:0] \$125 ;
+  wire \$125 ;
   wire \$126 ;
-  wire \$127 ;
-  wire [15:0] \$128 ;
+  wire [23:0] \$127 ;
+  wire [24:0] \$128 ;
   wire \$129 ;
-  wire [23:0] \$13 ;
+  wire [24:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
-  wire [1:0] \$133 ;
+  wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
-  wire [1:0] \$138 ;
-  wire [2:0] \$139 ;
-  wire [24:0] \$14 ;
-  wire \$140 ;
+  wire [15:0] \$138 ;
+  wire [16:0] \$139 ;
+  wire \$14 ;
+  wire [16:0] \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [1:0] \$144 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire [1:0] \$149 ;
-  wire [15:0] \$15 ;
-  wire [2:0] \$150 ;
-  wire [3:0] \$151 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire [23:0] \$150 ;
+  wire [24:0] \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire [1:0] \$156 ;
+  wire \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
-  wire [16:0] \$16 ;
+  wire \$16 ;
   wire \$160 ;
-  wire [1:0] \$161 ;
-  wire [2:0] \$162 ;
-  wire \$163 ;
+  wire [15:0] \$161 ;
+  wire [16:0] \$162 ;
+  wire [16:0] \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
-  wire [1:0] \$167 ;
+  wire \$167 ;
   wire \$168 ;
   wire \$169 ;
-  wire [16:0] \$17 ;
+  wire \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire [1:0] \$172 ;
-  wire [2:0] \$173 ;
-  wire [3:0] \$174 ;
-  wire [4:0] \$175 ;
-  wire [32:0] \$176 ;
+  wire \$172 ;
+  wire [23:0] \$173 ;
+  wire [24:0] \$174 ;
+  wire \$175 ;
+  wire \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
-  wire [23:0] \$18 ;
+  wire \$18 ;
   wire \$180 ;
   wire \$181 ;
-  wire [1:0] \$182 ;
+  wire \$182 ;
   wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire [1:0] \$187 ;
-  wire [2:0] \$188 ;
+  wire [15:0] \$184 ;
+  wire [16:0] \$185 ;
+  wire [16:0] \$186 ;
+  wire \$187 ;
+  wire \$188 ;
   wire \$189 ;
-  wire [24:0] \$19 ;
+  wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire [1:0] \$193 ;
+  wire \$193 ;
   wire \$194 ;
   wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire [1:0] \$198 ;
-  wire [2:0] \$199 ;
+  wire [23:0] \$196 ;
+  wire [24:0] \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [16:0] \$2 ;
-  wire [15:0] \$20 ;
-  wire [3:0] \$200 ;
+  wire \$20 ;
+  wire \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
-  wire [1:0] \$205 ;
+  wire \$205 ;
   wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire [16:0] \$21 ;
-  wire [1:0] \$210 ;
-  wire [2:0] \$211 ;
+  wire [15:0] \$207 ;
+  wire [16:0] \$208 ;
+  wire [16:0] \$209 ;
+  wire \$21 ;
+  wire \$210 ;
+  wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
   wire \$215 ;
-  wire [1:0] \$216 ;
+  wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire \$219 ;
-  wire [16:0] \$22 ;
-  wire \$220 ;
-  wire [1:0] \$221 ;
-  wire [2:0] \$222 ;
-  wire [3:0] \$223 ;
-  wire [4:0] \$224 ;
-  wire [32:0] \$225 ;
-  wire [32:0] \$226 ;
+  wire [23:0] \$219 ;
+  wire \$22 ;
+  wire [24:0] \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
-  wire [23:0] \$23 ;
-  wire \$230 ;
-  wire [1:0] \$231 ;
-  wire \$232 ;
+  wire [15:0] \$23 ;
+  wire [15:0] \$230 ;
+  wire [16:0] \$231 ;
+  wire [16:0] \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
-  wire [1:0] \$236 ;
-  wire [2:0] \$237 ;
+  wire \$236 ;
+  wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire [24:0] \$24 ;
+  wire [16:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
-  wire [1:0] \$242 ;
-  wire \$243 ;
+  wire [23:0] \$242 ;
+  wire [24:0] \$243 ;
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
-  wire [1:0] \$247 ;
-  wire [2:0] \$248 ;
-  wire [3:0] \$249 ;
-  wire [15:0] \$25 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire [16:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
-  wire \$253 ;
-  wire [1:0] \$254 ;
-  wire \$255 ;
+  wire [15:0] \$253 ;
+  wire [16:0] \$254 ;
+  wire [16:0] \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
-  wire [1:0] \$259 ;
-  wire [16:0] \$26 ;
-  wire [2:0] \$260 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
-  wire [1:0] \$265 ;
-  wire \$266 ;
+  wire [23:0] \$265 ;
+  wire [24:0] \$266 ;
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
-  wire [16:0] \$27 ;
-  wire [1:0] \$270 ;
-  wire [2:0] \$271 ;
-  wire [3:0] \$272 ;
-  wire [4:0] \$273 ;
-  wire [32:0] \$274 ;
+  wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
   wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
+  wire [15:0] \$276 ;
+  wire [16:0] \$277 ;
+  wire [16:0] \$278 ;
   wire \$279 ;
-  wire [23:0] \$28 ;
-  wire [1:0] \$280 ;
+  wire \$28 ;
+  wire \$280 ;
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
   wire \$284 ;
-  wire [1:0] \$285 ;
-  wire [2:0] \$286 ;
+  wire \$285 ;
+  wire \$286 ;
   wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
-  wire [24:0] \$29 ;
+  wire [23:0] \$288 ;
+  wire [24:0] \$289 ;
+  wire \$29 ;
   wire \$290 ;
-  wire [1:0] \$291 ;
+  wire \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
   wire \$295 ;
-  wire [1:0] \$296 ;
-  wire [2:0] \$297 ;
-  wire [3:0] \$298 ;
-  wire \$299 ;
-  wire [23:0] \$3 ;
-  wire [15:0] \$30 ;
-  wire \$300 ;
-  wire \$301 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire [15:0] \$299 ;
+  wire \$3 ;
+  wire \$30 ;
+  wire [16:0] \$300 ;
+  wire [16:0] \$301 ;
   wire \$302 ;
-  wire [1:0] \$303 ;
+  wire \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
   wire \$307 ;
-  wire [1:0] \$308 ;
-  wire [2:0] \$309 ;
-  wire [16:0] \$31 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire \$31 ;
   wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
+  wire [23:0] \$311 ;
+  wire [24:0] \$312 ;
   wire \$313 ;
-  wire [1:0] \$314 ;
+  wire \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
   wire \$318 ;
-  wire [1:0] \$319 ;
-  wire [16:0] \$32 ;
-  wire [2:0] \$320 ;
-  wire [3:0] \$321 ;
-  wire [4:0] \$322 ;
-  wire [32:0] \$323 ;
-  wire [32:0] \$324 ;
-  reg [15:0] \$325 ;
-  reg [23:0] \$326 ;
-  reg [15:0] \$327 ;
-  reg [23:0] \$328 ;
-  reg [15:0] \$329 ;
-  wire [23:0] \$33 ;
-  reg [23:0] \$330 ;
-  reg [15:0] \$331 ;
-  reg [23:0] \$332 ;
-  reg [15:0] \$333 ;
-  reg [23:0] \$334 ;
-  reg [15:0] \$335 ;
-  reg [23:0] \$336 ;
-  reg [15:0] \$337 ;
-  reg [23:0] \$338 ;
-  reg [15:0] \$339 ;
-  wire [24:0] \$34 ;
-  reg [23:0] \$340 ;
-  reg [15:0] \$341 ;
-  reg [23:0] \$342 ;
-  reg [15:0] \$343 ;
-  reg [23:0] \$344 ;
-  reg [15:0] \$345 ;
-  reg [23:0] \$346 ;
-  reg [15:0] \$347 ;
-  reg [23:0] \$348 ;
-  reg [15:0] \$349 ;
-  wire [15:0] \$35 ;
-  reg [23:0] \$350 ;
-  reg [15:0] \$351 ;
-  reg [23:0] \$352 ;
-  reg [15:0] \$353 ;
-  reg [23:0] \$354 ;
-  reg [15:0] \$355 ;
-  reg [23:0] \$356 ;
-  reg [31:0] \$357 ;
-  reg [31:0] \$358 ;
-  wire [16:0] \$36 ;
-  wire [16:0] \$37 ;
-  wire [23:0] \$38 ;
-  wire [24:0] \$39 ;
-  wire [24:0] \$4 ;
-  wire [15:0] \$40 ;
-  wire [16:0] \$41 ;
-  wire [16:0] \$42 ;
-  wire [23:0] \$43 ;
-  wire [24:0] \$44 ;
-  wire [15:0] \$45 ;
-  wire [16:0] \$46 ;
+  wire \$319 ;
+  wire \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire [15:0] \$322 ;
+  wire [16:0] \$323 ;
+  wire [16:0] \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire [23:0] \$334 ;
+  wire [24:0] \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire [15:0] \$345 ;
+  wire [16:0] \$346 ;
+  wire [16:0] \$347 ;
+  wire \$348 ;
+  wire \$349 ;
+  wire [23:0] \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire [23:0] \$357 ;
+  wire [24:0] \$358 ;
+  wire \$359 ;
+  wire [24:0] \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire [15:0] \$368 ;
+  wire \$369 ;
+  wire \$37 ;
+  wire \$370 ;
+  wire [15:0] \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire [15:0] \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire [15:0] \$377 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire \$38 ;
+  wire [15:0] \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire [15:0] \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire [15:0] \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire [15:0] \$389 ;
+  wire \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire [15:0] \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire [15:0] \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire [15:0] \$398 ;
+  wire \$399 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire \$400 ;
+  wire [15:0] \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire [15:0] \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire [15:0] \$407 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire \$41 ;
+  wire [15:0] \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire [15:0] \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire [15:0] \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire \$42 ;
+  wire \$420 ;
+  wire [1:0] \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire [1:0] \$426 ;
+  wire [2:0] \$427 ;
+  wire \$428 ;
+  wire \$429 ;
+  wire \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire [1:0] \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire [1:0] \$437 ;
+  wire [2:0] \$438 ;
+  wire [3:0] \$439 ;
+  wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire [1:0] \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire [1:0] \$449 ;
+  wire \$45 ;
+  wire [2:0] \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire [1:0] \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire [15:0] \$46 ;
+  wire [1:0] \$460 ;
+  wire [2:0] \$461 ;
+  wire [3:0] \$462 ;
+  wire [4:0] \$463 ;
+  wire [32:0] \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire [16:0] \$47 ;
-  wire [23:0] \$48 ;
-  wire [24:0] \$49 ;
-  wire [15:0] \$5 ;
-  wire [15:0] \$50 ;
-  wire [16:0] \$51 ;
-  wire [16:0] \$52 ;
-  wire [23:0] \$53 ;
-  wire [24:0] \$54 ;
-  wire [15:0] \$55 ;
-  wire [16:0] \$56 ;
-  wire [16:0] \$57 ;
+  wire [1:0] \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire [1:0] \$475 ;
+  wire [2:0] \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire [16:0] \$48 ;
+  wire \$480 ;
+  wire [1:0] \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire [1:0] \$486 ;
+  wire [2:0] \$487 ;
+  wire [3:0] \$488 ;
+  wire \$489 ;
+  wire \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire [1:0] \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire [1:0] \$498 ;
+  wire [2:0] \$499 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire [1:0] \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire [1:0] \$509 ;
+  wire \$51 ;
+  wire [2:0] \$510 ;
+  wire [3:0] \$511 ;
+  wire [4:0] \$512 ;
+  wire [32:0] \$513 ;
+  wire [32:0] \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire [1:0] \$519 ;
+  wire \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire [1:0] \$524 ;
+  wire [2:0] \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
+  wire \$53 ;
+  wire [1:0] \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire [1:0] \$535 ;
+  wire [2:0] \$536 ;
+  wire [3:0] \$537 ;
+  wire \$538 ;
+  wire \$539 ;
+  wire \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire [1:0] \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire [1:0] \$547 ;
+  wire [2:0] \$548 ;
+  wire \$549 ;
+  wire \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire [1:0] \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire [1:0] \$558 ;
+  wire [2:0] \$559 ;
+  wire \$56 ;
+  wire [3:0] \$560 ;
+  wire [4:0] \$561 ;
+  wire [32:0] \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire [1:0] \$568 ;
+  wire \$569 ;
+  wire \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire [1:0] \$573 ;
+  wire [2:0] \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire [1:0] \$579 ;
   wire [23:0] \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire [1:0] \$584 ;
+  wire [2:0] \$585 ;
+  wire [3:0] \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
   wire [24:0] \$59 ;
-  wire [16:0] \$6 ;
-  wire [15:0] \$60 ;
-  wire [16:0] \$61 ;
-  wire [16:0] \$62 ;
-  wire [23:0] \$63 ;
-  wire [24:0] \$64 ;
-  wire [15:0] \$65 ;
-  wire [16:0] \$66 ;
-  wire [16:0] \$67 ;
-  wire [23:0] \$68 ;
-  wire [24:0] \$69 ;
-  wire [16:0] \$7 ;
-  wire [15:0] \$70 ;
+  wire \$590 ;
+  wire [1:0] \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire [1:0] \$596 ;
+  wire [2:0] \$597 ;
+  wire \$598 ;
+  wire \$599 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire [1:0] \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire [1:0] \$607 ;
+  wire [2:0] \$608 ;
+  wire [3:0] \$609 ;
+  wire \$61 ;
+  wire [4:0] \$610 ;
+  wire [32:0] \$611 ;
+  wire [32:0] \$612 ;
+  reg [15:0] \$613 ;
+  reg [23:0] \$614 ;
+  reg [15:0] \$615 ;
+  reg [23:0] \$616 ;
+  reg [15:0] \$617 ;
+  reg [23:0] \$618 ;
+  reg [15:0] \$619 ;
+  wire \$62 ;
+  reg [23:0] \$620 ;
+  reg [15:0] \$621 ;
+  reg [23:0] \$622 ;
+  reg [15:0] \$623 ;
+  reg [23:0] \$624 ;
+  reg [15:0] \$625 ;
+  reg [23:0] \$626 ;
+  reg [15:0] \$627 ;
+  reg [23:0] \$628 ;
+  reg [15:0] \$629 ;
+  wire \$63 ;
+  reg [23:0] \$630 ;
+  reg [15:0] \$631 ;
+  reg [23:0] \$632 ;
+  reg [15:0] \$633 ;
+  reg [23:0] \$634 ;
+  reg [15:0] \$635 ;
+  reg [23:0] \$636 ;
+  reg [15:0] \$637 ;
+  reg [23:0] \$638 ;
+  reg [15:0] \$639 ;
+  wire \$64 ;
+  reg [23:0] \$640 ;
+  reg [15:0] \$641 ;
+  reg [23:0] \$642 ;
+  reg [15:0] \$643 ;
+  reg [23:0] \$644 ;
+  reg [31:0] \$645 ;
+  reg [31:0] \$646 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [15:0] \$69 ;
+  wire \$7 ;
+  wire [16:0] \$70 ;
   wire [16:0] \$71 ;
-  wire [16:0] \$72 ;
-  wire [23:0] \$73 ;
-  wire [24:0] \$74 ;
-  wire [15:0] \$75 ;
-  wire [16:0] \$76 ;
-  wire [16:0] \$77 ;
-  wire [23:0] \$78 ;
-  wire [24:0] \$79 ;
-  wire [23:0] \$8 ;
-  wire [15:0] \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire [15:0] \$83 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire [23:0] \$81 ;
+  wire [24:0] \$82 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [15:0] \$86 ;
+  wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [15:0] \$89 ;
-  wire [24:0] \$9 ;
+  wire \$89 ;
+  wire \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire [15:0] \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire [15:0] \$95 ;
+  wire [16:0] \$93 ;
+  wire [16:0] \$94 ;
+  wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire [15:0] \$98 ;
+  wire \$98 ;
   wire \$99 ;
   wire [15:0] active;
   input clk;
@@ -1667,810 +1973,1098 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$161$0
   reg [15:0] theta_9 = 16'h0000;
   input update;
   wire update;
+  assign \$228  = \$226  | \$227 ;
+  assign \$229  = ~ \$228 ;
+  assign p9_tsat_lo = \$229  & p9_tdiff[25];
+  assign \$230  = p9_tsat_lo ? 16'h8000 : p9_tdiff[15:0];
+  assign p9_tsat = p9_tsat_hi ? 16'h7fff : \$230 ;
+  assign p9_tnext = update ? p9_tsat : theta_9;
+  assign p9_gnext = update ? 24'h000000 : p9_gacc;
+  assign \$231  = - $signed(ct);
+  assign \$232  = \port$181$0  ? \$231  : { ct[15], ct };
+  assign p10_gsum = $signed(g_10) + $signed(p10_sct);
+  assign \$233  = ! p10_gsum[24:23];
+  assign \$234  = p10_gsum[24:23] == 2'h3;
+  assign \$235  = \$233  | \$234 ;
+  assign \$236  = ~ \$235 ;
+  assign \$237  = ~ p10_gsum[24];
+  assign p10_gsat_hi = \$236  & \$237 ;
+  assign \$238  = ! p10_gsum[24:23];
+  assign \$239  = p10_gsum[24:23] == 2'h3;
+  assign \$240  = \$238  | \$239 ;
+  assign \$241  = ~ \$240 ;
+  assign p10_gsat_lo = \$241  & p10_gsum[24];
+  assign \$242  = p10_gsat_lo ? 24'h800000 : p10_gsum[23:0];
+  assign p10_gsat = p10_gsat_hi ? 24'h7fffff : \$242 ;
+  assign p10_gacc = ct_valid ? p10_gsat : g_10;
+  assign \$243  = $signed(p10_gacc) + $signed(3'h2);
+  assign p10_tdiff = $signed(theta_10) - $signed(p10_step);
+  assign \$244  = ! p10_tdiff[25:15];
+  assign \$245  = p10_tdiff[25:15] == 11'h7ff;
+  assign \$246  = \$244  | \$245 ;
+  assign \$247  = ~ \$246 ;
+  assign \$248  = ~ p10_tdiff[25];
+  assign p10_tsat_hi = \$247  & \$248 ;
+  assign \$249  = ! p10_tdiff[25:15];
+  assign \$250  = p10_tdiff[25:15] == 11'h7ff;
+  assign \$251  = \$249  | \$250 ;
+  assign \$252  = ~ \$251 ;
+  assign p10_tsat_lo = \$252  & p10_tdiff[25];
+  assign \$253  = p10_tsat_lo ? 16'h8000 : p10_tdiff[15:0];
+  assign p10_tsat = p10_tsat_hi ? 16'h7fff : \$253 ;
+  assign p10_tnext = update ? p10_tsat : theta_10;
+  assign p10_gnext = update ? 24'h000000 : p10_gacc;
+  assign \$254  = - $signed(ct);
+  assign \$255  = \port$183$0  ? \$254  : { ct[15], ct };
+  assign p11_gsum = $signed(g_11) + $signed(p11_sct);
+  assign \$256  = ! p11_gsum[24:23];
+  assign \$257  = p11_gsum[24:23] == 2'h3;
+  assign \$258  = \$256  | \$257 ;
+  assign \$259  = ~ \$258 ;
+  assign \$260  = ~ p11_gsum[24];
+  assign p11_gsat_hi = \$259  & \$260 ;
+  assign \$261  = ! p11_gsum[24:23];
+  assign \$262  = p11_gsum[24:23] == 2'h3;
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = ~ \$263 ;
+  assign p11_gsat_lo = \$264  & p11_gsum[24];
+  assign \$265  = p11_gsat_lo ? 24'h800000 : p11_gsum[23:0];
+  assign p11_gsat = p11_gsat_hi ? 24'h7fffff : \$265 ;
+  assign p11_gacc = ct_valid ? p11_gsat : g_11;
+  assign \$266  = $signed(p11_gacc) + $signed(3'h2);
+  assign p11_tdiff = $signed(theta_11) - $signed(p11_step);
+  assign \$267  = ! p11_tdiff[25:15];
+  assign \$268  = p11_tdiff[25:15] == 11'h7ff;
+  assign \$269  = \$267  | \$268 ;
+  assign \$270  = ~ \$269 ;
+  assign \$271  = ~ p11_tdiff[25];
+  assign p11_tsat_hi = \$270  & \$271 ;
+  assign \$272  = ! p11_tdiff[25:15];
+  assign \$273  = p11_tdiff[25:15] == 11'h7ff;
+  assign \$274  = \$272  | \$273 ;
+  assign \$275  = ~ \$274 ;
+  assign p11_tsat_lo = \$275  & p11_tdiff[25];
+  assign \$276  = p11_tsat_lo ? 16'h8000 : p11_tdiff[15:0];
+  assign p11_tsat = p11_tsat_hi ? 16'h7fff : \$276 ;
+  assign p11_tnext = update ? p11_tsat : theta_11;
+  assign p11_gnext = update ? 24'h000000 : p11_gacc;
+  assign \$277  = - $signed(ct);
+  assign \$278  = \port$185$0  ? \$277  : { ct[15], ct };
+  assign p12_gsum = $signed(g_12) + $signed(p12_sct);
+  assign \$279  = ! p12_gsum[24:23];
+  assign \$280  = p12_gsum[24:23] == 2'h3;
+  assign \$281  = \$279  | \$280 ;
+  assign \$282  = ~ \$281 ;
+  assign \$283  = ~ p12_gsum[24];
+  assign p12_gsat_hi = \$282  & \$283 ;
+  assign \$284  = ! p12_gsum[24:23];
+  assign \$285  = p12_gsum[24:23] == 2'h3;
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = ~ \$286 ;
+  assign p12_gsat_lo = \$287  & p12_gsum[24];
+  assign \$288  = p12_gsat_lo ? 24'h800000 : p12_gsum[23:0];
+  assign p12_gsat = p12_gsat_hi ? 24'h7fffff : \$288 ;
+  assign p12_gacc = ct_valid ? p12_gsat : g_12;
+  assign \$289  = $signed(p12_gacc) + $signed(3'h2);
+  assign p12_tdiff = $signed(theta_12) - $signed(p12_step);
+  assign \$290  = ! p12_tdiff[25:15];
+  assign \$291  = p12_tdiff[25:15] == 11'h7ff;
+  assign \$292  = \$290  | \$291 ;
+  assign \$293  = ~ \$292 ;
+  assign \$294  = ~ p12_tdiff[25];
+  assign p12_tsat_hi = \$293  & \$294 ;
+  assign \$295  = ! p12_tdiff[25:15];
+  assign \$296  = p12_tdiff[25:15] == 11'h7ff;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = ~ \$297 ;
+  assign p12_tsat_lo = \$298  & p12_tdiff[25];
+  assign \$299  = p12_tsat_lo ? 16'h8000 : p12_tdiff[15:0];
+  assign p12_tsat = p12_tsat_hi ? 16'h7fff : \$299 ;
+  assign p12_tnext = update ? p12_tsat : theta_12;
+  assign p12_gnext = update ? 24'h000000 : p12_gacc;
+  assign \$300  = - $signed(ct);
+  assign \$301  = \port$187$0  ? \$300  : { ct[15], ct };
+  assign p13_gsum = $signed(g_13) + $signed(p13_sct);
+  assign \$302  = ! p13_gsum[24:23];
+  assign \$303  = p13_gsum[24:23] == 2'h3;
+  assign \$304  = \$302  | \$303 ;
+  assign \$305  = ~ \$304 ;
+  assign \$306  = ~ p13_gsum[24];
+  assign p13_gsat_hi = \$305  & \$306 ;
+  assign \$307  = ! p13_gsum[24:23];
+  assign \$308  = p13_gsum[24:23] == 2'h3;
+  assign \$309  = \$307  | \$308 ;
+  assign \$310  = ~ \$309 ;
+  assign p13_gsat_lo = \$310  & p13_gsum[24];
+  assign \$311  = p13_gsat_lo ? 24'h800000 : p13_gsum[23:0];
+  assign p13_gsat = p13_gsat_hi ? 24'h7fffff : \$311 ;
+  assign p13_gacc = ct_valid ? p13_gsat : g_13;
+  assign \$312  = $signed(p13_gacc) + $signed(3'h2);
+  assign p13_tdiff = $signed(theta_13) - $signed(p13_step);
+  assign \$313  = ! p13_tdiff[25:15];
+  assign \$314  = p13_tdiff[25:15] == 11'h7ff;
+  assign \$315  = \$313  | \$314 ;
+  assign \$316  = ~ \$315 ;
+  assign \$317  = ~ p13_tdiff[25];
+  assign p13_tsat_hi = \$316  & \$317 ;
+  assign \$318  = ! p13_tdiff[25:15];
+  assign \$319  = p13_tdiff[25:15] == 11'h7ff;
+  assign \$320  = \$318  | \$319 ;
+  assign \$321  = ~ \$320 ;
+  assign p13_tsat_lo = \$321  & p13_tdiff[25];
+  assign \$322  = p13_tsat_lo ? 16'h8000 : p13_tdiff[15:0];
+  assign p13_tsat = p13_tsat_hi ? 16'h7fff : \$322 ;
+  assign p13_tnext = update ? p13_tsat : theta_13;
+  assign p13_gnext = update ? 24'h000000 : p13_gacc;
+  assign \$323  = - $signed(ct);
+  assign \$324  = \port$189$0  ? \$323  : { ct[15], ct };
+  assign p14_gsum = $signed(g_14) + $signed(p14_sct);
+  assign \$325  = ! p14_gsum[24:23];
+  assign \$326  = p14_gsum[24:23] == 2'h3;
+  assign \$327  = \$325  | \$326 ;
+  assign \$328  = ~ \$327 ;
+  assign \$329  = ~ p14_gsum[24];
+  assign p14_gsat_hi = \$328  & \$329 ;
+  assign \$330  = ! p14_gsum[24:23];
+  assign \$331  = p14_gsum[24:23] == 2'h3;
+  assign \$332  = \$330  | \$331 ;
+  assign \$333  = ~ \$332 ;
+  assign p14_gsat_lo = \$333  & p14_gsum[24];
+  assign \$334  = p14_gsat_lo ? 24'h800000 : p14_gsum[23:0];
+  assign p14_gsat = p14_gsat_hi ? 24'h7fffff : \$334 ;
+  assign p14_gacc = ct_valid ? p14_gsat : g_14;
+  assign \$335  = $signed(p14_gacc) + $signed(3'h2);
+  assign p14_tdiff = $signed(theta_14) - $signed(p14_step);
+  assign \$336  = ! p14_tdiff[25:15];
+  assign \$337  = p14_tdiff[25:15] == 11'h7ff;
+  assign \$338  = \$336  | \$337 ;
+  assign \$339  = ~ \$338 ;
+  assign \$340  = ~ p14_tdiff[25];
+  assign p14_tsat_hi = \$339  & \$340 ;
+  assign \$341  = ! p14_tdiff[25:15];
+  assign \$342  = p14_tdiff[25:15] == 11'h7ff;
+  assign \$343  = \$341  | \$342 ;
+  assign \$344  = ~ \$343 ;
+  assign p14_tsat_lo = \$344  & p14_tdiff[25];
+  assign \$345  = p14_tsat_lo ? 16'h8000 : p14_tdiff[15:0];
+  assign p14_tsat = p14_tsat_hi ? 16'h7fff : \$345 ;
+  assign p14_tnext = update ? p14_tsat : theta_14;
+  assign p14_gnext = update ? 24'h000000 : p14_gacc;
+  assign \$346  = - $signed(ct);
+  assign \$347  = \port$191$0  ? \$346  : { ct[15], ct };
+  assign p15_gsum = $signed(g_15) + $signed(p15_sct);
+  assign \$348  = ! p15_gsum[24:23];
+  assign \$349  = p15_gsum[24:23] == 2'h3;
+  assign \$350  = \$348  | \$349 ;
+  assign \$351  = ~ \$350 ;
+  assign \$352  = ~ p15_gsum[24];
+  assign p15_gsat_hi = \$351  & \$352 ;
+  assign \$353  = ! p15_gsum[24:23];
+  assign \$354  = p15_gsum[24:23] == 2'h3;
+  assign \$355  = \$353  | \$354 ;
+  assign \$356  = ~ \$355 ;
+  assign p15_gsat_lo = \$356  & p15_gsum[24];
+  assign \$357  = p15_gsat_lo ? 24'h800000 : p15_gsum[23:0];
+  assign p15_gsat = p15_gsat_hi ? 24'h7fffff : \$357 ;
+  assign p15_gacc = ct_valid ? p15_gsat : g_15;
+  assign \$358  = $signed(p15_gacc) + $signed(3'h2);
+  assign p15_tdiff = $signed(theta_15) - $signed(p15_step);
+  assign \$359  = ! p15_tdiff[25:15];
+  assign \$360  = p15_tdiff[25:15] == 11'h7ff;
+  assign \$361  = \$359  | \$360 ;
+  assign \$362  = ~ \$361 ;
+  assign \$363  = ~ p15_tdiff[25];
+  assign p15_tsat_hi = \$362  & \$363 ;
+  assign \$364  = ! p15_tdiff[25:15];
+  assign \$365  = p15_tdiff[25:15] == 11'h7ff;
+  assign \$366  = \$364  | \$365 ;
+  assign \$367  = ~ \$366 ;
+  assign p15_tsat_lo = \$367  & p15_tdiff[25];
+  assign \$368  = p15_tsat_lo ? 16'h8000 : p15_tdiff[15:0];
+  assign p15_tsat = p15_tsat_hi ? 16'h7fff : \$368 ;
+  assign p15_tnext = update ? p15_tsat : theta_15;
+  assign p15_gnext = update ? 24'h000000 : p15_gacc;
+  assign \$369  = ! load_addr;
+  assign \$370  = load_en & \$369 ;
+  assign \$371  = \$370  ? load_data : p0_tnext;
+  assign \$372  = load_addr == 1'h1;
+  assign \$373  = load_en & \$372 ;
+  assign \$374  = \$373  ? load_data : p1_tnext;
+  assign \$375  = load_addr == 2'h2;
+  assign \$376  = load_en & \$375 ;
+  assign \$377  = \$376  ? load_data : p2_tnext;
+  assign \$378  = load_addr == 2'h3;
+  assign \$379  = load_en & \$378 ;
+  assign \$380  = \$379  ? load_data : p3_tnext;
+  assign \$381  = load_addr == 3'h4;
+  assign \$382  = load_en & \$381 ;
+  assign \$383  = \$382  ? load_data : p4_tnext;
+  assign \$384  = load_addr == 3'h5;
+  assign \$385  = load_en & \$384 ;
+  assign \$386  = \$385  ? load_data : p5_tnext;
+  assign \$387  = load_addr == 3'h6;
+  assign \$388  = load_en & \$387 ;
+  assign \$389  = \$388  ? load_data : p6_tnext;
+  assign \$390  = load_addr == 3'h7;
+  assign \$391  = load_en & \$390 ;
+  assign \$392  = \$391  ? load_data : p7_tnext;
+  assign \$393  = load_addr == 4'h8;
+  assign \$394  = load_en & \$393 ;
+  assign \$395  = \$394  ? load_data : p8_tnext;
+  assign \$396  = load_addr == 4'h9;
+  assign \$397  = load_en & \$396 ;
+  assign \$398  = \$397  ? load_data : p9_tnext;
+  assign \$399  = load_addr == 4'ha;
+  assign \$400  = load_en & \$399 ;
+  assign \$401  = \$400  ? load_data : p10_tnext;
+  assign \$402  = load_addr == 4'hb;
+  assign \$403  = load_en & \$402 ;
+  assign \$404  = \$403  ? load_data : p11_tnext;
+  assign \$405  = load_addr == 4'hc;
+  assign \$406  = load_en & \$405 ;
+  assign \$407  = \$406  ? load_data : p12_tnext;
+  assign \$408  = load_addr == 4'hd;
+  assign \$409  = load_en & \$408 ;
+  assign \$410  = \$409  ? load_data : p13_tnext;
+  assign \$411  = load_addr == 4'he;
+  assign \$412  = load_en & \$411 ;
+  assign \$413  = \$412  ? load_data : p14_tnext;
+  assign \$414  = load_addr == 4'hf;
+  assign \$415  = load_en & \$414 ;
+  assign \$416  = \$415  ? load_data : p15_tnext;
+  assign \$417  = p0_gsat_hi | p0_gsat_lo;
+  assign \$418  = ct_valid & \$417 ;
+  assign \$419  = p1_gsat_hi | p1_gsat_lo;
+  assign \$420  = ct_valid & \$419 ;
+  assign \$421  = \$418  + \$420 ;
+  assign \$422  = p2_gsat_hi | p2_gsat_lo;
+  assign \$423  = ct_valid & \$422 ;
+  assign \$424  = p3_gsat_hi | p3_gsat_lo;
+  assign \$425  = ct_valid & \$424 ;
+  assign \$426  = \$423  + \$425 ;
+  assign \$427  = \$421  + \$426 ;
+  assign \$428  = p4_gsat_hi | p4_gsat_lo;
+  assign \$429  = ct_valid & \$428 ;
+  assign \$430  = p5_gsat_hi | p5_gsat_lo;
+  assign \$431  = ct_valid & \$430 ;
+  assign \$432  = \$429  + \$431 ;
+  assign \$433  = p6_gsat_hi | p6_gsat_lo;
+  assign \$434  = ct_valid & \$433 ;
+  assign \$435  = p7_gsat_hi | p7_gsat_lo;
+  assign \$436  = ct_valid & \$435 ;
+  assign \$437  = \$434  + \$436 ;
+  assign \$438  = \$432  + \$437 ;
+  assign \$439  = \$427  + \$438 ;
+  assign \$440  = p8_gsat_hi | p8_gsat_lo;
+  assign \$441  = ct_valid & \$440 ;
+  assign \$442  = p9_gsat_hi | p9_gsat_lo;
+  assign \$443  = ct_valid & \$442 ;
+  assign \$444  = \$441  + \$443 ;
+  assign \$445  = p10_gsat_hi | p10_gsat_lo;
+  assign \$446  = ct_valid & \$445 ;
+  assign \$447  = p11_gsat_hi | p11_gsat_lo;
+  assign \$448  = ct_valid & \$447 ;
+  assign \$449  = \$446  + \$448 ;
+  assign \$450  = \$444  + \$449 ;
+  assign \$451  = p12_gsat_hi | p12_gsat_lo;
+  assign \$452  = ct_valid & \$451 ;
+  assign \$453  = p13_gsat_hi | p13_gsat_lo;
+  assign \$454  = ct_valid & \$453 ;
+  assign \$455  = \$452  + \$454 ;
+  assign \$456  = p14_gsat_hi | p14_gsat_lo;
+  assign \$457  = ct_valid & \$456 ;
+  assign \$458  = p15_gsat_hi | p15_gsat_lo;
+  assign \$459  = ct_valid & \$458 ;
+  assign \$460  = \$457  + \$459 ;
+  assign \$461  = \$455  + \$460 ;
+  assign \$462  = \$450  + \$461 ;
+  assign \$463  = \$439  + \$462 ;
+  assign \$464  = sat_g + \$463 ;
+  assign \$465  = \$464  > 32'd4294967295;
+  assign \$466  = p0_gsat_hi | p0_gsat_lo;
+  assign \$467  = ct_valid & \$466 ;
+  assign \$468  = p1_gsat_hi | p1_gsat_lo;
+  assign \$469  = ct_valid & \$468 ;
+  assign \$470  = \$467  + \$469 ;
+  assign \$471  = p2_gsat_hi | p2_gsat_lo;
+  assign \$472  = ct_valid & \$471 ;
+  assign \$473  = p3_gsat_hi | p3_gsat_lo;
+  assign \$474  = ct_valid & \$473 ;
+  assign \$475  = \$472  + \$474 ;
+  assign \$476  = \$470  + \$475 ;
+  assign \$477  = p4_gsat_hi | p4_gsat_lo;
+  assign \$478  = ct_valid & \$477 ;
+  assign \$479  = p5_gsat_hi | p5_gsat_lo;
+  assign \$480  = ct_valid & \$479 ;
+  assign \$481  = \$478  + \$480 ;
+  assign \$482  = p6_gsat_hi | p6_gsat_lo;
+  assign \$483  = ct_valid & \$482 ;
+  assign \$484  = p7_gsat_hi | p7_gsat_lo;
+  assign \$485  = ct_valid & \$484 ;
+  assign \$486  = \$483  + \$485 ;
+  assign \$487  = \$481  + \$486 ;
+  assign \$488  = \$476  + \$487 ;
+  assign \$489  = p8_gsat_hi | p8_gsat_lo;
+  assign \$490  = ct_valid & \$489 ;
+  assign \$491  = p9_gsat_hi | p9_gsat_lo;
+  assign \$492  = ct_valid & \$491 ;
+  assign \$493  = \$490  + \$492 ;
+  assign \$494  = p10_gsat_hi | p10_gsat_lo;
+  assign \$495  = ct_valid & \$494 ;
+  assign \$496  = p11_gsat_hi | p11_gsat_lo;
+  assign \$497  = ct_valid & \$496 ;
+  assign \$498  = \$495  + \$497 ;
+  assign \$499  = \$493  + \$498 ;
+  assign \$500  = p12_gsat_hi | p12_gsat_lo;
+  assign \$501  = ct_valid & \$500 ;
+  assign \$502  = p13_gsat_hi | p13_gsat_lo;
+  assign \$503  = ct_valid & \$502 ;
+  assign \$504  = \$501  + \$503 ;
+  assign \$505  = p14_gsat_hi | p14_gsat_lo;
+  assign \$506  = ct_valid & \$505 ;
+  assign \$507  = p15_gsat_hi | p15_gsat_lo;
+  assign \$508  = ct_valid & \$507 ;
+  assign \$509  = \$506  + \$508 ;
+  assign \$510  = \$504  + \$509 ;
+  assign \$511  = \$499  + \$510 ;
+  assign \$512  = \$488  + \$511 ;
+  assign \$513  = sat_g + \$512 ;
+  assign \$514  = \$465  ? 33'h0ffffffff : \$513 ;
+  assign \$515  = p0_tsat_hi | p0_tsat_lo;
+  assign \$516  = update & \$515 ;
+  assign \$517  = p1_tsat_hi | p1_tsat_lo;
+  assign \$518  = update & \$517 ;
+  assign \$519  = \$516  + \$518 ;
+  assign \$520  = p2_tsat_hi | p2_tsat_lo;
+  assign \$521  = update & \$520 ;
+  assign \$522  = p3_tsat_hi | p3_tsat_lo;
+  assign \$523  = update & \$522 ;
+  assign \$524  = \$521  + \$523 ;
+  assign \$525  = \$519  + \$524 ;
+  assign \$526  = p4_tsat_hi | p4_tsat_lo;
+  assign \$527  = update & \$526 ;
+  assign \$528  = p5_tsat_hi | p5_tsat_lo;
+  assign \$529  = update & \$528 ;
+  assign \$530  = \$527  + \$529 ;
+  assign \$531  = p6_tsat_hi | p6_tsat_lo;
+  assign \$532  = update & \$531 ;
+  assign \$533  = p7_tsat_hi | p7_tsat_lo;
+  assign \$534  = update & \$533 ;
+  assign \$535  = \$532  + \$534 ;
+  assign \$536  = \$530  + \$535 ;
+  assign \$537  = \$525  + \$536 ;
+  assign \$538  = p8_tsat_hi | p8_tsat_lo;
+  assign \$539  = update & \$538 ;
+  assign \$540  = p9_tsat_hi | p9_tsat_lo;
+  assign \$541  = update & \$540 ;
+  assign \$542  = \$539  + \$541 ;
+  assign \$543  = p10_tsat_hi | p10_tsat_lo;
+  assign \$544  = update & \$543 ;
+  assign \$545  = p11_tsat_hi | p11_tsat_lo;
+  assign \$546  = update & \$545 ;
+  assign \$547  = \$544  + \$546 ;
+  assign \$548  = \$542  + \$547 ;
+  assign \$549  = p12_tsat_hi | p12_tsat_lo;
+  assign \$550  = update & \$549 ;
+  assign \$551  = p13_tsat_hi | p13_tsat_lo;
+  assign \$552  = update & \$551 ;
+  assign \$553  = \$550  + \$552 ;
+  assign \$554  = p14_tsat_hi | p14_tsat_lo;
+  assign \$555  = update & \$554 ;
+  assign \$556  = p15_tsat_hi | p15_tsat_lo;
+  assign \$557  = update & \$556 ;
+  assign \$558  = \$555  + \$557 ;
+  assign \$559  = \$553  + \$558 ;
+  assign \$560  = \$548  + \$559 ;
+  assign \$561  = \$537  + \$560 ;
+  assign \$562  = sat_theta + \$561 ;
+  assign \$563  = \$562  > 32'd4294967295;
+  assign \$564  = p0_tsat_hi | p0_tsat_lo;
+  assign \$565  = update & \$564 ;
+  assign \$566  = p1_tsat_hi | p1_tsat_lo;
+  assign \$567  = update & \$566 ;
+  assign \$568  = \$565  + \$567 ;
+  assign \$569  = p2_tsat_hi | p2_tsat_lo;
+  assign \$570  = update & \$569 ;
+  assign \$571  = p3_tsat_hi | p3_tsat_lo;
+  assign \$572  = update & \$571 ;
+  assign \$573  = \$570  + \$572 ;
+  assign \$574  = \$568  + \$573 ;
+  assign \$575  = p4_tsat_hi | p4_tsat_lo;
+  assign \$576  = update & \$575 ;
+  assign \$577  = p5_tsat_hi | p5_tsat_lo;
+  assign \$578  = update & \$577 ;
+  assign \$579  = \$576  + \$578 ;
+  assign \$580  = p6_tsat_hi | p6_tsat_lo;
+  assign \$581  = update & \$580 ;
+  assign \$582  = p7_tsat_hi | p7_tsat_lo;
+  assign \$583  = update & \$582 ;
+  assign \$584  = \$581  + \$583 ;
+  assign \$585  = \$579  + \$584 ;
+  assign \$586  = \$574  + \$585 ;
+  assign \$587  = p8_tsat_hi | p8_tsat_lo;
+  assign \$588  = update & \$587 ;
+  assign \$589  = p9_tsat_hi | p9_tsat_lo;
+  assign \$590  = update & \$589 ;
+  assign \$591  = \$588  + \$590 ;
+  assign \$592  = p10_tsat_hi | p10_tsat_lo;
+  assign \$593  = update & \$592 ;
+  assign \$594  = p11_tsat_hi | p11_tsat_lo;
+  assign \$595  = update & \$594 ;
+  assign \$596  = \$593  + \$595 ;
+  assign \$597  = \$591  + \$596 ;
+  assign \$598  = p12_tsat_hi | p12_tsat_lo;
+  assign \$599  = update & \$598 ;
+  assign \$600  = p13_tsat_hi | p13_tsat_lo;
+  assign \$601  = update & \$600 ;
+  assign \$602  = \$599  + \$601 ;
+  assign \$603  = p14_tsat_hi | p14_tsat_lo;
+  assign \$604  = update & \$603 ;
+  assign \$605  = p15_tsat_hi | p15_tsat_lo;
+  assign \$606  = update & \$605 ;
+  assign \$607  = \$604  + \$606 ;
+  assign \$608  = \$602  + \$607 ;
+  assign \$609  = \$597  + \$608 ;
+  assign \$610  = \$586  + \$609 ;
+  assign \$611  = sat_theta + \$610 ;
+  assign \$612  = \$563  ? 33'h0ffffffff : \$611 ;
+  always @(posedge clk)
+    theta_0 <= \$613 ;
+  always @(posedge clk)
+    g_0 <= \$614 ;
+  always @(posedge clk)
+    theta_1 <= \$615 ;
+  always @(posedge clk)
+    g_1 <= \$616 ;
+  always @(posedge clk)
+    theta_2 <= \$617 ;
+  always @(posedge clk)
+    g_2 <= \$618 ;
+  always @(posedge clk)
+    theta_3 <= \$619 ;
+  always @(posedge clk)
+    g_3 <= \$620 ;
+  always @(posedge clk)
+    theta_4 <= \$621 ;
+  always @(posedge clk)
+    g_4 <= \$622 ;
+  always @(posedge clk)
+    theta_5 <= \$623 ;
+  always @(posedge clk)
+    g_5 <= \$624 ;
+  always @(posedge clk)
+    theta_6 <= \$625 ;
+  always @(posedge clk)
+    g_6 <= \$626 ;
+  always @(posedge clk)
+    theta_7 <= \$627 ;
+  always @(posedge clk)
+    g_7 <= \$628 ;
+  always @(posedge clk)
+    theta_8 <= \$629 ;
+  always @(posedge clk)
+    g_8 <= \$630 ;
+  always @(posedge clk)
+    theta_9 <= \$631 ;
+  always @(posedge clk)
+    g_9 <= \$632 ;
+  always @(posedge clk)
+    theta_10 <= \$633 ;
+  always @(posedge clk)
+    g_10 <= \$634 ;
+  always @(posedge clk)
+    theta_11 <= \$635 ;
+  always @(posedge clk)
+    g_11 <= \$636 ;
+  always @(posedge clk)
+    theta_12 <= \$637 ;
+  always @(posedge clk)
+    g_12 <= \$638 ;
+  always @(posedge clk)
+    theta_13 <= \$639 ;
+  always @(posedge clk)
+    g_13 <= \$640 ;
+  always @(posedge clk)
+    theta_14 <= \$641 ;
+  always @(posedge clk)
+    g_14 <= \$642 ;
+  always @(posedge clk)
+    theta_15 <= \$643 ;
+  always @(posedge clk)
+    g_15 <= \$644 ;
+  always @(posedge clk)
+    sat_g <= \$645 ;
+  always @(posedge clk)
+    sat_theta <= \$646 ;
   assign \$1  = - $signed(ct);
   assign \$2  = \port$161$0  ? \$1  : { ct[15], ct };
   assign p0_gsum = $signed(g_0) + $signed(p0_sct);
-  assign p0_gsat_hi = $signed(p0_gsum) > $signed(24'h7fffff);
-  assign p0_gsat_lo = $signed(p0_gsum) < $signed(24'h800000);
-  assign \$3  = p0_gsat_lo ? 24'h800000 : p0_gsum[23:0];
-  assign p0_gsat = p0_gsat_hi ? 24'h7fffff : \$3 ;
+  assign \$3  = ! p0_gsum[24:23];
+  assign \$4  = p0_gsum[24:23] == 2'h3;
+  assign \$5  = \$3  | \$4 ;
+  assign \$6  = ~ \$5 ;
+  assign \$7  = ~ p0_gsum[24];
+  assign p0_gsat_hi = \$6  & \$7 ;
+  assign \$8  = ! p0_gsum[24:23];
+  assign \$9  = p0_gsum[24:23] == 2'h3;
+  assign \$10  = \$8  | \$9 ;
+  assign \$11  = ~ \$10 ;
+  assign p0_gsat_lo = \$11  & p0_gsum[24];
+  assign \$12  = p0_gsat_lo ? 24'h800000 : p0_gsum[23:0];
+  assign p0_gsat = p0_gsat_hi ? 24'h7fffff : \$12 ;
   assign p0_gacc = ct_valid ? p0_gsat : g_0;
-  assign \$4  = $signed(p0_gacc) + $signed(3'h2);
+  assign \$13  = $signed(p0_gacc) + $signed(3'h2);
   assign p0_tdiff = $signed(theta_0) - $signed(p0_step);
-  assign p0_tsat_hi = $signed(p0_tdiff) > $signed(16'h7fff);
-  assign p0_tsat_lo = $signed(p0_tdiff) < $signed(16'h8000);
-  assign \$5  = p0_tsat_lo ? 16'h8000 : p0_tdiff[15:0];
-  assign p0_tsat = p0_tsat_hi ? 16'h7fff : \$5 ;
+  assign \$14  = ! p0_tdiff[25:15];
+  assign \$15  = p0_tdiff[25:15] == 11'h7ff;
+  assign \$16  = \$14  | \$15 ;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = ~ p0_tdiff[25];
+  assign p0_tsat_hi = \$17  & \$18 ;
+  assign \$19  = ! p0_tdiff[25:15];
+  assign \$20  = p0_tdiff[25:15] == 11'h7ff;
+  assign \$21  = \$19  | \$20 ;
+  assign \$22  = ~ \$21 ;
+  assign p0_tsat_lo = \$22  & p0_tdiff[25];
+  assign \$23  = p0_tsat_lo ? 16'h8000 : p0_tdiff[15:0];
+  assign p0_tsat = p0_tsat_hi ? 16'h7fff : \$23 ;
   assign p0_tnext = update ? p0_tsat : theta_0;
   assign p0_gnext = update ? 24'h000000 : p0_gacc;
-  assign \$6  = - $signed(ct);
-  assign \$7  = \port$163$0  ? \$6  : { ct[15], ct };
+  assign \$24  = - $signed(ct);
+  assign \$25  = \port$163$0  ? \$24  : { ct[15], ct };
   assign p1_gsum = $signed(g_1) + $signed(p1_sct);
-  assign p1_gsat_hi = $signed(p1_gsum) > $signed(24'h7fffff);
-  assign p1_gsat_lo = $signed(p1_gsum) < $signed(24'h800000);
-  assign \$8  = p1_gsat_lo ? 24'h800000 : p1_gsum[23:0];
-  assign p1_gsat = p1_gsat_hi ? 24'h7fffff : \$8 ;
+  assign \$26  = ! p1_gsum[24:23];
+  assign \$27  = p1_gsum[24:23] == 2'h3;
+  assign \$28  = \$26  | \$27 ;
+  assign \$29  = ~ \$28 ;
+  assign \$30  = ~ p1_gsum[24];
+  assign p1_gsat_hi = \$29  & \$30 ;
+  assign \$31  = ! p1_gsum[24:23];
+  assign \$32  = p1_gsum[24:23] == 2'h3;
+  assign \$33  = \$31  | \$32 ;
+  assign \$34  = ~ \$33 ;
+  assign p1_gsat_lo = \$34  & p1_gsum[24];
+  assign \$35  = p1_gsat_lo ? 24'h800000 : p1_gsum[23:0];
+  assign p1_gsat = p1_gsat_hi ? 24'h7fffff : \$35 ;
   assign p1_gacc = ct_valid ? p1_gsat : g_1;
-  assign \$9  = $signed(p1_gacc) + $signed(3'h2);
+  assign \$36  = $signed(p1_gacc) + $signed(3'h2);
   assign p1_tdiff = $signed(theta_1) - $signed(p1_step);
-  assign p1_tsat_hi = $signed(p1_tdiff) > $signed(16'h7fff);
-  assign p1_tsat_lo = $signed(p1_tdiff) < $signed(16'h8000);
-  assign \$10  = p1_tsat_lo ? 16'h8000 : p1_tdiff[15:0];
-  assign p1_tsat = p1_tsat_hi ? 16'h7fff : \$10 ;
+  assign \$37  = ! p1_tdiff[25:15];
+  assign \$38  = p1_tdiff[25:15] == 11'h7ff;
+  assign \$39  = \$37  | \$38 ;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = ~ p1_tdiff[25];
+  assign p1_tsat_hi = \$40  & \$41 ;
+  assign \$42  = ! p1_tdiff[25:15];
+  assign \$43  = p1_tdiff[25:15] == 11'h7ff;
+  assign \$44  = \$42  | \$43 ;
+  assign \$45  = ~ \$44 ;
+  assign p1_tsat_lo = \$45  & p1_tdiff[25];
+  assign \$46  = p1_tsat_lo ? 16'h8000 : p1_tdiff[15:0];
+  assign p1_tsat = p1_tsat_hi ? 16'h7fff : \$46 ;
   assign p1_tnext = update ? p1_tsat : theta_1;
   assign p1_gnext = update ? 24'h000000 : p1_gacc;
-  assign \$11  = - $signed(ct);
-  assign \$12  = \port$165$0  ? \$11  : { ct[15], ct };
+  assign \$47  = - $signed(ct);
+  assign \$48  = \port$165$0  ? \$47  : { ct[15], ct };
   assign p2_gsum = $signed(g_2) + $signed(p2_sct);
-  assign p2_gsat_hi = $signed(p2_gsum) > $signed(24'h7fffff);
-  assign p2_gsat_lo = $signed(p2_gsum) < $signed(24'h800000);
-  assign \$13  = p2_gsat_lo ? 24'h800000 : p2_gsum[23:0];
-  assign p2_gsat = p2_gsat_hi ? 24'h7fffff : \$13 ;
+  assign \$49  = ! p2_gsum[24:23];
+  assign \$50  = p2_gsum[24:23] == 2'h3;
+  assign \$51  = \$49  | \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = ~ p2_gsum[24];
+  assign p2_gsat_hi = \$52  & \$53 ;
+  assign \$54  = ! p2_gsum[24:23];
+  assign \$55  = p2_gsum[24:23] == 2'h3;
+  assign \$56  = \$54  | \$55 ;
+  assign \$57  = ~ \$56 ;
+  assign p2_gsat_lo = \$57  & p2_gsum[24];
+  assign \$58  = p2_gsat_lo ? 24'h800000 : p2_gsum[23:0];
+  assign p2_gsat = p2_gsat_hi ? 24'h7fffff : \$58 ;
   assign p2_gacc = ct_valid ? p2_gsat : g_2;
-  assign \$14  = $signed(p2_gacc) + $signed(3'h2);
+  assign \$59  = $signed(p2_gacc) + $signed(3'h2);
   assign p2_tdiff = $signed(theta_2) - $signed(p2_step);
-  assign p2_tsat_hi = $signed(p2_tdiff) > $signed(16'h7fff);
-  assign p2_tsat_lo = $signed(p2_tdiff) < $signed(16'h8000);
-  assign \$15  = p2_tsat_lo ? 16'h8000 : p2_tdiff[15:0];
-  assign p2_tsat = p2_tsat_hi ? 16'h7fff : \$15 ;
+  assign \$60  = ! p2_tdiff[25:15];
+  assign \$61  = p2_tdiff[25:15] == 11'h7ff;
+  assign \$62  = \$60  | \$61 ;
+  assign \$63  = ~ \$62 ;
+  assign \$64  = ~ p2_tdiff[25];
+  assign p2_tsat_hi = \$63  & \$64 ;
+  assign \$65  = ! p2_tdiff[25:15];
+  assign \$66  = p2_tdiff[25:15] == 11'h7ff;
+  assign \$67  = \$65  | \$66 ;
+  assign \$68  = ~ \$67 ;
+  assign p2_tsat_lo = \$68  & p2_tdiff[25];
+  assign \$69  = p2_tsat_lo ? 16'h8000 : p2_tdiff[15:0];
+  assign p2_tsat = p2_tsat_hi ? 16'h7fff : \$69 ;
   assign p2_tnext = update ? p2_tsat : theta_2;
   assign p2_gnext = update ? 24'h000000 : p2_gacc;
-  assign \$16  = - $signed(ct);
-  assign \$17  = \port$167$0  ? \$16  : { ct[15], ct };
+  assign \$70  = - $signed(ct);
+  assign \$71  = \port$167$0  ? \$70  : { ct[15], ct };
   assign p3_gsum = $signed(g_3) + $signed(p3_sct);
-  assign p3_gsat_hi = $signed(p3_gsum) > $signed(24'h7fffff);
-  assign p3_gsat_lo = $signed(p3_gsum) < $signed(24'h800000);
-  assign \$18  = p3_gsat_lo ? 24'h800000 : p3_gsum[23:0];
-  assign p3_gsat = p3_gsat_hi ? 24'h7fffff : \$18 ;
+  assign \$72  = ! p3_gsum[24:23];
+  assign \$73  = p3_gsum[24:23] == 2'h3;
+  assign \$74  = \$72  | \$73 ;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = ~ p3_gsum[24];
+  assign p3_gsat_hi = \$75  & \$76 ;
+  assign \$77  = ! p3_gsum[24:23];
+  assign \$78  = p3_gsum[24:23] == 2'h3;
+  assign \$79  = \$77  | \$78 ;
+  assign \$80  = ~ \$79 ;
+  assign p3_gsat_lo = \$80  & p3_gsum[24];
+  assign \$81  = p3_gsat_lo ? 24'h800000 : p3_gsum[23:0];
+  assign p3_gsat = p3_gsat_hi ? 24'h7fffff : \$81 ;
   assign p3_gacc = ct_valid ? p3_gsat : g_3;
-  assign \$19  = $signed(p3_gacc) + $signed(3'h2);
+  assign \$82  = $signed(p3_gacc) + $signed(3'h2);
   assign p3_tdiff = $signed(theta_3) - $signed(p3_step);
-  assign p3_tsat_hi = $signed(p3_tdiff) > $signed(16'h7fff);
-  assign p3_tsat_lo = $signed(p3_tdiff) < $signed(16'h8000);
-  assign \$20  = p3_tsat_lo ? 16'h8000 : p3_tdiff[15:0];
-  assign p3_tsat = p3_tsat_hi ? 16'h7fff : \$20 ;
+  assign \$83  = ! p3_tdiff[25:15];
+  assign \$84  = p3_tdiff[25:15] == 11'h7ff;
+  assign \$85  = \$83  | \$84 ;
+  assign \$86  = ~ \$85 ;
+  assign \$87  = ~ p3_tdiff[25];
+  assign p3_tsat_hi = \$86  & \$87 ;
+  assign \$88  = ! p3_tdiff[25:15];
+  assign \$89  = p3_tdiff[25:15] == 11'h7ff;
+  assign \$90  = \$88  | \$89 ;
+  assign \$91  = ~ \$90 ;
+  assign p3_tsat_lo = \$91  & p3_tdiff[25];
+  assign \$92  = p3_tsat_lo ? 16'h8000 : p3_tdiff[15:0];
+  assign p3_tsat = p3_tsat_hi ? 16'h7fff : \$92 ;
   assign p3_tnext = update ? p3_tsat : theta_3;
   assign p3_gnext = update ? 24'h000000 : p3_gacc;
-  assign \$21  = - $signed(ct);
-  assign \$22  = \port$169$0  ? \$21  : { ct[15], ct };
+  assign \$93  = - $signed(ct);
+  assign \$94  = \port$169$0  ? \$93  : { ct[15], ct };
   assign p4_gsum = $signed(g_4) + $signed(p4_sct);
-  assign p4_gsat_hi = $signed(p4_gsum) > $signed(24'h7fffff);
-  assign p4_gsat_lo = $signed(p4_gsum) < $signed(24'h800000);
-  assign \$23  = p4_gsat_lo ? 24'h800000 : p4_gsum[23:0];
-  assign p4_gsat = p4_gsat_hi ? 24'h7fffff : \$23 ;
+  assign \$95  = ! p4_gsum[24:23];
+  assign \$96  = p4_gsum[24:23] == 2'h3;
+  assign \$97  = \$95  | \$96 ;
+  assign \$98  = ~ \$97 ;
+  assign \$99  = ~ p4_gsum[24];
+  assign p4_gsat_hi = \$98  & \$99 ;
+  assign \$100  = ! p4_gsum[24:23];
+  assign \$101  = p4_gsum[24:23] == 2'h3;
+  assign \$102  = \$100  | \$101 ;
+  assign \$103  = ~ \$102 ;
+  assign p4_gsat_lo = \$103  & p4_gsum[24];
+  assign \$104  = p4_gsat_lo ? 24'h800000 : p4_gsum[23:0];
+  assign p4_gsat = p4_gsat_hi ? 24'h7fffff : \$104 ;
   assign p4_gacc = ct_valid ? p4_gsat : g_4;
-  assign \$24  = $signed(p4_gacc) + $signed(3'h2);
+  assign \$105  = $signed(p4_gacc) + $signed(3'h2);
   assign p4_tdiff = $signed(theta_4) - $signed(p4_step);
-  assign p4_tsat_hi = $signed(p4_tdiff) > $signed(16'h7fff);
-  assign p4_tsat_lo = $signed(p4_tdiff) < $signed(16'h8000);
-  assign \$25  = p4_tsat_lo ? 16'h8000 : p4_tdiff[15:0];
-  assign p4_tsat = p4_tsat_hi ? 16'h7fff : \$25 ;
+  assign \$106  = ! p4_tdiff[25:15];
+  assign \$107  = p4_tdiff[25:15] == 11'h7ff;
+  assign \$108  = \$106  | \$107 ;
+  assign \$109  = ~ \$108 ;
+  assign \$110  = ~ p4_tdiff[25];
+  assign p4_tsat_hi = \$109  & \$110 ;
+  assign \$111  = ! p4_tdiff[25:15];
+  assign \$112  = p4_tdiff[25:15] == 11'h7ff;
+  assign \$113  = \$111  | \$112 ;
+  assign \$114  = ~ \$113 ;
+  assign p4_tsat_lo = \$114  & p4_tdiff[25];
+  assign \$115  = p4_tsat_lo ? 16'h8000 : p4_tdiff[15:0];
+  assign p4_tsat = p4_tsat_hi ? 16'h7fff : \$115 ;
   assign p4_tnext = update ? p4_tsat : theta_4;
   assign p4_gnext = update ? 24'h000000 : p4_gacc;
-  assign \$26  = - $signed(ct);
-  assign \$27  = \port$171$0  ? \$26  : { ct[15], ct };
+  assign \$116  = - $signed(ct);
+  assign \$117  = \port$171$0  ? \$116  : { ct[15], ct };
   assign p5_gsum = $signed(g_5) + $signed(p5_sct);
-  assign p5_gsat_hi = $signed(p5_gsum) > $signed(24'h7fffff);
-  assign p5_gsat_lo = $signed(p5_gsum) < $signed(24'h800000);
-  assign \$28  = p5_gsat_lo ? 24'h800000 : p5_gsum[23:0];
-  assign p5_gsat = p5_gsat_hi ? 24'h7fffff : \$28 ;
+  assign \$118  = ! p5_gsum[24:23];
+  assign \$119  = p5_gsum[24:23] == 2'h3;
+  assign \$120  = \$118  | \$119 ;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = ~ p5_gsum[24];
+  assign p5_gsat_hi = \$121  & \$122 ;
+  assign \$123  = ! p5_gsum[24:23];
+  assign \$124  = p5_gsum[24:23] == 2'h3;
+  assign \$125  = \$123  | \$124 ;
+  assign \$126  = ~ \$125 ;
+  assign p5_gsat_lo = \$126  & p5_gsum[24];
+  assign \$127  = p5_gsat_lo ? 24'h800000 : p5_gsum[23:0];
+  assign p5_gsat = p5_gsat_hi ? 24'h7fffff : \$127 ;
   assign p5_gacc = ct_valid ? p5_gsat : g_5;
-  assign \$29  = $signed(p5_gacc) + $signed(3'h2);
+  assign \$128  = $signed(p5_gacc) + $signed(3'h2);
   assign p5_tdiff = $signed(theta_5) - $signed(p5_step);
-  assign p5_tsat_hi = $signed(p5_tdiff) > $signed(16'h7fff);
-  assign p5_tsat_lo = $signed(p5_tdiff) < $signed(16'h8000);
-  assign \$30  = p5_tsat_lo ? 16'h8000 : p5_tdiff[15:0];
-  assign p5_tsat = p5_tsat_hi ? 16'h7fff : \$30 ;
+  assign \$129  = ! p5_tdiff[25:15];
+  assign \$130  = p5_tdiff[25:15] == 11'h7ff;
+  assign \$131  = \$129  | \$130 ;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = ~ p5_tdiff[25];
+  assign p5_tsat_hi = \$132  & \$133 ;
+  assign \$134  = ! p5_tdiff[25:15];
+  assign \$135  = p5_tdiff[25:15] == 11'h7ff;
+  assign \$136  = \$134  | \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign p5_tsat_lo = \$137  & p5_tdiff[25];
+  assign \$138  = p5_tsat_lo ? 16'h8000 : p5_tdiff[15:0];
+  assign p5_tsat = p5_tsat_hi ? 16'h7fff : \$138 ;
   assign p5_tnext = update ? p5_tsat : theta_5;
   assign p5_gnext = update ? 24'h000000 : p5_gacc;
-  assign \$31  = - $signed(ct);
-  assign \$32  = \port$173$0  ? \$31  : { ct[15], ct };
+  assign \$139  = - $signed(ct);
+  assign \$140  = \port$173$0  ? \$139  : { ct[15], ct };
   assign p6_gsum = $signed(g_6) + $signed(p6_sct);
-  assign p6_gsat_hi = $signed(p6_gsum) > $signed(24'h7fffff);
-  assign p6_gsat_lo = $signed(p6_gsum) < $signed(24'h800000);
-  assign \$33  = p6_gsat_lo ? 24'h800000 : p6_gsum[23:0];
-  assign p6_gsat = p6_gsat_hi ? 24'h7fffff : \$33 ;
+  assign \$141  = ! p6_gsum[24:23];
+  assign \$142  = p6_gsum[24:23] == 2'h3;
+  assign \$143  = \$141  | \$142 ;
+  assign \$144  = ~ \$143 ;
+  assign \$145  = ~ p6_gsum[24];
+  assign p6_gsat_hi = \$144  & \$145 ;
+  assign \$146  = ! p6_gsum[24:23];
+  assign \$147  = p6_gsum[24:23] == 2'h3;
+  assign \$148  = \$146  | \$147 ;
+  assign \$149  = ~ \$148 ;
+  assign p6_gsat_lo = \$149  & p6_gsum[24];
+  assign \$150  = p6_gsat_lo ? 24'h800000 : p6_gsum[23:0];
+  assign p6_gsat = p6_gsat_hi ? 24'h7fffff : \$150 ;
   assign p6_gacc = ct_valid ? p6_gsat : g_6;
-  assign \$34  = $signed(p6_gacc) + $signed(3'h2);
+  assign \$151  = $signed(p6_gacc) + $signed(3'h2);
   assign p6_tdiff = $signed(theta_6) - $signed(p6_step);
-  assign p6_tsat_hi = $signed(p6_tdiff) > $signed(16'h7fff);
-  assign p6_tsat_lo = $signed(p6_tdiff) < $signed(16'h8000);
-  assign \$35  = p6_tsat_lo ? 16'h8000 : p6_tdiff[15:0];
-  assign p6_tsat = p6_tsat_hi ? 16'h7fff : \$35 ;
+  assign \$152  = ! p6_tdiff[25:15];
+  assign \$153  = p6_tdiff[25:15] == 11'h7ff;
+  assign \$154  = \$152  | \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = ~ p6_tdiff[25];
+  assign p6_tsat_hi = \$155  & \$156 ;
+  assign \$157  = ! p6_tdiff[25:15];
+  assign \$158  = p6_tdiff[25:15] == 11'h7ff;
+  assign \$159  = \$157  | \$158 ;
+  assign \$160  = ~ \$159 ;
+  assign p6_tsat_lo = \$160  & p6_tdiff[25];
+  assign \$161  = p6_tsat_lo ? 16'h8000 : p6_tdiff[15:0];
+  assign p6_tsat = p6_tsat_hi ? 16'h7fff : \$161 ;
   assign p6_tnext = update ? p6_tsat : theta_6;
   assign p6_gnext = update ? 24'h000000 : p6_gacc;
-  assign \$36  = - $signed(ct);
-  assign \$37  = \port$175$0  ? \$36  : { ct[15], ct };
+  assign \$162  = - $signed(ct);
+  assign \$163  = \port$175$0  ? \$162  : { ct[15], ct };
   assign p7_gsum = $signed(g_7) + $signed(p7_sct);
-  assign p7_gsat_hi = $signed(p7_gsum) > $signed(24'h7fffff);
-  assign p7_gsat_lo = $signed(p7_gsum) < $signed(24'h800000);
-  assign \$38  = p7_gsat_lo ? 24'h800000 : p7_gsum[23:0];
-  assign p7_gsat = p7_gsat_hi ? 24'h7fffff : \$38 ;
+  assign \$164  = ! p7_gsum[24:23];
+  assign \$165  = p7_gsum[24:23] == 2'h3;
+  assign \$166  = \$164  | \$165 ;
+  assign \$167  = ~ \$166 ;
+  assign \$168  = ~ p7_gsum[24];
+  assign p7_gsat_hi = \$167  & \$168 ;
+  assign \$169  = ! p7_gsum[24:23];
+  assign \$170  = p7_gsum[24:23] == 2'h3;
+  assign \$171  = \$169  | \$170 ;
+  assign \$172  = ~ \$171 ;
+  assign p7_gsat_lo = \$172  & p7_gsum[24];
+  assign \$173  = p7_gsat_lo ? 24'h800000 : p7_gsum[23:0];
+  assign p7_gsat = p7_gsat_hi ? 24'h7fffff : \$173 ;
   assign p7_gacc = ct_valid ? p7_gsat : g_7;
-  assign \$39  = $signed(p7_gacc) + $signed(3'h2);
+  assign \$174  = $signed(p7_gacc) + $signed(3'h2);
   assign p7_tdiff = $signed(theta_7) - $signed(p7_step);
-  assign p7_tsat_hi = $signed(p7_tdiff) > $signed(16'h7fff);
-  assign p7_tsat_lo = $signed(p7_tdiff) < $signed(16'h8000);
-  assign \$40  = p7_tsat_lo ? 16'h8000 : p7_tdiff[15:0];
-  assign p7_tsat = p7_tsat_hi ? 16'h7fff : \$40 ;
+  assign \$175  = ! p7_tdiff[25:15];
+  assign \$176  = p7_tdiff[25:15] == 11'h7ff;
+  assign \$177  = \$175  | \$176 ;
+  assign \$178  = ~ \$177 ;
+  assign \$179  = ~ p7_tdiff[25];
+  assign p7_tsat_hi = \$178  & \$179 ;
+  assign \$180  = ! p7_tdiff[25:15];
+  assign \$181  = p7_tdiff[25:15] == 11'h7ff;
+  assign \$182  = \$180  | \$181 ;
+  assign \$183  = ~ \$182 ;
+  assign p7_tsat_lo = \$183  & p7_tdiff[25];
+  assign \$184  = p7_tsat_lo ? 16'h8000 : p7_tdiff[15:0];
+  assign p7_tsat = p7_tsat_hi ? 16'h7fff : \$184 ;
   assign p7_tnext = update ? p7_tsat : theta_7;
   assign p7_gnext = update ? 24'h000000 : p7_gacc;
-  assign \$41  = - $signed(ct);
-  assign \$42  = \port$177$0  ? \$41  : { ct[15], ct };
+  assign \$185  = - $signed(ct);
+  assign \$186  = \port$177$0  ? \$185  : { ct[15], ct };
   assign p8_gsum = $signed(g_8) + $signed(p8_sct);
-  assign p8_gsat_hi = $signed(p8_gsum) > $signed(24'h7fffff);
-  assign p8_gsat_lo = $signed(p8_gsum) < $signed(24'h800000);
-  assign \$43  = p8_gsat_lo ? 24'h800000 : p8_gsum[23:0];
-  assign p8_gsat = p8_gsat_hi ? 24'h7fffff : \$43 ;
+  assign \$187  = ! p8_gsum[24:23];
+  assign \$188  = p8_gsum[24:23] == 2'h3;
+  assign \$189  = \$187  | \$188 ;
+  assign \$190  = ~ \$189 ;
+  assign \$191  = ~ p8_gsum[24];
+  assign p8_gsat_hi = \$190  & \$191 ;
+  assign \$192  = ! p8_gsum[24:23];
+  assign \$193  = p8_gsum[24:23] == 2'h3;
+  assign \$194  = \$192  | \$193 ;
+  assign \$195  = ~ \$194 ;
+  assign p8_gsat_lo = \$195  & p8_gsum[24];
+  assign \$196  = p8_gsat_lo ? 24'h800000 : p8_gsum[23:0];
+  assign p8_gsat = p8_gsat_hi ? 24'h7fffff : \$196 ;
   assign p8_gacc = ct_valid ? p8_gsat : g_8;
-  assign \$44  = $signed(p8_gacc) + $signed(3'h2);
+  assign \$197  = $signed(p8_gacc) + $signed(3'h2);
   assign p8_tdiff = $signed(theta_8) - $signed(p8_step);
-  assign p8_tsat_hi = $signed(p8_tdiff) > $signed(16'h7fff);
-  assign p8_tsat_lo = $signed(p8_tdiff) < $signed(16'h8000);
-  assign \$45  = p8_tsat_lo ? 16'h8000 : p8_tdiff[15:0];
-  assign p8_tsat = p8_tsat_hi ? 16'h7fff : \$45 ;
+  assign \$198  = ! p8_tdiff[25:15];
+  assign \$199  = p8_tdiff[25:15] == 11'h7ff;
+  assign \$200  = \$198  | \$199 ;
+  assign \$201  = ~ \$200 ;
+  assign \$202  = ~ p8_tdiff[25];
+  assign p8_tsat_hi = \$201  & \$202 ;
+  assign \$203  = ! p8_tdiff[25:15];
+  assign \$204  = p8_tdiff[25:15] == 11'h7ff;
+  assign \$205  = \$203  | \$204 ;
+  assign \$206  = ~ \$205 ;
+  assign p8_tsat_lo = \$206  & p8_tdiff[25];
+  assign \$207  = p8_tsat_lo ? 16'h8000 : p8_tdiff[15:0];
+  assign p8_tsat = p8_tsat_hi ? 16'h7fff : \$207 ;
   assign p8_tnext = update ? p8_tsat : theta_8;
   assign p8_gnext = update ? 24'h000000 : p8_gacc;
-  assign \$46  = - $signed(ct);
-  assign \$47  = \port$179$0  ? \$46  : { ct[15], ct };
+  assign \$208  = - $signed(ct);
+  assign \$209  = \port$179$0  ? \$208  : { ct[15], ct };
   assign p9_gsum = $signed(g_9) + $signed(p9_sct);
-  assign p9_gsat_hi = $signed(p9_gsum) > $signed(24'h7fffff);
-  assign p9_gsat_lo = $signed(p9_gsum) < $signed(24'h800000);
-  assign \$48  = p9_gsat_lo ? 24'h800000 : p9_gsum[23:0];
-  assign p9_gsat = p9_gsat_hi ? 24'h7fffff : \$48 ;
+  assign \$210  = ! p9_gsum[24:23];
+  assign \$211  = p9_gsum[24:23] == 2'h3;
+  assign \$212  = \$210  | \$211 ;
+  assign \$213  = ~ \$212 ;
+  assign \$214  = ~ p9_gsum[24];
+  assign p9_gsat_hi = \$213  & \$214 ;
+  assign \$215  = ! p9_gsum[24:23];
+  assign \$216  = p9_gsum[24:23] == 2'h3;
+  assign \$217  = \$215  | \$216 ;
+  assign \$218  = ~ \$217 ;
+  assign p9_gsat_lo = \$218  & p9_gsum[24];
+  assign \$219  = p9_gsat_lo ? 24'h800000 : p9_gsum[23:0];
+  assign p9_gsat = p9_gsat_hi ? 24'h7fffff : \$219 ;
   assign p9_gacc = ct_valid ? p9_gsat : g_9;
-  assign \$49  = $signed(p9_gacc) + $signed(3'h2);
+  assign \$220  = $signed(p9_gacc) + $signed(3'h2);
   assign p9_tdiff = $signed(theta_9) - $signed(p9_step);
-  assign p9_tsat_hi = $signed(p9_tdiff) > $signed(16'h7fff);
-  assign p9_tsat_lo = $signed(p9_tdiff) < $signed(16'h8000);
-  assign \$50  = p9_tsat_lo ? 16'h8000 : p9_tdiff[15:0];
-  assign p9_tsat = p9_tsat_hi ? 16'h7fff : \$50 ;
-  assign p9_tnext = update ? p9_tsat : theta_9;
-  assign p9_gnext = update ? 24'h000000 : p9_gacc;
-  assign \$51  = - $signed(ct);
-  assign \$52  = \port$181$0  ? \$51  : { ct[15], ct };
-  assign p10_gsum = $signed(g_10) + $signed(p10_sct);
-  assign p10_gsat_hi = $signed(p10_gsum) > $signed(24'h7fffff);
-  assign p10_gsat_lo = $signed(p10_gsum) < $signed(24'h800000);
-  assign \$53  = p10_gsat_lo ? 24'h800000 : p10_gsum[23:0];
-  assign p10_gsat = p10_gsat_hi ? 24'h7fffff : \$53 ;
-  assign p10_gacc = ct_valid ? p10_gsat : g_10;
-  assign \$54  = $signed(p10_gacc) + $signed(3'h2);
-  assign p10_tdiff = $signed(theta_10) - $signed(p10_step);
-  assign p10_tsat_hi = $signed(p10_tdiff) > $signed(16'h7fff);
-  assign p10_tsat_lo = $signed(p10_tdiff) < $signed(16'h8000);
-  assign \$55  = p10_tsat_lo ? 16'h8000 : p10_tdiff[15:0];
-  assign p10_tsat = p10_tsat_hi ? 16'h7fff : \$55 ;
-  assign p10_tnext = update ? p10_tsat : theta_10;
-  assign p10_gnext = update ? 24'h000000 : p10_gacc;
-  assign \$56  = - $signed(ct);
-  assign \$57  = \port$183$0  ? \$56  : { ct[15], ct };
-  assign p11_gsum = $signed(g_11) + $signed(p11_sct);
-  assign p11_gsat_hi = $signed(p11_gsum) > $signed(24'h7fffff);
-  assign p11_gsat_lo = $signed(p11_gsum) < $signed(24'h800000);
-  assign \$58  = p11_gsat_lo ? 24'h800000 : p11_gsum[23:0];
-  assign p11_gsat = p11_gsat_hi ? 24'h7fffff : \$58 ;
-  assign p11_gacc = ct_valid ? p11_gsat : g_11;
-  assign \$59  = $signed(p11_gacc) + $signed(3'h2);
-  assign p11_tdiff = $signed(theta_11) - $signed(p11_step);
-  assign p11_tsat_hi = $signed(p11_tdiff) > $signed(16'h7fff);
-  assign p11_tsat_lo = $signed(p11_tdiff) < $signed(16'h8000);
-  assign \$60  = p11_tsat_lo ? 16'h8000 : p11_tdiff[15:0];
-  assign p11_tsat = p11_tsat_hi ? 16'h7fff : \$60 ;
-  assign p11_tnext = update ? p11_tsat : theta_11;
-  assign p11_gnext = update ? 24'h000000 : p11_gacc;
-  assign \$61  = - $signed(ct);
-  assign \$62  = \port$185$0  ? \$61  : { ct[15], ct };
-  assign p12_gsum = $signed(g_12) + $signed(p12_sct);
-  assign p12_gsat_hi = $signed(p12_gsum) > $signed(24'h7fffff);
-  assign p12_gsat_lo = $signed(p12_gsum) < $signed(24'h800000);
-  assign \$63  = p12_gsat_lo ? 24'h800000 : p12_gsum[23:0];
-  assign p12_gsat = p12_gsat_hi ? 24'h7fffff : \$63 ;
-  assign p12_gacc = ct_valid ? p12_gsat : g_12;
-  assign \$64  = $signed(p12_gacc) + $signed(3'h2);
-  assign p12_tdiff = $signed(theta_12) - $signed(p12_step);
-  assign p12_tsat_hi = $signed(p12_tdiff) > $signed(16'h7fff);
-  assign p12_tsat_lo = $signed(p12_tdiff) < $signed(16'h8000);
-  assign \$65  = p12_tsat_lo ? 16'h8000 : p12_tdiff[15:0];
-  assign p12_tsat = p12_tsat_hi ? 16'h7fff : \$65 ;
-  assign p12_tnext = update ? p12_tsat : theta_12;
-  assign p12_gnext = update ? 24'h000000 : p12_gacc;
-  assign \$66  = - $signed(ct);
-  assign \$67  = \port$187$0  ? \$66  : { ct[15], ct };
-  assign p13_gsum = $signed(g_13) + $signed(p13_sct);
-  assign p13_gsat_hi = $signed(p13_gsum) > $signed(24'h7fffff);
-  assign p13_gsat_lo = $signed(p13_gsum) < $signed(24'h800000);
-  assign \$68  = p13_gsat_lo ? 24'h800000 : p13_gsum[23:0];
-  assign p13_gsat = p13_gsat_hi ? 24'h7fffff : \$68 ;
-  assign p13_gacc = ct_valid ? p13_gsat : g_13;
-  assign \$69  = $signed(p13_gacc) + $signed(3'h2);
-  assign p13_tdiff = $signed(theta_13) - $signed(p13_step);
-  assign p13_tsat_hi = $signed(p13_tdiff) > $signed(16'h7fff);
-  assign p13_tsat_lo = $signed(p13_tdiff) < $signed(16'h8000);
-  assign \$70  = p13_tsat_lo ? 16'h8000 : p13_tdiff[15:0];
-  assign p13_tsat = p13_tsat_hi ? 16'h7fff : \$70 ;
-  assign p13_tnext = update ? p13_tsat : theta_13;
-  assign p13_gnext = update ? 24'h000000 : p13_gacc;
-  assign \$71  = - $signed(ct);
-  assign \$72  = \port$189$0  ? \$71  : { ct[15], ct };
-  assign p14_gsum = $signed(g_14) + $signed(p14_sct);
-  assign p14_gsat_hi = $signed(p14_gsum) > $signed(24'h7fffff);
-  assign p14_gsat_lo = $signed(p14_gsum) < $signed(24'h800000);
-  assign \$73  = p14_gsat_lo ? 24'h800000 : p14_gsum[23:0];
-  assign p14_gsat = p14_gsat_hi ? 24'h7fffff : \$73 ;
-  assign p14_gacc = ct_valid ? p14_gsat : g_14;
-  assign \$74  = $signed(p14_gacc) + $signed(3'h2);
-  assign p14_tdiff = $signed(theta_14) - $signed(p14_step);
-  assign p14_tsat_hi = $signed(p14_tdiff) > $signed(16'h7fff);
-  assign p14_tsat_lo = $signed(p14_tdiff) < $signed(16'h8000);
-  assign \$75  = p14_tsat_lo ? 16'h8000 : p14_tdiff[15:0];
-  assign p14_tsat = p14_tsat_hi ? 16'h7fff : \$75 ;
-  assign p14_tnext = update ? p14_tsat : theta_14;
-  assign p14_gnext = update ? 24'h000000 : p14_gacc;
-  assign \$76  = - $signed(ct);
-  assign \$77  = \port$191$0  ? \$76  : { ct[15], ct };
-  assign p15_gsum = $signed(g_15) + $signed(p15_sct);
-  assign p15_gsat_hi = $signed(p15_gsum) > $signed(24'h7fffff);
-  assign p15_gsat_lo = $signed(p15_gsum) < $signed(24'h800000);
-  assign \$78  = p15_gsat_lo ? 24'h800000 : p15_gsum[23:0];
-  assign p15_gsat = p15_gsat_hi ? 24'h7fffff : \$78 ;
-  assign p15_gacc = ct_valid ? p15_gsat : g_15;
-  assign \$79  = $signed(p15_gacc) + $signed(3'h2);
-  assign p15_tdiff = $signed(theta_15) - $signed(p15_step);
-  assign p15_tsat_hi = $signed(p15_tdiff) > $signed(16'h7fff);
-  assign p15_tsat_lo = $signed(p15_tdiff) < $signed(16'h8000);
-  assign \$80  = p15_tsat_lo ? 16'h8000 : p15_tdiff[15:0];
-  assign p15_tsat = p15_tsat_hi ? 16'h7fff : \$80 ;
-  assign p15_tnext = update ? p15_tsat : theta_15;
-  assign p15_gnext = update ? 24'h000000 : p15_gacc;
-  assign \$81  = ! load_addr;
-  assign \$82  = load_en & \$81 ;
-  assign \$83  = \$82  ? load_data : p0_tnext;
-  assign \$84  = load_addr == 1'h1;
-  assign \$85  = load_en & \$84 ;
-  assign \$86  = \$85  ? load_data : p1_tnext;
-  assign \$87  = load_addr == 2'h2;
-  assign \$88  = load_en & \$87 ;
-  assign \$89  = \$88  ? load_data : p2_tnext;
-  assign \$90  = load_addr == 2'h3;
-  assign \$91  = load_en & \$90 ;
-  assign \$92  = \$91  ? load_data : p3_tnext;
-  assign \$93  = load_addr == 3'h4;
-  assign \$94  = load_en & \$93 ;
-  assign \$95  = \$94  ? load_data : p4_tnext;
-  assign \$96  = load_addr == 3'h5;
-  assign \$97  = load_en & \$96 ;
-  assign \$98  = \$97  ? load_data : p5_tnext;
-  assign \$99  = load_addr == 3'h6;
-  assign \$100  = load_en & \$99 ;
-  assign \$101  = \$100  ? load_data : p6_tnext;
-  assign \$102  = load_addr == 3'h7;
-  assign \$103  = load_en & \$102 ;
-  assign \$104  = \$103  ? load_data : p7_tnext;
-  assign \$105  = load_addr == 4'h8;
-  assign \$106  = load_en & \$105 ;
-  assign \$107  = \$106  ? load_data : p8_tnext;
-  assign \$108  = load_addr == 4'h9;
-  assign \$109  = load_en & \$108 ;
-  assign \$110  = \$109  ? load_data : p9_tnext;
-  assign \$111  = load_addr == 4'ha;
-  assign \$112  = load_en & \$111 ;
-  assign \$113  = \$112  ? load_data : p10_tnext;
-  assign \$114  = load_addr == 4'hb;
-  assign \$115  = load_en & \$114 ;
-  assign \$116  = \$115  ? load_data : p11_tnext;
-  assign \$117  = load_addr == 4'hc;
-  assign \$118  = load_en & \$117 ;
-  assign \$119  = \$118  ? load_data : p12_tnext;
-  assign \$120  = load_addr == 4'hd;
-  assign \$121  = load_en & \$120 ;
-  assign \$122  = \$121  ? load_data : p13_tnext;
-  assign \$123  = load_addr == 4'he;
-  assign \$124  = load_en & \$123 ;
-  assign \$125  = \$124  ? load_data : p14_tnext;
-  assign \$126  = load_addr == 4'hf;
-  assign \$127  = load_en & \$126 ;
-  assign \$128  = \$127  ? load_data : p15_tnext;
-  assign \$129  = p0_gsat_hi | p0_gsat_lo;
-  assign \$130  = ct_valid & \$129 ;
-  assign \$131  = p1_gsat_hi | p1_gsat_lo;
-  assign \$132  = ct_valid & \$131 ;
-  assign \$133  = \$130  + \$132 ;
-  assign \$134  = p2_gsat_hi | p2_gsat_lo;
-  assign \$135  = ct_valid & \$134 ;
-  assign \$136  = p3_gsat_hi | p3_gsat_lo;
-  assign \$137  = ct_valid & \$136 ;
-  assign \$138  = \$135  + \$137 ;
-  assign \$139  = \$133  + \$138 ;
-  assign \$140  = p4_gsat_hi | p4_gsat_lo;
-  assign \$141  = ct_valid & \$140 ;
-  assign \$142  = p5_gsat_hi | p5_gsat_lo;
-  assign \$143  = ct_valid & \$142 ;
-  assign \$144  = \$141  + \$143 ;
-  assign \$145  = p6_gsat_hi | p6_gsat_lo;
-  assign \$146  = ct_valid & \$145 ;
-  assign \$147  = p7_gsat_hi | p7_gsat_lo;
-  assign \$148  = ct_valid & \$147 ;
-  assign \$149  = \$146  + \$148 ;
-  assign \$150  = \$144  + \$149 ;
-  assign \$151  = \$139  + \$150 ;
-  assign \$152  = p8_gsat_hi | p8_gsat_lo;
-  assign \$153  = ct_valid & \$152 ;
-  assign \$154  = p9_gsat_hi | p9_gsat_lo;
-  assign \$155  = ct_valid & \$154 ;
-  assign \$156  = \$153  + \$155 ;
-  assign \$157  = p10_gsat_hi | p10_gsat_lo;
-  assign \$158  = ct_valid & \$157 ;
-  assign \$159  = p11_gsat_hi | p11_gsat_lo;
-  assign \$160  = ct_valid & \$159 ;
-  assign \$161  = \$158  + \$160 ;
-  assign \$162  = \$156  + \$161 ;
-  assign \$163  = p12_gsat_hi | p12_gsat_lo;
-  assign \$164  = ct_valid & \$163 ;
-  assign \$165  = p13_gsat_hi | p13_gsat_lo;
-  assign \$166  = ct_valid & \$165 ;
-  assign \$167  = \$164  + \$166 ;
-  assign \$168  = p14_gsat_hi | p14_gsat_lo;
-  assign \$169  = ct_valid & \$168 ;
-  assign \$170  = p15_gsat_hi | p15_gsat_lo;
-  assign \$171  = ct_valid & \$170 ;
-  assign \$172  = \$169  + \$171 ;
-  assign \$173  = \$167  + \$172 ;
-  assign \$174  = \$162  + \$173 ;
-  assign \$175  = \$151  + \$174 ;
-  assign \$176  = sat_g + \$175 ;
-  assign \$177  = \$176  > 32'd4294967295;
-  assign \$178  = p0_gsat_hi | p0_gsat_lo;
-  assign \$179  = ct_valid & \$178 ;
-  assign \$180  = p1_gsat_hi | p1_gsat_lo;
-  assign \$181  = ct_valid & \$180 ;
-  assign \$182  = \$179  + \$181 ;
-  assign \$183  = p2_gsat_hi | p2_gsat_lo;
-  assign \$184  = ct_valid & \$183 ;
-  assign \$185  = p3_gsat_hi | p3_gsat_lo;
-  assign \$186  = ct_valid & \$185 ;
-  assign \$187  = \$184  + \$186 ;
-  assign \$188  = \$182  + \$187 ;
-  assign \$189  = p4_gsat_hi | p4_gsat_lo;
-  assign \$190  = ct_valid & \$189 ;
-  assign \$191  = p5_gsat_hi | p5_gsat_lo;
-  assign \$192  = ct_valid & \$191 ;
-  assign \$193  = \$190  + \$192 ;
-  assign \$194  = p6_gsat_hi | p6_gsat_lo;
-  assign \$195  = ct_valid & \$194 ;
-  assign \$196  = p7_gsat_hi | p7_gsat_lo;
-  assign \$197  = ct_valid & \$196 ;
-  assign \$198  = \$195  + \$197 ;
-  assign \$199  = \$193  + \$198 ;
-  assign \$200  = \$188  + \$199 ;
-  assign \$201  = p8_gsat_hi | p8_gsat_lo;
-  assign \$202  = ct_valid & \$201 ;
-  assign \$203  = p9_gsat_hi | p9_gsat_lo;
-  assign \$204  = ct_valid & \$203 ;
-  assign \$205  = \$202  + \$204 ;
-  assign \$206  = p10_gsat_hi | p10_gsat_lo;
-  assign \$207  = ct_valid & \$206 ;
-  assign \$208  = p11_gsat_hi | p11_gsat_lo;
-  assign \$209  = ct_valid & \$208 ;
-  assign \$210  = \$207  + \$209 ;
-  assign \$211  = \$205  + \$210 ;
-  assign \$212  = p12_gsat_hi | p12_gsat_lo;
-  assign \$213  = ct_valid & \$212 ;
-  assign \$214  = p13_gsat_hi | p13_gsat_lo;
-  assign \$215  = ct_valid & \$214 ;
-  assign \$216  = \$213  + \$215 ;
-  assign \$217  = p14_gsat_hi | p14_gsat_lo;
-  assign \$218  = ct_valid & \$217 ;
-  assign \$219  = p15_gsat_hi | p15_gsat_lo;
-  assign \$220  = ct_valid & \$219 ;
-  assign \$221  = \$218  + \$220 ;
-  assign \$222  = \$216  + \$221 ;
-  assign \$223  = \$211  + \$222 ;
-  assign \$224  = \$200  + \$223 ;
-  assign \$225  = sat_g + \$224 ;
-  assign \$226  = \$177  ? 33'h0ffffffff : \$225 ;
-  assign \$227  = p0_tsat_hi | p0_tsat_lo;
-  assign \$228  = update & \$227 ;
-  assign \$229  = p1_tsat_hi | p1_tsat_lo;
-  assign \$230  = update & \$229 ;
-  assign \$231  = \$228  + \$230 ;
-  assign \$232  = p2_tsat_hi | p2_tsat_lo;
-  assign \$233  = update & \$232 ;
-  assign \$234  = p3_tsat_hi | p3_tsat_lo;
-  assign \$235  = update & \$234 ;
-  assign \$236  = \$233  + \$235 ;
-  assign \$237  = \$231  + \$236 ;
-  assign \$238  = p4_tsat_hi | p4_tsat_lo;
-  assign \$239  = update & \$238 ;
-  assign \$240  = p5_tsat_hi | p5_tsat_lo;
-  assign \$241  = update & \$240 ;
-  assign \$242  = \$239  + \$241 ;
-  assign \$243  = p6_tsat_hi | p6_tsat_lo;
-  assign \$244  = update & \$243 ;
-  assign \$245  = p7_tsat_hi | p7_tsat_lo;
-  assign \$246  = update & \$245 ;
-  assign \$247  = \$244  + \$246 ;
-  assign \$248  = \$242  + \$247 ;
-  assign \$249  = \$237  + \$248 ;
-  assign \$250  = p8_tsat_hi | p8_tsat_lo;
-  assign \$251  = update & \$250 ;
-  assign \$252  = p9_tsat_hi | p9_tsat_lo;
-  assign \$253  = update & \$252 ;
-  assign \$254  = \$251  + \$253 ;
-  assign \$255  = p10_tsat_hi | p10_tsat_lo;
-  assign \$256  = update & \$255 ;
-  assign \$257  = p11_tsat_hi | p11_tsat_lo;
-  assign \$258  = update & \$257 ;
-  assign \$259  = \$256  + \$258 ;
-  assign \$260  = \$254  + \$259 ;
-  assign \$261  = p12_tsat_hi | p12_tsat_lo;
-  assign \$262  = update & \$261 ;
-  assign \$263  = p13_tsat_hi | p13_tsat_lo;
-  assign \$264  = update & \$263 ;
-  assign \$265  = \$262  + \$264 ;
-  assign \$266  = p14_tsat_hi | p14_tsat_lo;
-  assign \$267  = update & \$266 ;
-  assign \$268  = p15_tsat_hi | p15_tsat_lo;
-  assign \$269  = update & \$268 ;
-  assign \$270  = \$267  + \$269 ;
-  assign \$271  = \$265  + \$270 ;
-  assign \$272  = \$260  + \$271 ;
-  assign \$273  = \$249  + \$272 ;
-  assign \$274  = sat_theta + \$273 ;
-  assign \$275  = \$274  > 32'd4294967295;
-  assign \$276  = p0_tsat_hi | p0_tsat_lo;
-  assign \$277  = update & \$276 ;
-  assign \$278  = p1_tsat_hi | p1_tsat_lo;
-  assign \$279  = update & \$278 ;
-  assign \$280  = \$277  + \$279 ;
-  assign \$281  = p2_tsat_hi | p2_tsat_lo;
-  assign \$282  = update & \$281 ;
-  assign \$283  = p3_tsat_hi | p3_tsat_lo;
-  assign \$284  = update & \$283 ;
-  assign \$285  = \$282  + \$284 ;
-  assign \$286  = \$280  + \$285 ;
-  assign \$287  = p4_tsat_hi | p4_tsat_lo;
-  assign \$288  = update & \$287 ;
-  assign \$289  = p5_tsat_hi | p5_tsat_lo;
-  assign \$290  = update & \$289 ;
-  assign \$291  = \$288  + \$290 ;
-  assign \$292  = p6_tsat_hi | p6_tsat_lo;
-  assign \$293  = update & \$292 ;
-  assign \$294  = p7_tsat_hi | p7_tsat_lo;
-  assign \$295  = update & \$294 ;
-  assign \$296  = \$293  + \$295 ;
-  assign \$297  = \$291  + \$296 ;
-  assign \$298  = \$286  + \$297 ;
-  assign \$299  = p8_tsat_hi | p8_tsat_lo;
-  assign \$300  = update & \$299 ;
-  assign \$301  = p9_tsat_hi | p9_tsat_lo;
-  assign \$302  = update & \$301 ;
-  assign \$303  = \$300  + \$302 ;
-  assign \$304  = p10_tsat_hi | p10_tsat_lo;
-  assign \$305  = update & \$304 ;
-  assign \$306  = p11_tsat_hi | p11_tsat_lo;
-  assign \$307  = update & \$306 ;
-  assign \$308  = \$305  + \$307 ;
-  assign \$309  = \$303  + \$308 ;
-  assign \$310  = p12_tsat_hi | p12_tsat_lo;
-  assign \$311  = update & \$310 ;
-  assign \$312  = p13_tsat_hi | p13_tsat_lo;
-  assign \$313  = update & \$312 ;
-  assign \$314  = \$311  + \$313 ;
-  assign \$315  = p14_tsat_hi | p14_tsat_lo;
-  assign \$316  = update & \$315 ;
-  assign \$317  = p15_tsat_hi | p15_tsat_lo;
-  assign \$318  = update & \$317 ;
-  assign \$319  = \$316  + \$318 ;
-  assign \$320  = \$314  + \$319 ;
-  assign \$321  = \$309  + \$320 ;
-  assign \$322  = \$298  + \$321 ;
-  assign \$323  = sat_theta + \$322 ;
-  assign \$324  = \$275  ? 33'h0ffffffff : \$323 ;
-  always @(posedge clk)
-    theta_0 <= \$325 ;
-  always @(posedge clk)
-    g_0 <= \$326 ;
-  always @(posedge clk)
-    theta_1 <= \$327 ;
-  always @(posedge clk)
-    g_1 <= \$328 ;
-  always @(posedge clk)
-    theta_2 <= \$329 ;
-  always @(posedge clk)
-    g_2 <= \$330 ;
-  always @(posedge clk)
-    theta_3 <= \$331 ;
-  always @(posedge clk)
-    g_3 <= \$332 ;
-  always @(posedge clk)
-    theta_4 <= \$333 ;
-  always @(posedge clk)
-    g_4 <= \$334 ;
-  always @(posedge clk)
-    theta_5 <= \$335 ;
-  always @(posedge clk)
-    g_5 <= \$336 ;
-  always @(posedge clk)
-    theta_6 <= \$337 ;
-  always @(posedge clk)
-    g_6 <= \$338 ;
-  always @(posedge clk)
-    theta_7 <= \$339 ;
-  always @(posedge clk)
-    g_7 <= \$340 ;
-  always @(posedge clk)
-    theta_8 <= \$341 ;
-  always @(posedge clk)
-    g_8 <= \$342 ;
-  always @(posedge clk)
-    theta_9 <= \$343 ;
-  always @(posedge clk)
-    g_9 <= \$344 ;
-  always @(posedge clk)
-    theta_10 <= \$345 ;
-  always @(posedge clk)
-    g_10 <= \$346 ;
-  always @(posedge clk)
-    theta_11 <= \$347 ;
-  always @(posedge clk)
-    g_11 <= \$348 ;
-  always @(posedge clk)
-    theta_12 <= \$349 ;
-  always @(posedge clk)
-    g_12 <= \$350 ;
-  always @(posedge clk)
-    theta_13 <= \$351 ;
-  always @(posedge clk)
-    g_13 <= \$352 ;
-  always @(posedge clk)
-    theta_14 <= \$353 ;
-  always @(posedge clk)
-    g_14 <= \$354 ;
-  always @(posedge clk)
-    theta_15 <= \$355 ;
-  always @(posedge clk)
-    g_15 <= \$356 ;
-  always @(posedge clk)
-    sat_g <= \$357 ;
-  always @(posedge clk)
-    sat_theta <= \$358 ;
+  assign \$221  = ! p9_tdiff[25:15];
+  assign \$222  = p9_tdiff[25:15] == 11'h7ff;
+  assign \$223  = \$221  | \$222 ;
+  assign \$224  = ~ \$223 ;
+  assign \$225  = ~ p9_tdiff[25];
+  assign p9_tsat_hi = \$224  & \$225 ;
+  assign \$226  = ! p9_tdiff[25:15];
+  assign \$227  = p9_tdiff[25:15] == 11'h7ff;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$325  = \$83 ;
+    \$613  = \$371 ;
     if (rst) begin
-      \$325  = 16'h0000;
+      \$613  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$326  = p0_gnext;
+    \$614  = p0_gnext;
     if (rst) begin
-      \$326  = 24'h000000;
+      \$614  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$327  = \$86 ;
+    \$615  = \$374 ;
     if (rst) begin
-      \$327  = 16'h0000;
+      \$615  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$328  = p1_gnext;
+    \$616  = p1_gnext;
     if (rst) begin
-      \$328  = 24'h000000;
+      \$616  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$329  = \$89 ;
+    \$617  = \$377 ;
     if (rst) begin
-      \$329  = 16'h0000;
+      \$617  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$330  = p2_gnext;
+    \$618  = p2_gnext;
     if (rst) begin
-      \$330  = 24'h000000;
+      \$618  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$331  = \$92 ;
+    \$619  = \$380 ;
     if (rst) begin
-      \$331  = 16'h0000;
+      \$619  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$332  = p3_gnext;
+    \$620  = p3_gnext;
     if (rst) begin
-      \$332  = 24'h000000;
+      \$620  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$333  = \$95 ;
+    \$621  = \$383 ;
     if (rst) begin
-      \$333  = 16'h0000;
+      \$621  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$334  = p4_gnext;
+    \$622  = p4_gnext;
     if (rst) begin
-      \$334  = 24'h000000;
+      \$622  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$335  = \$98 ;
+    \$623  = \$386 ;
     if (rst) begin
-      \$335  = 16'h0000;
+      \$623  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$336  = p5_gnext;
+    \$624  = p5_gnext;
     if (rst) begin
-      \$336  = 24'h000000;
+      \$624  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$337  = \$101 ;
+    \$625  = \$389 ;
     if (rst) begin
-      \$337  = 16'h0000;
+      \$625  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$338  = p6_gnext;
+    \$626  = p6_gnext;
     if (rst) begin
-      \$338  = 24'h000000;
+      \$626  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$339  = \$104 ;
+    \$627  = \$392 ;
     if (rst) begin
-      \$339  = 16'h0000;
+      \$627  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$340  = p7_gnext;
+    \$628  = p7_gnext;
     if (rst) begin
-      \$340  = 24'h000000;
+      \$628  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$341  = \$107 ;
+    \$629  = \$395 ;
     if (rst) begin
-      \$341  = 16'h0000;
+      \$629  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$342  = p8_gnext;
+    \$630  = p8_gnext;
     if (rst) begin
-      \$342  = 24'h000000;
+      \$630  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$343  = \$110 ;
+    \$631  = \$398 ;
     if (rst) begin
-      \$343  = 16'h0000;
+      \$631  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$344  = p9_gnext;
+    \$632  = p9_gnext;
     if (rst) begin
-      \$344  = 24'h000000;
+      \$632  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$345  = \$113 ;
+    \$633  = \$401 ;
     if (rst) begin
-      \$345  = 16'h0000;
+      \$633  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$346  = p10_gnext;
+    \$634  = p10_gnext;
     if (rst) begin
-      \$346  = 24'h000000;
+      \$634  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$347  = \$116 ;
+    \$635  = \$404 ;
     if (rst) begin
-      \$347  = 16'h0000;
+      \$635  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$348  = p11_gnext;
+    \$636  = p11_gnext;
     if (rst) begin
-      \$348  = 24'h000000;
+      \$636  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$349  = \$119 ;
+    \$637  = \$407 ;
     if (rst) begin
-      \$349  = 16'h0000;
+      \$637  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$350  = p12_gnext;
+    \$638  = p12_gnext;
     if (rst) begin
-      \$350  = 24'h000000;
+      \$638  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$351  = \$122 ;
+    \$639  = \$410 ;
     if (rst) begin
-      \$351  = 16'h0000;
+      \$639  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$352  = p13_gnext;
+    \$640  = p13_gnext;
     if (rst) begin
-      \$352  = 24'h000000;
+      \$640  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$353  = \$125 ;
+    \$641  = \$413 ;
     if (rst) begin
-      \$353  = 16'h0000;
+      \$641  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$354  = p14_gnext;
+    \$642  = p14_gnext;
     if (rst) begin
-      \$354  = 24'h000000;
+      \$642  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$355  = \$128 ;
+    \$643  = \$416 ;
     if (rst) begin
-      \$355  = 16'h0000;
+      \$643  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$356  = p15_gnext;
+    \$644  = p15_gnext;
     if (rst) begin
-      \$356  = 24'h000000;
+      \$644  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$357  = \$226 [31:0];
+    \$645  = \$514 [31:0];
     if (rst) begin
-      \$357  = 32'd0;
+      \$645  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$358  = \$324 [31:0];
+    \$646  = \$612 [31:0];
     if (rst) begin
-      \$358  = 32'd0;
+      \$646  = 32'd0;
     end
   end
   assign active = 16'hffff;
@@ -2478,35 +3072,35 @@ module \mgd_core.wu (load_data, clk, rst, ct_valid, update, load_en, \port$161$0
   assign ready = 1'h1;
   assign theta = { theta_15, theta_14, theta_13, theta_12, theta_11, theta_10, theta_9, theta_8, theta_7, theta_6, theta_5, theta_4, theta_3, theta_2, theta_1, theta_0 };
   assign p0_sct = \$2 ;
-  assign p0_step = { \$4 [24], \$4 [24], \$4 [24:2] };
-  assign p1_sct = \$7 ;
-  assign p1_step = { \$9 [24], \$9 [24], \$9 [24:2] };
-  assign p2_sct = \$12 ;
-  assign p2_step = { \$14 [24], \$14 [24], \$14 [24:2] };
-  assign p3_sct = \$17 ;
-  assign p3_step = { \$19 [24], \$19 [24], \$19 [24:2] };
-  assign p4_sct = \$22 ;
-  assign p4_step = { \$24 [24], \$24 [24], \$24 [24:2] };
-  assign p5_sct = \$27 ;
-  assign p5_step = { \$29 [24], \$29 [24], \$29 [24:2] };
-  assign p6_sct = \$32 ;
-  assign p6_step = { \$34 [24], \$34 [24], \$34 [24:2] };
-  assign p7_sct = \$37 ;
-  assign p7_step = { \$39 [24], \$39 [24], \$39 [24:2] };
-  assign p8_sct = \$42 ;
-  assign p8_step = { \$44 [24], \$44 [24], \$44 [24:2] };
-  assign p9_sct = \$47 ;
-  assign p9_step = { \$49 [24], \$49 [24], \$49 [24:2] };
-  assign p10_sct = \$52 ;
-  assign p10_step = { \$54 [24], \$54 [24], \$54 [24:2] };
-  assign p11_sct = \$57 ;
-  assign p11_step = { \$59 [24], \$59 [24], \$59 [24:2] };
-  assign p12_sct = \$62 ;
-  assign p12_step = { \$64 [24], \$64 [24], \$64 [24:2] };
-  assign p13_sct = \$67 ;
-  assign p13_step = { \$69 [24], \$69 [24], \$69 [24:2] };
-  assign p14_sct = \$72 ;
-  assign p14_step = { \$74 [24], \$74 [24], \$74 [24:2] };
-  assign p15_sct = \$77 ;
-  assign p15_step = { \$79 [24], \$79 [24], \$79 [24:2] };
+  assign p0_step = { \$13 [24], \$13 [24], \$13 [24:2] };
+  assign p1_sct = \$25 ;
+  assign p1_step = { \$36 [24], \$36 [24], \$36 [24:2] };
+  assign p2_sct = \$48 ;
+  assign p2_step = { \$59 [24], \$59 [24], \$59 [24:2] };
+  assign p3_sct = \$71 ;
+  assign p3_step = { \$82 [24], \$82 [24], \$82 [24:2] };
+  assign p4_sct = \$94 ;
+  assign p4_step = { \$105 [24], \$105 [24], \$105 [24:2] };
+  assign p5_sct = \$117 ;
+  assign p5_step = { \$128 [24], \$128 [24], \$128 [24:2] };
+  assign p6_sct = \$140 ;
+  assign p6_step = { \$151 [24], \$151 [24], \$151 [24:2] };
+  assign p7_sct = \$163 ;
+  assign p7_step = { \$174 [24], \$174 [24], \$174 [24:2] };
+  assign p8_sct = \$186 ;
+  assign p8_step = { \$197 [24], \$197 [24], \$197 [24:2] };
+  assign p9_sct = \$209 ;
+  assign p9_step = { \$220 [24], \$220 [24], \$220 [24:2] };
+  assign p10_sct = \$232 ;
+  assign p10_step = { \$243 [24], \$243 [24], \$243 [24:2] };
+  assign p11_sct = \$255 ;
+  assign p11_step = { \$266 [24], \$266 [24], \$266 [24:2] };
+  assign p12_sct = \$278 ;
+  assign p12_step = { \$289 [24], \$289 [24], \$289 [24:2] };
+  assign p13_sct = \$301 ;
+  assign p13_step = { \$312 [24], \$312 [24], \$312 [24:2] };
+  assign p14_sct = \$324 ;
+  assign p14_step = { \$335 [24], \$335 [24], \$335 [24:2] };
+  assign p15_sct = \$347 ;
+  assign p15_step = { \$358 [24], \$358 [24], \$358 [24:2] };
 endmodule

@@ -11,34 +11,241 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire [48:0] \$1 ;
   reg [2:0] \$10 ;
   wire \$100 ;
-  reg [2:0] \$1000 ;
-  reg [4:0] \$1001 ;
-  reg [31:0] \$1002 ;
-  reg [2:0] \$1003 ;
-  reg \$1004 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire [15:0] \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
   wire \$101 ;
+  wire [31:0] \$1010 ;
+  wire \$1011 ;
+  wire [16:0] \$1012 ;
+  wire [16:0] \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
   wire \$102 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire [23:0] \$1023 ;
+  wire \$1024 ;
+  wire [24:0] \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
   wire \$103 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire [15:0] \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
   wire \$104 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire [23:0] \$1045 ;
+  wire [23:0] \$1046 ;
+  wire [23:0] \$1047 ;
+  wire [23:0] \$1048 ;
+  wire [23:0] \$1049 ;
   wire \$105 ;
+  wire [23:0] \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  reg [11:0] \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire [31:0] \$1058 ;
+  wire \$1059 ;
   wire \$106 ;
+  wire [16:0] \$1060 ;
+  wire [16:0] \$1061 ;
+  wire [17:0] \$1062 ;
+  wire [30:0] \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
   wire \$107 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire [15:0] \$1073 ;
+  wire \$1074 ;
+  wire [17:0] \$1075 ;
+  wire [17:0] \$1076 ;
+  wire [17:0] \$1077 ;
+  wire \$1078 ;
+  wire [19:0] \$1079 ;
   wire [1:0] \$108 ;
+  wire [20:0] \$1080 ;
+  wire [19:0] \$1081 ;
+  wire \$1082 ;
+  wire [19:0] \$1083 ;
+  wire [20:0] \$1084 ;
+  wire [17:0] \$1085 ;
+  wire \$1086 ;
+  wire [17:0] \$1087 ;
+  wire [18:0] \$1088 ;
+  wire [18:0] \$1089 ;
   wire [2:0] \$109 ;
+  wire [20:0] \$1090 ;
+  wire [20:0] \$1091 ;
+  wire [23:0] \$1092 ;
+  wire [23:0] \$1093 ;
+  wire \$1094 ;
+  wire [12:0] \$1095 ;
+  wire [12:0] \$1096 ;
+  wire [11:0] \$1097 ;
+  wire [31:0] \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
   wire \$110 ;
+  wire [16:0] \$1100 ;
+  wire [16:0] \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
   wire \$111 ;
+  wire \$1110 ;
+  wire [23:0] \$1111 ;
+  wire \$1112 ;
+  wire [24:0] \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
   wire \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire [15:0] \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
   wire \$113 ;
+  wire \$1130 ;
+  wire \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire [28:0] \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
   wire \$114 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire [15:0] \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire \$1149 ;
   wire \$115 ;
+  wire \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
+  wire [15:0] \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  wire \$1159 ;
   wire \$116 ;
+  wire \$1160 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire [4:0] \$1163 ;
+  wire [4:0] \$1164 ;
+  wire [15:0] \$1165 ;
+  reg [47:0] \$1166 ;
+  reg [2:0] \$1167 ;
+  reg \$1168 ;
+  reg \$1169 ;
   wire \$117 ;
+  reg \$1170 ;
+  reg [3:0] \$1171 ;
+  reg [2:0] \$1172 ;
+  reg \$1173 ;
+  reg \$1174 ;
+  reg [29:0] \$1175 ;
+  reg [29:0] \$1176 ;
+  reg [29:0] \$1177 ;
+  reg [29:0] \$1178 ;
+  reg [29:0] \$1179 ;
   wire [1:0] \$118 ;
+  reg [29:0] \$1180 ;
+  reg [11:0] \$1181 ;
+  reg [11:0] \$1182 ;
+  reg [11:0] \$1183 ;
+  reg [11:0] \$1184 ;
+  reg [11:0] \$1185 ;
+  reg [11:0] \$1186 ;
+  reg [29:0] \$1187 ;
+  reg [27:0] \$1188 ;
+  reg [31:0] \$1189 ;
   wire \$119 ;
+  reg [31:0] \$1190 ;
+  reg [31:0] \$1191 ;
+  reg [31:0] \$1192 ;
+  reg [31:0] \$1193 ;
+  reg [31:0] \$1194 ;
+  reg \$1195 ;
+  reg [2:0] \$1196 ;
+  reg \$1197 ;
+  reg [3:0] \$1198 ;
+  reg [15:0] \$1199 ;
   wire \$12 ;
   wire \$120 ;
+  reg \$1200 ;
+  reg [15:0] \$1201 ;
+  reg [15:0] \$1202 ;
+  reg [31:0] \$1203 ;
+  reg \$1204 ;
+  reg [2:0] \$1205 ;
+  reg [31:0] \$1206 ;
+  reg [2:0] \$1207 ;
+  reg [4:0] \$1208 ;
+  reg [31:0] \$1209 ;
   wire \$121 ;
+  reg [2:0] \$1210 ;
+  reg \$1211 ;
   wire \$122 ;
   wire [2:0] \$123 ;
   wire [3:0] \$124 ;
@@ -138,7 +345,6 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
-  wire [7:0] \$2103 ;
   wire \$211 ;
   wire \$212 ;
   wire [1:0] \$213 ;
@@ -184,6 +390,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire [29:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
+  wire [7:0] \$2517 ;
   wire \$252 ;
   wire \$253 ;
   wire [1:0] \$254 ;
@@ -622,196 +829,196 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire [16:0] \$644 ;
   wire [17:0] \$645 ;
   wire [30:0] \$646 ;
-  wire [15:0] \$647 ;
+  wire \$647 ;
   wire \$648 ;
-  wire [17:0] \$649 ;
+  wire \$649 ;
   wire \$65 ;
-  wire [17:0] \$650 ;
-  wire [17:0] \$651 ;
+  wire \$650 ;
+  wire \$651 ;
   wire \$652 ;
-  wire [19:0] \$653 ;
-  wire [20:0] \$654 ;
-  wire [19:0] \$655 ;
-  wire \$656 ;
-  wire [19:0] \$657 ;
-  wire [20:0] \$658 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire [15:0] \$656 ;
+  wire \$657 ;
+  wire [17:0] \$658 ;
   wire [17:0] \$659 ;
   wire \$66 ;
-  wire \$660 ;
-  wire [17:0] \$661 ;
-  wire [18:0] \$662 ;
-  wire [18:0] \$663 ;
-  wire [20:0] \$664 ;
-  wire [20:0] \$665 ;
-  wire [23:0] \$666 ;
-  wire [23:0] \$667 ;
-  wire \$668 ;
-  wire [12:0] \$669 ;
+  wire [17:0] \$660 ;
+  wire \$661 ;
+  wire [19:0] \$662 ;
+  wire [20:0] \$663 ;
+  wire [19:0] \$664 ;
+  wire \$665 ;
+  wire [19:0] \$666 ;
+  wire [20:0] \$667 ;
+  wire [17:0] \$668 ;
+  wire \$669 ;
   wire \$67 ;
-  wire [12:0] \$670 ;
-  wire [30:0] \$671 ;
-  wire [15:0] \$672 ;
-  wire \$673 ;
-  wire [17:0] \$674 ;
-  wire [17:0] \$675 ;
-  wire [17:0] \$676 ;
+  wire [17:0] \$670 ;
+  wire [18:0] \$671 ;
+  wire [18:0] \$672 ;
+  wire [20:0] \$673 ;
+  wire [20:0] \$674 ;
+  wire [23:0] \$675 ;
+  wire [23:0] \$676 ;
   wire \$677 ;
-  wire [19:0] \$678 ;
-  wire [20:0] \$679 ;
+  wire [12:0] \$678 ;
+  wire [12:0] \$679 ;
   wire \$68 ;
-  wire [19:0] \$680 ;
+  wire [30:0] \$680 ;
   wire \$681 ;
-  wire [19:0] \$682 ;
-  wire [20:0] \$683 ;
-  wire [17:0] \$684 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
   wire \$685 ;
-  wire [17:0] \$686 ;
-  wire [18:0] \$687 ;
-  wire [18:0] \$688 ;
-  wire [20:0] \$689 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
   wire \$69 ;
-  wire [20:0] \$690 ;
-  wire [23:0] \$691 ;
-  wire [23:0] \$692 ;
-  wire \$693 ;
-  wire [12:0] \$694 ;
-  wire [12:0] \$695 ;
-  wire [30:0] \$696 ;
-  wire [15:0] \$697 ;
-  wire \$698 ;
-  wire [17:0] \$699 ;
+  wire [15:0] \$690 ;
+  wire \$691 ;
+  wire [17:0] \$692 ;
+  wire [17:0] \$693 ;
+  wire [17:0] \$694 ;
+  wire \$695 ;
+  wire [19:0] \$696 ;
+  wire [20:0] \$697 ;
+  wire [19:0] \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire [17:0] \$700 ;
-  wire [17:0] \$701 ;
-  wire \$702 ;
-  wire [19:0] \$703 ;
-  wire [20:0] \$704 ;
-  wire [19:0] \$705 ;
-  wire \$706 ;
-  wire [19:0] \$707 ;
+  wire [19:0] \$700 ;
+  wire [20:0] \$701 ;
+  wire [17:0] \$702 ;
+  wire \$703 ;
+  wire [17:0] \$704 ;
+  wire [18:0] \$705 ;
+  wire [18:0] \$706 ;
+  wire [20:0] \$707 ;
   wire [20:0] \$708 ;
-  wire [17:0] \$709 ;
+  wire [23:0] \$709 ;
   wire \$71 ;
-  wire \$710 ;
-  wire [17:0] \$711 ;
-  wire [18:0] \$712 ;
-  wire [18:0] \$713 ;
-  wire [20:0] \$714 ;
-  wire [20:0] \$715 ;
-  wire [23:0] \$716 ;
-  wire [23:0] \$717 ;
+  wire [23:0] \$710 ;
+  wire \$711 ;
+  wire [12:0] \$712 ;
+  wire [12:0] \$713 ;
+  wire [30:0] \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
   wire \$718 ;
-  wire [12:0] \$719 ;
+  wire \$719 ;
   wire \$72 ;
-  wire [12:0] \$720 ;
-  wire [30:0] \$721 ;
-  wire [15:0] \$722 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
   wire \$723 ;
-  wire [17:0] \$724 ;
-  wire [17:0] \$725 ;
+  wire [15:0] \$724 ;
+  wire \$725 ;
   wire [17:0] \$726 ;
-  wire \$727 ;
-  wire [19:0] \$728 ;
-  wire [20:0] \$729 ;
+  wire [17:0] \$727 ;
+  wire [17:0] \$728 ;
+  wire \$729 ;
   wire \$73 ;
   wire [19:0] \$730 ;
-  wire \$731 ;
+  wire [20:0] \$731 ;
   wire [19:0] \$732 ;
-  wire [20:0] \$733 ;
-  wire [17:0] \$734 ;
-  wire \$735 ;
+  wire \$733 ;
+  wire [19:0] \$734 ;
+  wire [20:0] \$735 ;
   wire [17:0] \$736 ;
-  wire [18:0] \$737 ;
-  wire [18:0] \$738 ;
-  wire [20:0] \$739 ;
+  wire \$737 ;
+  wire [17:0] \$738 ;
+  wire [18:0] \$739 ;
   wire \$74 ;
-  wire [20:0] \$740 ;
-  wire [23:0] \$741 ;
-  wire [23:0] \$742 ;
-  wire \$743 ;
-  wire [12:0] \$744 ;
-  wire [12:0] \$745 ;
-  wire [30:0] \$746 ;
-  wire [15:0] \$747 ;
-  wire \$748 ;
-  wire [17:0] \$749 ;
+  wire [18:0] \$740 ;
+  wire [20:0] \$741 ;
+  wire [20:0] \$742 ;
+  wire [23:0] \$743 ;
+  wire [23:0] \$744 ;
+  wire \$745 ;
+  wire [12:0] \$746 ;
+  wire [12:0] \$747 ;
+  wire [30:0] \$748 ;
+  wire \$749 ;
   wire \$75 ;
-  wire [17:0] \$750 ;
-  wire [17:0] \$751 ;
+  wire \$750 ;
+  wire \$751 ;
   wire \$752 ;
-  wire [19:0] \$753 ;
-  wire [20:0] \$754 ;
-  wire [19:0] \$755 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
   wire \$756 ;
-  wire [19:0] \$757 ;
-  wire [20:0] \$758 ;
-  wire [17:0] \$759 ;
+  wire \$757 ;
+  wire [15:0] \$758 ;
+  wire \$759 ;
   wire \$76 ;
-  wire \$760 ;
+  wire [17:0] \$760 ;
   wire [17:0] \$761 ;
-  wire [18:0] \$762 ;
-  wire [18:0] \$763 ;
-  wire [20:0] \$764 ;
+  wire [17:0] \$762 ;
+  wire \$763 ;
+  wire [19:0] \$764 ;
   wire [20:0] \$765 ;
-  wire [23:0] \$766 ;
-  wire [23:0] \$767 ;
-  wire \$768 ;
-  wire [12:0] \$769 ;
+  wire [19:0] \$766 ;
+  wire \$767 ;
+  wire [19:0] \$768 ;
+  wire [20:0] \$769 ;
   wire \$77 ;
-  wire [12:0] \$770 ;
-  wire [30:0] \$771 ;
-  wire [15:0] \$772 ;
-  wire \$773 ;
-  wire [17:0] \$774 ;
-  wire [17:0] \$775 ;
-  wire [17:0] \$776 ;
-  wire \$777 ;
-  wire [19:0] \$778 ;
-  wire [20:0] \$779 ;
+  wire [17:0] \$770 ;
+  wire \$771 ;
+  wire [17:0] \$772 ;
+  wire [18:0] \$773 ;
+  wire [18:0] \$774 ;
+  wire [20:0] \$775 ;
+  wire [20:0] \$776 ;
+  wire [23:0] \$777 ;
+  wire [23:0] \$778 ;
+  wire \$779 ;
   wire \$78 ;
-  wire [19:0] \$780 ;
-  wire \$781 ;
-  wire [19:0] \$782 ;
-  wire [20:0] \$783 ;
-  wire [17:0] \$784 ;
+  wire [12:0] \$780 ;
+  wire [12:0] \$781 ;
+  wire [30:0] \$782 ;
+  wire \$783 ;
+  wire \$784 ;
   wire \$785 ;
-  wire [17:0] \$786 ;
-  wire [18:0] \$787 ;
-  wire [18:0] \$788 ;
-  wire [20:0] \$789 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire \$79 ;
-  wire [20:0] \$790 ;
-  wire [23:0] \$791 ;
-  wire [23:0] \$792 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire [15:0] \$792 ;
   wire \$793 ;
-  wire [12:0] \$794 ;
-  wire [12:0] \$795 ;
-  wire [31:0] \$796 ;
+  wire [17:0] \$794 ;
+  wire [17:0] \$795 ;
+  wire [17:0] \$796 ;
   wire \$797 ;
-  wire [16:0] \$798 ;
-  wire [16:0] \$799 ;
+  wire [19:0] \$798 ;
+  wire [20:0] \$799 ;
   wire [1:0] \$8 ;
   wire \$80 ;
-  wire [23:0] \$800 ;
+  wire [19:0] \$800 ;
   wire \$801 ;
-  wire [24:0] \$802 ;
-  wire [15:0] \$803 ;
-  wire \$804 ;
+  wire [19:0] \$802 ;
+  wire [20:0] \$803 ;
+  wire [17:0] \$804 ;
   wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
+  wire [17:0] \$806 ;
+  wire [18:0] \$807 ;
+  wire [18:0] \$808 ;
+  wire [20:0] \$809 ;
   wire \$81 ;
-  wire [31:0] \$810 ;
-  wire \$811 ;
-  wire [16:0] \$812 ;
-  wire [16:0] \$813 ;
-  wire [23:0] \$814 ;
-  wire \$815 ;
-  wire [24:0] \$816 ;
-  wire [15:0] \$817 ;
+  wire [20:0] \$810 ;
+  wire [23:0] \$811 ;
+  wire [23:0] \$812 ;
+  wire \$813 ;
+  wire [12:0] \$814 ;
+  wire [12:0] \$815 ;
+  wire [30:0] \$816 ;
+  wire \$817 ;
   wire \$818 ;
   wire \$819 ;
   wire \$82 ;
@@ -819,63 +1026,63 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$821 ;
   wire \$822 ;
   wire \$823 ;
-  wire [31:0] \$824 ;
+  wire \$824 ;
   wire \$825 ;
-  wire [16:0] \$826 ;
-  wire [16:0] \$827 ;
-  wire [23:0] \$828 ;
-  wire \$829 ;
+  wire [15:0] \$826 ;
+  wire \$827 ;
+  wire [17:0] \$828 ;
+  wire [17:0] \$829 ;
   wire \$83 ;
-  wire [24:0] \$830 ;
-  wire [15:0] \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
+  wire [17:0] \$830 ;
+  wire \$831 ;
+  wire [19:0] \$832 ;
+  wire [20:0] \$833 ;
+  wire [19:0] \$834 ;
   wire \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire [31:0] \$838 ;
+  wire [19:0] \$836 ;
+  wire [20:0] \$837 ;
+  wire [17:0] \$838 ;
   wire \$839 ;
   wire [29:0] \$84 ;
-  wire [16:0] \$840 ;
-  wire [16:0] \$841 ;
-  wire [23:0] \$842 ;
-  wire \$843 ;
-  wire [24:0] \$844 ;
-  wire [15:0] \$845 ;
-  wire \$846 ;
+  wire [17:0] \$840 ;
+  wire [18:0] \$841 ;
+  wire [18:0] \$842 ;
+  wire [20:0] \$843 ;
+  wire [20:0] \$844 ;
+  wire [23:0] \$845 ;
+  wire [23:0] \$846 ;
   wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
+  wire [12:0] \$848 ;
+  wire [12:0] \$849 ;
   wire [29:0] \$85 ;
-  wire \$850 ;
+  wire [31:0] \$850 ;
   wire \$851 ;
-  wire [31:0] \$852 ;
-  wire \$853 ;
-  wire [16:0] \$854 ;
-  wire [16:0] \$855 ;
-  wire [23:0] \$856 ;
+  wire [16:0] \$852 ;
+  wire [16:0] \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
   wire \$857 ;
-  wire [24:0] \$858 ;
-  wire [15:0] \$859 ;
+  wire \$858 ;
+  wire \$859 ;
   wire [30:0] \$86 ;
   wire \$860 ;
   wire \$861 ;
   wire \$862 ;
-  wire \$863 ;
+  wire [23:0] \$863 ;
   wire \$864 ;
-  wire \$865 ;
-  wire [31:0] \$866 ;
+  wire [24:0] \$865 ;
+  wire \$866 ;
   wire \$867 ;
-  wire [16:0] \$868 ;
-  wire [16:0] \$869 ;
+  wire \$868 ;
+  wire \$869 ;
   wire \$87 ;
-  wire [23:0] \$870 ;
+  wire \$870 ;
   wire \$871 ;
-  wire [24:0] \$872 ;
-  wire [15:0] \$873 ;
+  wire \$872 ;
+  wire \$873 ;
   wire \$874 ;
-  wire \$875 ;
+  wire [15:0] \$875 ;
   wire \$876 ;
   wire \$877 ;
   wire \$878 ;
@@ -883,70 +1090,70 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$88 ;
   wire \$880 ;
   wire \$881 ;
-  wire \$882 ;
-  wire [23:0] \$883 ;
-  wire [23:0] \$884 ;
-  wire [23:0] \$885 ;
-  wire [23:0] \$886 ;
-  wire [23:0] \$887 ;
-  wire [23:0] \$888 ;
+  wire [31:0] \$882 ;
+  wire \$883 ;
+  wire [16:0] \$884 ;
+  wire [16:0] \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
   wire \$889 ;
   wire [25:0] \$89 ;
   wire \$890 ;
   wire \$891 ;
-  reg [11:0] \$892 ;
+  wire \$892 ;
   wire \$893 ;
   wire \$894 ;
-  wire \$895 ;
-  wire [31:0] \$896 ;
-  wire \$897 ;
-  wire [16:0] \$898 ;
-  wire [16:0] \$899 ;
+  wire [23:0] \$895 ;
+  wire \$896 ;
+  wire [24:0] \$897 ;
+  wire \$898 ;
+  wire \$899 ;
   wire [1:0] \$9 ;
   wire [28:0] \$90 ;
-  wire [17:0] \$900 ;
-  wire [30:0] \$901 ;
-  wire [15:0] \$902 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
   wire \$903 ;
-  wire [17:0] \$904 ;
-  wire [17:0] \$905 ;
-  wire [17:0] \$906 ;
-  wire \$907 ;
-  wire [19:0] \$908 ;
-  wire [20:0] \$909 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire [15:0] \$907 ;
+  wire \$908 ;
+  wire \$909 ;
   wire \$91 ;
-  wire [19:0] \$910 ;
+  wire \$910 ;
   wire \$911 ;
-  wire [19:0] \$912 ;
-  wire [20:0] \$913 ;
-  wire [17:0] \$914 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire [31:0] \$914 ;
   wire \$915 ;
-  wire [17:0] \$916 ;
-  wire [18:0] \$917 ;
-  wire [18:0] \$918 ;
-  wire [20:0] \$919 ;
+  wire [16:0] \$916 ;
+  wire [16:0] \$917 ;
+  wire \$918 ;
+  wire \$919 ;
   wire \$92 ;
-  wire [20:0] \$920 ;
-  wire [23:0] \$921 ;
-  wire [23:0] \$922 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
   wire \$923 ;
-  wire [12:0] \$924 ;
-  wire [12:0] \$925 ;
-  wire [11:0] \$926 ;
-  wire [31:0] \$927 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire [23:0] \$927 ;
   wire \$928 ;
-  wire [16:0] \$929 ;
+  wire [24:0] \$929 ;
   wire \$93 ;
-  wire [16:0] \$930 ;
-  wire [23:0] \$931 ;
+  wire \$930 ;
+  wire \$931 ;
   wire \$932 ;
-  wire [24:0] \$933 ;
-  wire [15:0] \$934 ;
+  wire \$933 ;
+  wire \$934 ;
   wire \$935 ;
   wire \$936 ;
   wire \$937 ;
   wire \$938 ;
-  wire \$939 ;
+  wire [15:0] \$939 ;
   wire \$94 ;
   wire \$940 ;
   wire \$941 ;
@@ -954,10 +1161,10 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$943 ;
   wire \$944 ;
   wire \$945 ;
-  wire \$946 ;
-  wire [28:0] \$947 ;
-  wire [15:0] \$948 ;
-  wire [15:0] \$949 ;
+  wire [31:0] \$946 ;
+  wire \$947 ;
+  wire [16:0] \$948 ;
+  wire [16:0] \$949 ;
   wire \$95 ;
   wire \$950 ;
   wire \$951 ;
@@ -965,54 +1172,54 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$953 ;
   wire \$954 ;
   wire \$955 ;
-  wire [4:0] \$956 ;
-  wire [4:0] \$957 ;
-  wire [15:0] \$958 ;
-  reg [47:0] \$959 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire [23:0] \$959 ;
   wire \$96 ;
-  reg [2:0] \$960 ;
-  reg \$961 ;
-  reg \$962 ;
-  reg \$963 ;
-  reg [3:0] \$964 ;
-  reg [2:0] \$965 ;
-  reg \$966 ;
-  reg \$967 ;
-  reg [29:0] \$968 ;
-  reg [29:0] \$969 ;
+  wire \$960 ;
+  wire [24:0] \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
   wire \$97 ;
-  reg [29:0] \$970 ;
-  reg [29:0] \$971 ;
-  reg [29:0] \$972 ;
-  reg [29:0] \$973 ;
-  reg [11:0] \$974 ;
-  reg [11:0] \$975 ;
-  reg [11:0] \$976 ;
-  reg [11:0] \$977 ;
-  reg [11:0] \$978 ;
-  reg [11:0] \$979 ;
+  wire \$970 ;
+  wire [15:0] \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire [31:0] \$978 ;
+  wire \$979 ;
   wire \$98 ;
-  reg [29:0] \$980 ;
-  reg [27:0] \$981 ;
-  reg [31:0] \$982 ;
-  reg [31:0] \$983 ;
-  reg [31:0] \$984 ;
-  reg [31:0] \$985 ;
-  reg [31:0] \$986 ;
-  reg [31:0] \$987 ;
-  reg \$988 ;
-  reg [2:0] \$989 ;
+  wire [16:0] \$980 ;
+  wire [16:0] \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
   wire [1:0] \$99 ;
-  reg \$990 ;
-  reg [3:0] \$991 ;
-  reg [15:0] \$992 ;
-  reg \$993 ;
-  reg [15:0] \$994 ;
-  reg [15:0] \$995 ;
-  reg [31:0] \$996 ;
-  reg \$997 ;
-  reg [2:0] \$998 ;
-  reg [31:0] \$999 ;
+  wire \$990 ;
+  wire [23:0] \$991 ;
+  wire \$992 ;
+  wire [24:0] \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
   wire [4:0] \$signature__addr ;
   wire [4:0] \$signature__addr$139 ;
   wire [1:0] \$signature__addr$146 ;
@@ -1345,7 +1552,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   always @(posedge clk) begin
     if (g_wr__en)
-      g0[s1_row[1:0]] <= { \$888 , \$887 , \$886 , \$885 , \$884 , \$883  };
+      g0[s1_row[1:0]] <= { \$1050 , \$1049 , \$1048 , \$1047 , \$1046 , \$1045  };
   end
   reg [143:0] _0_;
   always @(posedge clk) begin
@@ -1432,7 +1639,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg [95:0] _5_;
   reg [95:0] _6_;
   always @(posedge clk) begin
-    _5_ <= theta0[\$956 [1:0]];
+    _5_ <= theta0[\$1163 [1:0]];
     _6_ <= theta0[t[1:0]];
   end
   assign \$signature__data$291  = _5_;
@@ -1454,7 +1661,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg [15:0] _7_;
   reg [15:0] _8_;
   always @(posedge clk) begin
-    _7_ <= theta1[\$957 [2:0]];
+    _7_ <= theta1[\$1164 [2:0]];
     _8_ <= theta1[t[2:0]];
   end
   assign \$signature__data$292  = _7_;
@@ -1562,7 +1769,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$82  = \$81  & in_pass;
   assign \$83  = ! s1_c;
   assign \$84  = \$83  ? 30'h00000000 : l1_acc0;
-  assign \$85  = $signed(\$900 [16:0]) * $signed(l1_in0);
+  assign \$85  = $signed(\$1062 [16:0]) * $signed(l1_in0);
   assign \$86  = $signed(\$84 ) + $signed(\$85 );
   assign \$88  = s2_valid & \$87 ;
   assign \$89  = $signed(err0) * $signed(err0);
@@ -2081,388 +2288,595 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$644  = \$640  ? \$643  : 17'h00000;
   assign \$645  = $signed(\$signature__data$150 [95:80]) + $signed(\$644 );
   assign \$646  = $signed(l0_acc0) + $signed(5'h08);
-  assign l0_z0_hi = $signed(l0_zw0) > $signed(16'h7fff);
-  assign l0_z0_lo = $signed(l0_zw0) < $signed(16'h8000);
-  assign \$647  = l0_z0_lo ? 16'h8000 : l0_zw0[15:0];
-  assign l0_z0 = l0_z0_hi ? 16'h7fff : \$647 ;
-  assign \$648  = $signed(l0_z0) < $signed(1'h0);
-  assign \$649  = - $signed(l0_z0);
-  assign \$650  = \$648  ? \$649  : { l0_z0[15], l0_z0[15], l0_z0 };
-  assign \$652  = \$651  < 11'h400;
-  assign \$654  = \$653  + 15'h4000;
-  assign \$656  = \$655  < 15'h4c00;
-  assign \$658  = \$657  + 15'h5000;
-  assign \$660  = \$659  < 13'h1400;
-  assign \$662  = \$661  + 15'h6c00;
-  assign \$663  = \$660  ? \$662  : 19'h08000;
-  assign \$664  = \$656  ? \$658  : { 2'h0, \$663  };
-  assign \$665  = \$652  ? \$654  : \$664 ;
-  assign \$666  = \$665  + 5'h10;
-  assign \$668  = $signed(l0_z0) < $signed(1'h0);
-  assign \$669  = 11'h400 - \$667 [11:0];
-  assign \$670  = \$668  ? \$669  : { 1'h0, \$667 [11:0] };
-  assign \$671  = $signed(l0_acc1) + $signed(5'h08);
-  assign l0_z1_hi = $signed(l0_zw1) > $signed(16'h7fff);
-  assign l0_z1_lo = $signed(l0_zw1) < $signed(16'h8000);
-  assign \$672  = l0_z1_lo ? 16'h8000 : l0_zw1[15:0];
-  assign l0_z1 = l0_z1_hi ? 16'h7fff : \$672 ;
-  assign \$673  = $signed(l0_z1) < $signed(1'h0);
-  assign \$674  = - $signed(l0_z1);
-  assign \$675  = \$673  ? \$674  : { l0_z1[15], l0_z1[15], l0_z1 };
-  assign \$677  = \$676  < 11'h400;
-  assign \$679  = \$678  + 15'h4000;
-  assign \$681  = \$680  < 15'h4c00;
-  assign \$683  = \$682  + 15'h5000;
-  assign \$685  = \$684  < 13'h1400;
-  assign \$687  = \$686  + 15'h6c00;
-  assign \$688  = \$685  ? \$687  : 19'h08000;
-  assign \$689  = \$681  ? \$683  : { 2'h0, \$688  };
-  assign \$690  = \$677  ? \$679  : \$689 ;
-  assign \$691  = \$690  + 5'h10;
-  assign \$693  = $signed(l0_z1) < $signed(1'h0);
-  assign \$694  = 11'h400 - \$692 [11:0];
-  assign \$695  = \$693  ? \$694  : { 1'h0, \$692 [11:0] };
-  assign \$696  = $signed(l0_acc2) + $signed(5'h08);
-  assign l0_z2_hi = $signed(l0_zw2) > $signed(16'h7fff);
-  assign l0_z2_lo = $signed(l0_zw2) < $signed(16'h8000);
-  assign \$697  = l0_z2_lo ? 16'h8000 : l0_zw2[15:0];
-  assign l0_z2 = l0_z2_hi ? 16'h7fff : \$697 ;
-  assign \$698  = $signed(l0_z2) < $signed(1'h0);
-  assign \$699  = - $signed(l0_z2);
-  assign \$700  = \$698  ? \$699  : { l0_z2[15], l0_z2[15], l0_z2 };
-  assign \$702  = \$701  < 11'h400;
-  assign \$704  = \$703  + 15'h4000;
-  assign \$706  = \$705  < 15'h4c00;
-  assign \$708  = \$707  + 15'h5000;
-  assign \$710  = \$709  < 13'h1400;
-  assign \$712  = \$711  + 15'h6c00;
-  assign \$713  = \$710  ? \$712  : 19'h08000;
-  assign \$714  = \$706  ? \$708  : { 2'h0, \$713  };
-  assign \$715  = \$702  ? \$704  : \$714 ;
-  assign \$716  = \$715  + 5'h10;
-  assign \$718  = $signed(l0_z2) < $signed(1'h0);
-  assign \$719  = 11'h400 - \$717 [11:0];
-  assign \$720  = \$718  ? \$719  : { 1'h0, \$717 [11:0] };
-  assign \$721  = $signed(l0_acc3) + $signed(5'h08);
-  assign l0_z3_hi = $signed(l0_zw3) > $signed(16'h7fff);
-  assign l0_z3_lo = $signed(l0_zw3) < $signed(16'h8000);
-  assign \$722  = l0_z3_lo ? 16'h8000 : l0_zw3[15:0];
-  assign l0_z3 = l0_z3_hi ? 16'h7fff : \$722 ;
-  assign \$723  = $signed(l0_z3) < $signed(1'h0);
-  assign \$724  = - $signed(l0_z3);
-  assign \$725  = \$723  ? \$724  : { l0_z3[15], l0_z3[15], l0_z3 };
-  assign \$727  = \$726  < 11'h400;
-  assign \$729  = \$728  + 15'h4000;
-  assign \$731  = \$730  < 15'h4c00;
-  assign \$733  = \$732  + 15'h5000;
-  assign \$735  = \$734  < 13'h1400;
-  assign \$737  = \$736  + 15'h6c00;
-  assign \$738  = \$735  ? \$737  : 19'h08000;
-  assign \$739  = \$731  ? \$733  : { 2'h0, \$738  };
-  assign \$740  = \$727  ? \$729  : \$739 ;
-  assign \$741  = \$740  + 5'h10;
-  assign \$743  = $signed(l0_z3) < $signed(1'h0);
-  assign \$744  = 11'h400 - \$742 [11:0];
-  assign \$745  = \$743  ? \$744  : { 1'h0, \$742 [11:0] };
-  assign \$746  = $signed(l0_acc4) + $signed(5'h08);
-  assign l0_z4_hi = $signed(l0_zw4) > $signed(16'h7fff);
-  assign l0_z4_lo = $signed(l0_zw4) < $signed(16'h8000);
-  assign \$747  = l0_z4_lo ? 16'h8000 : l0_zw4[15:0];
-  assign l0_z4 = l0_z4_hi ? 16'h7fff : \$747 ;
-  assign \$748  = $signed(l0_z4) < $signed(1'h0);
-  assign \$749  = - $signed(l0_z4);
-  assign \$750  = \$748  ? \$749  : { l0_z4[15], l0_z4[15], l0_z4 };
-  assign \$752  = \$751  < 11'h400;
-  assign \$754  = \$753  + 15'h4000;
-  assign \$756  = \$755  < 15'h4c00;
-  assign \$758  = \$757  + 15'h5000;
-  assign \$760  = \$759  < 13'h1400;
-  assign \$762  = \$761  + 15'h6c00;
-  assign \$763  = \$760  ? \$762  : 19'h08000;
-  assign \$764  = \$756  ? \$758  : { 2'h0, \$763  };
-  assign \$765  = \$752  ? \$754  : \$764 ;
-  assign \$766  = \$765  + 5'h10;
-  assign \$768  = $signed(l0_z4) < $signed(1'h0);
-  assign \$769  = 11'h400 - \$767 [11:0];
-  assign \$770  = \$768  ? \$769  : { 1'h0, \$767 [11:0] };
-  assign \$771  = $signed(l0_acc5) + $signed(5'h08);
-  assign l0_z5_hi = $signed(l0_zw5) > $signed(16'h7fff);
-  assign l0_z5_lo = $signed(l0_zw5) < $signed(16'h8000);
-  assign \$772  = l0_z5_lo ? 16'h8000 : l0_zw5[15:0];
-  assign l0_z5 = l0_z5_hi ? 16'h7fff : \$772 ;
-  assign \$773  = $signed(l0_z5) < $signed(1'h0);
-  assign \$774  = - $signed(l0_z5);
-  assign \$775  = \$773  ? \$774  : { l0_z5[15], l0_z5[15], l0_z5 };
-  assign \$777  = \$776  < 11'h400;
-  assign \$779  = \$778  + 15'h4000;
-  assign \$781  = \$780  < 15'h4c00;
-  assign \$783  = \$782  + 15'h5000;
-  assign \$785  = \$784  < 13'h1400;
-  assign \$787  = \$786  + 15'h6c00;
-  assign \$788  = \$785  ? \$787  : 19'h08000;
-  assign \$789  = \$781  ? \$783  : { 2'h0, \$788  };
-  assign \$790  = \$777  ? \$779  : \$789 ;
-  assign \$791  = \$790  + 5'h10;
-  assign \$793  = $signed(l0_z5) < $signed(1'h0);
-  assign \$794  = 11'h400 - \$792 [11:0];
-  assign \$795  = \$793  ? \$794  : { 1'h0, \$792 [11:0] };
-  assign \$796  = code_lfsr & key_rd__data[32:1];
-  assign \$797  = ^ \$796 ;
-  assign \$798  = - $signed(ctilde);
-  assign \$799  = \$797  ? \$798  : { ctilde[15], ctilde };
-  assign l0_sct0 = key_rd__data[0] ? \$799  : 17'h00000;
+  assign \$647  = ! l0_zw0[30:15];
+  assign \$648  = l0_zw0[30:15] == 16'hffff;
+  assign \$649  = \$647  | \$648 ;
+  assign \$650  = ~ \$649 ;
+  assign \$651  = ~ l0_zw0[30];
+  assign l0_z0_hi = \$650  & \$651 ;
+  assign \$652  = ! l0_zw0[30:15];
+  assign \$653  = l0_zw0[30:15] == 16'hffff;
+  assign \$654  = \$652  | \$653 ;
+  assign \$655  = ~ \$654 ;
+  assign l0_z0_lo = \$655  & l0_zw0[30];
+  assign \$656  = l0_z0_lo ? 16'h8000 : l0_zw0[15:0];
+  assign l0_z0 = l0_z0_hi ? 16'h7fff : \$656 ;
+  assign \$657  = $signed(l0_z0) < $signed(1'h0);
+  assign \$658  = - $signed(l0_z0);
+  assign \$659  = \$657  ? \$658  : { l0_z0[15], l0_z0[15], l0_z0 };
+  assign \$661  = \$660  < 11'h400;
+  assign \$663  = \$662  + 15'h4000;
+  assign \$665  = \$664  < 15'h4c00;
+  assign \$667  = \$666  + 15'h5000;
+  assign \$669  = \$668  < 13'h1400;
+  assign \$671  = \$670  + 15'h6c00;
+  assign \$672  = \$669  ? \$671  : 19'h08000;
+  assign \$673  = \$665  ? \$667  : { 2'h0, \$672  };
+  assign \$674  = \$661  ? \$663  : \$673 ;
+  assign \$675  = \$674  + 5'h10;
+  assign \$677  = $signed(l0_z0) < $signed(1'h0);
+  assign \$678  = 11'h400 - \$676 [11:0];
+  assign \$679  = \$677  ? \$678  : { 1'h0, \$676 [11:0] };
+  assign \$680  = $signed(l0_acc1) + $signed(5'h08);
+  assign \$681  = ! l0_zw1[30:15];
+  assign \$682  = l0_zw1[30:15] == 16'hffff;
+  assign \$683  = \$681  | \$682 ;
+  assign \$684  = ~ \$683 ;
+  assign \$685  = ~ l0_zw1[30];
+  assign l0_z1_hi = \$684  & \$685 ;
+  assign \$686  = ! l0_zw1[30:15];
+  assign \$687  = l0_zw1[30:15] == 16'hffff;
+  assign \$688  = \$686  | \$687 ;
+  assign \$689  = ~ \$688 ;
+  assign l0_z1_lo = \$689  & l0_zw1[30];
+  assign \$690  = l0_z1_lo ? 16'h8000 : l0_zw1[15:0];
+  assign l0_z1 = l0_z1_hi ? 16'h7fff : \$690 ;
+  assign \$691  = $signed(l0_z1) < $signed(1'h0);
+  assign \$692  = - $signed(l0_z1);
+  assign \$693  = \$691  ? \$692  : { l0_z1[15], l0_z1[15], l0_z1 };
+  assign \$695  = \$694  < 11'h400;
+  assign \$697  = \$696  + 15'h4000;
+  assign \$699  = \$698  < 15'h4c00;
+  assign \$701  = \$700  + 15'h5000;
+  assign \$703  = \$702  < 13'h1400;
+  assign \$705  = \$704  + 15'h6c00;
+  assign \$706  = \$703  ? \$705  : 19'h08000;
+  assign \$707  = \$699  ? \$701  : { 2'h0, \$706  };
+  assign \$708  = \$695  ? \$697  : \$707 ;
+  assign \$709  = \$708  + 5'h10;
+  assign \$711  = $signed(l0_z1) < $signed(1'h0);
+  assign \$712  = 11'h400 - \$710 [11:0];
+  assign \$713  = \$711  ? \$712  : { 1'h0, \$710 [11:0] };
+  assign \$714  = $signed(l0_acc2) + $signed(5'h08);
+  assign \$715  = ! l0_zw2[30:15];
+  assign \$716  = l0_zw2[30:15] == 16'hffff;
+  assign \$717  = \$715  | \$716 ;
+  assign \$718  = ~ \$717 ;
+  assign \$719  = ~ l0_zw2[30];
+  assign l0_z2_hi = \$718  & \$719 ;
+  assign \$720  = ! l0_zw2[30:15];
+  assign \$721  = l0_zw2[30:15] == 16'hffff;
+  assign \$722  = \$720  | \$721 ;
+  assign \$723  = ~ \$722 ;
+  assign l0_z2_lo = \$723  & l0_zw2[30];
+  assign \$724  = l0_z2_lo ? 16'h8000 : l0_zw2[15:0];
+  assign l0_z2 = l0_z2_hi ? 16'h7fff : \$724 ;
+  assign \$725  = $signed(l0_z2) < $signed(1'h0);
+  assign \$726  = - $signed(l0_z2);
+  assign \$727  = \$725  ? \$726  : { l0_z2[15], l0_z2[15], l0_z2 };
+  assign \$729  = \$728  < 11'h400;
+  assign \$731  = \$730  + 15'h4000;
+  assign \$733  = \$732  < 15'h4c00;
+  assign \$735  = \$734  + 15'h5000;
+  assign \$737  = \$736  < 13'h1400;
+  assign \$739  = \$738  + 15'h6c00;
+  assign \$740  = \$737  ? \$739  : 19'h08000;
+  assign \$741  = \$733  ? \$735  : { 2'h0, \$740  };
+  assign \$742  = \$729  ? \$731  : \$741 ;
+  assign \$743  = \$742  + 5'h10;
+  assign \$745  = $signed(l0_z2) < $signed(1'h0);
+  assign \$746  = 11'h400 - \$744 [11:0];
+  assign \$747  = \$745  ? \$746  : { 1'h0, \$744 [11:0] };
+  assign \$748  = $signed(l0_acc3) + $signed(5'h08);
+  assign \$749  = ! l0_zw3[30:15];
+  assign \$750  = l0_zw3[30:15] == 16'hffff;
+  assign \$751  = \$749  | \$750 ;
+  assign \$752  = ~ \$751 ;
+  assign \$753  = ~ l0_zw3[30];
+  assign l0_z3_hi = \$752  & \$753 ;
+  assign \$754  = ! l0_zw3[30:15];
+  assign \$755  = l0_zw3[30:15] == 16'hffff;
+  assign \$756  = \$754  | \$755 ;
+  assign \$757  = ~ \$756 ;
+  assign l0_z3_lo = \$757  & l0_zw3[30];
+  assign \$758  = l0_z3_lo ? 16'h8000 : l0_zw3[15:0];
+  assign l0_z3 = l0_z3_hi ? 16'h7fff : \$758 ;
+  assign \$759  = $signed(l0_z3) < $signed(1'h0);
+  assign \$760  = - $signed(l0_z3);
+  assign \$761  = \$759  ? \$760  : { l0_z3[15], l0_z3[15], l0_z3 };
+  assign \$763  = \$762  < 11'h400;
+  assign \$765  = \$764  + 15'h4000;
+  assign \$767  = \$766  < 15'h4c00;
+  assign \$769  = \$768  + 15'h5000;
+  assign \$771  = \$770  < 13'h1400;
+  assign \$773  = \$772  + 15'h6c00;
+  assign \$774  = \$771  ? \$773  : 19'h08000;
+  assign \$775  = \$767  ? \$769  : { 2'h0, \$774  };
+  assign \$776  = \$763  ? \$765  : \$775 ;
+  assign \$777  = \$776  + 5'h10;
+  assign \$779  = $signed(l0_z3) < $signed(1'h0);
+  assign \$780  = 11'h400 - \$778 [11:0];
+  assign \$781  = \$779  ? \$780  : { 1'h0, \$778 [11:0] };
+  assign \$782  = $signed(l0_acc4) + $signed(5'h08);
+  assign \$783  = ! l0_zw4[30:15];
+  assign \$784  = l0_zw4[30:15] == 16'hffff;
+  assign \$785  = \$783  | \$784 ;
+  assign \$786  = ~ \$785 ;
+  assign \$787  = ~ l0_zw4[30];
+  assign l0_z4_hi = \$786  & \$787 ;
+  assign \$788  = ! l0_zw4[30:15];
+  assign \$789  = l0_zw4[30:15] == 16'hffff;
+  assign \$790  = \$788  | \$789 ;
+  assign \$791  = ~ \$790 ;
+  assign l0_z4_lo = \$791  & l0_zw4[30];
+  assign \$792  = l0_z4_lo ? 16'h8000 : l0_zw4[15:0];
+  assign l0_z4 = l0_z4_hi ? 16'h7fff : \$792 ;
+  assign \$793  = $signed(l0_z4) < $signed(1'h0);
+  assign \$794  = - $signed(l0_z4);
+  assign \$795  = \$793  ? \$794  : { l0_z4[15], l0_z4[15], l0_z4 };
+  assign \$797  = \$796  < 11'h400;
+  assign \$799  = \$798  + 15'h4000;
+  assign \$801  = \$800  < 15'h4c00;
+  assign \$803  = \$802  + 15'h5000;
+  assign \$805  = \$804  < 13'h1400;
+  assign \$807  = \$806  + 15'h6c00;
+  assign \$808  = \$805  ? \$807  : 19'h08000;
+  assign \$809  = \$801  ? \$803  : { 2'h0, \$808  };
+  assign \$810  = \$797  ? \$799  : \$809 ;
+  assign \$811  = \$810  + 5'h10;
+  assign \$813  = $signed(l0_z4) < $signed(1'h0);
+  assign \$814  = 11'h400 - \$812 [11:0];
+  assign \$815  = \$813  ? \$814  : { 1'h0, \$812 [11:0] };
+  assign \$816  = $signed(l0_acc5) + $signed(5'h08);
+  assign \$817  = ! l0_zw5[30:15];
+  assign \$818  = l0_zw5[30:15] == 16'hffff;
+  assign \$819  = \$817  | \$818 ;
+  assign \$820  = ~ \$819 ;
+  assign \$821  = ~ l0_zw5[30];
+  assign l0_z5_hi = \$820  & \$821 ;
+  assign \$822  = ! l0_zw5[30:15];
+  assign \$823  = l0_zw5[30:15] == 16'hffff;
+  assign \$824  = \$822  | \$823 ;
+  assign \$825  = ~ \$824 ;
+  assign l0_z5_lo = \$825  & l0_zw5[30];
+  assign \$826  = l0_z5_lo ? 16'h8000 : l0_zw5[15:0];
+  assign l0_z5 = l0_z5_hi ? 16'h7fff : \$826 ;
+  assign \$827  = $signed(l0_z5) < $signed(1'h0);
+  assign \$828  = - $signed(l0_z5);
+  assign \$829  = \$827  ? \$828  : { l0_z5[15], l0_z5[15], l0_z5 };
+  assign \$831  = \$830  < 11'h400;
+  assign \$833  = \$832  + 15'h4000;
+  assign \$835  = \$834  < 15'h4c00;
+  assign \$837  = \$836  + 15'h5000;
+  assign \$839  = \$838  < 13'h1400;
+  assign \$841  = \$840  + 15'h6c00;
+  assign \$842  = \$839  ? \$841  : 19'h08000;
+  assign \$843  = \$835  ? \$837  : { 2'h0, \$842  };
+  assign \$844  = \$831  ? \$833  : \$843 ;
+  assign \$845  = \$844  + 5'h10;
+  assign \$847  = $signed(l0_z5) < $signed(1'h0);
+  assign \$848  = 11'h400 - \$846 [11:0];
+  assign \$849  = \$847  ? \$848  : { 1'h0, \$846 [11:0] };
+  assign \$850  = code_lfsr & key_rd__data[32:1];
+  assign \$851  = ^ \$850 ;
+  assign \$852  = - $signed(ctilde);
+  assign \$853  = \$851  ? \$852  : { ctilde[15], ctilde };
+  assign l0_sct0 = key_rd__data[0] ? \$853  : 17'h00000;
   assign l0_u0_gsum = $signed(\$signature__data$196 [23:0]) + $signed(l0_sct0);
-  assign l0_u0_gsat_hi = $signed(l0_u0_gsum) > $signed(24'h7fffff);
-  assign l0_u0_gsat_lo = $signed(l0_u0_gsum) < $signed(24'h800000);
-  assign \$800  = l0_u0_gsat_lo ? 24'h800000 : l0_u0_gsum[23:0];
-  assign l0_u0_gsat = l0_u0_gsat_hi ? 24'h7fffff : \$800 ;
-  assign \$801  = ~ clearing;
-  assign l0_u0_gacc = clearing ? \$signature__data$196 [23:0] : l0_u0_gsat;
-  assign \$802  = $signed(l0_u0_gacc) + $signed(2'h1);
-  assign l0_u0_tdiff = $signed(\$signature__data$150 [15:0]) - $signed(l0_u0_step);
-  assign l0_u0_tsat_hi = $signed(l0_u0_tdiff) > $signed(16'h7fff);
-  assign l0_u0_tsat_lo = $signed(l0_u0_tdiff) < $signed(16'h8000);
-  assign \$803  = l0_u0_tsat_lo ? 16'h8000 : l0_u0_tdiff[15:0];
-  assign l0_u0_tsat = l0_u0_tsat_hi ? 16'h7fff : \$803 ;
-  assign \$804  = th_cnt == 3'h7;
-  assign \$805  = ~ clearing;
-  assign \$806  = \$804  & \$805 ;
-  assign l0_u0_tnext = \$806  ? l0_u0_tsat : \$signature__data$150 [15:0];
-  assign \$807  = th_cnt == 3'h7;
-  assign \$808  = ~ clearing;
-  assign \$809  = \$807  & \$808 ;
-  assign l0_u0_gnext = \$809  ? 24'h000000 : l0_u0_gacc;
-  assign \$810  = code_lfsr & key_rd__data[65:34];
-  assign \$811  = ^ \$810 ;
-  assign \$812  = - $signed(ctilde);
-  assign \$813  = \$811  ? \$812  : { ctilde[15], ctilde };
-  assign l0_sct1 = key_rd__data[33] ? \$813  : 17'h00000;
-  assign l0_u1_gsum = $signed(\$signature__data$196 [47:24]) + $signed(l0_sct1);
-  assign l0_u1_gsat_hi = $signed(l0_u1_gsum) > $signed(24'h7fffff);
-  assign l0_u1_gsat_lo = $signed(l0_u1_gsum) < $signed(24'h800000);
-  assign \$814  = l0_u1_gsat_lo ? 24'h800000 : l0_u1_gsum[23:0];
-  assign l0_u1_gsat = l0_u1_gsat_hi ? 24'h7fffff : \$814 ;
-  assign \$815  = ~ clearing;
-  assign l0_u1_gacc = clearing ? \$signature__data$196 [47:24] : l0_u1_gsat;
-  assign \$816  = $signed(l0_u1_gacc) + $signed(2'h1);
-  assign l0_u1_tdiff = $signed(\$signature__data$150 [31:16]) - $signed(l0_u1_step);
-  assign l0_u1_tsat_hi = $signed(l0_u1_tdiff) > $signed(16'h7fff);
-  assign l0_u1_tsat_lo = $signed(l0_u1_tdiff) < $signed(16'h8000);
-  assign \$817  = l0_u1_tsat_lo ? 16'h8000 : l0_u1_tdiff[15:0];
-  assign l0_u1_tsat = l0_u1_tsat_hi ? 16'h7fff : \$817 ;
-  assign \$818  = th_cnt == 3'h7;
-  assign \$819  = ~ clearing;
-  assign \$820  = \$818  & \$819 ;
-  assign l0_u1_tnext = \$820  ? l0_u1_tsat : \$signature__data$150 [31:16];
-  assign \$821  = th_cnt == 3'h7;
-  assign \$822  = ~ clearing;
-  assign \$823  = \$821  & \$822 ;
-  assign l0_u1_gnext = \$823  ? 24'h000000 : l0_u1_gacc;
-  assign \$824  = code_lfsr & key_rd__data[98:67];
-  assign \$825  = ^ \$824 ;
-  assign \$826  = - $signed(ctilde);
-  assign \$827  = \$825  ? \$826  : { ctilde[15], ctilde };
-  assign l0_sct2 = key_rd__data[66] ? \$827  : 17'h00000;
-  assign l0_u2_gsum = $signed(\$signature__data$196 [71:48]) + $signed(l0_sct2);
-  assign l0_u2_gsat_hi = $signed(l0_u2_gsum) > $signed(24'h7fffff);
-  assign l0_u2_gsat_lo = $signed(l0_u2_gsum) < $signed(24'h800000);
-  assign \$828  = l0_u2_gsat_lo ? 24'h800000 : l0_u2_gsum[23:0];
-  assign l0_u2_gsat = l0_u2_gsat_hi ? 24'h7fffff : \$828 ;
-  assign \$829  = ~ clearing;
-  assign l0_u2_gacc = clearing ? \$signature__data$196 [71:48] : l0_u2_gsat;
-  assign \$830  = $signed(l0_u2_gacc) + $signed(2'h1);
-  assign l0_u2_tdiff = $signed(\$signature__data$150 [47:32]) - $signed(l0_u2_step);
-  assign l0_u2_tsat_hi = $signed(l0_u2_tdiff) > $signed(16'h7fff);
-  assign l0_u2_tsat_lo = $signed(l0_u2_tdiff) < $signed(16'h8000);
-  assign \$831  = l0_u2_tsat_lo ? 16'h8000 : l0_u2_tdiff[15:0];
-  assign l0_u2_tsat = l0_u2_tsat_hi ? 16'h7fff : \$831 ;
-  assign \$832  = th_cnt == 3'h7;
-  assign \$833  = ~ clearing;
-  assign \$834  = \$832  & \$833 ;
-  assign l0_u2_tnext = \$834  ? l0_u2_tsat : \$signature__data$150 [47:32];
-  assign \$835  = th_cnt == 3'h7;
-  assign \$836  = ~ clearing;
-  assign \$837  = \$835  & \$836 ;
-  assign l0_u2_gnext = \$837  ? 24'h000000 : l0_u2_gacc;
-  assign \$838  = code_lfsr & key_rd__data[131:100];
-  assign \$839  = ^ \$838 ;
-  assign \$840  = - $signed(ctilde);
-  assign \$841  = \$839  ? \$840  : { ctilde[15], ctilde };
-  assign l0_sct3 = key_rd__data[99] ? \$841  : 17'h00000;
-  assign l0_u3_gsum = $signed(\$signature__data$196 [95:72]) + $signed(l0_sct3);
-  assign l0_u3_gsat_hi = $signed(l0_u3_gsum) > $signed(24'h7fffff);
-  assign l0_u3_gsat_lo = $signed(l0_u3_gsum) < $signed(24'h800000);
-  assign \$842  = l0_u3_gsat_lo ? 24'h800000 : l0_u3_gsum[23:0];
-  assign l0_u3_gsat = l0_u3_gsat_hi ? 24'h7fffff : \$842 ;
-  assign \$843  = ~ clearing;
-  assign l0_u3_gacc = clearing ? \$signature__data$196 [95:72] : l0_u3_gsat;
-  assign \$844  = $signed(l0_u3_gacc) + $signed(2'h1);
-  assign l0_u3_tdiff = $signed(\$signature__data$150 [63:48]) - $signed(l0_u3_step);
-  assign l0_u3_tsat_hi = $signed(l0_u3_tdiff) > $signed(16'h7fff);
-  assign l0_u3_tsat_lo = $signed(l0_u3_tdiff) < $signed(16'h8000);
-  assign \$845  = l0_u3_tsat_lo ? 16'h8000 : l0_u3_tdiff[15:0];
-  assign l0_u3_tsat = l0_u3_tsat_hi ? 16'h7fff : \$845 ;
-  assign \$846  = th_cnt == 3'h7;
-  assign \$847  = ~ clearing;
-  assign \$848  = \$846  & \$847 ;
-  assign l0_u3_tnext = \$848  ? l0_u3_tsat : \$signature__data$150 [63:48];
-  assign \$849  = th_cnt == 3'h7;
-  assign \$850  = ~ clearing;
-  assign \$851  = \$849  & \$850 ;
-  assign l0_u3_gnext = \$851  ? 24'h000000 : l0_u3_gacc;
-  assign \$852  = code_lfsr & key_rd__data[164:133];
-  assign \$853  = ^ \$852 ;
-  assign \$854  = - $signed(ctilde);
-  assign \$855  = \$853  ? \$854  : { ctilde[15], ctilde };
-  assign l0_sct4 = key_rd__data[132] ? \$855  : 17'h00000;
-  assign l0_u4_gsum = $signed(\$signature__data$196 [119:96]) + $signed(l0_sct4);
-  assign l0_u4_gsat_hi = $signed(l0_u4_gsum) > $signed(24'h7fffff);
-  assign l0_u4_gsat_lo = $signed(l0_u4_gsum) < $signed(24'h800000);
-  assign \$856  = l0_u4_gsat_lo ? 24'h800000 : l0_u4_gsum[23:0];
-  assign l0_u4_gsat = l0_u4_gsat_hi ? 24'h7fffff : \$856 ;
-  assign \$857  = ~ clearing;
-  assign l0_u4_gacc = clearing ? \$signature__data$196 [119:96] : l0_u4_gsat;
-  assign \$858  = $signed(l0_u4_gacc) + $signed(2'h1);
-  assign l0_u4_tdiff = $signed(\$signature__data$150 [79:64]) - $signed(l0_u4_step);
-  assign l0_u4_tsat_hi = $signed(l0_u4_tdiff) > $signed(16'h7fff);
-  assign l0_u4_tsat_lo = $signed(l0_u4_tdiff) < $signed(16'h8000);
-  assign \$859  = l0_u4_tsat_lo ? 16'h8000 : l0_u4_tdiff[15:0];
-  assign l0_u4_tsat = l0_u4_tsat_hi ? 16'h7fff : \$859 ;
-  assign \$860  = th_cnt == 3'h7;
-  assign \$861  = ~ clearing;
-  assign \$862  = \$860  & \$861 ;
-  assign l0_u4_tnext = \$862  ? l0_u4_tsat : \$signature__data$150 [79:64];
-  assign \$863  = th_cnt == 3'h7;
+  assign \$854  = ! l0_u0_gsum[24:23];
+  assign \$855  = l0_u0_gsum[24:23] == 2'h3;
+  assign \$856  = \$854  | \$855 ;
+  assign \$857  = ~ \$856 ;
+  assign \$858  = ~ l0_u0_gsum[24];
+  assign l0_u0_gsat_hi = \$857  & \$858 ;
+  assign \$859  = ! l0_u0_gsum[24:23];
+  assign \$860  = l0_u0_gsum[24:23] == 2'h3;
+  assign \$861  = \$859  | \$860 ;
+  assign \$862  = ~ \$861 ;
+  assign l0_u0_gsat_lo = \$862  & l0_u0_gsum[24];
+  assign \$863  = l0_u0_gsat_lo ? 24'h800000 : l0_u0_gsum[23:0];
+  assign l0_u0_gsat = l0_u0_gsat_hi ? 24'h7fffff : \$863 ;
   assign \$864  = ~ clearing;
-  assign \$865  = \$863  & \$864 ;
-  assign l0_u4_gnext = \$865  ? 24'h000000 : l0_u4_gacc;
-  assign \$866  = code_lfsr & key_rd__data[197:166];
-  assign \$867  = ^ \$866 ;
-  assign \$868  = - $signed(ctilde);
-  assign \$869  = \$867  ? \$868  : { ctilde[15], ctilde };
-  assign l0_sct5 = key_rd__data[165] ? \$869  : 17'h00000;
+  assign l0_u0_gacc = clearing ? \$signature__data$196 [23:0] : l0_u0_gsat;
+  assign \$865  = $signed(l0_u0_gacc) + $signed(2'h1);
+  assign l0_u0_tdiff = $signed(\$signature__data$150 [15:0]) - $signed(l0_u0_step);
+  assign \$866  = ! l0_u0_tdiff[25:15];
+  assign \$867  = l0_u0_tdiff[25:15] == 11'h7ff;
+  assign \$868  = \$866  | \$867 ;
+  assign \$869  = ~ \$868 ;
+  assign \$870  = ~ l0_u0_tdiff[25];
+  assign l0_u0_tsat_hi = \$869  & \$870 ;
+  assign \$871  = ! l0_u0_tdiff[25:15];
+  assign \$872  = l0_u0_tdiff[25:15] == 11'h7ff;
+  assign \$873  = \$871  | \$872 ;
+  assign \$874  = ~ \$873 ;
+  assign l0_u0_tsat_lo = \$874  & l0_u0_tdiff[25];
+  assign \$875  = l0_u0_tsat_lo ? 16'h8000 : l0_u0_tdiff[15:0];
+  assign l0_u0_tsat = l0_u0_tsat_hi ? 16'h7fff : \$875 ;
+  assign \$876  = th_cnt == 3'h7;
+  assign \$877  = ~ clearing;
+  assign \$878  = \$876  & \$877 ;
+  assign l0_u0_tnext = \$878  ? l0_u0_tsat : \$signature__data$150 [15:0];
+  assign \$879  = th_cnt == 3'h7;
+  assign \$880  = ~ clearing;
+  assign \$881  = \$879  & \$880 ;
+  assign l0_u0_gnext = \$881  ? 24'h000000 : l0_u0_gacc;
+  assign \$882  = code_lfsr & key_rd__data[65:34];
+  assign \$883  = ^ \$882 ;
+  assign \$884  = - $signed(ctilde);
+  assign \$885  = \$883  ? \$884  : { ctilde[15], ctilde };
+  assign l0_sct1 = key_rd__data[33] ? \$885  : 17'h00000;
+  assign l0_u1_gsum = $signed(\$signature__data$196 [47:24]) + $signed(l0_sct1);
+  assign \$886  = ! l0_u1_gsum[24:23];
+  assign \$887  = l0_u1_gsum[24:23] == 2'h3;
+  assign \$888  = \$886  | \$887 ;
+  assign \$889  = ~ \$888 ;
+  assign \$890  = ~ l0_u1_gsum[24];
+  assign l0_u1_gsat_hi = \$889  & \$890 ;
+  assign \$891  = ! l0_u1_gsum[24:23];
+  assign \$892  = l0_u1_gsum[24:23] == 2'h3;
+  assign \$893  = \$891  | \$892 ;
+  assign \$894  = ~ \$893 ;
+  assign l0_u1_gsat_lo = \$894  & l0_u1_gsum[24];
+  assign \$895  = l0_u1_gsat_lo ? 24'h800000 : l0_u1_gsum[23:0];
+  assign l0_u1_gsat = l0_u1_gsat_hi ? 24'h7fffff : \$895 ;
+  assign \$896  = ~ clearing;
+  assign l0_u1_gacc = clearing ? \$signature__data$196 [47:24] : l0_u1_gsat;
+  assign \$897  = $signed(l0_u1_gacc) + $signed(2'h1);
+  assign l0_u1_tdiff = $signed(\$signature__data$150 [31:16]) - $signed(l0_u1_step);
+  assign \$898  = ! l0_u1_tdiff[25:15];
+  assign \$899  = l0_u1_tdiff[25:15] == 11'h7ff;
+  assign \$900  = \$898  | \$899 ;
+  assign \$901  = ~ \$900 ;
+  assign \$902  = ~ l0_u1_tdiff[25];
+  assign l0_u1_tsat_hi = \$901  & \$902 ;
+  assign \$903  = ! l0_u1_tdiff[25:15];
+  assign \$904  = l0_u1_tdiff[25:15] == 11'h7ff;
+  assign \$905  = \$903  | \$904 ;
+  assign \$906  = ~ \$905 ;
+  assign l0_u1_tsat_lo = \$906  & l0_u1_tdiff[25];
+  assign \$907  = l0_u1_tsat_lo ? 16'h8000 : l0_u1_tdiff[15:0];
+  assign l0_u1_tsat = l0_u1_tsat_hi ? 16'h7fff : \$907 ;
+  assign \$908  = th_cnt == 3'h7;
+  assign \$909  = ~ clearing;
+  assign \$910  = \$908  & \$909 ;
+  assign l0_u1_tnext = \$910  ? l0_u1_tsat : \$signature__data$150 [31:16];
+  assign \$911  = th_cnt == 3'h7;
+  assign \$912  = ~ clearing;
+  assign \$913  = \$911  & \$912 ;
+  assign l0_u1_gnext = \$913  ? 24'h000000 : l0_u1_gacc;
+  assign \$914  = code_lfsr & key_rd__data[98:67];
+  assign \$915  = ^ \$914 ;
+  assign \$916  = - $signed(ctilde);
+  assign \$917  = \$915  ? \$916  : { ctilde[15], ctilde };
+  assign l0_sct2 = key_rd__data[66] ? \$917  : 17'h00000;
+  assign l0_u2_gsum = $signed(\$signature__data$196 [71:48]) + $signed(l0_sct2);
+  assign \$918  = ! l0_u2_gsum[24:23];
+  assign \$919  = l0_u2_gsum[24:23] == 2'h3;
+  assign \$920  = \$918  | \$919 ;
+  assign \$921  = ~ \$920 ;
+  assign \$922  = ~ l0_u2_gsum[24];
+  assign l0_u2_gsat_hi = \$921  & \$922 ;
+  assign \$923  = ! l0_u2_gsum[24:23];
+  assign \$924  = l0_u2_gsum[24:23] == 2'h3;
+  assign \$925  = \$923  | \$924 ;
+  assign \$926  = ~ \$925 ;
+  assign l0_u2_gsat_lo = \$926  & l0_u2_gsum[24];
+  assign \$927  = l0_u2_gsat_lo ? 24'h800000 : l0_u2_gsum[23:0];
+  assign l0_u2_gsat = l0_u2_gsat_hi ? 24'h7fffff : \$927 ;
+  assign \$928  = ~ clearing;
+  assign l0_u2_gacc = clearing ? \$signature__data$196 [71:48] : l0_u2_gsat;
+  assign \$929  = $signed(l0_u2_gacc) + $signed(2'h1);
+  assign l0_u2_tdiff = $signed(\$signature__data$150 [47:32]) - $signed(l0_u2_step);
+  assign \$930  = ! l0_u2_tdiff[25:15];
+  assign \$931  = l0_u2_tdiff[25:15] == 11'h7ff;
+  assign \$932  = \$930  | \$931 ;
+  assign \$933  = ~ \$932 ;
+  assign \$934  = ~ l0_u2_tdiff[25];
+  assign l0_u2_tsat_hi = \$933  & \$934 ;
+  assign \$935  = ! l0_u2_tdiff[25:15];
+  assign \$936  = l0_u2_tdiff[25:15] == 11'h7ff;
+  assign \$937  = \$935  | \$936 ;
+  assign \$938  = ~ \$937 ;
+  assign l0_u2_tsat_lo = \$938  & l0_u2_tdiff[25];
+  assign \$939  = l0_u2_tsat_lo ? 16'h8000 : l0_u2_tdiff[15:0];
+  assign l0_u2_tsat = l0_u2_tsat_hi ? 16'h7fff : \$939 ;
+  assign \$940  = th_cnt == 3'h7;
+  assign \$941  = ~ clearing;
+  assign \$942  = \$940  & \$941 ;
+  assign l0_u2_tnext = \$942  ? l0_u2_tsat : \$signature__data$150 [47:32];
+  assign \$943  = th_cnt == 3'h7;
+  assign \$944  = ~ clearing;
+  assign \$945  = \$943  & \$944 ;
+  assign l0_u2_gnext = \$945  ? 24'h000000 : l0_u2_gacc;
+  assign \$946  = code_lfsr & key_rd__data[131:100];
+  assign \$947  = ^ \$946 ;
+  assign \$948  = - $signed(ctilde);
+  assign \$949  = \$947  ? \$948  : { ctilde[15], ctilde };
+  assign l0_sct3 = key_rd__data[99] ? \$949  : 17'h00000;
+  assign l0_u3_gsum = $signed(\$signature__data$196 [95:72]) + $signed(l0_sct3);
+  assign \$950  = ! l0_u3_gsum[24:23];
+  assign \$951  = l0_u3_gsum[24:23] == 2'h3;
+  assign \$952  = \$950  | \$951 ;
+  assign \$953  = ~ \$952 ;
+  assign \$954  = ~ l0_u3_gsum[24];
+  assign l0_u3_gsat_hi = \$953  & \$954 ;
+  assign \$955  = ! l0_u3_gsum[24:23];
+  assign \$956  = l0_u3_gsum[24:23] == 2'h3;
+  assign \$957  = \$955  | \$956 ;
+  assign \$958  = ~ \$957 ;
+  assign l0_u3_gsat_lo = \$958  & l0_u3_gsum[24];
+  assign \$959  = l0_u3_gsat_lo ? 24'h800000 : l0_u3_gsum[23:0];
+  assign l0_u3_gsat = l0_u3_gsat_hi ? 24'h7fffff : \$959 ;
+  assign \$960  = ~ clearing;
+  assign l0_u3_gacc = clearing ? \$signature__data$196 [95:72] : l0_u3_gsat;
+  assign \$961  = $signed(l0_u3_gacc) + $signed(2'h1);
+  assign l0_u3_tdiff = $signed(\$signature__data$150 [63:48]) - $signed(l0_u3_step);
+  assign \$962  = ! l0_u3_tdiff[25:15];
+  assign \$963  = l0_u3_tdiff[25:15] == 11'h7ff;
+  assign \$964  = \$962  | \$963 ;
+  assign \$965  = ~ \$964 ;
+  assign \$966  = ~ l0_u3_tdiff[25];
+  assign l0_u3_tsat_hi = \$965  & \$966 ;
+  assign \$967  = ! l0_u3_tdiff[25:15];
+  assign \$968  = l0_u3_tdiff[25:15] == 11'h7ff;
+  assign \$969  = \$967  | \$968 ;
+  assign \$970  = ~ \$969 ;
+  assign l0_u3_tsat_lo = \$970  & l0_u3_tdiff[25];
+  assign \$971  = l0_u3_tsat_lo ? 16'h8000 : l0_u3_tdiff[15:0];
+  assign l0_u3_tsat = l0_u3_tsat_hi ? 16'h7fff : \$971 ;
+  assign \$972  = th_cnt == 3'h7;
+  assign \$973  = ~ clearing;
+  assign \$974  = \$972  & \$973 ;
+  assign l0_u3_tnext = \$974  ? l0_u3_tsat : \$signature__data$150 [63:48];
+  assign \$975  = th_cnt == 3'h7;
+  assign \$976  = ~ clearing;
+  assign \$977  = \$975  & \$976 ;
+  assign l0_u3_gnext = \$977  ? 24'h000000 : l0_u3_gacc;
+  assign \$978  = code_lfsr & key_rd__data[164:133];
+  assign \$979  = ^ \$978 ;
+  assign \$980  = - $signed(ctilde);
+  assign \$981  = \$979  ? \$980  : { ctilde[15], ctilde };
+  assign l0_sct4 = key_rd__data[132] ? \$981  : 17'h00000;
+  assign l0_u4_gsum = $signed(\$signature__data$196 [119:96]) + $signed(l0_sct4);
+  assign \$982  = ! l0_u4_gsum[24:23];
+  assign \$983  = l0_u4_gsum[24:23] == 2'h3;
+  assign \$984  = \$982  | \$983 ;
+  assign \$985  = ~ \$984 ;
+  assign \$986  = ~ l0_u4_gsum[24];
+  assign l0_u4_gsat_hi = \$985  & \$986 ;
+  assign \$987  = ! l0_u4_gsum[24:23];
+  assign \$988  = l0_u4_gsum[24:23] == 2'h3;
+  assign \$989  = \$987  | \$988 ;
+  assign \$990  = ~ \$989 ;
+  assign l0_u4_gsat_lo = \$990  & l0_u4_gsum[24];
+  assign \$991  = l0_u4_gsat_lo ? 24'h800000 : l0_u4_gsum[23:0];
+  assign l0_u4_gsat = l0_u4_gsat_hi ? 24'h7fffff : \$991 ;
+  assign \$992  = ~ clearing;
+  assign l0_u4_gacc = clearing ? \$signature__data$196 [119:96] : l0_u4_gsat;
+  assign \$993  = $signed(l0_u4_gacc) + $signed(2'h1);
+  assign l0_u4_tdiff = $signed(\$signature__data$150 [79:64]) - $signed(l0_u4_step);
+  assign \$994  = ! l0_u4_tdiff[25:15];
+  assign \$995  = l0_u4_tdiff[25:15] == 11'h7ff;
+  assign \$996  = \$994  | \$995 ;
+  assign \$997  = ~ \$996 ;
+  assign \$998  = ~ l0_u4_tdiff[25];
+  assign l0_u4_tsat_hi = \$997  & \$998 ;
+  assign \$999  = ! l0_u4_tdiff[25:15];
+  assign \$1000  = l0_u4_tdiff[25:15] == 11'h7ff;
+  assign \$1001  = \$999  | \$1000 ;
+  assign \$1002  = ~ \$1001 ;
+  assign l0_u4_tsat_lo = \$1002  & l0_u4_tdiff[25];
+  assign \$1003  = l0_u4_tsat_lo ? 16'h8000 : l0_u4_tdiff[15:0];
+  assign l0_u4_tsat = l0_u4_tsat_hi ? 16'h7fff : \$1003 ;
+  assign \$1004  = th_cnt == 3'h7;
+  assign \$1005  = ~ clearing;
+  assign \$1006  = \$1004  & \$1005 ;
+  assign l0_u4_tnext = \$1006  ? l0_u4_tsat : \$signature__data$150 [79:64];
+  assign \$1007  = th_cnt == 3'h7;
+  assign \$1008  = ~ clearing;
+  assign \$1009  = \$1007  & \$1008 ;
+  assign l0_u4_gnext = \$1009  ? 24'h000000 : l0_u4_gacc;
+  assign \$1010  = code_lfsr & key_rd__data[197:166];
+  assign \$1011  = ^ \$1010 ;
+  assign \$1012  = - $signed(ctilde);
+  assign \$1013  = \$1011  ? \$1012  : { ctilde[15], ctilde };
+  assign l0_sct5 = key_rd__data[165] ? \$1013  : 17'h00000;
   assign l0_u5_gsum = $signed(\$signature__data$196 [143:120]) + $signed(l0_sct5);
-  assign l0_u5_gsat_hi = $signed(l0_u5_gsum) > $signed(24'h7fffff);
-  assign l0_u5_gsat_lo = $signed(l0_u5_gsum) < $signed(24'h800000);
-  assign \$870  = l0_u5_gsat_lo ? 24'h800000 : l0_u5_gsum[23:0];
-  assign l0_u5_gsat = l0_u5_gsat_hi ? 24'h7fffff : \$870 ;
-  assign \$871  = ~ clearing;
+  assign \$1014  = ! l0_u5_gsum[24:23];
+  assign \$1015  = l0_u5_gsum[24:23] == 2'h3;
+  assign \$1016  = \$1014  | \$1015 ;
+  assign \$1017  = ~ \$1016 ;
+  assign \$1018  = ~ l0_u5_gsum[24];
+  assign l0_u5_gsat_hi = \$1017  & \$1018 ;
+  assign \$1019  = ! l0_u5_gsum[24:23];
+  assign \$1020  = l0_u5_gsum[24:23] == 2'h3;
+  assign \$1021  = \$1019  | \$1020 ;
+  assign \$1022  = ~ \$1021 ;
+  assign l0_u5_gsat_lo = \$1022  & l0_u5_gsum[24];
+  assign \$1023  = l0_u5_gsat_lo ? 24'h800000 : l0_u5_gsum[23:0];
+  assign l0_u5_gsat = l0_u5_gsat_hi ? 24'h7fffff : \$1023 ;
+  assign \$1024  = ~ clearing;
   assign l0_u5_gacc = clearing ? \$signature__data$196 [143:120] : l0_u5_gsat;
-  assign \$872  = $signed(l0_u5_gacc) + $signed(2'h1);
+  assign \$1025  = $signed(l0_u5_gacc) + $signed(2'h1);
   assign l0_u5_tdiff = $signed(\$signature__data$150 [95:80]) - $signed(l0_u5_step);
-  assign l0_u5_tsat_hi = $signed(l0_u5_tdiff) > $signed(16'h7fff);
-  assign l0_u5_tsat_lo = $signed(l0_u5_tdiff) < $signed(16'h8000);
-  assign \$873  = l0_u5_tsat_lo ? 16'h8000 : l0_u5_tdiff[15:0];
-  assign l0_u5_tsat = l0_u5_tsat_hi ? 16'h7fff : \$873 ;
-  assign \$874  = th_cnt == 3'h7;
-  assign \$875  = ~ clearing;
-  assign \$876  = \$874  & \$875 ;
-  assign l0_u5_tnext = \$876  ? l0_u5_tsat : \$signature__data$150 [95:80];
-  assign \$877  = th_cnt == 3'h7;
-  assign \$878  = ~ clearing;
-  assign \$879  = \$877  & \$878 ;
-  assign l0_u5_gnext = \$879  ? 24'h000000 : l0_u5_gacc;
-  assign \$880  = ! s1_layer;
-  assign \$881  = s1_valid & \$880 ;
-  assign \$882  = in_sweep_only | in_clear;
-  assign th_wr__en = \$881  & \$882 ;
-  assign \$883  = clearing ? 24'h000000 : l0_u0_gnext;
-  assign \$884  = clearing ? 24'h000000 : l0_u1_gnext;
-  assign \$885  = clearing ? 24'h000000 : l0_u2_gnext;
-  assign \$886  = clearing ? 24'h000000 : l0_u3_gnext;
-  assign \$887  = clearing ? 24'h000000 : l0_u4_gnext;
-  assign \$888  = clearing ? 24'h000000 : l0_u5_gnext;
-  assign \$889  = ! s1_layer;
-  assign \$890  = s1_valid & \$889 ;
-  assign \$891  = in_sweep_only | in_clear;
-  assign g_wr__en = \$890  & \$891 ;
-  assign l1_in0 = s1_last ? 13'h0400 : { \$892 [11], \$892  };
-  assign \$893  = ~ base_pending;
-  assign \$894  = in_pass & \$893 ;
-  assign \$895  = \$894  & \key_rd__data$259 [0];
-  assign \$896  = code_lfsr & \key_rd__data$259 [32:1];
-  assign \$897  = ^ \$896 ;
-  assign \$898  = \$897  ? 17'h1fff0 : 17'h00010;
-  assign \$899  = \$895  ? \$898  : 17'h00000;
-  assign \$900  = $signed(\$signature__data$258 ) + $signed(\$899 );
-  assign \$901  = $signed(l1_acc0) + $signed(11'h200);
-  assign l1_z0_hi = $signed(l1_zw0) > $signed(16'h7fff);
-  assign l1_z0_lo = $signed(l1_zw0) < $signed(16'h8000);
-  assign \$902  = l1_z0_lo ? 16'h8000 : l1_zw0[15:0];
-  assign l1_z0 = l1_z0_hi ? 16'h7fff : \$902 ;
-  assign \$903  = $signed(l1_z0) < $signed(1'h0);
-  assign \$904  = - $signed(l1_z0);
-  assign \$905  = \$903  ? \$904  : { l1_z0[15], l1_z0[15], l1_z0 };
-  assign \$907  = \$906  < 11'h400;
-  assign \$909  = \$908  + 15'h4000;
-  assign \$911  = \$910  < 15'h4c00;
-  assign \$913  = \$912  + 15'h5000;
-  assign \$915  = \$914  < 13'h1400;
-  assign \$917  = \$916  + 15'h6c00;
-  assign \$918  = \$915  ? \$917  : 19'h08000;
-  assign \$919  = \$911  ? \$913  : { 2'h0, \$918  };
-  assign \$920  = \$907  ? \$909  : \$919 ;
-  assign \$921  = \$920  + 5'h10;
-  assign \$923  = $signed(l1_z0) < $signed(1'h0);
-  assign \$924  = 11'h400 - \$922 [11:0];
-  assign \$925  = \$923  ? \$924  : { 1'h0, \$922 [11:0] };
-  assign err0 = $signed(\$925 [11:0]) - $signed(\$926 );
-  assign \$927  = code_lfsr & \key_rd__data$259 [32:1];
-  assign \$928  = ^ \$927 ;
-  assign \$929  = - $signed(ctilde);
-  assign \$930  = \$928  ? \$929  : { ctilde[15], ctilde };
-  assign l1_sct0 = \key_rd__data$259 [0] ? \$930  : 17'h00000;
+  assign \$1026  = ! l0_u5_tdiff[25:15];
+  assign \$1027  = l0_u5_tdiff[25:15] == 11'h7ff;
+  assign \$1028  = \$1026  | \$1027 ;
+  assign \$1029  = ~ \$1028 ;
+  assign \$1030  = ~ l0_u5_tdiff[25];
+  assign l0_u5_tsat_hi = \$1029  & \$1030 ;
+  assign \$1031  = ! l0_u5_tdiff[25:15];
+  assign \$1032  = l0_u5_tdiff[25:15] == 11'h7ff;
+  assign \$1033  = \$1031  | \$1032 ;
+  assign \$1034  = ~ \$1033 ;
+  assign l0_u5_tsat_lo = \$1034  & l0_u5_tdiff[25];
+  assign \$1035  = l0_u5_tsat_lo ? 16'h8000 : l0_u5_tdiff[15:0];
+  assign l0_u5_tsat = l0_u5_tsat_hi ? 16'h7fff : \$1035 ;
+  assign \$1036  = th_cnt == 3'h7;
+  assign \$1037  = ~ clearing;
+  assign \$1038  = \$1036  & \$1037 ;
+  assign l0_u5_tnext = \$1038  ? l0_u5_tsat : \$signature__data$150 [95:80];
+  assign \$1039  = th_cnt == 3'h7;
+  assign \$1040  = ~ clearing;
+  assign \$1041  = \$1039  & \$1040 ;
+  assign l0_u5_gnext = \$1041  ? 24'h000000 : l0_u5_gacc;
+  assign \$1042  = ! s1_layer;
+  assign \$1043  = s1_valid & \$1042 ;
+  assign \$1044  = in_sweep_only | in_clear;
+  assign th_wr__en = \$1043  & \$1044 ;
+  assign \$1045  = clearing ? 24'h000000 : l0_u0_gnext;
+  assign \$1046  = clearing ? 24'h000000 : l0_u1_gnext;
+  assign \$1047  = clearing ? 24'h000000 : l0_u2_gnext;
+  assign \$1048  = clearing ? 24'h000000 : l0_u3_gnext;
+  assign \$1049  = clearing ? 24'h000000 : l0_u4_gnext;
+  assign \$1050  = clearing ? 24'h000000 : l0_u5_gnext;
+  assign \$1051  = ! s1_layer;
+  assign \$1052  = s1_valid & \$1051 ;
+  assign \$1053  = in_sweep_only | in_clear;
+  assign g_wr__en = \$1052  & \$1053 ;
+  assign l1_in0 = s1_last ? 13'h0400 : { \$1054 [11], \$1054  };
+  assign \$1055  = ~ base_pending;
+  assign \$1056  = in_pass & \$1055 ;
+  assign \$1057  = \$1056  & \key_rd__data$259 [0];
+  assign \$1058  = code_lfsr & \key_rd__data$259 [32:1];
+  assign \$1059  = ^ \$1058 ;
+  assign \$1060  = \$1059  ? 17'h1fff0 : 17'h00010;
+  assign \$1061  = \$1057  ? \$1060  : 17'h00000;
+  assign \$1062  = $signed(\$signature__data$258 ) + $signed(\$1061 );
+  assign \$1063  = $signed(l1_acc0) + $signed(11'h200);
+  assign \$1064  = ! l1_zw0[30:15];
+  assign \$1065  = l1_zw0[30:15] == 16'hffff;
+  assign \$1066  = \$1064  | \$1065 ;
+  assign \$1067  = ~ \$1066 ;
+  assign \$1068  = ~ l1_zw0[30];
+  assign l1_z0_hi = \$1067  & \$1068 ;
+  assign \$1069  = ! l1_zw0[30:15];
+  assign \$1070  = l1_zw0[30:15] == 16'hffff;
+  assign \$1071  = \$1069  | \$1070 ;
+  assign \$1072  = ~ \$1071 ;
+  assign l1_z0_lo = \$1072  & l1_zw0[30];
+  assign \$1073  = l1_z0_lo ? 16'h8000 : l1_zw0[15:0];
+  assign l1_z0 = l1_z0_hi ? 16'h7fff : \$1073 ;
+  assign \$1074  = $signed(l1_z0) < $signed(1'h0);
+  assign \$1075  = - $signed(l1_z0);
+  assign \$1076  = \$1074  ? \$1075  : { l1_z0[15], l1_z0[15], l1_z0 };
+  assign \$1078  = \$1077  < 11'h400;
+  assign \$1080  = \$1079  + 15'h4000;
+  assign \$1082  = \$1081  < 15'h4c00;
+  assign \$1084  = \$1083  + 15'h5000;
+  assign \$1086  = \$1085  < 13'h1400;
+  assign \$1088  = \$1087  + 15'h6c00;
+  assign \$1089  = \$1086  ? \$1088  : 19'h08000;
+  assign \$1090  = \$1082  ? \$1084  : { 2'h0, \$1089  };
+  assign \$1091  = \$1078  ? \$1080  : \$1090 ;
+  assign \$1092  = \$1091  + 5'h10;
+  assign \$1094  = $signed(l1_z0) < $signed(1'h0);
+  assign \$1095  = 11'h400 - \$1093 [11:0];
+  assign \$1096  = \$1094  ? \$1095  : { 1'h0, \$1093 [11:0] };
+  assign err0 = $signed(\$1096 [11:0]) - $signed(\$1097 );
+  assign \$1098  = code_lfsr & \key_rd__data$259 [32:1];
+  assign \$1099  = ^ \$1098 ;
+  assign \$1100  = - $signed(ctilde);
+  assign \$1101  = \$1099  ? \$1100  : { ctilde[15], ctilde };
+  assign l1_sct0 = \key_rd__data$259 [0] ? \$1101  : 17'h00000;
   assign l1_u0_gsum = $signed(\$signature__data$271 ) + $signed(l1_sct0);
-  assign l1_u0_gsat_hi = $signed(l1_u0_gsum) > $signed(24'h7fffff);
-  assign l1_u0_gsat_lo = $signed(l1_u0_gsum) < $signed(24'h800000);
-  assign \$931  = l1_u0_gsat_lo ? 24'h800000 : l1_u0_gsum[23:0];
-  assign l1_u0_gsat = l1_u0_gsat_hi ? 24'h7fffff : \$931 ;
-  assign \$932  = ~ clearing;
+  assign \$1102  = ! l1_u0_gsum[24:23];
+  assign \$1103  = l1_u0_gsum[24:23] == 2'h3;
+  assign \$1104  = \$1102  | \$1103 ;
+  assign \$1105  = ~ \$1104 ;
+  assign \$1106  = ~ l1_u0_gsum[24];
+  assign l1_u0_gsat_hi = \$1105  & \$1106 ;
+  assign \$1107  = ! l1_u0_gsum[24:23];
+  assign \$1108  = l1_u0_gsum[24:23] == 2'h3;
+  assign \$1109  = \$1107  | \$1108 ;
+  assign \$1110  = ~ \$1109 ;
+  assign l1_u0_gsat_lo = \$1110  & l1_u0_gsum[24];
+  assign \$1111  = l1_u0_gsat_lo ? 24'h800000 : l1_u0_gsum[23:0];
+  assign l1_u0_gsat = l1_u0_gsat_hi ? 24'h7fffff : \$1111 ;
+  assign \$1112  = ~ clearing;
   assign l1_u0_gacc = clearing ? \$signature__data$271  : l1_u0_gsat;
-  assign \$933  = $signed(l1_u0_gacc) + $signed(2'h1);
+  assign \$1113  = $signed(l1_u0_gacc) + $signed(2'h1);
   assign l1_u0_tdiff = $signed(\$signature__data$258 ) - $signed(l1_u0_step);
-  assign l1_u0_tsat_hi = $signed(l1_u0_tdiff) > $signed(16'h7fff);
-  assign l1_u0_tsat_lo = $signed(l1_u0_tdiff) < $signed(16'h8000);
-  assign \$934  = l1_u0_tsat_lo ? 16'h8000 : l1_u0_tdiff[15:0];
-  assign l1_u0_tsat = l1_u0_tsat_hi ? 16'h7fff : \$934 ;
-  assign \$935  = th_cnt == 3'h7;
-  assign \$936  = ~ clearing;
-  assign \$937  = \$935  & \$936 ;
-  assign l1_u0_tnext = \$937  ? l1_u0_tsat : \$signature__data$258 ;
-  assign \$938  = th_cnt == 3'h7;
-  assign \$939  = ~ clearing;
-  assign \$940  = \$938  & \$939 ;
-  assign l1_u0_gnext = \$940  ? 24'h000000 : l1_u0_gacc;
-  assign \$942  = s1_valid & \$941 ;
-  assign \$943  = in_sweep_only | in_clear;
-  assign \th_wr__en$281  = \$942  & \$943 ;
+  assign \$1114  = ! l1_u0_tdiff[25:15];
+  assign \$1115  = l1_u0_tdiff[25:15] == 11'h7ff;
+  assign \$1116  = \$1114  | \$1115 ;
+  assign \$1117  = ~ \$1116 ;
+  assign \$1118  = ~ l1_u0_tdiff[25];
+  assign l1_u0_tsat_hi = \$1117  & \$1118 ;
+  assign \$1119  = ! l1_u0_tdiff[25:15];
+  assign \$1120  = l1_u0_tdiff[25:15] == 11'h7ff;
+  assign \$1121  = \$1119  | \$1120 ;
+  assign \$1122  = ~ \$1121 ;
+  assign l1_u0_tsat_lo = \$1122  & l1_u0_tdiff[25];
+  assign \$1123  = l1_u0_tsat_lo ? 16'h8000 : l1_u0_tdiff[15:0];
+  assign l1_u0_tsat = l1_u0_tsat_hi ? 16'h7fff : \$1123 ;
+  assign \$1124  = th_cnt == 3'h7;
+  assign \$1125  = ~ clearing;
+  assign \$1126  = \$1124  & \$1125 ;
+  assign l1_u0_tnext = \$1126  ? l1_u0_tsat : \$signature__data$258 ;
+  assign \$1127  = th_cnt == 3'h7;
+  assign \$1128  = ~ clearing;
+  assign \$1129  = \$1127  & \$1128 ;
+  assign l1_u0_gnext = \$1129  ? 24'h000000 : l1_u0_gacc;
+  assign \$1131  = s1_valid & \$1130 ;
+  assign \$1132  = in_sweep_only | in_clear;
+  assign \th_wr__en$281  = \$1131  & \$1132 ;
   assign \g_wr__data$283  = clearing ? 24'h000000 : l1_u0_gnext;
-  assign \$945  = s1_valid & \$944 ;
-  assign \$946  = in_sweep_only | in_clear;
-  assign \g_wr__en$284  = \$945  & \$946 ;
-  assign \$947  = $signed(cost_acc) + $signed(7'h20);
-  assign c_val_hi = $signed(c_wide) > $signed(16'h7fff);
-  assign c_val_lo = $signed(c_wide) < $signed(16'h8000);
-  assign \$948  = c_val_lo ? 16'h8000 : c_wide[15:0];
-  assign c_val = c_val_hi ? 16'h7fff : \$948 ;
+  assign \$1134  = s1_valid & \$1133 ;
+  assign \$1135  = in_sweep_only | in_clear;
+  assign \g_wr__en$284  = \$1134  & \$1135 ;
+  assign \$1136  = $signed(cost_acc) + $signed(7'h20);
+  assign \$1137  = ! c_wide[28:15];
+  assign \$1138  = c_wide[28:15] == 14'h3fff;
+  assign \$1139  = \$1137  | \$1138 ;
+  assign \$1140  = ~ \$1139 ;
+  assign \$1141  = ~ c_wide[28];
+  assign c_val_hi = \$1140  & \$1141 ;
+  assign \$1142  = ! c_wide[28:15];
+  assign \$1143  = c_wide[28:15] == 14'h3fff;
+  assign \$1144  = \$1142  | \$1143 ;
+  assign \$1145  = ~ \$1144 ;
+  assign c_val_lo = \$1145  & c_wide[28];
+  assign \$1146  = c_val_lo ? 16'h8000 : c_wide[15:0];
+  assign c_val = c_val_hi ? 16'h7fff : \$1146 ;
   assign ct_wide = $signed(cost) - $signed(cost0);
-  assign ct_sat_hi = $signed(ct_wide) > $signed(16'h7fff);
-  assign ct_sat_lo = $signed(ct_wide) < $signed(16'h8000);
-  assign \$949  = ct_sat_lo ? 16'h8000 : ct_wide[15:0];
-  assign ct = ct_sat_hi ? 16'h7fff : \$949 ;
-  assign \$950  = ~ in_idle;
-  assign \$951  = ~ in_clear;
-  assign busy = \$950  & \$951 ;
-  assign \$952  = | step_limit;
-  assign \$953  = step_count >= step_limit;
-  assign \$954  = \$952  & \$953 ;
-  assign done = in_idle & \$954 ;
-  assign \$955  = th_cnt == 3'h7;
-  assign updated = code_advance & \$955 ;
-  assign \$956  = param_row - 1'h0;
-  assign \$957  = param_row - 3'h4;
-  assign \$2103  = lane_d * 5'h10;
-  assign \$958  = \$signature__data$291  >> \$2103 ;
+  assign \$1147  = ! ct_wide[16:15];
+  assign \$1148  = ct_wide[16:15] == 2'h3;
+  assign \$1149  = \$1147  | \$1148 ;
+  assign \$1150  = ~ \$1149 ;
+  assign \$1151  = ~ ct_wide[16];
+  assign ct_sat_hi = \$1150  & \$1151 ;
+  assign \$1152  = ! ct_wide[16:15];
+  assign \$1153  = ct_wide[16:15] == 2'h3;
+  assign \$1154  = \$1152  | \$1153 ;
+  assign \$1155  = ~ \$1154 ;
+  assign ct_sat_lo = \$1155  & ct_wide[16];
+  assign \$1156  = ct_sat_lo ? 16'h8000 : ct_wide[15:0];
+  assign ct = ct_sat_hi ? 16'h7fff : \$1156 ;
+  assign \$1157  = ~ in_idle;
+  assign \$1158  = ~ in_clear;
+  assign busy = \$1157  & \$1158 ;
+  assign \$1159  = | step_limit;
+  assign \$1160  = step_count >= step_limit;
+  assign \$1161  = \$1159  & \$1160 ;
+  assign done = in_idle & \$1161 ;
+  assign \$1162  = th_cnt == 3'h7;
+  assign updated = code_advance & \$1162 ;
+  assign \$1163  = param_row - 1'h0;
+  assign \$1164  = param_row - 3'h4;
+  assign \$2517  = lane_d * 5'h10;
+  assign \$1165  = \$signature__data$291  >> \$2517 ;
   assign in_clear = ! fsm_state;
   assign in_idle = fsm_state == 1'h1;
   assign in_pass = fsm_state == 2'h2;
@@ -2471,97 +2885,97 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign in_sweep_only = fsm_state == 3'h5;
   assign code_advance = fsm_state == 3'h6;
   always @(posedge clk)
-    cycle <= \$959 ;
+    cycle <= \$1166 ;
   always @(posedge clk)
-    ic <= \$960 ;
+    ic <= \$1167 ;
   always @(posedge clk)
-    s1_valid <= \$961 ;
+    s1_valid <= \$1168 ;
   always @(posedge clk)
-    s1_last <= \$962 ;
+    s1_last <= \$1169 ;
   always @(posedge clk)
-    s1_layer <= \$963 ;
+    s1_layer <= \$1170 ;
   always @(posedge clk)
-    s1_row <= \$964 ;
+    s1_row <= \$1171 ;
   always @(posedge clk)
-    s1_c <= \$965 ;
+    s1_c <= \$1172 ;
   always @(posedge clk)
-    s2_valid <= \$966 ;
+    s2_valid <= \$1173 ;
   always @(posedge clk)
-    s2_layer <= \$967 ;
+    s2_layer <= \$1174 ;
   always @(posedge clk)
-    l0_acc0 <= \$968 ;
+    l0_acc0 <= \$1175 ;
   always @(posedge clk)
-    l0_acc1 <= \$969 ;
+    l0_acc1 <= \$1176 ;
   always @(posedge clk)
-    l0_acc2 <= \$970 ;
+    l0_acc2 <= \$1177 ;
   always @(posedge clk)
-    l0_acc3 <= \$971 ;
+    l0_acc3 <= \$1178 ;
   always @(posedge clk)
-    l0_acc4 <= \$972 ;
+    l0_acc4 <= \$1179 ;
   always @(posedge clk)
-    l0_acc5 <= \$973 ;
+    l0_acc5 <= \$1180 ;
   always @(posedge clk)
-    h1_0 <= \$974 ;
+    h1_0 <= \$1181 ;
   always @(posedge clk)
-    h1_1 <= \$975 ;
+    h1_1 <= \$1182 ;
   always @(posedge clk)
-    h1_2 <= \$976 ;
+    h1_2 <= \$1183 ;
   always @(posedge clk)
-    h1_3 <= \$977 ;
+    h1_3 <= \$1184 ;
   always @(posedge clk)
-    h1_4 <= \$978 ;
+    h1_4 <= \$1185 ;
   always @(posedge clk)
-    h1_5 <= \$979 ;
+    h1_5 <= \$1186 ;
   always @(posedge clk)
-    l1_acc0 <= \$980 ;
+    l1_acc0 <= \$1187 ;
   always @(posedge clk)
-    cost_acc <= \$981 ;
+    cost_acc <= \$1188 ;
   always @(posedge clk)
-    sat_z <= \$982 ;
+    sat_z <= \$1189 ;
   always @(posedge clk)
-    sat_act <= \$983 ;
+    sat_act <= \$1190 ;
   always @(posedge clk)
-    sat_g <= \$984 ;
+    sat_g <= \$1191 ;
   always @(posedge clk)
-    sat_theta <= \$985 ;
+    sat_theta <= \$1192 ;
   always @(posedge clk)
-    sat_cost <= \$986 ;
+    sat_cost <= \$1193 ;
   always @(posedge clk)
-    sat_ctilde <= \$987 ;
+    sat_ctilde <= \$1194 ;
   always @(posedge clk)
-    clearing <= \$988 ;
+    clearing <= \$1195 ;
   always @(posedge clk)
-    fsm_state <= \$989 ;
+    fsm_state <= \$1196 ;
   always @(posedge clk)
-    layer <= \$990 ;
+    layer <= \$1197 ;
   always @(posedge clk)
-    t <= \$991 ;
+    t <= \$1198 ;
   always @(posedge clk)
-    cost0 <= \$992 ;
+    cost0 <= \$1199 ;
   always @(posedge clk)
-    base_pending <= \$993 ;
+    base_pending <= \$1200 ;
   always @(posedge clk)
-    cost <= \$994 ;
+    cost <= \$1201 ;
   always @(posedge clk)
-    ctilde <= \$995 ;
+    ctilde <= \$1202 ;
   always @(posedge clk)
-    step_count <= \$996 ;
+    step_count <= \$1203 ;
   always @(posedge clk)
-    x_cnt <= \$997 ;
+    x_cnt <= \$1204 ;
   always @(posedge clk)
-    th_cnt <= \$998 ;
+    th_cnt <= \$1205 ;
   always @(posedge clk)
-    update_count <= \$999 ;
+    update_count <= \$1206 ;
   always @(posedge clk)
-    sample <= \$1000 ;
+    sample <= \$1207 ;
   always @(posedge clk)
-    x_base <= \$1001 ;
+    x_base <= \$1208 ;
   always @(posedge clk)
-    code_lfsr <= \$1002 ;
+    code_lfsr <= \$1209 ;
   always @(posedge clk)
-    lane_d <= \$1003 ;
+    lane_d <= \$1210 ;
   always @(posedge clk)
-    sel_d <= \$1004 ;
+    sel_d <= \$1211 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
@@ -2654,20 +3068,20 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = 12'h000;
+    \$1054  = 12'h000;
     casez (s1_c)
       3'h0:
-          \$892  = h1_0;
+          \$1054  = h1_0;
       3'h1:
-          \$892  = h1_1;
+          \$1054  = h1_1;
       3'h2:
-          \$892  = h1_2;
+          \$1054  = h1_2;
       3'h3:
-          \$892  = h1_3;
+          \$1054  = h1_3;
       3'h4:
-          \$892  = h1_4;
+          \$1054  = h1_4;
       3'h5:
-          \$892  = h1_5;
+          \$1054  = h1_5;
     endcase
   end
   always @* begin
@@ -2675,250 +3089,250 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     (* full_case = 32'd1 *)
     casez (sel_d)
       1'h0:
-          param_data = \$958 ;
+          param_data = \$1165 ;
       1'h1:
           param_data = \$signature__data$292 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = \$1 [47:0];
+    \$1166  = \$1 [47:0];
     if (rst) begin
-      \$959  = 48'h000000000000;
+      \$1166  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = ic;
+    \$1167  = ic;
     if (issuing) begin
-      \$960  = \$5 [2:0];
+      \$1167  = \$5 [2:0];
     end
     casez (fsm_state)
       3'h0:
           if (\$520 ) begin
           end else if (\$523 ) begin
             if (\$525 ) begin
-              \$960  = 3'h0;
+              \$1167  = 3'h0;
             end
           end
       3'h1:
           if (\$533 ) begin
-            \$960  = 3'h0;
+            \$1167  = 3'h0;
           end
       3'h2:
           if (\$536 ) begin
             (* full_case = 32'd1 *)
             if (\$537 ) begin
             end else begin
-              \$960  = 3'h0;
+              \$1167  = 3'h0;
             end
           end
       3'h3:
           if (base_pending) begin
-            \$960  = 3'h0;
+            \$1167  = 3'h0;
           end
       3'h4:
-          \$960  = 3'h0;
+          \$1167  = 3'h0;
       3'h5:
           if (\$543 ) begin
           end else if (\$546 ) begin
             if (\$548 ) begin
-              \$960  = 3'h0;
+              \$1167  = 3'h0;
             end
           end
       3'h6:
           if (\$585 ) begin
-            \$960  = 3'h0;
+            \$1167  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$960  = 3'h0;
+      \$1167  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = issuing;
+    \$1168  = issuing;
     if (rst) begin
-      \$961  = 1'h0;
+      \$1168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = \$11 ;
+    \$1169  = \$11 ;
     if (rst) begin
-      \$962  = 1'h0;
+      \$1169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = layer;
+    \$1170  = layer;
     if (rst) begin
-      \$963  = 1'h0;
+      \$1170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = t;
+    \$1171  = t;
     if (rst) begin
-      \$964  = 4'h0;
+      \$1171  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = ic;
+    \$1172  = ic;
     if (rst) begin
-      \$965  = 3'h0;
+      \$1172  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = \$13 ;
+    \$1173  = \$13 ;
     if (rst) begin
-      \$966  = 1'h0;
+      \$1173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = s1_layer;
+    \$1174  = s1_layer;
     if (rst) begin
-      \$967  = 1'h0;
+      \$1174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = l0_acc0;
+    \$1175  = l0_acc0;
     if (\$16 ) begin
-      \$968  = \$20 [29:0];
+      \$1175  = \$20 [29:0];
     end
     if (rst) begin
-      \$968  = 30'h00000000;
+      \$1175  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = l0_acc1;
+    \$1176  = l0_acc1;
     if (\$23 ) begin
-      \$969  = \$27 [29:0];
+      \$1176  = \$27 [29:0];
     end
     if (rst) begin
-      \$969  = 30'h00000000;
+      \$1176  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = l0_acc2;
+    \$1177  = l0_acc2;
     if (\$30 ) begin
-      \$970  = \$34 [29:0];
+      \$1177  = \$34 [29:0];
     end
     if (rst) begin
-      \$970  = 30'h00000000;
+      \$1177  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = l0_acc3;
+    \$1178  = l0_acc3;
     if (\$37 ) begin
-      \$971  = \$41 [29:0];
+      \$1178  = \$41 [29:0];
     end
     if (rst) begin
-      \$971  = 30'h00000000;
+      \$1178  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = l0_acc4;
+    \$1179  = l0_acc4;
     if (\$44 ) begin
-      \$972  = \$48 [29:0];
+      \$1179  = \$48 [29:0];
     end
     if (rst) begin
-      \$972  = 30'h00000000;
+      \$1179  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = l0_acc5;
+    \$1180  = l0_acc5;
     if (\$51 ) begin
-      \$973  = \$55 [29:0];
+      \$1180  = \$55 [29:0];
     end
     if (rst) begin
-      \$973  = 30'h00000000;
+      \$1180  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = h1_0;
+    \$1181  = h1_0;
     if (\$59 ) begin
-      \$974  = \$670 [11:0];
+      \$1181  = \$679 [11:0];
     end
     if (rst) begin
-      \$974  = 12'h000;
+      \$1181  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = h1_1;
+    \$1182  = h1_1;
     if (\$63 ) begin
-      \$975  = \$695 [11:0];
+      \$1182  = \$713 [11:0];
     end
     if (rst) begin
-      \$975  = 12'h000;
+      \$1182  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = h1_2;
+    \$1183  = h1_2;
     if (\$67 ) begin
-      \$976  = \$720 [11:0];
+      \$1183  = \$747 [11:0];
     end
     if (rst) begin
-      \$976  = 12'h000;
+      \$1183  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = h1_3;
+    \$1184  = h1_3;
     if (\$71 ) begin
-      \$977  = \$745 [11:0];
+      \$1184  = \$781 [11:0];
     end
     if (rst) begin
-      \$977  = 12'h000;
+      \$1184  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = h1_4;
+    \$1185  = h1_4;
     if (\$75 ) begin
-      \$978  = \$770 [11:0];
+      \$1185  = \$815 [11:0];
     end
     if (rst) begin
-      \$978  = 12'h000;
+      \$1185  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = h1_5;
+    \$1186  = h1_5;
     if (\$79 ) begin
-      \$979  = \$795 [11:0];
+      \$1186  = \$849 [11:0];
     end
     if (rst) begin
-      \$979  = 12'h000;
+      \$1186  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = l1_acc0;
+    \$1187  = l1_acc0;
     if (\$82 ) begin
-      \$980  = \$86 [29:0];
+      \$1187  = \$86 [29:0];
     end
     if (rst) begin
-      \$980  = 30'h00000000;
+      \$1187  = 30'h00000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = cost_acc;
+    \$1188  = cost_acc;
     if (\$88 ) begin
-      \$981  = \$90 [27:0];
+      \$1188  = \$90 [27:0];
     end
     casez (fsm_state)
       3'h0:
@@ -2928,67 +3342,67 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h2:
           /* empty */;
       3'h3:
-          \$981  = 28'h0000000;
+          \$1188  = 28'h0000000;
     endcase
     if (rst) begin
-      \$981  = 28'h0000000;
+      \$1188  = 28'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = \$162 [31:0];
+    \$1189  = \$162 [31:0];
     if (rst) begin
-      \$982  = 32'd0;
+      \$1189  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = \$220 [31:0];
+    \$1190  = \$220 [31:0];
     if (rst) begin
-      \$983  = 32'd0;
+      \$1190  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = \$348 [31:0];
+    \$1191  = \$348 [31:0];
     if (rst) begin
-      \$984  = 32'd0;
+      \$1191  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = \$504 [31:0];
+    \$1192  = \$504 [31:0];
     if (rst) begin
-      \$985  = 32'd0;
+      \$1192  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = sat_cost;
+    \$1193  = sat_cost;
     if (in_cost) begin
-      \$986  = \$510 [31:0];
+      \$1193  = \$510 [31:0];
     end
     if (rst) begin
-      \$986  = 32'd0;
+      \$1193  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = sat_ctilde;
+    \$1194  = sat_ctilde;
     if (in_ct) begin
-      \$987  = \$516 [31:0];
+      \$1194  = \$516 [31:0];
     end
     if (rst) begin
-      \$987  = 32'd0;
+      \$1194  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = clearing;
+    \$1195  = clearing;
     casez (fsm_state)
       3'h0:
           if (\$520 ) begin
-            \$988  = 1'h0;
+            \$1195  = 1'h0;
           end
       3'h1:
           /* empty */;
@@ -3000,104 +3414,104 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h5:
           if (\$543 ) begin
-            \$988  = 1'h0;
+            \$1195  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$988  = 1'h1;
+      \$1195  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = fsm_state;
+    \$1196  = fsm_state;
     casez (fsm_state)
       3'h0:
           if (\$520 ) begin
-            \$989  = 3'h1;
+            \$1196  = 3'h1;
           end
       3'h1:
           if (\$533 ) begin
-            \$989  = 3'h2;
+            \$1196  = 3'h2;
           end
       3'h2:
           if (\$536 ) begin
             if (\$537 ) begin
-              \$989  = 3'h3;
+              \$1196  = 3'h3;
             end
           end
       3'h3:
           (* full_case = 32'd1 *)
           if (base_pending) begin
-            \$989  = 3'h2;
+            \$1196  = 3'h2;
           end else begin
-            \$989  = 3'h4;
+            \$1196  = 3'h4;
           end
       3'h4:
-          \$989  = 3'h5;
+          \$1196  = 3'h5;
       3'h5:
           if (\$543 ) begin
-            \$989  = 3'h6;
+            \$1196  = 3'h6;
           end
       3'h6:
           (* full_case = 32'd1 *)
           if (\$585 ) begin
-            \$989  = 3'h2;
+            \$1196  = 3'h2;
           end else begin
-            \$989  = 3'h1;
+            \$1196  = 3'h1;
           end
     endcase
     if (rst) begin
-      \$989  = 3'h0;
+      \$1196  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = layer;
+    \$1197  = layer;
     casez (fsm_state)
       3'h0:
           if (\$520 ) begin
           end else if (\$523 ) begin
             if (\$525 ) begin
-              \$990  = \$526 [0];
+              \$1197  = \$526 [0];
             end
           end
       3'h1:
           if (\$533 ) begin
-            \$990  = 1'h0;
+            \$1197  = 1'h0;
           end
       3'h2:
           if (\$536 ) begin
             (* full_case = 32'd1 *)
             if (\$537 ) begin
             end else begin
-              \$990  = \$538 [0];
+              \$1197  = \$538 [0];
             end
           end
       3'h3:
           if (base_pending) begin
-            \$990  = 1'h0;
+            \$1197  = 1'h0;
           end
       3'h4:
-          \$990  = 1'h0;
+          \$1197  = 1'h0;
       3'h5:
           if (\$543 ) begin
           end else if (\$546 ) begin
             if (\$548 ) begin
-              \$990  = \$549 [0];
+              \$1197  = \$549 [0];
             end
           end
       3'h6:
           if (\$585 ) begin
-            \$990  = 1'h0;
+            \$1197  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$990  = 1'h0;
+      \$1197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = t;
+    \$1198  = t;
     casez (fsm_state)
       3'h0:
           (* full_case = 32'd1 *)
@@ -3105,16 +3519,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           end else if (\$523 ) begin
             (* full_case = 32'd1 *)
             if (\$525 ) begin
-              \$991  = 4'h0;
+              \$1198  = 4'h0;
             end else begin
-              \$991  = \$527 [3:0];
+              \$1198  = \$527 [3:0];
             end
           end else begin
-            \$991  = \$528 [3:0];
+            \$1198  = \$528 [3:0];
           end
       3'h1:
           if (\$533 ) begin
-            \$991  = 4'h0;
+            \$1198  = 4'h0;
           end
       3'h2:
           (* full_case = 32'd1 *)
@@ -3122,42 +3536,42 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
             (* full_case = 32'd1 *)
             if (\$537 ) begin
             end else begin
-              \$991  = 4'h0;
+              \$1198  = 4'h0;
             end
           end else begin
-            \$991  = \$539 [3:0];
+            \$1198  = \$539 [3:0];
           end
       3'h3:
           if (base_pending) begin
-            \$991  = 4'h0;
+            \$1198  = 4'h0;
           end
       3'h4:
-          \$991  = 4'h0;
+          \$1198  = 4'h0;
       3'h5:
           (* full_case = 32'd1 *)
           if (\$543 ) begin
           end else if (\$546 ) begin
             (* full_case = 32'd1 *)
             if (\$548 ) begin
-              \$991  = 4'h0;
+              \$1198  = 4'h0;
             end else begin
-              \$991  = \$550 [3:0];
+              \$1198  = \$550 [3:0];
             end
           end else begin
-            \$991  = \$551 [3:0];
+            \$1198  = \$551 [3:0];
           end
       3'h6:
           if (\$585 ) begin
-            \$991  = 4'h0;
+            \$1198  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$991  = 4'h0;
+      \$1198  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = cost0;
+    \$1199  = cost0;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -3167,16 +3581,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h3:
           if (base_pending) begin
-            \$992  = c_val;
+            \$1199  = c_val;
           end
     endcase
     if (rst) begin
-      \$992  = 16'h0000;
+      \$1199  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = base_pending;
+    \$1200  = base_pending;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -3186,22 +3600,22 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h3:
           if (base_pending) begin
-            \$993  = 1'h0;
+            \$1200  = 1'h0;
           end
       3'h4:
           /* empty */;
       3'h5:
           /* empty */;
       3'h6:
-          \$993  = \$564 ;
+          \$1200  = \$564 ;
     endcase
     if (rst) begin
-      \$993  = 1'h1;
+      \$1200  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = cost;
+    \$1201  = cost;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -3213,16 +3627,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           (* full_case = 32'd1 *)
           if (base_pending) begin
           end else begin
-            \$994  = c_val;
+            \$1201  = c_val;
           end
     endcase
     if (rst) begin
-      \$994  = 16'h0000;
+      \$1201  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = ctilde;
+    \$1202  = ctilde;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -3233,38 +3647,15 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h3:
           /* empty */;
       3'h4:
-          \$995  = ct;
+          \$1202  = ct;
     endcase
     if (rst) begin
-      \$995  = 16'h0000;
+      \$1202  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = step_count;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h6:
-          \$996  = \$555 [31:0];
-    endcase
-    if (rst) begin
-      \$996  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = x_cnt;
+    \$1203  = step_count;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -3279,15 +3670,15 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h5:
           /* empty */;
       3'h6:
-          \$997  = \$558 [0];
+          \$1203  = \$555 [31:0];
     endcase
     if (rst) begin
-      \$997  = 1'h0;
+      \$1203  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = th_cnt;
+    \$1204  = x_cnt;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -3302,15 +3693,38 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h5:
           /* empty */;
       3'h6:
-          \$998  = \$561 [2:0];
+          \$1204  = \$558 [0];
     endcase
     if (rst) begin
-      \$998  = 3'h0;
+      \$1204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = update_count;
+    \$1205  = th_cnt;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h6:
+          \$1205  = \$561 [2:0];
+    endcase
+    if (rst) begin
+      \$1205  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1206  = update_count;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -3326,16 +3740,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h6:
           if (\$565 ) begin
-            \$999  = \$569 [31:0];
+            \$1206  = \$569 [31:0];
           end
     endcase
     if (rst) begin
-      \$999  = 32'd0;
+      \$1206  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = sample;
+    \$1207  = sample;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -3351,16 +3765,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h6:
           if (\$570 ) begin
-            \$1000  = \$573 [2:0];
+            \$1207  = \$573 [2:0];
           end
     endcase
     if (rst) begin
-      \$1000  = 3'h0;
+      \$1207  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = x_base;
+    \$1208  = x_base;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -3376,41 +3790,41 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h6:
           if (\$570 ) begin
-            \$1001  = \$576 [4:0];
+            \$1208  = \$576 [4:0];
           end
     endcase
     if (rst) begin
-      \$1001  = 5'h00;
+      \$1208  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = code_lfsr;
+    \$1209  = code_lfsr;
     if (code_advance) begin
-      \$1002  = \$588 ;
+      \$1209  = \$588 ;
     end
     if (rst) begin
-      \$1002  = 32'd44257;
+      \$1209  = 32'd44257;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = param_lane;
+    \$1210  = param_lane;
     if (rst) begin
-      \$1003  = 3'h0;
+      \$1210  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = sel_d;
+    \$1211  = sel_d;
     if (\$589 ) begin
-      \$1004  = 1'h0;
+      \$1211  = 1'h0;
     end
     if (\$592 ) begin
-      \$1004  = 1'h1;
+      \$1211  = 1'h1;
     end
     if (rst) begin
-      \$1004  = 1'h0;
+      \$1211  = 1'h0;
     end
   end
   assign \cycle$27  = cycle;
@@ -3420,13 +3834,13 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign l0_w3 = \$629 [16:0];
   assign l0_w4 = \$637 [16:0];
   assign l0_w5 = \$645 [16:0];
-  assign l0_h0 = \$670 [11:0];
-  assign l0_h1 = \$695 [11:0];
-  assign l0_h2 = \$720 [11:0];
-  assign l0_h3 = \$745 [11:0];
-  assign l0_h4 = \$770 [11:0];
-  assign l0_h5 = \$795 [11:0];
-  assign l1_w0 = \$900 [16:0];
+  assign l0_h0 = \$679 [11:0];
+  assign l0_h1 = \$713 [11:0];
+  assign l0_h2 = \$747 [11:0];
+  assign l0_h3 = \$781 [11:0];
+  assign l0_h4 = \$815 [11:0];
+  assign l0_h5 = \$849 [11:0];
+  assign l1_w0 = \$1062 [16:0];
   assign ct_reg = ctilde;
   assign \$signature__addr  = \$597 [4:0];
   assign t_rd__addr = sample;
@@ -3438,57 +3852,57 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$signature__addr$147  = t[1:0];
   assign key_rd__addr = t[1:0];
   assign l0_zp0 = { l0_z0[15], l0_z0 };
-  assign l0_h0_sig_u = \$650 [16:0];
-  assign l0_h0_sig_v = { 2'h0, \$665  };
-  assign l0_h0_sig_f = \$667 [11:0];
-  assign l0_h0_sig = \$670 [11:0];
+  assign l0_h0_sig_u = \$659 [16:0];
+  assign l0_h0_sig_v = { 2'h0, \$674  };
+  assign l0_h0_sig_f = \$676 [11:0];
+  assign l0_h0_sig = \$679 [11:0];
   assign l0_zp1 = { l0_z1[15], l0_z1 };
-  assign l0_h1_sig_u = \$675 [16:0];
-  assign l0_h1_sig_v = { 2'h0, \$690  };
-  assign l0_h1_sig_f = \$692 [11:0];
-  assign l0_h1_sig = \$695 [11:0];
+  assign l0_h1_sig_u = \$693 [16:0];
+  assign l0_h1_sig_v = { 2'h0, \$708  };
+  assign l0_h1_sig_f = \$710 [11:0];
+  assign l0_h1_sig = \$713 [11:0];
   assign l0_zp2 = { l0_z2[15], l0_z2 };
-  assign l0_h2_sig_u = \$700 [16:0];
-  assign l0_h2_sig_v = { 2'h0, \$715  };
-  assign l0_h2_sig_f = \$717 [11:0];
-  assign l0_h2_sig = \$720 [11:0];
+  assign l0_h2_sig_u = \$727 [16:0];
+  assign l0_h2_sig_v = { 2'h0, \$742  };
+  assign l0_h2_sig_f = \$744 [11:0];
+  assign l0_h2_sig = \$747 [11:0];
   assign l0_zp3 = { l0_z3[15], l0_z3 };
-  assign l0_h3_sig_u = \$725 [16:0];
-  assign l0_h3_sig_v = { 2'h0, \$740  };
-  assign l0_h3_sig_f = \$742 [11:0];
-  assign l0_h3_sig = \$745 [11:0];
+  assign l0_h3_sig_u = \$761 [16:0];
+  assign l0_h3_sig_v = { 2'h0, \$776  };
+  assign l0_h3_sig_f = \$778 [11:0];
+  assign l0_h3_sig = \$781 [11:0];
   assign l0_zp4 = { l0_z4[15], l0_z4 };
-  assign l0_h4_sig_u = \$750 [16:0];
-  assign l0_h4_sig_v = { 2'h0, \$765  };
-  assign l0_h4_sig_f = \$767 [11:0];
-  assign l0_h4_sig = \$770 [11:0];
+  assign l0_h4_sig_u = \$795 [16:0];
+  assign l0_h4_sig_v = { 2'h0, \$810  };
+  assign l0_h4_sig_f = \$812 [11:0];
+  assign l0_h4_sig = \$815 [11:0];
   assign l0_zp5 = { l0_z5[15], l0_z5 };
-  assign l0_h5_sig_u = \$775 [16:0];
-  assign l0_h5_sig_v = { 2'h0, \$790  };
-  assign l0_h5_sig_f = \$792 [11:0];
-  assign l0_h5_sig = \$795 [11:0];
+  assign l0_h5_sig_u = \$829 [16:0];
+  assign l0_h5_sig_v = { 2'h0, \$844  };
+  assign l0_h5_sig_f = \$846 [11:0];
+  assign l0_h5_sig = \$849 [11:0];
   assign th_wr__addr = s1_row[1:0];
   assign th_wr__data = { l0_u5_tnext, l0_u4_tnext, l0_u3_tnext, l0_u2_tnext, l0_u1_tnext, l0_u0_tnext };
   assign g_wr__addr = s1_row[1:0];
-  assign g_wr__data = { \$888 , \$887 , \$886 , \$885 , \$884 , \$883  };
+  assign g_wr__data = { \$1050 , \$1049 , \$1048 , \$1047 , \$1046 , \$1045  };
   assign \$signature__addr$255  = t[2:0];
   assign \$signature__addr$256  = t[2:0];
   assign \key_rd__addr$257  = t[2:0];
   assign l1_zp0 = { l1_z0[15], l1_z0 };
-  assign l1_h0_sig_u = \$905 [16:0];
-  assign l1_h0_sig_v = { 2'h0, \$920  };
-  assign l1_h0_sig_f = \$922 [11:0];
-  assign l1_h0_sig = \$925 [11:0];
-  assign l1_h0 = \$925 [11:0];
+  assign l1_h0_sig_u = \$1076 [16:0];
+  assign l1_h0_sig_v = { 2'h0, \$1091  };
+  assign l1_h0_sig_f = \$1093 [11:0];
+  assign l1_h0_sig = \$1096 [11:0];
+  assign l1_h0 = \$1096 [11:0];
   assign \th_wr__addr$279  = s1_row[2:0];
   assign \th_wr__data$280  = l1_u0_tnext;
   assign \g_wr__addr$282  = s1_row[2:0];
   assign ct_sat = ct;
   assign in_next = code_advance;
-  assign \$signature__addr$289  = \$956 [1:0];
-  assign \$signature__addr$290  = \$957 [2:0];
+  assign \$signature__addr$289  = \$1163 [1:0];
+  assign \$signature__addr$290  = \$1164 [2:0];
   assign sat_d = 32'd0;
-  assign \$926  = t_rd__data;
+  assign \$1097  = t_rd__data;
   assign \$8  = 2'h1;
   assign \$58  = 1'h1;
   assign \$59  = \$57 ;
@@ -3504,20 +3918,20 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$79  = \$77 ;
   assign \$80  = s1_layer;
   assign \$87  = s2_layer;
-  assign l1_zw0 = { \$901 [30], \$901 [30], \$901 [30], \$901 [30], \$901 [30], \$901 [30], \$901 [30], \$901 [30], \$901 [30], \$901 [30], \$901 [30:10] };
-  assign \$906  = { 1'h0, \$905 [16:0] };
-  assign \$908  = { \$905 [16:0], 3'h0 };
-  assign \$910  = { \$905 [16:0], 3'h0 };
-  assign \$912  = { 1'h0, \$905 [16:0], 2'h0 };
-  assign \$914  = { 1'h0, \$905 [16:0] };
-  assign \$916  = { 1'h0, \$905 [16:0] };
-  assign \$922  = { 5'h00, \$921 [23:5] };
+  assign l1_zw0 = { \$1063 [30], \$1063 [30], \$1063 [30], \$1063 [30], \$1063 [30], \$1063 [30], \$1063 [30], \$1063 [30], \$1063 [30], \$1063 [30], \$1063 [30:10] };
+  assign \$1077  = { 1'h0, \$1076 [16:0] };
+  assign \$1079  = { \$1076 [16:0], 3'h0 };
+  assign \$1081  = { \$1076 [16:0], 3'h0 };
+  assign \$1083  = { 1'h0, \$1076 [16:0], 2'h0 };
+  assign \$1085  = { 1'h0, \$1076 [16:0] };
+  assign \$1087  = { 1'h0, \$1076 [16:0] };
+  assign \$1093  = { 5'h00, \$1092 [23:5] };
   assign l0_zw0 = { \$646 [30], \$646 [30], \$646 [30], \$646 [30], \$646 [30:4] };
-  assign l0_zw1 = { \$671 [30], \$671 [30], \$671 [30], \$671 [30], \$671 [30:4] };
-  assign l0_zw2 = { \$696 [30], \$696 [30], \$696 [30], \$696 [30], \$696 [30:4] };
-  assign l0_zw3 = { \$721 [30], \$721 [30], \$721 [30], \$721 [30], \$721 [30:4] };
-  assign l0_zw4 = { \$746 [30], \$746 [30], \$746 [30], \$746 [30], \$746 [30:4] };
-  assign l0_zw5 = { \$771 [30], \$771 [30], \$771 [30], \$771 [30], \$771 [30:4] };
+  assign l0_zw1 = { \$680 [30], \$680 [30], \$680 [30], \$680 [30], \$680 [30:4] };
+  assign l0_zw2 = { \$714 [30], \$714 [30], \$714 [30], \$714 [30], \$714 [30:4] };
+  assign l0_zw3 = { \$748 [30], \$748 [30], \$748 [30], \$748 [30], \$748 [30:4] };
+  assign l0_zw4 = { \$782 [30], \$782 [30], \$782 [30], \$782 [30], \$782 [30:4] };
+  assign l0_zw5 = { \$816 [30], \$816 [30], \$816 [30], \$816 [30], \$816 [30:4] };
   assign \$119  = s2_layer;
   assign \$155  = s2_layer;
   assign \$165  = 1'h0;
@@ -3550,64 +3964,64 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$218  = 4'h0;
   assign \$273  = s1_layer;
   assign \$337  = s1_layer;
-  assign l0_u0_step = { \$802 [24], \$802 [24:1] };
-  assign l0_u1_step = { \$816 [24], \$816 [24:1] };
-  assign l0_u2_step = { \$830 [24], \$830 [24:1] };
-  assign l0_u3_step = { \$844 [24], \$844 [24:1] };
-  assign l0_u4_step = { \$858 [24], \$858 [24:1] };
-  assign l0_u5_step = { \$872 [24], \$872 [24:1] };
+  assign l0_u0_step = { \$865 [24], \$865 [24:1] };
+  assign l0_u1_step = { \$897 [24], \$897 [24:1] };
+  assign l0_u2_step = { \$929 [24], \$929 [24:1] };
+  assign l0_u3_step = { \$961 [24], \$961 [24:1] };
+  assign l0_u4_step = { \$993 [24], \$993 [24:1] };
+  assign l0_u5_step = { \$1025 [24], \$1025 [24:1] };
   assign \$413  = s1_layer;
-  assign l1_u0_step = { \$933 [24], \$933 [24:1] };
+  assign l1_u0_step = { \$1113 [24], \$1113 [24:1] };
   assign \$491  = s1_layer;
-  assign c_wide = { \$947 [28], \$947 [28], \$947 [28], \$947 [28], \$947 [28], \$947 [28], \$947 [28:6] };
+  assign c_wide = { \$1136 [28], \$1136 [28], \$1136 [28], \$1136 [28], \$1136 [28], \$1136 [28], \$1136 [28:6] };
   assign \$517  = layer;
   assign \$524  = layer;
   assign \$537  = layer;
   assign \$540  = layer;
   assign \$547  = layer;
   assign \$586  = { 1'h0, code_lfsr[31:1] };
-  assign \$651  = { 1'h0, \$650 [16:0] };
-  assign \$653  = { \$650 [16:0], 3'h0 };
-  assign \$655  = { \$650 [16:0], 3'h0 };
-  assign \$657  = { 1'h0, \$650 [16:0], 2'h0 };
-  assign \$659  = { 1'h0, \$650 [16:0] };
-  assign \$661  = { 1'h0, \$650 [16:0] };
-  assign \$667  = { 5'h00, \$666 [23:5] };
-  assign \$676  = { 1'h0, \$675 [16:0] };
-  assign \$678  = { \$675 [16:0], 3'h0 };
-  assign \$680  = { \$675 [16:0], 3'h0 };
-  assign \$682  = { 1'h0, \$675 [16:0], 2'h0 };
-  assign \$684  = { 1'h0, \$675 [16:0] };
-  assign \$686  = { 1'h0, \$675 [16:0] };
-  assign \$692  = { 5'h00, \$691 [23:5] };
-  assign \$701  = { 1'h0, \$700 [16:0] };
-  assign \$703  = { \$700 [16:0], 3'h0 };
-  assign \$705  = { \$700 [16:0], 3'h0 };
-  assign \$707  = { 1'h0, \$700 [16:0], 2'h0 };
-  assign \$709  = { 1'h0, \$700 [16:0] };
-  assign \$711  = { 1'h0, \$700 [16:0] };
-  assign \$717  = { 5'h00, \$716 [23:5] };
-  assign \$726  = { 1'h0, \$725 [16:0] };
-  assign \$728  = { \$725 [16:0], 3'h0 };
-  assign \$730  = { \$725 [16:0], 3'h0 };
-  assign \$732  = { 1'h0, \$725 [16:0], 2'h0 };
-  assign \$734  = { 1'h0, \$725 [16:0] };
-  assign \$736  = { 1'h0, \$725 [16:0] };
-  assign \$742  = { 5'h00, \$741 [23:5] };
-  assign \$751  = { 1'h0, \$750 [16:0] };
-  assign \$753  = { \$750 [16:0], 3'h0 };
-  assign \$755  = { \$750 [16:0], 3'h0 };
-  assign \$757  = { 1'h0, \$750 [16:0], 2'h0 };
-  assign \$759  = { 1'h0, \$750 [16:0] };
-  assign \$761  = { 1'h0, \$750 [16:0] };
-  assign \$767  = { 5'h00, \$766 [23:5] };
-  assign \$776  = { 1'h0, \$775 [16:0] };
-  assign \$778  = { \$775 [16:0], 3'h0 };
-  assign \$780  = { \$775 [16:0], 3'h0 };
-  assign \$782  = { 1'h0, \$775 [16:0], 2'h0 };
-  assign \$784  = { 1'h0, \$775 [16:0] };
-  assign \$786  = { 1'h0, \$775 [16:0] };
-  assign \$792  = { 5'h00, \$791 [23:5] };
-  assign \$941  = s1_layer;
-  assign \$944  = s1_layer;
+  assign \$660  = { 1'h0, \$659 [16:0] };
+  assign \$662  = { \$659 [16:0], 3'h0 };
+  assign \$664  = { \$659 [16:0], 3'h0 };
+  assign \$666  = { 1'h0, \$659 [16:0], 2'h0 };
+  assign \$668  = { 1'h0, \$659 [16:0] };
+  assign \$670  = { 1'h0, \$659 [16:0] };
+  assign \$676  = { 5'h00, \$675 [23:5] };
+  assign \$694  = { 1'h0, \$693 [16:0] };
+  assign \$696  = { \$693 [16:0], 3'h0 };
+  assign \$698  = { \$693 [16:0], 3'h0 };
+  assign \$700  = { 1'h0, \$693 [16:0], 2'h0 };
+  assign \$702  = { 1'h0, \$693 [16:0] };
+  assign \$704  = { 1'h0, \$693 [16:0] };
+  assign \$710  = { 5'h00, \$709 [23:5] };
+  assign \$728  = { 1'h0, \$727 [16:0] };
+  assign \$730  = { \$727 [16:0], 3'h0 };
+  assign \$732  = { \$727 [16:0], 3'h0 };
+  assign \$734  = { 1'h0, \$727 [16:0], 2'h0 };
+  assign \$736  = { 1'h0, \$727 [16:0] };
+  assign \$738  = { 1'h0, \$727 [16:0] };
+  assign \$744  = { 5'h00, \$743 [23:5] };
+  assign \$762  = { 1'h0, \$761 [16:0] };
+  assign \$764  = { \$761 [16:0], 3'h0 };
+  assign \$766  = { \$761 [16:0], 3'h0 };
+  assign \$768  = { 1'h0, \$761 [16:0], 2'h0 };
+  assign \$770  = { 1'h0, \$761 [16:0] };
+  assign \$772  = { 1'h0, \$761 [16:0] };
+  assign \$778  = { 5'h00, \$777 [23:5] };
+  assign \$796  = { 1'h0, \$795 [16:0] };
+  assign \$798  = { \$795 [16:0], 3'h0 };
+  assign \$800  = { \$795 [16:0], 3'h0 };
+  assign \$802  = { 1'h0, \$795 [16:0], 2'h0 };
+  assign \$804  = { 1'h0, \$795 [16:0] };
+  assign \$806  = { 1'h0, \$795 [16:0] };
+  assign \$812  = { 5'h00, \$811 [23:5] };
+  assign \$830  = { 1'h0, \$829 [16:0] };
+  assign \$832  = { \$829 [16:0], 3'h0 };
+  assign \$834  = { \$829 [16:0], 3'h0 };
+  assign \$836  = { 1'h0, \$829 [16:0], 2'h0 };
+  assign \$838  = { 1'h0, \$829 [16:0] };
+  assign \$840  = { 1'h0, \$829 [16:0] };
+  assign \$846  = { 5'h00, \$845 [23:5] };
+  assign \$1130  = s1_layer;
+  assign \$1133  = s1_layer;
 endmodule

@@ -19,7 +19,6 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire [5:0] \$1086 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
@@ -42,6 +41,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
+  wire [5:0] \$1284 ;
   wire \$129 ;
   wire \$13 ;
   wire [2:0] \$130 ;
@@ -275,85 +275,85 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire [16:0] \$336 ;
   wire [17:0] \$337 ;
   wire [33:0] \$338 ;
-  wire [15:0] \$339 ;
+  wire \$339 ;
   wire \$34 ;
   wire \$340 ;
-  wire [18:0] \$341 ;
-  wire [18:0] \$342 ;
-  wire [18:0] \$343 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
   wire \$344 ;
-  wire [20:0] \$345 ;
-  wire [21:0] \$346 ;
-  wire [20:0] \$347 ;
-  wire \$348 ;
-  wire [20:0] \$349 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire [15:0] \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  wire [21:0] \$350 ;
+  wire [18:0] \$350 ;
   wire [18:0] \$351 ;
-  wire \$352 ;
-  wire [18:0] \$353 ;
-  wire [19:0] \$354 ;
-  wire [19:0] \$355 ;
-  wire [21:0] \$356 ;
-  wire [21:0] \$357 ;
-  wire [24:0] \$358 ;
-  wire [24:0] \$359 ;
+  wire [18:0] \$352 ;
+  wire \$353 ;
+  wire [20:0] \$354 ;
+  wire [21:0] \$355 ;
+  wire [20:0] \$356 ;
+  wire \$357 ;
+  wire [20:0] \$358 ;
+  wire [21:0] \$359 ;
   wire \$36 ;
-  wire \$360 ;
-  wire [15:0] \$361 ;
-  wire [15:0] \$362 ;
-  wire [33:0] \$363 ;
-  wire [15:0] \$364 ;
-  wire \$365 ;
-  wire [18:0] \$366 ;
-  wire [18:0] \$367 ;
-  wire [18:0] \$368 ;
+  wire [18:0] \$360 ;
+  wire \$361 ;
+  wire [18:0] \$362 ;
+  wire [19:0] \$363 ;
+  wire [19:0] \$364 ;
+  wire [21:0] \$365 ;
+  wire [21:0] \$366 ;
+  wire [24:0] \$367 ;
+  wire [24:0] \$368 ;
   wire \$369 ;
   wire \$37 ;
-  wire [20:0] \$370 ;
-  wire [21:0] \$371 ;
-  wire [20:0] \$372 ;
+  wire [15:0] \$370 ;
+  wire [15:0] \$371 ;
+  wire [33:0] \$372 ;
   wire \$373 ;
-  wire [20:0] \$374 ;
-  wire [21:0] \$375 ;
-  wire [18:0] \$376 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
   wire \$377 ;
-  wire [18:0] \$378 ;
-  wire [19:0] \$379 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  wire [19:0] \$380 ;
-  wire [21:0] \$381 ;
-  wire [21:0] \$382 ;
-  wire [24:0] \$383 ;
-  wire [24:0] \$384 ;
-  wire \$385 ;
-  wire [15:0] \$386 ;
-  wire [15:0] \$387 ;
-  wire [31:0] \$388 ;
-  wire \$389 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire [15:0] \$382 ;
+  wire \$383 ;
+  wire [18:0] \$384 ;
+  wire [18:0] \$385 ;
+  wire [18:0] \$386 ;
+  wire \$387 ;
+  wire [20:0] \$388 ;
+  wire [21:0] \$389 ;
   wire \$39 ;
-  wire [16:0] \$390 ;
-  wire [16:0] \$391 ;
-  wire [23:0] \$392 ;
-  wire \$393 ;
-  wire [15:0] \$394 ;
+  wire [20:0] \$390 ;
+  wire \$391 ;
+  wire [20:0] \$392 ;
+  wire [21:0] \$393 ;
+  wire [18:0] \$394 ;
   wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  wire [18:0] \$396 ;
+  wire [19:0] \$397 ;
+  wire [19:0] \$398 ;
+  wire [21:0] \$399 ;
   wire [2:0] \$4 ;
   wire [32:0] \$40 ;
-  wire \$400 ;
-  wire [31:0] \$401 ;
-  wire \$402 ;
-  wire [16:0] \$403 ;
-  wire [16:0] \$404 ;
-  wire [23:0] \$405 ;
-  wire \$406 ;
-  wire [15:0] \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  wire [21:0] \$400 ;
+  wire [24:0] \$401 ;
+  wire [24:0] \$402 ;
+  wire \$403 ;
+  wire [15:0] \$404 ;
+  wire [15:0] \$405 ;
+  wire [31:0] \$406 ;
+  wire \$407 ;
+  wire [16:0] \$408 ;
+  wire [16:0] \$409 ;
   wire [33:0] \$41 ;
   wire \$410 ;
   wire \$411 ;
@@ -362,58 +362,58 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$414 ;
   wire \$415 ;
   wire \$416 ;
-  wire [23:0] \$417 ;
-  wire [23:0] \$418 ;
-  wire \$419 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire [23:0] \$419 ;
   wire [34:0] \$42 ;
   wire \$420 ;
   wire \$421 ;
-  reg [15:0] \$422 ;
+  wire \$422 ;
   wire \$423 ;
   wire \$424 ;
   wire \$425 ;
-  wire [31:0] \$426 ;
+  wire \$426 ;
   wire \$427 ;
-  wire [16:0] \$428 ;
-  wire [16:0] \$429 ;
+  wire \$428 ;
+  wire \$429 ;
   wire \$43 ;
-  wire [17:0] \$430 ;
-  wire [33:0] \$431 ;
-  wire [15:0] \$432 ;
+  wire [15:0] \$430 ;
+  wire \$431 ;
+  wire \$432 ;
   wire \$433 ;
-  wire [17:0] \$434 ;
-  wire [17:0] \$435 ;
-  wire [17:0] \$436 ;
-  wire \$437 ;
-  wire [19:0] \$438 ;
-  wire [20:0] \$439 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire [31:0] \$437 ;
+  wire \$438 ;
+  wire [16:0] \$439 ;
   wire \$44 ;
-  wire [19:0] \$440 ;
+  wire [16:0] \$440 ;
   wire \$441 ;
-  wire [19:0] \$442 ;
-  wire [20:0] \$443 ;
-  wire [17:0] \$444 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
   wire \$445 ;
-  wire [17:0] \$446 ;
-  wire [18:0] \$447 ;
-  wire [18:0] \$448 ;
-  wire [20:0] \$449 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire [33:0] \$45 ;
-  wire [20:0] \$450 ;
-  wire [23:0] \$451 ;
-  wire [23:0] \$452 ;
+  wire [23:0] \$450 ;
+  wire \$451 ;
+  wire \$452 ;
   wire \$453 ;
-  wire [14:0] \$454 ;
-  wire [14:0] \$455 ;
-  wire [15:0] \$456 ;
-  wire [31:0] \$457 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
   wire \$458 ;
-  wire [16:0] \$459 ;
+  wire \$459 ;
   wire [36:0] \$46 ;
-  wire [16:0] \$460 ;
-  wire [23:0] \$461 ;
+  wire \$460 ;
+  wire [15:0] \$461 ;
   wire \$462 ;
-  wire [15:0] \$463 ;
+  wire \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
@@ -422,78 +422,177 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   wire \$469 ;
   wire \$47 ;
   wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
+  wire [23:0] \$471 ;
+  wire [23:0] \$472 ;
   wire \$473 ;
   wire \$474 ;
   wire \$475 ;
-  wire [36:0] \$476 ;
-  wire [15:0] \$477 ;
-  wire [15:0] \$478 ;
+  reg [15:0] \$476 ;
+  wire \$477 ;
+  wire \$478 ;
   wire \$479 ;
   wire \$48 ;
-  wire \$480 ;
+  wire [31:0] \$480 ;
   wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire [3:0] \$485 ;
-  wire [3:0] \$486 ;
-  wire [15:0] \$487 ;
-  reg [47:0] \$488 ;
-  reg [1:0] \$489 ;
+  wire [16:0] \$482 ;
+  wire [16:0] \$483 ;
+  wire [17:0] \$484 ;
+  wire [33:0] \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire \$49 ;
-  reg \$490 ;
-  reg \$491 ;
-  reg \$492 ;
-  reg [2:0] \$493 ;
-  reg [1:0] \$494 ;
-  reg \$495 ;
-  reg \$496 ;
-  reg [32:0] \$497 ;
-  reg [32:0] \$498 ;
-  reg [15:0] \$499 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire [15:0] \$495 ;
+  wire \$496 ;
+  wire [17:0] \$497 ;
+  wire [17:0] \$498 ;
+  wire [17:0] \$499 ;
   wire [2:0] \$5 ;
   wire \$50 ;
-  reg [15:0] \$500 ;
-  reg [32:0] \$501 ;
-  reg [35:0] \$502 ;
-  reg [31:0] \$503 ;
-  reg [31:0] \$504 ;
-  reg [31:0] \$505 ;
-  reg [31:0] \$506 ;
-  reg [31:0] \$507 ;
-  reg [31:0] \$508 ;
-  reg \$509 ;
+  wire \$500 ;
+  wire [19:0] \$501 ;
+  wire [20:0] \$502 ;
+  wire [19:0] \$503 ;
+  wire \$504 ;
+  wire [19:0] \$505 ;
+  wire [20:0] \$506 ;
+  wire [17:0] \$507 ;
+  wire \$508 ;
+  wire [17:0] \$509 ;
   wire \$51 ;
-  reg [2:0] \$510 ;
-  reg \$511 ;
-  reg [2:0] \$512 ;
-  reg [15:0] \$513 ;
-  reg \$514 ;
-  reg [15:0] \$515 ;
-  reg [15:0] \$516 ;
-  reg [31:0] \$517 ;
-  reg \$518 ;
-  reg [1:0] \$519 ;
+  wire [18:0] \$510 ;
+  wire [18:0] \$511 ;
+  wire [20:0] \$512 ;
+  wire [20:0] \$513 ;
+  wire [23:0] \$514 ;
+  wire [23:0] \$515 ;
+  wire \$516 ;
+  wire [14:0] \$517 ;
+  wire [14:0] \$518 ;
+  wire [15:0] \$519 ;
   wire \$52 ;
-  reg [31:0] \$520 ;
-  reg [1:0] \$521 ;
-  reg [2:0] \$522 ;
-  reg [31:0] \$523 ;
-  reg \$524 ;
-  reg \$525 ;
+  wire [31:0] \$520 ;
+  wire \$521 ;
+  wire [16:0] \$522 ;
+  wire [16:0] \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire [23:0] \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
   wire \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire [15:0] \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
   wire [1:0] \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire [36:0] \$557 ;
+  wire \$558 ;
+  wire \$559 ;
   wire \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire [15:0] \$567 ;
+  wire \$568 ;
+  wire \$569 ;
   wire \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire [15:0] \$577 ;
+  wire \$578 ;
+  wire \$579 ;
   wire \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire [3:0] \$584 ;
+  wire [3:0] \$585 ;
+  wire [15:0] \$586 ;
+  reg [47:0] \$587 ;
+  reg [1:0] \$588 ;
+  reg \$589 ;
   wire \$59 ;
+  reg \$590 ;
+  reg \$591 ;
+  reg [2:0] \$592 ;
+  reg [1:0] \$593 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg [32:0] \$596 ;
+  reg [32:0] \$597 ;
+  reg [15:0] \$598 ;
+  reg [15:0] \$599 ;
   reg [1:0] \$6 ;
   wire [2:0] \$60 ;
+  reg [32:0] \$600 ;
+  reg [35:0] \$601 ;
+  reg [31:0] \$602 ;
+  reg [31:0] \$603 ;
+  reg [31:0] \$604 ;
+  reg [31:0] \$605 ;
+  reg [31:0] \$606 ;
+  reg [31:0] \$607 ;
+  reg \$608 ;
+  reg [2:0] \$609 ;
   wire [32:0] \$61 ;
+  reg \$610 ;
+  reg [2:0] \$611 ;
+  reg [15:0] \$612 ;
+  reg \$613 ;
+  reg [15:0] \$614 ;
+  reg [15:0] \$615 ;
+  reg [31:0] \$616 ;
+  reg \$617 ;
+  reg [1:0] \$618 ;
+  reg [31:0] \$619 ;
   wire \$62 ;
+  reg [1:0] \$620 ;
+  reg [2:0] \$621 ;
+  reg [31:0] \$622 ;
+  reg \$623 ;
+  reg \$624 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
@@ -763,7 +862,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   end
   always @(posedge clk) begin
     if (g_wr__en)
-      g0[s1_row[1:0]] <= { \$418 , \$417  };
+      g0[s1_row[1:0]] <= { \$472 , \$471  };
   end
   reg [47:0] _0_;
   always @(posedge clk) begin
@@ -836,7 +935,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg [31:0] _5_;
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _5_ <= theta0[\$485 [1:0]];
+    _5_ <= theta0[\$584 [1:0]];
     _6_ <= theta0[t[1:0]];
   end
   assign \$signature__data$189  = _5_;
@@ -854,7 +953,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   reg [15:0] _7_;
   reg [15:0] _8_;
   always @(posedge clk) begin
-    _7_ <= theta1[\$486 [1:0]];
+    _7_ <= theta1[\$585 [1:0]];
     _8_ <= theta1[t[1:0]];
   end
   assign \$signature__data$190  = _7_;
@@ -879,82 +978,269 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
     _9_ <= x_mem[\$321 [2:0]];
   end
   assign \$signature__data$109  = _9_;
-  assign l1_z0_hi = $signed(l1_zw0) > $signed(16'h7fff);
-  assign l1_z0_lo = $signed(l1_zw0) < $signed(16'h8000);
-  assign \$432  = l1_z0_lo ? 16'h8000 : l1_zw0[15:0];
-  assign l1_z0 = l1_z0_hi ? 16'h7fff : \$432 ;
-  assign \$433  = $signed(l1_z0) < $signed(1'h0);
-  assign \$434  = - $signed(l1_z0);
-  assign \$435  = \$433  ? \$434  : { l1_z0[15], l1_z0[15], l1_z0 };
-  assign \$437  = \$436  < 11'h400;
-  assign \$439  = \$438  + 15'h4000;
-  assign \$441  = \$440  < 15'h4c00;
-  assign \$443  = \$442  + 15'h5000;
-  assign \$445  = \$444  < 13'h1400;
-  assign \$447  = \$446  + 15'h6c00;
-  assign \$448  = \$445  ? \$447  : 19'h08000;
-  assign \$449  = \$441  ? \$443  : { 2'h0, \$448  };
-  assign \$450  = \$437  ? \$439  : \$449 ;
-  assign \$451  = \$450  + 3'h4;
-  assign \$453  = $signed(l1_z0) < $signed(1'h0);
-  assign \$454  = 13'h1000 - \$452 [13:0];
-  assign \$455  = \$453  ? \$454  : { 1'h0, \$452 [13:0] };
-  assign err0 = $signed(\$455 [13:0]) - $signed(\$456 );
-  assign \$457  = code_lfsr & \key_rd__data$157 [32:1];
-  assign \$458  = ^ \$457 ;
-  assign \$459  = - $signed(ctilde);
-  assign \$460  = \$458  ? \$459  : { ctilde[15], ctilde };
-  assign l1_sct0 = \key_rd__data$157 [0] ? \$460  : 17'h00000;
-  assign l1_u0_gsum = $signed(\$signature__data$169 ) + $signed(l1_sct0);
-  assign l1_u0_gsat_hi = $signed(l1_u0_gsum) > $signed(24'h7fffff);
-  assign l1_u0_gsat_lo = $signed(l1_u0_gsum) < $signed(24'h800000);
-  assign \$461  = l1_u0_gsat_lo ? 24'h800000 : l1_u0_gsum[23:0];
-  assign l1_u0_gsat = l1_u0_gsat_hi ? 24'h7fffff : \$461 ;
-  assign \$462  = ~ clearing;
-  assign l1_u0_gacc = clearing ? \$signature__data$169  : l1_u0_gsat;
-  assign l1_u0_tdiff = $signed(\$signature__data$156 ) - $signed(l1_u0_gacc);
-  assign l1_u0_tsat_hi = $signed(l1_u0_tdiff) > $signed(16'h7fff);
-  assign l1_u0_tsat_lo = $signed(l1_u0_tdiff) < $signed(16'h8000);
-  assign \$463  = l1_u0_tsat_lo ? 16'h8000 : l1_u0_tdiff[15:0];
-  assign l1_u0_tsat = l1_u0_tsat_hi ? 16'h7fff : \$463 ;
-  assign \$464  = th_cnt == 2'h3;
-  assign \$465  = ~ clearing;
-  assign \$466  = \$464  & \$465 ;
-  assign l1_u0_tnext = \$466  ? l1_u0_tsat : \$signature__data$156 ;
-  assign \$467  = th_cnt == 2'h3;
-  assign \$468  = ~ clearing;
-  assign \$469  = \$467  & \$468 ;
-  assign l1_u0_gnext = \$469  ? 24'h000000 : l1_u0_gacc;
-  assign \$471  = s1_valid & \$470 ;
-  assign \$472  = in_sweep_only | in_clear;
-  assign \th_wr__en$179  = \$471  & \$472 ;
-  assign \g_wr__data$181  = clearing ? 24'h000000 : l1_u0_gnext;
+  assign \$367  = \$366  + 2'h2;
+  assign \$369  = $signed(l0_h0_2z) < $signed(1'h0);
+  assign \$370  = 14'h2000 - \$368 [14:0];
+  assign \$371  = \$369  ? \$370  : { 1'h0, \$368 [14:0] };
+  assign l0_h0 = $signed(\$371 [14:0]) - $signed(14'h1000);
+  assign \$372  = $signed(l0_acc1) + $signed(5'h08);
+  assign \$373  = ! l0_zw1[33:15];
+  assign \$374  = l0_zw1[33:15] == 19'h7ffff;
+  assign \$375  = \$373  | \$374 ;
+  assign \$376  = ~ \$375 ;
+  assign \$377  = ~ l0_zw1[33];
+  assign l0_z1_hi = \$376  & \$377 ;
+  assign \$378  = ! l0_zw1[33:15];
+  assign \$379  = l0_zw1[33:15] == 19'h7ffff;
+  assign \$380  = \$378  | \$379 ;
+  assign \$381  = ~ \$380 ;
+  assign l0_z1_lo = \$381  & l0_zw1[33];
+  assign \$382  = l0_z1_lo ? 16'h8000 : l0_zw1[15:0];
+  assign l0_z1 = l0_z1_hi ? 16'h7fff : \$382 ;
+  assign \$383  = $signed(l0_h1_2z) < $signed(1'h0);
+  assign \$384  = - $signed(l0_h1_2z);
+  assign \$385  = \$383  ? \$384  : { l0_h1_2z[17], l0_h1_2z };
+  assign \$387  = \$386  < 11'h400;
+  assign \$389  = \$388  + 15'h4000;
+  assign \$391  = \$390  < 15'h4c00;
+  assign \$393  = \$392  + 15'h5000;
+  assign \$395  = \$394  < 13'h1400;
+  assign \$397  = \$396  + 15'h6c00;
+  assign \$398  = \$395  ? \$397  : 20'h08000;
+  assign \$399  = \$391  ? \$393  : { 2'h0, \$398  };
+  assign \$400  = \$387  ? \$389  : \$399 ;
+  assign \$401  = \$400  + 2'h2;
+  assign \$403  = $signed(l0_h1_2z) < $signed(1'h0);
+  assign \$404  = 14'h2000 - \$402 [14:0];
+  assign \$405  = \$403  ? \$404  : { 1'h0, \$402 [14:0] };
+  assign l0_h1 = $signed(\$405 [14:0]) - $signed(14'h1000);
+  assign \$406  = code_lfsr & key_rd__data[32:1];
+  assign \$407  = ^ \$406 ;
+  assign \$408  = - $signed(ctilde);
+  assign \$409  = \$407  ? \$408  : { ctilde[15], ctilde };
+  assign l0_sct0 = key_rd__data[0] ? \$409  : 17'h00000;
+  assign l0_u0_gsum = $signed(\$signature__data$130 [23:0]) + $signed(l0_sct0);
+  assign \$410  = ! l0_u0_gsum[24:23];
+  assign \$411  = l0_u0_gsum[24:23] == 2'h3;
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = ~ \$412 ;
+  assign \$414  = ~ l0_u0_gsum[24];
+  assign l0_u0_gsat_hi = \$413  & \$414 ;
+  assign \$415  = ! l0_u0_gsum[24:23];
+  assign \$416  = l0_u0_gsum[24:23] == 2'h3;
+  assign \$417  = \$415  | \$416 ;
+  assign \$418  = ~ \$417 ;
+  assign l0_u0_gsat_lo = \$418  & l0_u0_gsum[24];
+  assign \$419  = l0_u0_gsat_lo ? 24'h800000 : l0_u0_gsum[23:0];
+  assign l0_u0_gsat = l0_u0_gsat_hi ? 24'h7fffff : \$419 ;
+  assign \$420  = ~ clearing;
+  assign l0_u0_gacc = clearing ? \$signature__data$130 [23:0] : l0_u0_gsat;
+  assign l0_u0_tdiff = $signed(\$signature__data$110 [15:0]) - $signed(l0_u0_gacc);
+  assign \$421  = ! l0_u0_tdiff[25:15];
+  assign \$422  = l0_u0_tdiff[25:15] == 11'h7ff;
+  assign \$423  = \$421  | \$422 ;
+  assign \$424  = ~ \$423 ;
+  assign \$425  = ~ l0_u0_tdiff[25];
+  assign l0_u0_tsat_hi = \$424  & \$425 ;
+  assign \$426  = ! l0_u0_tdiff[25:15];
+  assign \$427  = l0_u0_tdiff[25:15] == 11'h7ff;
+  assign \$428  = \$426  | \$427 ;
+  assign \$429  = ~ \$428 ;
+  assign l0_u0_tsat_lo = \$429  & l0_u0_tdiff[25];
+  assign \$430  = l0_u0_tsat_lo ? 16'h8000 : l0_u0_tdiff[15:0];
+  assign l0_u0_tsat = l0_u0_tsat_hi ? 16'h7fff : \$430 ;
+  assign \$431  = th_cnt == 2'h3;
+  assign \$432  = ~ clearing;
+  assign \$433  = \$431  & \$432 ;
+  assign l0_u0_tnext = \$433  ? l0_u0_tsat : \$signature__data$110 [15:0];
+  assign \$434  = th_cnt == 2'h3;
+  assign \$435  = ~ clearing;
+  assign \$436  = \$434  & \$435 ;
+  assign l0_u0_gnext = \$436  ? 24'h000000 : l0_u0_gacc;
+  assign \$437  = code_lfsr & key_rd__data[65:34];
+  assign \$438  = ^ \$437 ;
+  assign \$439  = - $signed(ctilde);
+  assign \$440  = \$438  ? \$439  : { ctilde[15], ctilde };
+  assign l0_sct1 = key_rd__data[33] ? \$440  : 17'h00000;
+  assign l0_u1_gsum = $signed(\$signature__data$130 [47:24]) + $signed(l0_sct1);
+  assign \$441  = ! l0_u1_gsum[24:23];
+  assign \$442  = l0_u1_gsum[24:23] == 2'h3;
+  assign \$443  = \$441  | \$442 ;
+  assign \$444  = ~ \$443 ;
+  assign \$445  = ~ l0_u1_gsum[24];
+  assign l0_u1_gsat_hi = \$444  & \$445 ;
+  assign \$446  = ! l0_u1_gsum[24:23];
+  assign \$447  = l0_u1_gsum[24:23] == 2'h3;
+  assign \$448  = \$446  | \$447 ;
+  assign \$449  = ~ \$448 ;
+  assign l0_u1_gsat_lo = \$449  & l0_u1_gsum[24];
+  assign \$450  = l0_u1_gsat_lo ? 24'h800000 : l0_u1_gsum[23:0];
+  assign l0_u1_gsat = l0_u1_gsat_hi ? 24'h7fffff : \$450 ;
+  assign \$451  = ~ clearing;
+  assign l0_u1_gacc = clearing ? \$signature__data$130 [47:24] : l0_u1_gsat;
+  assign l0_u1_tdiff = $signed(\$signature__data$110 [31:16]) - $signed(l0_u1_gacc);
+  assign \$452  = ! l0_u1_tdiff[25:15];
+  assign \$453  = l0_u1_tdiff[25:15] == 11'h7ff;
+  assign \$454  = \$452  | \$453 ;
+  assign \$455  = ~ \$454 ;
+  assign \$456  = ~ l0_u1_tdiff[25];
+  assign l0_u1_tsat_hi = \$455  & \$456 ;
+  assign \$457  = ! l0_u1_tdiff[25:15];
+  assign \$458  = l0_u1_tdiff[25:15] == 11'h7ff;
+  assign \$459  = \$457  | \$458 ;
+  assign \$460  = ~ \$459 ;
+  assign l0_u1_tsat_lo = \$460  & l0_u1_tdiff[25];
+  assign \$461  = l0_u1_tsat_lo ? 16'h8000 : l0_u1_tdiff[15:0];
+  assign l0_u1_tsat = l0_u1_tsat_hi ? 16'h7fff : \$461 ;
+  assign \$462  = th_cnt == 2'h3;
+  assign \$463  = ~ clearing;
+  assign \$464  = \$462  & \$463 ;
+  assign l0_u1_tnext = \$464  ? l0_u1_tsat : \$signature__data$110 [31:16];
+  assign \$465  = th_cnt == 2'h3;
+  assign \$466  = ~ clearing;
+  assign \$467  = \$465  & \$466 ;
+  assign l0_u1_gnext = \$467  ? 24'h000000 : l0_u1_gacc;
+  assign \$468  = ! s1_layer;
+  assign \$469  = s1_valid & \$468 ;
+  assign \$470  = in_sweep_only | in_clear;
+  assign th_wr__en = \$469  & \$470 ;
+  assign \$471  = clearing ? 24'h000000 : l0_u0_gnext;
+  assign \$472  = clearing ? 24'h000000 : l0_u1_gnext;
+  assign \$473  = ! s1_layer;
   assign \$474  = s1_valid & \$473 ;
   assign \$475  = in_sweep_only | in_clear;
-  assign \g_wr__en$182  = \$474  & \$475 ;
-  assign \$476  = $signed(cost_acc) + $signed(11'h200);
-  assign c_val_hi = $signed(c_wide) > $signed(16'h7fff);
-  assign c_val_lo = $signed(c_wide) < $signed(16'h8000);
-  assign \$477  = c_val_lo ? 16'h8000 : c_wide[15:0];
-  assign c_val = c_val_hi ? 16'h7fff : \$477 ;
+  assign g_wr__en = \$474  & \$475 ;
+  assign l1_in0 = s1_last ? 17'h01000 : { \$476 [15], \$476  };
+  assign \$477  = ~ base_pending;
+  assign \$478  = in_pass & \$477 ;
+  assign \$479  = \$478  & \key_rd__data$157 [0];
+  assign \$480  = code_lfsr & \key_rd__data$157 [32:1];
+  assign \$481  = ^ \$480 ;
+  assign \$482  = \$481  ? 17'h1fff0 : 17'h00010;
+  assign \$483  = \$479  ? \$482  : 17'h00000;
+  assign \$484  = $signed(\$signature__data$156 ) + $signed(\$483 );
+  assign \$485  = $signed(l1_acc0) + $signed(13'h0800);
+  assign \$486  = ! l1_zw0[33:15];
+  assign \$487  = l1_zw0[33:15] == 19'h7ffff;
+  assign \$488  = \$486  | \$487 ;
+  assign \$489  = ~ \$488 ;
+  assign \$490  = ~ l1_zw0[33];
+  assign l1_z0_hi = \$489  & \$490 ;
+  assign \$491  = ! l1_zw0[33:15];
+  assign \$492  = l1_zw0[33:15] == 19'h7ffff;
+  assign \$493  = \$491  | \$492 ;
+  assign \$494  = ~ \$493 ;
+  assign l1_z0_lo = \$494  & l1_zw0[33];
+  assign \$495  = l1_z0_lo ? 16'h8000 : l1_zw0[15:0];
+  assign l1_z0 = l1_z0_hi ? 16'h7fff : \$495 ;
+  assign \$496  = $signed(l1_z0) < $signed(1'h0);
+  assign \$497  = - $signed(l1_z0);
+  assign \$498  = \$496  ? \$497  : { l1_z0[15], l1_z0[15], l1_z0 };
+  assign \$500  = \$499  < 11'h400;
+  assign \$502  = \$501  + 15'h4000;
+  assign \$504  = \$503  < 15'h4c00;
+  assign \$506  = \$505  + 15'h5000;
+  assign \$508  = \$507  < 13'h1400;
+  assign \$510  = \$509  + 15'h6c00;
+  assign \$511  = \$508  ? \$510  : 19'h08000;
+  assign \$512  = \$504  ? \$506  : { 2'h0, \$511  };
+  assign \$513  = \$500  ? \$502  : \$512 ;
+  assign \$514  = \$513  + 3'h4;
+  assign \$516  = $signed(l1_z0) < $signed(1'h0);
+  assign \$517  = 13'h1000 - \$515 [13:0];
+  assign \$518  = \$516  ? \$517  : { 1'h0, \$515 [13:0] };
+  assign err0 = $signed(\$518 [13:0]) - $signed(\$519 );
+  assign \$520  = code_lfsr & \key_rd__data$157 [32:1];
+  assign \$521  = ^ \$520 ;
+  assign \$522  = - $signed(ctilde);
+  assign \$523  = \$521  ? \$522  : { ctilde[15], ctilde };
+  assign l1_sct0 = \key_rd__data$157 [0] ? \$523  : 17'h00000;
+  assign l1_u0_gsum = $signed(\$signature__data$169 ) + $signed(l1_sct0);
+  assign \$524  = ! l1_u0_gsum[24:23];
+  assign \$525  = l1_u0_gsum[24:23] == 2'h3;
+  assign \$526  = \$524  | \$525 ;
+  assign \$527  = ~ \$526 ;
+  assign \$528  = ~ l1_u0_gsum[24];
+  assign l1_u0_gsat_hi = \$527  & \$528 ;
+  assign \$529  = ! l1_u0_gsum[24:23];
+  assign \$530  = l1_u0_gsum[24:23] == 2'h3;
+  assign \$531  = \$529  | \$530 ;
+  assign \$532  = ~ \$531 ;
+  assign l1_u0_gsat_lo = \$532  & l1_u0_gsum[24];
+  assign \$533  = l1_u0_gsat_lo ? 24'h800000 : l1_u0_gsum[23:0];
+  assign l1_u0_gsat = l1_u0_gsat_hi ? 24'h7fffff : \$533 ;
+  assign \$534  = ~ clearing;
+  assign l1_u0_gacc = clearing ? \$signature__data$169  : l1_u0_gsat;
+  assign l1_u0_tdiff = $signed(\$signature__data$156 ) - $signed(l1_u0_gacc);
+  assign \$535  = ! l1_u0_tdiff[25:15];
+  assign \$536  = l1_u0_tdiff[25:15] == 11'h7ff;
+  assign \$537  = \$535  | \$536 ;
+  assign \$538  = ~ \$537 ;
+  assign \$539  = ~ l1_u0_tdiff[25];
+  assign l1_u0_tsat_hi = \$538  & \$539 ;
+  assign \$540  = ! l1_u0_tdiff[25:15];
+  assign \$541  = l1_u0_tdiff[25:15] == 11'h7ff;
+  assign \$542  = \$540  | \$541 ;
+  assign \$543  = ~ \$542 ;
+  assign l1_u0_tsat_lo = \$543  & l1_u0_tdiff[25];
+  assign \$544  = l1_u0_tsat_lo ? 16'h8000 : l1_u0_tdiff[15:0];
+  assign l1_u0_tsat = l1_u0_tsat_hi ? 16'h7fff : \$544 ;
+  assign \$545  = th_cnt == 2'h3;
+  assign \$546  = ~ clearing;
+  assign \$547  = \$545  & \$546 ;
+  assign l1_u0_tnext = \$547  ? l1_u0_tsat : \$signature__data$156 ;
+  assign \$548  = th_cnt == 2'h3;
+  assign \$549  = ~ clearing;
+  assign \$550  = \$548  & \$549 ;
+  assign l1_u0_gnext = \$550  ? 24'h000000 : l1_u0_gacc;
+  assign \$552  = s1_valid & \$551 ;
+  assign \$553  = in_sweep_only | in_clear;
+  assign \th_wr__en$179  = \$552  & \$553 ;
+  assign \g_wr__data$181  = clearing ? 24'h000000 : l1_u0_gnext;
+  assign \$555  = s1_valid & \$554 ;
+  assign \$556  = in_sweep_only | in_clear;
+  assign \g_wr__en$182  = \$555  & \$556 ;
+  assign \$557  = $signed(cost_acc) + $signed(11'h200);
+  assign \$558  = ! c_wide[36:15];
+  assign \$559  = c_wide[36:15] == 22'h3fffff;
+  assign \$560  = \$558  | \$559 ;
+  assign \$561  = ~ \$560 ;
+  assign \$562  = ~ c_wide[36];
+  assign c_val_hi = \$561  & \$562 ;
+  assign \$563  = ! c_wide[36:15];
+  assign \$564  = c_wide[36:15] == 22'h3fffff;
+  assign \$565  = \$563  | \$564 ;
+  assign \$566  = ~ \$565 ;
+  assign c_val_lo = \$566  & c_wide[36];
+  assign \$567  = c_val_lo ? 16'h8000 : c_wide[15:0];
+  assign c_val = c_val_hi ? 16'h7fff : \$567 ;
   assign ct_wide = $signed(cost) - $signed(cost0);
-  assign ct_sat_hi = $signed(ct_wide) > $signed(16'h7fff);
-  assign ct_sat_lo = $signed(ct_wide) < $signed(16'h8000);
-  assign \$478  = ct_sat_lo ? 16'h8000 : ct_wide[15:0];
-  assign ct = ct_sat_hi ? 16'h7fff : \$478 ;
-  assign \$479  = ~ in_idle;
-  assign \$480  = ~ in_clear;
-  assign busy = \$479  & \$480 ;
-  assign \$481  = | step_limit;
-  assign \$482  = step_count >= step_limit;
-  assign \$483  = \$481  & \$482 ;
-  assign done = in_idle & \$483 ;
-  assign \$484  = th_cnt == 2'h3;
-  assign updated = code_advance & \$484 ;
-  assign \$485  = param_row - 1'h0;
-  assign \$486  = param_row - 2'h3;
-  assign \$1086  = lane_d * 5'h10;
-  assign \$487  = \$signature__data$189  >> \$1086 ;
+  assign \$568  = ! ct_wide[16:15];
+  assign \$569  = ct_wide[16:15] == 2'h3;
+  assign \$570  = \$568  | \$569 ;
+  assign \$571  = ~ \$570 ;
+  assign \$572  = ~ ct_wide[16];
+  assign ct_sat_hi = \$571  & \$572 ;
+  assign \$573  = ! ct_wide[16:15];
+  assign \$574  = ct_wide[16:15] == 2'h3;
+  assign \$575  = \$573  | \$574 ;
+  assign \$576  = ~ \$575 ;
+  assign ct_sat_lo = \$576  & ct_wide[16];
+  assign \$577  = ct_sat_lo ? 16'h8000 : ct_wide[15:0];
+  assign ct = ct_sat_hi ? 16'h7fff : \$577 ;
+  assign \$578  = ~ in_idle;
+  assign \$579  = ~ in_clear;
+  assign busy = \$578  & \$579 ;
+  assign \$580  = | step_limit;
+  assign \$581  = step_count >= step_limit;
+  assign \$582  = \$580  & \$581 ;
+  assign done = in_idle & \$582 ;
+  assign \$583  = th_cnt == 2'h3;
+  assign updated = code_advance & \$583 ;
+  assign \$584  = param_row - 1'h0;
+  assign \$585  = param_row - 2'h3;
+  assign \$1284  = lane_d * 5'h10;
+  assign \$586  = \$signature__data$189  >> \$1284 ;
   assign in_clear = ! fsm_state;
   assign in_idle = fsm_state == 1'h1;
   assign in_pass = fsm_state == 2'h2;
@@ -963,81 +1249,81 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign in_sweep_only = fsm_state == 3'h5;
   assign code_advance = fsm_state == 3'h6;
   always @(posedge clk)
-    cycle <= \$488 ;
+    cycle <= \$587 ;
   always @(posedge clk)
-    ic <= \$489 ;
+    ic <= \$588 ;
   always @(posedge clk)
-    s1_valid <= \$490 ;
+    s1_valid <= \$589 ;
   always @(posedge clk)
-    s1_last <= \$491 ;
+    s1_last <= \$590 ;
   always @(posedge clk)
-    s1_layer <= \$492 ;
+    s1_layer <= \$591 ;
   always @(posedge clk)
-    s1_row <= \$493 ;
+    s1_row <= \$592 ;
   always @(posedge clk)
-    s1_c <= \$494 ;
+    s1_c <= \$593 ;
   always @(posedge clk)
-    s2_valid <= \$495 ;
+    s2_valid <= \$594 ;
   always @(posedge clk)
-    s2_layer <= \$496 ;
+    s2_layer <= \$595 ;
   always @(posedge clk)
-    l0_acc0 <= \$497 ;
+    l0_acc0 <= \$596 ;
   always @(posedge clk)
-    l0_acc1 <= \$498 ;
+    l0_acc1 <= \$597 ;
   always @(posedge clk)
-    h1_0 <= \$499 ;
+    h1_0 <= \$598 ;
   always @(posedge clk)
-    h1_1 <= \$500 ;
+    h1_1 <= \$599 ;
   always @(posedge clk)
-    l1_acc0 <= \$501 ;
+    l1_acc0 <= \$600 ;
   always @(posedge clk)
-    cost_acc <= \$502 ;
+    cost_acc <= \$601 ;
   always @(posedge clk)
-    sat_z <= \$503 ;
+    sat_z <= \$602 ;
   always @(posedge clk)
-    sat_act <= \$504 ;
+    sat_act <= \$603 ;
   always @(posedge clk)
-    sat_g <= \$505 ;
+    sat_g <= \$604 ;
   always @(posedge clk)
-    sat_theta <= \$506 ;
+    sat_theta <= \$605 ;
   always @(posedge clk)
-    sat_cost <= \$507 ;
+    sat_cost <= \$606 ;
   always @(posedge clk)
-    sat_ctilde <= \$508 ;
+    sat_ctilde <= \$607 ;
   always @(posedge clk)
-    clearing <= \$509 ;
+    clearing <= \$608 ;
   always @(posedge clk)
-    fsm_state <= \$510 ;
+    fsm_state <= \$609 ;
   always @(posedge clk)
-    layer <= \$511 ;
+    layer <= \$610 ;
   always @(posedge clk)
-    t <= \$512 ;
+    t <= \$611 ;
   always @(posedge clk)
-    cost0 <= \$513 ;
+    cost0 <= \$612 ;
   always @(posedge clk)
-    base_pending <= \$514 ;
+    base_pending <= \$613 ;
   always @(posedge clk)
-    cost <= \$515 ;
+    cost <= \$614 ;
   always @(posedge clk)
-    ctilde <= \$516 ;
+    ctilde <= \$615 ;
   always @(posedge clk)
-    step_count <= \$517 ;
+    step_count <= \$616 ;
   always @(posedge clk)
-    x_cnt <= \$518 ;
+    x_cnt <= \$617 ;
   always @(posedge clk)
-    th_cnt <= \$519 ;
+    th_cnt <= \$618 ;
   always @(posedge clk)
-    update_count <= \$520 ;
+    update_count <= \$619 ;
   always @(posedge clk)
-    sample <= \$521 ;
+    sample <= \$620 ;
   always @(posedge clk)
-    x_base <= \$522 ;
+    x_base <= \$621 ;
   always @(posedge clk)
-    code_lfsr <= \$523 ;
+    code_lfsr <= \$622 ;
   always @(posedge clk)
-    lane_d <= \$524 ;
+    lane_d <= \$623 ;
   always @(posedge clk)
-    sel_d <= \$525 ;
+    sel_d <= \$624 ;
   assign \$1  = cycle + 1'h1;
   assign \$3  = \$2  == ic;
   assign \$4  = ic + 1'h1;
@@ -1069,7 +1355,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$38  = \$37  & in_pass;
   assign \$39  = ! s1_c;
   assign \$40  = \$39  ? 33'h000000000 : l1_acc0;
-  assign \$41  = $signed(\$430 [16:0]) * $signed(l1_in0);
+  assign \$41  = $signed(\$484 [16:0]) * $signed(l1_in0);
   assign \$42  = $signed(\$40 ) + $signed(\$41 );
   assign \$44  = s2_valid & \$43 ;
   assign \$45  = $signed(err0) * $signed(err0);
@@ -1340,288 +1626,210 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$336  = \$332  ? \$335  : 17'h00000;
   assign \$337  = $signed(\$signature__data$110 [31:16]) + $signed(\$336 );
   assign \$338  = $signed(l0_acc0) + $signed(5'h08);
-  assign l0_z0_hi = $signed(l0_zw0) > $signed(16'h7fff);
-  assign l0_z0_lo = $signed(l0_zw0) < $signed(16'h8000);
-  assign \$339  = l0_z0_lo ? 16'h8000 : l0_zw0[15:0];
-  assign l0_z0 = l0_z0_hi ? 16'h7fff : \$339 ;
-  assign \$340  = $signed(l0_h0_2z) < $signed(1'h0);
-  assign \$341  = - $signed(l0_h0_2z);
-  assign \$342  = \$340  ? \$341  : { l0_h0_2z[17], l0_h0_2z };
-  assign \$344  = \$343  < 11'h400;
-  assign \$346  = \$345  + 15'h4000;
-  assign \$348  = \$347  < 15'h4c00;
-  assign \$350  = \$349  + 15'h5000;
-  assign \$352  = \$351  < 13'h1400;
-  assign \$354  = \$353  + 15'h6c00;
-  assign \$355  = \$352  ? \$354  : 20'h08000;
-  assign \$356  = \$348  ? \$350  : { 2'h0, \$355  };
-  assign \$357  = \$344  ? \$346  : \$356 ;
-  assign \$358  = \$357  + 2'h2;
-  assign \$360  = $signed(l0_h0_2z) < $signed(1'h0);
-  assign \$361  = 14'h2000 - \$359 [14:0];
-  assign \$362  = \$360  ? \$361  : { 1'h0, \$359 [14:0] };
-  assign l0_h0 = $signed(\$362 [14:0]) - $signed(14'h1000);
-  assign \$363  = $signed(l0_acc1) + $signed(5'h08);
-  assign l0_z1_hi = $signed(l0_zw1) > $signed(16'h7fff);
-  assign l0_z1_lo = $signed(l0_zw1) < $signed(16'h8000);
-  assign \$364  = l0_z1_lo ? 16'h8000 : l0_zw1[15:0];
-  assign l0_z1 = l0_z1_hi ? 16'h7fff : \$364 ;
-  assign \$365  = $signed(l0_h1_2z) < $signed(1'h0);
-  assign \$366  = - $signed(l0_h1_2z);
-  assign \$367  = \$365  ? \$366  : { l0_h1_2z[17], l0_h1_2z };
-  assign \$369  = \$368  < 11'h400;
-  assign \$371  = \$370  + 15'h4000;
-  assign \$373  = \$372  < 15'h4c00;
-  assign \$375  = \$374  + 15'h5000;
-  assign \$377  = \$376  < 13'h1400;
-  assign \$379  = \$378  + 15'h6c00;
-  assign \$380  = \$377  ? \$379  : 20'h08000;
-  assign \$381  = \$373  ? \$375  : { 2'h0, \$380  };
-  assign \$382  = \$369  ? \$371  : \$381 ;
-  assign \$383  = \$382  + 2'h2;
-  assign \$385  = $signed(l0_h1_2z) < $signed(1'h0);
-  assign \$386  = 14'h2000 - \$384 [14:0];
-  assign \$387  = \$385  ? \$386  : { 1'h0, \$384 [14:0] };
-  assign l0_h1 = $signed(\$387 [14:0]) - $signed(14'h1000);
-  assign \$388  = code_lfsr & key_rd__data[32:1];
-  assign \$389  = ^ \$388 ;
-  assign \$390  = - $signed(ctilde);
-  assign \$391  = \$389  ? \$390  : { ctilde[15], ctilde };
-  assign l0_sct0 = key_rd__data[0] ? \$391  : 17'h00000;
-  assign l0_u0_gsum = $signed(\$signature__data$130 [23:0]) + $signed(l0_sct0);
-  assign l0_u0_gsat_hi = $signed(l0_u0_gsum) > $signed(24'h7fffff);
-  assign l0_u0_gsat_lo = $signed(l0_u0_gsum) < $signed(24'h800000);
-  assign \$392  = l0_u0_gsat_lo ? 24'h800000 : l0_u0_gsum[23:0];
-  assign l0_u0_gsat = l0_u0_gsat_hi ? 24'h7fffff : \$392 ;
-  assign \$393  = ~ clearing;
-  assign l0_u0_gacc = clearing ? \$signature__data$130 [23:0] : l0_u0_gsat;
-  assign l0_u0_tdiff = $signed(\$signature__data$110 [15:0]) - $signed(l0_u0_gacc);
-  assign l0_u0_tsat_hi = $signed(l0_u0_tdiff) > $signed(16'h7fff);
-  assign l0_u0_tsat_lo = $signed(l0_u0_tdiff) < $signed(16'h8000);
-  assign \$394  = l0_u0_tsat_lo ? 16'h8000 : l0_u0_tdiff[15:0];
-  assign l0_u0_tsat = l0_u0_tsat_hi ? 16'h7fff : \$394 ;
-  assign \$395  = th_cnt == 2'h3;
-  assign \$396  = ~ clearing;
-  assign \$397  = \$395  & \$396 ;
-  assign l0_u0_tnext = \$397  ? l0_u0_tsat : \$signature__data$110 [15:0];
-  assign \$398  = th_cnt == 2'h3;
-  assign \$399  = ~ clearing;
-  assign \$400  = \$398  & \$399 ;
-  assign l0_u0_gnext = \$400  ? 24'h000000 : l0_u0_gacc;
-  assign \$401  = code_lfsr & key_rd__data[65:34];
-  assign \$402  = ^ \$401 ;
-  assign \$403  = - $signed(ctilde);
-  assign \$404  = \$402  ? \$403  : { ctilde[15], ctilde };
-  assign l0_sct1 = key_rd__data[33] ? \$404  : 17'h00000;
-  assign l0_u1_gsum = $signed(\$signature__data$130 [47:24]) + $signed(l0_sct1);
-  assign l0_u1_gsat_hi = $signed(l0_u1_gsum) > $signed(24'h7fffff);
-  assign l0_u1_gsat_lo = $signed(l0_u1_gsum) < $signed(24'h800000);
-  assign \$405  = l0_u1_gsat_lo ? 24'h800000 : l0_u1_gsum[23:0];
-  assign l0_u1_gsat = l0_u1_gsat_hi ? 24'h7fffff : \$405 ;
-  assign \$406  = ~ clearing;
-  assign l0_u1_gacc = clearing ? \$signature__data$130 [47:24] : l0_u1_gsat;
-  assign l0_u1_tdiff = $signed(\$signature__data$110 [31:16]) - $signed(l0_u1_gacc);
-  assign l0_u1_tsat_hi = $signed(l0_u1_tdiff) > $signed(16'h7fff);
-  assign l0_u1_tsat_lo = $signed(l0_u1_tdiff) < $signed(16'h8000);
-  assign \$407  = l0_u1_tsat_lo ? 16'h8000 : l0_u1_tdiff[15:0];
-  assign l0_u1_tsat = l0_u1_tsat_hi ? 16'h7fff : \$407 ;
-  assign \$408  = th_cnt == 2'h3;
-  assign \$409  = ~ clearing;
-  assign \$410  = \$408  & \$409 ;
-  assign l0_u1_tnext = \$410  ? l0_u1_tsat : \$signature__data$110 [31:16];
-  assign \$411  = th_cnt == 2'h3;
-  assign \$412  = ~ clearing;
-  assign \$413  = \$411  & \$412 ;
-  assign l0_u1_gnext = \$413  ? 24'h000000 : l0_u1_gacc;
-  assign \$414  = ! s1_layer;
-  assign \$415  = s1_valid & \$414 ;
-  assign \$416  = in_sweep_only | in_clear;
-  assign th_wr__en = \$415  & \$416 ;
-  assign \$417  = clearing ? 24'h000000 : l0_u0_gnext;
-  assign \$418  = clearing ? 24'h000000 : l0_u1_gnext;
-  assign \$419  = ! s1_layer;
-  assign \$420  = s1_valid & \$419 ;
-  assign \$421  = in_sweep_only | in_clear;
-  assign g_wr__en = \$420  & \$421 ;
-  assign l1_in0 = s1_last ? 17'h01000 : { \$422 [15], \$422  };
-  assign \$423  = ~ base_pending;
-  assign \$424  = in_pass & \$423 ;
-  assign \$425  = \$424  & \key_rd__data$157 [0];
-  assign \$426  = code_lfsr & \key_rd__data$157 [32:1];
-  assign \$427  = ^ \$426 ;
-  assign \$428  = \$427  ? 17'h1fff0 : 17'h00010;
-  assign \$429  = \$425  ? \$428  : 17'h00000;
-  assign \$430  = $signed(\$signature__data$156 ) + $signed(\$429 );
-  assign \$431  = $signed(l1_acc0) + $signed(13'h0800);
+  assign \$339  = ! l0_zw0[33:15];
+  assign \$340  = l0_zw0[33:15] == 19'h7ffff;
+  assign \$341  = \$339  | \$340 ;
+  assign \$342  = ~ \$341 ;
+  assign \$343  = ~ l0_zw0[33];
+  assign l0_z0_hi = \$342  & \$343 ;
+  assign \$344  = ! l0_zw0[33:15];
+  assign \$345  = l0_zw0[33:15] == 19'h7ffff;
+  assign \$346  = \$344  | \$345 ;
+  assign \$347  = ~ \$346 ;
+  assign l0_z0_lo = \$347  & l0_zw0[33];
+  assign \$348  = l0_z0_lo ? 16'h8000 : l0_zw0[15:0];
+  assign l0_z0 = l0_z0_hi ? 16'h7fff : \$348 ;
+  assign \$349  = $signed(l0_h0_2z) < $signed(1'h0);
+  assign \$350  = - $signed(l0_h0_2z);
+  assign \$351  = \$349  ? \$350  : { l0_h0_2z[17], l0_h0_2z };
+  assign \$353  = \$352  < 11'h400;
+  assign \$355  = \$354  + 15'h4000;
+  assign \$357  = \$356  < 15'h4c00;
+  assign \$359  = \$358  + 15'h5000;
+  assign \$361  = \$360  < 13'h1400;
+  assign \$363  = \$362  + 15'h6c00;
+  assign \$364  = \$361  ? \$363  : 20'h08000;
+  assign \$365  = \$357  ? \$359  : { 2'h0, \$364  };
+  assign \$366  = \$353  ? \$355  : \$365 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$476  = 16'h0000;
+    casez (s1_c)
+      2'h0:
+          \$476  = h1_0;
+      2'h1:
+          \$476  = h1_1;
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (sel_d)
       1'h0:
-          param_data = \$487 ;
+          param_data = \$586 ;
       1'h1:
           param_data = \$signature__data$190 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = \$1 [47:0];
+    \$587  = \$1 [47:0];
     if (rst) begin
-      \$488  = 48'h000000000000;
+      \$587  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = ic;
+    \$588  = ic;
     if (issuing) begin
-      \$489  = \$5 [1:0];
+      \$588  = \$5 [1:0];
     end
     casez (fsm_state)
       3'h0:
           if (\$244 ) begin
           end else if (\$247 ) begin
             if (\$249 ) begin
-              \$489  = 2'h0;
+              \$588  = 2'h0;
             end
           end
       3'h1:
           if (\$257 ) begin
-            \$489  = 2'h0;
+            \$588  = 2'h0;
           end
       3'h2:
           if (\$260 ) begin
             (* full_case = 32'd1 *)
             if (\$261 ) begin
             end else begin
-              \$489  = 2'h0;
+              \$588  = 2'h0;
             end
           end
       3'h3:
           if (base_pending) begin
-            \$489  = 2'h0;
+            \$588  = 2'h0;
           end
       3'h4:
-          \$489  = 2'h0;
+          \$588  = 2'h0;
       3'h5:
           if (\$267 ) begin
           end else if (\$270 ) begin
             if (\$272 ) begin
-              \$489  = 2'h0;
+              \$588  = 2'h0;
             end
           end
       3'h6:
           if (\$309 ) begin
-            \$489  = 2'h0;
+            \$588  = 2'h0;
           end
     endcase
     if (rst) begin
-      \$489  = 2'h0;
+      \$588  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = issuing;
+    \$589  = issuing;
     if (rst) begin
-      \$490  = 1'h0;
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = \$11 ;
+    \$590  = \$11 ;
     if (rst) begin
-      \$491  = 1'h0;
+      \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = layer;
+    \$591  = layer;
     if (rst) begin
-      \$492  = 1'h0;
+      \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = t;
+    \$592  = t;
     if (rst) begin
-      \$493  = 3'h0;
+      \$592  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = ic;
+    \$593  = ic;
     if (rst) begin
-      \$494  = 2'h0;
+      \$593  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = \$13 ;
+    \$594  = \$13 ;
     if (rst) begin
-      \$495  = 1'h0;
+      \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = s1_layer;
+    \$595  = s1_layer;
     if (rst) begin
-      \$496  = 1'h0;
+      \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = l0_acc0;
+    \$596  = l0_acc0;
     if (\$16 ) begin
-      \$497  = \$20 [32:0];
+      \$596  = \$20 [32:0];
     end
     if (rst) begin
-      \$497  = 33'h000000000;
+      \$596  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = l0_acc1;
+    \$597  = l0_acc1;
     if (\$23 ) begin
-      \$498  = \$27 [32:0];
+      \$597  = \$27 [32:0];
     end
     if (rst) begin
-      \$498  = 33'h000000000;
+      \$597  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = h1_0;
+    \$598  = h1_0;
     if (\$31 ) begin
-      \$499  = l0_h0;
+      \$598  = l0_h0;
     end
     if (rst) begin
-      \$499  = 16'h0000;
+      \$598  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = h1_1;
+    \$599  = h1_1;
     if (\$35 ) begin
-      \$500  = l0_h1;
+      \$599  = l0_h1;
     end
     if (rst) begin
-      \$500  = 16'h0000;
+      \$599  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = l1_acc0;
+    \$600  = l1_acc0;
     if (\$38 ) begin
-      \$501  = \$42 [32:0];
+      \$600  = \$42 [32:0];
     end
     if (rst) begin
-      \$501  = 33'h000000000;
+      \$600  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = cost_acc;
+    \$601  = cost_acc;
     if (\$44 ) begin
-      \$502  = \$46 [35:0];
+      \$601  = \$46 [35:0];
     end
     casez (fsm_state)
       3'h0:
@@ -1631,67 +1839,67 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h2:
           /* empty */;
       3'h3:
-          \$502  = 36'h000000000;
+          \$601  = 36'h000000000;
     endcase
     if (rst) begin
-      \$502  = 36'h000000000;
+      \$601  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = \$78 [31:0];
+    \$602  = \$78 [31:0];
     if (rst) begin
-      \$503  = 32'd0;
+      \$602  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = \$104 [31:0];
+    \$603  = \$104 [31:0];
     if (rst) begin
-      \$504  = 32'd0;
+      \$603  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = \$160 [31:0];
+    \$604  = \$160 [31:0];
     if (rst) begin
-      \$505  = 32'd0;
+      \$604  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = \$228 [31:0];
+    \$605  = \$228 [31:0];
     if (rst) begin
-      \$506  = 32'd0;
+      \$605  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = sat_cost;
+    \$606  = sat_cost;
     if (in_cost) begin
-      \$507  = \$234 [31:0];
+      \$606  = \$234 [31:0];
     end
     if (rst) begin
-      \$507  = 32'd0;
+      \$606  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = sat_ctilde;
+    \$607  = sat_ctilde;
     if (in_ct) begin
-      \$508  = \$240 [31:0];
+      \$607  = \$240 [31:0];
     end
     if (rst) begin
-      \$508  = 32'd0;
+      \$607  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = clearing;
+    \$608  = clearing;
     casez (fsm_state)
       3'h0:
           if (\$244 ) begin
-            \$509  = 1'h0;
+            \$608  = 1'h0;
           end
       3'h1:
           /* empty */;
@@ -1703,104 +1911,104 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h5:
           if (\$267 ) begin
-            \$509  = 1'h0;
+            \$608  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$509  = 1'h1;
+      \$608  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = fsm_state;
+    \$609  = fsm_state;
     casez (fsm_state)
       3'h0:
           if (\$244 ) begin
-            \$510  = 3'h1;
+            \$609  = 3'h1;
           end
       3'h1:
           if (\$257 ) begin
-            \$510  = 3'h2;
+            \$609  = 3'h2;
           end
       3'h2:
           if (\$260 ) begin
             if (\$261 ) begin
-              \$510  = 3'h3;
+              \$609  = 3'h3;
             end
           end
       3'h3:
           (* full_case = 32'd1 *)
           if (base_pending) begin
-            \$510  = 3'h2;
+            \$609  = 3'h2;
           end else begin
-            \$510  = 3'h4;
+            \$609  = 3'h4;
           end
       3'h4:
-          \$510  = 3'h5;
+          \$609  = 3'h5;
       3'h5:
           if (\$267 ) begin
-            \$510  = 3'h6;
+            \$609  = 3'h6;
           end
       3'h6:
           (* full_case = 32'd1 *)
           if (\$309 ) begin
-            \$510  = 3'h2;
+            \$609  = 3'h2;
           end else begin
-            \$510  = 3'h1;
+            \$609  = 3'h1;
           end
     endcase
     if (rst) begin
-      \$510  = 3'h0;
+      \$609  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = layer;
+    \$610  = layer;
     casez (fsm_state)
       3'h0:
           if (\$244 ) begin
           end else if (\$247 ) begin
             if (\$249 ) begin
-              \$511  = \$250 [0];
+              \$610  = \$250 [0];
             end
           end
       3'h1:
           if (\$257 ) begin
-            \$511  = 1'h0;
+            \$610  = 1'h0;
           end
       3'h2:
           if (\$260 ) begin
             (* full_case = 32'd1 *)
             if (\$261 ) begin
             end else begin
-              \$511  = \$262 [0];
+              \$610  = \$262 [0];
             end
           end
       3'h3:
           if (base_pending) begin
-            \$511  = 1'h0;
+            \$610  = 1'h0;
           end
       3'h4:
-          \$511  = 1'h0;
+          \$610  = 1'h0;
       3'h5:
           if (\$267 ) begin
           end else if (\$270 ) begin
             if (\$272 ) begin
-              \$511  = \$273 [0];
+              \$610  = \$273 [0];
             end
           end
       3'h6:
           if (\$309 ) begin
-            \$511  = 1'h0;
+            \$610  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$511  = 1'h0;
+      \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = t;
+    \$611  = t;
     casez (fsm_state)
       3'h0:
           (* full_case = 32'd1 *)
@@ -1808,16 +2016,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           end else if (\$247 ) begin
             (* full_case = 32'd1 *)
             if (\$249 ) begin
-              \$512  = 3'h0;
+              \$611  = 3'h0;
             end else begin
-              \$512  = \$251 [2:0];
+              \$611  = \$251 [2:0];
             end
           end else begin
-            \$512  = \$252 [2:0];
+            \$611  = \$252 [2:0];
           end
       3'h1:
           if (\$257 ) begin
-            \$512  = 3'h0;
+            \$611  = 3'h0;
           end
       3'h2:
           (* full_case = 32'd1 *)
@@ -1825,42 +2033,42 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
             (* full_case = 32'd1 *)
             if (\$261 ) begin
             end else begin
-              \$512  = 3'h0;
+              \$611  = 3'h0;
             end
           end else begin
-            \$512  = \$263 [2:0];
+            \$611  = \$263 [2:0];
           end
       3'h3:
           if (base_pending) begin
-            \$512  = 3'h0;
+            \$611  = 3'h0;
           end
       3'h4:
-          \$512  = 3'h0;
+          \$611  = 3'h0;
       3'h5:
           (* full_case = 32'd1 *)
           if (\$267 ) begin
           end else if (\$270 ) begin
             (* full_case = 32'd1 *)
             if (\$272 ) begin
-              \$512  = 3'h0;
+              \$611  = 3'h0;
             end else begin
-              \$512  = \$274 [2:0];
+              \$611  = \$274 [2:0];
             end
           end else begin
-            \$512  = \$275 [2:0];
+            \$611  = \$275 [2:0];
           end
       3'h6:
           if (\$309 ) begin
-            \$512  = 3'h0;
+            \$611  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$512  = 3'h0;
+      \$611  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = cost0;
+    \$612  = cost0;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1870,16 +2078,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h3:
           if (base_pending) begin
-            \$513  = c_val;
+            \$612  = c_val;
           end
     endcase
     if (rst) begin
-      \$513  = 16'h0000;
+      \$612  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = base_pending;
+    \$613  = base_pending;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1889,22 +2097,22 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h3:
           if (base_pending) begin
-            \$514  = 1'h0;
+            \$613  = 1'h0;
           end
       3'h4:
           /* empty */;
       3'h5:
           /* empty */;
       3'h6:
-          \$514  = \$288 ;
+          \$613  = \$288 ;
     endcase
     if (rst) begin
-      \$514  = 1'h1;
+      \$613  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = cost;
+    \$614  = cost;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1916,16 +2124,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           (* full_case = 32'd1 *)
           if (base_pending) begin
           end else begin
-            \$515  = c_val;
+            \$614  = c_val;
           end
     endcase
     if (rst) begin
-      \$515  = 16'h0000;
+      \$614  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = ctilde;
+    \$615  = ctilde;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1936,38 +2144,15 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h3:
           /* empty */;
       3'h4:
-          \$516  = ct;
+          \$615  = ct;
     endcase
     if (rst) begin
-      \$516  = 16'h0000;
+      \$615  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = step_count;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h6:
-          \$517  = \$279 [31:0];
-    endcase
-    if (rst) begin
-      \$517  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = x_cnt;
+    \$616  = step_count;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1982,15 +2167,15 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h5:
           /* empty */;
       3'h6:
-          \$518  = \$282 [0];
+          \$616  = \$279 [31:0];
     endcase
     if (rst) begin
-      \$518  = 1'h0;
+      \$616  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = th_cnt;
+    \$617  = x_cnt;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -2005,15 +2190,38 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
       3'h5:
           /* empty */;
       3'h6:
-          \$519  = \$285 [1:0];
+          \$617  = \$282 [0];
     endcase
     if (rst) begin
-      \$519  = 2'h0;
+      \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = update_count;
+    \$618  = th_cnt;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h6:
+          \$618  = \$285 [1:0];
+    endcase
+    if (rst) begin
+      \$618  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$619  = update_count;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -2029,16 +2237,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h6:
           if (\$289 ) begin
-            \$520  = \$293 [31:0];
+            \$619  = \$293 [31:0];
           end
     endcase
     if (rst) begin
-      \$520  = 32'd0;
+      \$619  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = sample;
+    \$620  = sample;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -2054,16 +2262,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h6:
           if (\$294 ) begin
-            \$521  = \$297 [1:0];
+            \$620  = \$297 [1:0];
           end
     endcase
     if (rst) begin
-      \$521  = 2'h0;
+      \$620  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = x_base;
+    \$621  = x_base;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -2079,41 +2287,41 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           /* empty */;
       3'h6:
           if (\$294 ) begin
-            \$522  = \$300 [2:0];
+            \$621  = \$300 [2:0];
           end
     endcase
     if (rst) begin
-      \$522  = 3'h0;
+      \$621  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = code_lfsr;
+    \$622  = code_lfsr;
     if (code_advance) begin
-      \$523  = \$312 ;
+      \$622  = \$312 ;
     end
     if (rst) begin
-      \$523  = 32'd44257;
+      \$622  = 32'd44257;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = param_lane;
+    \$623  = param_lane;
     if (rst) begin
-      \$524  = 1'h0;
+      \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = sel_d;
+    \$624  = sel_d;
     if (\$313 ) begin
-      \$525  = 1'h0;
+      \$624  = 1'h0;
     end
     if (\$316 ) begin
-      \$525  = 1'h1;
+      \$624  = 1'h1;
     end
     if (rst) begin
-      \$525  = 1'h0;
+      \$624  = 1'h0;
     end
   end
   always @* begin
@@ -2204,22 +2412,12 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
           \$319  = 3'h3;
       1'h1:
           \$319  = 3'h3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = 16'h0000;
-    casez (s1_c)
-      2'h0:
-          \$422  = h1_0;
-      2'h1:
-          \$422  = h1_1;
     endcase
   end
   assign \cycle$27  = cycle;
   assign l0_w0 = \$329 [16:0];
   assign l0_w1 = \$337 [16:0];
-  assign l1_w0 = \$430 [16:0];
+  assign l1_w0 = \$484 [16:0];
   assign ct_reg = ctilde;
   assign \$signature__addr  = \$321 [2:0];
   assign t_rd__addr = sample;
@@ -2231,40 +2429,40 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$signature__addr$107  = t[1:0];
   assign key_rd__addr = t[1:0];
   assign l0_zp0 = { l0_z0[15], l0_z0 };
-  assign l0_h0_sig2_u = \$342 [17:0];
-  assign l0_h0_sig2_v = { 2'h0, \$357  };
-  assign l0_h0_sig2_f = \$359 [14:0];
-  assign l0_h0_sig2 = \$362 [14:0];
+  assign l0_h0_sig2_u = \$351 [17:0];
+  assign l0_h0_sig2_v = { 2'h0, \$366  };
+  assign l0_h0_sig2_f = \$368 [14:0];
+  assign l0_h0_sig2 = \$371 [14:0];
   assign l0_zp1 = { l0_z1[15], l0_z1 };
-  assign l0_h1_sig2_u = \$367 [17:0];
-  assign l0_h1_sig2_v = { 2'h0, \$382  };
-  assign l0_h1_sig2_f = \$384 [14:0];
-  assign l0_h1_sig2 = \$387 [14:0];
+  assign l0_h1_sig2_u = \$385 [17:0];
+  assign l0_h1_sig2_v = { 2'h0, \$400  };
+  assign l0_h1_sig2_f = \$402 [14:0];
+  assign l0_h1_sig2 = \$405 [14:0];
   assign l0_u0_step = { l0_u0_gacc[23], l0_u0_gacc };
   assign l0_u1_step = { l0_u1_gacc[23], l0_u1_gacc };
   assign th_wr__addr = s1_row[1:0];
   assign th_wr__data = { l0_u1_tnext, l0_u0_tnext };
   assign g_wr__addr = s1_row[1:0];
-  assign g_wr__data = { \$418 , \$417  };
+  assign g_wr__data = { \$472 , \$471  };
   assign \$signature__addr$153  = t[1:0];
   assign \$signature__addr$154  = t[1:0];
   assign \key_rd__addr$155  = t[1:0];
   assign l1_zp0 = { l1_z0[15], l1_z0 };
-  assign l1_h0_sig_u = \$435 [16:0];
-  assign l1_h0_sig_v = { 2'h0, \$450  };
-  assign l1_h0_sig_f = \$452 [13:0];
-  assign l1_h0_sig = \$455 [13:0];
-  assign l1_h0 = { \$455 [13], \$455 [13], \$455 [13:0] };
+  assign l1_h0_sig_u = \$498 [16:0];
+  assign l1_h0_sig_v = { 2'h0, \$513  };
+  assign l1_h0_sig_f = \$515 [13:0];
+  assign l1_h0_sig = \$518 [13:0];
+  assign l1_h0 = { \$518 [13], \$518 [13], \$518 [13:0] };
   assign l1_u0_step = { l1_u0_gacc[23], l1_u0_gacc };
   assign \th_wr__addr$177  = s1_row[1:0];
   assign \th_wr__data$178  = l1_u0_tnext;
   assign \g_wr__addr$180  = s1_row[1:0];
   assign ct_sat = ct;
   assign in_next = code_advance;
-  assign \$signature__addr$187  = \$485 [1:0];
-  assign \$signature__addr$188  = \$486 [1:0];
+  assign \$signature__addr$187  = \$584 [1:0];
+  assign \$signature__addr$188  = \$585 [1:0];
   assign sat_d = 32'd0;
-  assign \$456  = t_rd__data;
+  assign \$519  = t_rd__data;
   assign \$8  = 2'h1;
   assign \$30  = 1'h1;
   assign \$31  = \$29 ;
@@ -2272,16 +2470,16 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$35  = \$33 ;
   assign \$36  = s1_layer;
   assign \$43  = s2_layer;
-  assign l1_zw0 = { \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33], \$431 [33:12] };
-  assign \$436  = { 1'h0, \$435 [16:0] };
-  assign \$438  = { \$435 [16:0], 3'h0 };
-  assign \$440  = { \$435 [16:0], 3'h0 };
-  assign \$442  = { 1'h0, \$435 [16:0], 2'h0 };
-  assign \$444  = { 1'h0, \$435 [16:0] };
-  assign \$446  = { 1'h0, \$435 [16:0] };
-  assign \$452  = { 3'h0, \$451 [23:3] };
+  assign l1_zw0 = { \$485 [33], \$485 [33], \$485 [33], \$485 [33], \$485 [33], \$485 [33], \$485 [33], \$485 [33], \$485 [33], \$485 [33], \$485 [33], \$485 [33], \$485 [33:12] };
+  assign \$499  = { 1'h0, \$498 [16:0] };
+  assign \$501  = { \$498 [16:0], 3'h0 };
+  assign \$503  = { \$498 [16:0], 3'h0 };
+  assign \$505  = { 1'h0, \$498 [16:0], 2'h0 };
+  assign \$507  = { 1'h0, \$498 [16:0] };
+  assign \$509  = { 1'h0, \$498 [16:0] };
+  assign \$515  = { 3'h0, \$514 [23:3] };
   assign l0_zw0 = { \$338 [33], \$338 [33], \$338 [33], \$338 [33], \$338 [33:4] };
-  assign l0_zw1 = { \$363 [33], \$363 [33], \$363 [33], \$363 [33], \$363 [33:4] };
+  assign l0_zw1 = { \$372 [33], \$372 [33], \$372 [33], \$372 [33], \$372 [33:4] };
   assign \$56  = s2_layer;
   assign \$72  = s2_layer;
   assign \$81  = 1'h0;
@@ -2300,7 +2498,7 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$150  = s1_layer;
   assign \$182  = s1_layer;
   assign \$216  = s1_layer;
-  assign c_wide = { \$476 [36], \$476 [36], \$476 [36], \$476 [36], \$476 [36], \$476 [36], \$476 [36], \$476 [36], \$476 [36], \$476 [36], \$476 [36:10] };
+  assign c_wide = { \$557 [36], \$557 [36], \$557 [36], \$557 [36], \$557 [36], \$557 [36], \$557 [36], \$557 [36], \$557 [36], \$557 [36], \$557 [36:10] };
   assign \$241  = layer;
   assign \$248  = layer;
   assign \$261  = layer;
@@ -2308,21 +2506,21 @@ module mgd_trainer(step_limit, param_row, param_lane, ld_x_en, ld_t_en, ld_addr,
   assign \$271  = layer;
   assign \$310  = { 1'h0, code_lfsr[31:1] };
   assign l0_h0_2z = { l0_z0[15], l0_z0, 1'h0 };
-  assign \$343  = { 1'h0, \$342 [17:0] };
-  assign \$345  = { \$342 [17:0], 3'h0 };
-  assign \$347  = { \$342 [17:0], 3'h0 };
-  assign \$349  = { 1'h0, \$342 [17:0], 2'h0 };
-  assign \$351  = { 1'h0, \$342 [17:0] };
-  assign \$353  = { 1'h0, \$342 [17:0] };
-  assign \$359  = { 2'h0, \$358 [24:2] };
+  assign \$352  = { 1'h0, \$351 [17:0] };
+  assign \$354  = { \$351 [17:0], 3'h0 };
+  assign \$356  = { \$351 [17:0], 3'h0 };
+  assign \$358  = { 1'h0, \$351 [17:0], 2'h0 };
+  assign \$360  = { 1'h0, \$351 [17:0] };
+  assign \$362  = { 1'h0, \$351 [17:0] };
+  assign \$368  = { 2'h0, \$367 [24:2] };
   assign l0_h1_2z = { l0_z1[15], l0_z1, 1'h0 };
-  assign \$368  = { 1'h0, \$367 [17:0] };
-  assign \$370  = { \$367 [17:0], 3'h0 };
-  assign \$372  = { \$367 [17:0], 3'h0 };
-  assign \$374  = { 1'h0, \$367 [17:0], 2'h0 };
-  assign \$376  = { 1'h0, \$367 [17:0] };
-  assign \$378  = { 1'h0, \$367 [17:0] };
-  assign \$384  = { 2'h0, \$383 [24:2] };
-  assign \$470  = s1_layer;
-  assign \$473  = s1_layer;
+  assign \$386  = { 1'h0, \$385 [17:0] };
+  assign \$388  = { \$385 [17:0], 3'h0 };
+  assign \$390  = { \$385 [17:0], 3'h0 };
+  assign \$392  = { 1'h0, \$385 [17:0], 2'h0 };
+  assign \$394  = { 1'h0, \$385 [17:0] };
+  assign \$396  = { 1'h0, \$385 [17:0] };
+  assign \$402  = { 2'h0, \$401 [24:2] };
+  assign \$551  = s1_layer;
+  assign \$554  = s1_layer;
 endmodule
