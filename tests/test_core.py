@@ -131,7 +131,10 @@ def run_tb(cfg, cycles: int = CYCLES, stim_seed: int = 1, extra=None):
                       extra=extra)
 
 
-@pytest.mark.parametrize("example", ["hw_core_lfsr", "hw_core_serial"])
+# The serial core's run is in the slow set (the default run keeps the lfsr core's and
+# the serial core's Amaranth tests): its Verilator build is the default run's longest.
+@pytest.mark.parametrize("example", ["hw_core_lfsr",
+                                     pytest.param("hw_core_serial", marks=pytest.mark.slow)])
 def test_core_cocotb_examples_learn(build_root, example):
     cfg = load_config(EXAMPLES / f"{example}.toml")
     result = run_tb(cfg, extra={"expect_learning": True})

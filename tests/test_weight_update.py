@@ -246,11 +246,11 @@ MATRIX = {
     "ser-N16-P4-halfup": (16, 4, "half_up", 0, {}, False),
     "par-N32-floor-mom-narrow": (32, 0, "floor", 3, NARROW, True),
     "ser-N48-P4-floor-mom-narrow": (48, 4, "floor", 2, NARROW, True),
-    "ser-N64-P8-halfup-mom": (64, 8, "half_up", 2, {}, False),
     "ser-N24-P3-halfup-narrow": (24, 3, "half_up", 0, NARROW_T8, True),
 }
 
 SLOW_MATRIX = {
+    "ser-N64-P8-halfup-mom": (64, 8, "half_up", 2, {}, False),
     "par-N1": (1, 0, "floor", 0, {}, False),
     "ser-N1-P1-mom-narrow": (1, 1, "half_up", 1, NARROW, False),
     "par-N64-floor-mom": (64, 0, "floor", 4, {"theta_bits": 12, "g_bits": 20}, False),
