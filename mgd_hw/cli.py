@@ -4,10 +4,11 @@ Subcommands: ``train`` (float MGD and backprop on a task), ``gradcheck`` (the
 gradient diagnostic), ``generate`` (Verilog and a manifest for a config), ``sim``
 (cocotb/Verilator against the bit-exact model: a block, the core or a whole trainer
 run), ``regress`` (the regression matrix), ``synth`` (resource and Fmax estimates),
-``compare`` (float vs fixed point vs RTL of a trainer config), ``time-to-train`` and
-``bench``. Each command group lives in its own module (``cli_train``, ``cli_hw``,
-``cli_reports``; the shared flags in ``cli_args``); each command's parser is built
-by one small function there (:data:`COMMANDS`, in the order ``--help`` lists them).
+``compare`` (float vs fixed point vs RTL of a trainer config), ``time-to-train``,
+``bench`` and ``sweep`` (a config grid x runs on the Dask task engine). Each command
+group lives in its own module (``cli_train``, ``cli_hw``, ``cli_reports``,
+``cli_sweep``; the shared flags in ``cli_args``); each command's parser is built by
+one small function there (:data:`COMMANDS`, in the order ``--help`` lists them).
 Every bad input ends in one line on stderr and exit status 2.
 """
 
@@ -19,12 +20,12 @@ import sys
 from golden_model.config import ConfigError
 from golden_model.datasets import DataError
 
-from . import cli_hw, cli_reports, cli_train
+from . import cli_hw, cli_reports, cli_sweep, cli_train
 from .cli_args import CLIError
 
 COMMANDS = (cli_train.add_train, cli_train.add_gradcheck, cli_hw.add_generate, cli_hw.add_sim,
             cli_reports.add_time_to_train, cli_reports.add_bench, cli_reports.add_regress,
-            cli_hw.add_synth, cli_reports.add_compare)
+            cli_hw.add_synth, cli_reports.add_compare, cli_sweep.add_sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:

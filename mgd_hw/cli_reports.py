@@ -59,7 +59,11 @@ def add_regress(sub) -> None:
     p = sub.add_parser("regress", help="the cocotb regression (Verilator or Icarus): every "
                        "block of the core examples and training runs of the trainer "
                        "examples")
-    p.add_argument("-n", "--jobs", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("-n", "--jobs", type=int, default=2, help="worker processes on this "
+                   "machine (default 2; ignored with --scheduler)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run the jobs on the Dask cluster "
+                   "of this scheduler, e.g. tcp://host:8786 (its workers need this package "
+                   "and the simulator); default: a process pool on this machine")
     p.add_argument("--max-steps", dest="max_steps", type=int, default=0,
                    help="cap every trainer run at this many steps (default: full runs)")
     p.add_argument("--filter", default="", help="only jobs whose name contains this")
@@ -124,7 +128,11 @@ def cmd_regress(args: argparse.Namespace) -> int:
             print(f"  {'PASS' if outcome.passed else 'FAIL'} {outcome.name} "
                   f"({outcome.seconds:.1f} s)", flush=True)
 
-    outcomes = regress.run_all(selected, args.jobs, progress, args.simulator)
+    try:
+        outcomes = regress.run_all(selected, args.jobs, progress, args.simulator,
+                                   args.scheduler)
+    except ConnectionError as exc:
+        raise CLIError(str(exc)) from None
     seconds = time.perf_counter() - start
     print(regress.as_json(outcomes, seconds) if args.json else regress.report(outcomes, seconds))
     return 0 if all(o.passed for o in outcomes) else 1

@@ -6,15 +6,16 @@ generator, cost accumulator, weight update, MGDCore) on every
 ``examples/hw_core_*.toml``, for its record's cycles and stimulus seeds, compared with
 the golden model on every cycle; and whole training runs of every trainer example
 (``examples/hw_{xor,parity3,digits,digits_node}.toml``) for the trainer record's runs
-(seeds), plus XOR at three parallelism settings. Jobs run in ``-n`` worker processes;
-each (top, config) has its own build folder, so workers never share one.
+(seeds), plus XOR at three parallelism settings. Jobs run on the task engine
+(``mgd_hw.engine``): ``-n`` worker processes of this machine, or the workers of a
+running Dask scheduler (``--scheduler``); each (top, config) has its own build folder,
+so workers never share one.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -95,22 +96,26 @@ def run_job(job: Job, examples: str = str(EXAMPLES), simulator: str = "verilator
                    f"{job.cycles:,} cycles")
 
 
-def run_all(selected: list[Job], workers: int, progress=None,
-            simulator: str = "verilator") -> list[Outcome]:
-    """Run the jobs on ``workers`` processes under ``simulator``; ``progress(outcome)``
-    after each."""
+def run_payload(payload: tuple[Job, str, str]) -> Outcome:
+    """:func:`run_job` of (job, examples folder, simulator): the engine's one argument."""
+    return run_job(*payload)
+
+
+def run_all(selected: list[Job], workers: int, progress=None, simulator: str = "verilator",
+            scheduler: str | None = None) -> list[Outcome]:
+    """Run the jobs under ``simulator`` on ``workers`` local processes, or on the Dask
+    cluster at ``scheduler``; ``progress(outcome)`` after each."""
+    from . import engine
+
     outcomes = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(run_job, job, str(EXAMPLES), simulator): job for job in selected}
-        for fut in as_completed(futures):
-            job = futures[fut]
-            try:
-                outcome = fut.result()
-            except Exception as exc:  # a build failure: reported as a failed job
-                outcome = Outcome(job.name, False, f"{type(exc).__name__}: {exc}", 0.0)
-            outcomes.append(outcome)
-            if progress is not None:
-                progress(outcome)
+    payloads = [(job, str(EXAMPLES), simulator) for job in selected]
+    for o in engine.run(run_payload, payloads, workers=workers, scheduler=scheduler,
+                        backend="pool"):
+        # a build failure (an exception): reported as a failed job
+        outcome = o.value if o.ok else Outcome(o.item[0].name, False, o.error, 0.0)
+        outcomes.append(outcome)
+        if progress is not None:
+            progress(outcome)
     order = {job.name: i for i, job in enumerate(selected)}
     return sorted(outcomes, key=lambda o: order[o.name])
 

@@ -1,0 +1,155 @@
+"""The task engine shared by ``mgd-hw sweep`` and ``mgd-hw regress``: run independent
+calls ``fn(item)`` and hand each outcome back as soon as it finishes.
+
+Two backends, one interface (:func:`run`):
+
+- ``dask``: ``dask.distributed``. With ``scheduler=None`` a ``LocalCluster`` on this
+  machine (``workers`` processes, one thread each: the models are NumPy/numba code that
+  holds the GIL, so threads would not add speed); with an address
+  (``tcp://host:8786``) the running cluster behind it. The same code serves both, so a
+  sweep that works on a laptop runs unchanged on a cluster whose workers have this
+  package installed.
+- ``pool``: a ``concurrent.futures.ProcessPoolExecutor`` of ``workers`` processes,
+  what ``mgd-hw regress`` used before the engine and still uses when no scheduler is
+  given (no Dask start-up for a short regression).
+
+A call that raises does not stop the others: its exception comes back as the outcome's
+``error`` (the type and message, as one line).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+BACKENDS = ("dask", "pool")
+
+
+@dataclass
+class Outcome:
+    """One finished call: ``item`` as submitted, ``value`` (None on error), ``error``
+    ("" when it succeeded)."""
+
+    item: Any
+    value: Any
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` on one line (a worker's traceback stays in its log)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def run(fn: Callable[[Any], Any], items: Iterable[Any], *, workers: int = 2,
+        scheduler: str | None = None, backend: str = "dask") -> Iterator[Outcome]:
+    """Run ``fn(item)`` for every item on ``backend``; yield :class:`Outcome` in the
+    order they finish. ``scheduler`` (an address) implies the ``dask`` backend.
+
+    ``fn`` must be importable by the workers (a module-level function), and items and
+    values picklable.
+    """
+    items = list(items)
+    if not items:
+        return
+    if scheduler is not None or backend == "dask":
+        yield from _run_dask(fn, items, workers, scheduler)
+    elif backend == "pool":
+        yield from _run_pool(fn, items, workers)
+    else:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+
+
+def _run_pool(fn, items, workers: int) -> Iterator[Outcome]:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(_guarded, fn, item): item for item in items}
+        for fut in as_completed(futures):
+            yield _outcome(futures[fut], fut)
+
+
+def _run_dask(fn, items, workers: int, scheduler: str | None) -> Iterator[Outcome]:
+    with connect(scheduler, workers) as client:
+        # pure=False: two equal items (the same point twice) are still two tasks
+        futures = client.map(_guarded, [fn] * len(items), items, pure=False)
+        owner = {fut.key: item for fut, item in zip(futures, items, strict=True)}
+        from distributed import as_completed
+
+        try:
+            for fut in as_completed(futures):
+                yield _outcome(owner[fut.key], fut)
+                fut.release()
+        finally:
+            client.cancel([f for f in futures if not f.done()])
+
+
+def _guarded(fn, item) -> tuple[bool, Any]:
+    """Run in the worker: the task's own error comes back as a value (one line), so
+    the worker neither logs a traceback nor has to pickle the exception."""
+    try:
+        return True, fn(item)
+    except Exception as exc:
+        return False, describe_error(exc)
+
+
+def _outcome(item, fut) -> Outcome:
+    try:
+        ok, value = fut.result()
+    except Exception as exc:  # the worker itself died, or the result did not unpickle
+        return Outcome(item, None, describe_error(exc))
+    return Outcome(item, value) if ok else Outcome(item, None, value)
+
+
+class connect:
+    """A ``distributed.Client`` as a context manager: to the scheduler at ``address``,
+    or to a new ``LocalCluster`` of ``workers`` one-thread processes (closed on exit).
+
+    A scheduler that cannot be reached is a ``ConnectionError`` with one line."""
+
+    def __init__(self, address: str | None, workers: int = 2, timeout: float = 10.0):
+        self.address, self.workers, self.timeout = address, workers, timeout
+        self.cluster = self.client = None
+
+    def __enter__(self):
+        import logging
+
+        from distributed import Client, LocalCluster
+
+        # Dask logs every worker start and stop at INFO; the commands print their own
+        # progress, so only warnings and errors get through.
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+        if self.address is None:
+            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                        processes=True, dashboard_address=None,
+                                        worker_dashboard_address=None,
+                                        local_directory=_scratch())
+            self.client = Client(self.cluster)
+        else:
+            try:
+                self.client = Client(self.address, timeout=self.timeout)
+            except (OSError, TimeoutError) as exc:
+                raise ConnectionError(f"cannot reach the Dask scheduler at {self.address!r}: "
+                                      f"{describe_error(exc)}") from None
+        return self.client
+
+    def __exit__(self, *exc_info) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _scratch() -> str:
+    """The workers' scratch folder: under the system temp dir, never the checkout."""
+    import tempfile
+
+    path = os.path.join(tempfile.gettempdir(), f"mgd-hw-dask-{os.getuid()}")
+    os.makedirs(path, exist_ok=True)
+    return path

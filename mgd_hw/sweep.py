@@ -1,0 +1,161 @@
+"""``mgd-hw sweep``: a grid of config points x runs, as independent tasks.
+
+:func:`parse_grid` reads ``FIELD=V1,V2,...`` (values as in ``--set``: TOML, else a bare
+string); :func:`plan` checks every point against the config rules before any task
+runs and returns the :class:`Task` list, the product of the grids x the runs.
+:func:`run_task` trains one (point, run) in a worker: run r of a sweep at config seed s
+trains with seed s + r and one run (so it repeats run r of ``mgd-hw train --seed s``),
+on the float model or the bit-exact trainer model (:func:`pick_model`). It returns the
+evaluation history, from which the store (``sweep_store``) derives the final and best
+accuracy and the steps to each target, so changing ``--targets`` needs no new run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from golden_model.config import ConfigError, MGDConfig, derive, parse_assignment
+
+MODELS = ("auto", "float", "bitexact")
+# Fields a sweep sets itself: the runs are the sweep's --runs, each task one run.
+RESERVED = ("runs",)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One (point, run): ``point`` the swept (field, value text) pairs in grid order."""
+
+    point: tuple[tuple[str, str], ...]
+    run: int
+
+    @property
+    def key(self) -> str:
+        """A stable file name for the task: readable prefix + hash of point and run."""
+        text = json.dumps([list(self.point), self.run])
+        return f"run{self.run}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+    def label(self) -> str:
+        return " ".join(f"{f}={v}" for f, v in self.point) + f" run {self.run}"
+
+
+def split_values(text: str) -> list[str]:
+    """``a,b,[1,2]`` -> ``["a", "b", "[1,2]"]``: commas inside brackets or quotes stay."""
+    out, depth, quote, cur = [], 0, "", []
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+            continue
+        cur.append(ch)
+    out.append("".join(cur).strip())
+    return out
+
+
+def parse_grid(specs: list[str]) -> list[tuple[str, list[str]]]:
+    """``["mgd.eta=0.5,1", "network.hidden=[8],[16]"]`` -> (field, value texts) pairs;
+    a malformed entry is a ConfigError naming it."""
+    grid: list[tuple[str, list[str]]] = []
+    for spec in specs:
+        field, sep, values = spec.partition("=")
+        field = field.strip()
+        if not sep or not field or not all(field.split(".")):
+            raise ConfigError(f"--grid expects FIELD=V1,V2,..., not {spec!r}")
+        if field in RESERVED:
+            raise ConfigError(f"--grid cannot sweep {field!r}: the sweep's --runs sets it")
+        if field in (f for f, _ in grid):
+            raise ConfigError(f"--grid names {field!r} twice")
+        vals = split_values(values)
+        if not all(vals):
+            raise ConfigError(f"--grid {field}: empty value in {values!r}")
+        if len(set(vals)) != len(vals):
+            raise ConfigError(f"--grid {field}: a value appears twice in {values!r}")
+        grid.append((field, vals))
+    if not grid:
+        raise ConfigError("--grid is required: FIELD=V1,V2,... (repeat for more fields)")
+    return grid
+
+
+def points(grid: list[tuple[str, list[str]]]) -> list[tuple[tuple[str, str], ...]]:
+    """The product of the grids, the first field varying slowest."""
+    fields = [f for f, _ in grid]
+    combos = itertools.product(*(v for _, v in grid))
+    return [tuple(zip(fields, combo, strict=True)) for combo in combos]
+
+
+def point_config(base: MGDConfig, point: tuple[tuple[str, str], ...], run: int = 0) -> MGDConfig:
+    """The validated config of a point and run: seed = base seed + run, one run."""
+    layers = [parse_assignment(f"{f}={v}") for f, v in point]
+    return derive(base, *layers, {"seed": base.seed + run, "runs": 1})
+
+
+def pick_model(cfg: MGDConfig, model: str) -> str:
+    """``float`` or ``bitexact``: ``auto`` is the bit-exact trainer model for a trainer
+    config (``hw.datapath = "mlp"``), the float model otherwise."""
+    if model not in MODELS:
+        raise ConfigError(f"--model must be one of {', '.join(MODELS)}, not {model!r}")
+    if model == "auto":
+        return "bitexact" if cfg.hw.datapath == "mlp" else "float"
+    if model == "bitexact" and cfg.hw.datapath != "mlp":
+        raise ConfigError("--model bitexact needs a trainer config (hw.datapath = 'mlp'), "
+                          f"not hw.datapath = {cfg.hw.datapath!r}")
+    return model
+
+
+def plan(base: MGDConfig, grid: list[tuple[str, list[str]]], runs: int,
+         model: str = "auto") -> list[Task]:
+    """Every task of the sweep, each point validated first (a ConfigError names the
+    point and the field's problem)."""
+    if runs < 1:
+        raise ConfigError(f"--runs must be a positive integer, not {runs}")
+    tasks = []
+    for pt in points(grid):
+        try:
+            cfg = point_config(base, pt)
+            pick_model(cfg, model)
+        except ConfigError as exc:
+            where = " ".join(f"{f}={v}" for f, v in pt)
+            raise ConfigError(f"--grid point {where}: {exc}") from None
+        tasks.extend(Task(pt, r) for r in range(runs))
+    return tasks
+
+
+def run_task(payload: tuple[dict[str, Any], Task, str]) -> dict[str, Any]:
+    """Train one task in this process (a worker); ``payload`` is (base config as
+    plain data, task, model). Returns the evaluation history and the wall time."""
+    from golden_model.config import build_config
+    from golden_model.datasets import load_dataset
+
+    from . import api
+
+    base_dict, task, model = payload
+    base = build_config(base_dict, preset=False)
+    cfg = point_config(base, task.point, task.run)
+    model = pick_model(cfg, model)
+    start = time.perf_counter()
+    data = load_dataset(cfg.task, cfg.seed)
+    if model == "bitexact":
+        history = api.train_bitexact(cfg, data, runs=1).runs[0].history
+    else:
+        history = api.train_float(cfg, data, backprop=False).mgd.history
+    return {
+        "model": model,
+        "seed": cfg.seed,
+        "seconds": round(time.perf_counter() - start, 4),
+        "steps": [int(s) for s in history.steps],
+        "test_acc": [float(v) for v in history.array("test_acc")[:, 0]],
+        "train_acc": [float(v) for v in history.array("train_acc")[:, 0]],
+        "cost": [float(v) for v in history.array("cost")[:, 0]],
+    }
