@@ -1,0 +1,246 @@
+"""``mgd-hw sweep`` and the task engine: the grid, validation up front, a tiny XOR sweep
+on a local Dask cluster, resume, failures that do not stop the others, determinism
+over 1 and 2 workers, the bit-exact model, and one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from golden_model.config import ConfigError, load_config
+from mgd_hw import engine, sweep, sweep_store
+from mgd_hw.cli import main
+
+pytest.importorskip("distributed")
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+XOR = """\
+steps = 600
+eval_every = 200
+[task]
+name = "xor"
+[network]
+hidden = [2]
+activation = "sigmoid"
+output_activation = "sigmoid"
+cost = "mse"
+init_scale = 2.0
+[mgd]
+perturbation = "code"
+mode = "weight"
+dtheta = 0.05
+eta = 1.0
+"""
+
+
+@pytest.fixture
+def xor_config(tmp_path: Path) -> Path:
+    path = tmp_path / "xor.toml"
+    path.write_text(XOR)
+    return path
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    with (out / "results.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def _figures(rows: list[dict[str, str]]) -> list[tuple]:
+    """Everything but the wall time."""
+    return [tuple(v for k, v in r.items() if k != "seconds") for r in rows]
+
+
+# --- the grid and validation ------------------------------------------------------------
+
+
+def test_grid_product_first_field_slowest() -> None:
+    grid = sweep.parse_grid(["mgd.eta=0.5,1", "network.hidden=[2],[4, 4]"])
+    assert grid == [("mgd.eta", ["0.5", "1"]), ("network.hidden", ["[2]", "[4, 4]"])]
+    assert sweep.points(grid) == [
+        (("mgd.eta", "0.5"), ("network.hidden", "[2]")),
+        (("mgd.eta", "0.5"), ("network.hidden", "[4, 4]")),
+        (("mgd.eta", "1"), ("network.hidden", "[2]")),
+        (("mgd.eta", "1"), ("network.hidden", "[4, 4]")),
+    ]
+    tasks = sweep.plan(load_config(None, {"task": {"name": "xor"}}), grid, runs=3)
+    assert len(tasks) == 12 and len({t.key for t in tasks}) == 12
+    assert [t.run for t in tasks[:3]] == [0, 1, 2]
+
+
+def test_point_config_seed_is_config_seed_plus_run(xor_config: Path) -> None:
+    base = load_config(xor_config, {"seed": 5, "runs": 20})
+    cfg = sweep.point_config(base, (("mgd.eta", "2"), ("network.hidden", "[3]")), run=2)
+    assert (cfg.seed, cfg.runs, cfg.mgd.eta, cfg.network.hidden) == (7, 1, 2.0, [3])
+
+
+@pytest.mark.parametrize(("specs", "message"), [
+    (["mgd.etx=1,2"], "--grid point mgd.etx=1: unknown config field 'mgd.etx'"),
+    (["mgd.eta=1,x"], "--grid point mgd.eta=x: mgd.eta must be a number"),
+    (["mgd.mode=weight,nod"], "--grid point mgd.mode=nod: mgd.mode must be one of"),
+    (["mgd.eta"], "--grid expects FIELD=V1,V2,..., not 'mgd.eta'"),
+    (["mgd.eta=1,,2"], "--grid mgd.eta: empty value"),
+    (["mgd.eta=1,1"], "--grid mgd.eta: a value appears twice"),
+    (["mgd.eta=1", "mgd.eta=2"], "--grid names 'mgd.eta' twice"),
+    (["runs=1,2"], "--grid cannot sweep 'runs'"),
+    ([], "--grid is required"),
+])
+def test_grid_validated_up_front(xor_config: Path, specs: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        sweep.plan(load_config(xor_config), sweep.parse_grid(specs), runs=1)
+    assert str(err.value).startswith(message)
+
+
+def test_model_choice(xor_config: Path) -> None:
+    assert sweep.pick_model(load_config(xor_config), "auto") == "float"
+    trainer = load_config(EXAMPLES / "hw_xor.toml")
+    assert sweep.pick_model(trainer, "auto") == "bitexact"
+    assert sweep.pick_model(trainer, "float") == "float"
+    with pytest.raises(ConfigError, match="--model bitexact needs a trainer config"):
+        sweep.pick_model(load_config(xor_config), "bitexact")
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--grid", "mgd.etx=1"], "--grid point mgd.etx=1: unknown config field"),
+    (["--grid", "mgd.eta=1", "--runs", "0"], "--runs must be a positive integer, not 0"),
+    (["--grid", "mgd.eta=1", "--workers", "0"], "--workers must be a positive integer"),
+    (["--grid", "mgd.eta=1", "--targets", "0.9,1.5"], "--targets takes accuracies in (0, 1]"),
+    (["--grid", "mgd.eta=1", "--model", "bitexact"], "--grid point mgd.eta=1: --model "
+     "bitexact needs"),
+    (["--grid", "mgd.eta=1", "--set", "steps=-1"], "steps must be"),
+])
+def test_bad_flags_are_one_line_errors(xor_config: Path, tmp_path: Path, capsys,
+                                       extra: list[str], message: str) -> None:
+    out = tmp_path / "out"
+    assert main(["sweep", "--config", str(xor_config), "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mgd-hw: error: {message}"), err
+    assert err.count("\n") == 1
+    assert not out.exists()  # refused before anything is written
+
+
+# --- the engine --------------------------------------------------------------------------
+
+
+def _maybe_fail(x: int) -> int:
+    if x == 2:
+        raise ValueError("two is\nbad")
+    return x * 10
+
+
+def test_engine_pool_reports_errors_per_item() -> None:
+    outs = {o.item: o for o in engine.run(_maybe_fail, [1, 2, 3], workers=2, backend="pool")}
+    assert [outs[i].value for i in (1, 3)] == [10, 30]
+    assert not outs[2].ok and outs[2].error == "ValueError: two is bad"
+
+
+# --- sweeps on a local Dask cluster ------------------------------------------------------
+
+
+def _sweep(config: Path, out: Path, *extra: str) -> int:
+    return main(["sweep", "--config", str(config), "--grid", "mgd.eta=1,2", "--runs", "2",
+                 "--out", str(out), *extra])
+
+
+def test_sweep_end_to_end_same_numbers_on_one_and_two_workers(xor_config: Path,
+                                                               tmp_path: Path, capsys) -> None:
+    out2, out1 = tmp_path / "w2", tmp_path / "w1"
+    assert _sweep(xor_config, out2, "--workers", "2") == 0
+    captured = capsys.readouterr()
+    assert "sweep: 4 tasks (4 run now" in captured.out
+    lines = [ln for ln in captured.err.splitlines() if ln.startswith("[")]
+    assert len(lines) == 4  # one progress line per task (stderr is not a terminal)
+    rows = _rows(out2)
+    assert [(r["mgd.eta"], r["run"], r["seed"]) for r in rows] == [
+        ("1", "0", "0"), ("1", "1", "1"), ("2", "0", "0"), ("2", "1", "1")]
+    assert list(rows[0])[:4] == ["mgd.eta", "run", "seed", "model"]
+    assert {"steps_to_0.9", "steps_to_0.95", "final_test_acc", "best_test_acc"} <= set(rows[0])
+    assert all(r["status"] == "ok" and r["model"] == "float" and r["steps"] == "600"
+               for r in rows)
+    assert (out2 / "sweep.png").stat().st_size > 0
+    assert len(list((out2 / "points").glob("*.json"))) == 4
+
+    assert _sweep(xor_config, out1, "--workers", "1") == 0
+    assert _figures(_rows(out1)) == _figures(rows)
+
+
+def test_sweep_run_repeats_train_run(xor_config: Path, tmp_path: Path) -> None:
+    """Run r of the sweep is run r of the float model's ensemble (seed + r)."""
+    from golden_model.datasets import load_dataset
+    from golden_model.train import train_mgd
+
+    base = load_config(xor_config, {"runs": 2, "mgd": {"eta": 2.0}})
+    ensemble = train_mgd(base, load_dataset(base.task, base.seed)).history.array("test_acc")
+    payload = (load_config(xor_config).to_dict(), sweep.Task((("mgd.eta", "2"),), 1), "auto")
+    assert sweep.run_task(payload)["test_acc"] == list(ensemble[:, 1])
+
+
+def test_resume_runs_only_missing_tasks(xor_config: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    assert _sweep(xor_config, out, "--workers", "1") == 0
+    before = _rows(out)
+    files = sorted((out / "points").glob("*.json"))
+    kept = {p: p.stat().st_mtime_ns for p in files[1:]}
+    files[0].unlink()
+    capsys.readouterr()
+    assert _sweep(xor_config, out, "--workers", "1") == 0
+    captured = capsys.readouterr()
+    assert "(1 run now" in captured.out and "3 already finished" in captured.out
+    assert len([ln for ln in captured.err.splitlines() if ln.startswith("[")]) == 1
+    assert {p: p.stat().st_mtime_ns for p in files[1:]} == kept
+    assert files[0].exists()
+    assert _figures(_rows(out)) == _figures(before)
+    # nothing left to do: no task runs, the results stay
+    assert _sweep(xor_config, out, "--workers", "1") == 0
+    assert "(0 run now" in capsys.readouterr().out
+
+
+def test_other_sweep_in_out_refused_unless_force(xor_config: Path, tmp_path: Path,
+                                                 capsys) -> None:
+    out = tmp_path / "out"
+    assert _sweep(xor_config, out, "--workers", "1", "--set", "steps=200") == 0
+    capsys.readouterr()
+    assert _sweep(xor_config, out, "--workers", "1") == 2
+    err = capsys.readouterr().err
+    assert err == (f"mgd-hw: error: --out '{out}' holds a different sweep (another config, "
+                   "grid or model); pass --force to replace it or choose another --out\n")
+    assert _sweep(xor_config, out, "--workers", "1", "--force") == 0
+    assert {r["steps"] for r in _rows(out)} == {"600"}
+    assert len(list((out / "points").glob("*.json"))) == 4
+
+
+def test_failing_point_does_not_stop_the_others(xor_config: Path, tmp_path: Path,
+                                                capsys) -> None:
+    out = tmp_path / "out"
+    code = main(["sweep", "--config", str(xor_config), "--grid", "task.name=xor,mnist",
+                 "--set", f"task.data_dir={tmp_path / 'nothing'}", "--out", str(out),
+                 "--workers", "1"])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "1 FAILED" in captured.out
+    failures = [ln for ln in captured.err.splitlines() if "FAILED" in ln]
+    assert len(failures) == 1
+    assert failures[0].startswith("mgd-hw sweep: FAILED task.name=mnist run 0: DataError: ")
+    assert "Traceback" not in captured.err
+    rows = {r["task.name"]: r for r in _rows(out)}
+    assert rows["xor"]["status"] == "ok" and rows["mnist"]["status"] == "failed"
+    assert rows["mnist"]["error"].startswith("DataError: task.data_dir")
+    record = json.loads(next(p for p in (out / "points").glob("*.json")
+                             if "failed" in p.read_text()).read_text())
+    assert record["point"] == [["task.name", "mnist"]]
+
+
+def test_bitexact_model_sweep(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    code = main(["sweep", "--config", str(EXAMPLES / "hw_xor.toml"), "--set", "steps=200",
+                 "--set", "eval_every=100", "--grid", "network.hidden=[2],[3]",
+                 "--out", str(out), "--workers", "1", "--targets", "0.75"])
+    assert code == 0
+    rows = _rows(out)
+    assert [r["model"] for r in rows] == ["bitexact", "bitexact"]
+    assert [r["network.hidden"] for r in rows] == ["[2]", "[3]"]  # hw.n_params follows
+    assert "steps_to_0.75" in rows[0]
+    records = sweep_store.load_all(out)
+    assert all(r["steps"] == [0, 100, 200] for r in records.values())
