@@ -244,3 +244,22 @@ def test_bitexact_model_sweep(tmp_path: Path, capsys) -> None:
     assert "steps_to_0.75" in rows[0]
     records = sweep_store.load_all(out)
     assert all(r["steps"] == [0, 100, 200] for r in records.values())
+
+
+# --- mgd-hw regress on the engine --------------------------------------------------------
+
+
+def test_regress_on_a_scheduler_reports_a_failing_job() -> None:
+    """``regress --scheduler``: the jobs go to the cluster behind the address; a job
+    that raises (here: a config file that does not exist) is one failed outcome."""
+    from distributed import LocalCluster
+
+    from mgd_hw import regress
+
+    bad = regress.Job("nothing/trainer/run0", "no_such.toml", "trainer", 0, steps=10)
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        [outcome] = regress.run_all([bad], 1, scheduler=cluster.scheduler_address)
+    assert outcome.name == "nothing/trainer/run0" and not outcome.passed
+    assert outcome.message.startswith("ConfigError: config file")
+    [outcome] = regress.run_all([bad], 1)  # the default: a process pool
+    assert outcome.message.startswith("ConfigError: config file")
