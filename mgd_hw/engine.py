@@ -48,9 +48,12 @@ def describe_error(exc: BaseException) -> str:
 
 
 def run(fn: Callable[[Any], Any], items: Iterable[Any], *, workers: int = 2,
-        scheduler: str | None = None, backend: str = "dask") -> Iterator[Outcome]:
+        scheduler: str | None = None, backend: str = "dask",
+        client: Any = None) -> Iterator[Outcome]:
     """Run ``fn(item)`` for every item on ``backend``; yield :class:`Outcome` in the
-    order they finish. ``scheduler`` (an address) implies the ``dask`` backend.
+    order they finish. ``scheduler`` (an address) implies the ``dask`` backend;
+    ``client``, an open ``distributed.Client`` (see :class:`connect`), reuses its
+    cluster instead of starting one (several batches on one cluster).
 
     ``fn`` must be importable by the workers (a module-level function), and items and
     values picklable.
@@ -58,7 +61,9 @@ def run(fn: Callable[[Any], Any], items: Iterable[Any], *, workers: int = 2,
     items = list(items)
     if not items:
         return
-    if scheduler is not None or backend == "dask":
+    if client is not None:
+        yield from _map(client, fn, items)
+    elif scheduler is not None or backend == "dask":
         yield from _run_dask(fn, items, workers, scheduler)
     elif backend == "pool":
         yield from _run_pool(fn, items, workers)
@@ -77,17 +82,21 @@ def _run_pool(fn, items, workers: int) -> Iterator[Outcome]:
 
 def _run_dask(fn, items, workers: int, scheduler: str | None) -> Iterator[Outcome]:
     with connect(scheduler, workers) as client:
-        # pure=False: two equal items (the same point twice) are still two tasks
-        futures = client.map(_guarded, [fn] * len(items), items, pure=False)
-        owner = {fut.key: item for fut, item in zip(futures, items, strict=True)}
-        from distributed import as_completed
+        yield from _map(client, fn, items)
 
-        try:
-            for fut in as_completed(futures):
-                yield _outcome(owner[fut.key], fut)
-                fut.release()
-        finally:
-            client.cancel([f for f in futures if not f.done()])
+
+def _map(client, fn, items) -> Iterator[Outcome]:
+    from distributed import as_completed
+
+    # pure=False: two equal items (the same point twice) are still two tasks
+    futures = client.map(_guarded, [fn] * len(items), items, pure=False)
+    owner = {fut.key: item for fut, item in zip(futures, items, strict=True)}
+    try:
+        for fut in as_completed(futures):
+            yield _outcome(owner[fut.key], fut)
+            fut.release()
+    finally:
+        client.cancel([f for f in futures if not f.done()])
 
 
 def _guarded(fn, item) -> tuple[bool, Any]:
