@@ -126,7 +126,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         table = sweep_store.rows(tasks, records, targets)
         fields = [f for f, _ in grid]
         csv_path = sweep_store.write_csv(out, fields, table, targets)
-        plotted = plot_sweep(out / "sweep.png", grid, table)
+        title = (f"{Path(args.config).stem}: final test accuracy, median over runs "
+                 f"(band: min-max), {args.runs} run(s) a point")
+        plotted = plot_sweep(out / "sweep.png", grid, table, title)
     failed = [r for r in table if r["status"] != "ok"]
     where = args.scheduler or f"a local cluster of {args.workers} worker(s)"
     print(f"sweep: {len(tasks)} tasks ({len(todo)} run now on {where} in "
