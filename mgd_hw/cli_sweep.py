@@ -107,6 +107,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                                 args.force)
     except sweep_store.SweepMismatch as exc:
         raise CLIError(str(exc)) from None
+    # the seed of run 0 of each point (the config's, or the point's when seed is swept)
+    seed0 = {pt: sweep.point_config(base, pt).seed for pt in sweep.points(grid)}
     done = sweep_store.finished(out)
     todo = [t for t in tasks if t.key not in done]
     progress = _Progress(len(tasks), len(tasks) - len(todo), args.quiet)
@@ -116,7 +118,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         for o in engine.run(sweep.run_task, payloads, workers=args.workers,
                             scheduler=args.scheduler):
             task = o.item[1]
-            sweep_store.save(out, task, base.seed + task.run, o.value, o.error)
+            sweep_store.save(out, task, seed0[task.point] + task.run, o.value, o.error)
             progress(task, o.value, o.error)
     except ConnectionError as exc:
         raise CLIError(str(exc)) from None

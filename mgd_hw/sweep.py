@@ -103,22 +103,24 @@ def points(grid: list[tuple[str, list[str]]]) -> list[tuple[tuple[str, str], ...
 
 
 def point_config(base: MGDConfig, point: tuple[tuple[str, str], ...], run: int = 0) -> MGDConfig:
-    """The validated config of a point and run: seed = base seed + run, one run.
+    """The validated config of a point and run: one run at seed = the point's seed (the
+    base config's unless ``seed`` is swept) + run.
 
     A trainer config (``hw.datapath = "mlp"``) must state its parameter count
     (``hw.n_params``); when the point changes the network and does not sweep
     ``hw.n_params`` itself, the count follows the network, so ``network.hidden`` can
     be swept like any field."""
     layers = [parse_assignment(f"{f}={v}") for f, v in point]
-    layers.append({"seed": base.seed + run, "runs": 1})
-    if base.hw.datapath == "mlp" and "hw.n_params" not in dict(point):
+    fields = dict(point)
+    if base.hw.datapath == "mlp" and "hw.n_params" not in fields:
         try:
             plain = derive(base, *layers, {"hw": {"datapath": "none"}})
         except ConfigError:
             plain = None  # the error comes from the full config below
-        if plain is not None and dict(point).get("hw.datapath", "mlp") == "mlp":
+        if plain is not None and fields.get("hw.datapath", "mlp") == "mlp":
             layers.append({"hw": {"n_params": network_param_count(network_sizes(plain))}})
-    return derive(base, *layers)
+    cfg = derive(base, *layers)
+    return derive(cfg, {"seed": cfg.seed + run, "runs": 1})
 
 
 def pick_model(cfg: MGDConfig, model: str) -> str:

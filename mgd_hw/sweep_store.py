@@ -31,8 +31,10 @@ class SweepMismatch(Exception):
 def identity(base: dict[str, Any], grid: list[tuple[str, list[str]]], model: str) -> dict:
     """What makes two sweeps the same: the config, the grid (fields and values in
     order) and the model choice. ``--runs`` and ``--targets`` are not part of it: more
-    runs add tasks, targets are read from the stored histories."""
-    return {"config": base, "grid": [[f, list(v)] for f, v in grid], "model": model}
+    runs add tasks, targets are read from the stored histories. As JSON reads it back
+    (lists, not tuples), so it compares equal to the stored one."""
+    ident = {"config": base, "grid": [[f, list(v)] for f, v in grid], "model": model}
+    return json.loads(json.dumps(ident))
 
 
 def open_folder(out: Path, ident: dict[str, Any], force: bool) -> None:

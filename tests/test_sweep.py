@@ -74,6 +74,7 @@ def test_point_config_seed_is_config_seed_plus_run(xor_config: Path) -> None:
     base = load_config(xor_config, {"seed": 5, "runs": 20})
     cfg = sweep.point_config(base, (("mgd.eta", "2"), ("network.hidden", "[3]")), run=2)
     assert (cfg.seed, cfg.runs, cfg.mgd.eta, cfg.network.hidden) == (7, 1, 2.0, [3])
+    assert sweep.point_config(base, (("seed", "10"),), run=3).seed == 13  # a swept seed
 
 
 @pytest.mark.parametrize(("specs", "message"), [
@@ -244,6 +245,22 @@ def test_bitexact_model_sweep(tmp_path: Path, capsys) -> None:
     assert "steps_to_0.75" in rows[0]
     records = sweep_store.load_all(out)
     assert all(r["steps"] == [0, 100, 200] for r in records.values())
+
+
+def test_sweep_on_a_running_scheduler(xor_config: Path, tmp_path: Path, capsys) -> None:
+    """``--scheduler ADDRESS``: the tasks go to that cluster (here a LocalCluster
+    started by the test), with the same numbers as the command's own local cluster."""
+    from distributed import LocalCluster
+
+    out, local = tmp_path / "remote", tmp_path / "local"
+    args = ["sweep", "--config", str(xor_config), "--grid", "seed=3,5", "--runs", "2"]
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        assert main([*args, "--out", str(out), "--scheduler", cluster.scheduler_address]) == 0
+    assert f"run now on {cluster.scheduler_address}" in capsys.readouterr().out
+    assert main([*args, "--out", str(local), "--workers", "1"]) == 0
+    rows = _rows(out)
+    assert [r["seed"] for r in rows] == ["3", "4", "5", "6"]
+    assert _figures(rows) == _figures(_rows(local))
 
 
 # --- mgd-hw regress on the engine --------------------------------------------------------
