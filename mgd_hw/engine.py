@@ -138,8 +138,13 @@ class connect:
             self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
                                         processes=True, dashboard_address=None,
                                         worker_dashboard_address=None,
-                                        local_directory=_scratch())
+                                        local_directory=_scratch(),
+                                        silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
+            # Ctrl-C reaches the whole process group: the command stops the cluster
+            # itself, so the worker processes need not each print a KeyboardInterrupt
+            # (their nannies live in this process)
+            self.client.run(_ignore_sigint)
         else:
             try:
                 self.client = Client(self.address, timeout=self.timeout)
@@ -153,6 +158,12 @@ class connect:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _scratch() -> str:
