@@ -75,9 +75,10 @@ def overhead(repeats: int, steps: int) -> dict:
     with engine.connect(None, workers=1) as client:
         cluster_s = time.perf_counter() - start
         first_s = _timed(lambda: _through(client, [point]))
-        direct, through, default, trip, added = [], [], [], [], []
+        direct, through, default, trip, added, bare = [], [], [], [], [], []
         for _ in range(repeats):
             trip.append(_timed(lambda: _through(client, [0], noop)))
+            bare.append(_timed(lambda: client.submit(noop, 0, pure=False).result()))
             with threadpool_limits(1):
                 direct.append(_timed(lambda: sweep.run_task(point)))
             start = time.perf_counter()
@@ -91,6 +92,7 @@ def overhead(repeats: int, steps: int) -> dict:
             "ratio": round(e / d, 4), "overhead_pct": round(100 * (e / d - 1), 2),
             "overhead_ms": round(1000 * (e - d), 1), "repeats": repeats,
             "noop_round_trip_ms": round(1000 * statistics.median(trip), 1),
+            "noop_bare_dask_ms": round(1000 * statistics.median(bare), 1),
             "added_ms": round(1000 * a, 1), "added_pct": round(100 * a / d, 2),
             "direct_default_threads_s": round(statistics.median(default), 4),
             "cluster_start_s": round(cluster_s, 2), "first_task_s": round(first_s, 2),
@@ -147,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
           f"the worker, same run): {o['added_ms']:.1f} ms, {o['added_pct']:.1f}% of the "
           f"direct run")
     print(f"  the engine's round trip for a task that does nothing: "
-          f"{o['noop_round_trip_ms']:.1f} ms")
+          f"{o['noop_round_trip_ms']:.1f} ms (bare Dask submit/result: "
+          f"{o['noop_bare_dask_ms']:.1f} ms)")
     print(f"  direct with this process's default BLAS threads: "
           f"{o['direct_default_threads_s']:.3f} s")
     print(f"  once per sweep: local cluster start {o['cluster_start_s']:.2f} s, a worker's "

@@ -132,14 +132,15 @@ class connect:
         from distributed import Client, LocalCluster
 
         # Dask logs every worker start and stop at INFO; the commands print their own
-        # progress, so only warnings and errors get through.
+        # progress and each task's error, so only warnings and errors get through here,
+        # and nothing from the local workers (a worker that dies fails its task).
         logging.getLogger("distributed").setLevel(logging.WARNING)
         if self.address is None:
             self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
                                         processes=True, dashboard_address=None,
                                         worker_dashboard_address=None,
                                         local_directory=_scratch(),
-                                        silence_logs=logging.ERROR)
+                                        silence_logs=logging.CRITICAL)
             self.client = Client(self.cluster)
             # Ctrl-C reaches the whole process group: the command stops the cluster
             # itself, so the worker processes need not each print a KeyboardInterrupt
@@ -154,6 +155,10 @@ class connect:
         return self.client
 
     def __exit__(self, *exc_info) -> None:
+        import logging
+
+        # closing races heartbeats in flight ("Stream is closed"): nothing to report
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
         if self.client is not None:
             self.client.close()
         if self.cluster is not None:
