@@ -13,7 +13,9 @@ Issue 14's targets, every figure measured in this run:
   on a loaded 2-core machine oversubscribe the cores and make the direct run SLOWER
   than the engine's (reported, not used for the ratio). The one-off costs a sweep pays
   once are reported apart: starting the local cluster and a worker's first task
-  (imports, loading the data set, numba's cached kernels);
+  (imports, loading the data set, numba's cached kernels). Beside it, a sweep of 30
+  such points (runs 0..29) direct one after another against the engine on one
+  worker, where Dask's round trip overlaps the previous task's training;
 - scaling: a handful of points (``--points`` tasks of ``--scale-steps`` steps each)
   on a warm local cluster of one worker and of two; ratio of the wall times, target
   >= 1.8x. The machine's load average before and after is printed: on a shared
@@ -66,7 +68,7 @@ def _warm_all(client) -> None:
     client.run(sweep.run_task, payload(1000))
 
 
-def overhead(repeats: int, steps: int) -> dict:
+def overhead(repeats: int, steps: int, batch_n: int) -> dict:
     from threadpoolctl import threadpool_limits
 
     point = payload(steps)
@@ -86,6 +88,12 @@ def overhead(repeats: int, steps: int) -> dict:
             through.append(time.perf_counter() - start)
             added.append(through[-1] - value["seconds"])
             default.append(_timed(lambda: sweep.run_task(point)))
+        # a sweep of such points: the worker holds the next task while it runs one, so
+        # the round trip overlaps the training
+        batch = [payload(steps, run=r) for r in range(batch_n)]
+        with threadpool_limits(1):
+            batch_direct = _timed(lambda: [sweep.run_task(b) for b in batch])
+        batch_engine = _timed(lambda: _through(client, batch))
     d, e = statistics.median(direct), statistics.median(through)
     a = statistics.median(added)
     return {"steps": steps, "direct_s": round(d, 4), "engine_s": round(e, 4),
@@ -93,6 +101,9 @@ def overhead(repeats: int, steps: int) -> dict:
             "overhead_ms": round(1000 * (e - d), 1), "repeats": repeats,
             "noop_round_trip_ms": round(1000 * statistics.median(trip), 1),
             "noop_bare_dask_ms": round(1000 * statistics.median(bare), 1),
+            "batch_points": batch_n, "batch_direct_s": round(batch_direct, 3),
+            "batch_engine_s": round(batch_engine, 3),
+            "batch_ratio": round(batch_engine / batch_direct, 4),
             "added_ms": round(1000 * a, 1), "added_pct": round(100 * a / d, 2),
             "direct_default_threads_s": round(statistics.median(default), 4),
             "cluster_start_s": round(cluster_s, 2), "first_task_s": round(first_s, 2),
@@ -133,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     points = args.points or (4 if args.quick else 8)
     load_before = os.getloadavg()
     res = {"cpus": os.cpu_count(), "load_before": [round(x, 2) for x in load_before],
-           "overhead": overhead(repeats, args.steps), "scaling": scaling(points, args.scale_steps)}
+           "overhead": overhead(repeats, args.steps, 10 if args.quick else 30),
+           "scaling": scaling(points, args.scale_steps)}
     res["load_after"] = [round(x, 2) for x in os.getloadavg()]
     if args.json:
         print(json.dumps(res))
@@ -151,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  the engine's round trip for a task that does nothing: "
           f"{o['noop_round_trip_ms']:.1f} ms (bare Dask submit/result: "
           f"{o['noop_bare_dask_ms']:.1f} ms)")
+    print(f"  a sweep of {o['batch_points']} such points on one worker: direct "
+          f"{o['batch_direct_s']:.2f} s, through the engine {o['batch_engine_s']:.2f} s: "
+          f"ratio {o['batch_ratio']:.3f}")
     print(f"  direct with this process's default BLAS threads: "
           f"{o['direct_default_threads_s']:.3f} s")
     print(f"  once per sweep: local cluster start {o['cluster_start_s']:.2f} s, a worker's "
