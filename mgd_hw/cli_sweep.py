@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from golden_model.config import ConfigError, load_config, parse_assignment
+from golden_model.config import load_config, parse_assignment
 
 from .cli_args import CLIError, positive
 
@@ -138,6 +138,3 @@ def cmd_sweep(args: argparse.Namespace) -> int:
           + (f", {len(failed)} FAILED" if failed else "")
           + f"; results in {csv_path}" + (f" and {out / 'sweep.png'}" if plotted else ""))
     return 1 if failed else 0
-
-
-__all__ = ["add_sweep", "cmd_sweep", "ConfigError"]

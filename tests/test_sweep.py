@@ -196,6 +196,14 @@ def test_resume_runs_only_missing_tasks(xor_config: Path, tmp_path: Path, capsys
     # nothing left to do: no task runs, the results stay
     assert _sweep(xor_config, out, "--workers", "1") == 0
     assert "(0 run now" in capsys.readouterr().out
+    # more runs: only the new runs train, the earlier rows stay as they were
+    assert main(["sweep", "--config", str(xor_config), "--grid", "mgd.eta=1,2", "--runs",
+                 "3", "--out", str(out), "--workers", "1"]) == 0
+    assert "6 tasks (2 run now" in capsys.readouterr().out
+    rows = _rows(out)
+    assert [(r["mgd.eta"], r["run"]) for r in rows] == [
+        ("1", "0"), ("1", "1"), ("1", "2"), ("2", "0"), ("2", "1"), ("2", "2")]
+    assert _figures([r for r in rows if r["run"] != "2"]) == _figures(before)
 
 
 def test_other_sweep_in_out_refused_unless_force(xor_config: Path, tmp_path: Path,
