@@ -14,6 +14,8 @@ the CPU), and prints one table:
   iverilog, the reason instead);
 - time-to-train of the digits and XOR trainers per setting against tuned CPU
   backprop (mgd_hw.time_to_train).
+- the task engine of ``mgd-hw sweep``: its overhead on a 10k-step digits point and
+  two local Dask workers against one (bench/bench_sweep.py);
 - fit and Fmax per device of each measured fold of the example trainers: the
   committed table bench/synth_fits.json (``mgd-hw synth --fit --record``; reading it
   runs no tool).
@@ -74,6 +76,7 @@ def run(quick: bool = False, trainer_steps: int = 50_000, fmax: float = 50.0,
         "trainer": _script("bench_trainer.py", "--steps", str(trainer_steps)),
         "simulators": _script("bench_simulators.py",
                               *(["--steps", "1000", "--cycles", "3000"] if quick else [])),
+        "sweep": _script("bench_sweep.py", *q),
         "time_to_train": [_time_to_train(ex, target, fmax, grid)
                           for ex, target in TIME_TO_TRAIN],
         "fits": synth_fits.load_fits(BENCH / "synth_fits.json"),
@@ -115,6 +118,8 @@ def report(res: dict) -> str:
                          f" cycles)")
     if sims["icarus_missing"]:
         lines.append(f"icarus vs verilator: not measured: {sims['icarus_missing']}")
+    if res.get("sweep"):
+        lines += sweep_lines(res["sweep"])
     for proj in p:
         lines += time_to_train_lines(proj)
     fits = synth_fits.format_rows(res["fits"]) if res.get("fits") else []
@@ -123,6 +128,21 @@ def report(res: dict) -> str:
                      "mgd-hw synth --fit):")
         lines += [f"  {line}" for line in fits]
     return "\n".join(lines)
+
+
+def sweep_lines(r: dict) -> list[str]:
+    """The engine's figures (bench/bench_sweep.py), with the machine's load: on a
+    shared machine the second worker may find no free core."""
+    o, s = r["overhead"], r["scaling"]
+    return [
+        f"sweep engine: 10k-step digits point vs direct "
+        f"{o['direct_s']:>9.3f} s direct     {o['ratio']:>8.3f}   < 1.05  (engine's "
+        f"added time {o['added_ms']:.1f} ms a task; Dask round trip "
+        f"{o['noop_bare_dask_ms']:.1f} ms)",
+        f"sweep engine: two local workers vs one         {s['one_worker_s']:>9.2f} s one "
+        f"worker {s['speedup']:>8.2f}x  >= 1.8x  ({s['points']} points; load average "
+        f"{r['load_before'][0]:.1f} on {r['cpus']} CPUs)",
+    ]
 
 
 def time_to_train_lines(p: dict) -> list[str]:

@@ -86,8 +86,14 @@ def test_bench_report_formats_every_figure():
                  "fmax_mhz": 50.0, "device": "", "fit_note": "", "fpga_seconds": 0.001,
                  "limit_seconds": None, "analog_seconds": 0.0003, "ratio": 0.001 / 0.007}]}],
     }
+    res["sweep"] = {"cpus": 2, "load_before": [3.5, 3.0, 2.9],
+                    "overhead": {"direct_s": 0.08, "ratio": 1.274, "added_ms": 15.1,
+                                 "noop_bare_dask_ms": 26.5},
+                    "scaling": {"points": 8, "one_worker_s": 5.53, "speedup": 1.26}}
     text = bench.report(res)
     for needle in ("30.0x", "21.0x", "0.40", "9.0x", "300 MB", "fully parallel",
+                   "10k-step digits point vs direct", "1.274", "1.26x",
+                   "load average 3.5 on 2 CPUs",
                    "MGD 35.7x SLOWER than tuned CPU backprop", "30.0 MHz on LFE5U-85F",
                    "MGD 7x faster", "50.0 MHz assumed", "not valid: mgd.tau_theta",
                    "0.250", "0.500", "icarus vs verilator"):
