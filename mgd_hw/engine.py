@@ -137,8 +137,8 @@ class connect:
         logging.getLogger("distributed").setLevel(logging.WARNING)
         if self.address is None:
             self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                        processes=True, dashboard_address=":0",
-                                        worker_dashboard_address=":0",
+                                        processes=True, dashboard_address="127.0.0.1:0",
+                                        worker_dashboard_address="127.0.0.1:0",
                                         local_directory=_scratch(),
                                         silence_logs=logging.CRITICAL)
             self.client = Client(self.cluster)

@@ -263,7 +263,7 @@ def test_sweep_on_a_running_scheduler(xor_config: Path, tmp_path: Path, capsys) 
     out, local = tmp_path / "remote", tmp_path / "local"
     args = ["sweep", "--config", str(xor_config), "--grid", "seed=3,5", "--runs", "2"]
     with LocalCluster(n_workers=1, threads_per_worker=1,
-                      dashboard_address=":0") as cluster:
+                      dashboard_address="127.0.0.1:0") as cluster:
         assert main([*args, "--out", str(out), "--scheduler", cluster.scheduler_address]) == 0
     assert f"run now on {cluster.scheduler_address}" in capsys.readouterr().out
     assert main([*args, "--out", str(local), "--workers", "1"]) == 0
@@ -284,7 +284,7 @@ def test_regress_on_a_scheduler_reports_a_failing_job() -> None:
 
     bad = regress.Job("nothing/trainer/run0", "no_such.toml", "trainer", 0, steps=10)
     with LocalCluster(n_workers=1, threads_per_worker=1,
-                      dashboard_address=":0") as cluster:
+                      dashboard_address="127.0.0.1:0") as cluster:
         [outcome] = regress.run_all([bad], 1, scheduler=cluster.scheduler_address)
     assert outcome.name == "nothing/trainer/run0" and not outcome.passed
     assert outcome.message.startswith("ConfigError: config file")
