@@ -1,7 +1,8 @@
 """Time-to-train of the on-chip trainer against tuned backprop on this CPU.
 
 For a trainer config (hw.datapath = "mlp"), per parallelism setting (``SETTINGS``:
-sequential and streaming trainers, one MAC per layer ... fully parallel):
+sequential and streaming trainers, one MAC per layer ... fully parallel; and each
+fold the fit search measured to fit a device that these miss, ``fitted_settings``):
 
 1. steps to the target accuracy, from the bit-exact model (run 0, test accuracy
    evaluated every ``steps / 1000`` steps, stopping at the first that reaches it); the
@@ -278,17 +279,46 @@ def project_setting(cfg: MGDConfig, name: str, setting: dict, steps: int | None,
     return row
 
 
+def fitted_settings(cfg: MGDConfig, measured: list, settings: dict[str, dict]
+                    ) -> dict[str, dict]:
+    """The folds measured to fit a device that none of ``settings`` is, as settings of
+    their own ("stream 16,10/4,1 fit": pipeline, MACs per layer / inputs per MAC), so
+    the report has an FPGA time at a measured Fmax wherever the fit search found one
+    (the fixed settings may all be too large for any device, or unmeasured)."""
+    covered = set()
+    for setting in settings.values():
+        try:
+            spec = trainer_spec(derive(cfg, {"hw": setting}))
+        except ConfigError:
+            continue
+        covered.add((spec.cfg.hw.pipeline, tuple(layer_parallelism(spec.cfg))))
+    out: dict[str, dict] = {}
+    for m in measured:
+        key = (m.pipeline, m.parallelism)
+        if not m.fits or key in covered:
+            continue
+        covered.add(key)
+        macs = [p for p, _ in m.parallelism]
+        inputs = [q for _, q in m.parallelism]
+        name = (f"{m.pipeline[:6]} {','.join(map(str, macs))}/"
+                f"{','.join(map(str, inputs))} fit")
+        out[name] = {"macs": macs, "mac_inputs": inputs, "pipeline": m.pipeline}
+    return out
+
+
 def project(cfg: MGDConfig, data: Dataset, target: float, fmax: float = 50.0,
             config_name: str = "", grid: str = "quick",
             settings: dict[str, dict] | None = None,
             measured: list | None = None,
             backprop: backprop_grid.GridResult | None = None) -> Projection:
-    """The whole report (module docstring). ``measured``: the synthesis figures
-    (default: ``fpga_figures.read_measured`` of ``config_name``); ``backprop``: a
-    grid already searched (default: search ``grid`` now)."""
-    settings = settings or SETTINGS
+    """The whole report (module docstring). ``settings``: default ``SETTINGS`` and
+    every fold measured to fit that they miss (``fitted_settings``); ``measured``: the
+    synthesis figures (default: ``fpga_figures.read_measured`` of ``config_name``);
+    ``backprop``: a grid already searched (default: search ``grid`` now)."""
     if measured is None:
         measured = fpga_figures.read_measured(cfg, config_name) if config_name else []
+    if settings is None:
+        settings = SETTINGS | fitted_settings(cfg, measured, SETTINGS)
     runs: dict[tuple, tuple[int | None, float]] = {}
 
     def steps_of(spec: HwSpec) -> tuple[int | None, float]:

@@ -270,3 +270,37 @@ def test_an_assumed_fmax_on_a_fold_too_big_for_the_device_says_so(xor, monkeypat
     assert full.multipliers == 6 and one.multipliers == 2
     assert "fit not checked: the fold needs 6 multipliers, the SMALL has 4" in full.verdict
     assert "fit not checked" not in one.verdict
+
+
+def test_a_measured_fit_outside_the_settings_gets_its_own_row(xor, tmp_path):
+    """The fit search's first fit (here the XOR stream at one MAC per layer, which no
+    fixed setting is) becomes a row with its measured Fmax; a fold that does not fit,
+    or one a fixed setting already is, adds none."""
+    cfg, data = xor
+    cfg = ttt.derive(cfg, {"steps": 30_000})  # the stream at D = 5 needs more than 3,000
+    table = {"fits": {"hw_xor": {
+        "stream macs=1,1 mac_inputs=1,1": {"ecp5-85k": {
+            "target": "ecp5", "device": "85k", "part": "LFE5U-85F", "fits": True,
+            "failing": None, "fmax_mhz": 69.3, "luts": 2385}},
+        "stream macs=2,1 mac_inputs=1,1": {"ecp5-85k": {
+            "target": "ecp5", "device": "85k", "part": "LFE5U-85F", "fits": True,
+            "failing": None, "fmax_mhz": 69.6}},
+        "sequential macs=2,1 mac_inputs=2,2": {"ice40-hx8k": {
+            "target": "ice40", "device": "hx8k", "part": "iCE40HX8K", "fits": False,
+            "failing": "ICESTORM_LC 9000 of 7680", "fmax_mhz": None}}}}}
+    path = tmp_path / "fits.json"
+    path.write_text(json.dumps(table))
+    measured = ff.read_measured(cfg, "hw_xor", path, None)
+    extra = ttt.fitted_settings(cfg, measured, ttt.SETTINGS)
+    assert extra == {"stream 1,1/1,1 fit": {"macs": [1, 1], "mac_inputs": [1, 1],
+                                            "pipeline": "stream"}}
+    proj = ttt.project(cfg, data, 1.0, 50.0, "hw_xor", measured=measured,
+                       backprop=_grid_result(1e-3))
+    rows = {s.name: s for s in proj.settings}
+    row = rows["stream 1,1/1,1 fit"]
+    assert (row.fmax_mhz, row.fmax_source, row.fits) == (69.3, "measured", True)
+    assert row.steps_to_target is not None
+    assert row.cycles_to_target == trainer_spec(ttt.derive(
+        cfg, {"hw": extra["stream 1,1/1,1 fit"]})).step_cycles(row.steps_to_target)
+    assert rows["stream, 1 MAC/neuron"].fmax_mhz == 69.6
+    assert "stream 1,1/1,1 fit" in ttt.format_projection(proj)
