@@ -111,8 +111,10 @@ class BuildFlags:
 
 # verilated.mk's defaults (gcc -Os on the per-cycle code): what small designs get.
 FAST_SIM = BuildFlags("fast_sim")
-# gcc -O1 on the per-cycle code: what large designs get (see build_flags).
-FAST_BUILD = BuildFlags("fast_build", make=(("OPT_FAST", "-O1"),))
+# Functions of at most ~1,000 statements, gcc -O1 on the per-cycle code: what large
+# designs get (see build_flags).
+FAST_BUILD = BuildFlags("fast_build", verilator=("-O2", "--output-split-cfuncs", "1000"),
+                        make=(("OPT_FAST", "-O1"),))
 # Generated Verilog above this many bytes gets FAST_BUILD. The XOR and parity trainers
 # and the cores are tens to hundreds of kB; fully parallel digits 64-16-10 is 7.4 MB.
 LARGE_VERILOG_BYTES = 2_000_000
@@ -122,15 +124,27 @@ def build_flags(verilog_bytes: int) -> BuildFlags:
     """The flags a design of ``verilog_bytes`` of generated Verilog is built with.
 
     Why: gcc's time on the model's per-cycle code (OPT_FAST) is most of a large
-    design's build, and -Os buys it nothing at run time. Measured on fully parallel
-    digits 64-16-10 (streaming, 7.4 MB of Verilog, 33 MB of C++ in 36 files), make
-    -j 2 on the shared 2-core machine: 216 s wall at -Os, 102 s at -O1, 54 s at -O0;
-    100k training steps (105,541 cycles) ran at 14,850 cycles/s built with -Os,
-    17,740 with -O1 and 3,059 with -O0. So -O1 halves the build at no simulation cost
-    (-O0 would cost 5x at run time, more than it saves on a 100k-step run). Small
-    designs keep verilated.mk's -Os: their build is mostly Verilator's runtime and
-    start-up (the XOR trainer: the same build time and, within the machine's noise,
-    the same cycles/s under both; bench/bench_build.py measures both ratios).
+    design's build; it grows faster than linearly with a function's size, and -Os buys
+    it nothing at run time. Measured on fully parallel digits 64-16-10 (streaming,
+    7.4 MB of Verilog, 33 MB of C++), make -j 2 on the shared 2-core machine (load 3):
+
+    ============================================  ==========  ============  ===========
+    flags                                          make wall   make CPU      cycles/s
+    ============================================  ==========  ============  ===========
+    verilated.mk's -Os (FAST_SIM; 36 files)        216 s       207 s         14,800
+    -O1                                            95-102 s    89-95 s       17,600
+    -O0                                            54 s        47 s          3,060
+    -O1, --output-split-cfuncs 1000 (FAST_BUILD)   65 s        57 s          13,500
+    -O1, --output-split-cfuncs 300                 86 s        60 s          -
+    ============================================  ==========  ============  ===========
+
+    (cycles/s: 100k training steps, 105,541 cycles, each executable twice, the mean;
+    Verilator -O3 instead of -O2 changed neither the C++ size nor the times.)
+    FAST_BUILD takes 150 s off the build for about 2 s more of simulation per 100k
+    steps; -O0 would lose 5x at run time. Small designs keep verilated.mk's -Os: their
+    build is mostly Verilator's runtime and start-up (the XOR trainer: the same build
+    time under both and, within the machine's noise, the same cycles/s;
+    bench/bench_build.py measures both ratios).
     """
     return FAST_BUILD if verilog_bytes > LARGE_VERILOG_BYTES else FAST_SIM
 
