@@ -1,10 +1,10 @@
 """Benchmark: the Verilator build of a trainer under the two flag sets of the build policy.
 
 ``sim.runner.build_flags`` builds small designs with ``FAST_SIM`` (verilated.mk's
-defaults, gcc -Os on the per-cycle code) and large ones with ``FAST_BUILD`` (gcc -O1
-there). This builds the same trainer under both, in this process, one after the other,
-each in a fresh build folder (nothing reused between them), then trains it, and
-prints for each flag set:
+defaults, gcc -Os on the per-cycle code) and large ones with ``FAST_BUILD`` (functions
+split at ~1,000 statements, gcc -O1 there). This builds the same trainer under both,
+in this process, one after the other, each in a fresh build folder (nothing reused
+between them), then trains it, and prints for each flag set:
 
 - build: seconds from the call to the end of the C++ build (Verilog generation,
   Verilator and gcc; the run's own seconds subtracted, model start-up included);
@@ -17,7 +17,7 @@ one stops the benchmark.
 Run: ``python bench/bench_build.py [--config examples/hw_xor.toml] [--set k=v ...]
 [--steps N] [--json]`` (default: the XOR trainer, 30,000 steps). The fully parallel
 digits trainer (``--config examples/hw_digits.toml --set hw.pipeline=stream --set
-hw.mac_inputs=0 --steps 100000``) takes about 5 + 3 minutes on 2 cores.
+hw.mac_inputs=0 --steps 100000``) takes about 5 + 3.5 minutes on 2 cores.
 """
 
 from __future__ import annotations
