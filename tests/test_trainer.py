@@ -225,8 +225,8 @@ def test_dataset_must_fit_the_input_format(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", too_bright)
     with pytest.raises(DataError) as info:
         build(_cfg("hw_xor.toml"), "trainer")
-    assert str(info.value) == ("xor train input column 1 (row 1): value 2.5 does not fit 6-bit fixed point "
-                               "with 4 fraction bits (range -2.0 to 1.9375)")
+    assert str(info.value) == ("xor train input column 1 (row 1): value 2.5 does not fit "
+                               "6-bit fixed point with 4 fraction bits (range -2.0 to 1.9375)")
 
 
 def test_cli_generate_errors(tmp_path, capsys):
