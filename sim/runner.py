@@ -141,10 +141,10 @@ def build_flags(verilog_bytes: int) -> BuildFlags:
     (cycles/s: 100k training steps, 105,541 cycles, each executable twice, the mean;
     Verilator -O3 instead of -O2 changed neither the C++ size nor the times.)
     FAST_BUILD takes 150 s off the build for about 2 s more of simulation per 100k
-    steps; -O0 would lose 5x at run time. Small designs keep verilated.mk's -Os: their
-    build is mostly Verilator's runtime and start-up (the XOR trainer: the same build
-    time under both and, within the machine's noise, the same cycles/s;
-    bench/bench_build.py measures both ratios).
+    steps; -O0 would lose 5x at run time. Small designs keep verilated.mk's -Os:
+    their build is mostly Verilator's runtime and start-up, so there is nothing to win
+    (bench/bench_build.py on the XOR trainer, 4 runs at load 2 to 4: FAST_BUILD /
+    FAST_SIM build time 0.94 to 1.47, cycles/s 0.46 to 3.3, noise around 1).
     """
     return FAST_BUILD if verilog_bytes > LARGE_VERILOG_BYTES else FAST_SIM
 
