@@ -336,7 +336,7 @@ def _build_and_test(job: _Job, build_dir: pathlib.Path) -> SimResult:
     icarus = job.simulator == "icarus"
     toplevel, sources = _write_sources(component, name, build_dir, job.ports_only,
                                        control_file=not icarus)
-    extra_build = {}
+    extra_build, make_vars = {}, ()
     if icarus:
         runner = get_runner("icarus")
         # cocotb compiles with -g2012; a later -g wins. The timescale is that of the
@@ -347,7 +347,7 @@ def _build_and_test(job: _Job, build_dir: pathlib.Path) -> SimResult:
         runner = _ports_only_runner() if job.ports_only else get_runner("verilator")
         flags = job.flags or build_flags(sources[-1].stat().st_size)
         _stamp_flags(build_dir, flags)
-        build_args = ["-Wno-fatal", *flags.verilator]
+        build_args, make_vars = ["-Wno-fatal", *flags.verilator], flags.make
         if job.ports_only:
             # the wheel's verilated.mk does not pass -fcoroutines, which --timing needs
             build_args += ["--timing", "-CFLAGS", "-fcoroutines"]
@@ -358,7 +358,7 @@ def _build_and_test(job: _Job, build_dir: pathlib.Path) -> SimResult:
     # cocotb's runner logs "Skipping compilation" (an up-to-date Icarus build) as a
     # warning on stderr, which stays for errors; the logs are in the build folder.
     runner.log.setLevel("ERROR")
-    with _wheel_make_fix(() if icarus else flags.make):
+    with _wheel_make_fix(make_vars):
         runner.build(
             sources=sources,
             hdl_toplevel=toplevel,
