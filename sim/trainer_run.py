@@ -11,10 +11,14 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from golden_model.config import MGDConfig
 from golden_model.datapath import HwData
 from golden_model.hw_spec import hw_spec, trainer_spec
+
+if TYPE_CHECKING:
+    from sim.runner import BuildFlags
 
 # Costs per trace chunk: one Python wake-up per TRACE_DEPTH steps.
 TRACE_DEPTH = 256
@@ -75,14 +79,16 @@ class TrainerSimResult:
 
 def run_trainer(cfg: MGDConfig, *, waves: bool = False, run: int = 0,
                 trace_depth: int = TRACE_DEPTH, data: HwData | None = None,
-                simulator: str = "verilator", icarus_std: str = "2012") -> TrainerSimResult:
+                simulator: str = "verilator", icarus_std: str = "2012",
+                flags: BuildFlags | None = None) -> TrainerSimResult:
     """Build the trainer of ``cfg`` (run ``run``'s memory images) and train ``cfg.steps``
     steps in RTL under ``simulator`` (``sim.runner.SIMULATORS``; Icarus in language
     mode ``icarus_std``), comparing with the bit-exact model (sim/tb_trainer.py).
 
     ``data``: the task in the hardware formats; loaded here (once) when not given. The
     design is built from it and the testbench and model worker read it from the build
-    folder's data file.
+    folder's data file. ``flags``: Verilator's build flags (``sim.runner.BuildFlags``),
+    by default those the runner picks for the design's size.
     """
     from gateware import tops
     from sim.runner import run_cocotb
@@ -98,7 +104,7 @@ def run_trainer(cfg: MGDConfig, *, waves: bool = False, run: int = 0,
                      extra={"steps": cfg.steps, "run": run, "trace_depth": trace_depth,
                             "result": RESULT_FILE, "python": sys.executable},
                      options=options, fresh=[RESULT_FILE], ports_only=True, data=data,
-                     simulator=simulator, icarus_std=icarus_std)
+                     simulator=simulator, icarus_std=icarus_std, flags=flags)
     out = sim.build_dir / RESULT_FILE
     result = json.loads(out.read_text()) if sim.passed and out.exists() else {}
     return TrainerSimResult(cfg, sim.passed and bool(result), sim.message, str(sim.build_dir),
