@@ -147,8 +147,9 @@ def sweep_lines(r: dict) -> list[str]:
 
 def time_to_train_lines(p: dict) -> list[str]:
     """The time-to-train table of one report (``time_to_train.Projection.to_dict``):
-    per setting, cycles per step, Fmax (measured on a device or assumed), the FPGA
-    time, the multiplier-bound limit and the analog projection against tuned backprop."""
+    per setting, cycles per step against the MAC-bound limit, Fmax (measured on a
+    device or assumed), the FPGA time, the multiplier-bound limit and the analog
+    projection against tuned backprop."""
     from .time_to_train import _t
 
     best = p["backprop"]["best"]
@@ -156,7 +157,8 @@ def time_to_train_lines(p: dict) -> list[str]:
           f"{best['rate']:g}; best of {p['backprop']['size']})" if best else "never")
     steps = f"{p['steps_to_target']:,} steps" if p["steps_to_target"] else "never"
     lines = [f"time-to-train {p['task']} {p['target']:.0%}: MGD {steps}, tuned CPU backprop "
-             f"{bp}; per setting: cycles/step, FPGA time at Fmax, multiplier-bound limit, "
+             f"{bp}; per setting: cycles/step (MAC-bound: the fold's multipliers all busy), FPGA "
+             f"time at Fmax, multiplier-bound limit on the device, "
              f"analog projection (1 ns per evaluation)"]
     for s in p["settings"]:
         if s["invalid"]:
@@ -165,6 +167,8 @@ def time_to_train_lines(p: dict) -> list[str]:
         fmax = (f"{s['fmax_mhz']:.1f} MHz {'on ' + s['device'] if s['device'] else 'assumed'}"
                 if s["fmax_mhz"] else "no fit")
         cps = f"{s['cycles_per_step']:.1f}" if s["cycles_per_step"] else "-"
+        bound = s.get("mac_bound_cycles_per_step")
+        cps += f" (MAC-bound {bound:.1f})" if bound else ""
         lines.append(f"  {s['name']:<21} {cps:>7} cyc/step {_t(s['fpga_seconds']):>9} at "
                      f"{fmax}; limit {_t(s['limit_seconds'])}, analog "
                      f"{_t(s['analog_seconds'])}; {_verdict(s['ratio'])}")

@@ -62,6 +62,9 @@ class SettingProjection:
     invalid: str  # why this setting cannot be built for the config ("" when it can)
     steps_to_target: int | None = None  # of this setting's trainer (bit-exact model)
     cycles_per_step: float | None = None
+    # the fold's multipliers all busy on the weights' products: products per evaluation
+    # / multipliers x evaluations per step (no design with these multipliers does better)
+    mac_bound_cycles_per_step: float | None = None
     cycles_to_target: int | None = None
     evaluations: int | None = None  # forward passes to the target, baselines included
     fmax_mhz: float | None = None
@@ -238,6 +241,8 @@ def project_setting(cfg: MGDConfig, name: str, setting: dict, steps: int | None,
     evals = evaluations(spec, n)
     row.products_per_evaluation = products_per_evaluation(spec)
     row.multipliers = sum(p * q for p, q in layer_parallelism(scfg))
+    row.mac_bound_cycles_per_step = (row.products_per_evaluation / row.multipliers
+                                     * evals / max(n, 1))
     mine = fpga_figures.for_setting(measured, scfg)
     row.measurements = [m.to_dict() for m in mine]
     fit = fpga_figures.best_fit(mine)

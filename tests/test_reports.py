@@ -78,7 +78,8 @@ def test_bench_report_formats_every_figure():
                                                "rate": 3.0}},
             "settings": [
                 {"name": "fully parallel", "invalid": "", "cycles_per_step": 25.0,
-                 "fmax_mhz": 30.0, "device": "LFE5U-85F (ecp5 85k)", "fit_note": "",
+                 "mac_bound_cycles_per_step": 1.05, "fmax_mhz": 30.0,
+                 "device": "LFE5U-85F (ecp5 85k)", "fit_note": "",
                  "fpga_seconds": 0.25, "limit_seconds": 0.01, "analog_seconds": 0.0003,
                  "ratio": 0.25 / 0.007},
                 {"name": "stream, fully par.", "invalid": "mgd.tau_theta must be ..."},
@@ -96,7 +97,7 @@ def test_bench_report_formats_every_figure():
                    "load average 3.5 on 2 CPUs",
                    "MGD 35.7x SLOWER than tuned CPU backprop", "30.0 MHz on LFE5U-85F",
                    "MGD 7x faster", "50.0 MHz assumed", "not valid: mgd.tau_theta",
-                   "0.250", "0.500", "icarus vs verilator"):
+                   "0.250", "0.500", "icarus vs verilator", "25.0 (MAC-bound 1.1)"):
         assert needle in text
     res["simulators"] = {"icarus_missing": "Icarus Verilog is not installed",
                          "trainer_xor": {"verilator": {"cycles": 7, "cycles_per_s": 400}},

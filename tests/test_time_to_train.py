@@ -210,6 +210,10 @@ def test_report_is_honest(xor, fits_file):
         assert s.cycles_to_target == trainer_spec(
             ttt.derive(cfg, {"hw": ttt.SETTINGS[s.name]})).step_cycles(s.steps_to_target)
         assert s.analog_seconds == pytest.approx(s.evaluations * 1e-9)
+        # 6 weight products over the fold's multipliers, per evaluation
+        assert s.mac_bound_cycles_per_step == pytest.approx(
+            6 / s.multipliers * s.evaluations / s.steps_to_target)
+        assert s.mac_bound_cycles_per_step <= s.cycles_per_step
         # the multiplier-bound limit: 6 products, one ECP5 multiplier each, 1 cycle
         assert s.limit_seconds == pytest.approx(s.evaluations / (s.fmax_mhz * 1e6))
         assert s.limit_seconds <= s.fpga_seconds
