@@ -15,7 +15,9 @@ Issue 14's targets, every figure measured in this run:
   once are reported apart: starting the local cluster and a worker's first task
   (imports, loading the data set, numba's cached kernels). Beside it, a sweep of 30
   such points (runs 0..29) direct one after another against the engine on one
-  worker, where Dask's round trip overlaps the previous task's training;
+  worker, where Dask's round trip overlaps the previous task's training, and the same
+  sweep with ``CHUNK`` points to a Dask task (``mgd-hw sweep --chunk``), where the
+  round trip is shared by the group;
 - scaling: a handful of points (``--points`` tasks of ``--scale-steps`` steps each)
   on a warm local cluster of one worker and of two; ratio of the wall times, target
   >= 1.8x. The machine's load average before and after is printed: on a shared
@@ -37,6 +39,7 @@ from golden_model.config import load_config
 from mgd_hw import engine, sweep
 
 CONFIG = Path(__file__).resolve().parent.parent / "examples" / "digits_weight.toml"
+CHUNK = 8  # points per Dask task in the chunked sweep
 
 
 def payload(steps: int, eta: str = "5.0", run: int = 0) -> tuple:
@@ -50,8 +53,8 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def _through(client, items, fn=sweep.run_task) -> list:
-    outs = list(engine.run(fn, items, client=client))
+def _through(client, items, fn=sweep.run_task, chunk: int = 1) -> list:
+    outs = list(engine.run(fn, items, client=client, chunk=chunk))
     bad = [o.error for o in outs if not o.ok]
     if bad:
         raise RuntimeError(bad[0])
@@ -94,6 +97,8 @@ def overhead(repeats: int, steps: int, batch_n: int) -> dict:
         with threadpool_limits(1):
             batch_direct = _timed(lambda: [sweep.run_task(b) for b in batch])
         batch_engine = _timed(lambda: _through(client, batch))
+        # the same sweep with CHUNK points to a Dask task (mgd-hw sweep --chunk)
+        batch_chunked = _timed(lambda: _through(client, batch, chunk=CHUNK))
     d, e = statistics.median(direct), statistics.median(through)
     a = statistics.median(added)
     return {"steps": steps, "direct_s": round(d, 4), "engine_s": round(e, 4),
@@ -104,6 +109,8 @@ def overhead(repeats: int, steps: int, batch_n: int) -> dict:
             "batch_points": batch_n, "batch_direct_s": round(batch_direct, 3),
             "batch_engine_s": round(batch_engine, 3),
             "batch_ratio": round(batch_engine / batch_direct, 4),
+            "chunk": CHUNK, "batch_chunked_s": round(batch_chunked, 3),
+            "batch_chunked_ratio": round(batch_chunked / batch_direct, 4),
             "added_ms": round(1000 * a, 1), "added_pct": round(100 * a / d, 2),
             "direct_default_threads_s": round(statistics.median(default), 4),
             "cluster_start_s": round(cluster_s, 2), "first_task_s": round(first_s, 2),
@@ -166,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  a sweep of {o['batch_points']} such points on one worker: direct "
           f"{o['batch_direct_s']:.2f} s, through the engine {o['batch_engine_s']:.2f} s: "
           f"ratio {o['batch_ratio']:.3f}")
+    print(f"  the same sweep with --chunk {o['chunk']} (points per Dask task): "
+          f"{o['batch_chunked_s']:.2f} s: ratio {o['batch_chunked_ratio']:.3f} "
+          f"(overhead {100 * (o['batch_chunked_ratio'] - 1):+.1f}% a point; target < 5%)")
     print(f"  direct with this process's default BLAS threads: "
           f"{o['direct_default_threads_s']:.3f} s")
     print(f"  once per sweep: local cluster start {o['cluster_start_s']:.2f} s, a worker's "

@@ -15,6 +15,13 @@ Two backends, one interface (:func:`run`):
 
 A call that raises does not stop the others: its exception comes back as the outcome's
 ``error`` (the type and message, as one line).
+
+``chunk`` > 1 sends the items to Dask in groups of that many, one task a group: a task's
+round trip (submit, schedule, result; 15 to 30 ms measured on this project's machine)
+is then shared by the group, which is what makes sweeps of short points (a 10k-step
+digits point trains in well under a second) cheap. The outcomes of a group come back
+together when the whole group is done, so keep it at 1 for long points: a group
+also balances worse across the workers.
 """
 
 from __future__ import annotations
@@ -49,22 +56,25 @@ def describe_error(exc: BaseException) -> str:
 
 def run(fn: Callable[[Any], Any], items: Iterable[Any], *, workers: int = 2,
         scheduler: str | None = None, backend: str = "dask",
-        client: Any = None) -> Iterator[Outcome]:
+        client: Any = None, chunk: int = 1) -> Iterator[Outcome]:
     """Run ``fn(item)`` for every item on ``backend``; yield :class:`Outcome` in the
     order they finish. ``scheduler`` (an address) implies the ``dask`` backend;
     ``client``, an open ``distributed.Client`` (see :class:`connect`), reuses its
     cluster instead of starting one (several batches on one cluster).
 
     ``fn`` must be importable by the workers (a module-level function), and items and
-    values picklable.
+    values picklable. ``chunk``: items per Dask task (module docstring; the pool
+    backend takes them one by one).
     """
     items = list(items)
+    if chunk < 1:
+        raise ValueError(f"chunk must be a positive integer, not {chunk}")
     if not items:
         return
     if client is not None:
-        yield from _map(client, fn, items)
+        yield from _map(client, fn, items, chunk)
     elif scheduler is not None or backend == "dask":
-        yield from _run_dask(fn, items, workers, scheduler)
+        yield from _run_dask(fn, items, workers, scheduler, chunk)
     elif backend == "pool":
         yield from _run_pool(fn, items, workers)
     else:
@@ -80,23 +90,42 @@ def _run_pool(fn, items, workers: int) -> Iterator[Outcome]:
             yield _outcome(futures[fut], fut)
 
 
-def _run_dask(fn, items, workers: int, scheduler: str | None) -> Iterator[Outcome]:
+def _run_dask(fn, items, workers: int, scheduler: str | None,
+              chunk: int = 1) -> Iterator[Outcome]:
     with connect(scheduler, workers) as client:
-        yield from _map(client, fn, items)
+        yield from _map(client, fn, items, chunk)
 
 
-def _map(client, fn, items) -> Iterator[Outcome]:
+def _map(client, fn, items, chunk: int = 1) -> Iterator[Outcome]:
     from distributed import as_completed
 
+    groups = [items[i:i + chunk] for i in range(0, len(items), chunk)]
     # pure=False: two equal items (the same point twice) are still two tasks
-    futures = client.map(_guarded, [fn] * len(items), items, pure=False)
-    owner = {fut.key: item for fut, item in zip(futures, items, strict=True)}
+    futures = client.map(_guarded_group, [fn] * len(groups), groups, pure=False)
+    owner = {fut.key: group for fut, group in zip(futures, groups, strict=True)}
     try:
         for fut in as_completed(futures):
-            yield _outcome(owner[fut.key], fut)
+            yield from _group_outcomes(owner[fut.key], fut)
             fut.release()
     finally:
         client.cancel([f for f in futures if not f.done()])
+
+
+def _guarded_group(fn, group: list) -> list[tuple[bool, Any]]:
+    """Run in the worker: each item of a group guarded on its own, so one item's
+    error does not cost the others."""
+    return [_guarded(fn, item) for item in group]
+
+
+def _group_outcomes(group: list, fut) -> Iterator[Outcome]:
+    try:
+        results = fut.result()
+    except Exception as exc:  # the worker itself died, or the result did not unpickle
+        for item in group:
+            yield Outcome(item, None, describe_error(exc))
+        return
+    for item, (ok, value) in zip(group, results, strict=True):
+        yield Outcome(item, value) if ok else Outcome(item, None, value)
 
 
 def _guarded(fn, item) -> tuple[bool, Any]:

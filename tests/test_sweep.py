@@ -107,6 +107,7 @@ def test_model_choice(xor_config: Path) -> None:
     (["--grid", "mgd.etx=1"], "--grid point mgd.etx=1: unknown config field"),
     (["--grid", "mgd.eta=1", "--runs", "0"], "--runs must be a positive integer, not 0"),
     (["--grid", "mgd.eta=1", "--workers", "0"], "--workers must be a positive integer"),
+    (["--grid", "mgd.eta=1", "--chunk", "0"], "--chunk must be a positive integer, not 0"),
     (["--grid", "mgd.eta=1", "--targets", "0.9,1.5"], "--targets takes accuracies in (0, 1]"),
     (["--grid", "mgd.eta=1", "--model", "bitexact"], "--grid point mgd.eta=1: --model "
      "bitexact needs"),
@@ -137,6 +138,16 @@ def test_engine_pool_reports_errors_per_item() -> None:
     assert not outs[2].ok and outs[2].error == "ValueError: two is bad"
 
 
+def test_engine_groups_keep_each_items_own_outcome() -> None:
+    """In groups of two on Dask, an item's error stays its own: its group mate and the
+    other group come back with their values."""
+    outs = {o.item: o for o in engine.run(_maybe_fail, [1, 2, 3], workers=1, chunk=2)}
+    assert [outs[i].value for i in (1, 3)] == [10, 30]
+    assert not outs[2].ok and outs[2].error == "ValueError: two is bad"
+    with pytest.raises(ValueError, match="chunk must be a positive integer"):
+        list(engine.run(_maybe_fail, [1], chunk=0))
+
+
 # --- sweeps on a local Dask cluster ------------------------------------------------------
 
 
@@ -165,6 +176,13 @@ def test_sweep_end_to_end_same_numbers_on_one_and_two_workers(xor_config: Path,
 
     assert _sweep(xor_config, out1, "--workers", "1") == 0
     assert _figures(_rows(out1)) == _figures(rows)
+    # three points to a Dask task: the same numbers, still a file and a line per point
+    out3 = tmp_path / "chunk3"
+    capsys.readouterr()
+    assert _sweep(xor_config, out3, "--workers", "2", "--chunk", "3") == 0
+    assert _figures(_rows(out3)) == _figures(rows)
+    assert len([ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("[")]) == 4
+    assert len(list((out3 / "points").glob("*.json"))) == 4
 
 
 def test_sweep_run_repeats_train_run(xor_config: Path, tmp_path: Path) -> None:
