@@ -423,17 +423,16 @@ class StreamLayer:
             addr_q = Signal.like(addr, name=f"l{l}{part}_addr_q")
             m.d.sync += [write_q.eq((inc_valid | update) & ~clearing),
                          update_q.eq(update & ~clearing), addr_q.eq(addr)]
-            new_t, new_g, new_v, acc_q = [], [], [], []
+            new_t, new_g, new_v = [], [], []
             for i in range(count):
-                acc_q.append(Signal(signed(sh.h_wu.g_bits), name=f"l{l}{part}{i}_gacc_q"))
-            for i in range(count):
+                acc_q = Signal(signed(sh.h_wu.g_bits), name=f"l{l}{part}{i}_gacc_q")
                 t_next, g_next, v_next, v_flags, tf = lane_apply(
-                    m, sh.h_wu, f"l{l}{part}{i}", th[i], acc_q[i],
+                    m, sh.h_wu, f"l{l}{part}{i}", th[i], acc_q,
                     v[i] if v is not None else None, update_q)
                 g_in = Mux(write_q, g_next, g_mem[i]) if forward_g else g_mem[i]
                 g_acc, gf = lane_accumulate(m, sh.h_wu, f"l{l}{part}{i}", g_in, incs[i],
                                             inc_valid)
-                m.d.sync += acc_q[i].eq(g_acc)
+                m.d.sync += acc_q.eq(g_acc)
                 sh.g_flags.extend([gf, *v_flags])
                 sh.t_flags.append(tf)
                 new_t.append(t_next)

@@ -236,7 +236,7 @@ def run_cocotb(
                ports_only, data, simulator, icarus_std, flags)
     # Parallel workers may ask for the same configuration: the first builds, the
     # others wait on the lock and then reuse the build.
-    with open(build_dir / ".lock", "w") as lock, _wheel_make_fix():
+    with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         for stale in fresh or []:
             (build_dir / stale).unlink(missing_ok=True)
