@@ -42,6 +42,9 @@ PERTURBATIONS = ("code", "time", "frequency", "walsh")
 MODES = ("weight", "node")
 BASELINES = ("discrete", "analog")
 OPTIMIZERS = ("sgd", "momentum", "adam")
+# Stochastic hidden neurons (nonideal.neuron_noise) and how evaluation treats them.
+NEURON_KINDS = ("none", "gaussian", "bernoulli", "device")
+NEURON_EVALS = ("mean", "sample")
 
 
 class _Section:
@@ -149,6 +152,13 @@ class NonIdealConfig(_Section):
     relative spread of its steepness and gain.
     ``weight_bits``/``weight_frac``: quantize parameters to a signed fixed-point format
     with that many total and fraction bits (round to nearest, saturate); 0 = float.
+
+    Stochastic hidden neurons (float model only; ``golden_model.neurons``,
+    docs/devices.md): ``neuron_noise`` "none", "gaussian" (h = f(z) + neuron_std * n),
+    "bernoulli" (h = 1 with probability f(z), else 0) or "device" (h sampled from the
+    fitted device file ``neuron_device``, an .npz or .json from ``mgd-hw device fit``,
+    at device input ``neuron_scale * z + neuron_offset``). ``neuron_eval``: test and
+    train accuracy use the expected output ("mean") or fresh samples ("sample").
     """
 
     cost_noise: float = 0.0
@@ -156,6 +166,12 @@ class NonIdealConfig(_Section):
     device_variation: float = 0.0
     weight_bits: int = 0
     weight_frac: int = 0
+    neuron_noise: str = "none"
+    neuron_std: float = 0.0
+    neuron_device: str = ""
+    neuron_scale: float = 1.0
+    neuron_offset: float = 0.0
+    neuron_eval: str = "mean"
 
 
 @dataclass(frozen=True)
@@ -367,7 +383,7 @@ from .shapes import (  # noqa: E402
 __all__ = [
     "ACTIVATIONS", "BASELINES", "COSTS", "MODES", "OPTIMIZERS", "OUTPUT_ACTIVATIONS",
     "PERTURBATIONS", "TASKS", "TASK_PRESETS", "TASK_SCALES", "TASK_TARGETS", "TASK_SHAPES",
-    "HW_DATAPATHS", "HW_PIPELINES", "HW_ROUNDINGS",
+    "HW_DATAPATHS", "HW_PIPELINES", "HW_ROUNDINGS", "NEURON_EVALS", "NEURON_KINDS",
     "BackpropConfig", "ConfigError", "HardwareConfig", "MGDConfig", "MGDSettings",
     "NetworkConfig", "NonIdealConfig", "TaskConfig", "acc_bits_needed", "build_config",
     "derive", "layer_parallelism", "load_config", "load_toml", "network_param_count",

@@ -23,6 +23,8 @@ from .config import (
     HW_PIPELINES,
     HW_ROUNDINGS,
     MODES,
+    NEURON_EVALS,
+    NEURON_KINDS,
     OPTIMIZERS,
     OUTPUT_ACTIVATIONS,
     PERTURBATIONS,
@@ -154,6 +156,38 @@ def _check_nonideal(cfg: MGDConfig) -> None:
             f"nonideal.weight_frac must be less than nonideal.weight_bits "
             f"({q.weight_bits}), not {q.weight_frac}"
         )
+    _check_neurons(cfg)
+
+
+def _check_neurons(cfg: MGDConfig) -> None:
+    """The stochastic hidden neurons (nonideal.neuron_*)."""
+    q = cfg.nonideal
+    _choice(q, "nonideal.neuron_noise", NEURON_KINDS)
+    _real(q, "nonideal.neuron_std", minimum=0.0)
+    for name in ("neuron_scale", "neuron_offset"):
+        v = getattr(q, name)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ConfigError(f"nonideal.{name} must be a finite number, not {v!r}")
+    _choice(q, "nonideal.neuron_eval", NEURON_EVALS)
+    if not isinstance(q.neuron_device, str):
+        raise ConfigError(f"nonideal.neuron_device must be a file path, not {q.neuron_device!r}")
+    kind = q.neuron_noise
+    if q.neuron_std > 0 and kind != "gaussian":
+        raise ConfigError(f"nonideal.neuron_std applies to nonideal.neuron_noise 'gaussian' "
+                          f"only, not {kind!r} (set it to 0)")
+    if kind == "device":
+        if not q.neuron_device.lower().endswith((".npz", ".json")):
+            raise ConfigError("nonideal.neuron_device must name an .npz or .json device file "
+                              f"with nonideal.neuron_noise 'device', not {q.neuron_device!r}")
+        if q.device_variation > 0:
+            raise ConfigError("nonideal.device_variation must be 0 with nonideal.neuron_noise "
+                              "'device' (the device file is the neuron's whole curve)")
+    elif q.neuron_device:
+        raise ConfigError(f"nonideal.neuron_device applies to nonideal.neuron_noise 'device' "
+                          f"only, not {kind!r}")
+    if kind != "none" and len(cfg.network.hidden) == 0:
+        raise ConfigError("nonideal.neuron_noise needs a hidden layer (network.hidden is "
+                          "empty; the output layer stays deterministic)")
 
 
 def _check_backprop(cfg: MGDConfig) -> None:
@@ -329,6 +363,9 @@ def check_hardware(cfg: MGDConfig) -> None:
         )
     if m.sparsity > 0:
         raise ConfigError("mgd.sparsity must be 0 in hardware (sparse codes are float-only)")
+    if cfg.nonideal.neuron_noise != "none":
+        raise ConfigError("nonideal.neuron_noise must be 'none' in hardware (stochastic "
+                          f"neurons are float-model only), not {cfg.nonideal.neuron_noise!r}")
 
 def check_trainer(cfg: MGDConfig) -> None:
     """Extra rules of the trainer gateware (``hw.datapath = "mlp"``), beyond

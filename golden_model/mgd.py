@@ -37,6 +37,7 @@ from .activations import Variation
 from .bit_codes import BitCodes, DigitSplit
 from .config import MGDConfig
 from .network import MLP
+from .neurons import train_sampler
 from .optim import Optimizer, quantize
 from .streams import (
     CODES,
@@ -134,6 +135,8 @@ class MGDEnsemble:
         self.variation = variation
         runs = theta0.shape[0]
         self.runs = runs
+        # Stochastic hidden neurons (nonideal.neuron_noise): their draws, pass by pass.
+        self.neurons = train_sampler(cfg, sum(net.sizes[1:-1]), runs)
         self.node = m.mode == "node"
         self.n_pert = net.n_nodes if self.node else net.n_params
         self.dtheta = _per_run(dtheta, m.dtheta, runs)
@@ -218,8 +221,10 @@ class MGDEnsemble:
         self, compiled: bool | None, bit_codes: bool | None, stream: CodeStream, variation
     ):
         """The compiled segment kernel (kernels.WeightPertKernel), or None for the NumPy
-        path. It covers discrete-baseline weight perturbation with dense +-1 codes."""
-        fits = not self.node and stream.packed and self.m.baseline == "discrete"
+        path. It covers discrete-baseline weight perturbation with dense +-1 codes and
+        deterministic neurons."""
+        fits = (not self.node and stream.packed and self.m.baseline == "discrete"
+                and self.neurons is None)
         if compiled is None:
             compiled = fits and bit_codes is None and compiled_kernels()
         if not compiled:
@@ -227,7 +232,8 @@ class MGDEnsemble:
         if not fits:
             raise ValueError(
                 "the compiled kernel covers discrete-baseline weight perturbation with dense"
-                " +-1 codes (perturbation 'code', no sparsity) only"
+                " +-1 codes (perturbation 'code', no sparsity) and deterministic neurons"
+                " (nonideal.neuron_noise 'none') only"
             )
         kernels = _kernels_module()
         if kernels is None:
@@ -288,12 +294,12 @@ class MGDEnsemble:
                 u = np.concatenate([np.zeros_like(u[:, :1]), u], axis=1)
             y, kept = self.net.forward(
                 self.theta, self._xs, self.variation, node_pert=self.amp[:, None, None] * u,
-                keep=True,
+                keep=True, neurons=self.neurons,
             )
         else:
             y, kept = self.net.forward(
                 self.theta, self._xs, self.variation, weight_pert=(self.amp, u),
-                baseline=baseline,
+                baseline=baseline, neurons=self.neurons,
             )
         c = self.net.cost(y, self._ts) + self._noise(y.shape[1])
         if baseline:

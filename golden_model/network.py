@@ -15,10 +15,15 @@ the codes as floats or held as bits (:mod:`golden_model.bit_codes`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .activations import ACTIVATION_FUNCTIONS, Variation
 from .bit_codes import BitCodes
+
+if TYPE_CHECKING:
+    from .neurons import NeuronSampler
 
 
 class MLP:
@@ -105,6 +110,7 @@ class MLP:
         weight_pert: tuple[np.ndarray, np.ndarray | BitCodes] | None = None,
         baseline: bool = False,
         keep: bool = False,
+        neurons: NeuronSampler | None = None,
     ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
         """Evaluate the network.
 
@@ -117,6 +123,8 @@ class MLP:
         baseline : with weight_pert, row 0 of the output is the unperturbed network,
             so the output has 1 + K rows
         keep : also return each layer's (input, pre-activation) for backprop
+        neurons : stochastic hidden neurons (``golden_model.neurons``): the hidden
+            layers' outputs are drawn from them (or their mean), one pass per row
         Returns the outputs (R, M, n_out) and the kept layer values.
         """
         h = x
@@ -129,7 +137,13 @@ class MLP:
                 z = z + node_pert[..., self.node_slices[l]]
             if keep:
                 kept.append((h, z))
-            h = self.activate(l, z, variation)
+            if neurons is not None and l < self.n_layers - 1:
+                if l == 0:  # every pass's draws at once, in pass order
+                    neurons.begin(z.shape[1])
+                fz = self.activate(l, z, variation) if neurons.model.uses_activation else None
+                h = neurons.output(z, fz, self.node_slices[l])
+            else:
+                h = self.activate(l, z, variation)
         return h, kept
 
     def _add_weight_pert(self, l, z, h, weight_pert, baseline):

@@ -10,14 +10,17 @@ run at a time; the benchmark measures the vectorized model against it.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import ndtr
 
 from .activations import ACTIVATION_FUNCTIONS
 from .config import MGDConfig
 from .network import MLP
+from .neurons import neuron_model
 from .optim import quantize
 from .streams import (
     CODES,
     COST_NOISE,
+    NEURON,
     SAMPLES,
     UPDATE_NOISE,
     CodeStream,
@@ -27,10 +30,12 @@ from .streams import (
 )
 
 
-def _plain_forward(net, weights, biases, x, variation, node_pert=None):
-    """Layer by layer for one sample; returns the output and each layer's input."""
+def _plain_forward(net, weights, biases, x, variation, node_pert=None, neuron=None):
+    """Layer by layer for one sample; returns the output and each layer's input.
+    ``neuron`` (a _PlainNeurons) draws the hidden layers' outputs."""
     h = x
     inputs = []
+    draws = neuron.next_pass() if neuron is not None else None
     for l in range(net.n_layers):
         z = weights[l] @ h + biases[l]
         if node_pert is not None:
@@ -42,7 +47,45 @@ def _plain_forward(net, weights, biases, x, variation, node_pert=None):
         else:
             gain, steep, mid, offset = variation[l]
             h = gain * f(steep * (z - mid)) + offset
+        if neuron is not None and l < net.n_layers - 1:
+            h = neuron.output(z, h, draws[net.node_slices[l]])
     return h, inputs
+
+
+class _PlainNeurons:
+    """Stochastic hidden neurons of one run (nonideal.neuron_noise), one neuron at a
+    time: each forward pass takes the next n_hidden x draws standard normals of the
+    run's NEURON stream (draws = 2 for a device: component pick, then the Gaussian)."""
+
+    def __init__(self, cfg: MGDConfig, net: MLP, run: int):
+        self.q = cfg.nonideal
+        self.model = neuron_model(self.q)  # the device file, read once
+        self.draws = 2 if self.q.neuron_noise == "device" else 1
+        self.n_hidden = sum(net.sizes[1:-1])
+        self.stream = NormalStream(run_rng(cfg.seed, run, NEURON))
+
+    def next_pass(self) -> np.ndarray:
+        return self.stream.block(self.n_hidden * self.draws).reshape(self.n_hidden, self.draws)
+
+    def output(self, z: np.ndarray, fz: np.ndarray, draws: np.ndarray) -> np.ndarray:
+        q = self.q
+        h = np.empty_like(z)
+        for j in range(len(z)):
+            n = draws[j]
+            if q.neuron_noise == "gaussian":
+                h[j] = fz[j] + q.neuron_std * n[0]
+            elif q.neuron_noise == "bernoulli":
+                p = min(max(fz[j], 0.0), 1.0)
+                h[j] = 1.0 if ndtr(n[0]) < p else 0.0
+            else:  # device: pick a component with u = Phi(n0), then mu + sigma * n1
+                pi, mu, sigma = self.model.device.mixture(
+                    np.array([q.neuron_scale * z[j] + q.neuron_offset]))
+                u, k, acc = ndtr(n[0]), 0, pi[0, 0]
+                while u >= acc and k < pi.shape[1] - 1:
+                    k += 1
+                    acc += pi[0, k]
+                h[j] = mu[0, k] + sigma[0, k] * n[1]
+        return h
 
 
 def _plain_cost(net, y, t):
@@ -151,6 +194,7 @@ def reference_run(
     codes, order, cost_noise, update_noise = _streams(cfg, run, n_pert, len(x_train))
     optimizer = _PlainOptimizer(cfg, net.n_params, update_noise)
     alpha = m.tau_hp / (m.tau_hp + 1.0)
+    neuron = _PlainNeurons(cfg, net, run) if q.neuron_noise != "none" else None
 
     theta = optimizer.quantize(np.array(theta0, dtype=float))
     G = np.zeros_like(theta)
@@ -160,7 +204,7 @@ def reference_run(
     ct = c_prev = 0.0  # the analog high-pass state
 
     def measure(weights, biases, x, node_pert=None):
-        y, inputs = _plain_forward(net, weights, biases, x, variation, node_pert)
+        y, inputs = _plain_forward(net, weights, biases, x, variation, node_pert, neuron)
         c = _plain_cost(net, y, t)
         if q.cost_noise > 0:
             c += q.cost_noise * cost_noise.block(1)[0]

@@ -18,6 +18,10 @@ import numpy as np
 
 # Purposes: the second word of every run's seed.
 INIT, CODES, SAMPLES, COST_NOISE, UPDATE_NOISE, DEVICE, BACKPROP_SAMPLES = range(7)
+# Stochastic hidden neurons (golden_model.neurons): the draws of training passes, and
+# those of evaluation when it samples. Numbered apart from the list above, so purposes
+# added there never collide with them.
+NEURON, NEURON_EVAL = 32, 33
 
 
 

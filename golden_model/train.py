@@ -18,6 +18,7 @@ from .config import MGDConfig
 from .datasets import Dataset
 from .mgd import MGDEnsemble
 from .network import MLP, predict_labels, r2_score
+from .neurons import NeuronSampler, eval_sampler
 from .optim import Optimizer
 from .streams import BACKPROP_SAMPLES, DEVICE, INIT, EnsembleBuffer, SampleOrder, run_rng
 
@@ -95,9 +96,11 @@ def evaluate(
     x: np.ndarray,
     y: np.ndarray,
     labels: np.ndarray,
+    neurons: NeuronSampler | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean cost and accuracy of every run on a data set: two (R,) arrays."""
-    out, _ = net.forward(theta, x[None, :, :], variation)
+    """Mean cost and accuracy of every run on a data set: two (R,) arrays. Stochastic
+    hidden neurons give their mean or fresh samples (``neurons``, ``neuron_eval``)."""
+    out, _ = net.forward(theta, x[None, :, :], variation, neurons=neurons)
     cost = net.cost(out, y[None]).mean(axis=1)
     if len(labels) and labels[0] < 0:  # value targets: R^2 instead of accuracy
         return cost, r2_score(out, y)
@@ -105,13 +108,14 @@ def evaluate(
     return cost, acc
 
 
-def _evaluator(net, variation, data: Dataset):
+def _evaluator(net, variation, data: Dataset, neurons: NeuronSampler | None = None):
     k = min(len(data.x_train), EVAL_TRAIN_SAMPLES)
     xt, yt, lt = data.x_train[:k], data.y_train[:k], data.labels_train[:k]
 
     def run(theta):
-        cost, train_acc = evaluate(net, theta, variation, xt, yt, lt)
-        _, test_acc = evaluate(net, theta, variation, data.x_test, data.y_test, data.labels_test)
+        cost, train_acc = evaluate(net, theta, variation, xt, yt, lt, neurons)
+        _, test_acc = evaluate(net, theta, variation, data.x_test, data.y_test,
+                               data.labels_test, neurons)
         return cost, train_acc, test_acc
 
     return run
@@ -142,7 +146,8 @@ def train_mgd(
     engine = MGDEnsemble(
         cfg, net, data.x_train, data.y_train, initial_params(cfg, net), variation, eta, dtheta
     )
-    evaluate_all = _evaluator(net, variation, data)
+    neurons = eval_sampler(cfg, sum(net.sizes[1:-1]), cfg.runs)
+    evaluate_all = _evaluator(net, variation, data, neurons)
     history = History()
     start = time.perf_counter()
     metrics = evaluate_all(engine.theta)
@@ -163,7 +168,8 @@ def backprop_updates(cfg: MGDConfig) -> int:
 
 
 def train_backprop(cfg: MGDConfig, data: Dataset, progress: Progress | None = None) -> RunResult:
-    """The exact-gradient baseline: same network, initial weights and variation."""
+    """The exact-gradient baseline: same network, initial weights and variation, with
+    deterministic neurons (``nonideal.neuron_noise`` does not apply to it)."""
     b = cfg.backprop
     net = make_network(cfg, data)
     variation = device_variation(cfg, net)

@@ -43,6 +43,15 @@ CASES = {
     "sparse-codes": {"mgd": {"sparsity": 0.5, "tau_x": 3, "tau_theta": 6}},
     "device-variation": {"nonideal": {"device_variation": 0.2}, "mgd": {"mode": "node"}},
     "tau_p-inside-window": {"mgd": {"tau_p": 3, "tau_theta": 5, "tau_x": 7}},
+    "neuron-gaussian": {"nonideal": {"neuron_noise": "gaussian", "neuron_std": 0.1,
+                                     "cost_noise": 0.01}, "mgd": {"tau_x": 3, "tau_theta": 6}},
+    "neuron-gaussian-node-variation": {
+        "nonideal": {"neuron_noise": "gaussian", "neuron_std": 0.05, "device_variation": 0.2},
+        "mgd": {"mode": "node", "tau_x": 4, "tau_theta": 4}},
+    "neuron-bernoulli-analog": {"nonideal": {"neuron_noise": "bernoulli"},
+                                "mgd": {"baseline": "analog", "tau_theta": 3, "tau_x": 4}},
+    "neuron-bernoulli-node-walsh": {"nonideal": {"neuron_noise": "bernoulli"},
+                                    "mgd": {"mode": "node", "perturbation": "walsh"}},
 }
 
 
