@@ -20,6 +20,17 @@ def fit_torch(params: mdn.Params, x: np.ndarray, y: np.ndarray, settings: mdn.Fi
     except ImportError:
         raise ImportError("--backend torch needs PyTorch: pip install 'mgd-hw[torch]'") from None
 
+    # One thread: the network is tiny, and extra threads only contend for the cores
+    # (measured far slower than one thread on a loaded 2-core machine).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _fit(torch, params, x, y, settings, rng, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(torch, params, x, y, settings, rng, progress) -> mdn.Params:
     tensors = [torch.tensor(p, dtype=torch.float64, requires_grad=True)
                for layer in params for p in layer]
     s = settings
@@ -47,6 +58,6 @@ def fit_torch(params: mdn.Params, x: np.ndarray, y: np.ndarray, settings: mdn.Fi
         loss.backward()
         opt.step()
         if progress is not None and (t + 1) % 500 == 0:
-            progress(t + 1, float(loss))
+            progress(t + 1, loss.item())
     out = [p.detach().numpy().copy() for p in tensors]
     return [(out[i], out[i + 1]) for i in range(0, len(out), 2)]
