@@ -117,3 +117,21 @@ def test_train_with_a_missing_device_file_is_one_line(tmp_path: Path, capsys) ->
     assert code == 2
     assert _one_error_line(capsys.readouterr().err) == (
         f"device file {str(missing)!r} does not exist")
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.mark.parametrize("name", ["digits_neurons.toml", "digits_device_neurons.toml"])
+def test_examples_train(tmp_path: Path, monkeypatch, capsys, name: str) -> None:
+    """The examples run as the docs say: the device example reads the file that
+    `device fit` wrote to out/device/synth.npz (from the working directory)."""
+    monkeypatch.chdir(tmp_path)
+    if "device" in name:
+        assert main(["device", "synth", "--out", "out/device/synth.csv", "--samples",
+                     "500"]) == 0
+        assert main(["device", "fit", "--data", "out/device/synth.csv", "--out",
+                     "out/device/synth.npz", "--steps", "50", "--quiet"]) == 0
+    assert main(["train", "--config", str(EXAMPLES / name), "--steps", "3000",
+                 "--eval-every", "1000", "--quiet", "--no-backprop", "--out", "run"]) == 0
+    assert "digits 64-16-10 MGD node/code" in capsys.readouterr().out
