@@ -17,6 +17,10 @@ Node perturbation perturbs the pre-activations of all N neurons instead; the err
 e_j of neuron j becomes weight updates through its layer's input x:
 G_W += e x^T, G_b += e.
 
+Stochastic hidden neurons (``nonideal.neuron_noise``, :mod:`golden_model.neurons`) draw
+each hidden output afresh on every forward pass, C0's included, pass by pass in the
+order the passes are measured; that path never uses the compiled kernel.
+
 Why it is fast: between two segment boundaries (sample change, update) theta and the
 sample are fixed, so all perturbed forward passes of a segment are one batched
 evaluation, (R, K, ...) at once, with K bounded to keep memory at
