@@ -304,3 +304,32 @@ def test_crossover_script_one_line_error(tmp_path: Path, capsys) -> None:
     assert scaling_crossover.main(["--sweep", "node"]) == 2
     assert capsys.readouterr().err == ("scaling_crossover: error: --sweep takes MODE=DIR, "
                                        "not 'node'\n")
+
+
+def test_plots_pick_the_backprop_setting_with_fewest_samples(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import scaling_plots
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+    def row(width, batch, lr, steps90, steps95):
+        def up(s):
+            return "" if s == "" else str(s // batch)
+        return {"network.hidden": f"[{width}]", "backprop.batch_size": str(batch),
+                "backprop.lr": str(lr), "steps_to_0.9": str(steps90),
+                "steps_to_0.95": str(steps95), "updates_to_0.9": up(steps90),
+                "updates_to_0.95": up(steps95)}
+
+    rows = [row(8, 1, 3, 900, ""), row(8, 1, 3, 1100, 5000), row(8, 1, 3, 1000, ""),
+            row(8, 4, 1, 800, 4000), row(8, 4, 1, 2000, 4400), row(8, 4, 1, 1200, 4800),
+            row(16, 4, 1, 400, 800), row(16, 1, 3, 500, 600)]
+    best = scaling_plots.backprop_best(rows)
+    # width 8: batch 1 at rate 3 has the lower median to 90% (1000 against 1200),
+    # though it never reaches 95% in two runs of three
+    assert best[8][0] == ("1", "3")
+    assert best[8][1]["steps_to_0.9"] == 1000
+    assert best[8][1]["steps_to_0.95"] == math.inf
+    assert best[8][1]["updates_to_0.9"] == 1000
+    assert best[16][0] == ("4", "1")
+    assert scaling_plots.median_inf(["1", "", ""]) == math.inf

@@ -1,0 +1,218 @@
+"""The plots of docs/scaling.md, from the study's outputs (the commands there).
+
+    python bench/scaling_plots.py --sweep node=out/scaling_node \\
+        --sweep weight=out/scaling_weight --sweep weight=out/scaling_weight2 \\
+        --sweep backprop=out/scaling_backprop --gradcheck out/gradcheck.json \\
+        --tau out/tau_theta --crossover out/crossover.json --out docs/img
+
+Each input is optional; each figure is written when its inputs are given:
+scaling_steps.png (median steps to 90% and 95% against the parameter count; for
+backprop, at each width the grid setting with the fewest median samples to 90%),
+scaling_cosine.png (steps to cosine 0.95 against what each mode perturbs, with the
+fits), scaling_tau_theta.png (accuracy and steps to 90% against tau_theta) and
+scaling_crossover.png (time to the target against the parameter count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+TARGETS = ("0.9", "0.95")
+
+
+def read_rows(folders: list[Path]) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    for folder in folders:
+        with (folder / "results.csv").open() as f:
+            rows += [r for r in csv.DictReader(f) if r["status"] == "ok"]
+    return rows
+
+
+def median_inf(values: list[str]) -> float:
+    """Median with empty (never reached) as +inf."""
+    return float(np.median([float(v) if v else math.inf for v in values]))
+
+
+def width_medians(rows: list[dict[str, str]], column: str,
+                  key: tuple[str, ...] = ()) -> dict[tuple, dict[int, float]]:
+    """{setting: {width: median of column}}; a setting is the values of ``key`` fields."""
+    out: dict[tuple, dict[int, list[str]]] = {}
+    for r in rows:
+        w = json.loads(r["network.hidden"])[0]
+        out.setdefault(tuple(r[k] for k in key), {}).setdefault(w, []).append(r[column])
+    return {s: {w: median_inf(v) for w, v in sorted(d.items())} for s, d in out.items()}
+
+
+def params(width: int, n_in: int = 64, n_out: int = 10) -> int:
+    return (n_in + 1) * width + (width + 1) * n_out
+
+
+def backprop_best(rows: list[dict[str, str]]) -> dict[int, tuple[tuple, dict[str, float]]]:
+    """Per width, the (batch, rate) with the fewest median samples to 90%, and its
+    medians of every target's steps and updates."""
+    key = ("backprop.batch_size", "backprop.lr")
+    cols = [f"{u}_to_{t}" for u in ("steps", "updates") for t in TARGETS]
+    meds = {c: width_medians(rows, c, key) for c in cols}
+    out = {}
+    widths = sorted({w for d in meds["steps_to_0.9"].values() for w in d})
+    for w in widths:
+        best = min((s for s in meds["steps_to_0.9"] if w in meds["steps_to_0.9"][s]),
+                   key=lambda s: (meds["steps_to_0.9"][s][w], meds["steps_to_0.95"][s][w]))
+        out[w] = (best, {c: meds[c][best][w] for c in cols})
+    return out
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_steps(sweeps: dict[str, list[Path]], path: Path) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, t in zip(axes, TARGETS, strict=True):
+        for mode, folders in sweeps.items():
+            rows = read_rows(folders)
+            if mode == "backprop":
+                best = backprop_best(rows)
+                series = {w: v[f"steps_to_{t}"] for w, v in best.items()}
+                label = "backprop (samples seen)"
+            else:
+                series = width_medians(rows, f"steps_to_{t}")[()]
+                label = f"{mode} perturbation (MGD steps)"
+            xs = [params(w) for w, v in series.items() if math.isfinite(v)]
+            ys = [v for v in series.values() if math.isfinite(v)]
+            ax.plot(xs, ys, marker="o", label=label)
+        ax.set(xscale="log", yscale="log", xlabel="parameters (64-h-10, h = 8..256)",
+               title=f"steps to {float(t):.0%} test accuracy (median of 5 seeds)")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("steps")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def plot_cosine(result: dict, path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    fits = {f["mode"]: f for f in result["fits"]}
+    for mode in ("weight", "node"):
+        pts = [p for p in result["points"] if p["mode"] == mode and p["median"]]
+        if not pts:
+            continue
+        x = np.array([p["perturbed"] for p in pts], float)
+        (line,) = ax.plot(x, [p["median"] for p in pts], "o",
+                          label=f"{mode}: vs {'neurons' if mode == 'node' else 'weights'}")
+        if mode in fits:
+            f = fits[mode]
+            ax.plot(x, f["coefficient"] * x ** f["exponent"], "-", color=line.get_color(),
+                    label=f"fit {f['coefficient']:.3g} n^{f['exponent']:.2f}")
+    ax.set(xscale="log", yscale="log", xlabel="perturbed quantities n (weights or neurons)",
+           ylabel=f"steps to cosine {result['level']:g}",
+           title=f"gradient estimate, median of {result['runs']} seeds")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def plot_tau(folder: Path, path: Path) -> None:
+    plt = _plt()
+    rows = read_rows([folder])
+    taus = sorted({int(r["mgd.tau_theta"]) for r in rows})
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    for col, label in (("final_test_acc", "final"), ("best_test_acc", "best")):
+        med = [float(np.median([float(r[col]) for r in rows if int(r["mgd.tau_theta"]) == t]))
+               for t in taus]
+        a1.plot(taus, med, marker="o", label=f"{label} test accuracy")
+    a1.set(xscale="log", xlabel="tau_theta (steps per update)", ylabel="test accuracy",
+           title="weight perturbation, width 16, tau_x = 100")
+    a1.legend(fontsize=8)
+    for t in TARGETS:
+        med = [median_inf([r[f"steps_to_{t}"] for r in rows if int(r["mgd.tau_theta"]) == k])
+               for k in taus]
+        a2.plot([k for k, m in zip(taus, med, strict=True) if math.isfinite(m)],
+                [m for m in med if math.isfinite(m)], marker="o", label=f"to {float(t):.0%}")
+    a2.set(xscale="log", yscale="log", xlabel="tau_theta", ylabel="steps (median of 5)")
+    a2.legend(fontsize=8)
+    for ax in (a1, a2):
+        ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def plot_crossover(rows: list[dict], path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    x = [r["params"] for r in rows]
+    ax.plot(x, [r["backprop_seconds"] for r in rows], "k-o", label="tuned CPU backprop")
+    styles = {"weight": "tab:blue", "node": "tab:orange"}
+    for mode, color in styles.items():
+        ms = [next((m for m in r["modes"] if m["mode"] == mode), None) for r in rows]
+        if not any(ms):
+            continue
+        for key, style, what in (("best_seconds", "-", "FPGA, fastest setting"),
+                                 ("limit_seconds", "--", "multiplier-bound limit"),
+                                 ("analog_seconds", ":", "analog 1 ns/evaluation")):
+            pts = [(xx, m[key]) for xx, m in zip(x, ms, strict=True) if m and m[key]]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), style, marker=".", color=color,
+                        label=f"{mode}: {what}")
+    ax.set(xscale="log", yscale="log", xlabel="parameters (64-h-10)",
+           ylabel="seconds to 90% test accuracy", title="hardware MGD vs tuned CPU backprop")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sweep", action="append", default=[], metavar="MODE=DIR",
+                   help="a width sweep: node, weight or backprop (repeat)")
+    p.add_argument("--gradcheck", metavar="FILE", help="mgd-hw gradcheck --widths --json")
+    p.add_argument("--tau", metavar="DIR", help="the tau_theta sweep")
+    p.add_argument("--crossover", metavar="FILE", help="bench/scaling_crossover.py --json")
+    p.add_argument("--out", default="docs/img", help="folder (default docs/img)")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        sweeps: dict[str, list[Path]] = {}
+        for spec in args.sweep:
+            mode, sep, folder = spec.partition("=")
+            if not sep or mode not in ("node", "weight", "backprop"):
+                raise ValueError(f"--sweep takes node|weight|backprop=DIR, not {spec!r}")
+            sweeps.setdefault(mode, []).append(Path(folder))
+        if sweeps:
+            plot_steps(sweeps, out / "scaling_steps.png")
+        if args.gradcheck:
+            plot_cosine(json.loads(Path(args.gradcheck).read_text()), out / "scaling_cosine.png")
+        if args.tau:
+            plot_tau(Path(args.tau), out / "scaling_tau_theta.png")
+        if args.crossover:
+            plot_crossover(json.loads(Path(args.crossover).read_text()),
+                           out / "scaling_crossover.png")
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"scaling_plots: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
