@@ -10,7 +10,8 @@ scaling_steps.png (median steps to 90% and 95% against the parameter count; for
 backprop, at each width the grid setting with the fewest median samples to 90%),
 scaling_cosine.png (steps to cosine 0.95 against what each mode perturbs, with the
 fits), scaling_tau_theta.png (accuracy and steps to 90% against tau_theta) and
-scaling_crossover.png (time to the target against the parameter count).
+scaling_crossover.png (time to the target against the parameter count). With
+``--tables`` it also prints the doc's tables of the same inputs (Markdown).
 """
 
 from __future__ import annotations
@@ -28,10 +29,14 @@ TARGETS = ("0.9", "0.95")
 
 
 def read_rows(folders: list[Path]) -> list[dict[str, str]]:
+    """The finished rows of sweeps; ``network.hidden`` filled in from the sweep's
+    config when the sweep did not sweep it."""
     rows: list[dict[str, str]] = []
     for folder in folders:
+        hidden = json.loads((folder / "sweep.json").read_text())["config"]["network"]["hidden"]
         with (folder / "results.csv").open() as f:
-            rows += [r for r in csv.DictReader(f) if r["status"] == "ok"]
+            rows += [{"network.hidden": json.dumps(hidden)} | r for r in csv.DictReader(f)
+                     if r["status"] == "ok"]
     return rows
 
 
@@ -86,7 +91,7 @@ def plot_steps(sweeps: dict[str, list[Path]], path: Path) -> None:
             rows = read_rows(folders)
             if mode == "backprop":
                 best = backprop_best(rows)
-                series = {w: v[f"steps_to_{t}"] for w, v in best.items()}
+                series = {w: med[f"steps_to_{t}"] for w, (_, med) in best.items()}
                 label = "backprop (samples seen)"
             else:
                 series = width_medians(rows, f"steps_to_{t}")[()]
@@ -181,6 +186,76 @@ def plot_crossover(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def _fmt(v: float) -> str:
+    return "never" if not math.isfinite(v) else f"{v:,.0f}"
+
+
+def _reached(rows: list[dict[str, str]], column: str) -> str:
+    return f"({sum(bool(r[column]) for r in rows)}/{len(rows)})"
+
+
+def backprop_tables(rows: list[dict[str, str]]) -> str:
+    """Every (width, batch, rate) of a backprop sweep, then the per-width pick."""
+    key = ("network.hidden", "backprop.batch_size", "backprop.lr")
+    groups: dict[tuple, list[dict[str, str]]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in key), []).append(r)
+    out = ["| width | batch | rate | median final test acc | samples to 90% | samples to "
+           "95% | updates to 90% | updates to 95% |", "| --- " * 8 + "|"]
+    for (w, b, lr), rs in sorted(groups.items(), key=lambda g: (
+            json.loads(g[0][0])[0], int(g[0][1]), float(g[0][2]))):
+        acc = float(np.median([float(r["final_test_acc"]) for r in rs]))
+        out.append(f"| {json.loads(w)[0]} | {b} | {lr} | {acc:.3f} | "
+                   f"{_fmt(median_inf([r['steps_to_0.9'] for r in rs]))} "
+                   f"{_reached(rs, 'steps_to_0.9')} | "
+                   f"{_fmt(median_inf([r['steps_to_0.95'] for r in rs]))} "
+                   f"{_reached(rs, 'steps_to_0.95')} | "
+                   f"{_fmt(median_inf([r['updates_to_0.9'] for r in rs]))} | "
+                   f"{_fmt(median_inf([r['updates_to_0.95'] for r in rs]))} |")
+    out += ["", "| width | parameters | setting (fewest samples to 90%) | samples to 90% | "
+            "samples to 95% | updates to 90% | updates to 95% |", "| --- " * 7 + "|"]
+    for w, ((b, lr), med) in backprop_best(rows).items():
+        out.append(f"| {w} | {params(w):,} | batch {b}, rate {lr} | "
+                   f"{_fmt(med['steps_to_0.9'])} | {_fmt(med['steps_to_0.95'])} | "
+                   f"{_fmt(med['updates_to_0.9'])} | {_fmt(med['updates_to_0.95'])} |")
+    return "\n".join(out)
+
+
+def tau_table(rows: list[dict[str, str]]) -> str:
+    out = ["| tau_theta | updates per sample (tau_x 100) | median final test acc | median "
+           "best | steps to 90% | steps to 95% | updates to 90% | seconds a run |",
+           "| --- " * 8 + "|"]
+    for t in sorted({int(r["mgd.tau_theta"]) for r in rows}):
+        rs = [r for r in rows if int(r["mgd.tau_theta"]) == t]
+        s90 = median_inf([r["steps_to_0.9"] for r in rs])
+        out.append(
+            f"| {t} | {100 / t:.3g} | "
+            f"{np.median([float(r['final_test_acc']) for r in rs]):.3f} | "
+            f"{np.median([float(r['best_test_acc']) for r in rs]):.3f} | {_fmt(s90)} "
+            f"{_reached(rs, 'steps_to_0.9')} | "
+            f"{_fmt(median_inf([r['steps_to_0.95'] for r in rs]))} "
+            f"{_reached(rs, 'steps_to_0.95')} | {_fmt(s90 / t)} | "
+            f"{np.median([float(r['seconds']) for r in rs]):.1f} |")
+    return "\n".join(out)
+
+
+def cosine_table(result: dict) -> str:
+    out = ["| width | parameters | neurons | weight pert.: steps | per weight | node pert.: "
+           "steps | per neuron |", "| --- " * 7 + "|"]
+    by = {(p["width"], p["mode"]): p for p in result["points"]}
+    for w in sorted({p["width"] for p in result["points"]}):
+        cells = []
+        for mode in ("weight", "node"):
+            p = by.get((w, mode))
+            if p is None or p["median"] is None:
+                cells += ["never" if p else "-", "-"]
+            else:
+                cells += [f"{p['median']:,.0f}", f"{p['median'] / p['perturbed']:.1f}"]
+        p = by.get((w, "weight")) or by[(w, "node")]
+        out.append(f"| {w} | {p['params']:,} | {p['neurons']} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sweep", action="append", default=[], metavar="MODE=DIR",
@@ -189,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tau", metavar="DIR", help="the tau_theta sweep")
     p.add_argument("--crossover", metavar="FILE", help="bench/scaling_crossover.py --json")
     p.add_argument("--out", default="docs/img", help="folder (default docs/img)")
+    p.add_argument("--tables", action="store_true", help="print the tables too")
     args = p.parse_args(argv)
     out = Path(args.out)
     try:
@@ -201,10 +277,17 @@ def main(argv: list[str] | None = None) -> int:
             sweeps.setdefault(mode, []).append(Path(folder))
         if sweeps:
             plot_steps(sweeps, out / "scaling_steps.png")
+            if args.tables and "backprop" in sweeps:
+                print(backprop_tables(read_rows(sweeps["backprop"])) + "\n")
         if args.gradcheck:
-            plot_cosine(json.loads(Path(args.gradcheck).read_text()), out / "scaling_cosine.png")
+            result = json.loads(Path(args.gradcheck).read_text())
+            plot_cosine(result, out / "scaling_cosine.png")
+            if args.tables:
+                print(cosine_table(result) + "\n")
         if args.tau:
             plot_tau(Path(args.tau), out / "scaling_tau_theta.png")
+            if args.tables:
+                print(tau_table(read_rows([Path(args.tau)])) + "\n")
         if args.crossover:
             plot_crossover(json.loads(Path(args.crossover).read_text()),
                            out / "scaling_crossover.png")
