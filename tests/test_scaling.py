@@ -332,4 +332,9 @@ def test_plots_pick_the_backprop_setting_with_fewest_samples(tmp_path: Path) -> 
     assert best[8][1]["steps_to_0.95"] == math.inf
     assert best[8][1]["updates_to_0.9"] == 1000
     assert best[16][0] == ("4", "1")
+    # to 95% at width 8: batch 4 (median 4400); batch 1 never gets there
+    best95 = scaling_plots.backprop_best(rows, "0.95")
+    assert best95[8][0] == ("4", "1")
+    assert best95[8][1]["steps_to_0.95"] == 4400
+    assert best95[16][0] == ("1", "3")
     assert scaling_plots.median_inf(["1", "", ""]) == math.inf
