@@ -32,7 +32,7 @@ import numpy as np
 
 from golden_model.config import MGDConfig, build_config, derive, load_config, network_sizes
 from golden_model.lfsr import LFSR_TAPS, max_params
-from golden_model.shapes import network_param_count
+from golden_model.shapes import acc_bits_needed, network_param_count
 
 from . import backprop_grid, fpga_figures
 from . import time_to_train as ttt
@@ -124,12 +124,19 @@ def trainer_config(examples: Path, mode: str, float_cfg: MGDConfig) -> MGDConfig
               "network": {"hidden": list(float_cfg.network.hidden)},
               "mgd": {"tau_x": m.tau_x, "tau_p": m.tau_p, "tau_theta": m.tau_theta}}
     plain = derive(base, layers, {"hw": {"datapath": "none"}})
-    count = network_param_count(network_sizes(plain))
-    bits = base.hw.lfsr_bits
+    sizes = network_sizes(plain)
+    count = network_param_count(sizes)
+    h = base.hw
+    bits = h.lfsr_bits
     if base.mgd.perturbation == "code" and count > max_params(bits):
         bits = min((b for b in LFSR_TAPS if b > bits and max_params(b) >= count),
                    default=bits)  # none long enough: the config's own error says so
-    return derive(base, layers, {"hw": {"n_params": count, "lfsr_bits": bits}})
+    # a wider layer needs a wider accumulator for its exact sums of products
+    acc = max([h.acc_bits] + [acc_bits_needed(h, fan_in, *(
+        (h.x_bits, h.x_frac) if layer == 0 else (h.act_bits, h.act_frac)))
+        for layer, fan_in in enumerate(sizes[:-1])])
+    return derive(base, layers, {"hw": {"n_params": count, "lfsr_bits": bits,
+                                        "acc_bits": acc}})
 
 
 def mode_row(mode: str, steps: float | None, reached: int, runs: int, hw: MGDConfig,

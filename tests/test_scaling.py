@@ -338,3 +338,21 @@ def test_plots_pick_the_backprop_setting_with_fewest_samples(tmp_path: Path) -> 
     assert best95[8][1]["steps_to_0.95"] == 4400
     assert best95[16][0] == ("1", "3")
     assert scaling_plots.median_inf(["1", "", ""]) == math.inf
+
+
+def test_trainer_config_follows_the_width() -> None:
+    """A wide layer gets the accumulator its exact sums need and an LFSR long enough
+    for distinct codes; the rest is the example's."""
+    from golden_model.shapes import acc_bits_needed
+
+    base = load_config(EXAMPLES / "hw_digits.toml")
+    for width, lfsr in ((16, 32), (128, 48), (256, 64)):
+        fcfg = load_config(EXAMPLES / "digits_weight.toml", {"network": {"hidden": [width]}})
+        hw = crossover.trainer_config(EXAMPLES, "weight", fcfg)
+        h = hw.hw
+        assert h.n_params == 65 * width + (width + 1) * 10
+        assert h.lfsr_bits == lfsr
+        assert h.acc_bits == max(32, acc_bits_needed(h, 64, h.x_bits, h.x_frac),
+                                 acc_bits_needed(h, width, h.act_bits, h.act_frac))
+        assert (hw.mgd.tau_x, hw.mgd.tau_theta) == (100, 100)  # the float sweep's
+        assert h.theta_bits == base.hw.theta_bits
