@@ -296,8 +296,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.tables:
                 print(tau_table(read_rows([Path(args.tau)])) + "\n")
         if args.crossover:
-            plot_crossover(json.loads(Path(args.crossover).read_text()),
-                           out / "scaling_crossover.png")
+            rows = json.loads(Path(args.crossover).read_text())
+            plot_crossover(rows, out / "scaling_crossover.png")
+            if args.tables:
+                from mgd_hw import crossover
+
+                print(crossover.format_table(crossover.rows_from_dicts(rows), 0.9))
     except (OSError, ValueError, KeyError) as exc:
         print(f"scaling_plots: error: {exc}", file=sys.stderr)
         return 2

@@ -211,6 +211,11 @@ def crossover(sweeps: dict[str, list[Path]], examples: Path, target: float = 0.9
     return out
 
 
+def rows_from_dicts(data: list[dict]) -> list[WidthRow]:
+    """The rows back from their JSON (``bench/scaling_crossover.py --json``)."""
+    return [WidthRow(**{**d, "modes": [ModeRow(**m) for m in d["modes"]]}) for d in data]
+
+
 def wins(rows: list[WidthRow]) -> dict[str, dict[str, list[int]]]:
     """Per mode, the widths where each hardware figure beats tuned backprop: the FPGA
     time at a measured Fmax, at the assumed one (fit not checked), the multiplier-bound

@@ -356,3 +356,19 @@ def test_trainer_config_follows_the_width() -> None:
                                  acc_bits_needed(h, width, h.act_bits, h.act_frac))
         assert (hw.mgd.tau_x, hw.mgd.tau_theta) == (100, 100)  # the float sweep's
         assert h.theta_bits == base.hw.theta_bits
+
+
+def test_crossover_rows_round_trip_through_json() -> None:
+    from dataclasses import asdict
+
+    m = crossover.ModeRow("weight", 2.0e5, 5, 5, [{"name": "x"}], "fully parallel", 0.1,
+                          "assumed", 0.05, 0.001)
+    rows = [crossover.WidthRow(16, 1210, 0.01, "numpy, batch 32", {"load": [1, 2],
+                                                                   "points": []}, [m])]
+    back = crossover.rows_from_dicts(json.loads(json.dumps([asdict(r) for r in rows])))
+    assert back == rows
+    text = crossover.format_table(back, 0.9)
+    assert "   16   1,210 weight    200,000" in text
+    assert ("weight perturbation beats tuned CPU backprop at widths: FPGA time at a "
+            "measured Fmax: none; FPGA time at the assumed Fmax: none; "
+            "multiplier-bound limit: none; analog 1 ns projection: 16") in text
