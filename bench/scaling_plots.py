@@ -173,7 +173,7 @@ def plot_crossover(rows: list[dict], path: Path) -> None:
         ms = [next((m for m in r["modes"] if m["mode"] == mode), None) for r in rows]
         if not any(ms):
             continue
-        for key, style, what in (("best_seconds", "-", "FPGA, fastest setting"),
+        for key, style, what in (("best_seconds", "-", "FPGA, fastest setting, 50 MHz assumed"),
                                  ("limit_seconds", "--", "multiplier-bound limit"),
                                  ("analog_seconds", ":", "analog 1 ns/evaluation")):
             pts = [(xx, m[key]) for xx, m in zip(x, ms, strict=True) if m and m[key]]
@@ -181,7 +181,8 @@ def plot_crossover(rows: list[dict], path: Path) -> None:
                 ax.plot(*zip(*pts, strict=True), style, marker=".", color=color,
                         label=f"{mode}: {what}")
     ax.set(xscale="log", yscale="log", xlabel="parameters (64-h-10)",
-           ylabel="seconds to 90% test accuracy", title="hardware MGD vs tuned CPU backprop")
+           ylabel="seconds to 90% test accuracy",
+           title="hardware MGD vs tuned CPU backprop (measured under load)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     fig.tight_layout()
