@@ -59,11 +59,12 @@ def params(width: int, n_in: int = 64, n_out: int = 10) -> int:
     return (n_in + 1) * width + (width + 1) * n_out
 
 
-def backprop_best(rows: list[dict[str, str]], target: str = "0.9"
+def backprop_best(rows: list[dict[str, str]], target: str | None = None
                   ) -> dict[int, tuple[tuple, dict[str, float]]]:
     """Per width, the (batch, rate) with the fewest median samples to ``target`` (ties:
     the fewest to the next target), and that setting's medians of every target's
     steps and updates."""
+    target = target or TARGETS[0]
     key = ("backprop.batch_size", "backprop.lr")
     cols = [f"{u}_to_{t}" for u in ("steps", "updates") for t in TARGETS]
     meds = {c: width_medians(rows, c, key) for c in cols}
@@ -103,7 +104,7 @@ def plot_steps(sweeps: dict[str, list[Path]], path: Path) -> None:
             ys = [v for v in series.values() if math.isfinite(v)]
             ax.plot(xs, ys, marker="o", label=label)
         ax.set(xscale="log", yscale="log", xlabel="parameters (64-h-10, h = 8..256)",
-               title=f"steps to {float(t):.0%} test accuracy (median of 5 seeds)")
+               title=f"steps to {_pct(t)} test accuracy (median of 5 seeds)")
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("steps")
     axes[0].legend(fontsize=8)
@@ -153,7 +154,7 @@ def plot_tau(folder: Path, path: Path) -> None:
         med = [median_inf([r[f"steps_to_{t}"] for r in rows if int(r["mgd.tau_theta"]) == k])
                for k in taus]
         a2.plot([k for k, m in zip(taus, med, strict=True) if math.isfinite(m)],
-                [m for m in med if math.isfinite(m)], marker="o", label=f"to {float(t):.0%}")
+                [m for m in med if math.isfinite(m)], marker="o", label=f"to {_pct(t)}")
     a2.set(xscale="log", yscale="log", xlabel="tau_theta", ylabel="steps (median of 5)")
     a2.legend(fontsize=8)
     for ax in (a1, a2):
@@ -181,13 +182,17 @@ def plot_crossover(rows: list[dict], path: Path) -> None:
                 ax.plot(*zip(*pts, strict=True), style, marker=".", color=color,
                         label=f"{mode}: {what}")
     ax.set(xscale="log", yscale="log", xlabel="parameters (64-h-10)",
-           ylabel="seconds to 90% test accuracy",
+           ylabel=f"seconds to {_pct(TARGETS[0])} test accuracy",
            title="hardware MGD vs tuned CPU backprop (measured under load)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def _pct(t: str) -> str:
+    return f"{float(t):.0%}"
 
 
 def _fmt(v: float) -> str:
@@ -204,45 +209,48 @@ def backprop_tables(rows: list[dict[str, str]]) -> str:
     groups: dict[tuple, list[dict[str, str]]] = {}
     for r in rows:
         groups.setdefault(tuple(r[k] for k in key), []).append(r)
-    out = ["| width | batch | rate | median final test acc | samples to 90% | samples to "
-           "95% | updates to 90% | updates to 95% |", "| --- " * 8 + "|"]
+    ta, tb = TARGETS
+    pa, pb = _pct(ta), _pct(tb)
+    out = [f"| width | batch | rate | median final test acc | samples to {pa} | samples to "
+           f"{pb} | updates to {pa} | updates to {pb} |", "| --- " * 8 + "|"]
     for (w, b, lr), rs in sorted(groups.items(), key=lambda g: (
             json.loads(g[0][0])[0], int(g[0][1]), float(g[0][2]))):
         acc = float(np.median([float(r["final_test_acc"]) for r in rs]))
         out.append(f"| {json.loads(w)[0]} | {b} | {lr} | {acc:.3f} | "
-                   f"{_fmt(median_inf([r['steps_to_0.9'] for r in rs]))} "
-                   f"{_reached(rs, 'steps_to_0.9')} | "
-                   f"{_fmt(median_inf([r['steps_to_0.95'] for r in rs]))} "
-                   f"{_reached(rs, 'steps_to_0.95')} | "
-                   f"{_fmt(median_inf([r['updates_to_0.9'] for r in rs]))} | "
-                   f"{_fmt(median_inf([r['updates_to_0.95'] for r in rs]))} |")
-    out += ["", "| width | parameters | to 90%: setting (fewest samples) | samples | "
-            "updates | to 95%: setting (fewest samples) | samples | updates |",
+                   f"{_fmt(median_inf([r[f'steps_to_{ta}'] for r in rs]))} "
+                   f"{_reached(rs, f'steps_to_{ta}')} | "
+                   f"{_fmt(median_inf([r[f'steps_to_{tb}'] for r in rs]))} "
+                   f"{_reached(rs, f'steps_to_{tb}')} | "
+                   f"{_fmt(median_inf([r[f'updates_to_{ta}'] for r in rs]))} | "
+                   f"{_fmt(median_inf([r[f'updates_to_{tb}'] for r in rs]))} |")
+    out += ["", f"| width | parameters | to {pa}: setting (fewest samples) | samples | "
+            f"updates | to {pb}: setting (fewest samples) | samples | updates |",
             "| --- " * 8 + "|"]
-    b90, b95 = backprop_best(rows, "0.9"), backprop_best(rows, "0.95")
-    for w in b90:
-        (s90, m90), (s95, m95) = b90[w], b95[w]
-        out.append(f"| {w} | {params(w):,} | batch {s90[0]}, rate {s90[1]} | "
-                   f"{_fmt(m90['steps_to_0.9'])} | {_fmt(m90['updates_to_0.9'])} | "
-                   f"batch {s95[0]}, rate {s95[1]} | {_fmt(m95['steps_to_0.95'])} | "
-                   f"{_fmt(m95['updates_to_0.95'])} |")
+    ba, bb = backprop_best(rows, ta), backprop_best(rows, tb)
+    for w in ba:
+        (sa, ma), (sb, mb) = ba[w], bb[w]
+        out.append(f"| {w} | {params(w):,} | batch {sa[0]}, rate {sa[1]} | "
+                   f"{_fmt(ma[f'steps_to_{ta}'])} | {_fmt(ma[f'updates_to_{ta}'])} | "
+                   f"batch {sb[0]}, rate {sb[1]} | {_fmt(mb[f'steps_to_{tb}'])} | "
+                   f"{_fmt(mb[f'updates_to_{tb}'])} |")
     return "\n".join(out)
 
 
 def tau_table(rows: list[dict[str, str]]) -> str:
+    a, b = TARGETS
     out = ["| tau_theta | updates per sample (tau_x 100) | median final test acc | median "
-           "best | steps to 90% | steps to 95% | updates to 90% | seconds a run |",
-           "| --- " * 8 + "|"]
+           f"best | steps to {_pct(a)} | steps to {_pct(b)} | updates to {_pct(a)} | "
+           "seconds a run |", "| --- " * 8 + "|"]
     for t in sorted({int(r["mgd.tau_theta"]) for r in rows}):
         rs = [r for r in rows if int(r["mgd.tau_theta"]) == t]
-        s90 = median_inf([r["steps_to_0.9"] for r in rs])
+        s90 = median_inf([r[f"steps_to_{a}"] for r in rs])
         out.append(
             f"| {t} | {100 / t:.3g} | "
             f"{np.median([float(r['final_test_acc']) for r in rs]):.3f} | "
             f"{np.median([float(r['best_test_acc']) for r in rs]):.3f} | {_fmt(s90)} "
-            f"{_reached(rs, 'steps_to_0.9')} | "
-            f"{_fmt(median_inf([r['steps_to_0.95'] for r in rs]))} "
-            f"{_reached(rs, 'steps_to_0.95')} | {_fmt(s90 / t)} | "
+            f"{_reached(rs, f'steps_to_{a}')} | "
+            f"{_fmt(median_inf([r[f'steps_to_{b}'] for r in rs]))} "
+            f"{_reached(rs, f'steps_to_{b}')} | {_fmt(s90 / t)} | "
             f"{np.median([float(r['seconds']) for r in rs]):.1f} |")
     return "\n".join(out)
 
@@ -265,6 +273,7 @@ def cosine_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global TARGETS
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sweep", action="append", default=[], metavar="MODE=DIR",
                    help="a width sweep: node, weight or backprop (repeat)")
@@ -273,7 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crossover", metavar="FILE", help="bench/scaling_crossover.py --json")
     p.add_argument("--out", default="docs/img", help="folder (default docs/img)")
     p.add_argument("--tables", action="store_true", help="print the tables too")
+    p.add_argument("--targets", default=",".join(TARGETS), help="the two accuracies of "
+                   "the sweeps' steps_to_ columns to plot (default 0.9,0.95); the "
+                   "crossover's JSON is read as made with --target the first of them")
     args = p.parse_args(argv)
+    TARGETS = tuple(t.strip() for t in args.targets.split(","))
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -302,8 +315,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.tables:
                 from mgd_hw import crossover
 
-                print(crossover.format_table(crossover.rows_from_dicts(rows), 0.9))
-    except (OSError, ValueError, KeyError) as exc:
+                print(crossover.format_table(crossover.rows_from_dicts(rows),
+                                             float(TARGETS[0])))
+    except (OSError, ValueError, KeyError, IndexError) as exc:
         print(f"scaling_plots: error: {exc}", file=sys.stderr)
         return 2
     return 0
