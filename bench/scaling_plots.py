@@ -26,17 +26,22 @@ from pathlib import Path
 import numpy as np
 
 TARGETS = ("0.9", "0.95")
+INPUTS = {"digits": 64, "mnist": 784, "fashion_mnist": 784}  # inputs of the 64-h-10 nets
 
 
 def read_rows(folders: list[Path]) -> list[dict[str, str]]:
-    """The finished rows of sweeps; ``network.hidden`` filled in from the sweep's
-    config when the sweep did not sweep it."""
+    """The finished rows of sweeps; ``network.hidden``, ``backprop.batch_size`` and
+    ``backprop.lr`` filled in from the sweep's config when the sweep did not sweep
+    them, and ``n_inputs`` from its task."""
     rows: list[dict[str, str]] = []
     for folder in folders:
-        hidden = json.loads((folder / "sweep.json").read_text())["config"]["network"]["hidden"]
+        config = json.loads((folder / "sweep.json").read_text())["config"]
+        base = {"network.hidden": json.dumps(config["network"]["hidden"]),
+                "backprop.batch_size": str(config["backprop"]["batch_size"]),
+                "backprop.lr": str(config["backprop"]["lr"]),
+                "n_inputs": str(INPUTS.get(config["task"]["name"], 64))}
         with (folder / "results.csv").open() as f:
-            rows += [{"network.hidden": json.dumps(hidden)} | r for r in csv.DictReader(f)
-                     if r["status"] == "ok"]
+            rows += [base | r for r in csv.DictReader(f) if r["status"] == "ok"]
     return rows
 
 
@@ -78,6 +83,17 @@ def backprop_best(rows: list[dict[str, str]], target: str | None = None
     return out
 
 
+def _log_axes(ax) -> None:
+    """Log x and y, each only where the plotted data has a positive value (an empty
+    or non-positive axis cannot be log-scaled)."""
+    xs = [v for line in ax.get_lines() for v in np.asarray(line.get_xdata(), float)]
+    ys = [v for line in ax.get_lines() for v in np.asarray(line.get_ydata(), float)]
+    if any(v > 0 for v in xs if math.isfinite(v)):
+        ax.set_xscale("log")
+    if any(v > 0 for v in ys if math.isfinite(v)):
+        ax.set_yscale("log")
+
+
 def _plt():
     import matplotlib
 
@@ -100,10 +116,13 @@ def plot_steps(sweeps: dict[str, list[Path]], path: Path) -> None:
             else:
                 series = width_medians(rows, f"steps_to_{t}")[()]
                 label = f"{mode} perturbation (MGD steps)"
-            xs = [params(w) for w, v in series.items() if math.isfinite(v)]
-            ys = [v for v in series.values() if math.isfinite(v)]
+            n_in = int(rows[0]["n_inputs"]) if rows else 64
+            shown = [(params(w, n_in), v) for w, v in series.items()
+                     if math.isfinite(v) and v > 0]
+            xs, ys = [x for x, _ in shown], [y for _, y in shown]
             ax.plot(xs, ys, marker="o", label=label)
-        ax.set(xscale="log", yscale="log", xlabel="parameters (64-h-10, h = 8..256)",
+        _log_axes(ax)
+        ax.set(xlabel="parameters (one hidden layer of h)",
                title=f"steps to {_pct(t)} test accuracy (median of 5 seeds)")
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("steps")
@@ -128,7 +147,8 @@ def plot_cosine(result: dict, path: Path) -> None:
             f = fits[mode]
             ax.plot(x, f["coefficient"] * x ** f["exponent"], "-", color=line.get_color(),
                     label=f"fit {f['coefficient']:.3g} n^{f['exponent']:.2f}")
-    ax.set(xscale="log", yscale="log", xlabel="perturbed quantities n (weights or neurons)",
+    _log_axes(ax)
+    ax.set(xlabel="perturbed quantities n (weights or neurons)",
            ylabel=f"steps to cosine {result['level']:g}",
            title=f"gradient estimate, median of {result['runs']} seeds")
     ax.grid(alpha=0.3, which="both")
@@ -153,9 +173,11 @@ def plot_tau(folder: Path, path: Path) -> None:
     for t in TARGETS:
         med = [median_inf([r[f"steps_to_{t}"] for r in rows if int(r["mgd.tau_theta"]) == k])
                for k in taus]
-        a2.plot([k for k, m in zip(taus, med, strict=True) if math.isfinite(m)],
-                [m for m in med if math.isfinite(m)], marker="o", label=f"to {_pct(t)}")
-    a2.set(xscale="log", yscale="log", xlabel="tau_theta", ylabel="steps (median of 5)")
+        shown = [(k, m) for k, m in zip(taus, med, strict=True) if math.isfinite(m) and m > 0]
+        a2.plot([k for k, _ in shown], [m for _, m in shown], marker="o",
+                label=f"to {_pct(t)}")
+    _log_axes(a2)
+    a2.set(xlabel="tau_theta", ylabel="steps (median of 5)")
     a2.legend(fontsize=8)
     for ax in (a1, a2):
         ax.grid(alpha=0.3, which="both")
@@ -181,7 +203,8 @@ def plot_crossover(rows: list[dict], path: Path) -> None:
             if pts:
                 ax.plot(*zip(*pts, strict=True), style, marker=".", color=color,
                         label=f"{mode}: {what}")
-    ax.set(xscale="log", yscale="log", xlabel="parameters (64-h-10)",
+    _log_axes(ax)
+    ax.set(xlabel="parameters (one hidden layer of h)",
            ylabel=f"seconds to {_pct(TARGETS[0])} test accuracy",
            title="hardware MGD vs tuned CPU backprop (measured under load)")
     ax.grid(alpha=0.3, which="both")
@@ -229,7 +252,8 @@ def backprop_tables(rows: list[dict[str, str]]) -> str:
     ba, bb = backprop_best(rows, ta), backprop_best(rows, tb)
     for w in ba:
         (sa, ma), (sb, mb) = ba[w], bb[w]
-        out.append(f"| {w} | {params(w):,} | batch {sa[0]}, rate {sa[1]} | "
+        n_in = int(next(r["n_inputs"] for r in rows))
+        out.append(f"| {w} | {params(w, n_in):,} | batch {sa[0]}, rate {sa[1]} | "
                    f"{_fmt(ma[f'steps_to_{ta}'])} | {_fmt(ma[f'updates_to_{ta}'])} | "
                    f"batch {sb[0]}, rate {sb[1]} | {_fmt(mb[f'steps_to_{tb}'])} | "
                    f"{_fmt(mb[f'updates_to_{tb}'])} |")
@@ -286,7 +310,14 @@ def main(argv: list[str] | None = None) -> int:
                    "the sweeps' steps_to_ columns to plot (default 0.9,0.95); the "
                    "crossover's JSON is read as made with --target the first of them")
     args = p.parse_args(argv)
-    TARGETS = tuple(t.strip() for t in args.targets.split(","))
+    saved, TARGETS = TARGETS, tuple(t.strip() for t in args.targets.split(","))
+    try:
+        return _run(args)
+    finally:
+        TARGETS = saved
+
+
+def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -266,6 +266,16 @@ def test_scaling_commands_on_fashion_mnist_files(fashion_dir: Path, tmp_path: Pa
         assert m.steps == (None if math.isinf(median) else median)
         par = next(s for s in m.settings if s["name"] == "fully parallel")
         assert par["products_per_evaluation"] == 784 * r.width + r.width * 10
+    # the figures and tables of the doc, at the sweeps' own targets and 784 inputs
+    scaling_plots = _bench_module("scaling_plots")
+    capsys.readouterr()
+    assert scaling_plots.main(["--targets", "0.3,0.9", "--sweep", f"node={node}",
+                               "--sweep", f"backprop={bp}", "--tables",
+                               "--out", str(tmp_path / "img")]) == 0
+    tables = capsys.readouterr().out
+    assert "| samples to 30% | samples to 90% |" in tables
+    assert "| 4 | 3,190 | batch 4, rate 1.0 |" in tables  # the config's [backprop]
+    assert (tmp_path / "img" / "scaling_steps.png").stat().st_size > 1000
 
 
 def _tiny_grid():
@@ -295,23 +305,23 @@ def test_crossover_errors(tmp_path: Path) -> None:
         crossover.crossover({"nodes": [tmp_path]}, EXAMPLES)
 
 
-def test_crossover_script_one_line_error(tmp_path: Path, capsys) -> None:
+def _bench_module(name: str):
     sys.path.insert(0, str(ROOT / "bench"))
     try:
-        import scaling_crossover
+        return __import__(name)
     finally:
         sys.path.remove(str(ROOT / "bench"))
+
+
+def test_crossover_script_one_line_error(tmp_path: Path, capsys) -> None:
+    scaling_crossover = _bench_module("scaling_crossover")
     assert scaling_crossover.main(["--sweep", "node"]) == 2
     assert capsys.readouterr().err == ("scaling_crossover: error: --sweep takes MODE=DIR, "
                                        "not 'node'\n")
 
 
 def test_plots_pick_the_backprop_setting_with_fewest_samples(tmp_path: Path) -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import scaling_plots
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    scaling_plots = _bench_module("scaling_plots")
 
     def row(width, batch, lr, steps90, steps95):
         def up(s):
