@@ -75,18 +75,21 @@ class SoftBoundsArray:
         stream (needed when pulse_noise > 0)."""
         steps = np.abs(counts)
         up = counts > 0
+        # up: dw+ (1 - gamma' w); down: -(dw- (1 + gamma' w)) = (-dw-) (1 - (-gamma') w),
+        # the same numbers, so one expression serves both directions.
+        coef = np.where(up, self.up, -self.down)
+        slope = np.where(up, self.slope, -self.slope)
+        w = self.w
         for k in range(int(steps.max(initial=0))):
             active = steps > k
-            w = self.w
-            step = np.where(
-                up, self.up * (1.0 - self.slope * w), -(self.down * (1.0 + self.slope * w))
-            )
+            step = coef * (1.0 - slope * w)
             if self.noise > 0:
                 xi = np.zeros_like(w)
                 for r, stream in enumerate(noise):
                     xi[r, active[r]] = stream.block(int(np.count_nonzero(active[r])))
                 step = step * (1.0 + self.noise * xi)
-            self.w = np.where(active, np.clip(w + step, -self.bound, self.bound), w)
+            w = np.where(active, np.minimum(np.maximum(w + step, -self.bound), self.bound), w)
+        self.w = w
 
 
 def crosspoint_draws(rngs: list[np.random.Generator], n: int) -> np.ndarray:
