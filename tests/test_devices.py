@@ -11,7 +11,7 @@ from golden_model.config import ConfigError, build_config
 from golden_model.datasets import load_dataset
 from golden_model.devices import PulsedParams, SoftBoundsArray, pulse_counts
 from golden_model.hw_spec import hw_spec
-from golden_model.mgd import MGDEnsemble
+from golden_model.mgd import MGDEnsemble, compiled_kernels
 from golden_model.network import MLP
 from golden_model.reference import _PlainPulsedParams, reference_run
 from golden_model.streams import PULSE_ROUNDING, run_rng
@@ -263,6 +263,7 @@ def test_digits_with_devices_matches_the_loop(optimizer: str) -> None:
     net = make_network(cfg, data)
     theta0 = initial_params(cfg, net)
     engine = MGDEnsemble(cfg, net, data.x_train, data.y_train, theta0)
+    assert (engine.kernel is not None) == compiled_kernels()
     engine.advance(300)
     theta, _, _ = reference_run(cfg, net, data.x_train, data.y_train, theta0[0], 0, 300)
     np.testing.assert_allclose(engine.theta[0], theta, rtol=1e-9, atol=1e-12)
