@@ -4,6 +4,10 @@ and the plain per-device restatement in reference.py against the vectorized one.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -268,3 +272,26 @@ def test_digits_with_devices_matches_the_loop(optimizer: str) -> None:
     theta, _, _ = reference_run(cfg, net, data.x_train, data.y_train, theta0[0], 0, 300)
     np.testing.assert_allclose(engine.theta[0], theta, rtol=1e-9, atol=1e-12)
     assert np.count_nonzero(engine.theta[0] != np.clip(theta0[0], -1, 1)) > 100
+
+
+def test_devices_plot_reads_the_sweeps_and_prints_medians(tmp_path) -> None:
+    """bench/devices_plot.py: medians of each (perturbation, optimizer, asymmetry)."""
+    header = "nonideal.asymmetry,run,seed,model,status,final_test_acc,best_test_acc\n"
+    for mode in ("weight", "node"):
+        for opt, accs in (("sgd", (0.9, 0.5, 0.7)), ("tiki_taka", (0.2, 0.8, 0.6))):
+            folder = tmp_path / f"{mode}_{opt}"
+            folder.mkdir()
+            rows = [f"0.5,{r},{r},float,ok,{a},{a + 0.01}\n" for r, a in enumerate(accs)]
+            rows.append("0.5,3,3,float,failed,,\n")  # failed runs are left out
+            (folder / "results.csv").write_text(header + "".join(rows))
+    script = Path(__file__).resolve().parents[1] / "bench" / "devices_plot.py"
+    out = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True,
+                         text=True, check=True).stdout
+    assert "| weight | 0.5 | 0.700 (0.710) | 0.600 (0.610) | 3/3 |" in out
+    assert (tmp_path / "devices.png").stat().st_size > 1000
+    missing = subprocess.run([sys.executable, str(script), str(tmp_path / "none")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == (
+        f"devices_plot: error: no sweep results at {tmp_path / 'none' / 'weight_sgd'}"
+        "/results.csv")
