@@ -18,6 +18,10 @@ import numpy as np
 
 # Purposes: the second word of every run's seed.
 INIT, CODES, SAMPLES, COST_NOISE, UPDATE_NOISE, DEVICE, BACKPROP_SAMPLES = range(7)
+# Pulsed crosspoint devices (devices.py): each crosspoint's device-to-device draws, the
+# stochastic rounding of pulse counts, and the cycle-to-cycle noise of every pulse.
+# Numbered apart from the list above so other purposes can be added there.
+CROSSPOINTS, PULSE_ROUNDING, PULSE_NOISE = 16, 17, 18
 
 
 

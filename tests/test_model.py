@@ -43,6 +43,23 @@ CASES = {
     "sparse-codes": {"mgd": {"sparsity": 0.5, "tau_x": 3, "tau_theta": 6}},
     "device-variation": {"nonideal": {"device_variation": 0.2}, "mgd": {"mode": "node"}},
     "tau_p-inside-window": {"mgd": {"tau_p": 3, "tau_theta": 5, "tau_x": 7}},
+    "pulsed-devices": {
+        "mgd": {"eta": 1.0},
+        "nonideal": {"device": "softbounds", "dw_min": 0.01, "asymmetry": 0.7,
+                     "up_down": 0.1, "pulse_noise": 0.3, "dw_min_dtod": 0.3,
+                     "up_down_dtod": 0.2, "max_pulses": 5},
+    },
+    "pulsed-adam-analog": {
+        "mgd": {"optimizer": "adam", "eta": 0.02, "baseline": "analog", "tau_x": 4},
+        "nonideal": {"device": "softbounds", "dw_min": 0.005, "asymmetry": 0.5,
+                     "pulse_noise": 0.2},
+    },
+    "tiki-taka-node": {
+        "mgd": {"optimizer": "tiki_taka", "mode": "node", "eta": 2.0, "tau_theta": 2,
+                "transfer_every": 3, "transfer_lr": 0.5, "transfer_gamma": 0.3},
+        "nonideal": {"device": "softbounds", "dw_min": 0.01, "asymmetry": 0.5,
+                     "pulse_noise": 0.2, "up_down_dtod": 0.2},
+    },
 }
 
 
