@@ -319,7 +319,8 @@ class StreamLayer:
         ys = [Signal(signed(h.act_bits), name=f"y{k}") for k in range(lx.p)]
         v_y, g_y = Signal(name="y_valid"), Signal.like(g_h, name="y_group")
         m.d.sync += [v_y.eq(v_h), g_y.eq(g_h)] + [ys[k].eq(outs[k]) for k in range(lx.p)]
-        sample_h = delayed(m, F.sample, 4 + T, "sample_h")
+        # the target is read a cycle before y forms and registered (the cost's t_q)
+        sample_h = delayed(m, F.sample, 3 + T, "sample_h")
         m.d.comb += sh.t_rd.addr.eq(sample_h)
         base_y = delayed(m, F.base, 5 + T, "base_y")
         sh.outputs.append((v_y, g_y, ys, base_y))

@@ -20,7 +20,7 @@ from golden_model.config import MGDConfig
 from golden_model.hw_spec import HwSpec, trainer_spec
 
 from .datapath import rescale
-from .fixed import counter_add, ctilde, lanes, popcount, saturate, tree_sum
+from .fixed import counter_add, ctilde, lanes, popcount, saturate, square_in_luts, tree_sum
 from .stream_control import StreamControl
 from .stream_layer import StreamLayer, StreamShared
 from .trainer import Trainer, trainer_ports
@@ -175,25 +175,37 @@ class StreamTrainer(wiring.Component):
                             d_flags=[], outputs=[])
 
     def _cost(self, m: Module, sh: StreamShared):
-        """Square-and-sum of each output group, accumulated over the groups, narrowed to
-        C. Returns (C, saturated, baseline, valid) on the cycle C is formed."""
+        """Square, then sum, each output group; accumulated over the groups, narrowed to
+        C. Returns (C, saturated, baseline, valid) on the cycle C is formed.
+
+        Two registered stages before the accumulator (``COST_CYCLES``): the squares
+        (in LUTs, ``square_in_luts``, from the target registered out of its memory),
+        then their sum. Unregistered, the target memory's clock-to-out, the squares
+        and the sum tree were the digits trainer's critical path (31 ns on the ECP5)."""
         h, last = self.cfg.hw, self.layout.layers[-1]
         ab = h.act_bits
         v_y, g_y, ys, base_y = sh.outputs[0]
-        targets = lanes(sh.t_rd.data, ab, last.n_out)
+        t_q = Signal.like(sh.t_rd.data, name="target_q")
+        m.d.sync += t_q.eq(sh.t_rd.data)  # its address was issued a cycle early
+        targets = lanes(t_q, ab, last.n_out)
         group = (Array([Cat(*[targets[g * last.p + k] for k in range(last.p)])
                         for g in range(last.groups)])[g_y] if last.groups > 1
-                 else sh.t_rd.data)
-        terms = []
+                 else t_q)
+        squares = []
         for k, y in enumerate(ys):
             e = Signal(signed(ab + 1), name=f"err{k}")
             m.d.comb += e.eq(y - lanes(group, ab, last.p)[k])
-            terms.append(e * e)
+            sq_k = Signal(unsigned(2 * ab + 2), name=f"sq{k}")
+            m.d.sync += sq_k.eq(square_in_luts(e))
+            squares.append(sq_k)
+        v_e, first_e, last_e, base_e = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [v_e.eq(v_y), first_e.eq(g_y == 0), last_e.eq(g_y == last.groups - 1),
+                     base_e.eq(base_y)]
         width = 2 * ab + 3 + last.n_out.bit_length()
         sq = Signal(signed(width), name="sq_sum")
         v_sq, first_sq, last_sq, base_sq = Signal(), Signal(), Signal(), Signal()
-        m.d.sync += [sq.eq(tree_sum(terms)), v_sq.eq(v_y), first_sq.eq(g_y == 0),
-                     last_sq.eq(g_y == last.groups - 1), base_sq.eq(base_y)]
+        m.d.sync += [sq.eq(tree_sum(squares)), v_sq.eq(v_e), first_sq.eq(first_e),
+                     last_sq.eq(last_e), base_sq.eq(base_e)]
         cacc = Signal(signed(width), name="cost_acc")
         v_c, base_c = Signal(), Signal()
         with m.If(v_sq):

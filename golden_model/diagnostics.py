@@ -34,6 +34,14 @@ class CosineCurve:
         hit = np.nonzero(self.median() >= level)[0]
         return self.steps[hit[0]] if len(hit) else None
 
+    def steps_each(self, level: float) -> list[int | None]:
+        """Per run, the first checkpoint where its cosine reaches ``level`` (None: never)."""
+        out: list[int | None] = []
+        for r in range(self.cosine.shape[1]):
+            hit = np.nonzero(self.cosine[:, r] >= level)[0]
+            out.append(self.steps[hit[0]] if len(hit) else None)
+        return out
+
 
 def log_checkpoints(max_steps: int, per_decade: int = 8) -> list[int]:
     """Roughly log-spaced integers from 1 to max_steps (inclusive)."""
@@ -42,11 +50,14 @@ def log_checkpoints(max_steps: int, per_decade: int = 8) -> list[int]:
     return sorted({*pts.tolist(), max_steps})
 
 
-def gradient_cosine(cfg: MGDConfig, data: Dataset, checkpoints: list[int]) -> CosineCurve:
+def gradient_cosine(cfg: MGDConfig, data: Dataset, checkpoints: list[int],
+                    stop_at: float | None = None) -> CosineCurve:
     """Integrate G at fixed theta (the runs' initial weights) and a fixed sample per run.
 
     Uses the config's perturbation, mode, amplitude and baseline; tau_x and tau_theta
-    are set past the last checkpoint so neither the sample nor theta changes.
+    are set past the last checkpoint so neither the sample nor theta changes. With
+    ``stop_at``, the integration ends at the first checkpoint by which every run's
+    cosine has reached that level (the curve is shorter than ``checkpoints``).
     """
     horizon = max(checkpoints) + 1
     cfg = derive(cfg, {"mgd": {"tau_x": horizon, "tau_theta": horizon}})
@@ -67,4 +78,6 @@ def gradient_cosine(cfg: MGDConfig, data: Dataset, checkpoints: list[int]) -> Co
         g = engine.G
         cos = np.einsum("rn,rn->r", g, true_grad) / (np.linalg.norm(g, axis=1) * norms + 1e-300)
         cosines.append(cos)
-    return CosineCurve(list(checkpoints), np.array(cosines))
+        if stop_at is not None and (np.array(cosines) >= stop_at).any(axis=0).all():
+            break
+    return CosineCurve(list(checkpoints[:len(cosines)]), np.array(cosines))

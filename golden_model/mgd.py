@@ -40,6 +40,7 @@ import numpy as np
 from .activations import Variation
 from .bit_codes import BitCodes, DigitSplit
 from .config import MGDConfig
+from .devices import PulsedParams
 from .network import MLP
 from .neurons import train_sampler
 from .optim import Optimizer, quantize
@@ -170,9 +171,13 @@ class MGDEnsemble:
         self.theta = np.array(theta0, dtype=float, copy=True)
         self.saturations = 0
         self._quantize()
+        # Pulsed crosspoint devices (devices.py): theta is read from the devices.
+        self.pulsed = PulsedParams(cfg, self.theta) if q.device != "none" else None
+        if self.pulsed is not None:
+            self.theta = self.pulsed.theta
         self.G = np.zeros_like(self.theta)
         self.opt = Optimizer(
-            m.optimizer,
+            "sgd" if m.optimizer == "tiki_taka" else m.optimizer,
             self.theta.shape,
             self.eta,
             m.momentum,
@@ -387,6 +392,12 @@ class MGDEnsemble:
         self._update(self.G)
 
     def _update(self, g: np.ndarray) -> None:
+        if self.pulsed is not None:
+            self.pulsed.update(self.opt.desired(g))
+            self.theta = self.pulsed.theta
+            self.updates += 1
+            self.c0_valid = False
+            return
         self.opt.step(self.theta, g)
         if self.update_noise is not None:
             self.theta += self.q.update_noise * self.update_noise.take(self.net.n_params)

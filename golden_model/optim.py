@@ -55,6 +55,14 @@ class Optimizer:
             theta -= self.eta * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
+    def desired(self, g: np.ndarray) -> np.ndarray:
+        """The change this optimizer asks for with gradient (estimate) g, (R, N), and its
+        state advanced as by :meth:`step` (what a pulsed device is asked to do)."""
+        delta = np.zeros_like(g)
+        self.step(delta, g)
+        return delta
+
+
 def quantize(theta: np.ndarray, bits: int, frac: int) -> tuple[np.ndarray, int]:
     """Round theta to signed fixed point with ``bits`` total and ``frac`` fraction bits.
 

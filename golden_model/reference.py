@@ -9,6 +9,8 @@ run at a time; the benchmark measures the vectorized model against it.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.special import ndtr
 
@@ -20,7 +22,10 @@ from .optim import quantize
 from .streams import (
     CODES,
     COST_NOISE,
+    CROSSPOINTS,
     NEURON,
+    PULSE_NOISE,
+    PULSE_ROUNDING,
     SAMPLES,
     UPDATE_NOISE,
     CodeStream,
@@ -119,8 +124,18 @@ class _PlainOptimizer:
         self.adam_t = 0
 
     def step(self, theta: np.ndarray, g: np.ndarray) -> np.ndarray:
-        m, q = self.m, self.q
-        if m.optimizer == "sgd":
+        theta = self._move(theta, g)
+        if self.q.update_noise > 0:
+            theta = theta + self.q.update_noise * self.update_noise.block(self.n_params)
+        return self.quantize(theta)
+
+    def desired_step(self, g: np.ndarray) -> np.ndarray:
+        """The change the optimizer asks for (what pulsed devices are told to do)."""
+        return self._move(np.zeros(self.n_params), g)
+
+    def _move(self, theta: np.ndarray, g: np.ndarray) -> np.ndarray:
+        m = self.m
+        if m.optimizer in ("sgd", "tiki_taka"):  # Tiki-Taka: plain SGD into array A
             theta = theta - m.eta * g
         elif m.optimizer == "momentum":
             self.velocity[:] = m.momentum * self.velocity + g
@@ -132,9 +147,7 @@ class _PlainOptimizer:
             m_hat = self.adam_m / (1 - m.adam_beta1**self.adam_t)
             v_hat = self.adam_v / (1 - m.adam_beta2**self.adam_t)
             theta = theta - m.eta * m_hat / (np.sqrt(v_hat) + m.adam_eps)
-        if q.update_noise > 0:
-            theta = theta + q.update_noise * self.update_noise.block(self.n_params)
-        return self.quantize(theta)
+        return theta
 
     def quantize(self, theta: np.ndarray) -> np.ndarray:
         """theta on the weight grid of ``nonideal.weight_bits`` (as is when 0)."""
@@ -142,6 +155,80 @@ class _PlainOptimizer:
         if q.weight_bits:
             theta, _ = quantize(theta, q.weight_bits, q.weight_frac)
         return theta
+
+
+class _PlainCrosspoints:
+    """One run's pulsed soft-bounds devices, one device and one pulse at a time
+    (docs/devices.md): up moves w by dw+ (1 - gamma w / w_max), down by
+    dw- (1 + gamma w / w_max), each times (1 + s xi), then clipped to +-w_max."""
+
+    def __init__(self, q, w0: np.ndarray, d2d: np.random.Generator):
+        n = len(w0)
+        xi = d2d.standard_normal(2 * n)  # dw draws, then up/down-bias draws
+        self.q = q
+        self.w = [min(max(float(v), -q.w_max), q.w_max) for v in w0]
+        self.up, self.down = [], []
+        for i in range(n):
+            dw = q.dw_min * max(1.0 + q.dw_min_dtod * xi[i], 0.0)
+            beta = min(max(q.up_down + q.up_down_dtod * xi[n + i], -1.0), 1.0)
+            self.up.append(dw * (1.0 + beta))
+            self.down.append(dw * (1.0 - beta))
+
+    def pulse(self, counts: list[int], noise: NormalStream) -> None:
+        """Pulse k of every device with |count| > k, for k = 0, 1, ..."""
+        q = self.q
+        slope = q.asymmetry / q.w_max
+        for k in range(max((abs(c) for c in counts), default=0)):
+            for i, c in enumerate(counts):
+                if abs(c) <= k:
+                    continue
+                w = self.w[i]
+                if c > 0:
+                    step = self.up[i] * (1.0 - slope * w)
+                else:
+                    step = -(self.down[i] * (1.0 + slope * w))
+                if q.pulse_noise > 0:
+                    step = step * (1.0 + q.pulse_noise * noise.block(1)[0])
+                self.w[i] = min(max(w + step, -q.w_max), q.w_max)
+
+
+class _PlainPulsedParams:
+    """One run's parameters in pulsed devices: plain (one array) or Tiki-Taka (fast A
+    receives the updates, every transfer_every updates transfer_lr * A goes to C)."""
+
+    def __init__(self, cfg: MGDConfig, run: int, theta0: np.ndarray):
+        self.q, self.m = cfg.nonideal, cfg.mgd
+        d2d = run_rng(cfg.seed, run, CROSSPOINTS)
+        self.rounding = run_rng(cfg.seed, run, PULSE_ROUNDING)
+        self.noise = NormalStream(run_rng(cfg.seed, run, PULSE_NOISE))
+        self.c = _PlainCrosspoints(self.q, theta0, d2d)
+        self.a = (
+            _PlainCrosspoints(self.q, np.zeros_like(theta0), d2d)
+            if self.m.optimizer == "tiki_taka" else None
+        )
+        self.updates = 0
+
+    def theta(self) -> np.ndarray:
+        c = np.array(self.c.w)
+        return c if self.a is None else c + self.m.transfer_gamma * np.array(self.a.w)
+
+    def counts(self, delta) -> list[int]:
+        """Stochastic rounding to whole pulses, clipped to +-max_pulses."""
+        q = self.q
+        u = self.rounding.random(len(delta))
+        return [min(max(math.floor(d / q.dw_min + u[i]), -q.max_pulses), q.max_pulses)
+                for i, d in enumerate(delta)]
+
+    def update(self, delta: np.ndarray) -> np.ndarray:
+        self.updates += 1
+        if self.a is None:
+            self.c.pulse(self.counts(delta), self.noise)
+        else:
+            self.a.pulse(self.counts(delta), self.noise)
+            if self.updates % self.m.transfer_every == 0:
+                self.c.pulse(self.counts([self.m.transfer_lr * w for w in self.a.w]),
+                             self.noise)
+        return self.theta()
 
 
 def _clamp(c_tilde: float, limit: float) -> float:
@@ -197,6 +284,14 @@ def reference_run(
     neuron = _PlainNeurons(cfg, net, run) if q.neuron_noise != "none" else None
 
     theta = optimizer.quantize(np.array(theta0, dtype=float))
+    pulsed = _PlainPulsedParams(cfg, run, theta) if q.device != "none" else None
+    if pulsed is not None:
+        theta = pulsed.theta()
+
+    def update(theta, G):
+        if pulsed is None:
+            return optimizer.step(theta, G)
+        return pulsed.update(optimizer.desired_step(G))
     G = np.zeros_like(theta)
     costs: list[float] = []
     baselines: list[float] = []
@@ -246,10 +341,10 @@ def reference_run(
         if m.baseline == "discrete":
             G += g
             if (n + 1) % m.tau_theta == 0:
-                theta = optimizer.step(theta, G)
+                theta = update(theta, G)
                 G[:] = 0.0
                 c0_valid = False
         else:
             G += (g - G) / m.tau_theta
-            theta = optimizer.step(theta, G)
+            theta = update(theta, G)
     return theta, costs, baselines

@@ -13,7 +13,7 @@ no bubbles). Layer l works on evaluation e in slot e + ``starts[l]``: it issues 
 its last activation is written ``rows[l] + 4 + tree[l]`` cycles after the slot
 starts (memory read, product, ``tree[l]`` registered adder levels, accumulate, z,
 activation), so layer l + 1 takes it ``hops[l]`` slots later. After the last layer
-the cost takes four more cycles (square and sum, accumulate, C, C~).
+the cost takes five more cycles (square, sum, accumulate, C, C~).
 
 Update delay. The G frame of layer l (accumulation, node perturbation's flush and the
 update, one row per cycle beside the stream) handles evaluation e's C~ in slot
@@ -38,8 +38,8 @@ from .config import MGDConfig, layer_parallelism, network_sizes
 # Cycles of a layer stage beyond its rows and adder-tree levels: the parameter
 # memory's read, the product register, the accumulator, z, the activation.
 STAGE_CYCLES = 4
-# Cycles from the last layer's output to C~: square-and-sum, accumulate, C, C~.
-COST_CYCLES = 4
+# Cycles from the last layer's output to C~: square, sum, accumulate, C, C~.
+COST_CYCLES = 5
 # The G frame writes row r this many cycles after the forward stage reads it: G is
 # accumulated on the row's cycle, the update computed and written on the next.
 G_FRAME_WRITE = 1

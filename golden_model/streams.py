@@ -22,6 +22,10 @@ INIT, CODES, SAMPLES, COST_NOISE, UPDATE_NOISE, DEVICE, BACKPROP_SAMPLES = range
 # those of evaluation when it samples. Numbered apart from the list above, so purposes
 # added there never collide with them.
 NEURON, NEURON_EVAL = 32, 33
+# Pulsed crosspoint devices (devices.py): each crosspoint's device-to-device draws, the
+# stochastic rounding of pulse counts, and the cycle-to-cycle noise of every pulse.
+# Numbered apart from the list above so other purposes can be added there.
+CROSSPOINTS, PULSE_ROUNDING, PULSE_NOISE = 16, 17, 18
 
 
 

@@ -167,9 +167,14 @@ def backprop_updates(cfg: MGDConfig) -> int:
     return cfg.backprop.updates or max(1, cfg.steps // cfg.mgd.tau_theta)
 
 
-def train_backprop(cfg: MGDConfig, data: Dataset, progress: Progress | None = None) -> RunResult:
+def train_backprop(cfg: MGDConfig, data: Dataset, progress: Progress | None = None,
+                   checkpoints: list[int] | None = None) -> RunResult:
     """The exact-gradient baseline: same network, initial weights and variation, with
-    deterministic neurons (``nonideal.neuron_noise`` does not apply to it)."""
+    deterministic neurons (``nonideal.neuron_noise`` does not apply to it).
+
+    The history is evaluated every ``eval_every / tau_theta`` updates (or, with
+    ``backprop.updates`` set, at about as many evaluations as MGD makes), or at the
+    given update counts ``checkpoints`` (ascending; the last is the run's length)."""
     b = cfg.backprop
     net = make_network(cfg, data)
     variation = device_variation(cfg, net)
@@ -182,10 +187,11 @@ def train_backprop(cfg: MGDConfig, data: Dataset, progress: Progress | None = No
         ],
         dtype=np.int64,
     )
-    total = backprop_updates(cfg)
+    total = backprop_updates(cfg) if not checkpoints else max(checkpoints)
     every = max(1, cfg.eval_every // cfg.mgd.tau_theta) if not b.updates else max(
         1, total // max(1, cfg.steps // cfg.eval_every)
     )
+    marks = set(checkpoints or ())
     evaluate_all = _evaluator(net, variation, data)
     history = History()
     start = time.perf_counter()
@@ -196,7 +202,7 @@ def train_backprop(cfg: MGDConfig, data: Dataset, progress: Progress | None = No
         idx = order.take(b.batch_size)  # (R, B)
         grad, _ = net.gradient(theta, data.x_train[idx], data.y_train[idx], variation)
         opt.step(theta, grad)
-        if u % every == 0 or u == total:
+        if (u in marks if marks else u % every == 0) or u == total:
             metrics = evaluate_all(theta)
             history.add(u, *metrics)
             _report(progress, u, *metrics)

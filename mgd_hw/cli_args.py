@@ -14,8 +14,8 @@ from golden_model.config import (
     ACTIVATIONS,
     BASELINES,
     COSTS,
+    MGD_OPTIMIZERS,
     MODES,
-    OPTIMIZERS,
     PERTURBATIONS,
     TASKS,
     MGDConfig,
@@ -111,7 +111,7 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--perturbation", help=one_of(PERTURBATIONS))
     p.add_argument("--mode", help=f"{one_of(MODES)} perturbation")
     p.add_argument("--baseline", help=one_of(BASELINES))
-    p.add_argument("--optimizer", help=one_of(OPTIMIZERS))
+    p.add_argument("--optimizer", help=one_of(MGD_OPTIMIZERS))
     p.add_argument("--eta", type=float, help="learning rate")
     p.add_argument("--dtheta", type=float, help="perturbation norm Delta-theta")
     p.add_argument("--tau-x", dest="tau_x", type=int, help="steps per training sample")

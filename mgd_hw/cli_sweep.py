@@ -19,7 +19,7 @@ def add_sweep(sub) -> None:
         description="Train every point of the product of the --grid values, --runs runs "
         "each (run r at seed = config seed + r), as independent tasks on dask.distributed. "
         "The model is the bit-exact trainer model for a trainer config (hw.datapath = "
-        "'mlp'), the float MGD model otherwise (--model to choose). Writes "
+        "'mlp'), the float MGD model otherwise (--model to choose; backprop too). Writes "
         "DIR/points/*.json (one per finished task), DIR/results.csv and DIR/sweep.png; "
         "a rerun with the same --out runs only the tasks not finished yet.")
     p.add_argument("--config", metavar="FILE", required=True, help="TOML config file")
@@ -33,7 +33,9 @@ def add_sweep(sub) -> None:
     p.add_argument("--targets", default="0.9,0.95", help="test accuracies whose first step "
                    "results.csv records (default 0.9,0.95)")
     p.add_argument("--model", default="auto", help="auto (default: bit-exact trainer model "
-                   "when hw.datapath = 'mlp', else the float model), float or bitexact")
+                   "when hw.datapath = 'mlp', else the float model), float, bitexact or "
+                   "backprop (the float network trained by backprop with the config's "
+                   "[backprop] section; its steps are samples seen: updates x batch)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. "
                    "tcp://host:8786 (default: a local cluster on this machine)")
     p.add_argument("--workers", type=int, default=2, help="local cluster worker processes, "

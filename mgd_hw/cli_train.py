@@ -27,7 +27,23 @@ def add_gradcheck(sub) -> None:
     p = sub.add_parser("gradcheck", help="cosine of the MGD gradient estimate with backprop's")
     add_config_flags(p)
     p.add_argument("--max-steps", type=int, default=100_000, help="longest integration")
+    p.add_argument("--widths", metavar="H1,H2,...", help="instead of the config's network: "
+                   "one hidden layer of each width, a table of the steps to --level against "
+                   "the parameter and neuron counts, with a power-law fit per mode")
+    p.add_argument("--level", type=float, default=0.95, help="the cosine --widths counts "
+                   "the steps to (default 0.95)")
     p.set_defaults(func=cmd_gradcheck)
+
+
+def parse_widths(text: str) -> list[int]:
+    """``8,16,32`` -> [8, 16, 32]: positive integers, each once."""
+    try:
+        widths = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise CLIError(f"--widths takes hidden widths like 8,16,32, not {text!r}") from None
+    if not widths or any(w < 1 for w in widths) or len(set(widths)) != len(widths):
+        raise CLIError(f"--widths takes distinct positive widths like 8,16,32, not {text!r}")
+    return widths
 
 
 class _Progress:
@@ -126,6 +142,8 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     data = load_dataset(cfg.task, cfg.seed)
     check_data_fits(cfg.task, data)
     modes = [args.mode] if args.mode else list(MODES)
+    if args.widths is not None:
+        return _gradcheck_widths(args, cfg, data, modes)
     checkpoints = log_checkpoints(args.max_steps)
     curves = {}
     for mode in modes:
@@ -149,4 +167,21 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
         + ", ".join(f"{m} {fmt_steps(c.steps_to(0.95))}" for m, c in curves.items())
         + f" (median of {cfg.runs} runs, {cfg.task.name}, {cfg.mgd.perturbation} codes)"
     )
+    return 0
+
+
+def _gradcheck_widths(args: argparse.Namespace, cfg, data, modes: list[str]) -> int:
+    from . import grad_scaling as gs
+
+    widths = parse_widths(args.widths)
+    if not 0 < args.level < 1:
+        raise CLIError(f"--level must be a cosine in (0, 1), not {args.level}")
+    for w in widths:  # every width's config valid before any runs
+        gs.width_config(cfg, w, modes[0])
+    points = gs.measure(cfg, data, widths, modes, args.level, args.max_steps)
+    fits = [f for f in (gs.fit_power(points, m) for m in modes) if f is not None]
+    if args.json:
+        print(json.dumps(gs.to_dict(points, fits, args.level, cfg.runs)))
+    else:
+        print(gs.format_table(points, fits, args.level, cfg.runs))
     return 0

@@ -5,9 +5,15 @@ string); :func:`plan` checks every point against the config rules before any tas
 runs and returns the :class:`Task` list, the product of the grids x the runs.
 :func:`run_task` trains one (point, run) in a worker: run r of a sweep at config seed s
 trains with seed s + r and one run (so it repeats run r of ``mgd-hw train --seed s``),
-on the float model or the bit-exact trainer model (:func:`pick_model`). It returns the
-evaluation history, from which the store (``sweep_store``) derives the final and best
+on the float model, the bit-exact trainer model or backprop (:func:`pick_model`). It
+returns the evaluation history, from which the store (``sweep_store``) derives the final and best
 accuracy and the steps to each target, so changing ``--targets`` needs no new run.
+
+Steps of a backprop run (``--model backprop``: ``train.train_backprop`` on the float
+model's network, initial weights and split, with the config's ``backprop`` section) are
+sample presentations, updates x ``backprop.batch_size``, so a step is one training
+sample seen, as an MGD step at tau_x = 1 is; the updates are recorded beside them. Its
+test accuracy is evaluated at about 20 log-spaced update counts a decade.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from golden_model.config import (
     parse_assignment,
 )
 
-MODELS = ("auto", "float", "bitexact")
+MODELS = ("auto", "float", "bitexact", "backprop")
 # Fields a sweep sets itself: the runs are the sweep's --runs, each task one run.
 RESERVED = ("runs",)
 
@@ -124,8 +130,8 @@ def point_config(base: MGDConfig, point: tuple[tuple[str, str], ...], run: int =
 
 
 def pick_model(cfg: MGDConfig, model: str) -> str:
-    """``float`` or ``bitexact``: ``auto`` is the bit-exact trainer model for a trainer
-    config (``hw.datapath = "mlp"``), the float model otherwise."""
+    """``float``, ``bitexact`` or ``backprop``: ``auto`` is the bit-exact trainer model
+    for a trainer config (``hw.datapath = "mlp"``), the float model otherwise."""
     if model not in MODELS:
         raise ConfigError(f"--model must be one of {', '.join(MODELS)}, not {model!r}")
     if model == "auto":
@@ -133,6 +139,10 @@ def pick_model(cfg: MGDConfig, model: str) -> str:
     if model == "bitexact" and cfg.hw.datapath != "mlp":
         raise ConfigError("--model bitexact needs a trainer config (hw.datapath = 'mlp'), "
                           f"not hw.datapath = {cfg.hw.datapath!r}")
+    if model == "backprop" and cfg.hw.datapath != "none":
+        raise ConfigError("--model backprop trains the float model's network: give a float "
+                          f"config (hw.datapath = 'none'), not hw.datapath = "
+                          f"{cfg.hw.datapath!r}")
     return model
 
 
@@ -168,6 +178,8 @@ def run_task(payload: tuple[dict[str, Any], Task, str]) -> dict[str, Any]:
     model = pick_model(cfg, model)
     start = time.perf_counter()
     data = load_dataset(cfg.task, cfg.seed)
+    if model == "backprop":
+        return _run_backprop(cfg, data, start)
     if model == "bitexact":
         history = api.train_bitexact(cfg, data, runs=1).runs[0].history
     else:
@@ -177,6 +189,27 @@ def run_task(payload: tuple[dict[str, Any], Task, str]) -> dict[str, Any]:
         "seed": cfg.seed,
         "seconds": round(time.perf_counter() - start, 4),
         "steps": [int(s) for s in history.steps],
+        "updates": [int(s) // cfg.mgd.tau_theta for s in history.steps],
+        "test_acc": [float(v) for v in history.array("test_acc")[:, 0]],
+        "train_acc": [float(v) for v in history.array("train_acc")[:, 0]],
+        "cost": [float(v) for v in history.array("cost")[:, 0]],
+    }
+
+
+def _run_backprop(cfg: MGDConfig, data, start: float) -> dict[str, Any]:
+    """One backprop run (module docstring): steps are updates x batch."""
+    from golden_model.diagnostics import log_checkpoints
+    from golden_model.train import backprop_updates, train_backprop
+
+    updates = backprop_updates(cfg)
+    history = train_backprop(cfg, data, checkpoints=log_checkpoints(updates, 20)).history
+    batch = cfg.backprop.batch_size
+    return {
+        "model": "backprop",
+        "seed": cfg.seed,
+        "seconds": round(time.perf_counter() - start, 4),
+        "steps": [int(u) * batch for u in history.steps],
+        "updates": [int(u) for u in history.steps],
         "test_acc": [float(v) for v in history.array("test_acc")[:, 0]],
         "train_acc": [float(v) for v in history.array("train_acc")[:, 0]],
         "cost": [float(v) for v in history.array("cost")[:, 0]],

@@ -99,16 +99,20 @@ def finished(out: Path) -> set[str]:
     return {k for k, r in load_all(out).items() if r.get("status") == "ok"}
 
 
-def steps_to(record: dict[str, Any], target: float) -> int | None:
-    """The first evaluated step whose test accuracy reaches ``target`` (None: never)."""
-    for step, acc in zip(record.get("steps", []), record.get("test_acc", []), strict=True):
+def steps_to(record: dict[str, Any], target: float, unit: str = "steps") -> int | None:
+    """The first evaluated step whose test accuracy reaches ``target`` (None: never), or
+    the updates made by then (``unit="updates"``; None when the record has none)."""
+    counts = record.get(unit)
+    if counts is None:
+        return None
+    for count, acc in zip(counts, record.get("test_acc", []), strict=True):
         if acc >= target - 1e-12:
-            return step
+            return count
     return None
 
 
-def target_column(target: float) -> str:
-    return f"steps_to_{target:g}"
+def target_column(target: float, unit: str = "steps") -> str:
+    return f"{unit}_to_{target:g}"
 
 
 def rows(tasks: list[Task], records: dict[str, dict[str, Any]],
@@ -128,9 +132,10 @@ def rows(tasks: list[Task], records: dict[str, dict[str, Any]],
                    best_test_acc=max(acc) if ok and acc else "",
                    final_cost=rec["cost"][-1] if ok and rec.get("cost") else "",
                    steps=rec["steps"][-1] if ok and rec.get("steps") else "")
-        for t in targets:
-            s = steps_to(rec, t) if ok else None
-            row[target_column(t)] = "" if s is None else s
+        for unit in ("steps", "updates"):
+            for t in targets:
+                s = steps_to(rec, t, unit) if ok else None
+                row[target_column(t, unit)] = "" if s is None else s
         row.update(seconds=rec.get("seconds", ""), error=rec.get("error", ""))
         out.append(row)
     return out
@@ -140,7 +145,8 @@ def write_csv(out: Path, fields: list[str], table: list[dict[str, Any]],
               targets: list[float]) -> Path:
     """``results.csv``: the swept fields, then the figures (atomically replaced)."""
     columns = [*fields, "run", "seed", "model", "status", "final_test_acc", "best_test_acc",
-               "final_cost", "steps", *(target_column(t) for t in targets), "seconds", "error"]
+               "final_cost", "steps", *(target_column(t) for t in targets),
+               *(target_column(t, "updates") for t in targets), "seconds", "error"]
     path = out / "results.csv"
     fd, tmp = tempfile.mkstemp(prefix=".results.csv.", dir=out)
     with os.fdopen(fd, "w", newline="") as f:

@@ -146,7 +146,7 @@ BAD_VALUES = [
     ),
     (
         {"mgd": {"optimizer": "rmsprop"}},
-        "mgd.optimizer must be one of 'sgd', 'momentum', 'adam', not 'rmsprop'",
+        "mgd.optimizer must be one of 'sgd', 'momentum', 'adam', 'tiki_taka', not 'rmsprop'",
     ),
     ({"mgd": {"dtheta": 0}}, "mgd.dtheta must be a number > 0.0, not 0"),
     ({"mgd": {"dtheta": -0.1}}, "mgd.dtheta must be a number > 0.0, not -0.1"),
@@ -213,6 +213,10 @@ BAD_VALUES = [
         "mgd.sparsity applies to 'code' perturbation only, not 'time'",
     ),
     ({"backprop": {"enabled": 1}}, "backprop.enabled must be true or false, not 1"),
+    (
+        {"backprop": {"optimizer": "tiki_taka"}},
+        "backprop.optimizer must be one of 'sgd', 'momentum', 'adam', not 'tiki_taka'",
+    ),
     (
         {"mgd": {"foo": 1}},
         f"unknown config field 'mgd.foo' (known: {_known(MGDSettings)})",

@@ -52,6 +52,23 @@ CASES = {
                                 "mgd": {"baseline": "analog", "tau_theta": 3, "tau_x": 4}},
     "neuron-bernoulli-node-walsh": {"nonideal": {"neuron_noise": "bernoulli"},
                                     "mgd": {"mode": "node", "perturbation": "walsh"}},
+    "pulsed-devices": {
+        "mgd": {"eta": 1.0},
+        "nonideal": {"device": "softbounds", "dw_min": 0.01, "asymmetry": 0.7,
+                     "up_down": 0.1, "pulse_noise": 0.3, "dw_min_dtod": 0.3,
+                     "up_down_dtod": 0.2, "max_pulses": 5},
+    },
+    "pulsed-adam-analog": {
+        "mgd": {"optimizer": "adam", "eta": 0.02, "baseline": "analog", "tau_x": 4},
+        "nonideal": {"device": "softbounds", "dw_min": 0.005, "asymmetry": 0.5,
+                     "pulse_noise": 0.2},
+    },
+    "tiki-taka-node": {
+        "mgd": {"optimizer": "tiki_taka", "mode": "node", "eta": 2.0, "tau_theta": 2,
+                "transfer_every": 3, "transfer_lr": 0.5, "transfer_gamma": 0.3},
+        "nonideal": {"device": "softbounds", "dw_min": 0.01, "asymmetry": 0.5,
+                     "pulse_noise": 0.2, "up_down_dtod": 0.2},
+    },
 }
 
 

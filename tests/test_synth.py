@@ -20,7 +20,14 @@ from gateware import synth_report as rep
 from gateware.generate import build, port_list
 from gateware.synth import baseline_configs, check_output, missing_tools, parse_device, run_synth
 from gateware.synth_devices import DEFAULT_DEVICE, DEVICES
-from gateware.synth_scripts import HARNESS, harness_verilog, yosys_script
+from gateware.synth_scripts import (
+    HARNESS,
+    ROUTER_LARGE_LUTS,
+    harness_verilog,
+    nextpnr_args,
+    router_for,
+    yosys_script,
+)
 from gateware.tops import default_top
 from golden_model.config import load_config
 from mgd_hw.cli import main
@@ -254,6 +261,15 @@ def test_devices_default_and_override():
         parse_device("ice40", "85k")
     with pytest.raises(ValueError, match="--target must be one of ecp5, ice40, not 'xc7'"):
         parse_device("xc7")
+
+
+def test_router_follows_the_design_size():
+    # router1 keeps the better Fmax on small designs; router2 routes the large ones
+    assert router_for(3033) == "router1"
+    assert router_for(ROUTER_LARGE_LUTS) == "router1"
+    assert router_for(ROUTER_LARGE_LUTS + 1) == "router2"
+    args = nextpnr_args(parse_device("ecp5"), router_for(28025))
+    assert args[args.index("--router") + 1] == "router2"
 
 
 def test_dsp_mapping_only_on_ice40_parts_with_multipliers():

@@ -225,7 +225,7 @@ def test_chunked_advance_equals_one_call(case) -> None:
     _assert_same(c, d, tc, td)
 
 
-@pytest.mark.parametrize("name,mac_inputs,delay", [("hw_xor", 1, 9), ("hw_xor", 0, 17),
+@pytest.mark.parametrize("name,mac_inputs,delay", [("hw_xor", 1, 9), ("hw_xor", 0, 18),
                                                    ("hw_digits", 1, None),
                                                    ("hw_digits_node", 1, None)])
 def test_example_configs_match(name, mac_inputs, delay) -> None:
