@@ -63,6 +63,11 @@ CASES = {
         "nonideal": {"device": "softbounds", "dw_min": 0.005, "asymmetry": 0.5,
                      "pulse_noise": 0.2},
     },
+    "pulsed-devices-gaussian-neurons": {
+        "mgd": {"eta": 1.0, "mode": "node", "tau_x": 3, "tau_theta": 3},
+        "nonideal": {"device": "softbounds", "dw_min": 0.01, "asymmetry": 0.5,
+                     "pulse_noise": 0.2, "neuron_noise": "gaussian", "neuron_std": 0.05},
+    },
     "tiki-taka-node": {
         "mgd": {"optimizer": "tiki_taka", "mode": "node", "eta": 2.0, "tau_theta": 2,
                 "transfer_every": 3, "transfer_lr": 0.5, "transfer_gamma": 0.3},
