@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sweep_configs import XOR_SWEEP
 
 from golden_model.config import ConfigError, load_config
 from golden_model.datasets import load_dataset
@@ -24,22 +25,7 @@ from mgd_hw.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
-XOR = """\
-steps = 600
-eval_every = 200
-[task]
-name = "xor"
-[network]
-hidden = [2]
-activation = "sigmoid"
-output_activation = "sigmoid"
-cost = "mse"
-init_scale = 2.0
-[mgd]
-perturbation = "code"
-mode = "weight"
-dtheta = 0.05
-eta = 1.0
+XOR = XOR_SWEEP + """\
 [backprop]
 lr = 10.0
 batch_size = 2

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from sweep_configs import XOR_SWEEP
 
 from golden_model.config import ConfigError, load_config
 from mgd_hw import engine, sweep, sweep_store
@@ -17,23 +18,7 @@ from mgd_hw.cli import main
 pytest.importorskip("distributed")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-XOR = """\
-steps = 600
-eval_every = 200
-[task]
-name = "xor"
-[network]
-hidden = [2]
-activation = "sigmoid"
-output_activation = "sigmoid"
-cost = "mse"
-init_scale = 2.0
-[mgd]
-perturbation = "code"
-mode = "weight"
-dtheta = 0.05
-eta = 1.0
-"""
+XOR = XOR_SWEEP
 
 
 @pytest.fixture
