@@ -82,17 +82,6 @@ def tree_sum(terms: list) -> Value:
     return terms[0]
 
 
-def square_in_luts(e: Value) -> Value:
-    """e * e of a signed value, built from shifted partial products of |e| so that
-    Yosys keeps it in LUTs instead of giving it a DSP multiplier (an unsigned result
-    of twice |e|'s width). The streaming trainer's output squares are narrow (act_bits
-    + 1 bits); on the digits trainer they are the 10 products that kept the fold with
-    8 inputs a MAC off the LFE5U-85F's 156 multipliers."""
-    width = len(e)
-    mag = Mux(e < 0, -e, e).as_unsigned()[:width]
-    return tree_sum([Mux(mag[i], mag << i, 0) for i in range(width)])
-
-
 def popcount(bits: list) -> Value:
     """The number of set bits, as a balanced adder tree (widths grow as needed)."""
     return tree_sum([b.as_unsigned() for b in bits])

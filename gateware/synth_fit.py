@@ -118,12 +118,11 @@ def current_setting(cfg: MGDConfig) -> Setting:
 
 def multipliers(cfg: MGDConfig, setting: Setting) -> dict[str, int]:
     """The fold's multipliers: ``lanes`` (one product per parameter-memory lane,
-    sum of P Q), ``cost`` (the output layer's P squares; none with
-    ``hw.pipeline = "stream"``, which squares in LUTs: ``gateware.fixed.square_in_luts``),
-    ``node`` (node perturbation's D h per lane) and their ``total``."""
+    sum of P Q), ``cost`` (the output layer's P squares), ``node`` (node
+    perturbation's D h per lane) and their ``total``."""
     lanes = sum(p * q for p, q in zip(setting.macs, setting.mac_inputs, strict=True))
     node = lanes if cfg.mgd.mode == "node" else 0
-    cost = 0 if cfg.hw.pipeline == "stream" else setting.macs[-1]
+    cost = setting.macs[-1]
     return {"lanes": lanes, "cost": cost, "node": node, "total": lanes + cost + node}
 
 

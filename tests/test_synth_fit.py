@@ -21,7 +21,7 @@ from gateware.synth_fit import (
     search,
     skip_reason,
 )
-from golden_model.config import load_config, parse_assignment
+from golden_model.config import load_config
 from golden_model.shapes import layer_parallelism
 from mgd_hw.cli import main
 
@@ -83,9 +83,6 @@ def test_multipliers_count_lanes_squares_and_node_products():
     assert multipliers(cfg, fp) == {"lanes": 1184, "cost": 10, "node": 0, "total": 1194}
     node = load_config(ROOT / "examples" / "hw_digits_node.toml")
     assert multipliers(node, fp)["node"] == 1184
-    # the streaming trainer squares its outputs in LUTs
-    stream = load_config(DIGITS, parse_assignment("hw.pipeline=stream"))
-    assert multipliers(stream, fp) == {"lanes": 1184, "cost": 0, "node": 0, "total": 1184}
 
 
 def test_estimate_skips_fully_parallel_digits_but_not_xor():
