@@ -5,7 +5,6 @@ Fashion-MNIST folder of tiny files in the real IDX format."""
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sweep_configs import XOR_SWEEP
+from sweep_configs import results_rows as _rows
 
 from golden_model.config import ConfigError, load_config
 from golden_model.datasets import load_dataset
@@ -38,11 +38,6 @@ def xor_config(tmp_path: Path) -> Path:
     path = tmp_path / "xor.toml"
     path.write_text(XOR)
     return path
-
-
-def _rows(out: Path) -> list[dict[str, str]]:
-    with (out / "results.csv").open() as f:
-        return list(csv.DictReader(f))
 
 
 # --- backprop as a sweep model ------------------------------------------------------------

@@ -4,12 +4,12 @@ over 1 and 2 workers, the bit-exact model, and one-line errors."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import pytest
 from sweep_configs import XOR_SWEEP
+from sweep_configs import results_rows as _rows
 
 from golden_model.config import ConfigError, load_config
 from mgd_hw import engine, sweep, sweep_store
@@ -26,11 +26,6 @@ def xor_config(tmp_path: Path) -> Path:
     path = tmp_path / "xor.toml"
     path.write_text(XOR)
     return path
-
-
-def _rows(out: Path) -> list[dict[str, str]]:
-    with (out / "results.csv").open() as f:
-        return list(csv.DictReader(f))
 
 
 def _figures(rows: list[dict[str, str]]) -> list[tuple]:
