@@ -236,7 +236,7 @@ def run_synth(
     summary = rep.summarize(device.target, blocks, cfg.hw.n_params)
     router = router_for(summary["totals"]["lut"])
     note(f"nextpnr-{device.target} on {device.part} ({router})")
-    figures = _nextpnr(module, device, workdir, harness, deadline, router)
+    figures = _nextpnr(module, device, workdir, harness, router, deadline)
     return {
         "top": top,
         "module": module,
@@ -289,8 +289,8 @@ def _yosys(module: str, top: str, device: Device, workdir: Path,
     return blocks, harness
 
 
-def _nextpnr(module: str, device: Device, workdir: Path, harness: dict,
-             deadline: float | None = None, router: str = "router1") -> dict[str, Any]:
+def _nextpnr(module: str, device: Device, workdir: Path, harness: dict, router: str,
+             deadline: float | None = None) -> dict[str, Any]:
     """Place and route with ``router``; return nextpnr's figures (Fmax, critical path,
     device use)."""
     proc = _run(device.target, nextpnr_args(device, router), workdir, deadline)

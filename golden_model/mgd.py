@@ -141,7 +141,7 @@ class MGDEnsemble:
         runs = theta0.shape[0]
         self.runs = runs
         # Stochastic hidden neurons (nonideal.neuron_noise): their draws, pass by pass.
-        self.neurons = train_sampler(cfg, sum(net.sizes[1:-1]), runs)
+        self.neurons = train_sampler(cfg, net.n_hidden, runs)
         self.node = m.mode == "node"
         self.n_pert = net.n_nodes if self.node else net.n_params
         self.dtheta = _per_run(dtheta, m.dtheta, runs)
@@ -393,15 +393,15 @@ class MGDEnsemble:
 
     def _update(self, g: np.ndarray) -> None:
         if self.pulsed is not None:
+            # the devices take the optimizer's step as pulses (no noise, no grid: the
+            # config rules refuse update_noise and weight_bits with a device)
             self.pulsed.update(self.opt.desired(g))
             self.theta = self.pulsed.theta
-            self.updates += 1
-            self.c0_valid = False
-            return
-        self.opt.step(self.theta, g)
-        if self.update_noise is not None:
-            self.theta += self.q.update_noise * self.update_noise.take(self.net.n_params)
-        self._quantize()
+        else:
+            self.opt.step(self.theta, g)
+            if self.update_noise is not None:
+                self.theta += self.q.update_noise * self.update_noise.take(self.net.n_params)
+            self._quantize()
         self.updates += 1
         self.c0_valid = False
 

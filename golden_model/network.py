@@ -52,6 +52,7 @@ class MLP:
             pos += n_out
         self.n_params = pos
         self.n_nodes = sum(sizes[1:])
+        self.n_hidden = sum(sizes[1:-1])  # neurons of the hidden layers
         # Node offsets in the flat node-perturbation vector, layer by layer.
         self.node_slices = []
         pos = 0

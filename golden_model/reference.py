@@ -66,7 +66,7 @@ class _PlainNeurons:
         self.q = cfg.nonideal
         self.model = neuron_model(self.q)  # the device file, read once
         self.draws = 2 if self.q.neuron_noise == "device" else 1
-        self.n_hidden = sum(net.sizes[1:-1])
+        self.n_hidden = net.n_hidden
         self.stream = NormalStream(run_rng(cfg.seed, run, NEURON))
 
     def next_pass(self) -> np.ndarray:

@@ -146,7 +146,7 @@ def train_mgd(
     engine = MGDEnsemble(
         cfg, net, data.x_train, data.y_train, initial_params(cfg, net), variation, eta, dtheta
     )
-    neurons = eval_sampler(cfg, sum(net.sizes[1:-1]), cfg.runs)
+    neurons = eval_sampler(cfg, net.n_hidden, cfg.runs)
     evaluate_all = _evaluator(net, variation, data, neurons)
     history = History()
     start = time.perf_counter()
