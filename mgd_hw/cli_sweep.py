@@ -40,10 +40,11 @@ def add_sweep(sub) -> None:
                    "tcp://host:8786 (default: a local cluster on this machine)")
     p.add_argument("--workers", type=int, default=2, help="local cluster worker processes, "
                    "one thread each (default 2; ignored with --scheduler)")
-    p.add_argument("--chunk", type=int, default=1, metavar="N",
-                   help="tasks per Dask task (default 1): for sweeps of short points, "
-                   "shares Dask's per-task round trip (15-30 ms) among N of them; their "
-                   "results come back together")
+    p.add_argument("--chunk", default="auto", metavar="N|auto",
+                   help="points per Dask task (default auto: about 0.5 s of work a task, "
+                   "from the point times measured so far): shares Dask's per-task round "
+                   "trip (10-30 ms) among short points; a group's results come back "
+                   "together")
     p.add_argument("--force", action="store_true", help="replace a different sweep in --out")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_sweep)
@@ -58,6 +59,19 @@ def parse_targets(text: str) -> list[float]:
     if not values or any(not 0 < v <= 1 for v in values):
         raise CLIError(f"--targets takes accuracies in (0, 1] like 0.9,0.95, not {text!r}")
     return values
+
+
+def parse_chunk(text: str) -> int | str:
+    """``auto`` or a positive integer."""
+    if text.strip() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise CLIError(f"--chunk must be a positive integer or auto, not {text!r}")
+    return value
 
 
 class _Progress:
@@ -102,7 +116,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     positive("--runs", args.runs)
     positive("--workers", args.workers)
-    positive("--chunk", args.chunk)
+    chunk = parse_chunk(args.chunk)
     targets = parse_targets(args.targets)
     base = load_config(args.config, *(parse_assignment(s) for s in args.set))
     grid = sweep.parse_grid(args.grid)
@@ -123,7 +137,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     try:
         payloads = [(base_dict, t, args.model) for t in todo]
         for o in engine.run(sweep.run_task, payloads, workers=args.workers,
-                            scheduler=args.scheduler, chunk=args.chunk):
+                            scheduler=args.scheduler, chunk=chunk):
             task = o.item[1]
             sweep_store.save(out, task, seed0[task.point] + task.run, o.value, o.error)
             progress(task, o.value, o.error)

@@ -16,22 +16,62 @@ Two backends, one interface (:func:`run`):
 A call that raises does not stop the others: its exception comes back as the outcome's
 ``error`` (the type and message, as one line).
 
-``chunk`` > 1 sends the items to Dask in groups of that many, one task a group: a task's
-round trip (submit, schedule, result; 15 to 30 ms measured on this project's machine)
-is then shared by the group, which is what makes sweeps of short points (a 10k-step
-digits point trains in well under a second) cheap. The outcomes of a group come back
-together when the whole group is done, so keep it at 1 for long points: a group
-also balances worse across the workers.
+``chunk`` sets how many items go to one Dask task. A task's round trip (submit,
+schedule, result: 10 to 30 ms measured on this project's machine) is paid once per
+task, so sweeps of short points (a 10k-step digits point trains in about 40 ms) share
+it among a group. ``chunk="auto"`` (the default) sizes each group as it is sent from
+the item times the workers measured so far (:class:`ChunkSizer`): groups of about
+``TASK_SECONDS`` of work, never more than a fair share of what is left, one item a
+task until the first times come back and for items that take longer than that. An
+integer fixes the size. The outcomes of a group come back together when the whole
+group is done.
+
+Items are sent as workers free up, two tasks per worker thread in flight: the worker
+starts its next task while the client receives the last one and sends another, so the
+round trip overlaps the training.
+
+A local cluster is set up for this work (:class:`connect`): Dask's nanny would start
+every worker with ``MALLOC_TRIM_THRESHOLD_=65536``, which pins glibc's mmap threshold
+at 128 kB, so every large NumPy temporary is a fresh ``mmap`` and its pages fault
+again: the same training ran 10% slower in such a process (bench/bench_sweep.py). The
+workers keep the allocator's default, and the nanny's environment changes are taken
+back out of this process (they would leak into every later cluster and
+subprocess). The workers' statistical profiler (a stack sample every 10 ms, for a
+dashboard nobody watches here) is off as well.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 BACKENDS = ("dask", "pool")
+AUTO = "auto"
+# chunk="auto": a Dask task holds about this much work. The round trip (10-30 ms) is
+# then a few percent of a task at most, and it overlaps the worker's next task anyway;
+# a task this short still hands results back, and balances, often.
+TASK_SECONDS = 0.5
+# chunk="auto" estimates an item's time from the last this many items measured
+RECENT_ITEMS = 32
+# Dask settings for a local cluster (module docstring): the glibc allocator's defaults
+# (None drops the nanny's variable; one the user exported still reaches the workers
+# through the environment), no statistical profiler, and the event-loop health check,
+# host monitor and the nannies' memory polls 10-50x less often than Dask's defaults
+# (20 ms, 500 ms, 100 ms): on 2 cores every wake-up of this process or a worker's
+# event loop is time taken from a worker's training (about half of this process's
+# CPU time during a sweep)
+LOCAL_WORKER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
 
 
 @dataclass
@@ -54,21 +94,27 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def check_chunk(chunk: int | str) -> int | str:
+    """``chunk`` as given if it is a positive integer or ``"auto"``; else ValueError."""
+    if chunk == AUTO or (isinstance(chunk, int) and not isinstance(chunk, bool) and chunk >= 1):
+        return chunk
+    raise ValueError(f"chunk must be a positive integer or {AUTO!r}, not {chunk!r}")
+
+
 def run(fn: Callable[[Any], Any], items: Iterable[Any], *, workers: int = 2,
         scheduler: str | None = None, backend: str = "dask",
-        client: Any = None, chunk: int = 1) -> Iterator[Outcome]:
+        client: Any = None, chunk: int | str = AUTO) -> Iterator[Outcome]:
     """Run ``fn(item)`` for every item on ``backend``; yield :class:`Outcome` in the
     order they finish. ``scheduler`` (an address) implies the ``dask`` backend;
     ``client``, an open ``distributed.Client`` (see :class:`connect`), reuses its
     cluster instead of starting one (several batches on one cluster).
 
     ``fn`` must be importable by the workers (a module-level function), and items and
-    values picklable. ``chunk``: items per Dask task (module docstring; the pool
-    backend takes them one by one).
+    values picklable. ``chunk``: items per Dask task, a positive integer or ``"auto"``
+    (module docstring; the pool backend takes them one by one).
     """
     items = list(items)
-    if chunk < 1:
-        raise ValueError(f"chunk must be a positive integer, not {chunk}")
+    check_chunk(chunk)
     if not items:
         return
     if client is not None:
@@ -91,41 +137,99 @@ def _run_pool(fn, items, workers: int) -> Iterator[Outcome]:
 
 
 def _run_dask(fn, items, workers: int, scheduler: str | None,
-              chunk: int = 1) -> Iterator[Outcome]:
+              chunk: int | str) -> Iterator[Outcome]:
     with connect(scheduler, workers) as client:
         yield from _map(client, fn, items, chunk)
 
 
-def _map(client, fn, items, chunk: int = 1) -> Iterator[Outcome]:
+@dataclass
+class ChunkSizer:
+    """How many items the next Dask task takes.
+
+    ``chunk``: a fixed positive size, or ``"auto"``: ``TASK_SECONDS`` over the median
+    time of the last ``RECENT_ITEMS`` items measured in the workers (a worker's first
+    items, which load the data and the compiled kernels, drop out of it as more come
+    back), at most ``remaining / threads`` rounded up so that what is left spreads
+    over the workers, and 1 before any time is known. ``threads``: the workers'
+    threads, two tasks each in flight (``slots``).
+    """
+
+    chunk: int | str
+    threads: int
+    recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_ITEMS))
+
+    def observe(self, seconds: list[float]) -> None:
+        """Record the measured time of each item of a finished group."""
+        self.recent.extend(seconds)
+
+    @property
+    def slots(self) -> int:
+        """Tasks in flight at once: the one a worker thread runs and its next."""
+        return 2 * self.threads
+
+    def size(self, remaining: int) -> int:
+        if self.chunk != AUTO:
+            return min(self.chunk, remaining)
+        if not self.recent:
+            return 1
+        per_item = max(statistics.median(self.recent), 1e-6)
+        fair = -(-remaining // self.threads)
+        return max(1, min(int(TASK_SECONDS / per_item), fair))
+
+
+def _map(client, fn, items, chunk: int | str) -> Iterator[Outcome]:
     from distributed import as_completed
 
-    groups = [items[i:i + chunk] for i in range(0, len(items), chunk)]
-    # pure=False: two equal items (the same point twice) are still two tasks
-    futures = client.map(_guarded_group, [fn] * len(groups), groups, pure=False)
-    owner = {fut.key: group for fut, group in zip(futures, groups, strict=True)}
+    pending = deque(items)
+    sizer = ChunkSizer(chunk, threads=sum(client.nthreads().values()) or 1)
+    owner: dict[str, tuple] = {}  # future key -> (future, its group), while in flight
+    finished = as_completed()
+
+    def send() -> None:
+        group = [pending.popleft() for _ in range(sizer.size(len(pending)))]
+        # pure=False: two equal groups (the same point twice) are still two tasks
+        fut = client.submit(_guarded_group, fn, group, pure=False)
+        owner[fut.key] = (fut, group)
+        finished.add(fut)
+
+    def top_up() -> None:
+        while pending and len(owner) < sizer.slots:
+            send()
+
+    top_up()
     try:
-        for fut in as_completed(futures):
-            yield from _group_outcomes(owner[fut.key], fut)
+        for fut in finished:
+            _, group = owner.pop(fut.key)
+            outcomes, seconds = _group_outcomes(group, fut)
             fut.release()
+            sizer.observe(seconds)
+            top_up()
+            yield from outcomes
     finally:
-        client.cancel([f for f in futures if not f.done()])
+        # the caller stopped early (an interrupt, an error in its loop)
+        client.cancel([f for f, _ in owner.values()])
 
 
-def _guarded_group(fn, group: list) -> list[tuple[bool, Any]]:
+def _guarded_group(fn, group: list) -> list[tuple[bool, Any, float]]:
     """Run in the worker: each item of a group guarded on its own, so one item's
-    error does not cost the others."""
-    return [_guarded(fn, item) for item in group]
+    error does not cost the others, and timed (the auto chunk size learns from it)."""
+    out = []
+    for item in group:
+        start = time.perf_counter()
+        ok, value = _guarded(fn, item)
+        out.append((ok, value, time.perf_counter() - start))
+    return out
 
 
-def _group_outcomes(group: list, fut) -> Iterator[Outcome]:
+def _group_outcomes(group: list, fut) -> tuple[list[Outcome], list[float]]:
+    """The outcomes of a finished group and its items' times in the worker."""
     try:
         results = fut.result()
     except Exception as exc:  # the worker itself died, or the result did not unpickle
-        for item in group:
-            yield Outcome(item, None, describe_error(exc))
-        return
-    for item, (ok, value) in zip(group, results, strict=True):
-        yield Outcome(item, value) if ok else Outcome(item, None, value)
+        return [Outcome(item, None, describe_error(exc)) for item in group], []
+    outcomes = [Outcome(item, value) if ok else Outcome(item, None, value)
+                for item, (ok, value, _) in zip(group, results, strict=True)]
+    return outcomes, [seconds for _, _, seconds in results]
 
 
 def _guarded(fn, item) -> tuple[bool, Any]:
@@ -154,6 +258,7 @@ class connect:
     def __init__(self, address: str | None, workers: int = 2, timeout: float = 10.0):
         self.address, self.workers, self.timeout = address, workers, timeout
         self.cluster = self.client = None
+        self._environ: dict[str, str] | None = None
 
     def __enter__(self):
         import logging
@@ -165,11 +270,18 @@ class connect:
         # and nothing from the local workers (a worker that dies fails its task).
         logging.getLogger("distributed").setLevel(logging.WARNING)
         if self.address is None:
-            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                        processes=True, dashboard_address="127.0.0.1:0",
-                                        worker_dashboard_address="127.0.0.1:0",
-                                        local_directory=_scratch(),
-                                        silence_logs=logging.CRITICAL)
+            import dask
+
+            # the nanny writes its pre-spawn variables into this process's environment
+            # before each worker start: what it changes is put back (module docstring)
+            self._environ = dict(os.environ)
+            with dask.config.set(LOCAL_WORKER_CONFIG):
+                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                            processes=True, dashboard_address="127.0.0.1:0",
+                                            worker_dashboard_address="127.0.0.1:0",
+                                            local_directory=_scratch(),
+                                            silence_logs=logging.CRITICAL)
+            _restore_environ(self._environ)
             self.client = Client(self.cluster)
             # Ctrl-C reaches the whole process group: the command stops the cluster
             # itself, so the worker processes need not each print a KeyboardInterrupt
@@ -192,6 +304,15 @@ class connect:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+        if self._environ is not None:
+            _restore_environ(self._environ)
+
+
+def _restore_environ(saved: dict[str, str]) -> None:
+    """This process's environment as it was in ``saved``."""
+    for key in set(os.environ) - set(saved):
+        del os.environ[key]
+    os.environ.update(saved)
 
 
 def _ignore_sigint() -> None:

@@ -87,7 +87,9 @@ def test_model_choice(xor_config: Path) -> None:
     (["--grid", "mgd.etx=1"], "--grid point mgd.etx=1: unknown config field"),
     (["--grid", "mgd.eta=1", "--runs", "0"], "--runs must be a positive integer, not 0"),
     (["--grid", "mgd.eta=1", "--workers", "0"], "--workers must be a positive integer"),
-    (["--grid", "mgd.eta=1", "--chunk", "0"], "--chunk must be a positive integer, not 0"),
+    (["--grid", "mgd.eta=1", "--chunk", "0"], "--chunk must be a positive integer or auto"),
+    (["--grid", "mgd.eta=1", "--chunk", "many"], "--chunk must be a positive integer or "
+     "auto, not 'many'"),
     (["--grid", "mgd.eta=1", "--targets", "0.9,1.5"], "--targets takes accuracies in (0, 1]"),
     (["--grid", "mgd.eta=1", "--model", "bitexact"], "--grid point mgd.eta=1: --model "
      "bitexact needs"),
@@ -126,6 +128,83 @@ def test_engine_groups_keep_each_items_own_outcome() -> None:
     assert not outs[2].ok and outs[2].error == "ValueError: two is bad"
     with pytest.raises(ValueError, match="chunk must be a positive integer"):
         list(engine.run(_maybe_fail, [1], chunk=0))
+
+
+def test_chunk_sizer_auto_sizes_groups_from_measured_item_times() -> None:
+    sizer = engine.ChunkSizer("auto", threads=2)
+    assert sizer.slots == 4
+    assert sizer.size(100) == 1  # nothing measured yet
+    sizer.observe([0.05] * 3)
+    assert sizer.size(100) == int(engine.TASK_SECONDS / 0.05)
+    assert sizer.size(7) == 4  # a fair share of what is left: 7 over 2 threads
+    assert sizer.size(1) == 1
+    sizer.observe([5.0] * engine.RECENT_ITEMS)  # long items: one a task
+    assert sizer.size(100) == 1
+    # a worker's slow first items (loading) drop out of the estimate as more come back
+    warm = engine.ChunkSizer("auto", threads=1)
+    warm.observe([2.0, 0.01, 0.01])
+    assert warm.size(1000) == int(engine.TASK_SECONDS / 0.01)
+    fixed = engine.ChunkSizer(3, threads=8)
+    fixed.observe([10.0])
+    assert (fixed.size(100), fixed.size(2)) == (3, 2)
+
+
+def _short(x: int) -> int:
+    import time
+
+    time.sleep(0.01)
+    return -x
+
+
+class _CountingClient:
+    """A Dask client whose ``submit`` calls are counted (one per Dask task)."""
+
+    def __init__(self, client):
+        self.client, self.tasks = client, 0
+
+    def submit(self, *args, **kwargs):
+        self.tasks += 1
+        return self.client.submit(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def test_engine_auto_chunk_groups_short_items_and_keeps_each_outcome() -> None:
+    """60 items of 10 ms on one worker: once their times come back the engine sends
+    them in groups (far fewer Dask tasks than items); chunk=1 sends one each."""
+    with engine.connect(None, workers=1) as client:
+        counting = _CountingClient(client)
+        outs = list(engine.run(_short, range(60), client=counting))
+        assert sorted(-o.value for o in outs) == list(range(60))
+        assert all(o.ok for o in outs)
+        assert counting.tasks <= 12
+        single = _CountingClient(client)
+        assert len(list(engine.run(_short, range(5), client=single, chunk=1))) == 5
+        assert single.tasks == 5
+
+
+def _worker_settings() -> tuple:
+    import os
+
+    import dask
+
+    return (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            dask.config.get("distributed.worker.profile.enabled"))
+
+
+def test_local_cluster_keeps_the_allocator_default_and_this_process_environment() -> None:
+    """Dask's nanny would start workers with MALLOC_TRIM_THRESHOLD_=65536 (10% slower
+    training) and write its variables into this process's environment."""
+    import os
+
+    if "MALLOC_TRIM_THRESHOLD_" in os.environ:
+        pytest.skip("MALLOC_TRIM_THRESHOLD_ is set in this environment")
+    before = dict(os.environ)
+    with engine.connect(None, workers=1) as client:
+        assert dict(os.environ) == before
+        assert list(client.run(_worker_settings).values()) == [(None, False)]
+    assert dict(os.environ) == before
 
 
 # --- sweeps on a local Dask cluster ------------------------------------------------------
