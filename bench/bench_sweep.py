@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     res = {"cpus": os.cpu_count(), "load_before": [round(x, 2) for x in load_before],
            "overhead": overhead(repeats, args.steps,
-                                args.sweep_points or (10 if args.quick else 60)),
+                                args.sweep_points or (30 if args.quick else 60)),
            "scaling": scaling(points, args.scale_steps, 1 if args.quick else 3)}
     res["load_after"] = [round(x, 2) for x in os.getloadavg()]
     if args.json:

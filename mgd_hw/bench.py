@@ -135,9 +135,9 @@ def sweep_lines(r: dict) -> list[str]:
     shared machine the second worker may find no free core."""
     o, s = r["overhead"], r["scaling"]
     return [
-        f"sweep engine: 10k-step digits point vs direct "
-        f"{o['direct_s']:>9.3f} s direct     {o['ratio']:>8.3f}   < 1.05  (engine's "
-        f"added time {o['added_ms']:.1f} ms a task; Dask round trip "
+        f"sweep engine: {o['batch_points']} 10k-step digits points, --chunk auto "
+        f"{o['batch_direct_s']:>6.2f} s direct     {o['batch_auto_ratio']:>8.3f}   < 1.05  "
+        f"(one lone point: {o['ratio']:.3f}, Dask round trip "
         f"{o['noop_bare_dask_ms']:.1f} ms)",
         f"sweep engine: two local workers vs one         {s['one_worker_s']:>9.2f} s one "
         f"worker {s['speedup']:>8.2f}x  >= 1.8x  ({s['points']} points; load average "
