@@ -10,11 +10,15 @@ folder ROOT:
 - ``ROOT/<mode>_off/``: the same config with ``nonideal.device = "none"`` (the float
   reference line), optional.
 
+``--field`` groups by another swept column instead of ``nonideal.asymmetry`` (e.g.
+``nonideal.up_down``), and ``--prefix P`` reads ``ROOT/P<mode>_<optimizer>/`` (the
+zero-shift sweeps of docs/devices.md).
+
 Prints a Markdown table of the median final (and best) test accuracy over the runs
 of every point and writes the figure (medians, with a band from the lowest to the
 highest run).
 
-Run: ``python bench/devices_plot.py ROOT [--out FILE.png]``.
+Run: ``python bench/devices_plot.py ROOT [--out FILE.png] [--field F] [--prefix P]``.
 """
 
 from __future__ import annotations
@@ -29,9 +33,12 @@ MODES = ("weight", "node")
 OPTIMIZERS = {"sgd": "plain MGD (sgd)", "tiki_taka": "Tiki-Taka"}
 
 
-def read_results(folder: Path) -> dict[str, list[dict[str, str]]]:
-    """The ok rows of a sweep's results.csv, grouped by their asymmetry value text
-    ("off" when the sweep has no asymmetry column)."""
+FIELD = "nonideal.asymmetry"
+
+
+def read_results(folder: Path, field: str = FIELD) -> dict[str, list[dict[str, str]]]:
+    """The ok rows of a sweep's results.csv, grouped by their ``field`` value text
+    ("off" when the sweep has no such column)."""
     path = folder / "results.csv"
     if not path.is_file():
         raise FileNotFoundError(f"no sweep results at {path}")
@@ -39,7 +46,7 @@ def read_results(folder: Path) -> dict[str, list[dict[str, str]]]:
     with path.open(newline="") as f:
         for row in csv.DictReader(f):
             if row["status"] == "ok":
-                rows.setdefault(row.get("nonideal.asymmetry", "off"), []).append(row)
+                rows.setdefault(row.get(field, "off"), []).append(row)
     return rows
 
 
@@ -56,10 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("root", type=Path, help="folder holding the sweeps' folders")
     p.add_argument("--out", type=Path, default=None, help="figure (default ROOT/devices.png)")
+    p.add_argument("--field", default=FIELD, help=f"the swept column (default {FIELD})")
+    p.add_argument("--prefix", default="", help="the sweeps' folder name prefix")
     args = p.parse_args(argv)
     try:
         table = {
-            (mode, opt): read_results(args.root / f"{mode}_{opt}")
+            (mode, opt): read_results(args.root / f"{args.prefix}{mode}_{opt}", args.field)
             for mode in MODES for opt in OPTIMIZERS
         }
     except FileNotFoundError as e:
@@ -71,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         if (folder / "results.csv").is_file():
             off[mode] = medians(read_results(folder)["off"])
 
-    print("| perturbation | asymmetry | plain MGD: median final (best) | "
+    column = args.field.rsplit(".", 1)[-1]
+    print(f"| perturbation | {column} | plain MGD: median final (best) | "
           "Tiki-Taka: median final (best) | runs |")
     print("| --- | --- | --- | --- | --- |")
     for mode in MODES:
@@ -110,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         if mode in off:
             ax.axhline(off[mode][0], color="gray", ls="--", label="device off (float)")
         ax.set_title(f"{mode} perturbation")
-        ax.set_xlabel("nonideal.asymmetry (soft-bounds slope gamma)")
+        ax.set_xlabel("nonideal.asymmetry (soft-bounds slope gamma)" if args.field == FIELD
+                      else args.field)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("final test accuracy (median, min-max)")
     axes[0].set_ylim(0, 1)

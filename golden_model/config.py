@@ -182,7 +182,8 @@ class NonIdealConfig(_Section):
     ``pulse_noise``: cycle-to-cycle std of each pulse, relative to its step (>= 0).
     ``dw_min_dtod``: device-to-device relative std of dw (>= 0). ``up_down_dtod``:
     device-to-device std of beta (>= 0). ``max_pulses``: most pulses per update
-    and parameter (1 to 1000).
+    and parameter (1 to 1000). ``zero_shift``: every device is read less its own
+    symmetry point, held in an ideal reference device (Tiki-Taka's arrays too).
     """
 
     cost_noise: float = 0.0
@@ -206,6 +207,7 @@ class NonIdealConfig(_Section):
     dw_min_dtod: float = 0.0
     up_down_dtod: float = 0.0
     max_pulses: int = 15
+    zero_shift: bool = False
 
 
 @dataclass(frozen=True)

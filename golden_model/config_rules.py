@@ -212,10 +212,15 @@ def _check_devices(cfg: MGDConfig) -> None:
     _real(q, "nonideal.dw_min_dtod", minimum=0.0, maximum=1.0)
     _real(q, "nonideal.up_down_dtod", minimum=0.0, maximum=1.0)
     _int(q, "nonideal.max_pulses", minimum=1, maximum=1000)
+    if not isinstance(q.zero_shift, bool):
+        raise ConfigError(f"nonideal.zero_shift must be true or false, not {q.zero_shift!r}")
     if q.dw_min >= q.w_max:
         raise ConfigError(
             f"nonideal.dw_min must be less than nonideal.w_max ({q.w_max}), not {q.dw_min}")
     if q.device == "none":
+        if q.zero_shift:
+            raise ConfigError("nonideal.zero_shift needs nonideal.device 'softbounds' (it "
+                              "reads each device less its symmetry point), not 'none'")
         if cfg.mgd.optimizer == "tiki_taka":
             raise ConfigError(
                 "mgd.optimizer 'tiki_taka' needs nonideal.device 'softbounds' (its arrays "

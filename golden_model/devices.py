@@ -25,6 +25,14 @@ Random streams of run r (streams.py): CROSSPOINTS (2N normals per array, visible
 array first: the dw draws, then the beta draws), PULSE_ROUNDING (N uniforms per
 conversion to pulses), PULSE_NOISE (one normal per applied pulse, in the order the
 pulses are applied: pulse index, then parameter index; drawn only when s > 0).
+
+Zero shifting (``nonideal.zero_shift``; Kim et al. 2019, the reference array that
+Tiki-Taka's later versions subtract): every device has an ideal reference device
+holding its own symmetry point w* (0 where the steps do not depend on w), and the
+circuit reads w - w*. An array starts at w0 + w* (clipped), so it reads w0, and a
+zero-mean train of pulses then drifts its read value toward 0 instead of toward w*.
+How w* is found on a chip (many alternating up/down pulses until the device rests) is
+not modelled: the reference is exact.
 """
 
 from __future__ import annotations
@@ -49,8 +57,10 @@ class SoftBoundsArray:
     Parameters
     ----------
     q : the ``nonideal`` section (device fields)
-    w0 : initial values (R, N), programmed exactly (clipped to +-w_max)
+    w0 : initial read values (R, N), programmed exactly (clipped to +-w_max)
     draws : each device's two device-to-device normals, (R, 2, N)
+
+    ``value`` is what the circuit reads: w, or w - w* with ``q.zero_shift``.
     """
 
     def __init__(self, q: NonIdealConfig, w0: np.ndarray, draws: np.ndarray):
@@ -61,7 +71,20 @@ class SoftBoundsArray:
         self.slope = q.asymmetry / q.w_max
         self.bound = q.w_max
         self.noise = q.pulse_noise
-        self.w = np.clip(np.asarray(w0, dtype=float), -q.w_max, q.w_max)
+        w0 = np.asarray(w0, dtype=float)
+        self.reference = None
+        if q.zero_shift:
+            # no symmetry point without asymmetry, or for a device that does not move:
+            # a reference of 0
+            self.reference = (np.zeros_like(w0) if self.slope == 0
+                              else np.nan_to_num(self.symmetry_point(), nan=0.0))
+            w0 = w0 + self.reference
+        self.w = np.clip(w0, -q.w_max, q.w_max)
+
+    @property
+    def value(self) -> np.ndarray:
+        """The read value (R, N): w, less the reference with zero shifting."""
+        return self.w if self.reference is None else self.w - self.reference
 
     def symmetry_point(self) -> np.ndarray:
         """Where up and down steps are equal, (R, N), clipped to the bounds; NaN where
@@ -106,7 +129,8 @@ class PulsedParams:
     at 0); every ``mgd.transfer_every`` updates A is read and ``transfer_lr`` * A is
     pulsed into the slow array C (started at theta0); A is not reset, its own
     asymmetry pulls it toward its symmetry point. The network sees
-    C + ``transfer_gamma`` * A.
+    C + ``transfer_gamma`` * A. With ``nonideal.zero_shift`` every array is read
+    less its reference (module docstring), A's transfers included.
     """
 
     def __init__(self, cfg: MGDConfig, theta0: np.ndarray):
@@ -131,8 +155,8 @@ class PulsedParams:
     def theta(self) -> np.ndarray:
         """The parameters the network sees, (R, N)."""
         if self.fast is None:
-            return self.visible.w.copy()
-        return self.visible.w + self.m.transfer_gamma * self.fast.w
+            return self.visible.value.copy()
+        return self.visible.value + self.m.transfer_gamma * self.fast.value
 
     def _counts(self, delta: np.ndarray) -> np.ndarray:
         u = np.stack([rng.random(delta.shape[1]) for rng in self.rounding])
@@ -147,4 +171,4 @@ class PulsedParams:
             return
         self.fast.apply(self._counts(delta), self.noise)
         if self.updates % self.m.transfer_every == 0:
-            self.visible.apply(self._counts(self.m.transfer_lr * self.fast.w), self.noise)
+            self.visible.apply(self._counts(self.m.transfer_lr * self.fast.value), self.noise)

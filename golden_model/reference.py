@@ -160,19 +160,33 @@ class _PlainOptimizer:
 class _PlainCrosspoints:
     """One run's pulsed soft-bounds devices, one device and one pulse at a time
     (docs/devices.md): up moves w by dw+ (1 - gamma w / w_max), down by
-    dw- (1 + gamma w / w_max), each times (1 + s xi), then clipped to +-w_max."""
+    dw- (1 + gamma w / w_max), each times (1 + s xi), then clipped to +-w_max. With
+    zero shifting each device is read less its symmetry point (its reference)."""
 
     def __init__(self, q, w0: np.ndarray, d2d: np.random.Generator):
         n = len(w0)
         xi = d2d.standard_normal(2 * n)  # dw draws, then up/down-bias draws
         self.q = q
-        self.w = [min(max(float(v), -q.w_max), q.w_max) for v in w0]
-        self.up, self.down = [], []
+        self.up, self.down, self.ref = [], [], []
+        slope = q.asymmetry / q.w_max
         for i in range(n):
             dw = q.dw_min * max(1.0 + q.dw_min_dtod * xi[i], 0.0)
             beta = min(max(q.up_down + q.up_down_dtod * xi[n + i], -1.0), 1.0)
-            self.up.append(dw * (1.0 + beta))
-            self.down.append(dw * (1.0 - beta))
+            up, down = dw * (1.0 + beta), dw * (1.0 - beta)
+            self.up.append(up)
+            self.down.append(down)
+            # where up and down steps are equal; none without asymmetry (read as 0)
+            star = 0.0
+            if q.zero_shift and slope and up + down > 0:
+                star = min(max((up - down) / (slope * (up + down)), -q.w_max), q.w_max)
+            self.ref.append(star)
+        start = ([float(v) + r for v, r in zip(w0, self.ref, strict=True)] if q.zero_shift
+                 else [float(v) for v in w0])
+        self.w = [min(max(v, -q.w_max), q.w_max) for v in start]
+
+    def read(self) -> np.ndarray:
+        """What the circuit reads: w less the reference."""
+        return np.array(self.w) - np.array(self.ref)
 
     def pulse(self, counts: list[int], noise: NormalStream) -> None:
         """Pulse k of every device with |count| > k, for k = 0, 1, ..."""
@@ -209,8 +223,8 @@ class _PlainPulsedParams:
         self.updates = 0
 
     def theta(self) -> np.ndarray:
-        c = np.array(self.c.w)
-        return c if self.a is None else c + self.m.transfer_gamma * np.array(self.a.w)
+        c = self.c.read()
+        return c if self.a is None else c + self.m.transfer_gamma * self.a.read()
 
     def counts(self, delta) -> list[int]:
         """Stochastic rounding to whole pulses, clipped to +-max_pulses."""
@@ -226,7 +240,7 @@ class _PlainPulsedParams:
         else:
             self.a.pulse(self.counts(delta), self.noise)
             if self.updates % self.m.transfer_every == 0:
-                self.c.pulse(self.counts([self.m.transfer_lr * w for w in self.a.w]),
+                self.c.pulse(self.counts([self.m.transfer_lr * w for w in self.a.read()]),
                              self.noise)
         return self.theta()
 

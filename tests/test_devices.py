@@ -52,6 +52,25 @@ def test_zero_mean_pulse_train_drifts_to_the_symmetry_point() -> None:
     assert np.ptp(arr.w) < 1e-9
 
 
+def test_zero_shift_reads_each_device_less_its_symmetry_point() -> None:
+    """The same devices as above with a reference at w* = 0.4: they start at w0 + w*
+    (read w0) and a zero-mean pulse train drifts the read value to 0, not to w*."""
+    w0 = np.array([[-0.5, 0.0, 0.5]])
+    arr = _array({"dw_min": 0.01, "asymmetry": 0.5, "up_down": 0.2, "w_max": 1.0,
+                  "zero_shift": True}, w0)
+    np.testing.assert_allclose(arr.reference, 0.4, rtol=1e-12)
+    np.testing.assert_allclose(arr.value, w0, atol=1e-15)
+    np.testing.assert_allclose(arr.w, w0 + 0.4, atol=1e-15)
+    up, down = np.ones((1, 3), dtype=np.int64), -np.ones((1, 3), dtype=np.int64)
+    for _ in range(3000):
+        arr.apply(up)
+        arr.apply(down)
+    assert np.all(np.abs(arr.value) < 0.0048)
+    # without asymmetry there is no symmetry point: the reference is 0
+    flat = _array({"dw_min": 0.01, "asymmetry": 0.0, "up_down": 0.2, "zero_shift": True}, w0)
+    np.testing.assert_array_equal(flat.reference, 0.0)
+
+
 def test_symmetric_constant_steps_do_not_drift() -> None:
     arr = _array({"dw_min": 0.01, "asymmetry": 0.0}, np.array([[-0.5, 0.3]]))
     for _ in range(500):
@@ -176,6 +195,12 @@ def test_tiki_taka_transfers_every_transfer_every_updates() -> None:
           "up_down_dtod": 0.2, "max_pulses": 5}, {}),
         ({"dw_min": 0.02, "asymmetry": 0.3, "pulse_noise": 0.5},
          {"optimizer": "tiki_taka", "transfer_every": 2, "transfer_gamma": 0.5}),
+        ({"dw_min": 0.01, "asymmetry": 0.5, "up_down": 0.3, "up_down_dtod": 0.3,
+          "dw_min_dtod": 0.5, "pulse_noise": 0.3, "zero_shift": True}, {}),
+        ({"dw_min": 0.02, "asymmetry": 0.3, "up_down": -0.1, "up_down_dtod": 0.2,
+          "zero_shift": True},
+         {"optimizer": "tiki_taka", "transfer_every": 2, "transfer_gamma": 0.5}),
+        ({"dw_min": 0.01, "asymmetry": 0.0, "up_down": 0.2, "zero_shift": True}, {}),
     ],
 )
 def test_plain_devices_equal_the_vectorized_ones_bit_for_bit(nonideal, mgd) -> None:
@@ -217,6 +242,11 @@ def test_plain_devices_equal_the_vectorized_ones_bit_for_bit(nonideal, mgd) -> N
         ({"device": "softbounds", "update_noise": 0.01},
          "nonideal.update_noise must be 0 with nonideal.device 'softbounds' (use "
          "nonideal.pulse_noise), not 0.01"),
+        ({"device": "softbounds", "zero_shift": 1},
+         "nonideal.zero_shift must be true or false, not 1"),
+        ({"zero_shift": True},
+         "nonideal.zero_shift needs nonideal.device 'softbounds' (it reads each device less "
+         "its symmetry point), not 'none'"),
     ],
 )
 def test_device_config_errors_are_one_line(layer: dict, message: str) -> None:
@@ -295,3 +325,21 @@ def test_devices_plot_reads_the_sweeps_and_prints_medians(tmp_path) -> None:
     assert missing.stderr.strip() == (
         f"devices_plot: error: no sweep results at {tmp_path / 'none' / 'weight_sgd'}"
         "/results.csv")
+
+
+def test_devices_plot_groups_by_another_field_under_a_prefix(tmp_path) -> None:
+    """``--field nonideal.up_down --prefix zs_``: the zero-shift sweeps' table."""
+    header = "nonideal.up_down,run,seed,model,status,final_test_acc,best_test_acc\n"
+    for mode in ("weight", "node"):
+        for opt in ("sgd", "tiki_taka"):
+            folder = tmp_path / f"zs_{mode}_{opt}"
+            folder.mkdir()
+            rows = [f"{ud},{r},{r},float,ok,{0.5 + r / 10 + ud},{0.9}\n"
+                    for ud in (0.1, 0.3) for r in range(3)]
+            (folder / "results.csv").write_text(header + "".join(rows))
+    script = Path(__file__).resolve().parents[1] / "bench" / "devices_plot.py"
+    out = subprocess.run([sys.executable, str(script), str(tmp_path), "--field",
+                          "nonideal.up_down", "--prefix", "zs_"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "| perturbation | up_down |" in out
+    assert "| node | 0.3 | 0.900 (0.900) | 0.900 (0.900) | 3/3 |" in out

@@ -74,6 +74,13 @@ CASES = {
         "nonideal": {"device": "softbounds", "dw_min": 0.01, "asymmetry": 0.5,
                      "pulse_noise": 0.2, "up_down_dtod": 0.2},
     },
+    "tiki-taka-zero-shift": {
+        "mgd": {"optimizer": "tiki_taka", "eta": 2.0, "transfer_every": 2,
+                "transfer_lr": 0.5, "transfer_gamma": 0.3},
+        "nonideal": {"device": "softbounds", "dw_min": 0.01, "asymmetry": 0.5,
+                     "up_down": 0.2, "up_down_dtod": 0.2, "pulse_noise": 0.2,
+                     "zero_shift": True},
+    },
 }
 
 
