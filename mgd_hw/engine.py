@@ -28,7 +28,8 @@ group is done.
 
 Items are sent as workers free up, two tasks per worker thread in flight: the worker
 starts its next task while the client receives the last one and sends another, so the
-round trip overlaps the training.
+round trip overlaps the training. The worker threads are counted again every
+``THREADS_REFRESH_SECONDS``, so workers that join a cluster during a sweep get work.
 
 A local cluster is set up for this work (:class:`connect`): Dask's nanny would start
 every worker with ``MALLOC_TRIM_THRESHOLD_=65536``, which pins glibc's mmap threshold
@@ -58,6 +59,8 @@ AUTO = "auto"
 TASK_SECONDS = 0.5
 # chunk="auto" estimates an item's time from the last this many items measured
 RECENT_ITEMS = 32
+# how often the cluster's worker threads are counted again (one scheduler call)
+THREADS_REFRESH_SECONDS = 2.0
 # Dask settings for a local cluster (module docstring): the glibc allocator's defaults
 # (None drops the nanny's variable; one the user exported still reaches the workers
 # through the environment), no statistical profiler, and the event-loop health check,
@@ -180,8 +183,12 @@ class ChunkSizer:
 def _map(client, fn, items, chunk: int | str) -> Iterator[Outcome]:
     from distributed import as_completed
 
+    def threads() -> int:
+        return sum(client.nthreads().values()) or 1
+
     pending = deque(items)
-    sizer = ChunkSizer(chunk, threads=sum(client.nthreads().values()) or 1)
+    sizer = ChunkSizer(chunk, threads=threads())
+    counted = time.monotonic()
     owner: dict[str, tuple] = {}  # future key -> (future, its group), while in flight
     finished = as_completed()
 
@@ -193,6 +200,9 @@ def _map(client, fn, items, chunk: int | str) -> Iterator[Outcome]:
         finished.add(fut)
 
     def top_up() -> None:
+        nonlocal counted
+        if time.monotonic() - counted > THREADS_REFRESH_SECONDS:
+            sizer.threads, counted = threads(), time.monotonic()
         while pending and len(owner) < sizer.slots:
             send()
 

@@ -184,6 +184,39 @@ def test_engine_auto_chunk_groups_short_items_and_keeps_each_outcome() -> None:
         assert single.tasks == 5
 
 
+def _interval(x: int) -> tuple[float, float]:
+    import time
+
+    start = time.time()
+    time.sleep(0.1)
+    return start, time.time()
+
+
+def _most_at_once(intervals: list[tuple[float, float]]) -> int:
+    events = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals])
+    now = most = 0
+    for _, step in events:
+        now += step
+        most = max(most, now)
+    return most
+
+
+def test_engine_gives_work_to_workers_that_join_during_a_run(monkeypatch) -> None:
+    """Two tasks a worker thread are in flight, the threads counted again as the run
+    goes: after the cluster grows from one worker to four, four tasks run at once (two
+    at most if the count stayed at the start's one thread)."""
+    monkeypatch.setattr(engine, "THREADS_REFRESH_SECONDS", 0.0)
+    with engine.connect(None, workers=1) as client:
+        seen = []
+        for o in engine.run(_interval, range(120), client=client, chunk=1):
+            seen.append(o.value)
+            if len(seen) == 1:
+                client.cluster.scale(4)
+                client.wait_for_workers(4, timeout=120)
+        assert len(seen) == 120
+        assert _most_at_once(seen) == 4
+
+
 def _worker_settings() -> tuple:
     import os
 
