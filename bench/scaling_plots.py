@@ -186,6 +186,14 @@ def plot_tau(folder: Path, path: Path) -> None:
     plt.close(fig)
 
 
+def _load_text(rows: list[dict]) -> str:
+    """The load average range over the rows' backprop searches, for the title."""
+    loads = [x for r in rows for x in (r.get("backprop_search") or {}).get("load") or ()]
+    if not loads:
+        return "load not recorded"
+    return f"backprop at load {min(loads):.1f}-{max(loads):.1f}"
+
+
 def plot_crossover(rows: list[dict], path: Path) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -206,7 +214,7 @@ def plot_crossover(rows: list[dict], path: Path) -> None:
     _log_axes(ax)
     ax.set(xlabel="parameters (one hidden layer of h)",
            ylabel=f"seconds to {_pct(TARGETS[0])} test accuracy",
-           title="hardware MGD vs tuned CPU backprop (measured under load)")
+           title=f"hardware MGD vs tuned CPU backprop ({_load_text(rows)})")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     fig.tight_layout()
