@@ -183,7 +183,9 @@ class NonIdealConfig(_Section):
     ``dw_min_dtod``: device-to-device relative std of dw (>= 0). ``up_down_dtod``:
     device-to-device std of beta (>= 0). ``max_pulses``: most pulses per update
     and parameter (1 to 1000). ``zero_shift``: every device is read less its own
-    symmetry point, held in an ideal reference device (Tiki-Taka's arrays too).
+    symmetry point, held in a reference device (Tiki-Taka's arrays too);
+    ``zero_shift_error``: std of each reference's programming error, in weight units
+    (>= 0; needs ``zero_shift``).
     """
 
     cost_noise: float = 0.0
@@ -208,6 +210,7 @@ class NonIdealConfig(_Section):
     up_down_dtod: float = 0.0
     max_pulses: int = 15
     zero_shift: bool = False
+    zero_shift_error: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -214,6 +214,10 @@ def _check_devices(cfg: MGDConfig) -> None:
     _int(q, "nonideal.max_pulses", minimum=1, maximum=1000)
     if not isinstance(q.zero_shift, bool):
         raise ConfigError(f"nonideal.zero_shift must be true or false, not {q.zero_shift!r}")
+    _real(q, "nonideal.zero_shift_error", minimum=0.0)
+    if q.zero_shift_error > 0 and not q.zero_shift:
+        raise ConfigError(f"nonideal.zero_shift_error needs nonideal.zero_shift = true (it "
+                          f"is the reference's error), not {q.zero_shift_error}")
     if q.dw_min >= q.w_max:
         raise ConfigError(
             f"nonideal.dw_min must be less than nonideal.w_max ({q.w_max}), not {q.dw_min}")

@@ -32,7 +32,9 @@ holding its own symmetry point w* (0 where the steps do not depend on w), and th
 circuit reads w - w*. An array starts at w0 + w* (clipped), so it reads w0, and a
 zero-mean train of pulses then drifts its read value toward 0 instead of toward w*.
 How w* is found on a chip (many alternating up/down pulses until the device rests) is
-not modelled: the reference is exact.
+not modelled; its result is: each reference holds w* + ``zero_shift_error`` xi
+(clipped to +-w_max), xi a standard normal per device drawn once (stream REFERENCES,
+N per array, visible array first; drawn only when the error is > 0).
 """
 
 from __future__ import annotations
@@ -40,7 +42,14 @@ from __future__ import annotations
 import numpy as np
 
 from .config import MGDConfig, NonIdealConfig
-from .streams import CROSSPOINTS, PULSE_NOISE, PULSE_ROUNDING, NormalStream, run_rng
+from .streams import (
+    CROSSPOINTS,
+    PULSE_NOISE,
+    PULSE_ROUNDING,
+    REFERENCES,
+    NormalStream,
+    run_rng,
+)
 
 
 def pulse_counts(
@@ -59,11 +68,15 @@ class SoftBoundsArray:
     q : the ``nonideal`` section (device fields)
     w0 : initial read values (R, N), programmed exactly (clipped to +-w_max)
     draws : each device's two device-to-device normals, (R, 2, N)
+    reference_draws : each reference's error normal, (R, N) (with ``q.zero_shift``
+        and ``q.zero_shift_error`` > 0)
 
-    ``value`` is what the circuit reads: w, or w - w* with ``q.zero_shift``.
+    ``value`` is what the circuit reads: w, or w less its reference with
+    ``q.zero_shift``.
     """
 
-    def __init__(self, q: NonIdealConfig, w0: np.ndarray, draws: np.ndarray):
+    def __init__(self, q: NonIdealConfig, w0: np.ndarray, draws: np.ndarray,
+                 reference_draws: np.ndarray | None = None):
         dw = q.dw_min * np.maximum(1.0 + q.dw_min_dtod * draws[:, 0], 0.0)
         beta = np.clip(q.up_down + q.up_down_dtod * draws[:, 1], -1.0, 1.0)
         self.up = dw * (1.0 + beta)
@@ -78,6 +91,9 @@ class SoftBoundsArray:
             # a reference of 0
             self.reference = (np.zeros_like(w0) if self.slope == 0
                               else np.nan_to_num(self.symmetry_point(), nan=0.0))
+            if q.zero_shift_error > 0:
+                self.reference = np.clip(self.reference + q.zero_shift_error * reference_draws,
+                                         -q.w_max, q.w_max)
             w0 = w0 + self.reference
         self.w = np.clip(w0, -q.w_max, q.w_max)
 
@@ -120,6 +136,15 @@ def crosspoint_draws(rngs: list[np.random.Generator], n: int) -> np.ndarray:
     return np.stack([rng.standard_normal(2 * n).reshape(2, n) for rng in rngs])
 
 
+def reference_draws(q: NonIdealConfig, rngs: list[np.random.Generator],
+                    n: int) -> np.ndarray | None:
+    """The next array's reference error normals of every run, (R, N); None (nothing
+    drawn) without a reference error."""
+    if not (q.zero_shift and q.zero_shift_error > 0):
+        return None
+    return np.stack([rng.standard_normal(n) for rng in rngs])
+
+
 class PulsedParams:
     """The parameters of an ensemble held in pulsed devices, and their update.
 
@@ -138,15 +163,18 @@ class PulsedParams:
         runs, n = theta0.shape
         self.q, self.m = q, m
         d2d = [run_rng(cfg.seed, r, CROSSPOINTS) for r in range(runs)]
+        refs = [run_rng(cfg.seed, r, REFERENCES) for r in range(runs)]
         self.rounding = [run_rng(cfg.seed, r, PULSE_ROUNDING) for r in range(runs)]
         self.noise = (
             [NormalStream(run_rng(cfg.seed, r, PULSE_NOISE)) for r in range(runs)]
             if q.pulse_noise > 0 else None
         )
-        self.visible = SoftBoundsArray(q, theta0, crosspoint_draws(d2d, n))
+        self.visible = SoftBoundsArray(q, theta0, crosspoint_draws(d2d, n),
+                                       reference_draws(q, refs, n))
         self.tiki_taka = m.optimizer == "tiki_taka"
         self.fast = (
-            SoftBoundsArray(q, np.zeros_like(theta0), crosspoint_draws(d2d, n))
+            SoftBoundsArray(q, np.zeros_like(theta0), crosspoint_draws(d2d, n),
+                            reference_draws(q, refs, n))
             if self.tiki_taka else None
         )
         self.updates = 0

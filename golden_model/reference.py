@@ -26,6 +26,7 @@ from .streams import (
     NEURON,
     PULSE_NOISE,
     PULSE_ROUNDING,
+    REFERENCES,
     SAMPLES,
     UPDATE_NOISE,
     CodeStream,
@@ -163,9 +164,12 @@ class _PlainCrosspoints:
     dw- (1 + gamma w / w_max), each times (1 + s xi), then clipped to +-w_max. With
     zero shifting each device is read less its symmetry point (its reference)."""
 
-    def __init__(self, q, w0: np.ndarray, d2d: np.random.Generator):
+    def __init__(self, q, w0: np.ndarray, d2d: np.random.Generator,
+                 refs: np.random.Generator):
         n = len(w0)
         xi = d2d.standard_normal(2 * n)  # dw draws, then up/down-bias draws
+        erring = q.zero_shift and q.zero_shift_error > 0
+        err = refs.standard_normal(n) if erring else None  # each reference's error
         self.q = q
         self.up, self.down, self.ref = [], [], []
         slope = q.asymmetry / q.w_max
@@ -179,6 +183,8 @@ class _PlainCrosspoints:
             star = 0.0
             if q.zero_shift and slope and up + down > 0:
                 star = min(max((up - down) / (slope * (up + down)), -q.w_max), q.w_max)
+            if erring:
+                star = min(max(star + q.zero_shift_error * err[i], -q.w_max), q.w_max)
             self.ref.append(star)
         start = ([float(v) + r for v, r in zip(w0, self.ref, strict=True)] if q.zero_shift
                  else [float(v) for v in w0])
@@ -213,11 +219,12 @@ class _PlainPulsedParams:
     def __init__(self, cfg: MGDConfig, run: int, theta0: np.ndarray):
         self.q, self.m = cfg.nonideal, cfg.mgd
         d2d = run_rng(cfg.seed, run, CROSSPOINTS)
+        refs = run_rng(cfg.seed, run, REFERENCES)
         self.rounding = run_rng(cfg.seed, run, PULSE_ROUNDING)
         self.noise = NormalStream(run_rng(cfg.seed, run, PULSE_NOISE))
-        self.c = _PlainCrosspoints(self.q, theta0, d2d)
+        self.c = _PlainCrosspoints(self.q, theta0, d2d, refs)
         self.a = (
-            _PlainCrosspoints(self.q, np.zeros_like(theta0), d2d)
+            _PlainCrosspoints(self.q, np.zeros_like(theta0), d2d, refs)
             if self.m.optimizer == "tiki_taka" else None
         )
         self.updates = 0

@@ -23,9 +23,10 @@ INIT, CODES, SAMPLES, COST_NOISE, UPDATE_NOISE, DEVICE, BACKPROP_SAMPLES = range
 # added there never collide with them.
 NEURON, NEURON_EVAL = 32, 33
 # Pulsed crosspoint devices (devices.py): each crosspoint's device-to-device draws, the
-# stochastic rounding of pulse counts, and the cycle-to-cycle noise of every pulse.
-# Numbered apart from the list above so other purposes can be added there.
-CROSSPOINTS, PULSE_ROUNDING, PULSE_NOISE = 16, 17, 18
+# stochastic rounding of pulse counts, the cycle-to-cycle noise of every pulse, and
+# the programming error of each zero-shift reference device. Numbered apart from the
+# list above so other purposes can be added there.
+CROSSPOINTS, PULSE_ROUNDING, PULSE_NOISE, REFERENCES = 16, 17, 18, 19
 
 
 

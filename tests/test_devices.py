@@ -66,6 +66,15 @@ def test_zero_shift_reads_each_device_less_its_symmetry_point() -> None:
         arr.apply(up)
         arr.apply(down)
     assert np.all(np.abs(arr.value) < 0.0048)
+    # a reference programmed with an error (seeded, per device) reads off by it
+    cfg = _cfg({"dw_min": 0.01, "asymmetry": 0.5, "up_down": 0.2, "w_max": 1.0,
+                "zero_shift": True, "zero_shift_error": 0.05}, runs=2, seed=3)
+    params = PulsedParams(cfg, np.zeros((2, 400)))
+    err = params.visible.reference - 0.4
+    assert 0.04 < err.std() < 0.06 and abs(err.mean()) < 0.01
+    np.testing.assert_array_equal(PulsedParams(cfg, np.zeros((2, 400))).visible.reference,
+                                  params.visible.reference)
+    np.testing.assert_allclose(params.theta, 0.0, atol=1e-15)  # it still reads w0
     # without asymmetry there is no symmetry point: the reference is 0
     flat = _array({"dw_min": 0.01, "asymmetry": 0.0, "up_down": 0.2, "zero_shift": True}, w0)
     np.testing.assert_array_equal(flat.reference, 0.0)
@@ -201,6 +210,10 @@ def test_tiki_taka_transfers_every_transfer_every_updates() -> None:
           "zero_shift": True},
          {"optimizer": "tiki_taka", "transfer_every": 2, "transfer_gamma": 0.5}),
         ({"dw_min": 0.01, "asymmetry": 0.0, "up_down": 0.2, "zero_shift": True}, {}),
+        ({"dw_min": 0.01, "asymmetry": 0.5, "up_down": 0.3, "up_down_dtod": 0.3,
+          "zero_shift": True, "zero_shift_error": 0.4, "w_max": 1.0}, {}),
+        ({"dw_min": 0.02, "asymmetry": 0.3, "zero_shift": True, "zero_shift_error": 0.1},
+         {"optimizer": "tiki_taka", "transfer_every": 2, "transfer_gamma": 0.5}),
     ],
 )
 def test_plain_devices_equal_the_vectorized_ones_bit_for_bit(nonideal, mgd) -> None:
@@ -247,6 +260,11 @@ def test_plain_devices_equal_the_vectorized_ones_bit_for_bit(nonideal, mgd) -> N
         ({"zero_shift": True},
          "nonideal.zero_shift needs nonideal.device 'softbounds' (it reads each device less "
          "its symmetry point), not 'none'"),
+        ({"device": "softbounds", "zero_shift_error": 0.1},
+         "nonideal.zero_shift_error needs nonideal.zero_shift = true (it is the "
+         "reference's error), not 0.1"),
+        ({"device": "softbounds", "zero_shift": True, "zero_shift_error": -0.1},
+         "nonideal.zero_shift_error must be a number >= 0.0, not -0.1"),
     ],
 )
 def test_device_config_errors_are_one_line(layer: dict, message: str) -> None:

@@ -79,7 +79,7 @@ CASES = {
                 "transfer_lr": 0.5, "transfer_gamma": 0.3},
         "nonideal": {"device": "softbounds", "dw_min": 0.01, "asymmetry": 0.5,
                      "up_down": 0.2, "up_down_dtod": 0.2, "pulse_noise": 0.2,
-                     "zero_shift": True},
+                     "zero_shift": True, "zero_shift_error": 0.1},
     },
 }
 
