@@ -95,18 +95,21 @@ def reference_gradient(cfg: MGDConfig, net: MLP, theta: np.ndarray, x: np.ndarra
                        t: np.ndarray, variation: list[Variation] | None) -> np.ndarray:
     """The gradient G is measured against, (R, N) at theta (R, N) on x (R, 1, n_in).
 
-    Backprop for deterministic neurons, and for Gaussian and Bernoulli neurons, whose
-    mean output is the activation f(z) (Bernoulli: clip(f(z), 0, 1), f a sigmoid).
-    A device neuron's mean is the fitted device's mixture mean, which backprop through
-    the activation does not see: its reference is the central difference of the
-    cost of the network with every hidden neuron at its mean. That is the gradient
-    of the cost at the mean outputs, not quite of the expected cost G estimates (the
-    two differ by the noise's curvature term); on a made-up noisy device on XOR their
-    cosine was 0.96 to 0.98, and G reached 0.91-0.996 against either after 400k
-    steps (node), where backprop through the activation stayed at 0.73-0.88.
+    Backprop for deterministic neurons, and for Gaussian neurons, whose mean output is
+    the activation f(z). Other stochastic neurons' mean is not f: Bernoulli's is
+    clip(f(z), 0, 1) (f itself only for a sigmoid), a device neuron's the fitted
+    device's mixture mean, which backprop through the activation does not see. Their
+    reference is the central difference of the cost of the network with every hidden
+    neuron at its mean. That is the gradient of the cost at the mean outputs, not
+    quite of the expected cost G estimates (the two differ by the noise's curvature
+    term): on a made-up noisy device on XOR, in a one-off check (20,000-draw Monte
+    Carlo central differences of the expected cost), their cosine was 0.96 to 0.98,
+    and G (node perturbation, 400k steps) reached 0.91-0.996 against either, where
+    backprop through the activation stayed at 0.73-0.88; tests/test_neurons.py checks
+    100k steps (0.957 against the mean network, 0.794 against backprop).
     """
     model = neuron_model(cfg.nonideal)
-    if model is None or model.uses_activation:
+    if model is None or model.kind == "gaussian":
         grad, _ = net.gradient(theta, x, t, variation)
         return grad
     return central_difference_gradient(net, theta, x, t, variation,
@@ -120,7 +123,10 @@ def central_difference_gradient(net: MLP, theta: np.ndarray, x: np.ndarray, t: n
     perturbed networks of each run evaluated together (``MLP.forward``'s weight
     perturbation rows), in batches of at most ``FD_BATCH_FLOATS`` direction floats.
     ``neurons``: hidden neurons to evaluate with (a mean sampler for
-    :func:`reference_gradient`)."""
+    :func:`reference_gradient`). ``x`` is one sample a run, (R, 1, n_in): the rows
+    of the forward pass are the perturbed networks."""
+    if x.shape[1] != 1:
+        raise ValueError(f"central differences take one sample a run, not {x.shape[1]}")
     runs, n = theta.shape
     grad = np.empty_like(theta)
     batch = max(1, FD_BATCH_FLOATS // (2 * runs * n))

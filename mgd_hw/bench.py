@@ -14,8 +14,9 @@ the CPU), and prints one table:
   iverilog, the reason instead);
 - time-to-train of the digits and XOR trainers per setting against tuned CPU
   backprop (mgd_hw.time_to_train).
-- the task engine of ``mgd-hw sweep``: its overhead on a 10k-step digits point and
-  two local Dask workers against one (bench/bench_sweep.py);
+- the task engine of ``mgd-hw sweep``: its overhead a point in a sweep of 10k-step
+  digits points (``--chunk auto``), a lone point's beside it, and two local Dask
+  workers against one (bench/bench_sweep.py);
 - fit and Fmax per device of each measured fold of the example trainers: the
   committed table bench/synth_fits.json (``mgd-hw synth --fit --record``; reading it
   runs no tool).

@@ -43,7 +43,7 @@ def add_sweep(sub) -> None:
     p.add_argument("--chunk", default="auto", metavar="N|auto",
                    help="points per Dask task (default auto: about 0.5 s of work a task, "
                    "from the point times measured so far): shares Dask's per-task round "
-                   "trip (10-30 ms) among short points; a group's results come back "
+                   "trip (5-30 ms) among short points; a group's results come back "
                    "together")
     p.add_argument("--force", action="store_true", help="replace a different sweep in --out")
     p.add_argument("--quiet", action="store_true", help="no progress output")

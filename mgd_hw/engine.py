@@ -17,10 +17,11 @@ A call that raises does not stop the others: its exception comes back as the out
 ``error`` (the type and message, as one line).
 
 ``chunk`` sets how many items go to one Dask task. A task's round trip (submit,
-schedule, result: 10 to 30 ms measured on this project's machine) is paid once per
+schedule, result: 5 to 30 ms measured on this project's machine) is paid once per
 task, so sweeps of short points (a 10k-step digits point trains in about 40 ms) share
 it among a group. ``chunk="auto"`` (the default) sizes each group as it is sent from
-the item times the workers measured so far (:class:`ChunkSizer`): groups of about
+the successful item times the workers measured so far (:class:`ChunkSizer`, a high
+quantile of the recent ones): groups of about
 ``TASK_SECONDS`` of work, never more than a fair share of what is left, one item a
 task until the first times come back and for items that take longer than that. An
 integer fixes the size. The outcomes of a group come back together when the whole
@@ -28,17 +29,22 @@ group is done.
 
 Items are sent as workers free up, two tasks per worker thread in flight: the worker
 starts its next task while the client receives the last one and sends another, so the
-round trip overlaps the training. The worker threads are counted again every
-``THREADS_REFRESH_SECONDS``, so workers that join a cluster during a sweep get work.
+round trip overlaps the training. The worker threads are counted again, at most
+every ``THREADS_REFRESH_SECONDS``, as tasks come back, so workers that join a
+cluster during a sweep get work. A group lost as a whole (its worker died, after
+Dask's own retries) is sent again one item a task, so only the item that kills its
+worker fails.
 
-A local cluster is set up for this work (:class:`connect`): Dask's nanny would start
-every worker with ``MALLOC_TRIM_THRESHOLD_=65536``, which pins glibc's mmap threshold
+A local cluster is set up for this work (:class:`connect`, the settings in force for
+the cluster's whole life): Dask's nanny would start every worker with
+``MALLOC_TRIM_THRESHOLD_=65536``, which pins glibc's mmap threshold
 at 128 kB, so every large NumPy temporary is a fresh ``mmap`` and its pages fault
 again: the same training ran 10% slower in such a process (bench/bench_sweep.py). The
-workers keep the allocator's default, and the nanny's environment changes are taken
-back out of this process (they would leak into every later cluster and
-subprocess). The workers' statistical profiler (a stack sample every 10 ms, for a
-dashboard nobody watches here) is off as well.
+workers keep the allocator's default, and the variables Dask writes into this
+process's environment (the nanny's, the scheduler's address) are put back as they
+were (they would leak into every later cluster and subprocess). The workers'
+statistical profiler (a stack sample every 10 ms, for a dashboard nobody watches
+here) is off as well.
 """
 
 from __future__ import annotations
@@ -48,12 +54,13 @@ import statistics
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 BACKENDS = ("dask", "pool")
 AUTO = "auto"
-# chunk="auto": a Dask task holds about this much work. The round trip (10-30 ms) is
+# chunk="auto": a Dask task holds about this much work. The round trip (5-30 ms) is
 # then a few percent of a task at most, and it overlaps the worker's next task anyway;
 # a task this short still hands results back, and balances, often.
 TASK_SECONDS = 0.5
@@ -149,20 +156,25 @@ def _run_dask(fn, items, workers: int, scheduler: str | None,
 class ChunkSizer:
     """How many items the next Dask task takes.
 
-    ``chunk``: a fixed positive size, or ``"auto"``: ``TASK_SECONDS`` over the median
-    time of the last ``RECENT_ITEMS`` items measured in the workers (a worker's first
-    items, which load the data and the compiled kernels, drop out of it as more come
-    back), at most ``remaining / threads`` rounded up so that what is left spreads
-    over the workers, and 1 before any time is known. ``threads``: the workers'
-    threads, two tasks each in flight (``slots``).
+    ``chunk``: a fixed positive size, or ``"auto"``: ``TASK_SECONDS`` over the 75th
+    percentile of the last ``RECENT_ITEMS`` successful items' times measured in the
+    workers (a high quantile, so that a grid of short and long points is sized for
+    its long ones; a worker's first items, which load the data and the compiled
+    kernels, drop out of it as more come back), at most ``remaining / threads``
+    rounded up so that what is left spreads over the workers, and 1 before any time
+    is known. ``threads``: the workers' threads, two tasks each in flight
+    (``slots``).
     """
 
     chunk: int | str
     threads: int
     recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_ITEMS))
 
+    def __post_init__(self) -> None:
+        check_chunk(self.chunk)
+
     def observe(self, seconds: list[float]) -> None:
-        """Record the measured time of each item of a finished group."""
+        """Record the measured time of each successful item of a finished group."""
         self.recent.extend(seconds)
 
     @property
@@ -170,14 +182,23 @@ class ChunkSizer:
         """Tasks in flight at once: the one a worker thread runs and its next."""
         return 2 * self.threads
 
+    def per_item(self) -> float | None:
+        """The item time groups are sized for (None: nothing measured yet)."""
+        if not self.recent:
+            return None
+        if len(self.recent) == 1:
+            return self.recent[0]
+        return statistics.quantiles(self.recent, n=4, method="inclusive")[2]
+
     def size(self, remaining: int) -> int:
+        """The size of the next group, with ``remaining`` items not yet sent."""
         if self.chunk != AUTO:
             return min(self.chunk, remaining)
-        if not self.recent:
+        per_item = self.per_item()
+        if per_item is None:
             return 1
-        per_item = max(statistics.median(self.recent), 1e-6)
         fair = -(-remaining // self.threads)
-        return max(1, min(int(TASK_SECONDS / per_item), fair))
+        return max(1, min(int(TASK_SECONDS / max(per_item, 1e-6)), fair))
 
 
 def _map(client, fn, items, chunk: int | str) -> Iterator[Outcome]:
@@ -190,10 +211,9 @@ def _map(client, fn, items, chunk: int | str) -> Iterator[Outcome]:
     sizer = ChunkSizer(chunk, threads=threads())
     counted = time.monotonic()
     owner: dict[str, tuple] = {}  # future key -> (future, its group), while in flight
-    finished = as_completed()
+    finished = as_completed(loop=client.loop)
 
-    def send() -> None:
-        group = [pending.popleft() for _ in range(sizer.size(len(pending)))]
+    def send(group: list) -> None:
         # pure=False: two equal groups (the same point twice) are still two tasks
         fut = client.submit(_guarded_group, fn, group, pure=False)
         owner[fut.key] = (fut, group)
@@ -204,7 +224,7 @@ def _map(client, fn, items, chunk: int | str) -> Iterator[Outcome]:
         if time.monotonic() - counted > THREADS_REFRESH_SECONDS:
             sizer.threads, counted = threads(), time.monotonic()
         while pending and len(owner) < sizer.slots:
-            send()
+            send([pending.popleft() for _ in range(sizer.size(len(pending)))])
 
     top_up()
     try:
@@ -212,6 +232,12 @@ def _map(client, fn, items, chunk: int | str) -> Iterator[Outcome]:
             _, group = owner.pop(fut.key)
             outcomes, seconds = _group_outcomes(group, fut)
             fut.release()
+            if outcomes is None:
+                # the group as a whole was lost (its worker died, after Dask's own
+                # retries): each item again on its own, so only the culprit fails
+                for item in group:
+                    send([item])
+                continue
             sizer.observe(seconds)
             top_up()
             yield from outcomes
@@ -231,15 +257,19 @@ def _guarded_group(fn, group: list) -> list[tuple[bool, Any, float]]:
     return out
 
 
-def _group_outcomes(group: list, fut) -> tuple[list[Outcome], list[float]]:
-    """The outcomes of a finished group and its items' times in the worker."""
+def _group_outcomes(group: list, fut) -> tuple[list[Outcome] | None, list[float]]:
+    """The outcomes of a finished group and its successful items' times in the worker.
+    A group of several items lost as a whole gives None (the caller sends them again
+    one by one); a single item's loss is its outcome."""
     try:
         results = fut.result()
     except Exception as exc:  # the worker itself died, or the result did not unpickle
-        return [Outcome(item, None, describe_error(exc)) for item in group], []
+        if len(group) > 1:
+            return None, []
+        return [Outcome(group[0], None, describe_error(exc))], []
     outcomes = [Outcome(item, value) if ok else Outcome(item, None, value)
                 for item, (ok, value, _) in zip(group, results, strict=True)]
-    return outcomes, [seconds for _, _, seconds in results]
+    return outcomes, [seconds for ok, _, seconds in results if ok]
 
 
 def _guarded(fn, item) -> tuple[bool, Any]:
@@ -268,7 +298,8 @@ class connect:
     def __init__(self, address: str | None, workers: int = 2, timeout: float = 10.0):
         self.address, self.workers, self.timeout = address, workers, timeout
         self.cluster = self.client = None
-        self._environ: dict[str, str] | None = None
+        self._environ: dict[str, str | None] | None = None
+        self._settings = ExitStack()
 
     def __enter__(self):
         import logging
@@ -282,16 +313,18 @@ class connect:
         if self.address is None:
             import dask
 
-            # the nanny writes its pre-spawn variables into this process's environment
-            # before each worker start: what it changes is put back (module docstring)
-            self._environ = dict(os.environ)
-            with dask.config.set(LOCAL_WORKER_CONFIG):
+            # set for the cluster's whole life: a nanny reads them when it starts, and
+            # one may start later (a worker added, or restarted after it died)
+            self._settings.enter_context(dask.config.set(LOCAL_WORKER_CONFIG))
+            self._environ = _dask_environ()
+            try:
                 self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
                                             processes=True, dashboard_address="127.0.0.1:0",
                                             worker_dashboard_address="127.0.0.1:0",
                                             local_directory=_scratch(),
                                             silence_logs=logging.CRITICAL)
-            _restore_environ(self._environ)
+            finally:
+                _restore_environ(self._environ)
             self.client = Client(self.cluster)
             # Ctrl-C reaches the whole process group: the command stops the cluster
             # itself, so the worker processes need not each print a KeyboardInterrupt
@@ -310,19 +343,40 @@ class connect:
 
         # closing races heartbeats in flight ("Stream is closed"): nothing to report
         logging.getLogger("distributed").setLevel(logging.CRITICAL)
-        if self.client is not None:
-            self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
-        if self._environ is not None:
-            _restore_environ(self._environ)
+        try:
+            if self.client is not None:
+                self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+        finally:
+            if self._environ is not None:
+                _restore_environ(self._environ)
+            self._settings.close()
 
 
-def _restore_environ(saved: dict[str, str]) -> None:
-    """This process's environment as it was in ``saved``."""
-    for key in set(os.environ) - set(saved):
-        del os.environ[key]
-    os.environ.update(saved)
+# What Dask writes into the environment of the process that starts a local cluster,
+# besides the nanny's pre-spawn variables: the scheduler's address, the parent's pid
+# (process titles) and the hash seed the nanny fixes for its workers
+DASK_VARIABLES = ("DASK_SCHEDULER_ADDRESS", "__DASK_PARENT_PID", "PYTHONHASHSEED")
+
+
+def _dask_environ() -> dict[str, str | None]:
+    """The current values (None: unset) of the variables a local cluster's start
+    writes into this process's environment (the nanny's pre-spawn ones included)."""
+    import dask
+
+    keys = set(dask.config.get("distributed.nanny.pre-spawn-environ")) | set(DASK_VARIABLES)
+    return {k: os.environ.get(k) for k in sorted(keys)}
+
+
+def _restore_environ(saved: dict[str, str | None]) -> None:
+    """Those variables as they were in ``saved`` (unset where they were unset); the
+    rest of the environment is left as it is."""
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def _ignore_sigint() -> None:

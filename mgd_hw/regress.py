@@ -109,8 +109,10 @@ def run_all(selected: list[Job], workers: int, progress=None, simulator: str = "
 
     outcomes = []
     payloads = [(job, str(EXAMPLES), simulator) for job in selected]
+    # one job a Dask task: the jobs are long simulations of very different lengths, each
+    # reported as it finishes
     for o in engine.run(run_payload, payloads, workers=workers, scheduler=scheduler,
-                        backend="pool"):
+                        backend="pool", chunk=1):
         # a build failure (an exception): reported as a failed job
         outcome = o.value if o.ok else Outcome(o.item[0].name, False, o.error, 0.0)
         outcomes.append(outcome)

@@ -180,7 +180,13 @@ def test_neurons_need_a_hidden_layer_and_the_float_model() -> None:
         check_hardware(cfg)
 
 
-def test_central_differences_match_backprop() -> None:
+@pytest.mark.parametrize("batch_floats", [1 << 22, 2 * 2 * 13, 2 * 2 * 13 * 5])
+def test_central_differences_match_backprop(monkeypatch, batch_floats: int) -> None:
+    """Every batching of the perturbed networks (one parameter, five, all 13 at once)
+    gives backprop's gradient."""
+    import golden_model.diagnostics as diagnostics
+
+    monkeypatch.setattr(diagnostics, "FD_BATCH_FLOATS", batch_floats)
     cfg = build_config({"task": {"name": "xor"}, "runs": 2, "network": {"hidden": [3]}})
     net = MLP([2, 3, 1], "sigmoid", "sigmoid", "mse")
     theta = initial_params(cfg, net)
@@ -188,6 +194,25 @@ def test_central_differences_match_backprop() -> None:
     grad, _ = net.gradient(theta, x, t)
     np.testing.assert_allclose(central_difference_gradient(net, theta, x, t, None), grad,
                                rtol=1e-6, atol=1e-10)
+    with pytest.raises(ValueError, match="one sample a run, not 4"):
+        central_difference_gradient(net, theta, XOR_X[None].repeat(2, 0), t, None)
+
+
+def test_bernoulli_reference_is_the_clipped_mean_network() -> None:
+    """A Bernoulli neuron's mean is clip(f(z), 0, 1): f itself for a sigmoid, not for
+    tanh (negative outputs clip to 0), so its reference is not backprop through f."""
+    x, t = XOR_X[[1, 2]][:, None], XOR_Y[[1, 2]][:, None]
+    refs = {}
+    for act in ("sigmoid", "tanh"):
+        cfg = build_config({"task": {"name": "xor"}, "runs": 2,
+                            "network": {"hidden": [3], "activation": act},
+                            "nonideal": {"neuron_noise": "bernoulli"}})
+        net = MLP([2, 3, 1], act, "sigmoid", "mse")
+        theta = initial_params(cfg, net)
+        backprop, _ = net.gradient(theta, x, t)
+        refs[act] = (reference_gradient(cfg, net, theta, x, t, None), backprop)
+    np.testing.assert_allclose(*refs["sigmoid"], rtol=1e-6, atol=1e-10)
+    assert not np.allclose(*refs["tanh"], rtol=1e-3, atol=1e-6)
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -89,11 +89,13 @@ def test_bench_report_formats_every_figure():
     }
     res["sweep"] = {"cpus": 2, "load_before": [3.5, 3.0, 2.9],
                     "overhead": {"direct_s": 0.08, "ratio": 1.274, "added_ms": 15.1,
-                                 "noop_bare_dask_ms": 26.5},
+                                 "noop_bare_dask_ms": 26.5, "batch_points": 60,
+                                 "batch_direct_s": 2.19, "batch_auto_ratio": 1.012},
                     "scaling": {"points": 8, "one_worker_s": 5.53, "speedup": 1.26}}
     text = bench.report(res)
     for needle in ("30.0x", "21.0x", "0.40", "9.0x", "300 MB", "fully parallel",
-                   "10k-step digits point vs direct", "1.274", "1.26x",
+                   "60 10k-step digits points, --chunk auto", "1.012", "1.274",
+                   "1.26x",
                    "load average 3.5 on 2 CPUs",
                    "MGD 35.7x SLOWER than tuned CPU backprop", "30.0 MHz on LFE5U-85F",
                    "MGD 7x faster", "50.0 MHz assumed", "not valid: mgd.tau_theta",

@@ -143,10 +143,68 @@ def test_chunk_sizer_auto_sizes_groups_from_measured_item_times() -> None:
     # a worker's slow first items (loading) drop out of the estimate as more come back
     warm = engine.ChunkSizer("auto", threads=1)
     warm.observe([2.0, 0.01, 0.01])
+    assert warm.size(1000) == 1
+    warm.observe([0.01] * 6)
     assert warm.size(1000) == int(engine.TASK_SECONDS / 0.01)
+    # a grid of short and long points is sized for its long ones
+    mixed = engine.ChunkSizer("auto", threads=1)
+    mixed.observe([0.04] * 17 + [4.0] * 15)
+    assert mixed.size(1000) == 1
     fixed = engine.ChunkSizer(3, threads=8)
     fixed.observe([10.0])
     assert (fixed.size(100), fixed.size(2)) == (3, 2)
+    with pytest.raises(ValueError, match="chunk must be a positive integer or 'auto'"):
+        engine.ChunkSizer(0, threads=1)
+
+
+class _Done:
+    """A finished future's stand-in: ``result()`` returns or raises ``value``."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        if isinstance(self.value, Exception):
+            raise self.value
+        return self.value
+
+
+def test_group_outcomes_time_only_successes_and_give_back_lost_groups() -> None:
+    outcomes, seconds = engine._group_outcomes(
+        ["a", "b"], _Done([(True, 1, 0.5), (False, "ValueError: no", 0.001)]))
+    assert [(o.item, o.value, o.error) for o in outcomes] == [
+        ("a", 1, ""), ("b", None, "ValueError: no")]
+    assert seconds == [0.5]  # a fast failure does not make the groups larger
+    assert engine._group_outcomes(["a", "b"], _Done(RuntimeError("died"))) == (None, [])
+    [lost], _ = engine._group_outcomes(["a"], _Done(RuntimeError("died")))
+    assert (lost.item, lost.error) == ("a", "RuntimeError: died")
+
+
+def _dies_once_on_two(item: tuple[int, str]) -> int:
+    import os
+
+    x, flag = item
+    if x == 2 and not os.path.exists(flag):
+        open(flag, "w").close()
+        os._exit(1)  # the worker process dies (once)
+    return x * 10
+
+
+def test_a_group_whose_worker_dies_is_sent_again_item_by_item(tmp_path: Path) -> None:
+    """Item 2 kills its worker once. With no retries of Dask's own, the whole group of
+    three is lost; the engine sends its items again one a task and all three come
+    back (before, all three failed with KilledWorker)."""
+    import dask
+
+    flag = str(tmp_path / "died")
+    items = [(x, flag) for x in (1, 2, 3)]
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with engine.connect(None, workers=1) as client:
+            outs = {o.item[0]: o for o in engine.run(_dies_once_on_two, items,
+                                                      client=client, chunk=3)}
+    assert Path(flag).exists()  # the worker did die
+    assert {x: (o.ok, o.value) for x, o in outs.items()} == {
+        1: (True, 10), 2: (True, 20), 3: (True, 30)}
 
 
 def _short(x: int) -> int:
@@ -228,7 +286,8 @@ def _worker_settings() -> tuple:
 
 def test_local_cluster_keeps_the_allocator_default_and_this_process_environment() -> None:
     """Dask's nanny would start workers with MALLOC_TRIM_THRESHOLD_=65536 (10% slower
-    training) and write its variables into this process's environment."""
+    training) and write its variables into this process's environment; a worker added
+    later gets the same settings, and the caller's own variables are left alone."""
     import os
 
     if "MALLOC_TRIM_THRESHOLD_" in os.environ:
@@ -237,7 +296,15 @@ def test_local_cluster_keeps_the_allocator_default_and_this_process_environment(
     with engine.connect(None, workers=1) as client:
         assert dict(os.environ) == before
         assert list(client.run(_worker_settings).values()) == [(None, False)]
-    assert dict(os.environ) == before
+        os.environ["MGD_HW_TEST_CALLER"] = "kept"
+        client.cluster.scale(2)
+        client.wait_for_workers(2, timeout=120)
+        assert list(client.run(_worker_settings).values()) == [(None, False)] * 2
+    try:
+        assert os.environ.pop("MGD_HW_TEST_CALLER") == "kept"
+        assert dict(os.environ) == before
+    finally:
+        os.environ.pop("MGD_HW_TEST_CALLER", None)
 
 
 # --- sweeps on a local Dask cluster ------------------------------------------------------
