@@ -5,7 +5,10 @@ For each width h of a one-hidden-layer network (``network.hidden = [h]``):
 
 1. MGD's steps to the target: the median over the runs of a finished ``mgd-hw sweep``
    of the float model over ``network.hidden`` (its ``results.csv``; a run that never
-   reached the target counts as infinite), per perturbation mode;
+   reached the target counts as infinite), per perturbation mode. A sweep over more
+   fields than the width (``mgd.eta``, say) is MGD's own search: at each width the
+   point with the fewest median steps is taken (as backprop's best grid point is),
+   its config (time constants included) is the one projected, and the table names it;
 2. the hardware time of those steps, by ``time_to_train.project_setting`` at every
    parallelism setting: the trainer config (``examples/hw_digits.toml`` for weight
    perturbation, ``hw_digits_node.toml`` for node) at width h with the sweep's own
@@ -25,12 +28,19 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from golden_model.config import MGDConfig, build_config, derive, load_config, network_sizes
+from golden_model.config import (
+    MGDConfig,
+    build_config,
+    derive,
+    load_config,
+    network_sizes,
+    parse_assignment,
+)
 from golden_model.lfsr import LFSR_TAPS, max_params
 from golden_model.shapes import acc_bits_needed, network_param_count
 
@@ -54,6 +64,8 @@ class ModeRow:
     best_fmax_source: str = ""
     limit_seconds: float | None = None  # the multiplier-bound limit of that setting
     analog_seconds: float | None = None
+    point: str = ""  # the chosen sweep point beyond the width ("mgd.eta=20"), if any
+    points: int = 1  # the sweep's points at this width it was chosen from
 
 
 @dataclass
@@ -70,32 +82,55 @@ class CrossoverError(Exception):
     """A sweep folder that cannot be read; the message says why, in one line."""
 
 
-def read_sweep(folders: list[Path], target: float
-               ) -> tuple[dict, dict[int, tuple[float | None, int, int]]]:
-    """(the sweeps' base config as data, {width: (median steps to target, runs that
-    reached it, runs)}) of finished float-model sweeps over ``network.hidden`` of one
-    config (several folders: e.g. the wide widths swept later)."""
+@dataclass(frozen=True)
+class SweepPoint:
+    """MGD at one width: the best point of the sweep there (the fewest median steps)."""
+
+    steps: float | None  # median steps to the target (None: the median run never got there)
+    reached: int  # runs that reached it
+    runs: int
+    point: tuple[tuple[str, str], ...] = ()  # its swept fields beyond the width
+    points: int = 1  # the points at this width it was chosen from
+
+
+def read_sweep(folders: list[Path], target: float) -> tuple[dict, dict[int, SweepPoint]]:
+    """(the sweeps' base config as data, {width: its best point}) of finished
+    float-model sweeps over ``network.hidden`` of one config (several folders: e.g.
+    the wide widths swept later, or more values of another swept field)."""
     config = None
-    by_width: dict[int, list[float]] = {}
+    by_point: dict[tuple[int, tuple[tuple[str, str], ...]], list[float]] = {}
     for folder in folders:
         ident, table = folder / "sweep.json", folder / "results.csv"
         if not ident.is_file() or not table.is_file():
             raise CrossoverError(f"{folder}: not a finished mgd-hw sweep (no sweep.json "
                                  "and results.csv)")
-        this = json.loads(ident.read_text())["config"]
+        stored = json.loads(ident.read_text())
+        this = stored["config"]
         if config is not None and this != config:
             raise CrossoverError(f"{folder}: another config than {folders[0]}")
         config = this
-        _read_table(table, target, by_width)
-    out = {}
-    for w, vals in sorted(by_width.items()):
+        fields = [f for f, _ in stored.get("grid", []) if f != "network.hidden"]
+        _read_table(table, target, fields, by_point)
+    best: dict[int, SweepPoint] = {}
+    for (w, point), vals in sorted(by_point.items()):
         med = float(np.median(vals))
-        out[w] = (None if math.isinf(med) else med, sum(not math.isinf(v) for v in vals),
-                  len(vals))
-    return config, out
+        here = SweepPoint(None if math.isinf(med) else med,
+                          sum(not math.isinf(v) for v in vals), len(vals), point)
+        so_far = best.get(w)
+        keep = here if so_far is None or _fewer(here, so_far) else so_far
+        best[w] = replace(keep, points=1 + (so_far.points if so_far else 0))
+    return config, best
 
 
-def _read_table(table: Path, target: float, by_width: dict[int, list[float]]) -> None:
+def _fewer(a: SweepPoint, b: SweepPoint) -> bool:
+    """Whether point a reaches the target in fewer median steps than b (never: last)."""
+    ka = math.inf if a.steps is None else a.steps
+    kb = math.inf if b.steps is None else b.steps
+    return ka < kb
+
+
+def _read_table(table: Path, target: float, fields: list[str],
+                by_point: dict[tuple[int, tuple[tuple[str, str], ...]], list[float]]) -> None:
     column = f"steps_to_{target:g}"
     with table.open() as f:
         for row in csv.DictReader(f):
@@ -110,7 +145,9 @@ def _read_table(table: Path, target: float, by_width: dict[int, list[float]]) ->
             if len(hidden) != 1:
                 raise CrossoverError(f"{table}: network.hidden {hidden} is not one layer")
             v = row[column]
-            by_width.setdefault(int(hidden[0]), []).append(float(v) if v else math.inf)
+            point = tuple((f, row[f]) for f in fields)
+            by_point.setdefault((int(hidden[0]), point), []).append(
+                float(v) if v else math.inf)
 
 
 def trainer_config(examples: Path, mode: str, float_cfg: MGDConfig) -> MGDConfig:
@@ -189,8 +226,10 @@ def crossover(sweeps: dict[str, list[Path]], examples: Path, target: float = 0.9
     for width in shared:
         rows = []
         bp = None
-        for mode, (config, steps) in read.items():
+        for mode, (config, points) in read.items():
+            chosen = points[width]
             fcfg = derive(build_config(config, preset=False),
+                          *(parse_assignment(f"{f}={v}") for f, v in chosen.point),
                           {"network": {"hidden": [width]}, "runs": 1})
             if bp is None:
                 if progress:
@@ -202,8 +241,11 @@ def crossover(sweeps: dict[str, list[Path]], examples: Path, target: float = 0.9
             measured = (fpga_figures.read_measured(hw, TRAINERS[mode], *(
                 (fits, None) if fits else ())) if [width] == list(base_width) else [])
             best = bp.best
-            rows.append(mode_row(mode, *steps[width], hw, measured, fmax,
-                                 best.seconds if best else None, ttt._backprop_setting(best)))
+            row = mode_row(mode, chosen.steps, chosen.reached, chosen.runs, hw, measured,
+                           fmax, best.seconds if best else None, ttt._backprop_setting(best))
+            row.point = " ".join(f"{f}={v}" for f, v in chosen.point)
+            row.points = chosen.points
+            rows.append(row)
         best = bp.best
         params = network_param_count([data.n_inputs, width, data.n_outputs])
         out.append(WidthRow(width, params, best.seconds if best else None,
@@ -253,6 +295,10 @@ def format_table(rows: list[WidthRow], target: float) -> str:
                          f"{m.best_setting or '-':>21} {src:>8} {t(m.best_seconds):>10} "
                          f"{t(m.limit_seconds):>11} {t(m.analog_seconds):>10} "
                          f"{t(r.backprop_seconds):>9} {ratio:>8}")
+        for m in r.modes:
+            if m.point:
+                lines.append(f"      {m.mode} perturbation at width {r.width}: {m.point} "
+                             f"(the fewest median steps of {m.points} sweep points)")
         load = r.backprop_search.get("load") or (0.0, 0.0)
         lines.append(f"      tuned backprop at width {r.width}: "
                      f"{r.backprop_setting or 'did not reach it'} (best of "

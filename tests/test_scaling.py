@@ -363,3 +363,37 @@ def test_crossover_rows_round_trip_through_json() -> None:
     assert ("weight perturbation beats tuned CPU backprop at widths: FPGA time at a "
             "measured Fmax: none; FPGA time at the assumed Fmax: none; "
             "multiplier-bound limit: none; analog 1 ns projection: 16") in text
+
+
+def _fake_sweep(folder: Path, grid: list, rows: list[tuple]) -> None:
+    """A finished sweep folder: sweep.json and results.csv rows of (hidden, eta, run,
+    steps to 0.9 or '')."""
+    folder.mkdir()
+    config = {"task": {"name": "digits"}, "mgd": {"mode": "weight", "eta": 5.0}}
+    (folder / "sweep.json").write_text(json.dumps({"config": config, "grid": grid,
+                                                    "model": "auto"}))
+    lines = ["network.hidden,mgd.eta,run,model,status,steps_to_0.9"]
+    lines += [f"[{h}],{eta},{r},float,ok,{steps}" for h, eta, r, steps in rows]
+    (folder / "results.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_crossover_takes_each_widths_best_sweep_point(tmp_path: Path) -> None:
+    """A sweep over mgd.eta beside the width is MGD's own search: at each width the
+    point with the fewest median steps (over both folders), never the mix of points."""
+    grid = [["network.hidden", ["[16]", "[128]"]], ["mgd.eta", ["5", "20"]]]
+    _fake_sweep(tmp_path / "a", grid, [
+        (16, 5, 0, 860), (16, 5, 1, 900), (16, 5, 2, 800),
+        (16, 20, 0, 400), (16, 20, 1, ""), (16, 20, 2, 420),
+        (128, 5, 0, 2500), (128, 5, 1, 2600), (128, 5, 2, 2400),
+        (128, 20, 0, 620), (128, 20, 1, 600), (128, 20, 2, 640)])
+    _fake_sweep(tmp_path / "b", [["network.hidden", ["[128]"]], ["mgd.eta", ["40"]]],
+                [(128, 40, 0, 460), (128, 40, 1, 470), (128, 40, 2, 450)])
+    config, best = crossover.read_sweep([tmp_path / "a", tmp_path / "b"], 0.9)
+    assert config["mgd"]["eta"] == 5.0
+    assert best[16] == crossover.SweepPoint(420.0, 2, 3, (("mgd.eta", "20"),), 2)
+    assert best[128] == crossover.SweepPoint(460.0, 3, 3, (("mgd.eta", "40"),), 3)
+    m = crossover.ModeRow("weight", 460.0, 3, 3, point="mgd.eta=40", points=3)
+    rows = [crossover.WidthRow(128, 9610, 0.01, "numpy", {"load": [1, 2], "points": []},
+                               [m])]
+    assert ("weight perturbation at width 128: mgd.eta=40 (the fewest median steps of 3 "
+            "sweep points)") in crossover.format_table(rows, 0.9)
