@@ -10,8 +10,11 @@ scaling_steps.png (median steps to 90% and 95% against the parameter count; for
 backprop, at each width the grid setting with the fewest median samples to 90%),
 scaling_cosine.png (steps to cosine 0.95 against what each mode perturbs, with the
 fits), scaling_tau_theta.png (accuracy and steps to 90% against tau_theta) and
-scaling_crossover.png (time to the target against the parameter count). With
-``--tables`` it also prints the doc's tables of the same inputs (Markdown).
+scaling_crossover.png (time to the target against the parameter count) and
+scaling_tuned.png (``--tuned MODE=DIR``: MGD sweeps over width x ``mgd.eta``; the
+steps to each target at each width's best eta, beside the fixed-eta ``--sweep``
+medians when given). With ``--tables`` it also prints the doc's tables of the same
+inputs (Markdown).
 """
 
 from __future__ import annotations
@@ -234,6 +237,77 @@ def _reached(rows: list[dict[str, str]], column: str) -> str:
     return f"({sum(bool(r[column]) for r in rows)}/{len(rows)})"
 
 
+def eta_medians(rows: list[dict[str, str]]) -> dict[int, dict[str, dict[str, float]]]:
+    """{width: {eta: {column: median}}} of an MGD sweep over width x mgd.eta: steps to
+    each target, final and best test accuracy, and the runs."""
+    groups: dict[tuple[int, str], list[dict[str, str]]] = {}
+    for r in rows:
+        groups.setdefault((json.loads(r["network.hidden"])[0], r["mgd.eta"]), []).append(r)
+    out: dict[int, dict[str, dict[str, float]]] = {}
+    for (w, eta), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], float(kv[0][1]))):
+        med = {f"steps_to_{t}": median_inf([r[f"steps_to_{t}"] for r in rs]) for t in TARGETS}
+        med |= {f"reached_{t}": float(sum(bool(r[f"steps_to_{t}"]) for r in rs))
+                for t in TARGETS}
+        for c in ("final_test_acc", "best_test_acc"):
+            med[c] = float(np.median([float(r[c]) for r in rs]))
+        med["runs"] = float(len(rs))
+        out.setdefault(w, {})[eta] = med
+    return out
+
+
+def best_eta(meds: dict[str, dict[str, float]], t: str) -> str:
+    """The eta with the fewest median steps to target t (ties: the smaller eta)."""
+    return min(meds, key=lambda e: (meds[e][f"steps_to_{t}"], float(e)))
+
+
+def eta_table(rows: list[dict[str, str]]) -> str:
+    """Every (width, eta) of an MGD eta sweep; each width's best eta in bold."""
+    ta, tb = TARGETS
+    out = [f"| width | eta | steps to {_pct(ta)} | steps to {_pct(tb)} | median final "
+           "test acc | median best |", "| --- | --- | --- | --- | --- | --- |"]
+    for w, meds in eta_medians(rows).items():
+        best = {t: best_eta(meds, t) for t in TARGETS}
+        for eta, m in meds.items():
+            cells = []
+            for t in TARGETS:
+                text = (f"{_fmt(m[f'steps_to_{t}'])} ({m[f'reached_{t}']:.0f}/"
+                        f"{m['runs']:.0f})")
+                cells.append(f"**{text}**" if eta == best[t] else text)
+            out.append(f"| {w} | {eta} | {cells[0]} | {cells[1]} | "
+                       f"{m['final_test_acc']:.3f} | {m['best_test_acc']:.3f} |")
+    return "\n".join(out)
+
+
+def plot_tuned(tuned: dict[str, list[Path]], fixed: dict[str, list[Path]],
+               path: Path) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, t in zip(axes, TARGETS, strict=True):
+        for mode, folders in tuned.items():
+            rows = read_rows(folders)
+            n_in = int(rows[0]["n_inputs"]) if rows else 64
+            pts = [(params(w, n_in), meds[best_eta(meds, t)][f"steps_to_{t}"])
+                   for w, meds in eta_medians(rows).items()]
+            pts = [(x, y) for x, y in pts if math.isfinite(y)]
+            (line,) = ax.plot(*zip(*pts, strict=True), "o-",
+                              label=f"{mode}: best eta per width")
+            if mode in fixed:
+                frows = read_rows(fixed[mode])
+                series = width_medians(frows, f"steps_to_{t}")[()]
+                shown = [(params(w, n_in), v) for w, v in series.items() if math.isfinite(v)]
+                ax.plot(*zip(*shown, strict=True), "o--", color=line.get_color(),
+                        alpha=0.6, label=f"{mode}: the example's eta")
+        _log_axes(ax)
+        ax.set(xlabel="parameters (one hidden layer of h)",
+               title=f"MGD steps to {_pct(t)} test accuracy (medians)")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("steps")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def backprop_tables(rows: list[dict[str, str]]) -> str:
     """Every (width, batch, rate) of a backprop sweep, then the per-width pick."""
     key = ("network.hidden", "backprop.batch_size", "backprop.lr")
@@ -312,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gradcheck", metavar="FILE", help="mgd-hw gradcheck --widths --json")
     p.add_argument("--tau", metavar="DIR", help="the tau_theta sweep")
     p.add_argument("--crossover", metavar="FILE", help="bench/scaling_crossover.py --json")
+    p.add_argument("--tuned", action="append", default=[], metavar="MODE=DIR",
+                   help="an MGD sweep over network.hidden x mgd.eta: node or weight "
+                   "(repeat)")
     p.add_argument("--out", default="docs/img", help="folder (default docs/img)")
     p.add_argument("--tables", action="store_true", help="print the tables too")
     p.add_argument("--targets", default=",".join(TARGETS), help="the two accuracies of "
@@ -348,6 +425,18 @@ def _run(args: argparse.Namespace) -> int:
             plot_tau(Path(args.tau), out / "scaling_tau_theta.png")
             if args.tables:
                 print(tau_table(read_rows([Path(args.tau)])) + "\n")
+        tuned: dict[str, list[Path]] = {}
+        for spec in args.tuned:
+            mode, sep, folder = spec.partition("=")
+            if not sep or mode not in ("node", "weight"):
+                raise ValueError(f"--tuned takes node|weight=DIR, not {spec!r}")
+            tuned.setdefault(mode, []).append(Path(folder))
+        if tuned:
+            plot_tuned(tuned, sweeps, out / "scaling_tuned.png")
+            if args.tables:
+                for mode, folders in tuned.items():
+                    print(f"{mode} perturbation, eta per width:\n"
+                          f"{eta_table(read_rows(folders))}\n")
         if args.crossover:
             rows = json.loads(Path(args.crossover).read_text())
             plot_crossover(rows, out / "scaling_crossover.png")

@@ -397,3 +397,29 @@ def test_crossover_takes_each_widths_best_sweep_point(tmp_path: Path) -> None:
                                [m])]
     assert ("weight perturbation at width 128: mgd.eta=40 (the fewest median steps of 3 "
             "sweep points)") in crossover.format_table(rows, 0.9)
+
+
+def test_eta_table_and_figure_mark_each_widths_best_eta(tmp_path: Path, capsys) -> None:
+    """``scaling_plots.py --tuned``: medians per (width, eta), each width's best eta
+    per target in bold (fewest median steps; a run that never got there is infinite),
+    and the figure."""
+    folder = tmp_path / "eta"
+    folder.mkdir()
+    config = {"task": {"name": "digits"}, "network": {"hidden": [16]},
+              "backprop": {"batch_size": 1, "lr": 1.0}, "mgd": {"mode": "node"}}
+    (folder / "sweep.json").write_text(json.dumps({"config": config, "grid": [], "model": "auto"}))
+    lines = ["network.hidden,mgd.eta,run,status,final_test_acc,best_test_acc,steps_to_0.9,"
+             "steps_to_0.95"]
+    for w, eta, s90, s95 in ((16, "1.5", 140, 270), (16, "3", 170, ""), (128, "3", 250, 500),
+                             (128, "6", 190, 490)):
+        lines += [f"[{w}],{eta},{r},ok,0.95,0.96,{s90 + r},{s95}" for r in range(3)]
+    (folder / "results.csv").write_text("\n".join(lines) + "\n")
+    scaling_plots = _bench_module("scaling_plots")
+    assert scaling_plots.main(["--tuned", f"node={folder}", "--out", str(tmp_path / "img"),
+                               "--tables"]) == 0
+    out = capsys.readouterr().out
+    assert "| 16 | 1.5 | **141 (3/3)** | **270 (3/3)** | 0.950 | 0.960 |" in out
+    assert "| 16 | 3 | 171 (3/3) | never (0/3) |" in out
+    assert "| 128 | 6 | **191 (3/3)** | **490 (3/3)** |" in out
+    assert (tmp_path / "img" / "scaling_tuned.png").stat().st_size > 1000
+    assert scaling_plots.main(["--tuned", f"backprop={folder}"]) == 2
