@@ -124,9 +124,15 @@ def plot_steps(sweeps: dict[str, list[Path]], path: Path) -> None:
                      if math.isfinite(v) and v > 0]
             xs, ys = [x for x, _ in shown], [y for _, y in shown]
             ax.plot(xs, ys, marker="o", label=label)
+    _finish_steps(plt, fig, axes, "steps to {} test accuracy (median of 5 seeds)", path)
+
+
+def _finish_steps(plt, fig, axes, title: str, path: Path) -> None:
+    """Log axes, labels and titles (``title`` formatted with each target) of a pair of
+    steps-against-parameters panels, then the file."""
+    for ax, t in zip(axes, TARGETS, strict=True):
         _log_axes(ax)
-        ax.set(xlabel="parameters (one hidden layer of h)",
-               title=f"steps to {_pct(t)} test accuracy (median of 5 seeds)")
+        ax.set(xlabel="parameters (one hidden layer of h)", title=title.format(_pct(t)))
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("steps")
     axes[0].legend(fontsize=8)
@@ -297,15 +303,7 @@ def plot_tuned(tuned: dict[str, list[Path]], fixed: dict[str, list[Path]],
                 shown = [(params(w, n_in), v) for w, v in series.items() if math.isfinite(v)]
                 ax.plot(*zip(*shown, strict=True), "o--", color=line.get_color(),
                         alpha=0.6, label=f"{mode}: the example's eta")
-        _log_axes(ax)
-        ax.set(xlabel="parameters (one hidden layer of h)",
-               title=f"MGD steps to {_pct(t)} test accuracy (medians)")
-        ax.grid(alpha=0.3, which="both")
-    axes[0].set_ylabel("steps")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    _finish_steps(plt, fig, axes, "MGD steps to {} test accuracy (medians)", path)
 
 
 def backprop_tables(rows: list[dict[str, str]]) -> str:
