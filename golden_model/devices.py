@@ -27,8 +27,8 @@ conversion to pulses), PULSE_NOISE (one normal per applied pulse, in the order t
 pulses are applied: pulse index, then parameter index; drawn only when s > 0).
 
 Zero shifting (``nonideal.zero_shift``; Kim et al. 2019, the reference array that
-Tiki-Taka's later versions subtract): every device has an ideal reference device
-holding its own symmetry point w* (0 where the steps do not depend on w), and the
+Tiki-Taka's later versions subtract): every device has a reference device holding
+its own symmetry point w* (0 where the steps do not depend on w), and the
 circuit reads w - w*. An array starts at w0 + w* (clipped), so it reads w0, and a
 zero-mean train of pulses then drifts its read value toward 0 instead of toward w*.
 How w* is found on a chip (many alternating up/down pulses until the device rests) is

@@ -33,19 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
-from golden_model.config import (
-    MGDConfig,
-    build_config,
-    derive,
-    load_config,
-    network_sizes,
-    parse_assignment,
-)
+from golden_model.config import MGDConfig, build_config, derive, load_config, network_sizes
 from golden_model.lfsr import LFSR_TAPS, max_params
 from golden_model.shapes import acc_bits_needed, network_param_count
 
 from . import backprop_grid, fpga_figures
 from . import time_to_train as ttt
+from .sweep import point_config
 
 TRAINERS = {"weight": "hw_digits", "node": "hw_digits_node"}  # examples/<name>.toml
 
@@ -111,22 +105,17 @@ def read_sweep(folders: list[Path], target: float) -> tuple[dict, dict[int, Swee
         config = this
         fields = [f for f, _ in stored.get("grid", []) if f != "network.hidden"]
         _read_table(table, target, fields, by_point)
-    best: dict[int, SweepPoint] = {}
+    by_width: dict[int, list[SweepPoint]] = {}
     for (w, point), vals in sorted(by_point.items()):
         med = float(np.median(vals))
-        here = SweepPoint(None if math.isinf(med) else med,
-                          sum(not math.isinf(v) for v in vals), len(vals), point)
-        so_far = best.get(w)
-        keep = here if so_far is None or _fewer(here, so_far) else so_far
-        best[w] = replace(keep, points=1 + (so_far.points if so_far else 0))
+        by_width.setdefault(w, []).append(SweepPoint(
+            None if math.isinf(med) else med, sum(not math.isinf(v) for v in vals),
+            len(vals), point))
+    # the fewest median steps (never: last; a tie keeps the first point in sort order)
+    best = {w: replace(min(pts, key=lambda p: math.inf if p.steps is None else p.steps),
+                       points=len(pts))
+            for w, pts in by_width.items()}
     return config, best
-
-
-def _fewer(a: SweepPoint, b: SweepPoint) -> bool:
-    """Whether point a reaches the target in fewer median steps than b (never: last)."""
-    ka = math.inf if a.steps is None else a.steps
-    kb = math.inf if b.steps is None else b.steps
-    return ka < kb
 
 
 def _read_table(table: Path, target: float, fields: list[str],
@@ -228,9 +217,8 @@ def crossover(sweeps: dict[str, list[Path]], examples: Path, target: float = 0.9
         bp = None
         for mode, (config, points) in read.items():
             chosen = points[width]
-            fcfg = derive(build_config(config, preset=False),
-                          *(parse_assignment(f"{f}={v}") for f, v in chosen.point),
-                          {"network": {"hidden": [width]}, "runs": 1})
+            fcfg = point_config(build_config(config, preset=False),
+                                (*chosen.point, ("network.hidden", f"[{width}]")))
             if bp is None:
                 if progress:
                     progress(f"width {width}: searching the backprop grid")

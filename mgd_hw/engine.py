@@ -267,7 +267,7 @@ def _group_outcomes(group: list, fut) -> tuple[list[Outcome] | None, list[float]
         if len(group) > 1:
             return None, []
         return [Outcome(group[0], None, describe_error(exc))], []
-    outcomes = [Outcome(item, value) if ok else Outcome(item, None, value)
+    outcomes = [_guarded_outcome(item, ok, value)
                 for item, (ok, value, _) in zip(group, results, strict=True)]
     return outcomes, [seconds for ok, _, seconds in results if ok]
 
@@ -286,6 +286,11 @@ def _outcome(item, fut) -> Outcome:
         ok, value = fut.result()
     except Exception as exc:  # the worker itself died, or the result did not unpickle
         return Outcome(item, None, describe_error(exc))
+    return _guarded_outcome(item, ok, value)
+
+
+def _guarded_outcome(item, ok: bool, value) -> Outcome:
+    """What :func:`_guarded` returned for ``item``, as its outcome."""
     return Outcome(item, value) if ok else Outcome(item, None, value)
 
 
